@@ -1,0 +1,49 @@
+"""Open the stores named by the config and the services over them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from dizimail.config.schema import Config
+from dizimail.services.accounts import AccountService
+from dizimail.services.ingest import Ingest
+from dizimail.services.mailstore import Mailstore
+from dizimail.services.queue import QueueService
+from dizimail.services.routing import Router
+from dizimail.storage.fs.blobs import FsBlobStore
+from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.meta import SqliteMetaStore, SqliteQueueStore
+
+
+@dataclass
+class Services:
+    config: Config
+    accounts: AccountService
+    router: Router
+    ingest: Ingest
+    mailstore: Mailstore
+    queue: QueueService
+
+
+def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
+    blobs = FsBlobStore(config.path(config.storage.blob_dir), config.path(config.storage.spool_dir))
+    blobs.clean_tmp()  # partial receptions from before a crash were never acknowledged
+    db = SqliteDatabase(config.path(config.storage.database), batch=config.storage.commit_batch,
+                        dir_syncer=blobs.sync_dirs)
+    db.upgrade()
+    return db, blobs
+
+
+@asynccontextmanager
+async def open_services(config: Config) -> AsyncIterator[Services]:
+    db, blobs = open_database(config)
+    db.start()
+    try:
+        meta = SqliteMetaStore(db, blobs)
+        yield Services(config=config, accounts=AccountService(meta, config.auth), router=Router(meta),
+                       ingest=Ingest(meta, blobs, config.server.hostname), mailstore=Mailstore(meta, blobs),
+                       queue=QueueService(SqliteQueueStore(db)))
+    finally:
+        db.close()

@@ -1,0 +1,108 @@
+"""Run a node: open services, bind the listeners its role enables, serve until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import pwd
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+from dizimail.app.build import Services, open_services
+from dizimail.app.tls import server_context
+from dizimail.config.schema import Config
+from dizimail.net.listener import Listener
+from dizimail.pop3.server import Pop3Context, pop3_listener
+from dizimail.services.limits import ConnectionLimiter
+from dizimail.smtp.server import SmtpContext, smtp_listener
+
+log = logging.getLogger("dizimail.app")
+
+ROLE_SERVICES = {
+    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s"),
+    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s"),
+    "gateway": ("smtp", "pop3", "pop3s"),
+}
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+class Node:
+    """One running node: its services and listeners."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.listeners: list[Listener] = []
+        self._stack = AsyncExitStack()
+        self.services: Services | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        services = self.services = await self._stack.enter_async_context(open_services(config))
+        cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
+        tls = server_context(cert, key) if cert.exists() and key.exists() else None
+        limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
+        trusted = [ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks]
+        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, trusted)
+        pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
+        for name in ROLE_SERVICES[config.server.role]:
+            spec = getattr(config.listeners, name)
+            if not spec.port:
+                continue
+            if name in ("smtps", "pop3s") and tls is None:
+                log.warning("%s disabled: no TLS certificate", name)
+                continue
+            if name in ("smtp", "submission", "smtps"):
+                listener = smtp_listener(smtp_ctx, {"smtp": "mx"}.get(name, name), spec.address, spec.port,
+                                         limiter=limiter)
+            else:
+                listener = pop3_listener(pop3_ctx, name == "pop3s", spec.address, spec.port, limiter=limiter)
+            self.listeners.append(listener)
+        try:
+            for listener in self.listeners:
+                await listener.start()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
+
+    async def stop(self) -> None:
+        log.info("node.stopping")
+        await asyncio.gather(*(listener.stop() for listener in self.listeners), return_exceptions=True)
+        await self._stack.aclose()
+
+
+async def serve(config: Config) -> None:
+    """``dizimail serve``: print every listening port, then ``ready``; stop on SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    node = Node(config)
+    await node.start()
+    try:
+        for listener in node.listeners:
+            print(f"listening {listener.name} {listener.host}:{listener.port}", flush=True)
+        drop_privileges(config)
+        print("ready", flush=True)
+        await stop.wait()
+    finally:
+        await node.stop()
+
+
+def drop_privileges(config: Config) -> None:
+    """Once ports are bound, a root process becomes ``server.run_as`` (no root needed after bind)."""
+    user = config.server.run_as
+    if os.getuid() != 0 or not user:
+        return
+    entry = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    log.info("node.privileges.dropped user=%s", user)

@@ -1,0 +1,247 @@
+"""``dizimail domain|user|alias``: accounts administration."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from dizimail.app.build import Services
+from dizimail.cli.main import ConfigOpt, app, console, err_console, fail, run
+from dizimail.i18n import translate
+from dizimail.util.units import format_size, parse_size
+
+domain_app = typer.Typer(help="Manage mail domains.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users (mailboxes).", no_args_is_help=True)
+alias_app = typer.Typer(help="Manage aliases.", no_args_is_help=True)
+app.add_typer(domain_app, name="domain")
+app.add_typer(user_app, name="user")
+app.add_typer(alias_app, name="alias")
+
+IMPORT_BATCH = 250
+
+
+def quota_arg(text: str | None) -> int:
+    if not text or text.strip() in ("0", "unlimited"):
+        return 0
+    try:
+        return parse_size(text.strip())
+    except ValueError as exc:
+        fail(str(exc), 2)
+        raise
+
+
+# --- domains -----------------------------------------------------------------
+@domain_app.command("add")
+def domain_add(name: str, alias_of: Annotated[str | None, typer.Option(
+        "--alias-of", help="make NAME a domain alias: its addresses map onto this domain's")] = None,
+               config: ConfigOpt = None) -> None:
+    """Add a local domain (or a domain alias)."""
+    run(config, lambda s: s.accounts.add_domain(name, alias_of))
+    console.print(f"domain {name} added" + (f" as an alias of {alias_of}" if alias_of else ""))
+
+
+@domain_app.command("list")
+def domain_list(config: ConfigOpt = None) -> None:
+    """List domains."""
+    domains = run(config, lambda s: s.accounts.list_domains())
+    table = Table("domain", "status", "alias of")
+    for d in domains:
+        table.add_row(d.name, d.status, d.alias_of or "")
+    console.print(table)
+
+
+@domain_app.command("remove")
+def domain_remove(name: str, config: ConfigOpt = None) -> None:
+    """Remove a domain that has no users or aliases left."""
+    run(config, lambda s: s.accounts.remove_domain(name))
+    console.print(f"domain {name} removed")
+
+
+@domain_app.command("suspend")
+def domain_suspend(name: str, config: ConfigOpt = None) -> None:
+    """Stop a domain receiving mail and its users logging in."""
+    run(config, lambda s: s.accounts.set_domain_active(name, False))
+    console.print(f"domain {name} suspended")
+
+
+@domain_app.command("resume")
+def domain_resume(name: str, config: ConfigOpt = None) -> None:
+    """Undo ``suspend``."""
+    run(config, lambda s: s.accounts.set_domain_active(name, True))
+    console.print(f"domain {name} resumed")
+
+
+# --- users -------------------------------------------------------------------
+def read_password(password: str | None, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if password is not None:
+        return password
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+PasswordOpt = Annotated[str | None, typer.Option("--password", "-p", help="the password (else prompted)")]
+StdinOpt = Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")]
+
+
+@user_app.command("add")
+def user_add(address: str, password: PasswordOpt = None, password_stdin: StdinOpt = False,
+             name: Annotated[str, typer.Option("--name", help="display name")] = "",
+             quota: Annotated[str | None, typer.Option("--quota", help="e.g. 1GB; 0 = unlimited")] = None,
+             config: ConfigOpt = None) -> None:
+    """Add a user with a mailbox."""
+    secret = read_password(password, password_stdin)
+    run(config, lambda s: s.accounts.add_user(address, secret, name, quota_arg(quota)))
+    console.print(f"user {address} added")
+
+
+@user_app.command("list")
+def user_list(domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
+    """List users with their quota and usage."""
+    users = run(config, lambda s: s.accounts.list_users(domain))
+    table = Table("address", "name", "status", "messages", "used", "quota", "use %")
+    for u in users:
+        pct = f"{100 * u.used_bytes / u.quota_bytes:.1f}" if u.quota_bytes else "-"
+        table.add_row(u.address, u.name, u.status if u.domain_status == "active" else "domain suspended",
+                      str(u.message_count), format_size(u.used_bytes),
+                      format_size(u.quota_bytes) if u.quota_bytes else "unlimited", pct)
+    console.print(table)
+    console.print(f"{len(users)} users")
+
+
+@user_app.command("passwd")
+def user_passwd(address: str, password: PasswordOpt = None, password_stdin: StdinOpt = False,
+                config: ConfigOpt = None) -> None:
+    """Change a user's password."""
+    secret = read_password(password, password_stdin)
+    run(config, lambda s: s.accounts.set_password(address, secret))
+    console.print(f"password of {address} changed")
+
+
+@user_app.command("remove")
+def user_remove(address: str, config: ConfigOpt = None) -> None:
+    """Delete a user and all their mail."""
+    run(config, lambda s: s.accounts.remove_user(address))
+    console.print(f"user {address} removed")
+
+
+@user_app.command("suspend")
+def user_suspend(address: str, config: ConfigOpt = None) -> None:
+    """Block logins and incoming mail (550 5.2.1) for a user."""
+    run(config, lambda s: s.accounts.set_user_active(address, False))
+    console.print(f"user {address} suspended")
+
+
+@user_app.command("resume")
+def user_resume(address: str, config: ConfigOpt = None) -> None:
+    """Undo ``suspend``."""
+    run(config, lambda s: s.accounts.set_user_active(address, True))
+    console.print(f"user {address} resumed")
+
+
+@user_app.command("quota")
+def user_quota(address: str, quota: Annotated[str, typer.Argument(help="e.g. 500MB, 2GB; 0 = unlimited")],
+               config: ConfigOpt = None) -> None:
+    """Set a user's mailbox quota."""
+    size = quota_arg(quota)
+    run(config, lambda s: s.accounts.set_quota(address, size))
+    console.print(f"quota of {address} set to {format_size(size) if size else 'unlimited'}")
+
+
+@user_app.command("import")
+def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password[,quota,name]")],
+                config: ConfigOpt = None) -> None:
+    """Bulk-create users from CSV; bad rows are reported with their line number, good rows imported."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}", 2)
+        return
+    rows: list[tuple[int, tuple[str, str, str, int]]] = []
+    problems: list[str] = []
+    for lineno, fields in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
+            continue
+        if lineno == 1 and fields[0].strip().lower() == "address":
+            continue
+        if len(fields) < 2 or len(fields) > 4:
+            problems.append(f"line {lineno}: expected address,password[,quota,name]")
+            continue
+        try:
+            quota = parse_size(fields[2].strip()) if len(fields) > 2 and fields[2].strip() else 0
+        except ValueError:
+            problems.append(f"line {lineno}: bad quota {fields[2]!r}")
+            continue
+        rows.append((lineno, (fields[0].strip(), fields[1], fields[3].strip() if len(fields) > 3 else "", quota)))
+
+    async def go(s: Services) -> int:
+        done = 0
+        with Progress(console=err_console, transient=False) as progress:
+            task = progress.add_task("importing users", total=len(rows))
+            for start in range(0, len(rows), IMPORT_BATCH):
+                batch = rows[start:start + IMPORT_BATCH]
+                results = await s.accounts.add_users([r for _, r in batch])
+                for (lineno, r), error in zip(batch, results):
+                    if error is None:
+                        done += 1
+                    else:
+                        problems.append(f"line {lineno}: {r[0]}: {translate(error)}")
+                progress.advance(task, len(batch))
+        return done
+
+    imported = run(config, go)
+    for p in sorted(problems, key=lambda t: int(t.split()[1].rstrip(":"))):
+        err_console.print(p, highlight=False)
+    console.print(f"{imported} users imported, {len(problems)} rows rejected")
+    if problems:
+        raise typer.Exit(1)
+
+
+@user_app.command("export")
+def user_export(file: Annotated[Path | None, typer.Argument(help="output CSV (default: stdout)")] = None,
+                domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
+    """Write users as CSV (address,password_hash,quota,name,status,used); re-importable."""
+    users = run(config, lambda s: s.accounts.list_users(domain))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["address", "password", "quota", "name", "status", "used"])
+    for u in users:
+        writer.writerow([u.address, u.password_hash, u.quota_bytes, u.name, u.status, u.used_bytes])
+    if file is None:
+        sys.stdout.write(out.getvalue())
+    else:
+        file.write_text(out.getvalue(), encoding="utf-8")
+        console.print(f"{len(users)} users written to {file}")
+
+
+# --- aliases -----------------------------------------------------------------
+@alias_app.command("add")
+def alias_add(address: str, targets: Annotated[list[str], typer.Argument(help="local users or remote addresses")],
+              config: ConfigOpt = None) -> None:
+    """Add an alias (or more targets to an existing one)."""
+    run(config, lambda s: s.accounts.add_alias(address, targets))
+    console.print(f"alias {address} -> {', '.join(targets)}")
+
+
+@alias_app.command("list")
+def alias_list(domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
+    """List aliases and their targets."""
+    aliases = run(config, lambda s: s.accounts.list_aliases(domain))
+    table = Table("alias", "targets")
+    for a in aliases:
+        table.add_row(a.address, ", ".join(a.targets))
+    console.print(table)
+
+
+@alias_app.command("remove")
+def alias_remove(address: str, config: ConfigOpt = None) -> None:
+    """Remove an alias."""
+    run(config, lambda s: s.accounts.remove_alias(address))
+    console.print(f"alias {address} removed")

@@ -1,0 +1,52 @@
+"""``dizimail init`` and ``dizimail serve``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvloop
+
+from dizimail.app.init import init_data_dir
+from dizimail.app.node import serve, setup_logging
+from dizimail.cli.main import ConfigOpt, app, console, fail
+from dizimail.config.loader import ConfigError, default_config_path, load_config
+
+
+@app.command("init")
+def init_cmd(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="where config, database and mail live")] = Path("var"),
+    domain: Annotated[str | None, typer.Option("--domain", help="first local domain")] = None,
+    port_base: Annotated[int | None, typer.Option("--port-base", help="listen on N+25, N+587, ... "
+                                                                       "(unprivileged ports)")] = None,
+    hostname: Annotated[str, typer.Option("--hostname", help="this server's name")] = "localhost",
+    role: Annotated[str, typer.Option("--role", help="all-in-one, inner or gateway")] = "all-in-one",
+    listen: Annotated[str, typer.Option("--listen", help="address to bind")] = "127.0.0.1",
+    demo: Annotated[bool, typer.Option("--demo", help="create example.test with two demo users")] = False,
+) -> None:
+    """Create a data directory: config, self-signed TLS certificate, database (and a demo domain)."""
+    if role not in ("all-in-one", "inner", "gateway"):
+        fail(f"unknown role {role!r}", 2)
+    try:
+        result = asyncio.run(init_data_dir(data_dir, hostname=hostname, role=role, listen=listen,
+                                           port_base=port_base, domain=domain, demo=demo))
+    except FileExistsError as exc:
+        fail(str(exc))
+        return
+    console.print(f"created {result.config_file}")
+    for address, password in result.demo_passwords.items():
+        console.print(f"demo user {address}  password {password}  (shown once)", highlight=False)
+
+
+@app.command("serve")
+def serve_cmd(config: ConfigOpt = None) -> None:
+    """Run this node's listeners in the foreground until Ctrl-C or SIGTERM."""
+    try:
+        cfg = load_config(config or default_config_path())
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    setup_logging(cfg.server.log_level)
+    uvloop.run(serve(cfg))

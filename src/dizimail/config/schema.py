@@ -1,0 +1,104 @@
+"""The config schema. Sizes take units ("25MB"), durations too ("30s", "5m")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from dizimail.util.units import parse_duration, parse_size
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+SERVICES = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https")
+# Offsets from a port base: N+25 SMTP, N+587 submission ... (issue #2's command-line shape).
+PORT_OFFSETS = {"smtp": 25, "submission": 587, "smtps": 465, "pop3": 110, "pop3s": 995,
+                "imap": 143, "imaps": 993, "managesieve": 4190, "https": 443}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    role: Literal["all-in-one", "inner", "gateway"] = Field("all-in-one", description="what this node runs")
+    hostname: str = Field("localhost", description="name used in greetings and Received headers")
+    data_dir: Path = Field(Path("."), description="base for relative paths below")
+    run_as: str = Field("", description="user to switch to after binding ports when started as root")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+
+class Listener(Section):
+    address: str = Field("127.0.0.1", description="IP address to bind")
+    port: int = Field(0, description="TCP port; 0 disables this listener")
+
+
+class ListenersConfig(Section):
+    smtp: Listener = Listener(port=25)
+    submission: Listener = Listener(port=587)
+    smtps: Listener = Listener(port=465)
+    pop3: Listener = Listener(port=110)
+    pop3s: Listener = Listener(port=995)
+    imap: Listener = Listener(port=0)
+    imaps: Listener = Listener(port=0)
+    managesieve: Listener = Listener(port=0)
+    https: Listener = Listener(port=0)
+
+
+class TlsConfig(Section):
+    cert_file: Path = Field(Path("tls/cert.pem"), description="PEM certificate chain")
+    key_file: Path = Field(Path("tls/key.pem"), description="PEM private key")
+
+
+class StorageConfig(Section):
+    backend: Literal["sqlite"] = "sqlite"
+    database: Path = Field(Path("dizimail.db"), description="SQLite database file")
+    blob_dir: Path = Field(Path("blobs"), description="directory of content-addressed message files")
+    spool_dir: Path = Field(Path("spool"), description="temporary files for messages being received")
+    commit_batch: int = Field(256, description="most transactions grouped into one fsync")
+
+
+class LimitsConfig(Section):
+    max_message_size: Size = Field(parse_size("25MB"), description="SIZE advertised and enforced")
+    max_recipients: int = Field(1000, description="RCPT commands accepted per message")
+    max_command_line: Size = Field(4096, description="longest command line (AUTH initial responses need room)")
+    max_bad_commands: int = Field(20, description="errors before the session is closed")
+    max_connections: int = Field(10000, description="connections per listener")
+    max_connections_per_ip: int = Field(200, description="concurrent connections from one IP, all protocols")
+    command_timeout: Duration = Field(300.0, description="idle time between commands")
+    data_timeout: Duration = Field(600.0, description="time to receive a whole message")
+    max_header_line: Size = Field(65536, description="longest line inside a message before it is refused")
+
+
+class AuthConfig(Section):
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = Field(65536, description="KiB")
+    argon2_parallelism: int = 1
+    cache_ttl: Duration = Field(300.0, description="how long a verified credential stays cached")
+    fail_threshold: int = Field(10, description="failed logins from one IP before lockout")
+    fail_window: Duration = 600.0
+    lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP")
+    allow_plaintext: bool = Field(False, description="allow AUTH/USER/PASS without TLS (insecure)")
+
+
+class SmtpConfig(Section):
+    trusted_networks: list[str] = Field(default_factory=list,
+                                        description="client networks allowed to relay without AUTH (insecure)")
+    allow_open_relay: bool = Field(False, description="must be true to list 0.0.0.0/0 as trusted")
+    reject_bare_lf: bool = Field(False, description="refuse messages containing bare LF line ends")
+
+
+class Config(Section):
+    server: ServerConfig = ServerConfig()
+    listeners: ListenersConfig = ListenersConfig()
+    tls: TlsConfig = TlsConfig()
+    storage: StorageConfig = StorageConfig()
+    limits: LimitsConfig = LimitsConfig()
+    auth: AuthConfig = AuthConfig()
+    smtp: SmtpConfig = SmtpConfig()
+
+    def path(self, p: Path) -> Path:
+        """Resolve a configured path against ``server.data_dir``."""
+        return p if p.is_absolute() else self.server.data_dir / p

@@ -1,0 +1,35 @@
+"""The message catalogue: key → {"en": ..., "zh_CN": ...}."""
+
+from __future__ import annotations
+
+CATALOG: dict[str, dict[str, str]] = {
+    "auth_failed": {"en": "Authentication failed", "zh_CN": "认证失败"},
+    "locked_out": {"en": "Too many failed logins from your address; try again later",
+                   "zh_CN": "您的地址登录失败次数过多，请稍后再试"},
+    "too_many_connections": {"en": "Too many connections from your address",
+                             "zh_CN": "来自您地址的连接过多"},
+    "quota_exceeded": {"en": "Mailbox full", "zh_CN": "邮箱已满"},
+    "temporary_failure": {"en": "Temporary failure, please try again later", "zh_CN": "暂时失败，请稍后重试"},
+    "maildrop_in_use": {"en": "Mailbox is in use by another session", "zh_CN": "邮箱正被另一个会话使用"},
+    "unknown_domain": {"en": "Unknown domain", "zh_CN": "未知域名"},
+    "domain_exists": {"en": "Domain already exists", "zh_CN": "域名已存在"},
+    "domain_is_alias": {"en": "That domain is an alias of another domain", "zh_CN": "该域名是另一个域名的别名"},
+    "domain_not_empty": {"en": "Domain still has users or aliases", "zh_CN": "域名下仍有用户或别名"},
+    "unknown_user": {"en": "Unknown user", "zh_CN": "未知用户"},
+    "user_exists": {"en": "User already exists", "zh_CN": "用户已存在"},
+    "address_is_alias": {"en": "That address is already an alias", "zh_CN": "该地址已是别名"},
+    "address_is_user": {"en": "That address is already a user", "zh_CN": "该地址已是用户"},
+    "unknown_alias": {"en": "Unknown alias", "zh_CN": "未知别名"},
+    "alias_needs_target": {"en": "An alias needs at least one target", "zh_CN": "别名至少需要一个目标地址"},
+    "bad_address": {"en": "Invalid e-mail address", "zh_CN": "无效的电子邮件地址"},
+    "bad_domain": {"en": "Invalid domain name", "zh_CN": "无效的域名"},
+    "bad_quota": {"en": "Invalid quota", "zh_CN": "无效的配额"},
+    "empty_password": {"en": "Password must not be empty", "zh_CN": "密码不能为空"},
+}
+
+
+def translate(key: str, lang: str = "en") -> str:
+    entry = CATALOG.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry["en"]

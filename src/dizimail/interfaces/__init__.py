@@ -1,0 +1,12 @@
+"""Storage contracts (``typing.Protocol``); services see storage only through these.
+
+Each role has an embedded implementation in ``dizimail.storage`` (SQLite and
+files) and, later, a distributed one (PostgreSQL). ``app`` picks one from the
+config; ``tests/contract`` runs one suite per interface against each.
+"""
+
+from dizimail.interfaces.blob import BlobStore, BlobWriter
+from dizimail.interfaces.meta import MetaStore
+from dizimail.interfaces.queue import QueueStore
+
+__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore"]

@@ -1,0 +1,127 @@
+"""Plain value types passed between services and stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: int
+    name: str
+    status: str
+    alias_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    address: str
+    name: str
+    password_hash: str
+    quota_bytes: int  # 0 = unlimited
+    used_bytes: int
+    status: str
+    domain_status: str = ACTIVE
+    message_count: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE and self.domain_status == ACTIVE
+
+
+@dataclass(frozen=True)
+class Alias:
+    address: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A content-addressed message body: ``id`` is the SHA-256 hex digest."""
+
+    id: str
+    size: int
+    directory: str = ""  # filesystem-backed stores: the directory to fsync before commit
+
+
+@dataclass(frozen=True)
+class LocalDelivery:
+    """One copy of a message into one account's mailbox.
+
+    ``prefix`` carries per-recipient trace headers (Delivered-To ...) so the
+    blob itself stays shared between recipients (DESIGN.md §3).
+    """
+
+    account_id: int
+    address: str
+    mailbox: str
+    prefix: bytes
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueuedRecipient:
+    address: str
+    notify: str | None = None
+    orcpt: str | None = None
+    status: str = "queued"  # queued | deferred | delivered | failed
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class IngestRecord:
+    """Everything one accepted message changes, committed atomically."""
+
+    queue_id: str
+    blob: BlobRef
+    sender: str
+    received_at: float
+    deliveries: tuple[LocalDelivery, ...] = ()
+    queued: tuple[QueuedRecipient, ...] = ()
+    queue_prefix: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    delivered: tuple[int, ...]  # account ids
+    over_quota: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    id: int
+    account_id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class MessageEntry:
+    """An index row: one message in one mailbox (IMAP-ready: UID, MODSEQ, flags)."""
+
+    id: int
+    mailbox_id: int
+    uid: int
+    modseq: int
+    flags: tuple[str, ...]
+    internal_date: float
+    size: int  # prefix + blob
+    blob_id: str
+    prefix: bytes
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    queue_id: str
+    sender: str
+    created: float
+    size: int
+    recipients: tuple[QueuedRecipient, ...]

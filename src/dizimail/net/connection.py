@@ -1,0 +1,188 @@
+"""A buffered, limited, TLS-upgradable connection on a plain asyncio Protocol.
+
+Our own protocol rather than StreamReader: the receive buffer is ours, so
+STARTTLS can discard whatever plaintext was pipelined behind the command
+(RFC 3207 §4.2, CVE-2011-0411 class), reading pauses while the buffer is
+large (back-pressure), and there is one copy less per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+HIGH_WATER = 1 << 20
+
+
+class LineTooLong(Exception):
+    """The line exceeded the limit; it has been consumed up to and including its LF."""
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer_ip = "?"
+        self.peer_port = 0
+        self.tls: ssl.SSLObject | None = None
+        self._closed = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._paused_writing = False
+
+    # --- asyncio.Protocol callbacks ----------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not asyncio.Transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.peer_ip, self.peer_port = str(peer[0]), int(peer[1]) if len(peer) > 1 else 0
+        self.tls = transport.get_extra_info("ssl_object")
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) > HIGH_WATER and self.transport is not None and not self._paused_reading:
+            self._paused_reading = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._closed = True
+        self._wake_reader()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._wake_reader()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(ConnectionClosed())
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def _wake_reader(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+    # --- reading -------------------------------------------------------------
+    async def _fill(self, timeout: float) -> None:
+        if self._closed:
+            raise ConnectionClosed()
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        before = len(self.buf)
+        self._data_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(self._data_waiter, timeout)
+        finally:
+            self._data_waiter = None
+        if len(self.buf) == before and self._closed:
+            raise ConnectionClosed()
+
+    async def read_line(self, limit: int, timeout: float) -> bytes:
+        """One line without its CRLF (or bare LF). Raises LineTooLong, ConnectionClosed, TimeoutError."""
+        start = 0
+        while True:
+            pos = self.buf.find(b"\n", start)
+            if pos >= 0:
+                if pos > limit:
+                    del self.buf[: pos + 1]
+                    raise LineTooLong()
+                end = pos - 1 if pos and self.buf[pos - 1] == 13 else pos
+                line = bytes(self.buf[:end])
+                del self.buf[: pos + 1]
+                return line
+            if len(self.buf) > limit:
+                await self._discard_line(timeout)
+                raise LineTooLong()
+            start = len(self.buf)
+            await self._fill(timeout)
+
+    async def _discard_line(self, timeout: float) -> None:
+        while True:
+            pos = self.buf.find(b"\n")
+            if pos >= 0:
+                del self.buf[: pos + 1]
+                return
+            self.buf.clear()
+            await self._fill(timeout)
+
+    async def read_some(self, timeout: float) -> bytes:
+        """Whatever is buffered, or the next chunk from the network."""
+        while not self.buf:
+            await self._fill(timeout)
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+    async def read_exactly(self, n: int, timeout: float) -> bytes:
+        while len(self.buf) < n:
+            await self._fill(timeout)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.buf[:0] = data
+
+    def has_pending(self) -> bool:
+        return bool(self.buf)
+
+    # --- writing -------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._closed:
+            raise ConnectionClosed()
+        if self._paused_writing:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    # --- TLS and close --------------------------------------------------------
+    def pause_for_tls(self) -> None:
+        """Call before sending the go-ahead: nothing more is read until the handshake, and any
+        pipelined plaintext already received is thrown away (never treated as post-TLS input)."""
+        assert self.transport is not None
+        self.transport.pause_reading()
+        self.buf.clear()
+
+    async def start_tls(self, context: ssl.SSLContext, timeout: float) -> None:
+        assert self.transport is not None
+        self.buf.clear()
+        loop = asyncio.get_running_loop()
+        transport = await asyncio.wait_for(
+            loop.start_tls(self.transport, self, context, server_side=True), timeout)
+        if transport is None:
+            raise ConnectionClosed()
+        self.transport = transport  # type: ignore[assignment]
+        self.tls = transport.get_extra_info("ssl_object")
+        self._paused_reading = False
+
+    def tls_description(self) -> str | None:
+        if self.tls is None:
+            return None
+        cipher = self.tls.cipher()
+        return f"using {self.tls.version()} with cipher {cipher[0] if cipher else '?'}"
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self._closed = True
+
+    def extra(self, name: str) -> Any:
+        return self.transport.get_extra_info(name) if self.transport is not None else None

@@ -1,0 +1,215 @@
+"""Domains, accounts and aliases, and authentication (argon2id, credential cache, lockout)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from dizimail.config.schema import AuthConfig
+from dizimail.interfaces import MetaStore
+from dizimail.model.errors import AuthFailed, InvalidInput, LockedOut, NotFound
+from dizimail.model.types import ACTIVE, SUSPENDED, Account, Alias, Domain
+
+log = logging.getLogger("dizimail.auth")
+
+_LABEL = r"(?:[a-z0-9\u0080-\U0010ffff](?:[a-z0-9\u0080-\U0010ffff-]{0,61}[a-z0-9\u0080-\U0010ffff])?)"
+_DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
+_LOCAL_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+)*$")
+
+
+def normalize_domain(name: str) -> str:
+    name = name.strip().lower().rstrip(".")
+    if len(name) > 253 or not _DOMAIN_RE.match(name):
+        raise InvalidInput("bad_domain", name)
+    return name
+
+
+def normalize_address(address: str) -> str:
+    """Lower-case and check ``local@domain`` (dot-atom local parts, UTF-8 allowed: RFC 6531)."""
+    address = address.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or len(local.encode()) > 64 or not _LOCAL_RE.match(local):
+        raise InvalidInput("bad_address", address)
+    return f"{local}@{normalize_domain(domain)}"
+
+
+class FailureTracker:
+    """Per-IP failed-login counts shared by every protocol of this process; past the
+    threshold the IP is refused everywhere for a cooling-off period."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._config = config
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def check(self, ip: str) -> None:
+        until = self._locked_until.get(ip)
+        if until is None:
+            return
+        if until > time.monotonic():
+            raise LockedOut(f"{ip} locked out")
+        del self._locked_until[ip]
+
+    def is_locked(self, ip: str) -> bool:
+        try:
+            self.check(ip)
+        except LockedOut:
+            return True
+        return False
+
+    def record_failure(self, ip: str) -> None:
+        now = time.monotonic()
+        window = [t for t in self._failures.get(ip, []) if now - t < self._config.fail_window]
+        window.append(now)
+        self._failures[ip] = window
+        if len(window) >= self._config.fail_threshold:
+            self._locked_until[ip] = now + self._config.lockout
+            self._failures.pop(ip, None)
+            log.warning("auth.lockout ip=%s failures=%d lockout=%.0fs", ip, len(window), self._config.lockout)
+        if len(self._failures) > 100_000:  # bound memory under a distributed attack
+            self._failures.clear()
+
+    def record_success(self, ip: str) -> None:
+        self._failures.pop(ip, None)
+
+
+@dataclass
+class _Cached:
+    password_hash: str
+    expires: float
+
+
+class AccountService:
+    def __init__(self, meta: MetaStore, config: AuthConfig) -> None:
+        self.meta = meta
+        self.config = config
+        self.hasher = PasswordHasher(time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_cost,
+                                     parallelism=config.argon2_parallelism)
+        self.failures = FailureTracker(config)
+        # Dovecot-style auth cache: keyed by a salted digest of (address, password); an entry is
+        # valid only while the account's stored hash is unchanged and the account is active.
+        self._salt = secrets.token_bytes(32)
+        self._cache: dict[bytes, _Cached] = {}
+
+    # --- passwords -----------------------------------------------------
+    def hash_password(self, password: str) -> str:
+        if not password:
+            raise InvalidInput("empty_password")
+        return self.hasher.hash(password)
+
+    def _import_hash(self, password: str) -> str:
+        """Exported rows carry argon2id hashes: keep them as they are, hash anything else."""
+        if password.startswith("$argon2id$"):
+            return password
+        return self.hash_password(password)
+
+    async def authenticate(self, address: str, password: str, ip: str) -> Account:
+        """Verify a login (RFC 4954 / RFC 1939 / RFC 3501 all end here). Raises LockedOut, AuthFailed."""
+        self.failures.check(ip)
+        try:
+            account = await self.meta.get_account(normalize_address(address))
+        except InvalidInput:
+            account = None
+        if account is None or not account.active or not await self._verify(account, address, password):
+            self.failures.record_failure(ip)
+            raise AuthFailed(f"login failed for {address!r} from {ip}")
+        self.failures.record_success(ip)
+        return account
+
+    async def _verify(self, account: Account, address: str, password: str) -> bool:
+        key = hmac.new(self._salt, f"{account.address}\0{password}".encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit.expires > now and hmac.compare_digest(hit.password_hash, account.password_hash):
+            return True
+        try:
+            ok = await asyncio.to_thread(self.hasher.verify, account.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            self._cache.pop(key, None)
+            return False
+        if len(self._cache) > 100_000:
+            self._cache = {k: v for k, v in self._cache.items() if v.expires > now}
+        self._cache[key] = _Cached(account.password_hash, now + self.config.cache_ttl)
+        return bool(ok)
+
+    # --- domains -------------------------------------------------------
+    async def add_domain(self, name: str, alias_of: str | None = None) -> Domain:
+        return await self.meta.add_domain(normalize_domain(name),
+                                          normalize_domain(alias_of) if alias_of else None)
+
+    async def list_domains(self) -> list[Domain]:
+        return await self.meta.list_domains()
+
+    async def remove_domain(self, name: str) -> None:
+        await self.meta.remove_domain(normalize_domain(name))
+
+    async def set_domain_active(self, name: str, active: bool) -> None:
+        await self.meta.set_domain_status(normalize_domain(name), ACTIVE if active else SUSPENDED)
+
+    # --- users ---------------------------------------------------------
+    async def add_user(self, address: str, password: str, name: str = "", quota_bytes: int = 0) -> None:
+        address = normalize_address(address)
+        hashed = await asyncio.to_thread(self.hash_password, password)
+        (error,) = await self.meta.add_accounts([(address, hashed, name, quota_bytes)])
+        if error:
+            raise InvalidInput(error, address)
+
+    async def add_users(self, rows: list[tuple[str, str, str, int]]) -> list[str | None]:
+        """Bulk creation (import): ``(address, password, name, quota)``; hashing runs on every core."""
+        prepared: list[tuple[str, str, str, int]] = []
+        errors: list[str | None] = []
+        for address, password, name, quota in rows:
+            try:
+                prepared.append((normalize_address(address), password, name, quota))
+                errors.append(None)
+            except InvalidInput as exc:
+                errors.append(exc.public_key)
+        hashes = await asyncio.gather(*(asyncio.to_thread(self._import_hash, p) for _, p, _, _ in prepared))
+        stored = await self.meta.add_accounts([(a, h, n, q) for (a, _, n, q), h in zip(prepared, hashes)])
+        it = iter(stored)
+        return [e if e is not None else next(it) for e in errors]
+
+    async def get_user(self, address: str) -> Account:
+        account = await self.meta.get_account(normalize_address(address))
+        if account is None:
+            raise NotFound("unknown_user", address)
+        return account
+
+    async def list_users(self, domain: str | None = None) -> list[Account]:
+        return await self.meta.list_accounts(normalize_domain(domain) if domain else None)
+
+    async def set_password(self, address: str, password: str) -> None:
+        hashed = await asyncio.to_thread(self.hash_password, password)
+        await self.meta.update_account(normalize_address(address), password_hash=hashed)
+
+    async def set_user_active(self, address: str, active: bool) -> None:
+        await self.meta.update_account(normalize_address(address), status=ACTIVE if active else SUSPENDED)
+
+    async def set_quota(self, address: str, quota_bytes: int) -> None:
+        if quota_bytes < 0:
+            raise InvalidInput("bad_quota", str(quota_bytes))
+        await self.meta.update_account(normalize_address(address), quota_bytes=quota_bytes)
+
+    async def remove_user(self, address: str) -> None:
+        await self.meta.remove_account(normalize_address(address))
+
+    # --- aliases -------------------------------------------------------
+    async def add_alias(self, address: str, targets: list[str]) -> None:
+        if not targets:
+            raise InvalidInput("alias_needs_target", address)
+        await self.meta.add_alias(normalize_address(address), [normalize_address(t) for t in targets])
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        return await self.meta.list_aliases(normalize_domain(domain) if domain else None)
+
+    async def remove_alias(self, address: str) -> None:
+        await self.meta.remove_alias(normalize_address(address))

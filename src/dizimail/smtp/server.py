@@ -1,0 +1,73 @@
+"""SMTP listeners: what each mode (mx, submission, smtps) shares, and how a session starts."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from dizimail.config.schema import Config
+from dizimail.i18n import translate
+from dizimail.net.connection import Connection
+from dizimail.net.listener import Listener
+from dizimail.services.accounts import AccountService
+from dizimail.services.ingest import Ingest
+from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.routing import Router
+from dizimail.smtp.session import SmtpSession
+
+log = logging.getLogger("dizimail.smtp")
+_ids = itertools.count(1)
+
+
+@dataclass
+class SmtpContext:
+    """What every SMTP session of this node needs, built once by the app."""
+
+    config: Config
+    accounts: AccountService
+    router: Router
+    ingest: Ingest
+    tls: ssl.SSLContext | None
+    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+
+    @property
+    def hostname(self) -> str:
+        return self.config.server.hostname
+
+    def text(self, key: str) -> str:
+        return translate(key, "en")
+
+    def is_trusted(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted)
+
+    async def postmaster(self) -> str:
+        """RFC 5321 §4.5.1: <Postmaster> without a domain goes to the first local domain's postmaster."""
+        domains = [d for d in await self.accounts.list_domains() if d.alias_of is None]
+        return f"postmaster@{domains[0].name}" if domains else "postmaster@invalid"
+
+
+def smtp_listener(ctx: SmtpContext, mode: str, host: str, port: int, *, limiter: ConnectionLimiter) -> Listener:
+    async def handle(conn: Connection) -> None:
+        sid = f"s{next(_ids)}"
+        log.info("smtp.connect session=%s mode=%s ip=%s", sid, mode, conn.peer_ip)
+        await SmtpSession(ctx, conn, mode, sid).run()
+        log.info("smtp.disconnect session=%s", sid)
+
+    async def refuse(conn: Connection, reason: str) -> None:
+        code = "421 4.7.0" if reason == "locked_out" else "421 4.7.0"
+        conn.write(f"{code} {ctx.hostname} {translate(reason, 'en')}\r\n".encode())
+        try:
+            await conn.drain()
+        except OSError:
+            pass
+
+    return Listener(f"smtp-{mode}", host, port, handle, refuse, limiter=limiter, failures=ctx.accounts.failures,
+                    max_connections=ctx.config.limits.max_connections,
+                    tls=ctx.tls if mode == "smtps" else None)

@@ -1,0 +1,1 @@
+"""File-system BlobStore: tmp → fsync → rename; the directory is fsynced before the commit."""

@@ -1,0 +1,102 @@
+"""Content-addressed blob files under ``root/ab/abcdef…`` (SHA-256 of the bytes).
+
+Never must a referenced blob be missing: a blob is renamed into place (after
+fsync of the file) before the database row that references it is committed,
+and the directory is fsynced in between (``sync_dirs``, once per commit group).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from dizimail.model.types import BlobRef
+
+_BUFFER = 256 * 1024
+
+
+class FsBlobWriter:
+    def __init__(self, root: Path, tmp_dir: Path) -> None:
+        self._root = root
+        self._tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+        self._file: BinaryIO | None = open(self._tmp, "wb", buffering=_BUFFER)  # noqa: SIM115
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None, "write after finish"
+        self._file.write(data)
+        self._hash.update(data)
+        self._size += len(data)
+
+    def finish(self) -> BlobRef:
+        assert self._file is not None, "finish twice"
+        digest = self._hash.hexdigest()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        directory = self._root / digest[:2]
+        directory.mkdir(exist_ok=True)
+        # Same name means same bytes: replacing an existing copy is harmless.
+        os.replace(self._tmp, directory / digest)
+        return BlobRef(id=digest, size=self._size, directory=str(directory))
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        try:
+            self._tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class FsBlobStore:
+    def __init__(self, root: Path, tmp_dir: Path) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        root.mkdir(parents=True, exist_ok=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(256):  # pre-create fan-out dirs so their entries are durable up front
+            (root / f"{i:02x}").mkdir(exist_ok=True)
+        self.sync_dirs({str(root), str(tmp_dir)})
+
+    def _path(self, blob_id: str) -> Path:
+        if len(blob_id) != 64 or not all(c in "0123456789abcdef" for c in blob_id):
+            raise ValueError(f"bad blob id {blob_id!r}")
+        return self.root / blob_id[:2] / blob_id
+
+    def writer(self) -> FsBlobWriter:
+        return FsBlobWriter(self.root, self.tmp_dir)
+
+    def open(self, blob_id: str) -> BinaryIO:
+        return open(self._path(blob_id), "rb")  # noqa: SIM115
+
+    def exists(self, blob_id: str) -> bool:
+        return self._path(blob_id).exists()
+
+    def delete(self, blob_id: str) -> None:
+        try:
+            self._path(blob_id).unlink()
+        except FileNotFoundError:
+            pass
+
+    def sync_dirs(self, directories: set[str]) -> None:
+        for d in directories:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def clean_tmp(self) -> int:
+        """Remove partial files left by a crash (called at start-up, before listening)."""
+        removed = 0
+        for p in self.tmp_dir.glob("*.tmp"):
+            p.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,183 @@
+"""The SQLite database: engine set-up, migrations, the group-commit writer and the read pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue as stdqueue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger("dizimail.storage")
+T = TypeVar("T")
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: Any
+    sync_dirs: set[str] = field(default_factory=set)
+
+
+class SqliteDatabase:
+    """Owns the engine, one writer thread and a read pool."""
+
+    def __init__(self, path: Path, *, batch: int = 256, dir_syncer: Callable[[set[str]], None] | None = None,
+                 read_threads: int = 4) -> None:
+        self.path = path
+        self._batch = batch
+        self._dir_syncer = dir_syncer
+        # Readers use deferred transactions (WAL snapshots); writers take the write lock up front
+        # with BEGIN IMMEDIATE so that a CLI writing beside a running server waits instead of failing.
+        self.engine = _engine(path, "BEGIN", read_threads + 2)
+        self.write_engine = _engine(path, "BEGIN IMMEDIATE", 1)
+        self._jobs: stdqueue.SimpleQueue[_Job | None] = stdqueue.SimpleQueue()
+        self._reader = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="db-read")
+        self._writer: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------
+    def upgrade(self) -> None:
+        """Apply Alembic migrations up to head (idempotent)."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self.write_engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+
+    def start(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+            self._writer.start()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(None)
+            self._writer.join()
+            self._writer = None
+        self._reader.shutdown(wait=True)
+        self.engine.dispose()
+        self.write_engine.dispose()
+
+    # --- access ------------------------------------------------------------
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` on a pooled connection in the read pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._run_read, fn)
+
+    def _run_read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            result = fn(conn)
+            conn.rollback()
+            return result
+
+    async def write(self, fn: Callable[[Connection], T], sync_dirs: set[str] | None = None) -> T:
+        """Run ``fn(conn)`` inside the next group transaction; returns once it is durable.
+
+        ``sync_dirs`` are fsynced (through the blob store) before the commit.
+        """
+        if self._writer is None:
+            raise RuntimeError("database writer not started")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put(_Job(fn, loop, future, sync_dirs or set()))
+        return await future  # type: ignore[no-any-return]
+
+    def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Blocking form for command-line use without a running writer."""
+        with self.write_engine.begin() as conn:
+            return fn(conn)
+
+    # --- the writer thread -------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self.write_engine.connect()
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._batch:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except stdqueue.Empty:
+                        break
+                    if job is None:
+                        stop = True
+                        break
+                    batch.append(job)
+                self._commit_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: Connection, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            with conn.begin():
+                for job in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        value = job.fn(conn)
+                    except Exception as exc:  # one job's failure stays with that job
+                        savepoint.rollback()
+                        outcomes.append((job, None, exc))
+                    else:
+                        savepoint.commit()
+                        outcomes.append((job, value, None))
+                dirs = set().union(*(j.sync_dirs for j, _, e in outcomes if e is None))
+                if dirs and self._dir_syncer is not None:
+                    self._dir_syncer(dirs)
+        except Exception as exc:  # the commit itself failed: nobody is durable
+            log.exception("group commit of %d jobs failed", len(batch))
+            outcomes = [(job, None, exc) for job in batch]
+        for job, value, error in outcomes:
+            _resolve(job, value, error)
+
+
+def _resolve(job: _Job, value: Any, error: BaseException | None) -> None:
+    def set_result() -> None:
+        if job.future.cancelled():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(value)
+
+    assert job.loop is not None
+    try:
+        job.loop.call_soon_threadsafe(set_result)
+    except RuntimeError:  # loop closed during shutdown
+        pass
+
+
+def _engine(path: Path, begin: str, pool_size: int) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", poolclass=QueuePool, pool_size=pool_size, max_overflow=4,
+                           connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself so SAVEPOINTs work (pysqlite's own handling breaks them).
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

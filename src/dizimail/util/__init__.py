@@ -1,0 +1,1 @@
+"""Tiny pure helpers with no I/O and no project imports."""
