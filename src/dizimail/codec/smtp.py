@@ -447,6 +447,7 @@ class DataDecoder:
             pieces.append(b"\n")
             i, self._bol = 1, True
         self._in_cr = False
+        next_cr = next_lf = -1  # next b"\r\n.\r" / b"\r\n.\n" at or after i; n when there is none
         while i < n:
             if self._bol:
                 if buf[i] == _DOT:
@@ -460,14 +461,25 @@ class DataDecoder:
                     if buf[i + 1] not in (_CR, _LF):
                         i += 1  # dot-unstuffing; a dot before a bare CR/LF is kept as sent
                 self._bol = False
-            j = buf.find(b"\r\n.", i)
-            if j < 0:
-                pieces.append(buf[i:])
-                self._bol = buf.endswith(b"\r\n")
-                self._in_cr = buf.endswith(b"\r")
-                break
-            pieces.append(buf[i : j + 2])
-            i, self._bol = j + 2, True
+            # Until the next dot line whose dot is followed by CR or LF (the terminator is one), every
+            # CRLF "." is a stuffed dot: one C-level replace unstuffs the stretch. The positions are
+            # cached so each pattern is searched once per chunk, whatever an attacker sends.
+            if next_cr < i:
+                found = buf.find(b"\r\n.\r", i)
+                next_cr = found if found >= 0 else n
+            if next_lf < i:
+                found = buf.find(b"\r\n.\n", i)
+                next_lf = found if found >= 0 else n
+            end = min(next_cr, next_lf) + 2
+            if end > n:  # none in this chunk: a final CRLF "." waits for the byte after it
+                end = n - 1 if n - i >= 3 and buf.endswith(b"\r\n.") else n
+            pieces.append(buf[i:end].replace(b"\r\n.", b"\r\n"))
+            if end < n:
+                i, self._bol = end, True
+                continue
+            self._bol = buf.endswith(b"\r\n")
+            self._in_cr = buf.endswith(b"\r")
+            break
         out = b"".join(pieces)
         self._account(out)
         return (b"" if self.too_big else out), rest

@@ -1,0 +1,70 @@
+"""Small client helpers shared by protocol tests (stdlib clients over real sockets)."""
+
+from __future__ import annotations
+
+import poplib
+import smtplib
+import socket
+
+from conftest import PASSWORD, client_tls
+
+
+def submit(server, user: str, password: str = PASSWORD) -> smtplib.SMTP:
+    s = smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30)
+    s.starttls(context=client_tls())
+    s.login(user, password)
+    return s
+
+
+def pop3(server, user: str, password: str = PASSWORD) -> poplib.POP3:
+    p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
+    p.stls(client_tls())
+    p.user(user)
+    p.pass_(password)
+    return p
+
+
+def fetch_all(server, user: str, password: str = PASSWORD) -> list[bytes]:
+    """Every message in the user's maildrop, as bytes with CRLF line ends."""
+    p = pop3(server, user, password)
+    try:
+        count = p.stat()[0]
+        return [b"\r\n".join(p.retr(i)[1]) + b"\r\n" for i in range(1, count + 1)]
+    finally:
+        p.quit()
+
+
+def body_of(message: bytes) -> bytes:
+    """What follows our trace headers (Return-Path, Delivered-To, Received)."""
+    marker = message.index(b"\r\n", message.index(b"\r\n\t") if b"\r\n\t" in message else 0)
+    lines = message.split(b"\r\n")
+    i = 0
+    while lines[i].startswith((b"Return-Path:", b"Delivered-To:", b"Received:", b"\t")):
+        i += 1
+    del marker
+    return b"\r\n".join(lines[i:])
+
+
+class RawClient:
+    """A line-oriented raw socket client for input smtplib/poplib would never send."""
+
+    def __init__(self, port: int, timeout: float = 15) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        return self.file.readline().rstrip(b"\r\n")
+
+    def reply(self) -> bytes:
+        """A whole (possibly multi-line) SMTP reply, lines joined by newlines."""
+        lines = [self.line()]
+        while len(lines[-1]) > 3 and lines[-1][3:4] == b"-":
+            lines.append(self.line())
+        return b"\n".join(lines)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
