@@ -11,16 +11,24 @@ from conftest import PASSWORD, client_tls
 
 def submit(server, user: str, password: str = PASSWORD) -> smtplib.SMTP:
     s = smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30)
-    s.starttls(context=client_tls())
-    s.login(user, password)
+    try:
+        s.starttls(context=client_tls())
+        s.login(user, password)
+    except BaseException:
+        s.close()
+        raise
     return s
 
 
 def pop3(server, user: str, password: str = PASSWORD) -> poplib.POP3:
     p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
-    p.stls(client_tls())
-    p.user(user)
-    p.pass_(password)
+    try:
+        p.stls(client_tls())
+        p.user(user)
+        p.pass_(password)
+    except BaseException:
+        p.close()
+        raise
     return p
 
 
