@@ -155,6 +155,41 @@ def user_quota(address: str, quota: Annotated[str, typer.Argument(help="e.g. 500
     console.print(f"quota of {address} set to {format_size(size) if size else 'unlimited'}")
 
 
+def parse_user_csv(text: str) -> tuple[list[tuple[int, tuple[str, str, str, int]]], list[str]]:
+    """Rows ``address,password[,quota,name]``; with a header line, columns are taken by name and
+    extra columns (as written by ``user export``) are ignored."""
+    rows: list[tuple[int, tuple[str, str, str, int]]] = []
+    problems: list[str] = []
+    columns = {"address": 0, "password": 1, "quota": 2, "name": 3}
+    positional = True
+    for lineno, fields in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
+            continue
+        if lineno == 1 and fields[0].strip().lower() == "address":
+            header = [f.strip().lower() for f in fields]
+            if "password" not in header:
+                problems.append("line 1: header needs address and password columns")
+                return rows, problems
+            columns = {name: header.index(name) for name in ("address", "password", "quota", "name")
+                       if name in header}
+            positional = False
+            continue
+        if positional and not 2 <= len(fields) <= 4 or len(fields) <= max(columns["address"], columns["password"]):
+            problems.append(f"line {lineno}: expected address,password[,quota,name]")
+            continue
+
+        def col(name: str) -> str:
+            i = columns.get(name)
+            return fields[i].strip() if i is not None and i < len(fields) else ""
+        try:
+            quota = parse_size(col("quota")) if col("quota") else 0
+        except ValueError:
+            problems.append(f"line {lineno}: bad quota {col('quota')!r}")
+            continue
+        rows.append((lineno, (col("address"), fields[columns["password"]], col("name"), quota)))
+    return rows, problems
+
+
 @user_app.command("import")
 def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password[,quota,name]")],
                 config: ConfigOpt = None) -> None:
@@ -164,23 +199,7 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}", 2)
         return
-    rows: list[tuple[int, tuple[str, str, str, int]]] = []
-    problems: list[str] = []
-    for lineno, fields in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
-            continue
-        if lineno == 1 and fields[0].strip().lower() == "address":
-            continue
-        if len(fields) < 2 or len(fields) > 4:
-            problems.append(f"line {lineno}: expected address,password[,quota,name]")
-            continue
-        try:
-            quota = parse_size(fields[2].strip()) if len(fields) > 2 and fields[2].strip() else 0
-        except ValueError:
-            problems.append(f"line {lineno}: bad quota {fields[2]!r}")
-            continue
-        rows.append((lineno, (fields[0].strip(), fields[1], fields[3].strip() if len(fields) > 3 else "", quota)))
-
+    rows, problems = parse_user_csv(text)
     async def go(s: Services) -> int:
         done = 0
         with Progress(console=err_console, transient=False) as progress:

@@ -73,9 +73,11 @@ class LimitsConfig(Section):
 
 
 class AuthConfig(Section):
-    argon2_time_cost: int = 3
-    argon2_memory_cost: int = Field(65536, description="KiB")
+    argon2_time_cost: int = Field(2, description="argon2id passes (OWASP: m=19 MiB, t=2, p=1)")
+    argon2_memory_cost: int = Field(19456, description="argon2id memory in KiB")
     argon2_parallelism: int = 1
+    import_time_cost: int = Field(1, description="argon2id passes for bulk imports; upgraded at first login")
+    import_memory_cost: int = Field(8192, description="argon2id KiB for bulk imports; upgraded at first login")
     cache_ttl: Duration = Field(300.0, description="how long a verified credential stays cached")
     fail_threshold: int = Field(10, description="failed logins from one IP before lockout")
     fail_window: Duration = 600.0
