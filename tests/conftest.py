@@ -55,7 +55,7 @@ def write_config(data_dir: Path, extra: str = "") -> tuple[Path, dict[str, int]]
                               port_base=None, domain=DOMAIN, demo=False))
     config_file = data_dir / "dizimail.toml"
     text = config_file.read_text()
-    ports = dict(zip(LISTENERS, free_ports(len(LISTENERS))))
+    ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
     for name in ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https"):
         old = f'[listeners.{name}]\naddress = "127.0.0.1"\n'
         start = text.index(old) + len(old)

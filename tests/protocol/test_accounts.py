@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
+from conftest import DOMAIN, client_tls, dizimail_cli, start_server
 from helpers import fetch_all, pop3, submit
 
 
@@ -123,7 +123,7 @@ def test_domain_alias_maps_onto_the_same_mailboxes(server):
                           b"Subject: via alias domain\r\n\r\nx\r\n") == {}
         s.ehlo("x")
         s.mail("a@outside.example")
-        assert s.rcpt(f"nobody@example-alias.test")[0] == 550
+        assert s.rcpt("nobody@example-alias.test")[0] == 550
     assert len(fetch_all(server, user)) == 1
 
 

@@ -177,16 +177,13 @@ def parse_user_csv(text: str) -> tuple[list[tuple[int, tuple[str, str, str, int]
         if positional and not 2 <= len(fields) <= 4 or len(fields) <= max(columns["address"], columns["password"]):
             problems.append(f"line {lineno}: expected address,password[,quota,name]")
             continue
-
-        def col(name: str) -> str:
-            i = columns.get(name)
-            return fields[i].strip() if i is not None and i < len(fields) else ""
+        value = {name: fields[i].strip() if i < len(fields) else "" for name, i in columns.items()}
         try:
-            quota = parse_size(col("quota")) if col("quota") else 0
+            quota = parse_size(value["quota"]) if value.get("quota") else 0
         except ValueError:
-            problems.append(f"line {lineno}: bad quota {col('quota')!r}")
+            problems.append(f"line {lineno}: bad quota {value['quota']!r}")
             continue
-        rows.append((lineno, (col("address"), fields[columns["password"]], col("name"), quota)))
+        rows.append((lineno, (value["address"], fields[columns["password"]], value.get("name", ""), quota)))
     return rows, problems
 
 
@@ -207,7 +204,7 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
             for start in range(0, len(rows), IMPORT_BATCH):
                 batch = rows[start:start + IMPORT_BATCH]
                 results = await s.accounts.add_users([r for _, r in batch])
-                for (lineno, r), error in zip(batch, results):
+                for (lineno, r), error in zip(batch, results, strict=True):
                     if error is None:
                         done += 1
                     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -47,11 +46,11 @@ class Pop3Session:
         self.authorization_only = {codec.Stls, codec.User, codec.Pass, codec.Auth}
 
     def ok(self, text: str = "") -> None:
-        self.conn.write(f"+OK {text}\r\n".encode("utf-8") if text else b"+OK\r\n")
+        self.conn.write(f"+OK {text}\r\n".encode() if text else b"+OK\r\n")
 
     def err(self, text: str) -> None:
         self.bad += 1
-        self.conn.write(f"-ERR {text}\r\n".encode("utf-8"))
+        self.conn.write(f"-ERR {text}\r\n".encode())
 
     async def run(self) -> None:
         limits = self.ctx.config.limits
@@ -73,7 +72,7 @@ class Pop3Session:
                     await self.conn.drain()
         except CloseSession:
             await self.conn.drain()
-        except (asyncio.TimeoutError, ConnectionClosed, ConnectionError):
+        except (TimeoutError, ConnectionClosed, ConnectionError):
             pass
         finally:
             if self.drop is not None:  # no QUIT: nothing is deleted (RFC 1939 §6)

@@ -196,7 +196,7 @@ class AccountService:
             except InvalidInput as exc:
                 errors.append(exc.public_key)
         hashes = await asyncio.gather(*(asyncio.to_thread(self._import_hash, p) for _, p, _, _ in prepared))
-        stored = await self.meta.add_accounts([(a, h, n, q) for (a, _, n, q), h in zip(prepared, hashes)])
+        stored = await self.meta.add_accounts([(a, h, n, q) for (a, _, n, q), h in zip(prepared, hashes, strict=True)])
         it = iter(stored)
         return [e if e is not None else next(it) for e in errors]
 

@@ -15,8 +15,8 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import TemporaryFailure
@@ -67,7 +67,7 @@ class Ingest:
     def received_header(self, reception: Reception, *, helo: str, client_ip: str, client_name: str,
                         protocol: str, recipient: str | None, tls: str | None) -> bytes:
         """RFC 5321 §4.4 trace header with the queue id (RFC 5322 §3.6.7 folding)."""
-        when = format_datetime(datetime.fromtimestamp(reception.received_at, timezone.utc))
+        when = format_datetime(datetime.fromtimestamp(reception.received_at, UTC))
         lines = [f"Received: from {helo} ({client_name} [{client_ip}])",
                  f"\tby {self.hostname} (dizimail) with {protocol} id {reception.queue_id}"]
         if tls:

@@ -61,8 +61,7 @@ def smtp_listener(ctx: SmtpContext, mode: str, host: str, port: int, *, limiter:
         log.info("smtp.disconnect session=%s", sid)
 
     async def refuse(conn: Connection, reason: str) -> None:
-        code = "421 4.7.0" if reason == "locked_out" else "421 4.7.0"
-        conn.write(f"{code} {ctx.hostname} {translate(reason, 'en')}\r\n".encode())
+        conn.write(f"421 4.7.0 {ctx.hostname} {translate(reason, 'en')}\r\n".encode())
         try:
             await conn.drain()
         except OSError:

@@ -96,7 +96,7 @@ class SmtpSession:
                 await self.flush()
         except CloseSession:
             await self.conn.drain()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.reply(421, "4.4.2", f"{self.ctx.hostname} Timeout, closing connection")
             await self.safe_drain()
         except (ConnectionClosed, ConnectionError):
@@ -107,7 +107,7 @@ class SmtpSession:
     async def safe_drain(self) -> None:
         try:
             await asyncio.wait_for(self.conn.drain(), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
 
     async def dispatch(self, line: bytes) -> None:

@@ -22,7 +22,7 @@ class FsBlobWriter:
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self._root = root
         self._tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
-        self._file: BinaryIO | None = open(self._tmp, "wb", buffering=_BUFFER)  # noqa: SIM115
+        self._file: BinaryIO | None = open(self._tmp, "wb", buffering=_BUFFER)
         self._hash = hashlib.sha256()
         self._size = 0
 
@@ -74,7 +74,7 @@ class FsBlobStore:
         return FsBlobWriter(self.root, self.tmp_dir)
 
     def open(self, blob_id: str) -> BinaryIO:
-        return open(self._path(blob_id), "rb")  # noqa: SIM115
+        return open(self._path(blob_id), "rb")
 
     def exists(self, blob_id: str) -> bool:
         return self._path(blob_id).exists()
