@@ -7,7 +7,6 @@ whose 250 never reached the client may be missing or (tolerably) present.
 
 from __future__ import annotations
 
-import os
 import poplib
 import queue
 import re
@@ -59,7 +58,7 @@ class ServerProcess:
             try:
                 line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"server not ready after {timeout}s; stdout={seen}; log:\n{self.tail()}")
+                raise AssertionError(f"server not ready after {timeout}s; stdout={seen}; log:\n{self.tail()}") from None
             if not line:
                 raise AssertionError(f"server exited ({self.proc.poll()}) before ready; stdout={seen}; "
                                      f"log:\n{self.tail()}")

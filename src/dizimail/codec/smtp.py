@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from dizimail.codec.body import BodyMeter
+
 
 class SmtpSyntaxError(Exception):
     """A command the server refuses, with its reply (RFC 5321 §4.2.3, RFC 3463 enhanced code).
@@ -419,17 +421,11 @@ class DataDecoder:
     """
 
     def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self.size = 0
-        self.too_big = False
-        self.bare_lf = False
-        self.longest_line = 0
+        self.meter = BodyMeter(max_size)
         self.done = False
         self._carry = b""  # "." or ".\r" at a line start, waiting for the byte that decides
         self._bol = True  # next input byte starts a line that follows CRLF (or starts the data)
         self._in_cr = False  # last consumed input byte was CR (a CRLF may straddle chunks)
-        self._line = 0  # octets of the current output line so far
-        self._out_cr = False  # last output byte was CR
 
     def feed(self, chunk: bytes) -> tuple[bytes, bytes | None]:
         """Consume ``chunk``; return (body bytes, None) or, at the end, (body bytes, bytes after it)."""
@@ -481,26 +477,21 @@ class DataDecoder:
             self._in_cr = buf.endswith(b"\r")
             break
         out = b"".join(pieces)
-        self._account(out)
-        return (b"" if self.too_big else out), rest
+        self.meter.feed(out)
+        return (b"" if self.meter.too_big else out), rest
 
-    def _account(self, out: bytes) -> None:
-        """Update size, bare-LF and line-length figures with C-speed bytes operations."""
-        if not out:
-            return
-        self.size += len(out)
-        if self.size > self.max_size:
-            self.too_big = True
-        straddle = self._out_cr and out[0] == _LF  # CR at the end of the previous output
-        lines = out.replace(b"\r\n", b"\n").split(b"\n")
-        if len(lines) > 1:
-            if out.count(b"\n") - out.count(b"\r\n") - straddle > 0:
-                self.bare_lf = True
-            first = self._line + len(lines[0]) - straddle
-            middle = max(map(len, lines[1:-1]), default=0)
-            self.longest_line = max(self.longest_line, first, middle)
-            self._line = len(lines[-1])
-        else:
-            self._line += len(out)
-        self._out_cr = out[-1] == _CR
-        self.longest_line = max(self.longest_line, self._line - self._out_cr)
+    @property
+    def size(self) -> int:
+        return self.meter.size
+
+    @property
+    def too_big(self) -> bool:
+        return self.meter.too_big
+
+    @property
+    def bare_lf(self) -> bool:
+        return self.meter.bare_lf
+
+    @property
+    def longest_line(self) -> int:
+        return self.meter.longest_line

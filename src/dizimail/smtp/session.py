@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dizimail.codec import smtp as codec
+from dizimail.codec.body import BodyMeter
 from dizimail.codec.sasl import SaslError, b64_decode_text, b64_encode_text, decode_plain
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account, QueuedRecipient
@@ -33,7 +34,7 @@ class Transaction:
     remote: list[QueuedRecipient] = field(default_factory=list)
     utf8: bool = False
     bdat: Reception | None = None
-    bdat_failed: bool = False
+    meter: BodyMeter = field(default_factory=lambda: BodyMeter(0))
 
     @property
     def count(self) -> int:
@@ -330,7 +331,6 @@ class SmtpSession:
         self.reply(354, "", "End data with <CR><LF>.<CR><LF>")
         await self.conn.drain()
         reception = self.begin_reception(tx)
-        header_size = reception.size
         decoder = codec.DataDecoder(limits.max_message_size)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.data_timeout
@@ -347,19 +347,19 @@ class SmtpSession:
             reception.abort()
             raise
         self.tx = None
-        await self.finish_message(reception, tx, decoder.too_big, decoder.bare_lf,
-                                  decoder.longest_line, reception.size - header_size)
+        await self.finish_message(reception, tx, decoder.meter)
 
-    async def finish_message(self, reception: Reception, tx: Transaction, too_big: bool, bare_lf: bool,
-                             longest_line: int, size: int) -> None:
+    async def finish_message(self, reception: Reception, tx: Transaction, meter: BodyMeter) -> None:
+        """Refuse what breaks a limit, else commit; the 250 goes out only after the commit."""
         limits = self.ctx.config.limits
-        if too_big:
+        size = meter.size
+        if meter.too_big:
             reception.abort()
             self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
-        elif bare_lf and self.ctx.config.smtp.reject_bare_lf:
+        elif meter.bare_lf and self.ctx.config.smtp.reject_bare_lf:
             reception.abort()
             self.reply(550, "5.5.2", "Message contains bare LF line endings")
-        elif longest_line > limits.max_header_line:
+        elif meter.longest_line > limits.max_header_line:
             reception.abort()
             self.reply(550, "5.5.2", "Message contains an over-long line")
         else:
@@ -377,20 +377,19 @@ class SmtpSession:
     async def cmd_bdat(self, cmd: codec.Command) -> None:
         assert isinstance(cmd, codec.Bdat)
         limits = self.ctx.config.limits
-        # The chunk is on the wire whatever we answer: always consume it (RFC 3030 §2).
-        data = b""
-        remaining = cmd.size
         tx = self.tx
-        keep = tx is not None and tx.count > 0 and not tx.bdat_failed
+        keep = tx is not None and tx.count > 0
         if keep and tx is not None and tx.bdat is None:
             tx.bdat = self.begin_reception(tx)
+            tx.meter = BodyMeter(limits.max_message_size)
+        # The chunk is on the wire whatever we answer: always consume it (RFC 3030 §2).
+        remaining = cmd.size
         while remaining:
             data = await self.conn.read_exactly(min(remaining, 1 << 20), limits.data_timeout)
             remaining -= len(data)
-            if keep and tx is not None and tx.bdat is not None:
-                if tx.bdat.size + len(data) > limits.max_message_size + 65536:
-                    tx.bdat_failed = True
-                else:
+            if keep and tx is not None and tx.bdat is not None and not tx.meter.too_big:
+                tx.meter.feed(data)
+                if not tx.meter.too_big:
                     tx.bdat.write(data)
         if tx is None:
             self.fail(503, "5.5.1", "Need MAIL command")
@@ -399,19 +398,15 @@ class SmtpSession:
             self.fail(554, "5.5.1", "No valid recipients")
             return
         if not cmd.last:
-            if tx.bdat_failed:
+            if tx.meter.too_big:
                 self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
             else:
                 self.reply(250, "2.0.0", f"{cmd.size} octets received")
             return
-        reception = tx.bdat
+        reception, meter = tx.bdat, tx.meter
         self.tx = None
-        if reception is None or tx.bdat_failed:
-            if reception is not None:
-                reception.abort()
-            self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
-            return
-        await self.finish_message(reception, tx, False, False, 0, reception.size)
+        assert reception is not None
+        await self.finish_message(reception, tx, meter)
 
     def abort_bdat(self) -> None:
         if self.tx is not None and self.tx.bdat is not None:
