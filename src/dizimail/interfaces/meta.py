@@ -11,6 +11,7 @@ from typing import Protocol
 
 from dizimail.model.types import (
     Account,
+    AddressInfo,
     Alias,
     CommitResult,
     Domain,
@@ -61,6 +62,10 @@ class MetaStore(Protocol):
     async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
 
     async def remove_alias(self, address: str) -> None: ...
+
+    async def lookup(self, address: str) -> AddressInfo:
+        """One round trip for routing: the address's domain, and the account or alias it names
+        (the latter two only when the domain is local and not a domain alias)."""
 
     # --- the mail path -------------------------------------------------
     async def commit_ingest(self, record: IngestRecord) -> CommitResult:

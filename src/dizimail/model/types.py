@@ -40,6 +40,15 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class AddressInfo:
+    """What one address is locally: its domain (if local), and the account or alias it names."""
+
+    domain: Domain | None
+    account: Account | None = None
+    alias: Alias | None = None
+
+
+@dataclass(frozen=True)
 class BlobRef:
     """A content-addressed message body: ``id`` is the SHA-256 hex digest."""
 

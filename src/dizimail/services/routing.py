@@ -44,8 +44,8 @@ class Router:
         if address in seen or depth > MAX_ALIAS_DEPTH or len(seen) > MAX_EXPANSION:
             return "local"  # a loop or an absurd chain contributes nothing more
         seen.add(address)
-        local, _, domain_name = address.rpartition("@")
-        domain = await self.meta.get_domain(domain_name)
+        info = await self.meta.lookup(address)
+        domain = info.domain
         if domain is None:
             if address not in result.remote:
                 result.remote.append(address)
@@ -53,15 +53,16 @@ class Router:
         if domain.status != ACTIVE:
             return "domain_suspended" if depth == 0 else "local"
         if domain.alias_of:
+            local = address.rpartition("@")[0]
             return await self._expand(f"{local}@{domain.alias_of}", result, seen, depth)
-        account = await self.meta.get_account(address)
+        account = info.account
         if account is not None:
             if account.status != ACTIVE:
                 return "suspended" if depth == 0 else "local"
             if all(a.id != account.id for a in result.accounts):
                 result.accounts.append(account)
             return "local"
-        alias = await self.meta.get_alias(address)
+        alias = info.alias
         if alias is None:
             return "unknown" if depth == 0 else "local"
         for target in alias.targets:
