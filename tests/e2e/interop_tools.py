@@ -44,12 +44,15 @@ class Result:
         return self.stdout + self.stderr
 
     def __str__(self) -> str:
-        return f"$ {' '.join(self.argv)}\n[exit {self.rc}]\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (f"$ {' '.join(self.argv)}\n[exit {self.rc}]\n"
+                f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}")
 
 
-def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = TIMEOUT) -> Result:
-    p = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-    return Result(argv, p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
+def run(argv: list[str], *, env: dict[str, str] | None = None, input: bytes = b"",
+        timeout: float = TIMEOUT) -> Result:
+    p = subprocess.run(argv, check=False, capture_output=True, timeout=timeout, env=env, input=input)
+    return Result(argv, p.returncode, p.stdout.decode("utf-8", "replace"),
+                  p.stderr.decode("utf-8", "replace"))
 
 
 def swaks(server: ServerThread, listener: str, *args: str) -> Result:
@@ -155,13 +158,15 @@ def text_body(message: bytes) -> str:
     return payload.decode(msg.get_content_charset() or "utf-8")
 
 
-def deliver(server: ServerThread, recipient: str, message: bytes, sender: str = "sender@outside.example") -> None:
+def deliver(server: ServerThread, recipient: str, message: bytes,
+            sender: str = "sender@outside.example") -> None:
     """Set-up only: put a message in a local maildrop over the MX port."""
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
         assert s.sendmail(sender, [recipient], message) == {}
 
 
-def utf8_message(recipient: str, subject_text: str, body_text: str, sender: str = "sender@outside.example") -> bytes:
+def utf8_message(recipient: str, subject_text: str, body_text: str,
+                 sender: str = "sender@outside.example") -> bytes:
     """A MIME message with an encoded-word Subject and a raw 8-bit UTF-8 body, CRLF line ends."""
     encoded = email.header.Header(subject_text, "utf-8").encode()
     head = (f"From: {sender}\r\nTo: {recipient}\r\nSubject: {encoded}\r\nMIME-Version: 1.0\r\n"
