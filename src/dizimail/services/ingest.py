@@ -11,6 +11,7 @@ acknowledge (SMTP 250). See docs/queue.md for the states.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -23,6 +24,11 @@ from dizimail.model.errors import TemporaryFailure
 from dizimail.model.types import Account, CommitResult, IngestRecord, LocalDelivery, QueuedRecipient
 
 log = logging.getLogger("dizimail.ingest")
+
+
+@functools.lru_cache(maxsize=4)
+def _rfc5322_date(second: int) -> str:
+    return format_datetime(datetime.fromtimestamp(second, timezone.utc))
 
 
 def new_queue_id() -> str:

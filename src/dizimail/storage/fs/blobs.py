@@ -19,9 +19,9 @@ _BUFFER = 256 * 1024
 
 
 class FsBlobWriter:
-    def __init__(self, root: Path, tmp_dir: Path) -> None:
+    def __init__(self, root: str, tmp_dir: str) -> None:
         self._root = root
-        self._tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+        self._tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
         self._file: BinaryIO | None = open(self._tmp, "wb", buffering=_BUFFER)
         self._hash = hashlib.sha256()
         self._size = 0
@@ -39,18 +39,17 @@ class FsBlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        directory = self._root / digest[:2]
-        directory.mkdir(exist_ok=True)
+        directory = f"{self._root}/{digest[:2]}"  # fan-out directories exist from start-up
         # Same name means same bytes: replacing an existing copy is harmless.
-        os.replace(self._tmp, directory / digest)
-        return BlobRef(id=digest, size=self._size, directory=str(directory))
+        os.replace(self._tmp, f"{directory}/{digest}")
+        return BlobRef(id=digest, size=self._size, directory=directory)
 
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         try:
-            self._tmp.unlink()
+            os.unlink(self._tmp)
         except FileNotFoundError:
             pass
 
@@ -59,6 +58,7 @@ class FsBlobStore:
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
+        self._root_s, self._tmp_s = str(root), str(tmp_dir)
         root.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
         for i in range(256):  # pre-create fan-out dirs so their entries are durable up front
@@ -71,13 +71,13 @@ class FsBlobStore:
         return self.root / blob_id[:2] / blob_id
 
     def writer(self) -> FsBlobWriter:
-        return FsBlobWriter(self.root, self.tmp_dir)
+        return FsBlobWriter(self._root_s, self._tmp_s)
 
     def open(self, blob_id: str) -> BinaryIO:
         return open(self._path(blob_id), "rb")
 
     def exists(self, blob_id: str) -> bool:
-        return self._path(blob_id).exists()
+        return os.path.exists(f"{self._root_s}/{blob_id[:2]}/{blob_id}")
 
     def delete(self, blob_id: str) -> None:
         try:

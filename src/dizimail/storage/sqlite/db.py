@@ -150,15 +150,20 @@ class SqliteDatabase:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             with conn.begin():
+                # Savepoints go straight to the driver: SQLAlchemy's nested transactions cost more
+                # than the statements they wrap, and only the root transaction matters to it.
+                raw = conn.connection.driver_connection
+                assert raw is not None
                 for job in batch:
-                    savepoint = conn.begin_nested()
+                    raw.execute("SAVEPOINT job")
                     try:
                         value = job.fn(conn)
                     except Exception as exc:  # one job's failure stays with that job
-                        savepoint.rollback()
+                        raw.execute("ROLLBACK TO job")
+                        raw.execute("RELEASE job")
                         outcomes.append((job, None, exc))
                     else:
-                        savepoint.commit()
+                        raw.execute("RELEASE job")
                         outcomes.append((job, value, None))
                 dirs = set().union(*(j.sync_dirs for j, _, e in outcomes if e is None))
                 if dirs and self._dir_syncer is not None:
