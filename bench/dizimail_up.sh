@@ -21,7 +21,10 @@ mkdir -p "$W"
 W=$(cd "$W" && pwd)
 if [ ! -f "$W/data/dizimail.toml" ]; then
   "$DZ" init --data-dir "$W/data" --port-base "$P" --domain example.test --hostname bench.example.test >/dev/null
-  printf '\n[auth]\nargon2_time_cost = 1\nargon2_memory_cost = 8192\n' >> "$W/data/dizimail.toml"
+  # mailbench's POP3/IMAP clients log in without TLS, as Dovecot allows from loopback:
+  # allow exactly that here (benchmark config only; the default refuses plaintext logins).
+  printf '\n[auth]\nargon2_time_cost = 1\nargon2_memory_cost = 8192\nplaintext_networks = ["127.0.0.0/8"]\n' \
+    >> "$W/data/dizimail.toml"
   sed -i 's/^\[server\]$/[server]\nlog_level = "WARNING"/' "$W/data/dizimail.toml"
   python3 -c "
 import sys

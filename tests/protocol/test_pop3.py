@@ -157,3 +157,18 @@ def test_retr_of_large_message_is_byte_exact(server, user):
     lines = p.retr(1)[1]
     assert body_of(b"\r\n".join(lines) + b"\r\n") == body
     p.quit()
+
+
+def test_plaintext_login_only_from_configured_networks(tmp_path):
+    from conftest import start_server
+
+    srv = start_server(tmp_path, 'plaintext_networks = ["127.0.0.0/8"]\n')  # appended to [auth]
+    try:
+        user = srv.add_user("plain")
+        p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+        assert "USER" in p.capa()
+        p.user(user)
+        assert p.pass_(PASSWORD).startswith(b"+OK")
+        p.quit()
+    finally:
+        srv.stop()

@@ -13,6 +13,7 @@ from dizimail.app.init import init_data_dir
 from dizimail.app.node import serve, setup_logging
 from dizimail.cli.main import ConfigOpt, app, console, fail
 from dizimail.config.loader import ConfigError, default_config_path, load_config
+from dizimail.net.listener import ListenError
 
 
 @app.command("init")
@@ -49,4 +50,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
         fail(str(exc), 2)
         return
     setup_logging(cfg.server.log_level)
-    uvloop.run(serve(cfg))
+    try:
+        uvloop.run(serve(cfg))
+    except ListenError as exc:
+        fail(str(exc))

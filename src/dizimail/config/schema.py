@@ -83,6 +83,8 @@ class AuthConfig(Section):
     fail_window: Duration = 600.0
     lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP")
     allow_plaintext: bool = Field(False, description="allow AUTH/USER/PASS without TLS (insecure)")
+    plaintext_networks: list[str] = Field(default_factory=list, description=(
+        "client networks allowed to log in without TLS, e.g. a webmail host on loopback (insecure elsewhere)"))
 
 
 class SmtpConfig(Section):

@@ -17,6 +17,10 @@ Handler = Callable[[Connection], Awaitable[None]]
 Refuse = Callable[[Connection, str], Awaitable[None]]
 
 
+class ListenError(Exception):
+    pass
+
+
 class Listener:
     """Accepts on one address; refuses (with the protocol's own words) over-limit and locked-out IPs."""
 
@@ -38,8 +42,11 @@ class Listener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._protocol, self.host, self.port, ssl=self.tls, backlog=1024,
-                                               ssl_handshake_timeout=30 if self.tls else None)
+        try:
+            self.server = await loop.create_server(self._protocol, self.host, self.port, ssl=self.tls,
+                                                   backlog=1024, ssl_handshake_timeout=30 if self.tls else None)
+        except OSError as exc:
+            raise ListenError(f"{self.name}: cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
         self.port = self.server.sockets[0].getsockname()[1]
 
     def _protocol(self) -> Connection:

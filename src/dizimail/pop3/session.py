@@ -94,7 +94,7 @@ class Pop3Session:
 
     # --- AUTHORIZATION ------------------------------------------------------
     def secure(self) -> bool:
-        return self.conn.tls is not None or self.ctx.config.auth.allow_plaintext
+        return self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)
 
     async def cmd_capa(self, cmd: codec.Command) -> None:
         caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION dizimail"]

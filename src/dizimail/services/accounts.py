@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
@@ -100,10 +101,24 @@ class AccountService:
                                             memory_cost=config.import_memory_cost,
                                             parallelism=config.argon2_parallelism)
         self.failures = FailureTracker(config)
+        self._plaintext_nets = [ipaddress.ip_network(n, strict=False) for n in config.plaintext_networks]
         # Dovecot-style auth cache: keyed by a salted digest of (address, password); an entry is
         # valid only while the account's stored hash is unchanged and the account is active.
         self._salt = secrets.token_bytes(32)
         self._cache: dict[bytes, _Cached] = {}
+
+    def plaintext_allowed(self, ip: str) -> bool:
+        """Whether a client at ``ip`` may authenticate without TLS (config: auth.allow_plaintext,
+        auth.plaintext_networks)."""
+        if self.config.allow_plaintext:
+            return True
+        if not self._plaintext_nets:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._plaintext_nets)
 
     # --- passwords -----------------------------------------------------
     def hash_password(self, password: str) -> str:

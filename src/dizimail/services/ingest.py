@@ -28,7 +28,7 @@ log = logging.getLogger("dizimail.ingest")
 
 @functools.lru_cache(maxsize=4)
 def _rfc5322_date(second: int) -> str:
-    return format_datetime(datetime.fromtimestamp(second, timezone.utc))
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def new_queue_id() -> str:

@@ -129,7 +129,7 @@ class SmtpSession:
                 "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"]
         if self.conn.tls is None and self.ctx.tls is not None:
             caps.append("STARTTLS")
-        if self.account is None and (self.conn.tls is not None or self.ctx.config.auth.allow_plaintext):
+        if self.account is None and (self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)):
             caps.append("AUTH PLAIN LOGIN")
         caps.append("HELP")
         return caps
@@ -188,7 +188,7 @@ class SmtpSession:
             self.fail(503, "5.5.1", "Already authenticated")
         elif self.tx is not None:
             self.fail(503, "5.5.1", "AUTH not allowed during a mail transaction")
-        elif self.conn.tls is None and not self.ctx.config.auth.allow_plaintext:
+        elif self.conn.tls is None and not self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
             self.fail(538, "5.7.11", "Encryption required for requested authentication mechanism")
         elif cmd.mechanism not in ("PLAIN", "LOGIN"):
             self.fail(504, "5.5.4", "Unrecognized authentication type")
