@@ -125,3 +125,7 @@ def test_admin_changes_apply_to_a_running_server(server):
 def test_missing_config_is_a_clear_error(tmp_path):
     result = dizimail_cli(tmp_path / "nope.toml", "user", "list", check=False)
     assert result.returncode == 2 and "cannot read config" in result.stderr
+
+
+def test_upgrade_reports_the_schema_revision(config_file):
+    assert "database schema at revision 0001" in cli(config_file, "upgrade").stdout

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvloop
 
+from dizimail.app.build import open_database
 from dizimail.app.init import init_data_dir
 from dizimail.app.node import serve, setup_logging
 from dizimail.cli.main import ConfigOpt, app, console, fail
@@ -54,3 +55,17 @@ def serve_cmd(config: ConfigOpt = None) -> None:
         uvloop.run(serve(cfg))
     except ListenError as exc:
         fail(str(exc))
+
+
+@app.command("upgrade")
+def upgrade_cmd(config: ConfigOpt = None) -> None:
+    """Apply database schema migrations (also done at every start)."""
+    try:
+        cfg = load_config(config or default_config_path())
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    db, _blobs = open_database(cfg)
+    revision = db.revision()
+    db.close()
+    console.print(f"database schema at revision {revision}")

@@ -59,6 +59,10 @@ class SqliteDatabase:
             command.upgrade(cfg, "head")
             conn.commit()
 
+    def revision(self) -> str:
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one())
+
     def start(self) -> None:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)

@@ -1,0 +1,151 @@
+"""The storage contract (interfaces/): one suite, run on every backend (embedded today).
+
+These tests talk to the stores through the interface methods only, so a PostgreSQL
+implementation joins by adding a fixture parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from dizimail.app.build import open_database
+from dizimail.config.schema import Config, ServerConfig
+from dizimail.model.errors import Conflict, NotFound, QuotaExceeded, TemporaryFailure
+from dizimail.model.types import IngestRecord, LocalDelivery, QueuedRecipient
+from dizimail.storage.sqlite.meta import SqliteMetaStore, SqliteQueueStore
+
+HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+
+
+@pytest.fixture(params=["sqlite"])
+async def stores(request, tmp_path) -> AsyncIterator[tuple]:
+    config = Config(server=ServerConfig(data_dir=tmp_path))
+    db, blobs = open_database(config)
+    db.start()
+    try:
+        yield SqliteMetaStore(db, blobs), SqliteQueueStore(db), blobs
+    finally:
+        db.close()
+
+
+def put_blob(blobs, data: bytes):
+    writer = blobs.writer()
+    writer.write(data)
+    return writer.finish()
+
+
+async def test_domains_accounts_aliases(stores):
+    meta, _queue, _blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_domain("alias.test", alias_of="example.test")
+    with pytest.raises(Conflict):
+        await meta.add_domain("example.test")
+    assert [d.name for d in await meta.list_domains()] == ["alias.test", "example.test"]
+    assert await meta.add_accounts([("a@example.test", HASH, "A", 0), ("a@example.test", HASH, "A", 0),
+                                    ("b@nowhere.test", HASH, "B", 0)]) == [None, "user_exists", "unknown_domain"]
+    account = await meta.get_account("A@Example.Test")
+    assert account is not None and account.address == "a@example.test" and account.active
+    await meta.add_alias("team@example.test", ["a@example.test", "x@remote.test"])
+    alias = await meta.get_alias("team@example.test")
+    assert alias is not None and alias.targets == ("a@example.test", "x@remote.test")
+    info = await meta.lookup("team@example.test")
+    assert info.account is None and info.alias == alias
+    info = await meta.lookup("a@alias.test")
+    assert info.domain is not None and info.domain.alias_of == "example.test" and info.account is None
+    with pytest.raises(Conflict):
+        await meta.remove_domain("example.test")
+    await meta.update_account("a@example.test", status="suspended", quota_bytes=10)
+    account = await meta.get_account("a@example.test")
+    assert account is not None and not account.active and account.quota_bytes == 10
+    with pytest.raises(NotFound):
+        await meta.update_account("ghost@example.test", status="active")
+
+
+async def test_ingest_commit_uids_modseq_and_expunge(stores):
+    meta, queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0), ("b@example.test", HASH, "", 0)])
+    a, b = await meta.get_account("a@example.test"), await meta.get_account("b@example.test")
+    blob = put_blob(blobs, b"Subject: x\r\n\r\nbody\r\n")
+    for n in range(2):
+        record = IngestRecord(queue_id=f"Q{n}", blob=blob, sender="s@remote.test", received_at=time.time(),
+                              deliveries=(LocalDelivery(a.id, a.address, "INBOX", b"P:1\r\n"),
+                                          LocalDelivery(b.id, b.address, "INBOX", b"P:22\r\n")),
+                              queued=(QueuedRecipient("x@remote.test"),) if n == 0 else ())
+        result = await meta.commit_ingest(record)
+        assert result.delivered == (a.id, b.id)
+    box = await meta.get_mailbox(a.id, "INBOX")
+    entries = await meta.list_messages(box.id)
+    assert [e.uid for e in entries] == [1, 2] and entries[0].modseq < entries[1].modseq
+    assert entries[0].size == len(b"P:1\r\n") + blob.size
+    assert [e.queue_id for e in await queue.list_queue()] == ["Q0"]
+    assert (await meta.get_account("a@example.test")).used_bytes == 2 * entries[0].size
+    assert await meta.expunge(box.id, [1]) == 1
+    assert [e.uid for e in await meta.list_messages(box.id)] == [2]
+    box2 = await meta.get_mailbox(a.id, "INBOX")
+    assert box2.uidnext == 3 and box2.highestmodseq > box.highestmodseq
+    # the blob is still referenced by b's messages and the queue
+    assert blobs.exists(blob.id)
+
+
+async def test_blob_is_released_when_last_reference_goes(stores):
+    meta, _queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    blob = put_blob(blobs, b"Subject: once\r\n\r\nonly\r\n")
+    await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(),
+                                          (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    box = await meta.get_mailbox(a.id, "INBOX")
+    await meta.expunge(box.id, [1])
+    assert not blobs.exists(blob.id)
+    assert (await meta.get_account("a@example.test")).used_bytes == 0
+
+
+async def test_commit_refuses_a_vanished_blob(stores):
+    meta, _queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    blob = put_blob(blobs, b"gone")
+    blobs.delete(blob.id)
+    with pytest.raises(TemporaryFailure):
+        await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(),
+                                              (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    assert await meta.list_messages((await meta.get_mailbox(a.id, "INBOX")).id) == []
+
+
+async def test_quota_at_commit(stores):
+    meta, queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("full@example.test", HASH, "", 10), ("ok@example.test", HASH, "", 0)])
+    full, ok = await meta.get_account("full@example.test"), await meta.get_account("ok@example.test")
+    blob = put_blob(blobs, b"x" * 100)
+    with pytest.raises(QuotaExceeded):
+        await meta.commit_ingest(IngestRecord("Q1", blob, "", time.time(),
+                                              (LocalDelivery(full.id, full.address, "INBOX", b""),)))
+    result = await meta.commit_ingest(IngestRecord("Q2", blob, "", time.time(),
+                                                   (LocalDelivery(full.id, full.address, "INBOX", b""),
+                                                    LocalDelivery(ok.id, ok.address, "INBOX", b""))))
+    assert result.delivered == (ok.id,) and result.over_quota == ("full@example.test",)
+    [entry] = await queue.list_queue()
+    assert entry.recipients[0].status == "deferred" and "4.2.2" in entry.recipients[0].last_error
+
+
+async def test_concurrent_commits_are_grouped_and_all_durable(stores):
+    meta, _queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+
+    async def one(n: int) -> None:
+        blob = put_blob(blobs, f"message {n}".encode())
+        await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
+                                              (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    await asyncio.gather(*(one(n) for n in range(200)))
+    entries = await meta.list_messages((await meta.get_mailbox(a.id, "INBOX")).id)
+    assert [e.uid for e in entries] == list(range(1, 201))
