@@ -28,6 +28,7 @@ test: $(VENV)/.dev-installed
 	scripts/test-deps.sh
 	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 clean:

@@ -10,6 +10,7 @@ import pwd
 import signal
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from dizimail.app.build import Services, open_services
 from dizimail.app.tls import server_context
@@ -96,12 +97,25 @@ async def serve(config: Config) -> None:
         await node.stop()
 
 
+def hand_over(data_dir: Path, uid: int, gid: int) -> None:
+    """Give the unprivileged user what it must write: every directory under the data dir and the
+    files at its top (database, WAL, shared memory). Blob files stay as they are: they are never
+    rewritten, and removing one needs only its directory."""
+    for root, dirs, files in os.walk(data_dir):
+        os.chown(root, uid, gid)
+        if Path(root) == data_dir:
+            for name in files:
+                os.chown(os.path.join(root, name), uid, gid)
+        dirs.sort()
+
+
 def drop_privileges(config: Config) -> None:
     """Once ports are bound, a root process becomes ``server.run_as`` (no root needed after bind)."""
     user = config.server.run_as
     if os.getuid() != 0 or not user:
         return
     entry = pwd.getpwnam(user)
+    hand_over(config.server.data_dir, entry.pw_uid, entry.pw_gid)
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)

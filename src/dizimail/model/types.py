@@ -98,7 +98,7 @@ class IngestRecord:
 @dataclass(frozen=True)
 class CommitResult:
     delivered: tuple[int, ...]  # account ids
-    over_quota: tuple[int, ...]
+    over_quota: tuple[str, ...]  # addresses deferred for lack of space
 
 
 @dataclass(frozen=True)

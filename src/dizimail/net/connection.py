@@ -169,7 +169,7 @@ class Connection(asyncio.Protocol):
             loop.start_tls(self.transport, self, context, server_side=True), timeout)
         if transport is None:
             raise ConnectionClosed()
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         self.tls = transport.get_extra_info("ssl_object")
         self._paused_reading = False
 
