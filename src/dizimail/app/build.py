@@ -7,9 +7,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from dizimail.config.schema import Config
+from dizimail.interfaces import MetaStore
 from dizimail.services.accounts import AccountService
+from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
+from dizimail.services.messages import describe_blob
+from dizimail.services.notify import Notifier
 from dizimail.services.queue import QueueService
 from dizimail.services.routing import Router
 from dizimail.storage.fs.blobs import FsBlobStore
@@ -25,6 +29,9 @@ class Services:
     ingest: Ingest
     mailstore: Mailstore
     queue: QueueService
+    folders: Folders
+    notifier: Notifier
+    meta: MetaStore
 
 
 def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -42,8 +49,10 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     db.start()
     try:
         meta = SqliteMetaStore(db, blobs)
+        notifier = Notifier()
         yield Services(config=config, accounts=AccountService(meta, config.auth), router=Router(meta),
-                       ingest=Ingest(meta, blobs, config.server.hostname), mailstore=Mailstore(meta, blobs),
-                       queue=QueueService(SqliteQueueStore(db)))
+                       ingest=Ingest(meta, blobs, config.server.hostname, notifier, describe_blob),
+                       mailstore=Mailstore(meta, blobs, notifier), queue=QueueService(SqliteQueueStore(db)),
+                       folders=Folders(meta, notifier), notifier=notifier, meta=meta)
     finally:
         db.close()

@@ -26,7 +26,7 @@ def render_config(*, hostname: str, role: str, listen: str, port_base: int | Non
              f'role = "{role}"', f'hostname = "{hostname}"', 'data_dir = "."', ""]
     for name in SERVICES:
         if port_base is None:
-            port = PORT_OFFSETS[name] if name not in ("imap", "imaps", "managesieve", "https") else 0
+            port = PORT_OFFSETS[name] if name not in ("managesieve", "https") else 0
         else:
             port = port_base + PORT_OFFSETS[name]
         lines += [f"[listeners.{name}]", f'address = "{listen}"', f"port = {port}", ""]

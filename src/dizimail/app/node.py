@@ -15,6 +15,7 @@ from pathlib import Path
 from dizimail.app.build import Services, open_services
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
+from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.limits import ConnectionLimiter
@@ -23,9 +24,9 @@ from dizimail.smtp.server import SmtpContext, smtp_listener
 log = logging.getLogger("dizimail.app")
 
 ROLE_SERVICES = {
-    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s"),
-    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s"),
-    "gateway": ("smtp", "pop3", "pop3s"),
+    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"),
+    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"),
+    "gateway": ("smtp", "pop3", "pop3s", "imap", "imaps"),
 }
 
 
@@ -53,16 +54,20 @@ class Node:
         trusted = [ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks]
         smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, trusted)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
+        imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
+                               services.notifier, tls)
         for name in ROLE_SERVICES[config.server.role]:
             spec = getattr(config.listeners, name)
             if not spec.port:
                 continue
-            if name in ("smtps", "pop3s") and tls is None:
+            if name in ("smtps", "pop3s", "imaps") and tls is None:
                 log.warning("%s disabled: no TLS certificate", name)
                 continue
             if name in ("smtp", "submission", "smtps"):
                 listener = smtp_listener(smtp_ctx, {"smtp": "mx"}.get(name, name), spec.address, spec.port,
                                          limiter=limiter)
+            elif name in ("imap", "imaps"):
+                listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
             else:
                 listener = pop3_listener(pop3_ctx, name == "pop3s", spec.address, spec.port, limiter=limiter)
             self.listeners.append(listener)

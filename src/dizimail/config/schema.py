@@ -41,8 +41,8 @@ class ListenersConfig(Section):
     smtps: Listener = Listener(port=465)
     pop3: Listener = Listener(port=110)
     pop3s: Listener = Listener(port=995)
-    imap: Listener = Listener(port=0)
-    imaps: Listener = Listener(port=0)
+    imap: Listener = Listener(port=143)
+    imaps: Listener = Listener(port=993)
     managesieve: Listener = Listener(port=0)
     https: Listener = Listener(port=0)
 

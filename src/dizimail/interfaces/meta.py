@@ -13,10 +13,14 @@ from dizimail.model.types import (
     Account,
     AddressInfo,
     Alias,
+    BlobMeta,
     CommitResult,
     Domain,
+    FlagChange,
     IngestRecord,
+    MailboxChanges,
     MailboxInfo,
+    MailboxStatus,
     MessageEntry,
 )
 
@@ -73,10 +77,47 @@ class MetaStore(Protocol):
         for the rest, the blob's reference count and the accounts' usage. Raises
         TemporaryFailure if the blob is gone. Returns only after the commit is durable."""
 
+    # --- mailboxes (RFC 3501 §6.3) --------------------------------------
+    async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
+        """Every mailbox of the account, by name."""
+
     async def get_mailbox(self, account_id: int, name: str) -> MailboxInfo | None: ...
+
+    async def create_mailbox(self, account_id: int, name: str, special_use: str | None = None) -> MailboxInfo:
+        """Create with a UIDVALIDITY never used before for the account; Conflict if it exists."""
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        """Delete a mailbox and its messages (blobs released); NotFound if absent."""
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str, delimiter: str = "/") -> None:
+        """Rename a mailbox and its children (RFC 3501 §6.3.5)."""
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438)."""
+
+    async def take_recent(self, mailbox_id: int) -> int:
+        """First UID that is \\Recent for this session; later sessions see them as old (RFC 3501 §2.3.2)."""
 
     async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
         """Index rows in UID order."""
+
+    async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
+        """New messages (UID >= known_uidnext), flag changes and expunges since a MODSEQ (RFC 7162)."""
+
+    async def store_flags(self, mailbox_id: int, uids: list[int], mode: str, flags: tuple[str, ...],
+                          unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:
+        """Change flags ("+", "-" or "" = replace); returns changes and UNCHANGEDSINCE failures."""
+
+    async def copy_messages(self, source_id: int, uids: list[int], target_id: int,
+                            move: bool = False) -> list[tuple[int, int]]:
+        """Copy or move (RFC 6851) sharing blobs; returns (source UID, target UID) pairs."""
+
+    async def blob_meta(self, blob_id: str) -> BlobMeta | None:
+        """Cached ENVELOPE / BODYSTRUCTURE / BODY of a blob, if computed."""
+
+    async def set_blob_meta(self, blob_id: str, meta: BlobMeta) -> None: ...
 
     async def expunge(self, mailbox_id: int, uids: list[int]) -> int:
         """Remove messages; release their blobs and quota. Returns the number removed."""

@@ -70,6 +70,7 @@ class LocalDelivery:
     mailbox: str
     prefix: bytes
     flags: tuple[str, ...] = ()
+    internal_date: float | None = None  # APPEND may set it; else the time of receipt
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,15 @@ class QueuedRecipient:
     orcpt: str | None = None
     status: str = "queued"  # queued | deferred | delivered | failed
     last_error: str = ""
+
+
+@dataclass(frozen=True)
+class BlobMeta:
+    """IMAP renderings computed once per blob at ingest (shared by every copy of the message)."""
+
+    envelope: bytes
+    bodystructure: bytes
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -93,12 +103,15 @@ class IngestRecord:
     queued: tuple[QueuedRecipient, ...] = ()
     queue_prefix: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
+    meta: BlobMeta | None = None
 
 
 @dataclass(frozen=True)
 class CommitResult:
     delivered: tuple[int, ...]  # account ids
     over_quota: tuple[str, ...]  # addresses deferred for lack of space
+    mailboxes: tuple[int, ...] = ()  # mailbox ids that changed (for change notifications)
+    uids: tuple[int, ...] = ()  # the UID each delivery got, in order (APPENDUID)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,40 @@ class MailboxInfo:
     uidvalidity: int
     uidnext: int
     highestmodseq: int
+    special_use: str | None = None
+    subscribed: bool = True
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    """RFC 3501 §6.3.10 STATUS items (+ RFC 7162 HIGHESTMODSEQ, RFC 8438 SIZE)."""
+
+    messages: int
+    unseen: int
+    recent: int
+    deleted: int
+    size: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    uid: int
+    flags: tuple[str, ...]
+    modseq: int
+
+
+@dataclass(frozen=True)
+class MailboxChanges:
+    """What happened in a mailbox since a session last looked (RFC 3501 §7.4.1, RFC 7162)."""
+
+    new: tuple[MessageEntry, ...]
+    changed: tuple[FlagChange, ...]
+    expunged: tuple[int, ...]  # UIDs
+    highestmodseq: int
+    uidnext: int
 
 
 @dataclass(frozen=True)

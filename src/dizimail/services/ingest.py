@@ -15,15 +15,26 @@ import functools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import TemporaryFailure
-from dizimail.model.types import Account, CommitResult, IngestRecord, LocalDelivery, QueuedRecipient
+from dizimail.model.types import (
+    Account,
+    BlobMeta,
+    BlobRef,
+    CommitResult,
+    IngestRecord,
+    LocalDelivery,
+    QueuedRecipient,
+)
+from dizimail.services.notify import Notifier
 
 log = logging.getLogger("dizimail.ingest")
+DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
 
 
 @functools.lru_cache(maxsize=4)
@@ -62,10 +73,13 @@ class Reception:
 
 
 class Ingest:
-    def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str) -> None:
+    def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
+                 describe: Callable[[bytes], BlobMeta] | None = None) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
+        self.notifier = notifier
+        self.describe = describe
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -83,13 +97,38 @@ class Ingest:
         lines[-1] += f"; {when}"
         return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
-    async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
-        """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
+    async def _finish(self, reception: Reception) -> tuple[BlobRef, BlobMeta | None]:
+        """fsync and name the blob; compute its IMAP renderings once, while it is in the page cache."""
+        def work() -> tuple[BlobRef, BlobMeta | None]:
+            blob = reception.writer.finish()
+            if self.describe is None or blob.size > DESCRIBE_LIMIT:
+                return blob, None
+            with self.blobs.open(blob.id) as handle:
+                return blob, self.describe(handle.read())
         try:
-            blob = await asyncio.to_thread(reception.writer.finish)
+            return await asyncio.to_thread(work)
         except OSError as exc:
             reception.abort()
             raise TemporaryFailure(f"cannot store message: {exc}") from exc
+
+    async def append(self, account: Account, mailbox: str, data: bytes, flags: tuple[str, ...],
+                     internal_date: float | None) -> CommitResult:
+        """IMAP APPEND (RFC 3501 §6.3.11) enters here like every other message."""
+        reception = self.begin()
+        reception.write(data)
+        blob, meta = await self._finish(reception)
+        record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender="", received_at=reception.received_at,
+                              deliveries=(LocalDelivery(account.id, account.address, mailbox, b"", flags,
+                                                        internal_date),), meta=meta)
+        result = await self.meta.commit_ingest(record)
+        self.notifier.changed(result.mailboxes)
+        log.info("queue.appended id=%s user=%s mailbox=%r size=%d", reception.queue_id, account.address, mailbox,
+                 blob.size)
+        return result
+
+    async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
+        """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
+        blob, meta = await self._finish(reception)
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
@@ -97,8 +136,9 @@ class Ingest:
             for _rcpt, acc in envelope.local)
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender=envelope.sender,
                               received_at=reception.received_at, deliveries=deliveries,
-                              queued=tuple(envelope.remote), params=envelope.params)
+                              queued=tuple(envelope.remote), params=envelope.params, meta=meta)
         result = await self.meta.commit_ingest(record)
+        self.notifier.changed(result.mailboxes)
         log.info("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d",
                  reception.queue_id, envelope.sender, blob.size, len(result.delivered), len(envelope.remote),
                  len(result.over_quota))

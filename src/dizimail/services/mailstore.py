@@ -12,8 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dizimail.interfaces import BlobStore, MetaStore
-from dizimail.model.errors import MailError, TemporaryFailure
-from dizimail.model.types import Account, MailboxInfo, MessageEntry
+from dizimail.model.errors import MailError, NotFound, TemporaryFailure
+from dizimail.model.types import Account, BlobMeta, FlagChange, MailboxInfo, MailboxStatus, MessageEntry
+from dizimail.services.folders import canonical_name
+from dizimail.services.messages import describe_blob
+from dizimail.services.notify import Notifier
+from dizimail.services.selected import SelectedMailbox, normalize_flags
 
 CHUNK = 256 * 1024
 SMALL = 128 * 1024
@@ -36,10 +40,53 @@ class Maildrop:
 
 
 class Mailstore:
-    def __init__(self, meta: MetaStore, blobs: BlobStore) -> None:
+    def __init__(self, meta: MetaStore, blobs: BlobStore, notifier: Notifier) -> None:
         self.meta = meta
         self.blobs = blobs
+        self.notifier = notifier
         self._locked: set[int] = set()
+
+    # --- IMAP and webmail ------------------------------------------------------
+    async def select(self, account: Account, name: str, readonly: bool) -> SelectedMailbox:
+        """Open a session's view of a mailbox (RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE)."""
+        box = await self.meta.get_mailbox(account.id, canonical_name(name))
+        if box is None:
+            raise NotFound("unknown_mailbox", name)
+        view = SelectedMailbox(self.meta, box, readonly)
+        await view.open()
+        return view
+
+    async def status(self, account: Account, name: str) -> tuple[MailboxInfo, MailboxStatus]:
+        box = await self.meta.get_mailbox(account.id, canonical_name(name))
+        if box is None:
+            raise NotFound("unknown_mailbox", name)
+        return box, await self.meta.mailbox_status(box.id)
+
+    async def store(self, view: SelectedMailbox, uids: list[int], mode: str, flags: tuple[str, ...],
+                    unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:
+        """Change flags; every other session on the mailbox hears of it (RFC 3501 §6.4.6)."""
+        changed, failed = await self.meta.store_flags(view.info.id, uids, mode, normalize_flags(flags),
+                                                      unchangedsince)
+        for change in changed:
+            view.note_flags(change.uid, change.flags, change.modseq)
+        if changed:
+            self.notifier.changed([view.info.id])
+        return changed, failed
+
+    async def expunge_uids(self, view: SelectedMailbox, uids: list[int]) -> None:
+        if uids:
+            await self.meta.expunge(view.info.id, uids)
+            self.notifier.changed([view.info.id])
+
+    async def copy(self, account: Account, view: SelectedMailbox, uids: list[int], target: str,
+                   move: bool) -> tuple[MailboxInfo, list[tuple[int, int]]]:
+        """COPY (RFC 3501 §6.4.7) or MOVE (RFC 6851); raises NotFound for a missing target."""
+        box = await self.meta.get_mailbox(account.id, canonical_name(target))
+        if box is None:
+            raise NotFound("unknown_mailbox", target)
+        pairs = await self.meta.copy_messages(view.info.id, uids, box.id, move=move)
+        self.notifier.changed([box.id] + ([view.info.id] if move else []))
+        return box, pairs
 
     async def open_maildrop(self, account: Account) -> Maildrop:
         """Lock and snapshot the INBOX (RFC 1939 §8: exclusive access); raises MaildropBusy."""
@@ -74,6 +121,17 @@ class Mailstore:
 
     async def read_message(self, entry: MessageEntry) -> bytes:
         return b"".join([c async for c in self.read_chunks(entry)])
+
+    async def blob_meta(self, entry: MessageEntry) -> BlobMeta:
+        """Cached ENVELOPE/BODYSTRUCTURE; computed (and stored) now for blobs that lack them."""
+        meta = await self.meta.blob_meta(entry.blob_id)
+        if meta is None:
+            def compute() -> BlobMeta:
+                with self.blobs.open(entry.blob_id) as handle:
+                    return describe_blob(handle.read())
+            meta = await asyncio.to_thread(compute)
+            await self.meta.set_blob_meta(entry.blob_id, meta)
+        return meta
 
     async def expunge(self, drop: Maildrop, uids: list[int]) -> int:
         if not uids:

@@ -23,12 +23,11 @@ from dizimail.model.types import (
     CommitResult,
     Domain,
     IngestRecord,
-    MailboxInfo,
-    MessageEntry,
     QueuedRecipient,
     QueueEntry,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
 from dizimail.storage.sqlite.tables import (
     accounts,
     alias_targets,
@@ -62,7 +61,7 @@ _SQL_INSERT_QUEUE = ("INSERT INTO queue (id, blob_id, sender, size, created, par
                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _SQL_INSERT_QUEUE_RCPT = ("INSERT INTO queue_recipients (queue_id, address, notify, orcpt, status, attempts, "
                           "next_attempt, last_error) VALUES (?, ?, ?, ?, ?, 0, ?, ?)")
-_SQL_REF_BLOB = ("INSERT INTO blobs (id, size, refcount) VALUES (?, ?, ?) "
+_SQL_REF_BLOB = ("INSERT INTO blobs (id, size, refcount, envelope, bodystructure, body) VALUES (?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (id) DO UPDATE SET refcount = refcount + ?")
 _SQL_MAILBOX = "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE account_id = ? AND name = ?"
 _SQL_MESSAGES = ("SELECT id, uid, modseq, flags, internal_date, size, blob_id, prefix FROM messages "
@@ -94,7 +93,7 @@ def _domain_id(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-class SqliteMetaStore:
+class SqliteMetaStore(SqliteMailboxOps):
     def __init__(self, db: SqliteDatabase, blob_store: BlobStore) -> None:
         self.db = db
         self.blobs = blob_store
@@ -250,7 +249,7 @@ class SqliteMetaStore:
             blob_ids = [r.blob_id for r in conn.execute(select(messages.c.blob_id)
                                                         .where(messages.c.mailbox_id.in_(boxes)))]
             conn.execute(delete(accounts).where(accounts.c.id == row.id))
-            return _release_blobs(conn, blob_ids)
+            return release_blobs(conn, blob_ids)
         await self._collect(await self._write(job))
 
     # --- aliases -------------------------------------------------------
@@ -317,6 +316,8 @@ class SqliteMetaStore:
                 raise TemporaryFailure(f"blob {blob.id} vanished before commit")
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             delivered: list[int] = []
+            boxes: list[int] = []
+            uids: list[int] = []
             over: list[QueuedRecipient] = []
             for d in record.deliveries:
                 size = len(d.prefix) + blob.size
@@ -327,11 +328,14 @@ class SqliteMetaStore:
                 if quota and used + size > quota:
                     over.append(QueuedRecipient(d.address, status="deferred", last_error="4.2.2 quota exceeded"))
                     continue
-                cur.execute(_SQL_INSERT_MESSAGE, (box_id, uidnext, modseq + 1, " ".join(d.flags), record.received_at,
+                when = record.received_at if d.internal_date is None else d.internal_date
+                cur.execute(_SQL_INSERT_MESSAGE, (box_id, uidnext, modseq + 1, " ".join(d.flags), when,
                                                   size, blob.id, d.prefix, record.queue_id))
                 cur.execute(_SQL_BUMP_BOX, (box_id,))
                 cur.execute(_SQL_CHARGE_ACCOUNT, (size, d.account_id))
                 delivered.append(d.account_id)
+                boxes.append(box_id)
+                uids.append(uidnext)
             if over and not delivered and not record.queued:
                 raise QuotaExceeded("every local recipient is over quota")
             pending = list(record.queued) + over
@@ -342,39 +346,12 @@ class SqliteMetaStore:
                 cur.executemany(_SQL_INSERT_QUEUE_RCPT, [
                     (record.queue_id, r.address, r.notify, r.orcpt, r.status, record.received_at, r.last_error)
                     for r in pending])
-            cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, refs))
-            return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over))
+            meta = record.meta
+            cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
+                                        meta and meta.body, refs))
+            return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
+                                mailboxes=tuple(boxes), uids=tuple(uids))
         return await self._write(job, sync)  # type: ignore[no-any-return]
-
-    async def get_mailbox(self, account_id: int, name: str) -> MailboxInfo | None:
-        r = self.db.quick().execute(_SQL_MAILBOX, (account_id, name)).fetchone()
-        return None if r is None else MailboxInfo(r[0], account_id, name, r[1], r[2], r[3])
-
-    async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
-        def job(conn: Connection) -> list[MessageEntry]:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            return [MessageEntry(r[0], mailbox_id, r[1], r[2], tuple(r[3].split()), r[4], r[5], r[6], r[7])
-                    for r in cur.execute(_SQL_MESSAGES, (mailbox_id,))]
-        return await self.db.read(job)
-
-    async def expunge(self, mailbox_id: int, uids: list[int]) -> int:
-        def job(conn: Connection) -> tuple[int, list[str]]:
-            rows = conn.execute(select(messages.c.id, messages.c.size, messages.c.blob_id)
-                                .where(and_(messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(uids)))).all()
-            if not rows:
-                return 0, []
-            conn.execute(delete(messages).where(messages.c.id.in_([r.id for r in rows])))
-            account_id = conn.execute(select(mailboxes.c.account_id)
-                                      .where(mailboxes.c.id == mailbox_id)).scalar_one()
-            conn.execute(update(accounts).where(accounts.c.id == account_id).values(
-                used_bytes=func.max(0, accounts.c.used_bytes - sum(r.size for r in rows)),
-                message_count=func.max(0, accounts.c.message_count - len(rows))))
-            conn.execute(update(mailboxes).where(mailboxes.c.id == mailbox_id)
-                         .values(highestmodseq=mailboxes.c.highestmodseq + 1))
-            return len(rows), _release_blobs(conn, [r.blob_id for r in rows])
-        count, unreferenced = await self._write(job)
-        await self._collect(unreferenced)
-        return int(count)
 
     async def _collect(self, blob_ids: list[str]) -> None:
         """Unlink blobs that lost their last reference, in the writer thread (serialised with
@@ -388,19 +365,6 @@ class SqliteMetaStore:
                 if blob_id not in alive:
                     self.blobs.delete(blob_id)
         await self._write(job)
-
-
-def _release_blobs(conn: Connection, blob_ids: list[str]) -> list[str]:
-    counts: dict[str, int] = {}
-    for b in blob_ids:
-        counts[b] = counts.get(b, 0) + 1
-    for blob_id, n in counts.items():
-        conn.execute(update(blobs).where(blobs.c.id == blob_id).values(refcount=blobs.c.refcount - n))
-    dead = list(conn.execute(select(blobs.c.id).where(and_(blobs.c.id.in_(list(counts)),
-                                                           blobs.c.refcount <= 0))).scalars())
-    if dead:
-        conn.execute(delete(blobs).where(blobs.c.id.in_(dead)))
-    return dead
 
 
 class SqliteQueueStore:

@@ -40,6 +40,7 @@ accounts = Table(
     Column("message_count", Integer, nullable=False),
     Column("status", String, nullable=False),
     Column("created", Float, nullable=False),
+    Column("last_uidvalidity", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("domain_id", "local_part"),
 )
 
@@ -67,6 +68,7 @@ mailboxes = Table(
     Column("highestmodseq", BigInteger, nullable=False),
     Column("special_use", String, nullable=True),
     Column("subscribed", Boolean, nullable=False),
+    Column("recent_uid", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("account_id", "name"),
 )
 
@@ -84,6 +86,15 @@ messages = Table(
     Column("queue_id", String, nullable=False),
     UniqueConstraint("mailbox_id", "uid"),
     Index("ix_messages_blob", "blob_id"),
+    Index("ix_messages_modseq", "mailbox_id", "modseq"),
+)
+
+expunged = Table(
+    "expunged", metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("uid", BigInteger, primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+    Index("ix_expunged_modseq", "mailbox_id", "modseq"),
 )
 
 blobs = Table(
@@ -91,6 +102,9 @@ blobs = Table(
     Column("id", String, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("refcount", Integer, nullable=False),
+    Column("envelope", LargeBinary, nullable=True),  # IMAP ENVELOPE, computed once per blob
+    Column("bodystructure", LargeBinary, nullable=True),
+    Column("body", LargeBinary, nullable=True),
 )
 
 queue = Table(

@@ -1,0 +1,370 @@
+"""IMAP commands as typed values (RFC 3501 §6, RFC 9051 §6 and extensions).
+
+Every command carries its ``tag`` (see :class:`Tagged`). Field conventions: keywords, options and item names are upper-cased;
+mailbox names are the wire string decoded as UTF-8 (still modified UTF-7 for
+IMAP4rev1 clients: the session applies :func:`~dizimail.codec.imap.utf7.decode_mutf7`
+unless UTF8=ACCEPT is enabled), with ``INBOX`` in any case normalised to
+``"INBOX"`` (RFC 3501 §5.1; only the name itself, not ``inbox/child``).
+System flags are in their canonical spelling (``\\Seen``), keywords as sent.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from dizimail.codec.imap.searchkeys import SearchKey
+from dizimail.codec.imap.seqset import SequenceSet
+from dizimail.codec.imap.types import FetchItem
+
+RawValue: TypeAlias = "str | tuple[RawValue, ...]"
+"""An uninterpreted argument: an atom or string, or a parenthesised list of them."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tagged:
+    """Base of every command: ``tag`` is the client's tag (RFC 9051 §2.2.1).
+
+    The parser fills it in; it is keyword-only and left out of equality, so
+    ``Login("u", "p")`` equals a parsed ``Login`` whatever its tag.
+    """
+
+    tag: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Capability(Tagged):
+    """CAPABILITY (RFC 9051 §6.1.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Noop(Tagged):
+    """NOOP (RFC 9051 §6.1.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Tagged):
+    """LOGOUT (RFC 9051 §6.1.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls(Tagged):
+    """STARTTLS (RFC 9051 §6.2.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate(Tagged):
+    """AUTHENTICATE mechanism [initial-response] (RFC 9051 §6.2.2, SASL-IR RFC 4959 §3).
+
+    ``mechanism`` upper-cased; ``initial`` is the base64 text as sent, ``"="`` for empty.
+    """
+
+    mechanism: str
+    initial: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Tagged):
+    """LOGIN userid password (RFC 9051 §6.2.3)."""
+
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enable(Tagged):
+    """ENABLE capability... (RFC 5161 §3.1, RFC 9051 §6.3.1)."""
+
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QresyncParams:
+    """The QRESYNC select parameter (RFC 7162 §3.2.5).
+
+    ``known_uids`` and ``seq_match`` (known sequence numbers, their UIDs) are
+    optional hints; ``known_uids`` never contains ``*``.
+    """
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Select(Tagged):
+    """SELECT, or EXAMINE with ``readonly`` (RFC 9051 §6.3.2-3); CONDSTORE / QRESYNC parameters (RFC 7162)."""
+
+    mailbox: str
+    readonly: bool = False
+    condstore: bool = False
+    qresync: QresyncParams | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Create(Tagged):
+    """CREATE mailbox [(USE (special-use...))] (RFC 9051 §6.3.4, RFC 6154 §3)."""
+
+    mailbox: str
+    special_use: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Tagged):
+    """DELETE mailbox (RFC 9051 §6.3.5)."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rename(Tagged):
+    """RENAME old new (RFC 9051 §6.3.6)."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Tagged):
+    """SUBSCRIBE mailbox (RFC 9051 §6.3.7)."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(Tagged):
+    """UNSUBSCRIBE mailbox (RFC 9051 §6.3.8)."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class List(Tagged):
+    """LIST, basic or extended (RFC 9051 §6.3.9, LIST-EXTENDED RFC 5258 §3, RFC 5819, RFC 6154).
+
+    ``reference`` is not INBOX-normalised (it is a prefix). ``selection``
+    holds SUBSCRIBED, REMOTE, RECURSIVEMATCH, SPECIAL-USE; ``returns`` holds
+    SUBSCRIBED, CHILDREN, SPECIAL-USE and STATUS, the last with its items in
+    ``status_items``.
+    """
+
+    reference: str
+    patterns: tuple[str, ...]
+    selection: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    status_items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lsub(Tagged):
+    """LSUB reference pattern (RFC 3501 §6.3.9)."""
+
+    reference: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace(Tagged):
+    """NAMESPACE (RFC 2342 §5, RFC 9051 §6.3.10)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Tagged):
+    """STATUS mailbox (items) (RFC 9051 §6.3.11; HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889,
+    MAILBOXID RFC 8474, SIZE and DELETED RFC 9051)."""
+
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of APPEND (RFC 9051 §6.3.12, MULTIAPPEND RFC 3502 §6).
+
+    ``binary`` when sent as literal8 (RFC 3516 §4.4). With CATENATE
+    (RFC 4469 §5) ``data`` is empty and ``catenate`` holds ``("TEXT", bytes)``
+    and ``("URL", str)`` parts in order.
+    """
+
+    flags: tuple[str, ...]
+    date: _dt.datetime | None
+    data: bytes
+    binary: bool = False
+    catenate: tuple[tuple[str, bytes | str], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Tagged):
+    """APPEND mailbox message... (RFC 9051 §6.3.12, RFC 3502)."""
+
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Check(Tagged):
+    """CHECK (RFC 3501 §6.4.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Tagged):
+    """CLOSE (RFC 9051 §6.4.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unselect(Tagged):
+    """UNSELECT (RFC 3691 §2, RFC 9051 §6.4.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge(Tagged):
+    """EXPUNGE, or UID EXPUNGE set with ``uids`` (RFC 9051 §6.4.3, §6.4.9; RFC 4315 §2.1)."""
+
+    uids: SequenceSet | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Tagged):
+    """[UID] SEARCH (RFC 9051 §6.4.4); ``returns`` from ESEARCH RETURN (RFC 4731 §3.1, SAVE RFC 5182).
+
+    ``returns`` is None without RETURN and ``()`` for ``RETURN ()`` (which means ALL).
+    ``charset`` is upper-cased, None when not given.
+    """
+
+    uid: bool
+    charset: str | None
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch(Tagged):
+    """[UID] FETCH set items [(CHANGEDSINCE n [VANISHED])] (RFC 9051 §6.4.5, RFC 7162 §3.1.4, §3.2.6)."""
+
+    uid: bool
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]
+    changedsince: int | None = None
+    vanished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Store(Tagged):
+    """[UID] STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] flags (RFC 9051 §6.4.6, RFC 7162 §3.1.3)."""
+
+    uid: bool
+    sequence: SequenceSet
+    mode: str
+    silent: bool
+    flags: tuple[str, ...]
+    unchangedsince: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Copy(Tagged):
+    """[UID] COPY set mailbox (RFC 9051 §6.4.7)."""
+
+    uid: bool
+    sequence: SequenceSet
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Move(Tagged):
+    """[UID] MOVE set mailbox (RFC 6851 §3, RFC 9051 §6.4.8)."""
+
+    uid: bool
+    sequence: SequenceSet
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Idle(Tagged):
+    """IDLE (RFC 2177 §3, RFC 9051 §6.3.13); then call ``ImapParser.expect_idle_done()``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Tagged):
+    """ID (field value ...) or ID NIL (RFC 2971 §3.1); fields as sent, values None for NIL."""
+
+    params: tuple[tuple[str, str | None], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Compress(Tagged):
+    """COMPRESS mechanism (RFC 4978 §3), upper-cased."""
+
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota(Tagged):
+    """GETQUOTA root (RFC 9208 §4.2)."""
+
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuotaRoot(Tagged):
+    """GETQUOTAROOT mailbox (RFC 9208 §4.3)."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota(Tagged):
+    """SETQUOTA root ((resource limit)...) (RFC 9208 §4.4); resource names upper-cased."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sort(Tagged):
+    """[UID] SORT [RETURN (...)] (criteria) charset keys (RFC 5256 §3, ESORT RFC 5267 §3.2).
+
+    ``criteria`` are ``(reverse, key)`` with key ARRIVAL, CC, DATE, FROM,
+    SIZE, SUBJECT, TO, DISPLAYFROM or DISPLAYTO (RFC 5957).
+    """
+
+    uid: bool
+    criteria: tuple[tuple[bool, str], ...]
+    charset: str
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread(Tagged):
+    """[UID] THREAD algorithm charset keys (RFC 5256 §3); algorithm upper-cased."""
+
+    uid: bool
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class Notify(Tagged):
+    """NOTIFY NONE / NOTIFY SET ... (RFC 5465 §3), left uninterpreted.
+
+    ``args[0]`` is ``"NONE"`` or ``"SET"``; the rest is the argument list
+    with atoms and strings as ``str`` (as sent) and parenthesised lists as tuples.
+    """
+
+    args: tuple[RawValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unauthenticate(Tagged):
+    """UNAUTHENTICATE (RFC 8437 §3)."""
+
+
+Command: TypeAlias = (
+    Capability | Noop | Logout | StartTls | Authenticate | Login | Enable | Select | Create | Delete
+    | Rename | Subscribe | Unsubscribe | List | Lsub | Namespace | Status | Append | Check | Close
+    | Unselect | Expunge | Search | Fetch | Store | Copy | Move | Idle | Id | Compress | GetQuota
+    | GetQuotaRoot | SetQuota | Sort | Thread | Notify | Unauthenticate
+)  # fmt: skip

@@ -1,0 +1,82 @@
+"""State and output helpers shared by the IMAP session's command groups."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dizimail.codec.imap.utf7 import decode_mutf7, encode_mutf7
+from dizimail.codec.imap.writer import quote
+from dizimail.model.types import Account
+from dizimail.net.connection import Connection
+from dizimail.services.selected import SelectedMailbox, Update
+
+if TYPE_CHECKING:
+    from dizimail.imap.server import ImapContext
+
+
+class CommandError(Exception):
+    """Answer the command with ``NO``/``BAD`` and an optional response code."""
+
+    def __init__(self, kind: str, text: str, code: str = "") -> None:
+        super().__init__(text)
+        self.kind, self.text, self.code = kind, text, code
+
+
+class SessionBase:
+    ctx: ImapContext
+    conn: Connection
+    sid: str
+    account: Account | None
+    selected: SelectedMailbox | None
+    condstore: bool
+
+    # --- output --------------------------------------------------------------
+    def send(self, data: bytes | str) -> None:
+        self.conn.write(data.encode() if isinstance(data, str) else data)
+
+    def untagged(self, text: str) -> None:
+        self.send(f"* {text}\r\n")
+
+    def tagged(self, tag: str, kind: str, text: str, code: str = "") -> None:
+        self.send(f"{tag} {kind} {'[' + code + '] ' if code else ''}{text}\r\n")
+
+    # --- names ----------------------------------------------------------------
+    def mailbox_name(self, wire: str) -> str:
+        try:
+            return decode_mutf7(wire)
+        except ValueError as exc:
+            raise CommandError("NO", "Mailbox name is not valid modified UTF-7", "CANNOT") from exc
+
+    def wire_name(self, name: str) -> bytes:
+        return quote(encode_mutf7(name))
+
+    # --- the selected mailbox ---------------------------------------------------
+    async def sync(self, allow_expunge: bool = True) -> None:
+        """Tell the client what changed in the selected mailbox (RFC 3501 §7.4.1 rules)."""
+        if self.selected is None:
+            return
+        self.report(await self.selected.poll(allow_expunge))
+
+    def report(self, update: Update) -> None:
+        for seq in update.expunged:
+            self.untagged(f"{seq} EXPUNGE")
+        if update.exists is not None:
+            self.untagged(f"{update.exists} EXISTS")
+            if update.recent is not None:
+                self.untagged(f"{update.recent} RECENT")
+        for seq, uid, flags, modseq in update.flags:
+            extra = f" MODSEQ ({modseq})" if self.condstore else ""
+            self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(flags)}){extra})")
+
+    def resolve(self, sequence: Any, uid: bool) -> list[int]:
+        """UIDs named by a sequence set, in mailbox order (RFC 3501 §6.4.8: absent UIDs are ignored;
+        a message number beyond the mailbox is an error)."""
+        view = self.selected
+        assert view is not None
+        if not view.uids:
+            return []
+        if uid:
+            return list(sequence.select(view.uids))
+        if sequence.exceeds(view.exists):
+            raise CommandError("BAD", "Message sequence number out of range")
+        return [view.uids[n - 1] for n in sequence.resolve(view.exists)]

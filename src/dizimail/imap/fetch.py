@@ -1,0 +1,150 @@
+"""FETCH responses (RFC 3501 §6.4.5, §7.4.2; RFC 3516 BINARY; RFC 7162 CONDSTORE)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dizimail.codec.imap.writer import imap_date
+from dizimail.codec.mime.imap import binary, section
+from dizimail.imap.base import CommandError
+
+if TYPE_CHECKING:
+    from dizimail.imap.base import SessionBase
+
+BODY_ITEMS = {"BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+META_ITEMS = {"ENVELOPE", "BODYSTRUCTURE"}
+SETS_SEEN = {"RFC822", "RFC822.TEXT"}
+
+
+def literal(data: bytes, binary_literal: bool = False) -> bytes:
+    return (b"~" if binary_literal else b"") + b"{%d}\r\n" % len(data) + data
+
+
+class FetchRenderer:
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+
+    async def fetch(self, tag: str, c: Any) -> None:
+        s = self.session
+        view = s.selected
+        assert view is not None
+        uids = s.resolve(c.sequence, c.uid)
+        items = list(c.items)
+        names = [i.name.upper() for i in items]
+        if c.changedsince is not None:
+            s.condstore = True
+            uids = [u for u in uids if view.modseqs.get(u, 0) > c.changedsince]
+        if c.uid and "UID" not in names:
+            items.insert(0, _Item("UID"))
+        if s.condstore and "MODSEQ" not in names and (c.changedsince is not None or s.condstore):
+            if c.changedsince is not None:
+                items.append(_Item("MODSEQ"))
+        marks_seen = not view.readonly and any(
+            (i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
+            or i.name.upper() in SETS_SEEN for i in items)
+        if marks_seen:
+            unseen = [u for u in uids if "\\Seen" not in view.flags.get(u, ())]
+            if unseen:
+                await s.ctx.mailstore.store(view, unseen, "+", ("\\Seen",))
+                if "FLAGS" not in [i.name.upper() for i in items]:
+                    newly = set(unseen)
+                else:
+                    newly = set()
+            else:
+                newly = set()
+        else:
+            newly = set()
+        missing = False
+        for uid in uids:
+            seq = view.seq_of(uid)
+            entry = view.entries.get(uid)
+            if seq is None or entry is None:
+                continue
+            try:
+                parts = await self.render(uid, entry, items)
+            except OSError:  # expunged by another session meanwhile: its bytes are gone
+                missing = True
+                continue
+            except _UnknownCte as exc:
+                raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
+            if uid in newly:
+                parts.append(f"FLAGS ({' '.join(view.flags_of(uid))})".encode())
+            s.send(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
+            if not s.conn.has_pending():
+                await s.conn.drain()
+        await s.sync(allow_expunge=c.uid)
+        if missing:
+            s.tagged(tag, "NO", "Some messages were expunged meanwhile", "EXPUNGEISSUED")
+        else:
+            s.tagged(tag, "OK", "FETCH completed")
+
+    async def render(self, uid: int, entry: Any, items: list[Any]) -> list[bytes]:
+        s = self.session
+        view = s.selected
+        assert view is not None
+        names = {i.name.upper() for i in items}
+        raw = await s.ctx.mailstore.read_message(entry) if names & BODY_ITEMS - {"BODY"} or any(
+            i.name.upper() == "BODY" and i.section is not None for i in items) else b""
+        meta = await s.ctx.mailstore.blob_meta(entry) if names & META_ITEMS or any(
+            i.name.upper() == "BODY" and i.section is None for i in items) else None
+        out: list[bytes] = []
+        for item in items:
+            name = item.name.upper()
+            if name == "UID":
+                out.append(f"UID {uid}".encode())
+            elif name == "FLAGS":
+                out.append(f"FLAGS ({' '.join(view.flags_of(uid))})".encode())
+            elif name == "INTERNALDATE":
+                out.append(f'INTERNALDATE "{imap_date(entry.internal_date)}"'.encode())
+            elif name == "RFC822.SIZE":
+                out.append(f"RFC822.SIZE {entry.size}".encode())
+            elif name == "MODSEQ":
+                out.append(f"MODSEQ ({view.modseqs.get(uid, entry.modseq)})".encode())
+            elif name == "ENVELOPE":
+                assert meta is not None
+                out.append(b"ENVELOPE " + meta.envelope)
+            elif name == "BODYSTRUCTURE":
+                assert meta is not None
+                out.append(b"BODYSTRUCTURE " + meta.bodystructure)
+            elif name == "BODY" and item.section is None:
+                assert meta is not None
+                out.append(b"BODY " + meta.body)
+            elif name == "RFC822":
+                out.append(b"RFC822 " + literal(raw))
+            elif name == "RFC822.HEADER":
+                out.append(b"RFC822.HEADER " + literal(section(raw, (), "HEADER") or b""))
+            elif name == "RFC822.TEXT":
+                out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
+            elif name == "BODY":
+                sec = item.section
+                data = section(raw, sec.part, sec.kind, sec.fields) or b""
+                out.append(item.response_name().encode() + b" " + literal(_partial(data, item.partial)))
+            elif name in ("BINARY", "BINARY.SIZE"):
+                decoded = binary(raw, item.section.part if item.section else ())
+                if decoded is None:
+                    raise _UnknownCte()
+                if name == "BINARY.SIZE":
+                    out.append(item.response_name().encode() + b" %d" % len(decoded))
+                else:
+                    out.append(item.response_name().encode() + b" " + literal(_partial(decoded, item.partial),
+                                                                               b"\0" in decoded))
+        return out
+
+
+def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    if partial is None:
+        return data
+    origin, length = partial
+    return data[origin:origin + length]
+
+
+class _UnknownCte(Exception):
+    pass
+
+
+class _Item:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.section = None
+        self.partial = None
+        self.peek = False

@@ -1,0 +1,292 @@
+"""Mailbox and message commands of the IMAP session (RFC 3501 §6.3, §6.4; extensions noted)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dizimail.codec.imap.writer import sequence_set_string
+from dizimail.imap.base import CommandError, SessionBase
+from dizimail.imap.fetch import FetchRenderer
+from dizimail.imap.search import evaluate_search
+from dizimail.model.errors import MailError
+from dizimail.services.folders import DELIMITER
+
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED")
+
+
+def _error(kind: str, text: str, code: str = "") -> Exception:
+    return CommandError(kind, text, code)
+
+
+def _pattern(reference: str, pattern: str) -> re.Pattern[str]:
+    """LIST wildcards (RFC 3501 §6.3.8): * matches anything, % anything but the delimiter."""
+    full = reference + pattern if not pattern.startswith(DELIMITER) else pattern
+    regex = "".join(".*" if ch == "*" else f"[^{re.escape(DELIMITER)}]*" if ch == "%" else re.escape(ch)
+                    for ch in full)
+    if full.upper().startswith("INBOX"):
+        regex = "(?i:INBOX)" + regex[len(re.escape("INBOX")):] if full[:5].upper() == "INBOX" else regex
+    return re.compile(f"^{regex}$")
+
+
+class MailboxCommands(SessionBase):
+    fetcher: FetchRenderer
+
+    # --- SELECT / EXAMINE ----------------------------------------------------------
+    async def cmd_select(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        if c.condstore:
+            self.condstore = True
+        self.selected = None  # RFC 3501: a failed SELECT leaves no mailbox selected
+        view = await self.ctx.mailstore.select(self.account, self.mailbox_name(c.mailbox), c.readonly)
+        self.selected = view
+        status = await self.ctx.mailstore.meta.mailbox_status(view.info.id)
+        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)")
+        self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted"
+                      if not c.readonly else "OK [PERMANENTFLAGS ()] Read-only mailbox")
+        self.untagged(f"{view.exists} EXISTS")
+        self.untagged(f"{len(view.recent)} RECENT")
+        first_unseen = next((i for i, uid in enumerate(view.uids, 1) if "\\Seen" not in view.flags[uid]), None)
+        if first_unseen is not None:
+            self.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
+        self.untagged(f"OK [UIDVALIDITY {view.info.uidvalidity}] UIDs valid")
+        self.untagged(f"OK [UIDNEXT {status.uidnext}] Predicted next UID")
+        self.untagged(f"OK [HIGHESTMODSEQ {status.highestmodseq}] Highest")
+        self.tagged(tag, "OK", "SELECT completed" if not c.readonly else "EXAMINE completed",
+                    "READ-ONLY" if c.readonly else "READ-WRITE")
+
+    async def cmd_close(self, tag: str, c: Any) -> None:
+        assert self.selected is not None
+        if not self.selected.readonly:  # silently remove \Deleted messages (RFC 3501 §6.4.2)
+            uids = [u for u in self.selected.uids if "\\Deleted" in self.selected.flags[u]]
+            await self.ctx.mailstore.expunge_uids(self.selected, uids)
+        self.selected = None
+        self.tagged(tag, "OK", "CLOSE completed")
+
+    async def cmd_unselect(self, tag: str, c: Any) -> None:
+        self.selected = None
+        self.tagged(tag, "OK", "UNSELECT completed")
+
+    # --- folders --------------------------------------------------------------------
+    async def cmd_create(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        use = c.special_use[0] if c.special_use else None
+        await self.ctx.folders.create(self.account, self.mailbox_name(c.mailbox), use)
+        self.tagged(tag, "OK", "CREATE completed")
+
+    async def cmd_delete(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        name = self.mailbox_name(c.mailbox)
+        if self.selected is not None and self.selected.info.name == name:
+            self.selected = None
+        await self.ctx.folders.delete(self.account, name)
+        self.tagged(tag, "OK", "DELETE completed")
+
+    async def cmd_rename(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        await self.ctx.folders.rename(self.account, self.mailbox_name(c.old), self.mailbox_name(c.new))
+        self.tagged(tag, "OK", "RENAME completed")
+
+    async def cmd_subscribe(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), True)
+        self.tagged(tag, "OK", "SUBSCRIBE completed")
+
+    async def cmd_unsubscribe(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), False)
+        self.tagged(tag, "OK", "UNSUBSCRIBE completed")
+
+    async def cmd_list(self, tag: str, c: Any) -> None:
+        await self.list_like(tag, c.reference, c.patterns, "LIST", subscribed_only="SUBSCRIBED" in c.selection)
+
+    async def cmd_lsub(self, tag: str, c: Any) -> None:
+        await self.list_like(tag, c.reference, (c.pattern,), "LSUB", subscribed_only=True)
+
+    async def list_like(self, tag: str, reference: str, patterns: tuple[str, ...], verb: str,
+                        subscribed_only: bool) -> None:
+        assert self.account is not None
+        if patterns == ("",):  # RFC 3501 §6.3.8: the delimiter and root
+            self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
+            self.tagged(tag, "OK", f"{verb} completed")
+            return
+        boxes = await self.ctx.folders.list(self.account)
+        names = {b.name for b in boxes}
+        regexes = [_pattern(self.mailbox_name(reference), self.mailbox_name(p)) for p in patterns]
+        for box in boxes:
+            if subscribed_only and not box.subscribed:
+                continue
+            if not any(r.match(box.name) for r in regexes):
+                continue
+            has_children = any(n.startswith(box.name + DELIMITER) for n in names)
+            attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+            if box.special_use:
+                attrs.append(box.special_use)
+            if verb == "LIST" and subscribed_only:
+                attrs.append("\\Subscribed")
+            self.send(f'* {verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self.wire_name(box.name) + b"\r\n")
+        self.tagged(tag, "OK", f"{verb} completed")
+
+    async def cmd_status(self, tag: str, c: Any) -> None:
+        assert self.account is not None
+        box, status = await self.ctx.mailstore.status(self.account, self.mailbox_name(c.mailbox))
+        values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
+                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen,
+                  "HIGHESTMODSEQ": status.highestmodseq, "SIZE": status.size, "DELETED": status.deleted}
+        items = []
+        for item in c.items:
+            if item.upper() not in values:
+                raise _error("BAD", f"Unknown STATUS item {item}")
+            items.append(f"{item.upper()} {values[item.upper()]}")
+        self.send(b"* STATUS " + self.wire_name(box.name) + f" ({' '.join(items)})\r\n".encode())
+        self.tagged(tag, "OK", "STATUS completed")
+
+    async def cmd_getquotaroot(self, tag: str, c: Any) -> None:
+        self.send(b"* QUOTAROOT " + self.wire_name(self.mailbox_name(c.mailbox)) + b' ""\r\n')
+        await self.cmd_getquota(tag, c)
+
+    async def cmd_getquota(self, tag: str, c: Any) -> None:
+        """RFC 9208: one quota root, "", for the whole account (STORAGE in KiB)."""
+        assert self.account is not None
+        account = await self.ctx.accounts.get_user(self.account.address)
+        if account.quota_bytes:
+            self.untagged(f'QUOTA "" (STORAGE {account.used_bytes // 1024} {account.quota_bytes // 1024})')
+        else:
+            self.untagged('QUOTA "" ()')
+        self.tagged(tag, "OK", "GETQUOTA completed")
+
+    async def cmd_setquota(self, tag: str, c: Any) -> None:
+        raise _error("NO", "Quotas are set by the administrator", "NOPERM")
+
+    # --- APPEND ---------------------------------------------------------------------
+    async def cmd_append(self, tag: str, c: Any) -> None:
+        """RFC 3501 §6.3.11 (+ RFC 3502 MULTIAPPEND, RFC 4315 APPENDUID); through services.ingest."""
+        assert self.account is not None
+        name = self.mailbox_name(c.mailbox)
+        try:
+            box, _status = await self.ctx.mailstore.status(self.account, name)
+        except MailError as exc:
+            raise _error("NO", "Mailbox does not exist", "TRYCREATE") from exc
+        from dizimail.services.selected import normalize_flags
+
+        uids: list[int] = []
+        for message in c.messages:
+            if message.catenate is not None or message.binary:
+                raise _error("NO", "CATENATE and BINARY APPEND are not supported", "CANNOT")
+            if len(message.data) > self.ctx.config.limits.max_message_size:
+                raise _error("NO", "Message too large", "TOOBIG")
+            flags = normalize_flags(message.flags)
+            when = message.date.timestamp() if message.date is not None else None
+            result = await self.ctx.ingest.append(self.account, box.name, message.data, flags, when)
+            uids.extend(result.uids)
+        await self.sync()
+        self.tagged(tag, "OK", "APPEND completed",
+                    f"APPENDUID {box.uidvalidity} {sequence_set_string(uids)}" if uids else "")
+
+    # --- message commands -------------------------------------------------------------
+    async def cmd_fetch(self, tag: str, c: Any) -> None:
+        await self.fetcher.fetch(tag, c)
+
+    async def cmd_store(self, tag: str, c: Any) -> None:
+        view = self.selected
+        assert view is not None
+        if view.readonly:
+            raise _error("NO", "Mailbox is read-only", "READ-ONLY")
+        uids = self.resolve(c.sequence, c.uid)
+        changed, failed = await self.ctx.mailstore.store(view, uids, c.mode, tuple(c.flags), c.unchangedsince)
+        if not c.silent or c.unchangedsince is not None:
+            shown = {ch.uid: ch for ch in changed}
+            for uid in uids if not c.silent else [ch.uid for ch in changed]:
+                seq = view.seq_of(uid)
+                if seq is None:
+                    continue
+                parts = [f"FLAGS ({' '.join(view.flags_of(uid))})"] if not c.silent else []
+                if c.uid:
+                    parts.insert(0, f"UID {uid}")
+                if self.condstore:
+                    parts.append(f"MODSEQ ({shown[uid].modseq if uid in shown else view.modseqs.get(uid, 0)})")
+                if parts:
+                    self.untagged(f"{seq} FETCH ({' '.join(parts)})")
+        await self.sync(allow_expunge=c.uid)
+        if failed:
+            numbers = failed if c.uid else [s for s in (view.seq_of(u) for u in failed) if s]
+            self.tagged(tag, "OK", "Conditional STORE failed", f"MODIFIED {sequence_set_string(sorted(numbers))}")
+        else:
+            self.tagged(tag, "OK", "STORE completed")
+
+    async def cmd_expunge(self, tag: str, c: Any) -> None:
+        view = self.selected
+        assert view is not None
+        if view.readonly:
+            raise _error("NO", "Mailbox is read-only", "READ-ONLY")
+        deleted = [u for u in view.uids if "\\Deleted" in view.flags[u]]
+        if c.uids is not None:  # UID EXPUNGE (RFC 4315)
+            allowed = set(c.uids.resolve(view.uids[-1] if view.uids else 0))
+            deleted = [u for u in deleted if u in allowed]
+        await self.ctx.mailstore.expunge_uids(view, deleted)
+        await self.sync()
+        self.tagged(tag, "OK", "EXPUNGE completed")
+
+    async def cmd_copy(self, tag: str, c: Any) -> None:
+        await self.copy_or_move(tag, c, move=False)
+
+    async def cmd_move(self, tag: str, c: Any) -> None:
+        await self.copy_or_move(tag, c, move=True)
+
+    async def copy_or_move(self, tag: str, c: Any, move: bool) -> None:
+        assert self.account is not None and self.selected is not None
+        view = self.selected
+        if move and view.readonly:
+            raise _error("NO", "Mailbox is read-only", "READ-ONLY")
+        uids = self.resolve(c.sequence, c.uid)
+        try:
+            box, pairs = await self.ctx.mailstore.copy(self.account, view, uids, self.mailbox_name(c.mailbox), move)
+        except MailError as exc:
+            if exc.public_key == "unknown_mailbox":
+                raise _error("NO", "Mailbox does not exist", "TRYCREATE") from exc
+            raise
+        code = (f"COPYUID {box.uidvalidity} {sequence_set_string([p[0] for p in pairs])} "
+                f"{sequence_set_string([p[1] for p in pairs])}") if pairs else ""
+        if move:
+            if code:
+                self.untagged(f"OK [{code}] Moved")
+            await self.sync()
+            self.tagged(tag, "OK", "MOVE completed")
+        else:
+            await self.sync(allow_expunge=c.uid)
+            self.tagged(tag, "OK", "COPY completed", code)
+
+    async def cmd_search(self, tag: str, c: Any) -> None:
+        view = self.selected
+        assert view is not None
+        uids = await evaluate_search(self, c.key, c.charset)
+        numbers = uids if c.uid else [s for s in (view.seq_of(u) for u in uids) if s is not None]
+        if c.returns is not None:  # ESEARCH (RFC 4731)
+            parts = [f'(TAG "{tag}")'] + (["UID"] if c.uid else [])
+            returns = {r.upper() for r in c.returns} or {"ALL"}
+            if numbers and "MIN" in returns:
+                parts.append(f"MIN {min(numbers)}")
+            if numbers and "MAX" in returns:
+                parts.append(f"MAX {max(numbers)}")
+            if numbers and "ALL" in returns:
+                parts.append(f"ALL {sequence_set_string(sorted(numbers))}")
+            if "COUNT" in returns:
+                parts.append(f"COUNT {len(numbers)}")
+            self.untagged("ESEARCH " + " ".join(parts))
+        else:
+            modseq = ""
+            if self.condstore and _uses_modseq(c.key) and uids:
+                modseq = f" (MODSEQ {max(view.modseqs.get(u, 0) for u in uids)})"
+            self.untagged("SEARCH" + "".join(f" {n}" for n in numbers) + modseq)
+        await self.sync(allow_expunge=c.uid)
+        self.tagged(tag, "OK", "SEARCH completed")
+
+
+def _uses_modseq(key: Any) -> bool:
+    name = type(key).__name__
+    if name == "ModSeq":
+        return True
+    for attr in ("key", "a", "b"):
+        if hasattr(key, attr) and _uses_modseq(getattr(key, attr)):
+            return True
+    return any(_uses_modseq(k) for k in getattr(key, "keys", ()))

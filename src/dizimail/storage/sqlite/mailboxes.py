@@ -1,0 +1,315 @@
+"""Mailbox operations of SqliteMetaStore: folders, flags, MODSEQ, expunge log, copy/move.
+
+Every change takes a new MODSEQ from the mailbox's HIGHESTMODSEQ counter (RFC 7162 §3.1:
+one value per command), and expunges are logged with theirs so that sessions (and QRESYNC
+clients) learn what vanished since the MODSEQ they know.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from dizimail.interfaces.blob import BlobStore
+from dizimail.model.errors import Conflict, NotFound, QuotaExceeded
+from dizimail.model.types import (
+    BlobMeta,
+    FlagChange,
+    MailboxChanges,
+    MailboxInfo,
+    MailboxStatus,
+    MessageEntry,
+)
+from dizimail.storage.sqlite.db import SqliteDatabase
+
+_BOX_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
+_MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
+
+
+def _box(r: Any) -> MailboxInfo:
+    return MailboxInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
+
+
+def _entry(r: Any) -> MessageEntry:
+    return MessageEntry(r[0], r[1], r[2], r[3], tuple(r[4].split()), r[5], r[6], r[7], r[8])
+
+
+def _raw(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+def _bump(raw: sqlite3.Connection, mailbox_id: int) -> int:
+    """Allocate the next MODSEQ of a mailbox (inside the caller's transaction)."""
+    raw.execute("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?", (mailbox_id,))
+    return int(raw.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()[0])
+
+
+def release_blobs(conn: Connection, blob_ids: list[str]) -> list[str]:
+    """Drop one reference per listed id; return the ids that lost their last one."""
+    raw = _raw(conn)
+    counts: dict[str, int] = {}
+    for b in blob_ids:
+        counts[b] = counts.get(b, 0) + 1
+    raw.executemany("UPDATE blobs SET refcount = refcount - ? WHERE id = ?", [(n, b) for b, n in counts.items()])
+    dead = [b for b in counts
+            if (row := raw.execute("SELECT refcount FROM blobs WHERE id = ?", (b,)).fetchone()) and row[0] <= 0]
+    raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
+    return dead
+
+
+def _expunge_rows(raw: sqlite3.Connection, mailbox_id: int, rows: list[Any]) -> list[str]:
+    """Remove index rows (id, uid, size, blob_id), log them, release quota; returns blob ids to release."""
+    if not rows:
+        return []
+    modseq = _bump(raw, mailbox_id)
+    raw.executemany("DELETE FROM messages WHERE id = ?", [(r[0],) for r in rows])
+    raw.executemany("INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+                    [(mailbox_id, r[1], modseq) for r in rows])
+    raw.execute("UPDATE accounts SET used_bytes = max(0, used_bytes - ?), message_count = max(0, message_count - ?) "
+                "WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)",
+                (sum(r[2] for r in rows), len(rows), mailbox_id))
+    return [r[3] for r in rows]
+
+
+class SqliteMailboxOps:
+    db: SqliteDatabase
+    blobs: BlobStore
+    _write: Callable[..., Awaitable[Any]]
+    _collect: Callable[[list[str]], Awaitable[None]]
+
+    async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
+        rows = self.db.quick().execute(f"SELECT {_BOX_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+                                       (account_id,)).fetchall()
+        return [_box(r) for r in rows]
+
+    async def get_mailbox(self, account_id: int, name: str) -> MailboxInfo | None:
+        r = self.db.quick().execute(f"SELECT {_BOX_COLS} FROM mailboxes WHERE account_id = ? AND name = ?",
+                                    (account_id, name)).fetchone()
+        return None if r is None else _box(r)
+
+    async def create_mailbox(self, account_id: int, name: str, special_use: str | None = None) -> MailboxInfo:
+        def job(conn: Connection) -> MailboxInfo:
+            raw = _raw(conn)
+            if raw.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, name)).fetchone():
+                raise Conflict("mailbox_exists", name)
+            last = raw.execute("SELECT last_uidvalidity FROM accounts WHERE id = ?", (account_id,)).fetchone()
+            if last is None:
+                raise NotFound("unknown_user", str(account_id))
+            # UIDVALIDITY must never repeat for a name, even after delete + create in the same second
+            uidvalidity = max(int(time.time()), int(last[0]) + 1)
+            raw.execute("UPDATE accounts SET last_uidvalidity = ? WHERE id = ?", (uidvalidity, account_id))
+            cur = raw.execute("INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, "
+                              "special_use, subscribed, recent_uid) VALUES (?, ?, ?, 1, 1, ?, 1, 1)",
+                              (account_id, name, uidvalidity, special_use))
+            return MailboxInfo(int(cur.lastrowid or 0), account_id, name, uidvalidity, 1, 1, special_use, True)
+        return await self._write(job)  # type: ignore[no-any-return]
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        def job(conn: Connection) -> list[str]:
+            raw = _raw(conn)
+            row = raw.execute("SELECT id FROM mailboxes WHERE account_id = ? AND name = ?",
+                              (account_id, name)).fetchone()
+            if row is None:
+                raise NotFound("unknown_mailbox", name)
+            rows = raw.execute("SELECT id, uid, size, blob_id FROM messages WHERE mailbox_id = ?", (row[0],)).fetchall()
+            blob_ids = _expunge_rows(raw, row[0], rows)
+            raw.execute("DELETE FROM mailboxes WHERE id = ?", (row[0],))
+            return release_blobs(conn, blob_ids)
+        await self._collect(await self._write(job))
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str, delimiter: str = "/") -> None:
+        """Rename a mailbox and its children (RFC 3501 §6.3.5). INBOX is special: its messages move
+        to the new name and INBOX stays, empty."""
+        def job(conn: Connection) -> None:
+            raw = _raw(conn)
+            if raw.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, new)).fetchone():
+                raise Conflict("mailbox_exists", new)
+            row = raw.execute("SELECT id FROM mailboxes WHERE account_id = ? AND name = ?",
+                              (account_id, old)).fetchone()
+            if row is None:
+                raise NotFound("unknown_mailbox", old)
+            if old == "INBOX":
+                raise Conflict("rename_inbox_unsupported", old)
+            children = raw.execute("SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?",
+                                   (account_id, len(old) + 1, old + delimiter)).fetchall()
+            raw.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new, row[0]))
+            for child_id, child_name in children:
+                raw.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new + child_name[len(old):], child_id))
+        await self._write(job)
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        def job(conn: Connection) -> None:
+            cur = _raw(conn).execute("UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?",
+                                     (int(subscribed), account_id, name))
+            if not cur.rowcount:
+                raise NotFound("unknown_mailbox", name)
+        await self._write(job)
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        raw = self.db.quick()
+        box = raw.execute("SELECT uidnext, uidvalidity, highestmodseq, recent_uid FROM mailboxes WHERE id = ?",
+                          (mailbox_id,)).fetchone()
+        if box is None:
+            raise NotFound("unknown_mailbox", str(mailbox_id))
+        r = raw.execute(
+            "SELECT count(*), coalesce(sum(size), 0), "
+            "coalesce(sum(' ' || flags || ' ' NOT LIKE '% \\Seen %'), 0), "
+            "coalesce(sum(' ' || flags || ' ' LIKE '% \\Deleted %'), 0), "
+            "coalesce(sum(uid >= ?), 0) FROM messages WHERE mailbox_id = ?", (box[3], mailbox_id)).fetchone()
+        return MailboxStatus(messages=r[0], unseen=r[2], recent=r[4], deleted=r[3], size=r[1], uidnext=box[0],
+                             uidvalidity=box[1], highestmodseq=box[2])
+
+    async def take_recent(self, mailbox_id: int) -> int:
+        """The first UID that is \\Recent for the caller; later sessions see those as not recent."""
+        def job(conn: Connection) -> int:
+            raw = _raw(conn)
+            first, uidnext = raw.execute("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?",
+                                         (mailbox_id,)).fetchone()
+            raw.execute("UPDATE mailboxes SET recent_uid = ? WHERE id = ?", (uidnext, mailbox_id))
+            return int(first)
+        return await self._write(job)  # type: ignore[no-any-return]
+
+    async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
+        def job(conn: Connection) -> list[MessageEntry]:
+            return [_entry(r) for r in _raw(conn).execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))]
+        return await self.db.read(job)
+
+    async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
+        def job(conn: Connection) -> MailboxChanges:
+            raw = _raw(conn)
+            raw.execute("BEGIN")  # one snapshot for the three queries
+            try:
+                box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?",
+                                  (mailbox_id,)).fetchone()
+                if box is None:
+                    raise NotFound("unknown_mailbox", str(mailbox_id))
+                if box[0] == since_modseq:
+                    return MailboxChanges((), (), (), since_modseq, box[1])
+                new = tuple(_entry(r) for r in raw.execute(
+                    f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
+                    (mailbox_id, known_uidnext)))
+                changed = tuple(FlagChange(r[0], tuple(r[1].split()), r[2]) for r in raw.execute(
+                    "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? AND uid < ? "
+                    "ORDER BY uid", (mailbox_id, since_modseq, known_uidnext)))
+                gone = tuple(r[0] for r in raw.execute(
+                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND uid < ? ORDER BY uid",
+                    (mailbox_id, since_modseq, known_uidnext)))
+                return MailboxChanges(new, changed, gone, box[0], box[1])
+            finally:
+                raw.execute("COMMIT")
+        return await self.db.read(job)
+
+    async def store_flags(self, mailbox_id: int, uids: list[int], mode: str, flags: tuple[str, ...],
+                          unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:
+        """RFC 3501 §6.4.6 STORE (+FLAGS / -FLAGS / FLAGS) with RFC 7162 UNCHANGEDSINCE.
+
+        Returns the messages whose flags changed (with their new MODSEQ) and the UIDs that failed
+        the UNCHANGEDSINCE test."""
+        def job(conn: Connection) -> tuple[list[FlagChange], list[int]]:
+            raw = _raw(conn)
+            changed: list[FlagChange] = []
+            failed: list[int] = []
+            modseq = 0
+            for chunk_start in range(0, len(uids), 500):
+                chunk = uids[chunk_start:chunk_start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = raw.execute(f"SELECT id, uid, flags, modseq FROM messages WHERE mailbox_id = ? "
+                                   f"AND uid IN ({marks}) ORDER BY uid", (mailbox_id, *chunk)).fetchall()
+                for row_id, uid, old_text, old_modseq in rows:
+                    if unchangedsince is not None and old_modseq > unchangedsince:
+                        failed.append(uid)
+                        continue
+                    old = old_text.split()
+                    new = _apply(old, mode, flags)
+                    if new == old:
+                        continue
+                    if not modseq:
+                        modseq = _bump(raw, mailbox_id)
+                    raw.execute("UPDATE messages SET flags = ?, modseq = ? WHERE id = ?", (" ".join(new), modseq, row_id))
+                    changed.append(FlagChange(uid, tuple(new), modseq))
+            return changed, failed
+        return await self._write(job)  # type: ignore[no-any-return]
+
+    async def expunge(self, mailbox_id: int, uids: list[int]) -> int:
+        def job(conn: Connection) -> tuple[int, list[str]]:
+            raw = _raw(conn)
+            rows: list[Any] = []
+            for start in range(0, len(uids), 500):
+                chunk = uids[start:start + 500]
+                rows += raw.execute(f"SELECT id, uid, size, blob_id FROM messages WHERE mailbox_id = ? AND uid IN "
+                                    f"({','.join('?' * len(chunk))})", (mailbox_id, *chunk)).fetchall()
+            return len(rows), release_blobs(conn, _expunge_rows(raw, mailbox_id, rows))
+        count, unreferenced = await self._write(job)
+        await self._collect(unreferenced)
+        return int(count)
+
+    async def copy_messages(self, source_id: int, uids: list[int], target_id: int,
+                            move: bool = False) -> list[tuple[int, int]]:
+        """Copy (or move: copy + expunge, atomically) messages; returns (source UID, new UID) pairs.
+        The blob is shared, not duplicated; the target account's quota is charged (RFC 9208)."""
+        def job(conn: Connection) -> tuple[list[tuple[int, int]], list[str]]:
+            raw = _raw(conn)
+            rows: list[Any] = []
+            for start in range(0, len(uids), 500):
+                chunk = uids[start:start + 500]
+                rows += raw.execute(f"SELECT id, uid, size, blob_id, flags, internal_date, prefix, queue_id "
+                                    f"FROM messages WHERE mailbox_id = ? AND uid IN ({','.join('?' * len(chunk))}) "
+                                    f"ORDER BY uid", (source_id, *chunk)).fetchall()
+            if not rows:
+                return [], []
+            target = raw.execute("SELECT m.uidnext, a.id, a.quota_bytes, a.used_bytes FROM mailboxes m "
+                                 "JOIN accounts a ON a.id = m.account_id WHERE m.id = ?", (target_id,)).fetchone()
+            uidnext, account_id, quota, used = target
+            total = sum(r[2] for r in rows)
+            same_account = move and raw.execute("SELECT account_id FROM mailboxes WHERE id = ?",
+                                                (source_id,)).fetchone()[0] == account_id
+            if quota and not same_account and used + total > quota:
+                raise QuotaExceeded("copy would exceed the quota")
+            if quota and not move and used + total > quota:
+                raise QuotaExceeded("copy would exceed the quota")
+            modseq = _bump(raw, target_id)
+            pairs = []
+            for i, r in enumerate(rows):
+                raw.execute("INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_id, "
+                            "prefix, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (target_id, uidnext + i, modseq, r[4], r[5], r[2], r[3], r[6], r[7]))
+                pairs.append((r[1], uidnext + i))
+            raw.execute("UPDATE mailboxes SET uidnext = ? WHERE id = ?", (uidnext + len(rows), target_id))
+            raw.executemany("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?", [(r[3],) for r in rows])
+            raw.execute("UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? "
+                        "WHERE id = ?", (total, len(rows), account_id))
+            dead: list[str] = []
+            if move:
+                dead = release_blobs(conn, _expunge_rows(raw, source_id, [(r[0], r[1], r[2], r[3]) for r in rows]))
+            return pairs, dead
+        pairs, dead = await self._write(job)
+        await self._collect(dead)
+        return list(pairs)
+
+    async def blob_meta(self, blob_id: str) -> BlobMeta | None:
+        r = self.db.quick().execute("SELECT envelope, bodystructure, body FROM blobs WHERE id = ?",
+                                    (blob_id,)).fetchone()
+        return None if r is None or r[0] is None else BlobMeta(r[0], r[1], r[2])
+
+    async def set_blob_meta(self, blob_id: str, meta: BlobMeta) -> None:
+        def job(conn: Connection) -> None:
+            _raw(conn).execute("UPDATE blobs SET envelope = ?, bodystructure = ?, body = ? WHERE id = ?",
+                               (meta.envelope, meta.bodystructure, meta.body, blob_id))
+        await self._write(job)
+
+
+def _apply(old: list[str], mode: str, flags: tuple[str, ...]) -> list[str]:
+    if mode == "":
+        new = list(dict.fromkeys(flags))
+    elif mode == "+":
+        new = old + [f for f in flags if f not in old]
+    else:
+        new = [f for f in old if f not in flags]
+    return new

@@ -1,0 +1,232 @@
+"""IMAP over real sockets with imaplib (RFC 3501 and the extensions dizimail advertises)."""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import smtplib
+import socket
+import threading
+import time
+from email.header import Header
+
+import pytest
+
+from conftest import PASSWORD, client_tls
+from helpers import fetch_all
+
+
+def imap(server, user: str, password: str = PASSWORD) -> imaplib.IMAP4:
+    conn = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
+    try:
+        conn.starttls(client_tls())
+        conn.login(user, password)
+    except BaseException:
+        conn.shutdown()
+        raise
+    return conn
+
+
+def deliver(server, user: str, *messages: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        for m in messages:
+            assert s.sendmail("sender@outside.example", [user], m) == {}
+
+
+def ok(result):
+    typ, data = result
+    assert typ == "OK", data
+    return data
+
+
+def test_login_disabled_before_tls_and_capabilities(server, user):
+    conn = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
+    assert "LOGINDISABLED" in conn.capabilities and "STARTTLS" in conn.capabilities
+    with pytest.raises(imaplib.IMAP4.error):
+        conn.login(user, PASSWORD)
+    conn.starttls(client_tls())
+    assert "AUTH=PLAIN" in conn.capabilities and "LOGINDISABLED" not in conn.capabilities
+    ok(conn.login(user, PASSWORD))
+    for cap in ("IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "CONDSTORE", "SPECIAL-USE", "LITERAL+"):
+        assert cap in conn.capabilities or cap in ok(conn.capability())[0].decode(), cap
+    conn.logout()
+
+
+def test_imaps_and_wrong_password(server, user):
+    conn = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls(), timeout=30)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        conn.login(user, "wrong")
+    ok(conn.login(user, PASSWORD))
+    conn.logout()
+
+
+def test_default_folders_with_special_use(server, user):
+    conn = imap(server, user)
+    listing = b"\n".join(ok(conn.list()))
+    for name, use in (("Drafts", b"\\Drafts"), ("Sent", b"\\Sent"), ("Trash", b"\\Trash"), ("Junk", b"\\Junk"),
+                      ("Archive", b"\\Archive")):
+        assert re.search(rb"\(.*" + re.escape(use) + rb".*\) \"/\" \"?" + name.encode(), listing), (name, listing)
+    assert b"INBOX" in listing
+    conn.logout()
+
+
+def test_select_fetch_peek_and_seen(server, user):
+    deliver(server, user, b"Subject: first\r\nFrom: A <a@outside.example>\r\nTo: you@example.test\r\n\r\nbody one\r\n")
+    conn = imap(server, user)
+    typ, data = conn.select("INBOX")
+    assert typ == "OK" and data == [b"1"]
+    envelope = ok(conn.fetch("1", "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE INTERNALDATE)"))[0]
+    assert b'"first"' in envelope and b'("A" NIL "a" "outside.example")' in envelope
+    assert b'"TEXT" "PLAIN"' in envelope.upper()
+    assert b"\\Seen" not in ok(conn.fetch("1", "(FLAGS)"))[0]
+    peek = ok(conn.fetch("1", "(BODY.PEEK[TEXT])"))
+    assert peek[0][1] == b"body one\r\n"
+    assert b"\\Seen" not in ok(conn.fetch("1", "(FLAGS)"))[0]
+    ok(conn.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])"))
+    assert b"\\Seen" in ok(conn.fetch("1", "(FLAGS)"))[0]
+    whole = ok(conn.uid("FETCH", "1:*", "(BODY.PEEK[])"))[0][1]
+    assert whole.endswith(b"Subject: first\r\nFrom: A <a@outside.example>\r\nTo: you@example.test\r\n\r\nbody one\r\n")
+    partial = ok(conn.fetch("1", "(BODY.PEEK[TEXT]<5.3>)"))[0]
+    assert partial[0].endswith(b"BODY[TEXT]<5> {3}") and partial[1] == b"one"
+    conn.logout()
+
+
+def test_store_expunge_and_flags_seen_by_other_session(server, user):
+    deliver(server, user, b"Subject: a\r\n\r\na\r\n", b"Subject: b\r\n\r\nb\r\n", b"Subject: c\r\n\r\nc\r\n")
+    one, two = imap(server, user), imap(server, user)
+    one.select("INBOX")
+    two.select("INBOX")
+    stored = ok(one.store("2", "+FLAGS", "(\\Deleted \\Flagged)"))
+    assert b"\\Deleted" in stored[0] and b"\\Flagged" in stored[0]
+    ok(two.noop())
+    assert any(b"FETCH" in r and b"\\Deleted" in r for r in two.untagged_responses.get("FETCH", [b""])) or \
+        b"\\Deleted" in ok(two.fetch("2", "(FLAGS)"))[0]
+    assert ok(one.expunge()) == [b"2"]
+    typ, data = two.noop()
+    assert two.untagged_responses.get("EXPUNGE") == [b"2"]
+    assert ok(two.search(None, "ALL"))[0] == b"1 2"
+    one.logout()
+    two.logout()
+
+
+def test_copy_move_with_copyuid_and_append_with_appenduid(server, user):
+    deliver(server, user, b"Subject: to move\r\n\r\nx\r\n", b"Subject: to copy\r\n\r\ny\r\n")
+    conn = imap(server, user)
+    conn.select("INBOX")
+    typ, data = conn.uid("COPY", "2", "Archive")
+    assert typ == "OK"
+    uidvalidity, source, target = conn.untagged_responses.pop("COPYUID")[0].split()
+    assert (source, target) == (b"2", b"1")
+    typ, data = conn.uid("MOVE", "1", "Trash")
+    assert typ == "OK"
+    assert ok(conn.search(None, "ALL"))[0] == b"1"
+    assert ok(conn.status("Trash", "(MESSAGES UIDNEXT)"))[0].endswith(b"(MESSAGES 1 UIDNEXT 2)")
+    typ, data = conn.append("Drafts", "(\\Draft \\Seen)", None, b"Subject: draft\r\n\r\nwork in progress\r\n")
+    assert typ == "OK" and b"APPENDUID" in data[0]
+    conn.select("Drafts")
+    assert b"\\Draft" in ok(conn.fetch("1", "(FLAGS)"))[0]
+    typ, data = conn.append("NoSuchFolder", None, None, b"Subject: x\r\n\r\nx\r\n")
+    assert typ == "NO" and b"TRYCREATE" in data[0]
+    conn.logout()
+
+
+def mutf7(name: str) -> str:
+    from dizimail.codec.imap.utf7 import encode_mutf7
+
+    return encode_mutf7(name)
+
+
+def test_chinese_folder_create_rename_subscribe_delete(server, user):
+    conn = imap(server, user)
+    name = mutf7("已发送/2026年")
+    assert name == "&XfJT0ZAB-/2026&XnQ-"
+    ok(conn.create(f'"{name}"'))
+    listing = b"\n".join(ok(conn.list('""', "*")))
+    assert b"&XfJT0ZAB-/2026&XnQ-" in listing and b"&XfJT0ZAB-" in listing
+    ok(conn.subscribe(f'"{name}"'))
+    assert b"2026" in b"\n".join(d for d in ok(conn.lsub('""', "*")) if d)
+    renamed = mutf7("已发送/2025年")
+    ok(conn.rename(f'"{name}"', f'"{renamed}"'))
+    ok(conn.select(f'"{renamed}"'))
+    ok(conn.close())
+    ok(conn.delete(f'"{renamed}"'))
+    listing = b"\n".join(ok(conn.list('""', "*")))
+    assert b"2025" not in listing
+    conn.logout()
+
+
+def test_search_chinese_text_finds_gb2312_message(server, user):
+    subject = Header("电厂运行日报", "gb2312").encode()
+    gb = (f"Subject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=gb2312\r\n"
+          "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + "今天电厂发电量正常。\r\n".encode("gb2312")
+    deliver(server, user, b"Subject: other\r\n\r\nnothing here\r\n", gb)
+    conn = imap(server, user)
+    conn.select("INBOX")
+    conn.literal = "电厂".encode()
+    assert ok(conn.search("UTF-8", "TEXT")) == [b"2"]
+    conn.literal = "运行日报".encode()
+    assert ok(conn.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")) == [b"2"]
+    typ, data = conn.uid("SEARCH", "SUBJECT", "other")
+    assert data == [b"1"]
+    conn.logout()
+
+
+def test_idle_reports_new_mail_within_a_second_then_pop3_byte_exact(server, user):
+    conn = imap(server, user)
+    conn.select("INBOX")
+    tag = conn._new_tag().decode()
+    conn.send(f"{tag} IDLE\r\n".encode())
+    assert conn.readline().startswith(b"+")
+    body = b"Subject: live\r\n\r\narrives while idling\r\n"
+    started = time.monotonic()
+    threading.Thread(target=deliver, args=(server, user, body)).start()
+    conn.sock.settimeout(5)
+    line = conn.readline()
+    elapsed = time.monotonic() - started
+    assert line == b"* 1 EXISTS\r\n", line
+    print(f"IDLE notification after {elapsed * 1000:.0f} ms")
+    conn.send(b"DONE\r\n")
+    while not (line := conn.readline()).startswith(tag.encode()):
+        pass
+    assert b"OK" in line
+    ok(conn.store("1", "+FLAGS", "(\\Seen)"))
+    conn.logout()
+    [message] = fetch_all(server, user)
+    assert message.endswith(body)
+
+
+def test_uidvalidity_and_uids_survive_restart(tmp_path):
+    from conftest import ServerThread, start_server
+
+    srv = start_server(tmp_path)
+    try:
+        user = srv.add_user("restart")
+        deliver(srv, user, b"Subject: 1\r\n\r\n1\r\n")
+        conn = imap(srv, user)
+        conn.select("INBOX")
+        before = conn.untagged_responses["UIDVALIDITY"]
+        conn.logout()
+    finally:
+        srv.stop()
+    srv = ServerThread(srv.config_file, srv.ports)
+    srv.start()
+    try:
+        conn = imap(srv, user)
+        conn.select("INBOX")
+        assert conn.untagged_responses["UIDVALIDITY"] == before
+        assert ok(conn.uid("SEARCH", "ALL"))[0] == b"1"
+        conn.logout()
+    finally:
+        srv.stop()
+
+
+def test_malformed_commands_get_bad_and_session_goes_on(server, user):
+    sock = socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=10)
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    for bad in (b"a1 FETCH 1 (FLAGS\r\n", b"a2 FOO\r\n", b"a3 LOGIN {abc}\r\n", b"\r\n", b"a4 SELECT ((\r\n"):
+        sock.sendall(bad)
+        assert b"BAD" in f.readline()
+    sock.sendall(b"a5 NOOP\r\n")
+    assert f.readline() == b"a5 OK NOOP completed\r\n"
+    sock.close()
