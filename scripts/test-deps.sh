@@ -9,6 +9,10 @@ have msmtp || need+=(msmtp)
 have fetchmail || need+=(fetchmail)
 have getmail6 || have getmail || need+=(getmail6)
 have /usr/sbin/smtp-source || need+=(postfix)
+have mbsync || need+=(isync)
+have offlineimap || need+=(offlineimap3)
+have mutt || need+=(mutt)
+have tmux || need+=(tmux)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing test tools: ${need[*]} (run 'make test' as root, or apt-get install them)" >&2

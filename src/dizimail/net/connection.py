@@ -13,6 +13,7 @@ import ssl
 from typing import Any
 
 HIGH_WATER = 1 << 20
+FLUSH_AT = 64 * 1024
 
 
 class LineTooLong(Exception):
@@ -26,6 +27,7 @@ class ConnectionClosed(Exception):
 class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.buf = bytearray()
+        self._out = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer_ip = "?"
         self.peer_port = 0
@@ -75,6 +77,7 @@ class Connection(asyncio.Protocol):
 
     # --- reading -------------------------------------------------------------
     async def _fill(self, timeout: float) -> None:
+        self.flush()  # never wait for the client while our answer sits in the buffer
         if self._closed:
             raise ConnectionClosed()
         if self._paused_reading and self.transport is not None:
@@ -140,10 +143,19 @@ class Connection(asyncio.Protocol):
 
     # --- writing -------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self._closed:
-            self.transport.write(data)
+        """Queue bytes; they go out in one send when the session drains or waits for input
+        (one syscall per response group instead of one per line)."""
+        self._out += data
+        if len(self._out) >= FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._out and self.transport is not None and not self._closed:
+            self.transport.write(bytes(self._out))
+        self._out.clear()
 
     async def drain(self) -> None:
+        self.flush()
         if self._closed:
             raise ConnectionClosed()
         if self._paused_writing:
@@ -158,6 +170,7 @@ class Connection(asyncio.Protocol):
         """Call before sending the go-ahead: nothing more is read until the handshake, and any
         pipelined plaintext already received is thrown away (never treated as post-TLS input)."""
         assert self.transport is not None
+        self.flush()
         self.transport.pause_reading()
         self.buf.clear()
 
@@ -180,6 +193,7 @@ class Connection(asyncio.Protocol):
         return f"using {self.tls.version()} with cipher {cipher[0] if cipher else '?'}"
 
     async def close(self) -> None:
+        self.flush()
         if self.transport is not None:
             self.transport.close()
         self._closed = True
