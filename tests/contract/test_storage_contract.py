@@ -149,3 +149,37 @@ async def test_concurrent_commits_are_grouped_and_all_durable(stores):
     await asyncio.gather(*(one(n) for n in range(200)))
     entries = await meta.list_messages((await meta.get_mailbox(a.id, "INBOX")).id)
     assert [e.uid for e in entries] == list(range(1, 201))
+
+
+async def test_search_index_finds_cjk_and_ascii_substrings(stores, tmp_path):
+    from email.header import Header
+
+    from dizimail.services.messages import describe_blob
+    from dizimail.storage.sqlite.search import SqliteSearchIndex
+
+    meta, _queue, blobs = stores
+    index = SqliteSearchIndex(meta.db)
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    subject = Header("电厂运行日报", "gb2312").encode()
+    messages = [
+        (f"Subject: {subject}\r\nFrom: Zhang <zhang@plant.example>\r\nContent-Type: text/plain; charset=gb2312\r\n"
+         "\r\n").encode() + "锅炉压力正常，发电量稳定。".encode("gb2312"),
+        b"Subject: Weekly REPORT\r\nFrom: Bob <bob@example.org>\r\nTo: team@example.test\r\n\r\nAll quiet.\r\n",
+    ]
+    for n, raw in enumerate(messages):
+        blob = put_blob(blobs, raw)
+        await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
+                                              (LocalDelivery(a.id, a.address, "INBOX", b""),),
+                                              meta=describe_blob(raw)))
+    box = (await meta.get_mailbox(a.id, "INBOX")).id
+    assert await index.search(box, "subject", "电厂") == {1}  # two characters: below a trigram
+    assert await index.search(box, "subject", "运行日报") == {1}
+    assert await index.search(box, "body", "发电量") == {1}
+    assert await index.search(box, "text", "zhang@plant") == {1}
+    assert await index.search(box, "subject", "weekly report") == {2}  # case-insensitive
+    assert await index.search(box, "from", "BOB") == {2}
+    assert await index.search(box, "to", "team@") == {2}
+    assert await index.search(box, "body", "nothing like this") == set()
+    assert await index.unindexed(box) == set()

@@ -19,6 +19,7 @@ from dizimail.services.routing import Router
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.meta import SqliteMetaStore, SqliteQueueStore
+from dizimail.storage.sqlite.search import SqliteSearchIndex
 
 
 @dataclass
@@ -52,7 +53,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         notifier = Notifier()
         yield Services(config=config, accounts=AccountService(meta, config.auth), router=Router(meta),
                        ingest=Ingest(meta, blobs, config.server.hostname, notifier, describe_blob),
-                       mailstore=Mailstore(meta, blobs, notifier), queue=QueueService(SqliteQueueStore(db)),
+                       mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)), queue=QueueService(SqliteQueueStore(db)),
                        folders=Folders(meta, notifier), notifier=notifier, meta=meta)
     finally:
         db.close()

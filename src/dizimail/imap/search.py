@@ -45,15 +45,41 @@ class _Message:
         return self._body
 
 
+INDEXED_HEADERS = {"subject", "from", "to", "cc", "bcc"}
+
+
+def _leaves(key: SearchKey) -> list[SearchKey]:
+    if isinstance(key, sk.Not):
+        return _leaves(key.key)
+    if isinstance(key, sk.Or):
+        return _leaves(key.a) + _leaves(key.b)
+    if isinstance(key, sk.And):
+        return [leaf for k in key.keys for leaf in _leaves(k)]
+    return [key]
+
+
 async def evaluate_search(session: SessionBase, key: Any, charset: str | None) -> list[int]:
+    """Text keys are answered by the SearchIndex, one query per key; the boolean tree and the
+    cheap keys are evaluated on the session's view. Messages the index lacks are read."""
     view = session.selected
     assert view is not None
+    index = session.ctx.mailstore.search_index
+    hits: dict[int, set[int]] = {}
+    unindexed: set[int] = set()
+    text_leaves = [leaf for leaf in _leaves(key) if isinstance(leaf, (sk.Text, sk.Body))
+                   or (isinstance(leaf, sk.Header) and leaf.field.lower() in INDEXED_HEADERS and leaf.value)]
+    if text_leaves:
+        unindexed = await index.unindexed(view.info.id)
+        for leaf in text_leaves:
+            field = "text" if isinstance(leaf, sk.Text) else "body" if isinstance(leaf, sk.Body) else \
+                leaf.field.lower()
+            hits[id(leaf)] = await index.search(view.info.id, field, leaf.value)
     result = []
     for uid in list(view.uids):
         if uid in view.pending_expunge:
             continue
         try:
-            if await _match(session, key, _Message(session, uid)):
+            if await _match(session, key, _Message(session, uid), hits if uid not in unindexed else {}):
                 result.append(uid)
         except OSError:  # expunged meanwhile
             continue
@@ -64,11 +90,13 @@ def _fold(text: str) -> str:
     return text.casefold()
 
 
-async def _match(session: SessionBase, key: SearchKey, msg: _Message) -> bool:
+async def _match(session: SessionBase, key: SearchKey, msg: _Message, hits: dict[int, set[int]]) -> bool:
     view = session.selected
     assert view is not None
     uid = msg.uid
     entry = view.entries[uid]
+    if id(key) in hits:
+        return uid in hits[id(key)]
     if isinstance(key, sk.All):
         return True
     if isinstance(key, sk.Flag):
@@ -101,12 +129,12 @@ async def _match(session: SessionBase, key: SearchKey, msg: _Message) -> bool:
     if isinstance(key, sk.Uid):
         return key.set.contains(uid, view.uids[-1] if view.uids else 0)
     if isinstance(key, sk.Not):
-        return not await _match(session, key.key, msg)
+        return not await _match(session, key.key, msg, hits)
     if isinstance(key, sk.Or):
-        return await _match(session, key.a, msg) or await _match(session, key.b, msg)
+        return await _match(session, key.a, msg, hits) or await _match(session, key.b, msg, hits)
     if isinstance(key, sk.And):
         for k in key.keys:
-            if not await _match(session, k, msg):
+            if not await _match(session, k, msg, hits):
                 return False
         return True
     if isinstance(key, sk.ModSeq):

@@ -8,5 +8,6 @@ config; ``tests/contract`` runs one suite per interface against each.
 from dizimail.interfaces.blob import BlobStore, BlobWriter
 from dizimail.interfaces.meta import MetaStore
 from dizimail.interfaces.queue import QueueStore
+from dizimail.interfaces.search import SearchIndex
 
-__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore"]
+__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore", "SearchIndex"]

@@ -82,6 +82,22 @@ class QueuedRecipient:
     last_error: str = ""
 
 
+SEARCH_FIELDS = ("subject", "from", "to", "cc", "bcc", "headers", "body")
+
+
+@dataclass(frozen=True)
+class SearchDoc:
+    """Case-folded, charset-decoded text of a message for the search index (one per blob)."""
+
+    subject: str
+    addr_from: str
+    addr_to: str
+    addr_cc: str
+    addr_bcc: str
+    headers: str
+    body: str
+
+
 @dataclass(frozen=True)
 class BlobMeta:
     """IMAP renderings computed once per blob at ingest (shared by every copy of the message)."""
@@ -89,6 +105,7 @@ class BlobMeta:
     envelope: bytes
     bodystructure: bytes
     body: bytes
+    search: SearchDoc | None = None
 
 
 @dataclass(frozen=True)

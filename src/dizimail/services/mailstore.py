@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from dizimail.interfaces import BlobStore, MetaStore
+from dizimail.interfaces import BlobStore, MetaStore, SearchIndex
 from dizimail.model.errors import MailError, NotFound, TemporaryFailure
 from dizimail.model.types import Account, BlobMeta, FlagChange, MailboxInfo, MailboxStatus, MessageEntry
 from dizimail.services.folders import canonical_name
@@ -40,10 +40,11 @@ class Maildrop:
 
 
 class Mailstore:
-    def __init__(self, meta: MetaStore, blobs: BlobStore, notifier: Notifier) -> None:
+    def __init__(self, meta: MetaStore, blobs: BlobStore, notifier: Notifier, search_index: SearchIndex) -> None:
         self.meta = meta
         self.blobs = blobs
         self.notifier = notifier
+        self.search_index = search_index
         self._locked: set[int] = set()
 
     # --- IMAP and webmail ------------------------------------------------------

@@ -25,6 +25,7 @@ from dizimail.model.types import (
     MessageEntry,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.search import drop_documents
 
 _BOX_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
@@ -60,6 +61,7 @@ def release_blobs(conn: Connection, blob_ids: list[str]) -> list[str]:
     dead = [b for b in counts
             if (row := raw.execute("SELECT refcount FROM blobs WHERE id = ?", (b,)).fetchone()) and row[0] <= 0]
     raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
+    drop_documents(raw, dead)
     return dead
 
 

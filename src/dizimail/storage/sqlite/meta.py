@@ -28,6 +28,7 @@ from dizimail.model.types import (
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
+from dizimail.storage.sqlite.search import index_document
 from dizimail.storage.sqlite.tables import (
     accounts,
     alias_targets,
@@ -347,6 +348,8 @@ class SqliteMetaStore(SqliteMailboxOps):
                     (record.queue_id, r.address, r.notify, r.orcpt, r.status, record.received_at, r.last_error)
                     for r in pending])
             meta = record.meta
+            if meta is not None and meta.search is not None:
+                index_document(cur.connection, blob.id, meta.search)
             cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
                                         meta and meta.body, refs))
             return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),

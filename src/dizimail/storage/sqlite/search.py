@@ -1,0 +1,74 @@
+"""SqliteSearchIndex: FTS5 trigram index over per-blob documents (interfaces/search.py).
+
+Terms of three characters or more go through the trigram index; shorter ones (two-character
+Chinese words such as 电厂 are common) are matched with instr() on the stored text of the
+mailbox's messages only. Text is case-folded at indexing time and the term here, so both
+paths are case-insensitive for every script.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from dizimail.model.types import SearchDoc
+from dizimail.storage.sqlite.db import SqliteDatabase
+
+COLUMNS = {"subject": "subject", "from": "addr_from", "to": "addr_to", "cc": "addr_cc", "bcc": "addr_bcc",
+           "headers": "headers", "body": "body"}
+_JOIN = "FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id WHERE m.mailbox_id = ?"
+
+
+def index_document(raw: sqlite3.Connection, blob_id: str, doc: SearchDoc) -> None:
+    """Add a blob's document (inside the caller's transaction); a blob is indexed once."""
+    if raw.execute("SELECT 1 FROM search_docs WHERE blob_id = ?", (blob_id,)).fetchone():
+        return
+    values = (doc.subject, doc.addr_from, doc.addr_to, doc.addr_cc, doc.addr_bcc, doc.headers, doc.body)
+    cur = raw.execute("INSERT INTO search_docs (blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, "
+                      "body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (blob_id, *values))
+    raw.execute("INSERT INTO search_fts (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (cur.lastrowid, *values))
+
+
+def drop_documents(raw: sqlite3.Connection, blob_ids: list[str]) -> None:
+    """Forget the documents of blobs that lost their last reference."""
+    for blob_id in blob_ids:
+        row = raw.execute("SELECT id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body "
+                          "FROM search_docs WHERE blob_id = ?", (blob_id,)).fetchone()
+        if row is None:
+            continue
+        raw.execute("INSERT INTO search_fts (search_fts, rowid, subject, addr_from, addr_to, addr_cc, addr_bcc, "
+                    "headers, body) VALUES ('delete', ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        raw.execute("DELETE FROM search_docs WHERE id = ?", (row[0],))
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class SqliteSearchIndex:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    async def search(self, mailbox_id: int, field: str, term: str) -> set[int]:
+        term = term.casefold()
+        columns = ["headers", "body"] if field == "text" else [COLUMNS[field]]
+        if not term:
+            return await self._all(mailbox_id)
+        raw = self.db.quick()
+        if len(term) >= 3:
+            match = " OR ".join(f"{c} : {_phrase(term)}" for c in columns)
+            rows = raw.execute(f"SELECT m.uid {_JOIN} AND d.id IN (SELECT rowid FROM search_fts WHERE search_fts "
+                               f"MATCH ?)", (mailbox_id, match))
+        else:
+            cond = " OR ".join(f"instr(d.{c}, ?) > 0" for c in columns)
+            rows = raw.execute(f"SELECT m.uid {_JOIN} AND ({cond})", (mailbox_id, *[term] * len(columns)))
+        return {r[0] for r in rows}
+
+    async def _all(self, mailbox_id: int) -> set[int]:
+        return {r[0] for r in self.db.quick().execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
+
+    async def unindexed(self, mailbox_id: int) -> set[int]:
+        rows = self.db.quick().execute(
+            "SELECT m.uid FROM messages m LEFT JOIN search_docs d ON d.blob_id = m.blob_id "
+            "WHERE m.mailbox_id = ? AND d.id IS NULL", (mailbox_id,))
+        return {r[0] for r in rows}
