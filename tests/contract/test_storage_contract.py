@@ -183,3 +183,24 @@ async def test_search_index_finds_cjk_and_ascii_substrings(stores, tmp_path):
     assert await index.search(box, "to", "team@") == {2}
     assert await index.search(box, "body", "nothing like this") == set()
     assert await index.unindexed(box) == set()
+
+
+async def test_search_index_uses_fts_for_large_mailboxes(stores, monkeypatch):
+    from dizimail.services.messages import describe_blob
+    from dizimail.storage.sqlite import search
+
+    monkeypatch.setattr(search, "SCAN_BELOW", 0)  # force the trigram path on a small mailbox
+    meta, _queue, blobs = stores
+    index = search.SqliteSearchIndex(meta.db)
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    for n, raw in enumerate([b"Subject: Turbine maintenance\r\n\r\nx\r\n", "Subject: 电厂运行日报\r\n\r\ny\r\n".encode()]):
+        blob = put_blob(blobs, raw)
+        await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
+                                              (LocalDelivery(a.id, a.address, "INBOX", b""),),
+                                              meta=describe_blob(raw)))
+    box = (await meta.get_mailbox(a.id, "INBOX")).id
+    assert await index.search(box, "subject", "TURBINE main") == {1}
+    assert await index.search(box, "subject", "运行日") == {2}
+    assert await index.search(box, "subject", "电厂") == {2}

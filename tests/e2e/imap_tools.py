@@ -52,9 +52,10 @@ def imap(server: ServerThread, user: str) -> Iterator[imaplib.IMAP4]:
         conn.starttls(verifying_tls(server))
         ok(conn.login(user, PASSWORD))
         yield conn
-        conn.logout()
-    finally:
+    except BaseException:
         conn.shutdown()
+        raise
+    conn.logout()
 
 
 def create_folder(server: ServerThread, user: str, folder: str) -> None:
@@ -124,9 +125,10 @@ def imapclient(server: ServerThread, user: str) -> Iterator[IMAPClient]:
         client.starttls(verifying_tls(server))
         client.login(user, PASSWORD)
         yield client
-        client.logout()
-    finally:
+    except BaseException:
         client.shutdown()
+        raise
+    client.logout()
 
 
 def wait_for_exists(client: IMAPClient, deadline: float) -> list[tuple]:

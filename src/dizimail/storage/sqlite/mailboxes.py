@@ -27,6 +27,7 @@ from dizimail.model.types import (
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.search import drop_documents
 
+INLINE_ROWS = 2000
 _BOX_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
 
@@ -169,6 +170,10 @@ class SqliteMailboxOps:
 
     async def take_recent(self, mailbox_id: int) -> int:
         """The first UID that is \\Recent for the caller; later sessions see those as not recent."""
+        row = self.db.quick().execute("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if row is None or row[0] >= row[1]:  # nothing new to claim: no write transaction needed
+            return int(row[1]) if row else 1
+
         def job(conn: Connection) -> int:
             raw = _raw(conn)
             first, uidnext = raw.execute("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?",
@@ -178,35 +183,37 @@ class SqliteMailboxOps:
         return await self._write(job)  # type: ignore[no-any-return]
 
     async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
+        query = f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid"
+        count = self.db.quick().execute("SELECT count(*) FROM messages WHERE mailbox_id = ?", (mailbox_id,)).fetchone()
+        if count[0] <= INLINE_ROWS:  # small mailboxes: cheaper than a hop to the read pool
+            return [_entry(r) for r in self.db.quick().execute(query, (mailbox_id,))]
+
         def job(conn: Connection) -> list[MessageEntry]:
-            return [_entry(r) for r in _raw(conn).execute(
-                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))]
+            return [_entry(r) for r in _raw(conn).execute(query, (mailbox_id,))]
         return await self.db.read(job)
 
     async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
-        def job(conn: Connection) -> MailboxChanges:
-            raw = _raw(conn)
-            raw.execute("BEGIN")  # one snapshot for the three queries
-            try:
-                box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?",
-                                  (mailbox_id,)).fetchone()
-                if box is None:
-                    raise NotFound("unknown_mailbox", str(mailbox_id))
-                if box[0] == since_modseq:
-                    return MailboxChanges((), (), (), since_modseq, box[1])
-                new = tuple(_entry(r) for r in raw.execute(
-                    f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
-                    (mailbox_id, known_uidnext)))
-                changed = tuple(FlagChange(r[0], tuple(r[1].split()), r[2]) for r in raw.execute(
-                    "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? AND uid < ? "
-                    "ORDER BY uid", (mailbox_id, since_modseq, known_uidnext)))
-                gone = tuple(r[0] for r in raw.execute(
-                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND uid < ? ORDER BY uid",
-                    (mailbox_id, since_modseq, known_uidnext)))
-                return MailboxChanges(new, changed, gone, box[0], box[1])
-            finally:
-                raw.execute("COMMIT")
-        return await self.db.read(job)
+        raw = self.db.quick()
+        box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if box is None:
+            raise NotFound("unknown_mailbox", str(mailbox_id))
+        if box[0] == since_modseq:  # the common case after most commands: nothing happened
+            return MailboxChanges((), (), (), since_modseq, box[1])
+        raw.execute("BEGIN")  # one snapshot for the queries below
+        try:
+            box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            new = tuple(_entry(r) for r in raw.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
+                (mailbox_id, known_uidnext)))
+            changed = tuple(FlagChange(r[0], tuple(r[1].split()), r[2]) for r in raw.execute(
+                "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? AND uid < ? "
+                "ORDER BY uid", (mailbox_id, since_modseq, known_uidnext)))
+            gone = tuple(r[0] for r in raw.execute(
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND uid < ? ORDER BY uid",
+                (mailbox_id, since_modseq, known_uidnext)))
+            return MailboxChanges(new, changed, gone, box[0], box[1])
+        finally:
+            raw.execute("COMMIT")
 
     async def store_flags(self, mailbox_id: int, uids: list[int], mode: str, flags: tuple[str, ...],
                           unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:

@@ -1,8 +1,8 @@
 """SqliteSearchIndex: FTS5 trigram index over per-blob documents (interfaces/search.py).
 
-Terms of three characters or more go through the trigram index; shorter ones (two-character
-Chinese words such as 电厂 are common) are matched with instr() on the stored text of the
-mailbox's messages only. Text is case-folded at indexing time and the term here, so both
+Terms of three characters or more go through the trigram index when the mailbox is large;
+shorter ones (two-character Chinese words such as 电厂 are common), and any term in a small
+mailbox, are matched with instr() on the stored text of that mailbox's messages only. Text is case-folded at indexing time and the term here, so both
 paths are case-insensitive for every script.
 """
 
@@ -15,6 +15,7 @@ from dizimail.storage.sqlite.db import SqliteDatabase
 
 COLUMNS = {"subject": "subject", "from": "addr_from", "to": "addr_to", "cc": "addr_cc", "bcc": "addr_bcc",
            "headers": "headers", "body": "body"}
+SCAN_BELOW = 1000
 _JOIN = "FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id WHERE m.mailbox_id = ?"
 
 
@@ -55,7 +56,10 @@ class SqliteSearchIndex:
         if not term:
             return await self._all(mailbox_id)
         raw = self.db.quick()
-        if len(term) >= 3:
+        count = raw.execute("SELECT count(*) FROM messages WHERE mailbox_id = ?", (mailbox_id,)).fetchone()[0]
+        # The index pays off when the mailbox is large; a small one is cheaper to scan than the
+        # index's hits across every mailbox of the system (a common word is in thousands of them).
+        if len(term) >= 3 and count > SCAN_BELOW:
             match = " OR ".join(f"{c} : {_phrase(term)}" for c in columns)
             rows = raw.execute(f"SELECT m.uid {_JOIN} AND d.id IN (SELECT rowid FROM search_fts WHERE search_fts "
                                f"MATCH ?)", (mailbox_id, match))
