@@ -9,7 +9,7 @@
 #    into the recipient's mailbox (docs/queue.md), so accepted = in mailbox. After each dizimail
 #    round bench/count_pop3.py counts the recipients' mailboxes over POP3 and fails if any message
 #    is missing.
-#  - POP3 at 50 concurrent sessions against the reference in TUNING=perf (tuned Dovecot).
+#  - POP3 and IMAP at 50 concurrent sessions against the reference in TUNING=perf (tuned Dovecot).
 #    dizimail refuses a second concurrent session on one maildrop (-ERR [IN-USE], as issue #2
 #    asks); with 50 clients over 200 users some sessions collide: mailbench counts them as errors,
 #    and sessions/s counts completed sessions only.
@@ -45,7 +45,7 @@ for r in $(seq 1 "$ROUNDS"); do
     > "$OUT/smtp-ref-$r.txt" 2>&1
   echo "== round $r smtp_4k: dizimail" >&2
   before=$("$PY" "$HERE/count_pop3.py" --port 13110 --first 2 --last 4800)
-  "$SHARED/bench/run_all.sh" --target-env "$DZ/target.env" --only smtp_4k --verify none \
+  "$SHARED/bench/run_all.sh" --target-env "$DZ/target.env" --only smtp_4k \
     --out "$OUT/results.jsonl" > "$OUT/smtp-dizimail-$r.txt" 2>&1
   after=$("$PY" "$HERE/count_pop3.py" --port 13110 --first 2 --last 4800)
   accepted=$(grep -o '"accepted": [0-9]*' "$OUT/smtp-dizimail-$r.txt" | head -1 | grep -o '[0-9]*$')
@@ -56,6 +56,16 @@ echo "== restarting reference in TUNING=perf" >&2
 TUNING=perf "$SHARED/reference/up.sh" "$REF" 12000 > "$OUT/ref-up-perf.txt"
 "$PY" "$HERE/seed_pop3.py" --smtp-port 13025 --pop3-port 13110 > "$OUT/seed-dizimail.txt"
 . "$DZ/target.env"
+python3 "$SHARED/bench/mailbench.py" seed --name dizimail --port 13025 --imap-port 13143 \
+  --first-user 4801 --last-user 5000 > "$OUT/seed-dizimail-imap.txt"
+for r in $(seq 1 "$ROUNDS"); do
+  echo "== round $r imap: reference (perf)" >&2
+  "$SHARED/bench/run_all.sh" --target-env "$REF/target.env" --only imap --out "$OUT/results.jsonl" \
+    > "$OUT/imap-ref-$r.txt" 2>&1
+  echo "== round $r imap: dizimail" >&2
+  "$SHARED/bench/run_all.sh" --target-env "$DZ/target.env" --only imap --out "$OUT/results.jsonl" \
+    > "$OUT/imap-dizimail-$r.txt" 2>&1
+done
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r pop3: reference (perf)" >&2
   "$SHARED/bench/run_all.sh" --target-env "$REF/target.env" --only pop3 --out "$OUT/results.jsonl" \
