@@ -57,8 +57,9 @@ def inbox_mail(user: str, count: int) -> tuple[list[bytes], list[str]]:
 
 def sent_mail(user: str, count: int) -> tuple[list[bytes], list[str]]:
     titles = [f"已发送的信 {i}" for i in range(count)]
-    return [simple_message("friend@outside.example", t, f"发出的信 {i}\n", sender=user) for i, t in enumerate(titles)], \
-        titles
+    messages = [simple_message("friend@outside.example", t, f"发出的信 {i}\n", sender=user)
+                for i, t in enumerate(titles)]
+    return messages, titles
 
 
 def local_message(subject_text: str, body: str) -> bytes:

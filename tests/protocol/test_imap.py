@@ -230,3 +230,18 @@ def test_malformed_commands_get_bad_and_session_goes_on(server, user):
     sock.sendall(b"a5 NOOP\r\n")
     assert f.readline() == b"a5 OK NOOP completed\r\n"
     sock.close()
+
+
+def test_list_extended_and_list_status(server, user):
+    deliver(server, user, b"Subject: s\r\n\r\nx\r\n")
+    conn = imap(server, user)
+    typ, data = conn._simple_command("LIST", "(SPECIAL-USE)", '""', "*", "RETURN", "(STATUS (MESSAGES UNSEEN))")
+    assert typ == "OK"
+    lists = conn.untagged_responses.pop("LIST")
+    statuses = conn.untagged_responses.pop("STATUS")
+    assert any(b"\\Sent" in line for line in lists) and not any(b"INBOX" in line for line in lists)
+    assert len(statuses) == len(lists) == 5
+    typ, data = conn._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES UNSEEN) SUBSCRIBED)")
+    assert conn.untagged_responses.pop("STATUS") == [b'"INBOX" (MESSAGES 1 UNSEEN 1)']
+    assert b"\\Subscribed" in conn.untagged_responses.pop("LIST")[0]
+    conn.logout()

@@ -98,13 +98,20 @@ class MailboxCommands(SessionBase):
         self.tagged(tag, "OK", "UNSUBSCRIBE completed")
 
     async def cmd_list(self, tag: str, c: Any) -> None:
-        await self.list_like(tag, c.reference, c.patterns, "LIST", subscribed_only="SUBSCRIBED" in c.selection)
+        """LIST with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154)."""
+        selection = {o.upper() for o in c.selection}
+        returns = {r.upper() for r in c.returns}
+        await self.list_like(tag, c.reference, c.patterns, "LIST", subscribed_only="SUBSCRIBED" in selection,
+                             special_only="SPECIAL-USE" in selection,
+                             show_subscribed="SUBSCRIBED" in returns or "SUBSCRIBED" in selection,
+                             status_items=c.status_items if "STATUS" in returns else ())
 
     async def cmd_lsub(self, tag: str, c: Any) -> None:
         await self.list_like(tag, c.reference, (c.pattern,), "LSUB", subscribed_only=True)
 
     async def list_like(self, tag: str, reference: str, patterns: tuple[str, ...], verb: str,
-                        subscribed_only: bool) -> None:
+                        subscribed_only: bool, special_only: bool = False, show_subscribed: bool = False,
+                        status_items: tuple[str, ...] = ()) -> None:
         assert self.account is not None
         if patterns == ("",):  # RFC 3501 §6.3.8: the delimiter and root
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
@@ -114,7 +121,7 @@ class MailboxCommands(SessionBase):
         names = {b.name for b in boxes}
         regexes = [_pattern(self.mailbox_name(reference), self.mailbox_name(p)) for p in patterns]
         for box in boxes:
-            if subscribed_only and not box.subscribed:
+            if (subscribed_only and not box.subscribed) or (special_only and not box.special_use):
                 continue
             if not any(r.match(box.name) for r in regexes):
                 continue
@@ -122,24 +129,30 @@ class MailboxCommands(SessionBase):
             attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
             if box.special_use:
                 attrs.append(box.special_use)
-            if verb == "LIST" and subscribed_only:
+            if verb == "LIST" and show_subscribed and box.subscribed:
                 attrs.append("\\Subscribed")
             self.send(f'* {verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self.wire_name(box.name) + b"\r\n")
+            if status_items:
+                await self.status_line(box.name, status_items)
         self.tagged(tag, "OK", f"{verb} completed")
 
     async def cmd_status(self, tag: str, c: Any) -> None:
+        await self.status_line(self.mailbox_name(c.mailbox), c.items)
+        self.tagged(tag, "OK", "STATUS completed")
+
+    async def status_line(self, name: str, wanted: tuple[str, ...]) -> None:
         assert self.account is not None
-        box, status = await self.ctx.mailstore.status(self.account, self.mailbox_name(c.mailbox))
+        box, status = await self.ctx.mailstore.status(self.account, name)
         values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
                   "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen,
-                  "HIGHESTMODSEQ": status.highestmodseq, "SIZE": status.size, "DELETED": status.deleted}
+                  "HIGHESTMODSEQ": status.highestmodseq, "SIZE": status.size, "DELETED": status.deleted,
+                  "APPENDLIMIT": self.ctx.config.limits.max_message_size}
         items = []
-        for item in c.items:
+        for item in wanted:
             if item.upper() not in values:
                 raise _error("BAD", f"Unknown STATUS item {item}")
             items.append(f"{item.upper()} {values[item.upper()]}")
         self.send(b"* STATUS " + self.wire_name(box.name) + f" ({' '.join(items)})\r\n".encode())
-        self.tagged(tag, "OK", "STATUS completed")
 
     async def cmd_getquotaroot(self, tag: str, c: Any) -> None:
         self.send(b"* QUOTAROOT " + self.wire_name(self.mailbox_name(c.mailbox)) + b' ""\r\n')

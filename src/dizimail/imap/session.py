@@ -38,7 +38,8 @@ IDLE_RECHECK = 5.0  # changes made by other processes (the CLI) are seen within 
 AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
-                     "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH")
+                     "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
+                     "LIST-STATUS")
 
 
 class Bye(Exception):
