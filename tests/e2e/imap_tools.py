@@ -214,6 +214,7 @@ class Terminal:
         conf.write_text("set -g remain-on-exit on\nset -g status off\n")
         command = " ".join(_shell_quote(a) for a in ["env", *(f"{k}={v}" for k, v in env.items()), *argv])
         self._tmux("-f", str(conf), "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
+        self.socket_path = Path(self._tmux("display-message", "-p", "#{socket_path}").strip())
 
     def _tmux(self, *args: str) -> str:
         p = subprocess.run([self.tmux, "-u", "-L", self.socket, *args], capture_output=True, timeout=30,
@@ -253,6 +254,7 @@ class Terminal:
 
     def close(self) -> None:
         subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False)
+        self.socket_path.unlink(missing_ok=True)
 
 
 def _shell_quote(s: str) -> str:

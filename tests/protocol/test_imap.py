@@ -245,3 +245,13 @@ def test_list_extended_and_list_status(server, user):
     assert conn.untagged_responses.pop("STATUS") == [b'"INBOX" (MESSAGES 1 UNSEEN 1)']
     assert b"\\Subscribed" in conn.untagged_responses.pop("LIST")[0]
     conn.logout()
+
+
+def test_searchres_saves_a_result_for_later_commands(server, user):
+    deliver(server, user, b"Subject: keep\r\n\r\nx\r\n", b"Subject: flag me\r\n\r\ny\r\n", b"Subject: flag me too\r\n\r\nz\r\n")
+    conn = imap(server, user)
+    conn.select("INBOX")
+    ok(conn._simple_command("UID", "SEARCH", "RETURN", "(SAVE)", "SUBJECT", '"flag me"'))
+    ok(conn._simple_command("UID", "STORE", "$", "+FLAGS.SILENT", "(\\Flagged)"))
+    assert ok(conn.search(None, "FLAGGED")) == [b"2 3"]
+    conn.logout()

@@ -29,6 +29,7 @@ class SessionBase:
     account: Account | None
     selected: SelectedMailbox | None
     condstore: bool
+    saved: list[int]
 
     # --- output --------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -73,6 +74,8 @@ class SessionBase:
         a message number beyond the mailbox is an error)."""
         view = self.selected
         assert view is not None
+        if sequence.uses_saved:  # "$": the result of the last SEARCH RETURN (SAVE) (RFC 5182)
+            return [u for u in self.saved if u in view.entries]
         if not view.uids:
             return []
         if uid:

@@ -38,6 +38,7 @@ class MailboxCommands(SessionBase):
         if c.condstore:
             self.condstore = True
         self.selected = None  # RFC 3501: a failed SELECT leaves no mailbox selected
+        self.saved = []
         view = await self.ctx.mailstore.select(self.account, self.mailbox_name(c.mailbox), c.readonly)
         self.selected = view
         status = await self.ctx.mailstore.meta.mailbox_status(view.info.id)
@@ -274,9 +275,16 @@ class MailboxCommands(SessionBase):
         assert view is not None
         uids = await evaluate_search(self, c.key, c.charset)
         numbers = uids if c.uid else [s for s in (view.seq_of(u) for u in uids) if s is not None]
-        if c.returns is not None:  # ESEARCH (RFC 4731)
+        if c.returns is not None:  # ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
             parts = [f'(TAG "{tag}")'] + (["UID"] if c.uid else [])
             returns = {r.upper() for r in c.returns} or {"ALL"}
+            if "SAVE" in returns:
+                self.saved = list(uids)
+                returns.discard("SAVE")
+                if not returns:  # SAVE alone: no ESEARCH response (RFC 5182 §2.4)
+                    await self.sync(allow_expunge=c.uid)
+                    self.tagged(tag, "OK", "SEARCH completed, result saved")
+                    return
             if numbers and "MIN" in returns:
                 parts.append(f"MIN {min(numbers)}")
             if numbers and "MAX" in returns:

@@ -39,7 +39,7 @@ AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
-                     "LIST-STATUS")
+                     "LIST-STATUS", "SEARCHRES")
 
 
 class Bye(Exception):
@@ -54,6 +54,7 @@ class ImapSession(MailboxCommands):
         self.account: Account | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.saved: list[int] = []
         self.bad = 0
         limit = ctx.config.limits.max_message_size
         self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
