@@ -255,3 +255,31 @@ def test_searchres_saves_a_result_for_later_commands(server, user):
     ok(conn._simple_command("UID", "STORE", "$", "+FLAGS.SILENT", "(\\Flagged)"))
     assert ok(conn.search(None, "FLAGGED")) == [b"2 3"]
     conn.logout()
+
+
+def test_qresync_reports_vanished_and_changed_since_a_modseq(server, user):
+    deliver(server, user, *[f"Subject: m{i}\r\n\r\n{i}\r\n".encode() for i in range(1, 5)])
+    first = imap(server, user)
+    ok(first._simple_command("ENABLE", "QRESYNC"))
+    first.select("INBOX")
+    uidvalidity = int(first.untagged_responses["UIDVALIDITY"][0])
+    modseq = int(first.untagged_responses["HIGHESTMODSEQ"][0])
+    first.logout()
+    other = imap(server, user)
+    other.select("INBOX")
+    ok(other.store("2", "+FLAGS", "(\\Flagged)"))
+    ok(other.store("3", "+FLAGS", "(\\Deleted)"))
+    ok(other.expunge())
+    other.logout()
+    again = imap(server, user)
+    ok(again._simple_command("ENABLE", "QRESYNC"))
+    typ, data = again._simple_command("SELECT", "INBOX", f"(QRESYNC ({uidvalidity} {modseq} 1:4))")
+    assert typ == "OK"
+    again.state = "SELECTED"  # imaplib does not know SELECT with parameters
+    assert again.untagged_responses.pop("VANISHED") == [b"(EARLIER) 3"]
+    fetches = again.untagged_responses.pop("FETCH")
+    assert any(b"UID 2 " in f and b"\\Flagged" in f and b"MODSEQ" in f for f in fetches)
+    ok(again.store("1", "+FLAGS", "(\\Deleted)"))
+    ok(again._simple_command("EXPUNGE"))
+    assert again.untagged_responses.pop("VANISHED") == [b"1"]
+    again.logout()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.utf7 import decode_mutf7, encode_mutf7
-from dizimail.codec.imap.writer import quote
+from dizimail.codec.imap.writer import quote, sequence_set_string
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection
 from dizimail.services.selected import SelectedMailbox, Update
@@ -29,6 +29,7 @@ class SessionBase:
     account: Account | None
     selected: SelectedMailbox | None
     condstore: bool
+    qresync: bool
     saved: list[int]
 
     # --- output --------------------------------------------------------------
@@ -59,8 +60,11 @@ class SessionBase:
         self.report(await self.selected.poll(allow_expunge))
 
     def report(self, update: Update) -> None:
-        for seq in update.expunged:
-            self.untagged(f"{seq} EXPUNGE")
+        if self.qresync and update.expunged_uids:  # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE
+            self.untagged(f"VANISHED {sequence_set_string(update.expunged_uids)}")
+        else:
+            for seq in update.expunged:
+                self.untagged(f"{seq} EXPUNGE")
         if update.exists is not None:
             self.untagged(f"{update.exists} EXISTS")
             if update.recent is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dizimail.codec.imap.writer import imap_date
+from dizimail.codec.imap.writer import imap_date, sequence_set_string
 from dizimail.codec.mime.imap import binary, section
 from dizimail.imap.base import CommandError
 
@@ -33,6 +33,13 @@ class FetchRenderer:
         names = [i.name.upper() for i in items]
         if c.changedsince is not None:
             s.condstore = True
+            if c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
+                if not (s.qresync and c.uid):
+                    raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")
+                changes = await s.ctx.mailstore.meta.mailbox_changes(view.info.id, c.changedsince, 1 << 62)
+                gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
+                if gone:
+                    s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")
             uids = [u for u in uids if view.modseqs.get(u, 0) > c.changedsince]
         if c.uid and "UID" not in names:
             items.insert(0, _Item("UID"))

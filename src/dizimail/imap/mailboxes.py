@@ -53,8 +53,28 @@ class MailboxCommands(SessionBase):
         self.untagged(f"OK [UIDVALIDITY {view.info.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {status.uidnext}] Predicted next UID")
         self.untagged(f"OK [HIGHESTMODSEQ {status.highestmodseq}] Highest")
+        if c.qresync is not None:
+            await self.resynchronise(view, c.qresync)
         self.tagged(tag, "OK", "SELECT completed" if not c.readonly else "EXAMINE completed",
                     "READ-ONLY" if c.readonly else "READ-WRITE")
+
+    async def resynchronise(self, view: Any, params: Any) -> None:
+        """RFC 7162 §3.2.5.2: what vanished and what changed since the client's MODSEQ."""
+        if not self.qresync:
+            raise _error("BAD", "ENABLE QRESYNC first")
+        if params.uidvalidity != view.info.uidvalidity:
+            return  # the client must resynchronise from scratch
+        changes = await self.ctx.mailstore.meta.mailbox_changes(view.info.id, params.modseq, 1 << 62)
+        vanished = list(changes.expunged)
+        if params.known_uids is not None and vanished:
+            vanished = params.known_uids.select(vanished)
+        if vanished:
+            self.untagged(f"VANISHED (EARLIER) {sequence_set_string(vanished)}")
+        for change in changes.changed:
+            seq = view.seq_of(change.uid)
+            if seq is not None:
+                self.untagged(f"{seq} FETCH (UID {change.uid} FLAGS ({' '.join(view.flags_of(change.uid))}) "
+                              f"MODSEQ ({change.modseq}))")
 
     async def cmd_close(self, tag: str, c: Any) -> None:
         assert self.selected is not None

@@ -39,7 +39,7 @@ AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
-                     "LIST-STATUS", "SEARCHRES")
+                     "LIST-STATUS", "SEARCHRES", "QRESYNC")
 
 
 class Bye(Exception):
@@ -54,6 +54,7 @@ class ImapSession(MailboxCommands):
         self.account: Account | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.qresync = False
         self.saved: list[int] = []
         self.bad = 0
         limit = ctx.config.limits.max_message_size
@@ -239,9 +240,12 @@ class ImapSession(MailboxCommands):
     async def cmd_enable(self, tag: str, c: Any) -> None:
         enabled = []
         for capability in c.capabilities:
-            if capability.upper() == "CONDSTORE":
+            if capability.upper() == "CONDSTORE" and "CONDSTORE" not in enabled:
                 self.condstore = True
                 enabled.append("CONDSTORE")
+            elif capability.upper() == "QRESYNC" and "QRESYNC" not in enabled:
+                self.condstore = self.qresync = True  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+                enabled.append("QRESYNC")
         self.untagged("ENABLED" + "".join(" " + e for e in enabled))
         self.tagged(tag, "OK", "ENABLE completed")
 
