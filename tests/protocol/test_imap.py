@@ -283,3 +283,19 @@ def test_qresync_reports_vanished_and_changed_since_a_modseq(server, user):
     ok(again._simple_command("EXPUNGE"))
     assert again.untagged_responses.pop("VANISHED") == [b"1"]
     again.logout()
+
+
+def test_sort_and_thread(server, user):
+    deliver(server, user,
+            b"Subject: Beta\r\nFrom: zed@x.example\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\nbbbb\r\n",
+            b"Subject: Re: alpha\r\nFrom: amy@x.example\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <2@x>\r\n"
+            b"In-Reply-To: <3@x>\r\nReferences: <3@x>\r\n\r\na\r\n",
+            b"Subject: alpha\r\nFrom: bob@x.example\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\nMessage-ID: <3@x>\r\n\r\naaaaaaaa\r\n")
+    conn = imap(server, user)
+    conn.select("INBOX")
+    assert ok(conn.sort("(SUBJECT)", "UTF-8", "ALL")) == [b"2 3 1"]  # equal base subjects: by number
+    assert ok(conn.sort("(REVERSE DATE)", "UTF-8", "ALL")) == [b"2 1 3"]
+    assert ok(conn.sort("(FROM)", "UTF-8", "ALL")) == [b"2 3 1"]
+    assert ok(conn.thread("REFERENCES", "UTF-8", "ALL")) == [b"(3 2)(1)"]
+    assert ok(conn.thread("ORDEREDSUBJECT", "UTF-8", "ALL")) == [b"(3 2)(1)"]
+    conn.logout()

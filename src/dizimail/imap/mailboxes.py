@@ -9,6 +9,7 @@ from dizimail.codec.imap.writer import sequence_set_string
 from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.imap.search import evaluate_search
+from dizimail.imap.sort import sort_uids, thread
 from dizimail.model.errors import MailError
 from dizimail.services.folders import DELIMITER
 
@@ -289,6 +290,38 @@ class MailboxCommands(SessionBase):
         else:
             await self.sync(allow_expunge=c.uid)
             self.tagged(tag, "OK", "COPY completed", code)
+
+    async def cmd_sort(self, tag: str, c: Any) -> None:
+        """SORT (RFC 5256) and ESORT (RFC 5267 RETURN options)."""
+        view = self.selected
+        assert view is not None
+        ordered = await sort_uids(self, c.criteria, await evaluate_search(self, c.key, c.charset))
+        numbers = ordered if c.uid else [s for s in (view.seq_of(u) for u in ordered) if s is not None]
+        if c.returns is not None:
+            parts = [f'(TAG "{tag}")'] + (["UID"] if c.uid else [])
+            returns = {r.upper() for r in c.returns} or {"ALL"}
+            if numbers and "MIN" in returns:
+                parts.append(f"MIN {numbers[0]}")
+            if numbers and "MAX" in returns:
+                parts.append(f"MAX {numbers[-1]}")
+            if numbers and "ALL" in returns:
+                parts.append("ALL " + ",".join(str(n) for n in numbers))
+            if "COUNT" in returns:
+                parts.append(f"COUNT {len(numbers)}")
+            self.untagged("ESEARCH " + " ".join(parts))
+        else:
+            self.untagged("SORT" + "".join(f" {n}" for n in numbers))
+        await self.sync(allow_expunge=c.uid)
+        self.tagged(tag, "OK", "SORT completed")
+
+    async def cmd_thread(self, tag: str, c: Any) -> None:
+        """THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256)."""
+        if c.algorithm.upper() not in ("ORDEREDSUBJECT", "REFERENCES"):
+            raise _error("BAD", "Unknown threading algorithm")
+        uids = await evaluate_search(self, c.key, c.charset)
+        self.untagged("THREAD " + await thread(self, c.algorithm, uids, c.uid))
+        await self.sync(allow_expunge=c.uid)
+        self.tagged(tag, "OK", "THREAD completed")
 
     async def cmd_search(self, tag: str, c: Any) -> None:
         view = self.selected

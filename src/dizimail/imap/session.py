@@ -39,7 +39,8 @@ AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
-                     "LIST-STATUS", "SEARCHRES", "QRESYNC")
+                     "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
+                     "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
 
 
 class Bye(Exception):
@@ -71,13 +72,13 @@ class ImapSession(MailboxCommands):
             cmd.Unselect: self.cmd_unselect, cmd.Expunge: self.cmd_expunge, cmd.Search: self.cmd_search,
             cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
             cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
-            cmd.SetQuota: self.cmd_setquota,
+            cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
         }
         self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
                            cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
                            cmd.GetQuotaRoot, cmd.SetQuota}
         self.needs_selected = {cmd.Close, cmd.Unselect, cmd.Expunge, cmd.Search, cmd.Fetch, cmd.Store, cmd.Copy,
-                               cmd.Move}
+                               cmd.Move, cmd.Sort, cmd.Thread}
         self.not_authenticated_only = {cmd.Login, cmd.Authenticate, cmd.StartTls}
 
     def capabilities(self) -> list[str]:
