@@ -299,3 +299,12 @@ def test_sort_and_thread(server, user):
     assert ok(conn.thread("REFERENCES", "UTF-8", "ALL")) == [b"(3 2)(1)"]
     assert ok(conn.thread("ORDEREDSUBJECT", "UTF-8", "ALL")) == [b"(3 2)(1)"]
     conn.logout()
+
+
+def test_search_from_matches_the_parsed_address(server, user):
+    deliver(server, user, b"From: <user-from (comment)@ (comment) domain.org>\r\nSubject: odd\r\n\r\nx\r\n",
+            b"From: Someone <other@domain.org>\r\nSubject: plain\r\n\r\ny\r\n")
+    conn = imap(server, user)
+    conn.select("INBOX")
+    assert ok(conn.search(None, "FROM", "user-from@domain.org")) == [b"1"]
+    conn.logout()

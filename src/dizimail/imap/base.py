@@ -65,6 +65,8 @@ class SessionBase:
         else:
             for seq in update.expunged:
                 self.untagged(f"{seq} EXPUNGE")
+        if update.keywords is not None:
+            self.flags_response(update.keywords)
         if update.exists is not None:
             self.untagged(f"{update.exists} EXISTS")
             if update.recent is not None:
@@ -72,6 +74,21 @@ class SessionBase:
         for seq, uid, flags, modseq in update.flags:
             extra = f" MODSEQ ({modseq})" if self.condstore else ""
             self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(flags)}){extra})")
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1): say HIGHESTMODSEQ once, then MODSEQ everywhere."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.selected is not None:
+            self.untagged(f"OK [HIGHESTMODSEQ {self.selected.synced_modseq}] Highest")
+
+    def flags_response(self, keywords: list[str] | set[str], permanent: bool = True) -> None:
+        """FLAGS (and PERMANENTFLAGS) with the mailbox's keywords (RFC 3501 §7.2.6)."""
+        names = " ".join(["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", *sorted(keywords)])
+        self.untagged(f"FLAGS ({names})")
+        if permanent:
+            self.untagged(f"OK [PERMANENTFLAGS ({names} \\*)] Flags permitted")
 
     def resolve(self, sequence: Any, uid: bool) -> list[int]:
         """UIDs named by a sequence set, in mailbox order (RFC 3501 §6.4.8: absent UIDs are ignored;

@@ -31,8 +31,9 @@ class FetchRenderer:
         uids = s.resolve(c.sequence, c.uid)
         items = list(c.items)
         names = [i.name.upper() for i in items]
+        if c.changedsince is not None or "MODSEQ" in names:
+            s.enable_condstore()
         if c.changedsince is not None:
-            s.condstore = True
             if c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
                 if not (s.qresync and c.uid):
                     raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")

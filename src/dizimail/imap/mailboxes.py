@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dizimail.codec.imap.utf7 import decode_mutf7
 from dizimail.codec.imap.writer import sequence_set_string
 from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
@@ -18,6 +19,14 @@ STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHE
 
 def _error(kind: str, text: str, code: str = "") -> Exception:
     return CommandError(kind, text, code)
+
+
+def _lenient(wire: str) -> str:
+    """A LIST pattern that is not valid modified UTF-7 just matches nothing special (RFC 3501 §6.3.8)."""
+    try:
+        return decode_mutf7(wire)
+    except ValueError:
+        return wire
 
 
 def _pattern(reference: str, pattern: str) -> re.Pattern[str]:
@@ -43,9 +52,9 @@ class MailboxCommands(SessionBase):
         view = await self.ctx.mailstore.select(self.account, self.mailbox_name(c.mailbox), c.readonly)
         self.selected = view
         status = await self.ctx.mailstore.meta.mailbox_status(view.info.id)
-        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)")
-        self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted"
-                      if not c.readonly else "OK [PERMANENTFLAGS ()] Read-only mailbox")
+        self.flags_response(view.keywords, permanent=not c.readonly)
+        if c.readonly:
+            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
         self.untagged(f"{view.exists} EXISTS")
         self.untagged(f"{len(view.recent)} RECENT")
         first_unseen = next((i for i, uid in enumerate(view.uids, 1) if "\\Seen" not in view.flags[uid]), None)
@@ -141,18 +150,27 @@ class MailboxCommands(SessionBase):
             return
         boxes = await self.ctx.folders.list(self.account)
         names = {b.name for b in boxes}
-        regexes = [_pattern(self.mailbox_name(reference), self.mailbox_name(p)) for p in patterns]
+        subscribed = {b.name for b in boxes if b.subscribed}
+        regexes = [_pattern(_lenient(reference), _lenient(p)) for p in patterns]
         for box in boxes:
-            if (subscribed_only and not box.subscribed) or (special_only and not box.special_use):
+            if not any(r.match(box.name) for r in regexes) or (special_only and not box.special_use):
                 continue
-            if not any(r.match(box.name) for r in regexes):
-                continue
-            has_children = any(n.startswith(box.name + DELIMITER) for n in names)
-            attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
-            if box.special_use:
-                attrs.append(box.special_use)
-            if verb == "LIST" and show_subscribed and box.subscribed:
-                attrs.append("\\Subscribed")
+            if verb == "LSUB":
+                if box.name in subscribed:
+                    attrs = []
+                elif any(n.startswith(box.name + DELIMITER) for n in subscribed) and any("%" in p for p in patterns):
+                    attrs = ["\\Noselect"]  # RFC 3501 §6.3.9: a parent of subscribed mailboxes
+                else:
+                    continue
+            else:
+                if subscribed_only and box.name not in subscribed:
+                    continue
+                has_children = any(n.startswith(box.name + DELIMITER) for n in names)
+                attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+                if box.special_use:
+                    attrs.append(box.special_use)
+                if show_subscribed and box.name in subscribed:
+                    attrs.append("\\Subscribed")
             self.send(f'* {verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self.wire_name(box.name) + b"\r\n")
             if status_items:
                 await self.status_line(box.name, status_items)
@@ -228,8 +246,13 @@ class MailboxCommands(SessionBase):
         if view.readonly:
             raise _error("NO", "Mailbox is read-only", "READ-ONLY")
         uids = self.resolve(c.sequence, c.uid)
+        if c.unchangedsince is not None:
+            self.enable_condstore()
         changed, failed = await self.ctx.mailstore.store(view, uids, c.mode, tuple(c.flags), c.unchangedsince)
-        if not c.silent or c.unchangedsince is not None:
+        new_keywords = view.keywords_update()
+        if new_keywords is not None:
+            self.flags_response(new_keywords)
+        if not c.silent or self.condstore:  # RFC 7162 §3.1.3: MODSEQ even for .SILENT
             shown = {ch.uid: ch for ch in changed}
             for uid in uids if not c.silent else [ch.uid for ch in changed]:
                 seq = view.seq_of(uid)
@@ -326,6 +349,9 @@ class MailboxCommands(SessionBase):
     async def cmd_search(self, tag: str, c: Any) -> None:
         view = self.selected
         assert view is not None
+        uses_modseq = _uses_modseq(c.key)
+        if uses_modseq:
+            self.enable_condstore()
         uids = await evaluate_search(self, c.key, c.charset)
         numbers = uids if c.uid else [s for s in (view.seq_of(u) for u in uids) if s is not None]
         if c.returns is not None:  # ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
@@ -346,10 +372,14 @@ class MailboxCommands(SessionBase):
                 parts.append(f"ALL {sequence_set_string(sorted(numbers))}")
             if "COUNT" in returns:
                 parts.append(f"COUNT {len(numbers)}")
+            if uses_modseq and uids:  # RFC 7162 §3.1.5: the highest MODSEQ of what is returned
+                shown = uids if returns & {"ALL", "COUNT"} else \
+                    [u for u in uids if (u if c.uid else view.seq_of(u)) in (min(numbers), max(numbers))]
+                parts.append(f"MODSEQ {max(view.modseqs.get(u, 0) for u in shown)}")
             self.untagged("ESEARCH " + " ".join(parts))
         else:
             modseq = ""
-            if self.condstore and _uses_modseq(c.key) and uids:
+            if uses_modseq and uids:
                 modseq = f" (MODSEQ {max(view.modseqs.get(u, 0) for u in uids)})"
             self.untagged("SEARCH" + "".join(f" {n}" for n in numbers) + modseq)
         await self.sync(allow_expunge=c.uid)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap import searchkeys as sk
 from dizimail.codec.imap.searchkeys import SearchKey
-from dizimail.codec.mime.text import body_text, header_text
+from dizimail.codec.mime.text import header_text
+from dizimail.model.types import SearchDoc
+from dizimail.services.messages import search_doc
 
 if TYPE_CHECKING:
     from dizimail.imap.base import SessionBase
@@ -25,7 +27,7 @@ class _Message:
         self.session, self.uid = session, uid
         self._raw: bytes | None = None
         self._headers: dict[str, list[str]] | None = None
-        self._body: str | None = None
+        self._doc: SearchDoc | None = None
 
     async def raw(self) -> bytes:
         if self._raw is None:
@@ -39,10 +41,11 @@ class _Message:
             self._headers = header_text(await self.raw())
         return self._headers
 
-    async def body(self) -> str:
-        if self._body is None:
-            self._body = body_text(await self.raw())
-        return self._body
+    async def doc(self) -> SearchDoc:
+        """The same text the index holds, for messages it lacks (one rule for both paths)."""
+        if self._doc is None:
+            self._doc = search_doc(await self.raw())
+        return self._doc
 
 
 INDEXED_HEADERS = {"subject", "from", "to", "cc", "bcc"}
@@ -106,16 +109,20 @@ async def _match(session: SessionBase, key: SearchKey, msg: _Message, hits: dict
             has = any(f.lower() == key.name.lower() for f in view.flags[uid])
         return has == key.present
     if isinstance(key, sk.Header):
+        if key.field.lower() in INDEXED_HEADERS and key.value:
+            doc = await msg.doc()
+            text = {"subject": doc.subject, "from": doc.addr_from, "to": doc.addr_to, "cc": doc.addr_cc,
+                    "bcc": doc.addr_bcc}[key.field.lower()]
+            return _fold(key.value) in text
         values = (await msg.headers()).get(key.field.lower(), [])
         if key.value == "":
             return bool(values)
         return any(_fold(key.value) in _fold(v) for v in values)
     if isinstance(key, sk.Text):
-        needle = _fold(key.value)
-        headers = await msg.headers()
-        return any(needle in _fold(v) for vs in headers.values() for v in vs) or needle in _fold(await msg.body())
+        doc = await msg.doc()
+        return _fold(key.value) in doc.headers or _fold(key.value) in doc.body
     if isinstance(key, sk.Body):
-        return _fold(key.value) in _fold(await msg.body())
+        return _fold(key.value) in (await msg.doc()).body
     if isinstance(key, sk.DateKey):
         day = await _day(key.which, entry.internal_date, msg)
         if day is None:

@@ -155,6 +155,7 @@ class MailboxStatus:
     uidnext: int
     uidvalidity: int
     highestmodseq: int
+    recent_from: int = 1  # UIDs from here on are \\Recent for the next session that selects
 
 
 @dataclass(frozen=True)

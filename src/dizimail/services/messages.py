@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dizimail.codec.mime.imap import bodystructure, envelope
 from dizimail.codec.mime.structure import parse_structure
-from dizimail.codec.mime.text import body_text, header_text
+from dizimail.codec.mime.text import addresses, body_text, header_text
 from dizimail.model.types import BlobMeta, SearchDoc
 
 BODY_TEXT_LIMIT = 200_000  # characters of body text indexed per message
@@ -17,7 +17,11 @@ def search_doc(raw: bytes) -> SearchDoc:
     headers = header_text(raw)
 
     def field(name: str) -> str:
-        return "\n".join(headers.get(name, [])).casefold()
+        values = headers.get(name, [])
+        text = "\n".join(values)
+        if name != "subject":  # also the parsed addresses: comments and odd spacing removed
+            text += "\n" + "\n".join(f"{n} <{a}>" if n else a for v in values for n, a in addresses(v))
+        return text.casefold()
     all_headers = "\n".join(f"{k}: {v}" for k, vs in headers.items() for v in vs).casefold()
     return SearchDoc(subject=field("subject"), addr_from=field("from"), addr_to=field("to"), addr_cc=field("cc"),
                      addr_bcc=field("bcc"), headers=all_headers,

@@ -49,6 +49,7 @@ class Update:
     expunged_uids: list[int] = field(default_factory=list)
     exists: int | None = None
     recent: int | None = None
+    keywords: list[str] | None = None  # the new FLAGS list when a keyword appeared
     flags: list[tuple[int, int, tuple[str, ...], int]] = field(default_factory=list)
 
 
@@ -63,6 +64,7 @@ class SelectedMailbox:
         self.modseqs: dict[int, int] = {}
         self.recent: set[int] = set()
         self.pending_expunge: set[int] = set()
+        self.keywords: set[str] = set()
         self.synced_modseq = 0
         self.uidnext = 1
 
@@ -71,9 +73,12 @@ class SelectedMailbox:
         status = await self.meta.mailbox_status(self.info.id)
         self.synced_modseq, self.uidnext = status.highestmodseq, status.uidnext
         self._add(entries)
+        self.keywords = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
         if not self.readonly:
             first_recent = await self.meta.take_recent(self.info.id)
             self.recent = {u for u in self.uids if u >= first_recent}
+        else:  # EXAMINE reports recent messages without claiming them
+            self.recent = {u for u in self.uids if u >= status.recent_from}
 
     def _add(self, entries: list[MessageEntry] | tuple[MessageEntry, ...]) -> None:
         for e in entries:
@@ -101,13 +106,16 @@ class SelectedMailbox:
         return flags + ("\\Recent",) if uid in self.recent else flags
 
     async def poll(self, allow_expunge: bool) -> Update:
-        """Fetch what changed since the last poll and fold it into the view."""
+        """Fetch what changed since the last poll and fold it into the view.
+
+        Expunges are applied first (when allowed), so the sequence numbers of the flag updates
+        that follow are already the new ones (RFC 3501 §7.4.1)."""
         changes = await self.meta.mailbox_changes(self.info.id, self.synced_modseq, self.uidnext)
         update = Update()
         self.synced_modseq = max(self.synced_modseq, changes.highestmodseq)
         self.pending_expunge.update(u for u in changes.expunged if u in self.entries)
-        before = self.exists
-        new = [e for e in changes.new if e.uid not in self.entries]
+        if allow_expunge and self.pending_expunge:
+            update.expunged, update.expunged_uids = self._apply_expunges()
         for change in changes.changed:
             if change.uid in self.entries and change.modseq > self.modseqs.get(change.uid, 0):
                 self.flags[change.uid] = change.flags
@@ -115,18 +123,29 @@ class SelectedMailbox:
                 if change.uid not in self.pending_expunge:
                     seq = self.seq_of(change.uid)
                     assert seq is not None
-                    update.flags.append((seq, change.uid, self.flags_of(change.uid), change.modseq))
-        if allow_expunge and self.pending_expunge:
-            update.expunged, update.expunged_uids = self._apply_expunges()
-            before = self.exists
+                    update.flags.append((seq, change.uid, change.flags, change.modseq))
+        new = [e for e in changes.new if e.uid not in self.entries]
         if new:
             self._add(new)
+            if not self.readonly:  # the first session to see new mail gets it as \Recent
+                first = await self.meta.take_recent(self.info.id)
+                self.recent.update(e.uid for e in new if e.uid >= first)
             update.exists = self.exists
             update.recent = len(self.recent)
-        elif self.exists != before:
-            update.exists = self.exists
         self.uidnext = max(self.uidnext, changes.uidnext)
+        update.flags = [(seq, uid, self.flags_of(uid), modseq) for seq, uid, _flags, modseq in update.flags]
+        new_keywords = self.keywords_update()
+        if new_keywords:
+            update.keywords = new_keywords
         return update
+
+    def keywords_update(self) -> list[str] | None:
+        """The mailbox's keyword list, if it grew since the client last heard it (the FLAGS response)."""
+        current = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
+        if current - self.keywords:
+            self.keywords |= current
+            return sorted(self.keywords)
+        return None
 
     def _apply_expunges(self) -> tuple[list[int], list[int]]:
         """Drop pending expunges; returns the sequence numbers to announce, highest first, so

@@ -108,9 +108,10 @@ class SqliteMailboxOps:
             uidvalidity = max(int(time.time()), int(last[0]) + 1)
             raw.execute("UPDATE accounts SET last_uidvalidity = ? WHERE id = ?", (uidvalidity, account_id))
             cur = raw.execute("INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, "
-                              "special_use, subscribed, recent_uid) VALUES (?, ?, ?, 1, 1, ?, 1, 1)",
+                              "special_use, subscribed, recent_uid) VALUES (?, ?, ?, 1, 1, ?, 0, 1)",
                               (account_id, name, uidvalidity, special_use))
-            return MailboxInfo(int(cur.lastrowid or 0), account_id, name, uidvalidity, 1, 1, special_use, True)
+            # A new mailbox is not subscribed: SUBSCRIBE is the client's decision (RFC 3501 §6.3.6)
+            return MailboxInfo(int(cur.lastrowid or 0), account_id, name, uidvalidity, 1, 1, special_use, False)
         return await self._write(job)  # type: ignore[no-any-return]
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
@@ -166,7 +167,7 @@ class SqliteMailboxOps:
             "coalesce(sum(' ' || flags || ' ' LIKE '% \\Deleted %'), 0), "
             "coalesce(sum(uid >= ?), 0) FROM messages WHERE mailbox_id = ?", (box[3], mailbox_id)).fetchone()
         return MailboxStatus(messages=r[0], unseen=r[2], recent=r[4], deleted=r[3], size=r[1], uidnext=box[0],
-                             uidvalidity=box[1], highestmodseq=box[2])
+                             uidvalidity=box[1], highestmodseq=box[2], recent_from=box[3])
 
     async def take_recent(self, mailbox_id: int) -> int:
         """The first UID that is \\Recent for the caller; later sessions see those as not recent."""
