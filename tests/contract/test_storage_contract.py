@@ -102,8 +102,25 @@ async def test_blob_is_released_when_last_reference_goes(stores):
                                           (LocalDelivery(a.id, a.address, "INBOX", b""),)))
     box = await meta.get_mailbox(a.id, "INBOX")
     await meta.expunge(box.id, [1])
-    assert not blobs.exists(blob.id)
     assert (await meta.get_account("a@example.test")).used_bytes == 0
+    assert await meta.sweep_blobs(grace=3600) == 0 and blobs.exists(blob.id)  # kept for the grace period
+    assert await meta.sweep_blobs(grace=0) == 1
+    assert not blobs.exists(blob.id)
+
+
+async def test_identical_content_takes_an_unreferenced_blob_back(stores):
+    meta, _queue, blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    blob = put_blob(blobs, b"Subject: twice\r\n\r\nsame bytes\r\n")
+    await meta.commit_ingest(IngestRecord("Q1", blob, "", time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    box = await meta.get_mailbox(a.id, "INBOX")
+    await meta.expunge(box.id, [1])
+    again = put_blob(blobs, b"Subject: twice\r\n\r\nsame bytes\r\n")
+    await meta.commit_ingest(IngestRecord("Q2", again, "", time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    assert await meta.sweep_blobs(grace=0) == 0
+    assert blobs.exists(blob.id) and [e.uid for e in await meta.list_messages(box.id)] == [2]
 
 
 async def test_commit_refuses_a_vanished_blob(stores):

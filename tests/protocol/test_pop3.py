@@ -172,3 +172,31 @@ def test_plaintext_login_only_from_configured_networks(tmp_path):
         p.quit()
     finally:
         srv.stop()
+
+
+def test_deleted_message_file_is_swept_after_the_grace_period(tmp_path):
+    import time
+
+    from conftest import ServerThread, write_config
+
+    config_file, ports = write_config(tmp_path)
+    config_file.write_text(config_file.read_text().replace("[storage]\n", "[storage]\nblob_grace = 0\nsweep_interval = 0.2\n"))
+    srv = ServerThread(config_file, ports)
+    srv.start()
+    try:
+        user = srv.add_user("sweep")
+        deliver(srv, user, b"Subject: gone soon\r\n\r\n" + b"unique body 7f3a\r\n")
+        blob_dir = srv.config.path(srv.config.storage.blob_dir)
+
+        def files() -> list:
+            return [p for p in blob_dir.rglob("*") if p.is_file() and b"unique body 7f3a" in p.read_bytes()]
+        assert len(files()) == 1
+        p = pop3(srv, user)
+        p.dele(1)
+        p.quit()
+        deadline = time.monotonic() + 10
+        while files() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert files() == []
+    finally:
+        srv.stop()

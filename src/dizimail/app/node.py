@@ -44,6 +44,7 @@ class Node:
         self.listeners: list[Listener] = []
         self._stack = AsyncExitStack()
         self.services: Services | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         config = self.config
@@ -77,10 +78,26 @@ class Node:
         except BaseException:
             await self.stop()
             raise
+        self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
+
+    async def _sweeper(self, services: Services) -> None:
+        """Periodic removal of message files that lost their last reference (after a grace period)."""
+        while True:
+            await asyncio.sleep(self.config.storage.sweep_interval)
+            try:
+                removed = await services.mailstore.sweep(self.config.storage.blob_grace)
+            except Exception:  # a failed sweep is retried at the next interval
+                log.exception("storage.sweep.failed")
+                continue
+            if removed:
+                log.info("storage.sweep removed=%d", removed)
 
     async def stop(self) -> None:
         log.info("node.stopping")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(listener.stop() for listener in self.listeners), return_exceptions=True)
         await self._stack.aclose()
 

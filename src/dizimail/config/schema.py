@@ -58,6 +58,8 @@ class StorageConfig(Section):
     blob_dir: Path = Field(Path("blobs"), description="directory of content-addressed message files")
     spool_dir: Path = Field(Path("spool"), description="temporary files for messages being received")
     commit_batch: int = Field(256, description="most transactions grouped into one fsync")
+    blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
+    sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
 
 
 class LimitsConfig(Section):

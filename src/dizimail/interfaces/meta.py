@@ -114,6 +114,9 @@ class MetaStore(Protocol):
                             move: bool = False) -> list[tuple[int, int]]:
         """Copy or move (RFC 6851) sharing blobs; returns (source UID, target UID) pairs."""
 
+    async def sweep_blobs(self, grace: float, limit: int = 1000) -> int:
+        """Remove blobs that have had no reference for ``grace`` seconds; returns how many."""
+
     async def blob_meta(self, blob_id: str) -> BlobMeta | None:
         """Cached ENVELOPE / BODYSTRUCTURE / BODY of a blob, if computed."""
 

@@ -123,6 +123,13 @@ class Mailstore:
     async def read_message(self, entry: MessageEntry) -> bytes:
         return b"".join([c async for c in self.read_chunks(entry)])
 
+    async def sweep(self, grace: float) -> int:
+        """Remove message files that nothing has referenced for ``grace`` seconds."""
+        removed = 0
+        while (n := await self.meta.sweep_blobs(grace)) > 0:
+            removed += n
+        return removed
+
     async def blob_meta(self, entry: MessageEntry) -> BlobMeta:
         """Cached ENVELOPE/BODYSTRUCTURE; computed (and stored) now for blobs that lack them."""
         meta = await self.meta.blob_meta(entry.blob_id)

@@ -52,18 +52,16 @@ def _bump(raw: sqlite3.Connection, mailbox_id: int) -> int:
     return int(raw.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()[0])
 
 
-def release_blobs(conn: Connection, blob_ids: list[str]) -> list[str]:
-    """Drop one reference per listed id; return the ids that lost their last one."""
+def release_blobs(conn: Connection, blob_ids: list[str]) -> None:
+    """Drop one reference per listed id. A blob that lost its last one is only marked: the sweeper
+    removes it after a grace period, so a session that still shows the message can read it, and
+    identical content arriving meanwhile simply takes the blob back."""
     raw = _raw(conn)
     counts: dict[str, int] = {}
     for b in blob_ids:
         counts[b] = counts.get(b, 0) + 1
-    raw.executemany("UPDATE blobs SET refcount = refcount - ? WHERE id = ?", [(n, b) for b, n in counts.items()])
-    dead = [b for b in counts
-            if (row := raw.execute("SELECT refcount FROM blobs WHERE id = ?", (b,)).fetchone()) and row[0] <= 0]
-    raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
-    drop_documents(raw, dead)
-    return dead
+    raw.executemany("UPDATE blobs SET refcount = refcount - ?, zero_since = CASE WHEN refcount - ? <= 0 "
+                    "THEN ? ELSE NULL END WHERE id = ?", [(n, n, time.time(), b) for b, n in counts.items()])
 
 
 def _expunge_rows(raw: sqlite3.Connection, mailbox_id: int, rows: list[Any]) -> list[str]:
@@ -84,7 +82,6 @@ class SqliteMailboxOps:
     db: SqliteDatabase
     blobs: BlobStore
     _write: Callable[..., Awaitable[Any]]
-    _collect: Callable[[list[str]], Awaitable[None]]
 
     async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
         rows = self.db.quick().execute(f"SELECT {_BOX_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name",
@@ -115,7 +112,7 @@ class SqliteMailboxOps:
         return await self._write(job)  # type: ignore[no-any-return]
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
-        def job(conn: Connection) -> list[str]:
+        def job(conn: Connection) -> None:
             raw = _raw(conn)
             row = raw.execute("SELECT id FROM mailboxes WHERE account_id = ? AND name = ?",
                               (account_id, name)).fetchone()
@@ -124,8 +121,8 @@ class SqliteMailboxOps:
             rows = raw.execute("SELECT id, uid, size, blob_id FROM messages WHERE mailbox_id = ?", (row[0],)).fetchall()
             blob_ids = _expunge_rows(raw, row[0], rows)
             raw.execute("DELETE FROM mailboxes WHERE id = ?", (row[0],))
-            return release_blobs(conn, blob_ids)
-        await self._collect(await self._write(job))
+            release_blobs(conn, blob_ids)
+        await self._write(job)
 
     async def rename_mailbox(self, account_id: int, old: str, new: str, delimiter: str = "/") -> None:
         """Rename a mailbox and its children (RFC 3501 §6.3.5). INBOX is special: its messages move
@@ -248,23 +245,22 @@ class SqliteMailboxOps:
         return await self._write(job)  # type: ignore[no-any-return]
 
     async def expunge(self, mailbox_id: int, uids: list[int]) -> int:
-        def job(conn: Connection) -> tuple[int, list[str]]:
+        def job(conn: Connection) -> int:
             raw = _raw(conn)
             rows: list[Any] = []
             for start in range(0, len(uids), 500):
                 chunk = uids[start:start + 500]
                 rows += raw.execute(f"SELECT id, uid, size, blob_id FROM messages WHERE mailbox_id = ? AND uid IN "
                                     f"({','.join('?' * len(chunk))})", (mailbox_id, *chunk)).fetchall()
-            return len(rows), release_blobs(conn, _expunge_rows(raw, mailbox_id, rows))
-        count, unreferenced = await self._write(job)
-        await self._collect(unreferenced)
-        return int(count)
+            release_blobs(conn, _expunge_rows(raw, mailbox_id, rows))
+            return len(rows)
+        return int(await self._write(job))
 
     async def copy_messages(self, source_id: int, uids: list[int], target_id: int,
                             move: bool = False) -> list[tuple[int, int]]:
         """Copy (or move: copy + expunge, atomically) messages; returns (source UID, new UID) pairs.
         The blob is shared, not duplicated; the target account's quota is charged (RFC 9208)."""
-        def job(conn: Connection) -> tuple[list[tuple[int, int]], list[str]]:
+        def job(conn: Connection) -> list[tuple[int, int]]:
             raw = _raw(conn)
             rows: list[Any] = []
             for start in range(0, len(uids), 500):
@@ -273,7 +269,7 @@ class SqliteMailboxOps:
                                     f"FROM messages WHERE mailbox_id = ? AND uid IN ({','.join('?' * len(chunk))}) "
                                     f"ORDER BY uid", (source_id, *chunk)).fetchall()
             if not rows:
-                return [], []
+                return []
             target = raw.execute("SELECT m.uidnext, a.id, a.quota_bytes, a.used_bytes FROM mailboxes m "
                                  "JOIN accounts a ON a.id = m.account_id WHERE m.id = ?", (target_id,)).fetchone()
             uidnext, account_id, quota, used = target
@@ -292,16 +288,29 @@ class SqliteMailboxOps:
                             (target_id, uidnext + i, modseq, r[4], r[5], r[2], r[3], r[6], r[7]))
                 pairs.append((r[1], uidnext + i))
             raw.execute("UPDATE mailboxes SET uidnext = ? WHERE id = ?", (uidnext + len(rows), target_id))
-            raw.executemany("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?", [(r[3],) for r in rows])
+            raw.executemany("UPDATE blobs SET refcount = refcount + 1, zero_since = NULL WHERE id = ?",
+                            [(r[3],) for r in rows])
             raw.execute("UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? "
                         "WHERE id = ?", (total, len(rows), account_id))
-            dead: list[str] = []
             if move:
-                dead = release_blobs(conn, _expunge_rows(raw, source_id, [(r[0], r[1], r[2], r[3]) for r in rows]))
-            return pairs, dead
-        pairs, dead = await self._write(job)
-        await self._collect(dead)
-        return list(pairs)
+                release_blobs(conn, _expunge_rows(raw, source_id, [(r[0], r[1], r[2], r[3]) for r in rows]))
+            return pairs
+        return list(await self._write(job))
+
+    async def sweep_blobs(self, grace: float, limit: int = 1000) -> int:
+        """Remove blobs unreferenced for longer than ``grace`` seconds: rows, search documents
+        and files. Runs in the writer thread, so it is serialised with commit_ingest's check
+        that a blob it references still exists."""
+        def job(conn: Connection) -> int:
+            raw = _raw(conn)
+            dead = [r[0] for r in raw.execute("SELECT id FROM blobs WHERE refcount <= 0 AND zero_since < ? LIMIT ?",
+                                              (time.time() - grace, limit))]
+            drop_documents(raw, dead)
+            raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
+            for blob_id in dead:
+                self.blobs.delete(blob_id)
+            return len(dead)
+        return int(await self._write(job))
 
     async def blob_meta(self, blob_id: str) -> BlobMeta | None:
         r = self.db.quick().execute("SELECT envelope, bodystructure, body FROM blobs WHERE id = ?",

@@ -33,7 +33,6 @@ from dizimail.storage.sqlite.tables import (
     accounts,
     alias_targets,
     aliases,
-    blobs,
     domains,
     mailboxes,
     messages,
@@ -63,7 +62,7 @@ _SQL_INSERT_QUEUE = ("INSERT INTO queue (id, blob_id, sender, size, created, par
 _SQL_INSERT_QUEUE_RCPT = ("INSERT INTO queue_recipients (queue_id, address, notify, orcpt, status, attempts, "
                           "next_attempt, last_error) VALUES (?, ?, ?, ?, ?, 0, ?, ?)")
 _SQL_REF_BLOB = ("INSERT INTO blobs (id, size, refcount, envelope, bodystructure, body) VALUES (?, ?, ?, ?, ?, ?) "
-                 "ON CONFLICT (id) DO UPDATE SET refcount = refcount + ?")
+                 "ON CONFLICT (id) DO UPDATE SET refcount = refcount + ?, zero_since = NULL")
 _SQL_MAILBOX = "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE account_id = ? AND name = ?"
 _SQL_MESSAGES = ("SELECT id, uid, modseq, flags, internal_date, size, blob_id, prefix FROM messages "
                  "WHERE mailbox_id = ? ORDER BY uid")
@@ -240,7 +239,7 @@ class SqliteMetaStore(SqliteMailboxOps):
     async def remove_account(self, address: str) -> None:
         local, domain = _split(address)
 
-        def job(conn: Connection) -> list[str]:
+        def job(conn: Connection) -> None:
             did = _domain_id(conn, domain)
             row = conn.execute(select(accounts.c.id).where(and_(accounts.c.domain_id == did,
                                                                 accounts.c.local_part == local))).one_or_none()
@@ -250,8 +249,8 @@ class SqliteMetaStore(SqliteMailboxOps):
             blob_ids = [r.blob_id for r in conn.execute(select(messages.c.blob_id)
                                                         .where(messages.c.mailbox_id.in_(boxes)))]
             conn.execute(delete(accounts).where(accounts.c.id == row.id))
-            return release_blobs(conn, blob_ids)
-        await self._collect(await self._write(job))
+            release_blobs(conn, blob_ids)
+        await self._write(job)
 
     # --- aliases -------------------------------------------------------
     async def add_alias(self, address: str, targets: list[str]) -> None:
@@ -355,19 +354,6 @@ class SqliteMetaStore(SqliteMailboxOps):
             return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
                                 mailboxes=tuple(boxes), uids=tuple(uids))
         return await self._write(job, sync)  # type: ignore[no-any-return]
-
-    async def _collect(self, blob_ids: list[str]) -> None:
-        """Unlink blobs that lost their last reference, in the writer thread (serialised with
-        commit_ingest's existence check) and only if no row came back meanwhile."""
-        if not blob_ids:
-            return
-
-        def job(conn: Connection) -> None:
-            alive = set(conn.execute(select(blobs.c.id).where(blobs.c.id.in_(blob_ids))).scalars())
-            for blob_id in blob_ids:
-                if blob_id not in alive:
-                    self.blobs.delete(blob_id)
-        await self._write(job)
 
 
 class SqliteQueueStore:

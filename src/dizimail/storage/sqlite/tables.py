@@ -105,6 +105,8 @@ blobs = Table(
     Column("envelope", LargeBinary, nullable=True),  # IMAP ENVELOPE, computed once per blob
     Column("bodystructure", LargeBinary, nullable=True),
     Column("body", LargeBinary, nullable=True),
+    Column("zero_since", Float, nullable=True),  # unreferenced since; swept after a grace period
+    Index("ix_blobs_zero_since", "zero_since"),
 )
 
 queue = Table(
