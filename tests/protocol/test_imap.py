@@ -308,3 +308,77 @@ def test_search_from_matches_the_parsed_address(server, user):
     conn.select("INBOX")
     assert ok(conn.search(None, "FROM", "user-from@domain.org")) == [b"1"]
     conn.logout()
+
+
+class Raw:
+    """A tiny raw IMAP client over implicit TLS (for what imaplib cannot send)."""
+
+    def __init__(self, server, user):
+        import zlib
+
+        self.zlib = zlib
+        self.sock = client_tls().wrap_socket(socket.create_connection(("127.0.0.1", server.ports["imaps"]), timeout=15),
+                                             server_hostname="localhost")
+        self.inflate = self.deflate = None
+        self.pending = b""
+        assert self.line().startswith(b"* OK")
+        self.command(f"LOGIN {user} {PASSWORD}")
+
+    def send(self, data: bytes) -> None:
+        if self.deflate is not None:
+            data = self.deflate.compress(data) + self.deflate.flush(self.zlib.Z_SYNC_FLUSH)
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.pending:
+            data = self.sock.recv(65536)
+            assert data, "connection closed"
+            self.pending += self.inflate.decompress(data) if self.inflate is not None else data
+        line, _, self.pending = self.pending.partition(b"\r\n")
+        return line
+
+    def command(self, text: str | bytes, tag: str = "t") -> list[bytes]:
+        self.send(f"{tag} ".encode() + (text.encode() if isinstance(text, str) else text) + b"\r\n")
+        lines = []
+        while not (line := self.line()).startswith(f"{tag} ".encode()):
+            lines.append(line)
+        assert line.startswith(f"{tag} OK".encode()), (text, line, lines)
+        return lines
+
+
+def test_compress_deflate(server, user):
+    deliver(server, user, b"Subject: squeezed\r\n\r\n" + b"compressible text " * 200 + b"\r\n")
+    raw = Raw(server, user)
+    raw.command("COMPRESS DEFLATE", tag="c")
+    raw.inflate, raw.deflate = raw.zlib.decompressobj(-15), raw.zlib.compressobj(6, raw.zlib.DEFLATED, -15)
+    raw.command("SELECT INBOX")
+    lines = raw.command("FETCH 1 (BODY.PEEK[TEXT])")
+    assert lines[0].startswith(b"* 1 FETCH (BODY[TEXT] {")
+    assert raw.pending.count(b"compressible text") or any(b"compressible" in x for x in lines)
+    raw.command("NOOP")
+    raw.sock.close()
+
+
+def test_utf8_accept_mailbox_names(server, user):
+    raw = Raw(server, user)
+    assert raw.command("ENABLE UTF8=ACCEPT") == [b"* ENABLED UTF8=ACCEPT"]
+    raw.command('CREATE "项目/二〇二六"'.encode() + b"")
+    lines = raw.command('LIST "" "项目/*"'.encode())
+    assert lines == ['* LIST (\\HasNoChildren) "/" "项目/二〇二六"'.encode()]
+    raw.sock.close()
+    conn = imap(server, user)  # a client without UTF8=ACCEPT sees modified UTF-7
+    assert mutf7("项目/二〇二六").encode() in b"\n".join(ok(conn.list('""', "*")))
+    conn.logout()
+
+
+def test_binary_append_and_fetch(server, user):
+    raw = Raw(server, user)
+    body = b"Subject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\xff"
+    raw.send(b"t APPEND INBOX ~{%d+}\r\n" % len(body) + body + b"\r\n")
+    while not (line := raw.line()).startswith(b"t "):
+        pass
+    assert line.startswith(b"t OK"), line
+    raw.command("SELECT INBOX")
+    lines = raw.command("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert b"BINARY.SIZE[1] 3" in lines[0] and b"~{3}" in lines[0]
+    raw.sock.close()

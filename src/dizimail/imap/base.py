@@ -30,6 +30,7 @@ class SessionBase:
     selected: SelectedMailbox | None
     condstore: bool
     qresync: bool
+    utf8: bool
     saved: list[int]
 
     # --- output --------------------------------------------------------------
@@ -44,13 +45,15 @@ class SessionBase:
 
     # --- names ----------------------------------------------------------------
     def mailbox_name(self, wire: str) -> str:
+        if self.utf8:  # RFC 6855 §3: names are UTF-8 as sent, no modified UTF-7 decoding
+            return wire
         try:
             return decode_mutf7(wire)
         except ValueError as exc:
             raise CommandError("NO", "Mailbox name is not valid modified UTF-7", "CANNOT") from exc
 
     def wire_name(self, name: str) -> bytes:
-        return quote(encode_mutf7(name))
+        return quote(name, utf8=True) if self.utf8 else quote(encode_mutf7(name))
 
     # --- the selected mailbox ---------------------------------------------------
     async def sync(self, allow_expunge: bool = True) -> None:

@@ -224,8 +224,8 @@ class MailboxCommands(SessionBase):
 
         uids: list[int] = []
         for message in c.messages:
-            if message.catenate is not None or message.binary:
-                raise _error("NO", "CATENATE and BINARY APPEND are not supported", "CANNOT")
+            if message.catenate is not None:
+                raise _error("NO", "CATENATE is not supported", "CANNOT")
             if len(message.data) > self.ctx.config.limits.max_message_size:
                 raise _error("NO", "Message too large", "TOOBIG")
             flags = normalize_flags(message.flags)

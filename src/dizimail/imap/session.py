@@ -40,7 +40,8 @@ CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
                      "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
-                     "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
+                     "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE")
 
 
 class Bye(Exception):
@@ -56,6 +57,7 @@ class ImapSession(MailboxCommands):
         self.selected: SelectedMailbox | None = None
         self.condstore = False
         self.qresync = False
+        self.utf8 = False
         self.saved: list[int] = []
         self.bad = 0
         limit = ctx.config.limits.max_message_size
@@ -73,6 +75,7 @@ class ImapSession(MailboxCommands):
             cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
             cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
             cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
+            cmd.Compress: self.cmd_compress,
         }
         self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
                            cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
@@ -247,12 +250,25 @@ class ImapSession(MailboxCommands):
             elif capability.upper() == "QRESYNC" and "QRESYNC" not in enabled:
                 self.condstore = self.qresync = True  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
                 enabled.append("QRESYNC")
+            elif capability.upper() == "UTF8=ACCEPT" and "UTF8=ACCEPT" not in enabled:
+                self.utf8 = True
+                enabled.append("UTF8=ACCEPT")
         self.untagged("ENABLED" + "".join(" " + e for e in enabled))
         self.tagged(tag, "OK", "ENABLE completed")
 
     async def cmd_namespace(self, tag: str, c: Any) -> None:
         self.untagged('NAMESPACE (("" "/")) NIL NIL')
         self.tagged(tag, "OK", "NAMESPACE completed")
+
+    async def cmd_compress(self, tag: str, c: Any) -> None:
+        """RFC 4978 COMPRESS=DEFLATE: everything after the OK is raw DEFLATE, both ways."""
+        if c.mechanism.upper() != "DEFLATE":
+            raise CommandError("NO", "Unknown compression mechanism", "CANNOT")
+        if self.conn.compressed:
+            raise CommandError("NO", "Compression already active", "COMPRESSIONACTIVE")
+        self.tagged(tag, "OK", "DEFLATE active")
+        self.conn.flush()
+        self.conn.start_compression()
 
     async def cmd_idle(self, tag: str, c: Any) -> None:
         """RFC 2177: report changes as they happen until DONE."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from typing import Any
 
 HIGH_WATER = 1 << 20
 FLUSH_AT = 64 * 1024
+MAX_INFLATE = 16 << 20  # most bytes one received chunk may inflate to
 
 
 class LineTooLong(Exception):
@@ -28,6 +30,8 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.buf = bytearray()
         self._out = bytearray()
+        self._deflater: Any = None
+        self._inflater: Any = None
         self.transport: asyncio.Transport | None = None
         self.peer_ip = "?"
         self.peer_port = 0
@@ -46,6 +50,13 @@ class Connection(asyncio.Protocol):
         self.tls = transport.get_extra_info("ssl_object")
 
     def data_received(self, data: bytes) -> None:
+        if self._inflater is not None:
+            data = self._inflater.decompress(data, MAX_INFLATE)
+            if self._inflater.unconsumed_tail:  # a decompression bomb: refuse rather than balloon
+                self._closed = True
+                if self.transport is not None:
+                    self.transport.close()
+                return
         self.buf += data
         if len(self.buf) > HIGH_WATER and self.transport is not None and not self._paused_reading:
             self._paused_reading = True
@@ -151,8 +162,23 @@ class Connection(asyncio.Protocol):
 
     def flush(self) -> None:
         if self._out and self.transport is not None and not self._closed:
-            self.transport.write(bytes(self._out))
+            data = bytes(self._out)
+            if self._deflater is not None:
+                data = self._deflater.compress(data) + self._deflater.flush(zlib.Z_SYNC_FLUSH)
+            self.transport.write(data)
         self._out.clear()
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
+
+    def start_compression(self) -> None:
+        """RFC 4978: raw DEFLATE (no zlib header) from now on; call after the OK has been flushed."""
+        self._deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflater = zlib.decompressobj(-15)
+        if self.buf:  # bytes already received after COMPRESS are compressed too
+            pending, self.buf = bytes(self.buf), bytearray()
+            self.data_received(pending)
 
     async def drain(self) -> None:
         self.flush()
