@@ -1,0 +1,108 @@
+"""One mailbox of N messages (default 100,000): how long SELECT takes, how FETCH 1:* (FLAGS) streams.
+
+    .venv/bin/python bench/imap_big_mailbox.py [--messages 100000]
+
+Fills the mailbox through the storage API (one shared blob, index rows in batches of 1,000),
+starts `dizimail serve` as a subprocess and measures over a real IMAP connection: SELECT latency
+(median of 5), FETCH 1:* (FLAGS) duration and the server's peak RSS during it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dizimail.app.build import open_services
+from dizimail.app.init import init_data_dir
+from dizimail.config.loader import load_config
+from dizimail.model.types import IngestRecord, LocalDelivery
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+async def fill(config_path: Path, n: int) -> None:
+    config = load_config(config_path)
+    async with open_services(config) as s:
+        await s.accounts.add_domain("big.test")
+        await s.accounts.add_user("big@big.test", "pw")
+        account = await s.accounts.get_user("big@big.test")
+        reception = s.ingest.begin()
+        reception.write(b"Subject: one of many\r\nFrom: a@b.test\r\n\r\nbody\r\n")
+        blob, meta = await s.ingest._finish(reception)
+        for start in range(0, n, 1000):
+            count = min(1000, n - start)
+            deliveries = tuple(LocalDelivery(account.id, account.address, "INBOX", b"", ("\\Seen",) if i % 3 else ())
+                               for i in range(count))
+            await s.meta.commit_ingest(IngestRecord(f"BIG{start}", blob, "", time.time(), deliveries, meta=meta))
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--messages", type=int, default=100_000)
+    a = p.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="dz-big-"))
+    asyncio.run(init_data_dir(data, hostname="big.test", role="all-in-one", listen="127.0.0.1", port_base=None,
+                              domain=None, demo=False))
+    config = data / "dizimail.toml"
+    port = free_port()
+    text = config.read_text()
+    for name in ("smtp", "submission", "smtps", "pop3", "pop3s", "imaps"):
+        text = text.replace(f'[listeners.{name}]\naddress = "127.0.0.1"\nport = ', f'[listeners.{name}]\naddress = "127.0.0.1"\nport = 0#')
+    text = text.replace('[listeners.imap]\naddress = "127.0.0.1"\nport = 143', f'[listeners.imap]\naddress = "127.0.0.1"\nport = {port}')
+    text += '\n[auth]\nplaintext_networks = ["127.0.0.0/8"]\n'
+    config.write_text(text)
+    started = time.monotonic()
+    asyncio.run(fill(config, a.messages))
+    print(f"filled {a.messages} messages in {time.monotonic() - started:.1f}s")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "dizimail"), "serve", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in server.stdout:  # type: ignore[union-attr]
+            if line.strip() == "ready":
+                break
+        conn = imaplib.IMAP4("127.0.0.1", port)
+        conn.login("big@big.test", "pw")
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            typ, data_ = conn.select("INBOX")
+            times.append((time.perf_counter() - t) * 1000)
+            conn.close()
+        print(f"SELECT of {data_[0].decode()} messages: median {statistics.median(times):.1f} ms "
+              f"(min {min(times):.1f}, max {max(times):.1f}); server RSS {rss_kb(server.pid) // 1024} MB")
+        conn.select("INBOX")
+        before = rss_kb(server.pid)
+        t = time.perf_counter()
+        typ, fetched = conn.fetch("1:*", "(FLAGS)")
+        elapsed = time.perf_counter() - t
+        print(f"FETCH 1:* (FLAGS): {len(fetched)} responses in {elapsed * 1000:.0f} ms; "
+              f"server RSS {before // 1024} -> {rss_kb(server.pid) // 1024} MB")
+        conn.logout()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
