@@ -382,3 +382,20 @@ def test_binary_append_and_fetch(server, user):
     lines = raw.command("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
     assert b"BINARY.SIZE[1] 3" in lines[0] and b"~{3}" in lines[0]
     raw.sock.close()
+
+
+def test_catenate_builds_a_message_from_text_and_an_existing_part(server, user):
+    deliver(server, user, b"Subject: source\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                          b"Content-Type: text/plain\r\n\r\nfirst part\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+                          b"second part\r\n--b--\r\n")
+    raw = Raw(server, user)
+    lines = raw.command("SELECT INBOX")
+    uidvalidity = next(x for x in lines if b"UIDVALIDITY" in x).split(b"UIDVALIDITY ")[1].split(b"]")[0].decode()
+    head = b"Subject: built\r\n\r\n"
+    raw.command(f'APPEND Drafts CATENATE (TEXT {{{len(head)}+}}\r\n'.encode() + head +
+                f' URL "/INBOX;UIDVALIDITY={uidvalidity}/;UID=1/;SECTION=2")'.encode())
+    raw.sock.close()
+    conn = imap(server, user)
+    conn.select("Drafts")
+    assert ok(conn.fetch("1", "(BODY.PEEK[])"))[0][1] == b"Subject: built\r\n\r\nsecond part"
+    conn.logout()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from dizimail.codec.imap.utf7 import decode_mutf7
 from dizimail.codec.imap.writer import sequence_set_string
+from dizimail.codec.mime.imap import section
 from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.imap.search import evaluate_search
@@ -19,6 +21,10 @@ STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHE
 
 def _error(kind: str, text: str, code: str = "") -> Exception:
     return CommandError(kind, text, code)
+
+
+_URL = re.compile(r"^/(?P<mailbox>[^;/]+(?:/[^;/]+)*);UIDVALIDITY=(?P<uidvalidity>\d+)/;UID=(?P<uid>\d+)"
+                  r"(?:/;SECTION=(?P<section>[^;]+))?$", re.IGNORECASE)
 
 
 def _lenient(wire: str) -> str:
@@ -224,17 +230,61 @@ class MailboxCommands(SessionBase):
 
         uids: list[int] = []
         for message in c.messages:
-            if message.catenate is not None:
-                raise _error("NO", "CATENATE is not supported", "CANNOT")
-            if len(message.data) > self.ctx.config.limits.max_message_size:
+            data = message.data if message.catenate is None else await self.catenate(message.catenate)
+            if len(data) > self.ctx.config.limits.max_message_size:
                 raise _error("NO", "Message too large", "TOOBIG")
             flags = normalize_flags(message.flags)
             when = message.date.timestamp() if message.date is not None else None
-            result = await self.ctx.ingest.append(self.account, box.name, message.data, flags, when)
+            result = await self.ctx.ingest.append(self.account, box.name, data, flags, when)
             uids.extend(result.uids)
         await self.sync()
         self.tagged(tag, "OK", "APPEND completed",
                     f"APPENDUID {box.uidvalidity} {sequence_set_string(uids)}" if uids else "")
+
+    async def catenate(self, parts: tuple[tuple[str, bytes | str], ...]) -> bytes:
+        """RFC 4469: the message is the concatenation of literal text and parts of the user's own
+        messages named by relative IMAP URLs (RFC 5092) "/mailbox;UIDVALIDITY=n/;UID=n[/;SECTION=s]"."""
+        assert self.account is not None
+        out = bytearray()
+        for kind, value in parts:
+            if kind.upper() == "TEXT":
+                out += value if isinstance(value, bytes) else value.encode()
+            else:
+                out += await self.url_part(str(value))
+            if len(out) > self.ctx.config.limits.max_message_size:
+                raise _error("NO", "Message too large", "TOOBIG")
+        return bytes(out)
+
+    async def url_part(self, url: str) -> bytes:
+        assert self.account is not None
+        match = _URL.match(url)
+        if match is None:
+            raise _error("NO", f"Unsupported URL {url}", "BADURL " + url)
+        name = self.mailbox_name(unquote(match["mailbox"]))
+        try:
+            box, _status = await self.ctx.mailstore.status(self.account, name)
+        except MailError as exc:
+            raise _error("NO", "No such mailbox", "BADURL " + url) from exc
+        if match["uidvalidity"] and int(match["uidvalidity"]) != box.uidvalidity:
+            raise _error("NO", "UIDVALIDITY mismatch", "BADURL " + url)
+        view = self.selected if self.selected is not None and self.selected.info.id == box.id else \
+            await self.ctx.mailstore.select(self.account, name, readonly=True)
+        entry = view.entries.get(int(match["uid"]))
+        if entry is None:
+            raise _error("NO", "No such message", "BADURL " + url)
+        raw = await self.ctx.mailstore.read_message(entry)
+        spec = unquote(match["section"] or "")
+        numbers: list[int] = []
+        for piece in spec.upper().split("."):
+            if piece.isdigit():
+                numbers.append(int(piece))
+            else:
+                break
+        kind = spec.upper()[len(".".join(str(n) for n in numbers)):].lstrip(".")
+        data = section(raw, tuple(numbers), kind)
+        if data is None:
+            raise _error("NO", "No such section", "BADURL " + url)
+        return data
 
     # --- message commands -------------------------------------------------------------
     async def cmd_fetch(self, tag: str, c: Any) -> None:

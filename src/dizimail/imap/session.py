@@ -41,7 +41,7 @@ CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
                      "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
                      "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE")
+                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE", "CATENATE")
 
 
 class Bye(Exception):
