@@ -31,6 +31,7 @@ class SessionBase:
     condstore: bool
     qresync: bool
     utf8: bool
+    rev2: bool
     saved: list[int]
 
     # --- output --------------------------------------------------------------
@@ -72,11 +73,15 @@ class SessionBase:
             self.flags_response(update.keywords)
         if update.exists is not None:
             self.untagged(f"{update.exists} EXISTS")
-            if update.recent is not None:
+            if update.recent is not None and not self.rev2:
                 self.untagged(f"{update.recent} RECENT")
         for seq, uid, flags, modseq in update.flags:
             extra = f" MODSEQ ({modseq})" if self.condstore else ""
-            self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(flags)}){extra})")
+            self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(self.visible_flags(flags))}){extra})")
+
+    def visible_flags(self, flags: tuple[str, ...]) -> tuple[str, ...]:
+        """IMAP4rev2 has no \\Recent (RFC 9051 §2.3.2)."""
+        return tuple(f for f in flags if f != "\\Recent") if self.rev2 else flags
 
     def enable_condstore(self) -> None:
         """A CONDSTORE-enabling command (RFC 7162 §3.1): say HIGHESTMODSEQ once, then MODSEQ everywhere."""

@@ -76,7 +76,7 @@ class FetchRenderer:
             except _UnknownCte as exc:
                 raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
             if uid in newly:
-                parts.append(f"FLAGS ({' '.join(view.flags_of(uid))})".encode())
+                parts.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid)))})".encode())
             s.send(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
             if not s.conn.has_pending():
                 await s.conn.drain()
@@ -101,7 +101,7 @@ class FetchRenderer:
             if name == "UID":
                 out.append(f"UID {uid}".encode())
             elif name == "FLAGS":
-                out.append(f"FLAGS ({' '.join(view.flags_of(uid))})".encode())
+                out.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid)))})".encode())
             elif name == "INTERNALDATE":
                 out.append(f'INTERNALDATE "{imap_date(entry.internal_date)}"'.encode())
             elif name == "RFC822.SIZE":

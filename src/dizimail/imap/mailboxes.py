@@ -62,9 +62,10 @@ class MailboxCommands(SessionBase):
         if c.readonly:
             self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
         self.untagged(f"{view.exists} EXISTS")
-        self.untagged(f"{len(view.recent)} RECENT")
+        if not self.rev2:
+            self.untagged(f"{len(view.recent)} RECENT")
         first_unseen = next((i for i, uid in enumerate(view.uids, 1) if "\\Seen" not in view.flags[uid]), None)
-        if first_unseen is not None:
+        if first_unseen is not None and not self.rev2:
             self.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
         self.untagged(f"OK [UIDVALIDITY {view.info.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {status.uidnext}] Predicted next UID")
@@ -404,9 +405,12 @@ class MailboxCommands(SessionBase):
             self.enable_condstore()
         uids = await evaluate_search(self, c.key, c.charset)
         numbers = uids if c.uid else [s for s in (view.seq_of(u) for u in uids) if s is not None]
-        if c.returns is not None:  # ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
+        returns_given = c.returns
+        if returns_given is None and self.rev2:  # IMAP4rev2 answers SEARCH with ESEARCH (RFC 9051 §6.4.4)
+            returns_given = ()
+        if returns_given is not None:  # ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
             parts = [f'(TAG "{tag}")'] + (["UID"] if c.uid else [])
-            returns = {r.upper() for r in c.returns} or {"ALL"}
+            returns = {r.upper() for r in returns_given} or {"ALL"}
             if "SAVE" in returns:
                 self.saved = list(uids)
                 returns.discard("SAVE")

@@ -36,7 +36,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 30 * 60
 IDLE_RECHECK = 5.0  # changes made by other processes (the CLI) are seen within this period
 AUTH_TIMEOUT = 60.0
-CAPABILITIES_BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
+CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
                      "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
@@ -58,6 +58,7 @@ class ImapSession(MailboxCommands):
         self.condstore = False
         self.qresync = False
         self.utf8 = False
+        self.rev2 = False
         self.saved: list[int] = []
         self.bad = 0
         limit = ctx.config.limits.max_message_size
@@ -250,6 +251,9 @@ class ImapSession(MailboxCommands):
             elif capability.upper() == "QRESYNC" and "QRESYNC" not in enabled:
                 self.condstore = self.qresync = True  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
                 enabled.append("QRESYNC")
+            elif capability.upper() == "IMAP4REV2" and "IMAP4rev2" not in enabled:
+                self.rev2 = self.utf8 = True  # RFC 9051: UTF-8 names, ESEARCH, no \Recent
+                enabled.append("IMAP4rev2")
             elif capability.upper() == "UTF8=ACCEPT" and "UTF8=ACCEPT" not in enabled:
                 self.utf8 = True
                 enabled.append("UTF8=ACCEPT")
