@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import hypothesis  # noqa: F401  # imported (and assertion-rewritten) now, not at session end beside server threads
 import pytest
 
 from dizimail.app.build import Services

@@ -379,7 +379,7 @@ class MailboxCommands(SessionBase):
             if numbers and "MAX" in returns:
                 parts.append(f"MAX {numbers[-1]}")
             if numbers and "ALL" in returns:
-                parts.append("ALL " + ",".join(str(n) for n in numbers))
+                parts.append("ALL " + _ordered_set(numbers))
             if "COUNT" in returns:
                 parts.append(f"COUNT {len(numbers)}")
             self.untagged("ESEARCH " + " ".join(parts))
@@ -427,8 +427,9 @@ class MailboxCommands(SessionBase):
             if "COUNT" in returns:
                 parts.append(f"COUNT {len(numbers)}")
             if uses_modseq and uids:  # RFC 7162 §3.1.5: the highest MODSEQ of what is returned
-                shown = uids if returns & {"ALL", "COUNT"} else \
-                    [u for u in uids if (u if c.uid else view.seq_of(u)) in (min(numbers), max(numbers))]
+                wanted = set(numbers) if returns & {"ALL", "COUNT"} else \
+                    ({min(numbers)} if "MIN" in returns else set()) | ({max(numbers)} if "MAX" in returns else set())
+                shown = [u for u in uids if (u if c.uid else view.seq_of(u)) in wanted]
                 parts.append(f"MODSEQ {max(view.modseqs.get(u, 0) for u in shown)}")
             self.untagged("ESEARCH " + " ".join(parts))
         else:
@@ -438,6 +439,19 @@ class MailboxCommands(SessionBase):
             self.untagged("SEARCH" + "".join(f" {n}" for n in numbers) + modseq)
         await self.sync(allow_expunge=c.uid)
         self.tagged(tag, "OK", "SEARCH completed")
+
+
+def _ordered_set(numbers: list[int]) -> str:
+    """A sequence-set in the given order (ESORT, RFC 5267 §3.2): ascending runs become ranges."""
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in numbers[1:] + [0]:
+        if n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}:{prev}" if prev > start else str(start))
+        start = prev = n
+    return ",".join(out)
 
 
 def _uses_modseq(key: Any) -> bool:

@@ -284,6 +284,7 @@ class ImapSession(MailboxCommands):
         event = self.ctx.notifier.listen(box) if box is not None else None
         deadline = time.monotonic() + IDLE_TIMEOUT
         reader = asyncio.ensure_future(self.next_event())
+        changed: asyncio.Future[Any] | None = None
         try:
             while True:
                 waiters: list[asyncio.Future[Any]] = [reader]
@@ -306,8 +307,11 @@ class ImapSession(MailboxCommands):
         finally:
             if event is not None and box is not None:
                 self.ctx.notifier.unlisten(box, event)
-            if not reader.done():
-                reader.cancel()
+            for task in (reader, changed):
+                if task is not None and not task.done():
+                    task.cancel()
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                raise reader.exception()  # type: ignore[misc]  # the connection went away while idling
         if not isinstance(reader.result(), IdleDone):
             raise CommandError("BAD", "Expected DONE")
         await self.sync()
