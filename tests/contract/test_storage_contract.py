@@ -189,7 +189,7 @@ async def test_search_index_finds_cjk_and_ascii_substrings(stores, tmp_path):
         blob = put_blob(blobs, raw)
         await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
                                               (LocalDelivery(a.id, a.address, "INBOX", b""),),
-                                              meta=describe_blob(raw)))
+                                              meta=describe_blob(raw, with_search=True)))
     box = (await meta.get_mailbox(a.id, "INBOX")).id
     assert await index.search(box, "subject", "电厂") == {1}  # two characters: below a trigram
     assert await index.search(box, "subject", "运行日报") == {1}
@@ -216,8 +216,32 @@ async def test_search_index_uses_fts_for_large_mailboxes(stores, monkeypatch):
         blob = put_blob(blobs, raw)
         await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
                                               (LocalDelivery(a.id, a.address, "INBOX", b""),),
-                                              meta=describe_blob(raw)))
+                                              meta=describe_blob(raw, with_search=True)))
     box = (await meta.get_mailbox(a.id, "INBOX")).id
     assert await index.search(box, "subject", "TURBINE main") == {1}
     assert await index.search(box, "subject", "运行日") == {2}
     assert await index.search(box, "subject", "电厂") == {2}
+
+
+async def test_indexer_adds_documents_for_new_messages(stores):
+    from dizimail.services.mailstore import Mailstore
+    from dizimail.services.messages import describe_blob
+    from dizimail.services.notify import Notifier
+    from dizimail.storage.sqlite.search import SqliteSearchIndex
+
+    meta, _queue, blobs = stores
+    index = SqliteSearchIndex(meta.db)
+    mailstore = Mailstore(meta, blobs, Notifier(), index)
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    raw = "Subject: 锅炉检修通知\r\n\r\n明天上午九点开始。\r\n".encode()
+    blob = put_blob(blobs, raw)
+    await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),),
+                                          meta=describe_blob(raw)))
+    box = (await meta.get_mailbox(a.id, "INBOX")).id
+    assert await index.unindexed(box) == {1}
+    assert await mailstore.index_pending() == 1
+    assert await index.unindexed(box) == set()
+    assert await index.search(box, "subject", "检修") == {1}
+    assert await mailstore.index_pending() == 0

@@ -79,7 +79,17 @@ class Node:
             await self.stop()
             raise
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._indexer(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
+
+    async def _indexer(self, services: Services) -> None:
+        """Search documents for new messages, in batches, off the SMTP path (DESIGN.md §3)."""
+        while True:
+            try:
+                await services.mailstore.index_pending()
+            except Exception:  # retried at the next interval
+                log.exception("search.index.failed")
+            await asyncio.sleep(self.config.storage.index_interval)  # at most one batch a period
 
     async def _sweeper(self, services: Services) -> None:
         """Periodic removal of message files that lost their last reference (after a grace period)."""

@@ -60,6 +60,7 @@ class StorageConfig(Section):
     commit_batch: int = Field(256, description="most transactions grouped into one fsync")
     blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
     sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
+    index_interval: Duration = Field(1.0, description="how often new messages are added to the search index")
 
 
 class LimitsConfig(Section):

@@ -125,7 +125,8 @@ class FetchRenderer:
                 out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
             elif name == "BODY":
                 sec = item.section
-                data = section(raw, sec.part, sec.kind, sec.fields) or b""
+                data = _top_section(raw, sec.kind) if not sec.part and sec.kind in ("", "HEADER", "TEXT") else \
+                    section(raw, sec.part, sec.kind, sec.fields) or b""
                 out.append(item.response_name().encode() + b" " + literal(_partial(data, item.partial)))
             elif name in ("BINARY", "BINARY.SIZE"):
                 decoded = binary(raw, item.section.part if item.section else ())
@@ -137,6 +138,18 @@ class FetchRenderer:
                     out.append(item.response_name().encode() + b" " + literal(_partial(decoded, item.partial),
                                                                                b"\0" in decoded))
         return out
+
+
+def _top_section(raw: bytes, kind: str) -> bytes:
+    """BODY[], BODY[HEADER] and BODY[TEXT] of the whole message need no MIME parse (RFC 3501 §6.4.5)."""
+    if not kind:
+        return raw
+    if raw.startswith(b"\r\n"):  # no header fields at all
+        return b"\r\n" if kind == "HEADER" else raw[2:]
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return raw if kind == "HEADER" else b""
+    return raw[: end + 4] if kind == "HEADER" else raw[end + 4:]
 
 
 def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:

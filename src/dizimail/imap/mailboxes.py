@@ -300,7 +300,7 @@ class MailboxCommands(SessionBase):
         if c.unchangedsince is not None:
             self.enable_condstore()
         changed, failed = await self.ctx.mailstore.store(view, uids, c.mode, tuple(c.flags), c.unchangedsince)
-        new_keywords = view.keywords_update()
+        new_keywords = view.keywords_update([ch.flags for ch in changed])
         if new_keywords is not None:
             self.flags_response(new_keywords)
         if not c.silent or self.condstore:  # RFC 7162 §3.1.3: MODSEQ even for .SILENT

@@ -176,7 +176,7 @@ class MailboxChanges:
     uidnext: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built by the thousand at SELECT, where frozen __init__ costs
 class MessageEntry:
     """An index row: one message in one mailbox (IMAP-ready: UID, MODSEQ, flags)."""
 

@@ -13,14 +13,23 @@ from dataclasses import dataclass
 
 from dizimail.interfaces import BlobStore, MetaStore, SearchIndex
 from dizimail.model.errors import MailError, NotFound, TemporaryFailure
-from dizimail.model.types import Account, BlobMeta, FlagChange, MailboxInfo, MailboxStatus, MessageEntry
+from dizimail.model.types import (
+    Account,
+    BlobMeta,
+    FlagChange,
+    MailboxInfo,
+    MailboxStatus,
+    MessageEntry,
+    SearchDoc,
+)
 from dizimail.services.folders import canonical_name
-from dizimail.services.messages import describe_blob
+from dizimail.services.messages import describe_blob, search_doc
 from dizimail.services.notify import Notifier
 from dizimail.services.selected import SelectedMailbox, normalize_flags
 
 CHUNK = 256 * 1024
 SMALL = 128 * 1024
+INDEX_LIMIT = 32 * 1024 * 1024  # bytes of a message read for its search document
 
 
 class MaildropBusy(MailError):
@@ -122,6 +131,25 @@ class Mailstore:
 
     async def read_message(self, entry: MessageEntry) -> bytes:
         return b"".join([c async for c in self.read_chunks(entry)])
+
+    async def index_pending(self, limit: int = 200) -> int:
+        """Add search documents for messages committed since the last run; returns how many."""
+        blob_ids = await self.search_index.pending(limit)
+        if not blob_ids:
+            return 0
+
+        def read_docs() -> list[tuple[str, SearchDoc]]:
+            docs = []
+            for blob_id in blob_ids:
+                try:
+                    with self.blobs.open(blob_id) as handle:
+                        docs.append((blob_id, search_doc(handle.read(INDEX_LIMIT))))
+                except OSError:  # swept meanwhile
+                    continue
+            return docs
+        docs = await asyncio.to_thread(read_docs)
+        await self.search_index.add(docs)
+        return len(docs)
 
     async def sweep(self, grace: float) -> int:
         """Remove message files that nothing has referenced for ``grace`` seconds."""

@@ -28,9 +28,10 @@ def search_doc(raw: bytes) -> SearchDoc:
                      body=body_text(raw, BODY_TEXT_LIMIT, structure=structure).casefold())
 
 
-def describe_blob(raw: bytes) -> BlobMeta:
-    """ENVELOPE, BODYSTRUCTURE, BODY and search text of a message blob (the per-recipient prefix
-    holds only trace fields, which none of them include)."""
+def describe_blob(raw: bytes, with_search: bool = False) -> BlobMeta:
+    """ENVELOPE, BODYSTRUCTURE and BODY (and, if asked, the search text) of a message blob; the
+    per-recipient prefix holds only trace fields, which none of them include."""
     structure = parse_structure(raw)
     return BlobMeta(envelope(raw), bodystructure(raw, extensible=True, structure=structure),
-                    bodystructure(raw, extensible=False, structure=structure), search_doc(raw))
+                    bodystructure(raw, extensible=False, structure=structure),
+                    search_doc(raw) if with_search else None)

@@ -134,14 +134,15 @@ class SelectedMailbox:
             update.recent = len(self.recent)
         self.uidnext = max(self.uidnext, changes.uidnext)
         update.flags = [(seq, uid, self.flags_of(uid), modseq) for seq, uid, _flags, modseq in update.flags]
-        new_keywords = self.keywords_update()
+        new_keywords = self.keywords_update([c.flags for c in changes.changed] + [e.flags for e in new])
         if new_keywords:
             update.keywords = new_keywords
         return update
 
-    def keywords_update(self) -> list[str] | None:
-        """The mailbox's keyword list, if it grew since the client last heard it (the FLAGS response)."""
-        current = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
+    def keywords_update(self, flag_sets: list[tuple[str, ...]]) -> list[str] | None:
+        """The mailbox's keyword list, if ``flag_sets`` (just changed or added) brought a new one
+        (the client then needs a new FLAGS response)."""
+        current = {f for flags in flag_sets for f in flags if not f.startswith("\\")}
         if current - self.keywords:
             self.keywords |= current
             return sorted(self.keywords)

@@ -9,6 +9,7 @@ paths are case-insensitive for every script.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from dizimail.model.types import SearchDoc
 from dizimail.storage.sqlite.db import SqliteDatabase
@@ -70,6 +71,20 @@ class SqliteSearchIndex:
 
     async def _all(self, mailbox_id: int) -> set[int]:
         return {r[0] for r in self.db.quick().execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
+
+    async def pending(self, limit: int) -> list[str]:
+        rows = self.db.quick().execute(
+            "SELECT b.id FROM blobs b LEFT JOIN search_docs d ON d.blob_id = b.id "
+            "WHERE d.id IS NULL AND b.refcount > 0 LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
+    async def add(self, documents: list[tuple[str, SearchDoc]]) -> None:
+        def job(conn: Any) -> None:
+            raw = conn.connection.driver_connection
+            for blob_id, doc in documents:
+                if raw.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone():
+                    index_document(raw, blob_id, doc)
+        await self.db.write(job)
 
     async def unindexed(self, mailbox_id: int) -> set[int]:
         rows = self.db.quick().execute(
