@@ -7,7 +7,6 @@ import email.header
 import email.message
 import email.policy
 import os
-import poplib
 import re
 import shutil
 import smtplib
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli
+from conftest import ServerThread, dizimail_cli
+from helpers import pop3
 
 TIMEOUT = 60
 
@@ -73,18 +73,6 @@ def remote_address(prefix: str = "friend") -> str:
 
 
 # --- POP3 as the mailbox owner sees it (stdlib client, STLS) -------------------------------------------
-
-
-def pop3(server: ServerThread, user: str, password: str = PASSWORD) -> poplib.POP3:
-    p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
-    try:
-        p.stls(client_tls())
-        p.user(user)
-        p.pass_(password)
-    except BaseException:
-        p.close()
-        raise
-    return p
 
 
 def stat(server: ServerThread, user: str) -> int:
