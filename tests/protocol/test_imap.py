@@ -399,3 +399,16 @@ def test_catenate_builds_a_message_from_text_and_an_existing_part(server, user):
     conn.select("Drafts")
     assert ok(conn.fetch("1", "(BODY.PEEK[])"))[0][1] == b"Subject: built\r\n\r\nsecond part"
     conn.logout()
+
+
+def test_list_recursivematch_reports_childinfo(server, user):
+    conn = imap(server, user)
+    ok(conn.create("proj"))
+    ok(conn.create("proj/a"))
+    ok(conn.subscribe("proj/a"))
+    typ, data = conn._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "proj", "RETURN", "(CHILDREN)")
+    assert typ == "OK"
+    assert conn.untagged_responses.pop("LIST") == [b'(\\HasChildren) "/" "proj" ("CHILDINFO" ("SUBSCRIBED"))']
+    typ, data = conn._simple_command("LIST", "(SUBSCRIBED)", '""', "proj*")
+    assert conn.untagged_responses.pop("LIST") == [b'(\\Subscribed) "/" "proj/a"']
+    conn.logout()

@@ -142,14 +142,16 @@ class MailboxCommands(SessionBase):
         await self.list_like(tag, c.reference, c.patterns, "LIST", subscribed_only="SUBSCRIBED" in selection,
                              special_only="SPECIAL-USE" in selection,
                              show_subscribed="SUBSCRIBED" in returns or "SUBSCRIBED" in selection,
-                             status_items=c.status_items if "STATUS" in returns else ())
+                             status_items=c.status_items if "STATUS" in returns else (),
+                             recursive="RECURSIVEMATCH" in selection,
+                             children=not selection or "CHILDREN" in returns)
 
     async def cmd_lsub(self, tag: str, c: Any) -> None:
         await self.list_like(tag, c.reference, (c.pattern,), "LSUB", subscribed_only=True)
 
     async def list_like(self, tag: str, reference: str, patterns: tuple[str, ...], verb: str,
                         subscribed_only: bool, special_only: bool = False, show_subscribed: bool = False,
-                        status_items: tuple[str, ...] = ()) -> None:
+                        status_items: tuple[str, ...] = (), recursive: bool = False, children: bool = True) -> None:
         assert self.account is not None
         if patterns == ("",):  # RFC 3501 §6.3.8: the delimiter and root
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
@@ -169,16 +171,24 @@ class MailboxCommands(SessionBase):
                     attrs = ["\\Noselect"]  # RFC 3501 §6.3.9: a parent of subscribed mailboxes
                 else:
                     continue
-            else:
+            extra = b""
+            if verb == "LIST":
+                subscribed_child = any(n.startswith(box.name + DELIMITER) for n in subscribed)
                 if subscribed_only and box.name not in subscribed:
-                    continue
-                has_children = any(n.startswith(box.name + DELIMITER) for n in names)
-                attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+                    if not (recursive and subscribed_child):
+                        continue
+                if recursive and subscribed_child:  # RFC 5258 §3.5: CHILDINFO
+                    extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
+                attrs = []
+                if children:
+                    has_children = any(n.startswith(box.name + DELIMITER) for n in names)
+                    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
                 if box.special_use:
                     attrs.append(box.special_use)
                 if show_subscribed and box.name in subscribed:
                     attrs.append("\\Subscribed")
-            self.send(f'* {verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self.wire_name(box.name) + b"\r\n")
+            self.send(f'* {verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self.wire_name(box.name) + extra
+                      + b"\r\n")
             if status_items:
                 await self.status_line(box.name, status_items)
         self.tagged(tag, "OK", f"{verb} completed")
