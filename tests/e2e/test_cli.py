@@ -128,4 +128,4 @@ def test_missing_config_is_a_clear_error(tmp_path):
 
 
 def test_upgrade_reports_the_schema_revision(config_file):
-    assert "database schema at revision 0004" in cli(config_file, "upgrade").stdout
+    assert "database schema at revision 0005" in cli(config_file, "upgrade").stdout

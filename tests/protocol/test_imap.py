@@ -412,3 +412,15 @@ def test_list_recursivematch_reports_childinfo(server, user):
     typ, data = conn._simple_command("LIST", "(SUBSCRIBED)", '""', "proj*")
     assert conn.untagged_responses.pop("LIST") == [b'(\\Subscribed) "/" "proj/a"']
     conn.logout()
+
+
+def test_subscriptions_outlive_their_mailbox(server, user):
+    conn = imap(server, user)
+    ok(conn.create("temporary"))
+    ok(conn.subscribe("temporary"))
+    ok(conn.delete("temporary"))
+    typ, data = conn._simple_command("LIST", "(SUBSCRIBED)", '""', "temp*")
+    assert conn.untagged_responses.pop("LIST") == [b'(\\Subscribed \\NonExistent) "/" "temporary"']
+    ok(conn.unsubscribe("temporary"))
+    assert ok(conn.lsub('""', "temp*")) == [None]
+    conn.logout()

@@ -159,8 +159,13 @@ class MailboxCommands(SessionBase):
             return
         boxes = await self.ctx.folders.list(self.account)
         names = {b.name for b in boxes}
-        subscribed = {b.name for b in boxes if b.subscribed}
+        subscribed: set[str] = set(await self.ctx.folders.subscriptions(self.account))
         regexes = [_pattern(_lenient(reference), _lenient(p)) for p in patterns]
+        if subscribed_only or verb == "LSUB":  # subscribed names whose mailbox is gone (RFC 5258 §3.4)
+            for name in sorted(subscribed - names):
+                if any(r.match(name) for r in regexes):
+                    gone = "" if verb == "LSUB" else "\\Subscribed \\NonExistent"
+                    self.send(f'* {verb} ({gone}) "{DELIMITER}" '.encode() + self.wire_name(name) + b"\r\n")
         for box in boxes:
             if not any(r.match(box.name) for r in regexes) or (special_only and not box.special_use):
                 continue

@@ -92,7 +92,10 @@ class MetaStore(Protocol):
     async def rename_mailbox(self, account_id: int, old: str, new: str, delimiter: str = "/") -> None:
         """Rename a mailbox and its children (RFC 3501 §6.3.5)."""
 
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """Subscribe or unsubscribe a name (RFC 3501 §6.3.6: the mailbox need not exist)."""
+
+    async def list_subscriptions(self, account_id: int) -> list[str]: ...
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438)."""

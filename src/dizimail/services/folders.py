@@ -6,6 +6,8 @@ and INBOX is case-insensitive (RFC 3501 §5.1).
 
 from __future__ import annotations
 
+import builtins
+
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account, MailboxInfo
@@ -88,3 +90,6 @@ class Folders:
 
     async def subscribe(self, account: Account, name: str, subscribed: bool) -> None:
         await self.meta.set_subscribed(account.id, canonical_name(name), subscribed)
+
+    async def subscriptions(self, account: Account) -> builtins.list[str]:
+        return await self.meta.list_subscriptions(account.id)

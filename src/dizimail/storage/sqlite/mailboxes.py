@@ -28,7 +28,9 @@ from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.search import drop_documents
 
 INLINE_ROWS = 2000
-_BOX_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
+_BOX_COLS = ("m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use, "
+             "s.name IS NOT NULL")
+_BOX_FROM = "FROM mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.account_id AND s.name = m.name"
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
 
 
@@ -84,12 +86,12 @@ class SqliteMailboxOps:
     _write: Callable[..., Awaitable[Any]]
 
     async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
-        rows = self.db.quick().execute(f"SELECT {_BOX_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+        rows = self.db.quick().execute(f"SELECT {_BOX_COLS} {_BOX_FROM} WHERE m.account_id = ? ORDER BY m.name",
                                        (account_id,)).fetchall()
         return [_box(r) for r in rows]
 
     async def get_mailbox(self, account_id: int, name: str) -> MailboxInfo | None:
-        r = self.db.quick().execute(f"SELECT {_BOX_COLS} FROM mailboxes WHERE account_id = ? AND name = ?",
+        r = self.db.quick().execute(f"SELECT {_BOX_COLS} {_BOX_FROM} WHERE m.account_id = ? AND m.name = ?",
                                     (account_id, name)).fetchone()
         return None if r is None else _box(r)
 
@@ -105,7 +107,7 @@ class SqliteMailboxOps:
             uidvalidity = max(int(time.time()), int(last[0]) + 1)
             raw.execute("UPDATE accounts SET last_uidvalidity = ? WHERE id = ?", (uidvalidity, account_id))
             cur = raw.execute("INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, "
-                              "special_use, subscribed, recent_uid) VALUES (?, ?, ?, 1, 1, ?, 0, 1)",
+                              "special_use, recent_uid) VALUES (?, ?, ?, 1, 1, ?, 1)",
                               (account_id, name, uidvalidity, special_use))
             # A new mailbox is not subscribed: SUBSCRIBE is the client's decision (RFC 3501 §6.3.6)
             return MailboxInfo(int(cur.lastrowid or 0), account_id, name, uidvalidity, 1, 1, special_use, False)
@@ -142,15 +144,24 @@ class SqliteMailboxOps:
             raw.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new, row[0]))
             for child_id, child_name in children:
                 raw.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new + child_name[len(old):], child_id))
+            for sub_name in [old] + [c[1] for c in children]:  # subscriptions follow the rename
+                raw.execute("UPDATE OR IGNORE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+                            (new + sub_name[len(old):], account_id, sub_name))
         await self._write(job)
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """Subscriptions are names: a name may be subscribed whether or not the mailbox exists."""
         def job(conn: Connection) -> None:
-            cur = _raw(conn).execute("UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?",
-                                     (int(subscribed), account_id, name))
-            if not cur.rowcount:
-                raise NotFound("unknown_mailbox", name)
+            if subscribed:
+                _raw(conn).execute("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)",
+                                   (account_id, name))
+            else:
+                _raw(conn).execute("DELETE FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name))
         await self._write(job)
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return [r[0] for r in self.db.quick().execute(
+            "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,))]
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         raw = self.db.quick()

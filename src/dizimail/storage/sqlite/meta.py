@@ -38,6 +38,7 @@ from dizimail.storage.sqlite.tables import (
     messages,
     queue,
     queue_recipients,
+    subscriptions,
 )
 
 _dom = domains.alias("d")
@@ -186,8 +187,9 @@ class SqliteMetaStore(SqliteMailboxOps):
                 uidvalidity = int(now)
                 conn.execute(insert(mailboxes), [
                     {"account_id": new_id[0], "name": mbox, "uidvalidity": uidvalidity, "uidnext": 1,
-                     "highestmodseq": 1, "special_use": use, "subscribed": True}
-                    for mbox, use in DEFAULT_MAILBOXES])
+                     "highestmodseq": 1, "special_use": use} for mbox, use in DEFAULT_MAILBOXES])
+                conn.execute(insert(subscriptions), [{"account_id": new_id[0], "name": mbox}
+                                                     for mbox, _use in DEFAULT_MAILBOXES])
                 results.append(None)
             return results
         return await self._write(job)  # type: ignore[no-any-return]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -67,7 +66,6 @@ mailboxes = Table(
     Column("uidnext", BigInteger, nullable=False),
     Column("highestmodseq", BigInteger, nullable=False),
     Column("special_use", String, nullable=True),
-    Column("subscribed", Boolean, nullable=False),
     Column("recent_uid", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("account_id", "name"),
 )
@@ -87,6 +85,12 @@ messages = Table(
     UniqueConstraint("mailbox_id", "uid"),
     Index("ix_messages_blob", "blob_id"),
     Index("ix_messages_modseq", "mailbox_id", "modseq"),
+)
+
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String, primary_key=True),
 )
 
 expunged = Table(
