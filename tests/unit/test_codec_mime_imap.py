@@ -361,3 +361,10 @@ def test_binary_of_an_unknown_encoding_is_none() -> None:
     raw = b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n"
     assert binary(raw, (1,)) is None
     assert section(raw, (1,)) == b"begin 644 x\r\n"
+
+
+def test_quoted_printable_drops_transport_padding_before_soft_breaks():
+    from dizimail.codec.mime.transfer import decode_quoted_printable
+
+    assert decode_quoted_printable(b"hello  \r\nfoo\t \t= \r\nb\r\nfoo = \t\r\nbar\r\n") == \
+        b"hello\r\nfoo\t \tb\r\nfoo bar\r\n"

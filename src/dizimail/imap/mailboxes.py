@@ -23,8 +23,9 @@ def _error(kind: str, text: str, code: str = "") -> Exception:
     return CommandError(kind, text, code)
 
 
-_URL = re.compile(r"^/(?P<mailbox>[^;/]+(?:/[^;/]+)*);UIDVALIDITY=(?P<uidvalidity>\d+)/;UID=(?P<uid>\d+)"
-                  r"(?:/;SECTION=(?P<section>[^;]+))?$", re.IGNORECASE)
+_URL = re.compile(r"^/(?P<mailbox>[^;/]+(?:/[^;/]+)*?)/?(?:;UIDVALIDITY=(?P<uidvalidity>\d+))?/;UID=(?P<uid>\d+)"
+                  r"(?:/;SECTION=(?P<section>[^;/]+))?(?:/;PARTIAL=(?P<offset>\d+)(?:\.(?P<length>\d+))?)?$",
+                  re.IGNORECASE)
 
 
 def _lenient(wire: str) -> str:
@@ -178,7 +179,8 @@ class MailboxCommands(SessionBase):
                     continue
             extra = b""
             if verb == "LIST":
-                subscribed_child = any(n.startswith(box.name + DELIMITER) for n in subscribed)
+                subscribed_child = any(n.startswith(box.name + DELIMITER) and not any(r.match(n) for r in regexes)
+                                       for n in subscribed)
                 if subscribed_only and box.name not in subscribed:
                     if not (recursive and subscribed_child):
                         continue
@@ -300,6 +302,9 @@ class MailboxCommands(SessionBase):
         data = section(raw, tuple(numbers), kind)
         if data is None:
             raise _error("NO", "No such section", "BADURL " + url)
+        if match["offset"] is not None:  # RFC 5092 §3.3 ;PARTIAL=offset[.length]
+            start = int(match["offset"])
+            data = data[start:start + int(match["length"])] if match["length"] else data[start:]
         return data
 
     # --- message commands -------------------------------------------------------------

@@ -152,10 +152,11 @@ class Node:
             stack.extend(node.children)
         return False
 
-    def date(self) -> float:
+    def date(self) -> tuple[float, int]:
+        """Sent date, then message number: siblings and roots in a stable order (RFC 5256 §2.2)."""
         if self.info is not None:
-            return self.info.date
-        return min((c.date() for c in self.children), default=0.0)
+            return (self.info.date, self.info.seq)
+        return min((c.date() for c in self.children), default=(0.0, 0))
 
     def first_info(self) -> Info | None:
         if self.info is not None:

@@ -9,6 +9,7 @@ FETCH BINARY or a search index must not fail on one sender's bad encoder.
 from __future__ import annotations
 
 import binascii
+import re
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_JUNK = bytes(b for b in range(256) if b not in _B64_ALPHABET and b != ord("="))
@@ -41,9 +42,15 @@ def decode_base64(data: bytes) -> bytes:
     return b"".join(_b64_chunk(chunk) for chunk in clean.split(b"=") if chunk)
 
 
+_TRAILING_WS = re.compile(rb"[ \t]+(?=\r?\n|$)")
+
+
 def decode_quoted_printable(data: bytes) -> bytes:
-    """Decode RFC 2045 §6.7 quoted-printable; malformed ``=`` sequences are kept as they are."""
-    return binascii.a2b_qp(data)
+    """Decode RFC 2045 §6.7 quoted-printable; malformed ``=`` sequences are kept as they are.
+
+    Trailing white space on a line is transport padding and is removed first (rule 3), so a
+    soft line break written as ``= `` still joins the lines."""
+    return binascii.a2b_qp(_TRAILING_WS.sub(b"", data))
 
 
 def decode_transfer(body: bytes, encoding: str) -> bytes | None:
