@@ -58,7 +58,6 @@ class MailboxCommands(SessionBase):
         self.saved = []
         view = await self.ctx.mailstore.select(self.account, self.mailbox_name(c.mailbox), c.readonly)
         self.selected = view
-        status = await self.ctx.mailstore.meta.mailbox_status(view.info.id)
         self.flags_response(view.keywords, permanent=not c.readonly)
         if c.readonly:
             self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
@@ -69,8 +68,8 @@ class MailboxCommands(SessionBase):
         if first_unseen is not None and not self.rev2:
             self.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
         self.untagged(f"OK [UIDVALIDITY {view.info.uidvalidity}] UIDs valid")
-        self.untagged(f"OK [UIDNEXT {status.uidnext}] Predicted next UID")
-        self.untagged(f"OK [HIGHESTMODSEQ {status.highestmodseq}] Highest")
+        self.untagged(f"OK [UIDNEXT {view.uidnext}] Predicted next UID")
+        self.untagged(f"OK [HIGHESTMODSEQ {view.synced_modseq}] Highest")
         if c.qresync is not None:
             await self.resynchronise(view, c.qresync)
         self.tagged(tag, "OK", "SELECT completed" if not c.readonly else "EXAMINE completed",

@@ -69,16 +69,17 @@ class SelectedMailbox:
         self.uidnext = 1
 
     async def open(self) -> None:
-        entries = await self.meta.list_messages(self.info.id)
-        status = await self.meta.mailbox_status(self.info.id)
-        self.synced_modseq, self.uidnext = status.highestmodseq, status.uidnext
-        self._add(entries)
+        # The counters come from the mailbox row read before the messages: anything that arrives in
+        # between is then both listed and (harmlessly) reported again by the first poll, never lost.
+        self.synced_modseq, self.uidnext = self.info.highestmodseq, self.info.uidnext
+        self._add(await self.meta.list_messages(self.info.id))
         self.keywords = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
         if not self.readonly:
             first_recent = await self.meta.take_recent(self.info.id)
             self.recent = {u for u in self.uids if u >= first_recent}
         else:  # EXAMINE reports recent messages without claiming them
-            self.recent = {u for u in self.uids if u >= status.recent_from}
+            recent_from = (await self.meta.mailbox_status(self.info.id)).recent_from
+            self.recent = {u for u in self.uids if u >= recent_from}
 
     def _add(self, entries: list[MessageEntry] | tuple[MessageEntry, ...]) -> None:
         for e in entries:
