@@ -381,6 +381,9 @@ def test_binary_append_and_fetch(server, user):
     raw.command("SELECT INBOX")
     lines = raw.command("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
     assert b"BINARY.SIZE[1] 3" in lines[0] and b"~{3}" in lines[0]
+    assert lines[1].startswith(b"\x00\x01\xff")  # unchanged in a literal8
+    lines = raw.command("FETCH 1 (BODY.PEEK[1])")
+    assert lines[1].startswith(b"\x80\x01\xff")  # no NUL inside an ordinary literal
     raw.sock.close()
 
 

@@ -17,6 +17,10 @@ SETS_SEEN = {"RFC822", "RFC822.TEXT"}
 
 
 def literal(data: bytes, binary_literal: bool = False) -> bytes:
+    """A literal; an ordinary one may not carry NUL (RFC 3501 §4.3), so NULs become 0x80 there —
+    BINARY[] (literal8) is the way to get such a part unchanged (RFC 3516)."""
+    if not binary_literal and b"\0" in data:
+        data = data.replace(b"\0", b"\x80")
     return (b"~" if binary_literal else b"") + b"{%d}\r\n" % len(data) + data
 
 
