@@ -48,24 +48,16 @@ class FetchRenderer:
             uids = [u for u in uids if view.modseqs.get(u, 0) > c.changedsince]
         if c.uid and "UID" not in names:
             items.insert(0, _Item("UID"))
-        if s.condstore and "MODSEQ" not in names and (c.changedsince is not None or s.condstore):
-            if c.changedsince is not None:
-                items.append(_Item("MODSEQ"))
-        marks_seen = not view.readonly and any(
-            (i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
-            or i.name.upper() in SETS_SEEN for i in items)
-        if marks_seen:
+        if c.changedsince is not None and "MODSEQ" not in names:  # RFC 7162 §3.1.4.1
+            items.append(_Item("MODSEQ"))
+        newly: set[int] = set()  # \Seen set by this FETCH: their FLAGS go into the response
+        if not view.readonly and any((i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
+                                     or i.name.upper() in SETS_SEEN for i in items):
             unseen = [u for u in uids if "\\Seen" not in view.flags.get(u, ())]
             if unseen:
                 await s.ctx.mailstore.store(view, unseen, "+", ("\\Seen",))
-                if "FLAGS" not in [i.name.upper() for i in items]:
+                if "FLAGS" not in names:
                     newly = set(unseen)
-                else:
-                    newly = set()
-            else:
-                newly = set()
-        else:
-            newly = set()
         missing = False
         for uid in uids:
             seq = view.seq_of(uid)
