@@ -41,7 +41,7 @@ class FetchRenderer:
             if c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
                 if not (s.qresync and c.uid):
                     raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")
-                changes = await s.ctx.mailstore.meta.mailbox_changes(view.info.id, c.changedsince, 1 << 62)
+                changes = await s.ctx.mailstore.changes_since(view, c.changedsince)
                 gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
                 if gone:
                     s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")

@@ -81,7 +81,7 @@ class MailboxCommands(SessionBase):
             raise _error("BAD", "ENABLE QRESYNC first")
         if params.uidvalidity != view.info.uidvalidity:
             return  # the client must resynchronise from scratch
-        changes = await self.ctx.mailstore.meta.mailbox_changes(view.info.id, params.modseq, 1 << 62)
+        changes = await self.ctx.mailstore.changes_since(view, params.modseq)
         vanished = list(changes.expunged)
         if params.known_uids is not None and vanished:
             vanished = params.known_uids.select(vanished)

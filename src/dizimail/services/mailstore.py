@@ -17,6 +17,7 @@ from dizimail.model.types import (
     Account,
     BlobMeta,
     FlagChange,
+    MailboxChanges,
     MailboxInfo,
     MailboxStatus,
     MessageEntry,
@@ -71,6 +72,11 @@ class Mailstore:
         if box is None:
             raise NotFound("unknown_mailbox", name)
         return box, await self.meta.mailbox_status(box.id)
+
+    async def changes_since(self, view: SelectedMailbox, modseq: int) -> MailboxChanges:
+        """Everything that changed in the selected mailbox since a client's MODSEQ, expunges
+        included (RFC 7162 QRESYNC, FETCH VANISHED)."""
+        return await self.meta.mailbox_changes(view.info.id, modseq, 1 << 62)
 
     async def store(self, view: SelectedMailbox, uids: list[int], mode: str, flags: tuple[str, ...],
                     unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:
