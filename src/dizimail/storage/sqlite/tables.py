@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -122,6 +123,10 @@ queue = Table(
     Column("created", Float, nullable=False),
     Column("params", String, nullable=False),
     Column("prefix", LargeBinary, nullable=False),
+    Column("held", Boolean, nullable=False, server_default="0"),
+    Column("warned", Boolean, nullable=False, server_default="0"),  # a delay DSN went out
+    Column("lease_owner", String, nullable=True),
+    Column("lease_expiry", Float, nullable=False, server_default="0"),
 )
 
 queue_recipients = Table(
@@ -135,8 +140,64 @@ queue_recipients = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt", Float, nullable=False),
     Column("last_error", String, nullable=False),
-    Column("lease_owner", String, nullable=True),
-    Column("lease_expiry", Float, nullable=True),
+    Column("updated", Float, nullable=False, server_default="0"),
     Index("ix_queue_recipients_due", "status", "next_attempt"),
     Index("ix_queue_recipients_queue", "queue_id"),
+)
+
+routes = Table(
+    "routes", metadata,
+    Column("domain", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("host", String, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+relay_networks = Table(
+    "relay_networks", metadata,
+    Column("network", String, primary_key=True),
+    Column("created", Float, nullable=False),
+)
+
+dkim_keys = Table(
+    "dkim_keys", metadata,
+    Column("domain", String, primary_key=True),
+    Column("selector", String, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("public_key", String, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+settings = Table(
+    "settings", metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, nullable=False),
+)
+
+fetch_accounts = Table(
+    "fetch_accounts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("mode", String, nullable=False),
+    Column("protocol", String, nullable=False),
+    Column("host", String, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("security", String, nullable=False),
+    Column("verify", Boolean, nullable=False),
+    Column("username", String, nullable=False),
+    Column("password", String, nullable=False),
+    Column("interval", Float, nullable=False),
+    Column("keep", Boolean, nullable=False),
+    Column("last_run", Float, nullable=False, server_default="0"),
+    Column("last_error", String, nullable=False, server_default=""),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("host", "port", "username", "account_id"),
+)
+
+fetch_seen = Table(
+    "fetch_seen", metadata,
+    Column("fetch_id", Integer, ForeignKey("fetch_accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("uid", String, primary_key=True),
+    Column("created", Float, nullable=False),
 )
