@@ -64,6 +64,10 @@ def write_config(data_dir: Path, extra: str = "") -> tuple[Path, dict[str, int]]
         text = text[:start] + f"port = {ports.get(name, 0)}" + text[end:]
     # Cheap hashing keeps the suite fast; production defaults are exercised in unit tests.
     text += "\n[auth]\nargon2_time_cost = 1\nargon2_memory_cost = 1024\n" + extra
+    if "[delivery]" not in extra:
+        # Nothing leaves loopback: mail for other domains goes to a port where nobody listens (it waits
+        # in the queue, deferred); tests of delivery configure their own peers.
+        text += f'\n[delivery]\nsmarthost = "127.0.0.1:{free_ports(1)[0]}"\n'
     config_file.write_text(text)
     return config_file, ports
 

@@ -16,7 +16,8 @@ from dizimail.app.build import open_database
 from dizimail.config.schema import Config, ServerConfig
 from dizimail.model.errors import Conflict, NotFound, QuotaExceeded, TemporaryFailure
 from dizimail.model.types import IngestRecord, LocalDelivery, QueuedRecipient
-from dizimail.storage.sqlite.meta import SqliteMetaStore, SqliteQueueStore
+from dizimail.storage.sqlite.meta import SqliteMetaStore
+from dizimail.storage.sqlite.queue import SqliteQueueStore
 
 HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 

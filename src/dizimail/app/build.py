@@ -7,18 +7,28 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from dizimail.config.schema import Config
-from dizimail.interfaces import MetaStore
+from dizimail.interfaces import MetaStore, QueueStore, RoutingStore
+from dizimail.net.smtp_client import SmtpClient
 from dizimail.services.accounts import AccountService
+from dizimail.services.delivery.nexthop import NextHops
+from dizimail.services.delivery.remote import RemoteDelivery, Slots
+from dizimail.services.dkim import DkimService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
 from dizimail.services.queue import QueueService
+from dizimail.services.queue.runner import QueueRunner
+from dizimail.services.relay import RelayPolicy
+from dizimail.services.routes import RouteService
 from dizimail.services.routing import Router
+from dizimail.services.submit import Submitter
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.sqlite.db import SqliteDatabase
-from dizimail.storage.sqlite.meta import SqliteMetaStore, SqliteQueueStore
+from dizimail.storage.sqlite.meta import SqliteMetaStore
+from dizimail.storage.sqlite.queue import SqliteQueueStore
+from dizimail.storage.sqlite.routing import SqliteRoutingStore
 from dizimail.storage.sqlite.search import SqliteSearchIndex
 
 
@@ -33,6 +43,13 @@ class Services:
     folders: Folders
     notifier: Notifier
     meta: MetaStore
+    blobs: FsBlobStore
+    queue_store: QueueStore
+    routing: RoutingStore
+    relay: RelayPolicy
+    dkim: DkimService
+    submitter: Submitter
+    routes: RouteService
 
 
 def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -51,9 +68,30 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     try:
         meta = SqliteMetaStore(db, blobs)
         notifier = Notifier()
-        yield Services(config=config, accounts=AccountService(meta, config.auth), router=Router(meta),
-                       ingest=Ingest(meta, blobs, config.server.hostname, notifier, describe_blob),
-                       mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)), queue=QueueService(SqliteQueueStore(db)),
-                       folders=Folders(meta, notifier), notifier=notifier, meta=meta)
+        routing = SqliteRoutingStore(db)
+        queue_store = SqliteQueueStore(db)
+        router = Router(meta, routing)
+        ingest = Ingest(meta, blobs, config.server.hostname, notifier, describe_blob)
+        yield Services(config=config, accounts=AccountService(meta, config.auth), router=router, ingest=ingest,
+                       mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)),
+                       queue=QueueService(queue_store, routing), folders=Folders(meta, notifier), notifier=notifier,
+                       meta=meta, blobs=blobs, queue_store=queue_store, routing=routing,
+                       relay=RelayPolicy(config.smtp.trusted_networks, routing,
+                                         allow_everyone=config.smtp.allow_open_relay),
+                       dkim=DkimService(routing, config.delivery.dkim_selector),
+                       submitter=Submitter(ingest, router), routes=RouteService(routing, meta))
     finally:
         db.close()
+
+
+def make_runner(config: Config, services: Services) -> QueueRunner:
+    """The queue runner of this node, with our own SMTP client (net.smtp_client) as its transport."""
+    delivery = config.delivery
+    client = SmtpClient(connect_timeout=delivery.connect_timeout, command_timeout=delivery.command_timeout,
+                        ca_file=delivery.tls_ca_file or None)
+    remote = RemoteDelivery(client, delivery.helo_name or config.server.hostname, delivery.idle_timeout,
+                            delivery.destination_backoff, Slots(delivery.concurrency, delivery.destination_concurrency))
+    return QueueRunner(store=services.queue_store, routing=services.routing, router=services.router,
+                       ingest=services.ingest, submitter=services.submitter, blobs=services.blobs,
+                       nexthops=NextHops(delivery, services.routing), remote=remote, config=delivery,
+                       owner=config.server.node_id or config.server.hostname, hostname=config.server.hostname)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import pwd
@@ -12,13 +11,14 @@ import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from dizimail.app.build import Services, open_services
+from dizimail.app.build import Services, make_runner, open_services
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
 from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.queue.runner import QueueRunner
 from dizimail.smtp.server import SmtpContext, smtp_listener
 
 log = logging.getLogger("dizimail.app")
@@ -45,6 +45,7 @@ class Node:
         self._stack = AsyncExitStack()
         self.services: Services | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.runner: QueueRunner | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -52,8 +53,8 @@ class Node:
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
-        trusted = [ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks]
-        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, trusted)
+        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, services.relay,
+                               services.dkim)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
         imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
                                services.notifier, tls)
@@ -80,6 +81,8 @@ class Node:
             raise
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
         self._tasks.append(asyncio.get_running_loop().create_task(self._indexer(services)))
+        self.runner = make_runner(config, services)
+        self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
 
     async def _indexer(self, services: Services) -> None:

@@ -50,6 +50,6 @@ def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
 
 
 def main() -> Any:
-    from dizimail.cli import admin, queue, server  # noqa: F401  (registers the commands)
+    from dizimail.cli import admin, queue, routing, server  # noqa: F401  (registers the commands)
 
     return app()

@@ -1,17 +1,33 @@
-"""``dizimail queue``: what waits in the outbound queue."""
+"""``dizimail queue``: see and act on the outbound queue (the running server notices within a second)."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, run
+from dizimail.cli.main import ConfigOpt, app, console, fail, run
 
-queue_app = typer.Typer(help="Inspect the mail queue.", no_args_is_help=True)
+queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+QueueId = Annotated[str, typer.Argument(help="queue id, as `queue list` shows it")]
+AllOpt = Annotated[bool, typer.Option("--all", help="every message in the queue")]
+
+
+def _age(seconds: float) -> str:
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 @queue_app.command("list")
@@ -19,13 +35,100 @@ def queue_list(config: ConfigOpt = None) -> None:
     """Messages with recipients still pending, oldest first."""
     async def go(s: Services) -> None:
         entries = await s.queue.list()
-        table = Table("queue id", "age", "size", "from", "to", "status")
+        table = Table("queue id", "age", "size", "from", "to", "status", "next attempt")
+        now = time.time()
         for e in entries:
             for i, r in enumerate(e.recipients):
                 first = i == 0
-                table.add_row(e.queue_id if first else "", f"{int(time.time() - e.created)}s" if first else "",
-                              str(e.size) if first else "", f"<{e.sender}>" if first else "", r.address,
-                              r.status + (f": {r.last_error}" if r.last_error else ""))
+                status = ("held, " if e.held else "") + r.status + (f" ({r.attempts}): {r.last_error}"
+                                                                    if r.last_error else "")
+                table.add_row(e.queue_id if first else "", _age(now - e.created) if first else "",
+                              str(e.size) if first else "", f"<{e.sender}>" if first else "", r.address, status,
+                              "now" if r.next_attempt <= now else _when(r.next_attempt))
         console.print(table)
         console.print(f"{len(entries)} messages in queue")
     run(config, go)
+
+
+@queue_app.command("show")
+def queue_show(queue_id: QueueId, config: ConfigOpt = None) -> None:
+    """One message: envelope, state of every recipient, and its headers."""
+    async def go(s: Services) -> None:
+        item = await s.queue.show(queue_id)
+        console.print(f"queue id:  {item.queue_id}\nfrom:      <{item.sender}>\nsize:      {item.size}\n"
+                      f"arrived:   {_when(item.created)}\nheld:      {'yes' if item.held else 'no'}\n"
+                      f"warned:    {'yes' if item.warned else 'no'}\n"
+                      f"lease:     {item.lease_owner + ' until ' + _when(item.lease_expiry) if item.lease_owner else '-'}"
+                      f"\nparams:    {' '.join(f'{k}={v}' for k, v in item.params.items()) or '-'}", highlight=False)
+        table = Table("recipient", "status", "attempts", "next attempt", "last result")
+        for r in item.recipients:
+            table.add_row(r.address, r.status, str(r.attempts),
+                          _when(r.next_attempt) if r.status in ("queued", "deferred") else "-", r.last_error)
+        console.print(table)
+        with s.blobs.open(item.blob_id) as handle:
+            head = handle.read(64 * 1024)
+        end = head.find(b"\r\n\r\n")
+        console.print((item.prefix + (head if end < 0 else head[:end])).decode("utf-8", "replace"), highlight=False,
+                      markup=False)
+    run(config, go)
+
+
+def _one_or_all(queue_id: str | None, every: bool) -> str | None:
+    if (queue_id is None) == (not every):
+        return queue_id
+    fail("give a queue id or --all", 2)
+    return None
+
+
+@queue_app.command("retry")
+def queue_retry(queue_id: Annotated[str | None, typer.Argument()] = None, every: AllOpt = False,
+                config: ConfigOpt = None) -> None:
+    """Attempt delivery of a message (or --all) now, whatever its schedule says."""
+    qid = _one_or_all(queue_id, every)
+    count = run(config, lambda s: s.queue.retry(qid))
+    console.print(f"{count} message(s) scheduled for delivery now")
+
+
+@queue_app.command("flush")
+def queue_flush(config: ConfigOpt = None) -> None:
+    """Attempt delivery of every queued message now."""
+    count = run(config, lambda s: s.queue.retry(None))
+    console.print(f"{count} message(s) scheduled for delivery now")
+
+
+@queue_app.command("hold")
+def queue_hold(queue_id: Annotated[str | None, typer.Argument()] = None, every: AllOpt = False,
+               config: ConfigOpt = None) -> None:
+    """Keep a message (or --all) in the queue without delivering it until `release`."""
+    qid = _one_or_all(queue_id, every)
+    count = run(config, lambda s: s.queue.hold(qid))
+    console.print(f"{count} message(s) held")
+
+
+@queue_app.command("release")
+def queue_release(queue_id: Annotated[str | None, typer.Argument()] = None, every: AllOpt = False,
+                  config: ConfigOpt = None) -> None:
+    """Let a held message (or --all) be delivered again."""
+    qid = _one_or_all(queue_id, every)
+    count = run(config, lambda s: s.queue.release(qid))
+    console.print(f"{count} message(s) released")
+
+
+@queue_app.command("delete")
+def queue_delete(queue_id: QueueId, config: ConfigOpt = None) -> None:
+    """Remove a message from the queue without delivering it (no bounce is sent)."""
+    run(config, lambda s: s.queue.delete(queue_id))
+    console.print(f"{queue_id} deleted")
+
+
+@queue_app.command("concurrency")
+def queue_concurrency(total: Annotated[int | None, typer.Option("--total", help="parallel deliveries in all")] = None,
+                      per_destination: Annotated[int | None, typer.Option(
+                          "--per-destination", help="parallel deliveries to one destination")] = None,
+                      config: ConfigOpt = None) -> None:
+    """Show or change delivery concurrency; running servers apply a change within a second."""
+    async def go(s: Services) -> tuple[int, int]:
+        await s.queue.set_concurrency(total, per_destination)
+        return await s.queue.concurrency(s.config.delivery.concurrency, s.config.delivery.destination_concurrency)
+    now_total, now_per = run(config, go)
+    console.print(f"concurrency: {now_total} in all, {now_per} per destination")

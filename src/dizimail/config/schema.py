@@ -28,6 +28,7 @@ class ServerConfig(Section):
     data_dir: Path = Field(Path("."), description="base for relative paths below")
     run_as: str = Field("", description="user to switch to after binding ports when started as root")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    node_id: str = Field("", description="names this node's queue leases (default: hostname); unique per node")
 
 
 class Listener(Section):
@@ -97,6 +98,44 @@ class SmtpConfig(Section):
     reject_bare_lf: bool = Field(False, description="refuse messages containing bare LF line ends")
 
 
+class DeliveryConfig(Section):
+    smarthost: str = Field("", description=(
+        "HOST[:PORT] that takes every message without a route (the gateway, for an inner server); "
+        "empty: look up MX records"))
+    smarthost_username: str = Field("", description="AUTH user at the smarthost (sent only over TLS)")
+    smarthost_password: str = Field("", description="AUTH password at the smarthost")
+    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description="TLS to the smarthost")
+    dns_servers: list[str] = Field(default_factory=list, description=(
+        "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))
+    mx_port: int = Field(25, description="port used for hosts found through MX/A records")
+    helo_name: str = Field("", description="name in our EHLO (default: server.hostname)")
+    concurrency: int = Field(20, description="parallel deliveries in all (the operator can change it at run time)")
+    destination_concurrency: int = Field(20, description="parallel deliveries to one destination (run time too)")
+    retry_schedule: list[Duration] = Field(
+        default_factory=lambda: [300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0],
+        description="waits between attempts; the last one repeats")
+    max_age: Duration = Field(5 * 86400.0, description="a message still undelivered after this bounces")
+    warn_after: Duration = Field(4 * 3600.0, description="a delay warning goes to the sender after this")
+    connect_timeout: Duration = Field(30.0, description="TCP connect and greeting")
+    command_timeout: Duration = Field(300.0, description="each reply from the remote server")
+    idle_timeout: Duration = Field(10.0, description="how long an unused connection is kept for reuse")
+    destination_backoff: Duration = Field(60.0, description=(
+        "after a failed connection, how long a destination is skipped (its messages are deferred)"))
+    lease: Duration = Field(120.0, description="how long a runner owns the messages it took (renewed while working)")
+    poll_interval: Duration = Field(1.0, description="how often the runner looks for due messages")
+    tls_policy: dict[str, Literal["none", "may", "verify"]] = Field(default_factory=dict, description=(
+        "per destination domain: verify = require STARTTLS with a valid certificate"))
+    tls_ca_file: str = Field("", description="CA bundle for verified TLS (default: the system's)")
+    dkim_selector: str = Field("dizimail", description="selector of keys made by `dizimail dkim generate`")
+
+
+class FetchConfig(Section):
+    default_interval: Duration = Field(120.0, description="how often a fetch account is polled")
+    on_login: bool = Field(True, description="fetch a user's accounts (and the gateway holding box) at login")
+    timeout: Duration = Field(60.0, description="network timeout of one fetch")
+    max_messages: int = Field(500, description="most messages taken from one account per run")
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     listeners: ListenersConfig = ListenersConfig()
@@ -105,6 +144,8 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     auth: AuthConfig = AuthConfig()
     smtp: SmtpConfig = SmtpConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    fetch: FetchConfig = FetchConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

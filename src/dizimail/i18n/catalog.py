@@ -25,6 +25,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "bad_domain": {"en": "Invalid domain name", "zh_CN": "无效的域名"},
     "bad_quota": {"en": "Invalid quota", "zh_CN": "无效的配额"},
     "empty_password": {"en": "Password must not be empty", "zh_CN": "密码不能为空"},
+    "unknown_route": {"en": "No route for that domain", "zh_CN": "该域名没有路由"},
+    "bad_route": {"en": "Invalid route: use HOST[:PORT] or hold:USER", "zh_CN": "无效的路由：请使用 HOST[:PORT] 或 hold:用户"},
+    "unknown_network": {"en": "That network is not listed", "zh_CN": "该网络不在列表中"},
+    "bad_network": {"en": "Invalid network (use an address or CIDR such as 10.0.0.0/8)",
+                    "zh_CN": "无效的网络（请使用地址或 CIDR，例如 10.0.0.0/8）"},
+    "open_relay_refused": {"en": "Refusing to allow relaying for every address (that makes an open relay)",
+                           "zh_CN": "拒绝允许所有地址转发（那将成为开放中继）"},
+    "unknown_queue_id": {"en": "No such message in the queue", "zh_CN": "队列中没有该邮件"},
+    "fetch_exists": {"en": "That mailbox is already being fetched", "zh_CN": "该邮箱已在收取中"},
+    "unknown_fetch": {"en": "No such fetch account", "zh_CN": "没有该收取账户"},
+    "bad_setting": {"en": "Invalid value", "zh_CN": "无效的值"},
 }
 
 

@@ -8,6 +8,7 @@ config; ``tests/contract`` runs one suite per interface against each.
 from dizimail.interfaces.blob import BlobStore, BlobWriter
 from dizimail.interfaces.meta import MetaStore
 from dizimail.interfaces.queue import QueueStore
+from dizimail.interfaces.routing import RoutingStore
 from dizimail.interfaces.search import SearchIndex
 
-__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore", "SearchIndex"]
+__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore", "RoutingStore", "SearchIndex"]

@@ -80,6 +80,8 @@ class QueuedRecipient:
     orcpt: str | None = None
     status: str = "queued"  # queued | deferred | delivered | failed
     last_error: str = ""
+    attempts: int = 0
+    next_attempt: float = 0.0
 
 
 SEARCH_FIELDS = ("subject", "from", "to", "cc", "bcc", "headers", "body")
@@ -121,6 +123,7 @@ class IngestRecord:
     queue_prefix: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
     meta: BlobMeta | None = None
+    fetched: tuple[int, str] | None = None  # (fetch account id, remote UID): recorded in the same transaction
 
 
 @dataclass(frozen=True)
@@ -198,3 +201,4 @@ class QueueEntry:
     created: float
     size: int
     recipients: tuple[QueuedRecipient, ...]
+    held: bool = False

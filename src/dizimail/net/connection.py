@@ -200,12 +200,14 @@ class Connection(asyncio.Protocol):
         self.transport.pause_reading()
         self.buf.clear()
 
-    async def start_tls(self, context: ssl.SSLContext, timeout: float) -> None:
+    async def start_tls(self, context: ssl.SSLContext, timeout: float, *, server_side: bool = True,
+                        server_hostname: str | None = None) -> None:
         assert self.transport is not None
         self.buf.clear()
         loop = asyncio.get_running_loop()
         transport = await asyncio.wait_for(
-            loop.start_tls(self.transport, self, context, server_side=True), timeout)
+            loop.start_tls(self.transport, self, context, server_side=server_side,
+                           server_hostname=server_hostname), timeout)
         if transport is None:
             raise ConnectionClosed()
         self.transport = transport

@@ -22,6 +22,7 @@ from email.utils import format_datetime
 
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import TemporaryFailure
+from dizimail.model.outbound import DkimKey
 from dizimail.model.types import (
     Account,
     BlobMeta,
@@ -31,6 +32,7 @@ from dizimail.model.types import (
     LocalDelivery,
     QueuedRecipient,
 )
+from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
 
 log = logging.getLogger("dizimail.ingest")
@@ -53,6 +55,9 @@ class Envelope:
     local: list[tuple[str, Account]] = field(default_factory=list)  # (envelope rcpt, account)
     remote: list[QueuedRecipient] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
+    hold: list[tuple[str, Account]] = field(default_factory=list)  # (rcpt, holding account): poll-mode gateway
+    dkim: DkimKey | None = None  # sign for the remote recipients (submitted mail)
+    fetched: tuple[int, str] | None = None  # (fetch account id, remote UID), recorded with the commit
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Ingest:
         self.hostname = hostname
         self.notifier = notifier
         self.describe = describe
+        self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -97,14 +103,24 @@ class Ingest:
         lines[-1] += f"; {when}"
         return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
-    async def _finish(self, reception: Reception) -> tuple[BlobRef, BlobMeta | None]:
-        """fsync and name the blob; compute its IMAP renderings once, while it is in the page cache."""
-        def work() -> tuple[BlobRef, BlobMeta | None]:
+    async def _finish(self, reception: Reception, *, describe: bool = True,
+                      dkim: DkimKey | None = None) -> tuple[BlobRef, BlobMeta | None, bytes]:
+        """fsync and name the blob; compute its IMAP renderings (and DKIM signature) once, while it is
+        in the page cache."""
+        def work() -> tuple[BlobRef, BlobMeta | None, bytes]:
             blob = reception.writer.finish()
-            if self.describe is None or blob.size > DESCRIBE_LIMIT:
-                return blob, None
+            describe_it = describe and self.describe is not None and blob.size <= DESCRIBE_LIMIT
+            if not describe_it and dkim is None:
+                return blob, None, b""
             with self.blobs.open(blob.id) as handle:
-                return blob, self.describe(handle.read())
+                data = handle.read()
+            signature = b""
+            if dkim is not None:
+                try:
+                    signature = sign_dkim(dkim, data)
+                except Exception as exc:  # a message dkimpy cannot sign still goes out, unsigned
+                    log.warning("dkim.sign.failed id=%s domain=%s error=%s", reception.queue_id, dkim.domain, exc)
+            return blob, self.describe(data) if describe_it and self.describe else None, signature
         try:
             return await asyncio.to_thread(work)
         except OSError as exc:
@@ -116,7 +132,7 @@ class Ingest:
         """IMAP APPEND (RFC 3501 §6.3.11) enters here like every other message."""
         reception = self.begin()
         reception.write(data)
-        blob, meta = await self._finish(reception)
+        blob, meta, _ = await self._finish(reception)
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender="", received_at=reception.received_at,
                               deliveries=(LocalDelivery(account.id, account.address, mailbox, b"", flags,
                                                         internal_date),), meta=meta)
@@ -128,18 +144,35 @@ class Ingest:
 
     async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
         """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
-        blob, meta = await self._finish(reception)
+        blob, meta, signature = await self._finish(
+            reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
                           prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode())
-            for _rcpt, acc in envelope.local)
+            for _rcpt, acc in envelope.local) + tuple(
+            LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
+                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode())
+            for rcpt, acc in envelope.hold)
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender=envelope.sender,
                               received_at=reception.received_at, deliveries=deliveries,
-                              queued=tuple(envelope.remote), params=envelope.params, meta=meta)
+                              queued=tuple(envelope.remote), queue_prefix=signature, params=envelope.params,
+                              meta=meta, fetched=envelope.fetched)
         result = await self.meta.commit_ingest(record)
         self.notifier.changed(result.mailboxes)
-        log.info("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d",
+        log.info("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d%s",
                  reception.queue_id, envelope.sender, blob.size, len(result.delivered), len(envelope.remote),
-                 len(result.over_quota))
+                 len(result.over_quota), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")
+        if envelope.remote or result.over_quota:
+            self.queued.set()
+        return result
+
+    async def redeliver(self, queue_id: str, blob: BlobRef, sender: str, account: Account) -> CommitResult:
+        """A queued local recipient (over quota earlier) gets its copy now; QuotaExceeded if still full."""
+        return_path = f"Return-Path: <{sender}>\r\n".encode()
+        record = IngestRecord(queue_id=queue_id, blob=blob, sender=sender, received_at=time.time(), deliveries=(
+            LocalDelivery(account.id, account.address, "INBOX", return_path + f"Delivered-To: {account.address}\r\n"
+                          .encode()),))
+        result = await self.meta.commit_ingest(record)
+        self.notifier.changed(result.mailboxes)
         return result

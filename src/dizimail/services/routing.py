@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dizimail.interfaces import MetaStore
+from dizimail.interfaces import MetaStore, RoutingStore
+from dizimail.model.outbound import Route
 from dizimail.model.types import ACTIVE, Account
 
 MAX_ALIAS_DEPTH = 8
@@ -15,20 +16,25 @@ MAX_EXPANSION = 10_000
 class Resolution:
     """What one envelope recipient turns into."""
 
-    kind: str  # local | remote | unknown | suspended | domain_suspended
+    kind: str  # local | remote | hold | unknown | suspended | domain_suspended
     accounts: list[Account] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
+    ours: bool = False  # the address is in a local domain or one our routing table serves: anyone may send to it
 
 
 class Router:
-    def __init__(self, meta: MetaStore) -> None:
+    def __init__(self, meta: MetaStore, routing: RoutingStore | None = None) -> None:
         self.meta = meta
+        self.routing = routing
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.meta.get_domain(domain) is not None
 
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
+        hold = await self._hold(address)
+        if hold is not None:
+            return hold
         result = Resolution("local")
         seen: set[str] = set()
         status = await self._expand(address, result, seen, 0)
@@ -49,7 +55,12 @@ class Router:
         if domain is None:
             if address not in result.remote:
                 result.remote.append(address)
+            if depth == 0:
+                route = await self._route(address)
+                result.ours = route is not None and route.kind == "smtp"
             return "local"
+        if depth == 0:
+            result.ours = True
         if domain.status != ACTIVE:
             return "domain_suspended" if depth == 0 else "local"
         if domain.alias_of:
@@ -68,3 +79,18 @@ class Router:
         for target in alias.targets:
             await self._expand(target, result, seen, depth + 1)
         return "local"
+
+    async def _route(self, address: str) -> Route | None:
+        if self.routing is None:
+            return None
+        return await self.routing.get_route(address.rpartition("@")[2])
+
+    async def _hold(self, address: str) -> Resolution | None:
+        """A domain routed to "hold" (gateway, poll mode): one copy per recipient in the holding mailbox."""
+        route = await self._route(address)
+        if route is None or route.kind != "hold":
+            return None
+        info = await self.meta.lookup(route.host)
+        if info.account is None or info.account.status != ACTIVE:
+            return Resolution("suspended")
+        return Resolution("hold", accounts=[info.account])

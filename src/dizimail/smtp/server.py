@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dizimail.config.schema import Config
 from dizimail.i18n import translate
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
 from dizimail.services.accounts import AccountService
+from dizimail.services.dkim import DkimService
 from dizimail.services.ingest import Ingest
 from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.relay import RelayPolicy
 from dizimail.services.routing import Router
 from dizimail.smtp.session import SmtpSession
 
@@ -31,7 +32,8 @@ class SmtpContext:
     router: Router
     ingest: Ingest
     tls: ssl.SSLContext | None
-    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    relay: RelayPolicy
+    dkim: DkimService
 
     @property
     def hostname(self) -> str:
@@ -39,13 +41,6 @@ class SmtpContext:
 
     def text(self, key: str) -> str:
         return translate(key, "en")
-
-    def is_trusted(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.trusted)
 
     async def postmaster(self) -> str:
         """RFC 5321 §4.5.1: <Postmaster> without a domain goes to the first local domain's postmaster."""

@@ -32,13 +32,14 @@ class Transaction:
     params: dict[str, str | None]
     local: list[tuple[str, Account]] = field(default_factory=list)
     remote: list[QueuedRecipient] = field(default_factory=list)
+    hold: list[tuple[str, Account]] = field(default_factory=list)
     utf8: bool = False
     bdat: Reception | None = None
     meter: BodyMeter = field(default_factory=lambda: BodyMeter(0))
 
     @property
     def count(self) -> int:
-        return len(self.local) + len(self.remote)
+        return len(self.local) + len(self.remote) + len(self.hold)
 
 
 class SmtpSession:
@@ -284,8 +285,12 @@ class SmtpSession:
             self.fail(550, "5.1.1", f"<{cmd.address.text}>: Recipient address rejected: User unknown")
         elif kind in ("suspended", "domain_suspended"):
             self.fail(550, "5.2.1", f"<{cmd.address.text}>: Recipient address rejected: Mailbox disabled")
-        elif kind == "remote" and not self.may_relay():
+        elif kind == "remote" and not resolution.ours and not await self.may_relay():
             self.fail(554, "5.7.1", f"<{cmd.address.text}>: Relay access denied")
+        elif kind == "hold":
+            if all(r != address for r, _ in tx.hold):
+                tx.hold.extend((address, a) for a in resolution.accounts)
+            self.reply(250, "2.1.5", "Ok")
         else:
             size = int(tx.params.get("SIZE") or 0)
             for account in resolution.accounts:
@@ -301,17 +306,21 @@ class SmtpSession:
                                                      orcpt=cmd.params.get("ORCPT")))
             self.reply(250, "2.1.5", "Ok")
 
-    def may_relay(self) -> bool:
-        return self.account is not None or self.ctx.is_trusted(self.conn.peer_ip)
+    async def may_relay(self) -> bool:
+        return self.account is not None or await self.ctx.relay.may_relay(self.conn.peer_ip)
 
-    def envelope(self, tx: Transaction) -> Envelope:
+    async def envelope(self, tx: Transaction) -> Envelope:
         params = {k: v or "" for k, v in tx.params.items()}
-        return Envelope(sender=tx.sender, local=list(tx.local), remote=list(tx.remote), params=params)
+        # Submitted mail from a domain with a key is DKIM-signed once, here at ingest.
+        dkim = await self.ctx.dkim.key_for(tx.sender) if self.account is not None and tx.remote else None
+        return Envelope(sender=tx.sender, local=list(tx.local), remote=list(tx.remote), params=params,
+                        hold=list(tx.hold), dkim=dkim)
 
     def begin_reception(self, tx: Transaction) -> Reception:
         reception = self.ctx.ingest.begin()
-        single = tx.local[0][0] if tx.count == 1 and tx.local else (
-            tx.remote[0].address if tx.count == 1 else None)
+        single = None
+        if tx.count == 1:
+            single = tx.local[0][0] if tx.local else tx.hold[0][0] if tx.hold else tx.remote[0].address
         protocol = ("UTF8" if tx.utf8 else "") + ("ESMTP" if self.esmtp else "SMTP") + \
             ("S" if self.conn.tls else "") + ("A" if self.account else "")
         reception.write(self.ctx.ingest.received_header(
@@ -364,7 +373,7 @@ class SmtpSession:
             self.reply(550, "5.5.2", "Message contains an over-long line")
         else:
             try:
-                result = await self.ctx.ingest.commit(reception, self.envelope(tx))
+                result = await self.ctx.ingest.commit(reception, await self.envelope(tx))
             except MailError as exc:
                 log.info("smtp.data.failed session=%s id=%s error=%s", self.sid, reception.queue_id, exc.detail)
                 self.reply_error(exc)

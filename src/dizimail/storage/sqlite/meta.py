@@ -1,4 +1,4 @@
-"""SqliteMetaStore and SqliteQueueStore (see interfaces/meta.py and interfaces/queue.py)."""
+"""SqliteMetaStore (interfaces/meta.py); the queue store is in queue.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from dizimail.model.types import (
     Domain,
     IngestRecord,
     QueuedRecipient,
-    QueueEntry,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
@@ -36,8 +35,6 @@ from dizimail.storage.sqlite.tables import (
     domains,
     mailboxes,
     messages,
-    queue,
-    queue_recipients,
     subscriptions,
 )
 
@@ -348,6 +345,9 @@ class SqliteMetaStore(SqliteMailboxOps):
                 cur.executemany(_SQL_INSERT_QUEUE_RCPT, [
                     (record.queue_id, r.address, r.notify, r.orcpt, r.status, record.received_at, r.last_error)
                     for r in pending])
+            if record.fetched is not None:
+                cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",
+                            (*record.fetched, record.received_at))
             meta = record.meta
             if meta is not None and meta.search is not None:
                 index_document(cur.connection, blob.id, meta.search)
@@ -356,24 +356,3 @@ class SqliteMetaStore(SqliteMailboxOps):
             return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
                                 mailboxes=tuple(boxes), uids=tuple(uids))
         return await self._write(job, sync)  # type: ignore[no-any-return]
-
-
-class SqliteQueueStore:
-    def __init__(self, db: SqliteDatabase) -> None:
-        self.db = db
-
-    async def list_queue(self) -> list[QueueEntry]:
-        def job(conn: Connection) -> list[QueueEntry]:
-            rows = conn.execute(select(queue.c.id, queue.c.sender, queue.c.created, queue.c.size,
-                                       queue_recipients.c.address, queue_recipients.c.notify,
-                                       queue_recipients.c.orcpt, queue_recipients.c.status,
-                                       queue_recipients.c.last_error)
-                                .join(queue_recipients, queue_recipients.c.queue_id == queue.c.id)
-                                .where(queue_recipients.c.status.in_(["queued", "deferred"]))
-                                .order_by(queue.c.created, queue.c.id, queue_recipients.c.id))
-            entries: dict[str, tuple[Any, list[QueuedRecipient]]] = {}
-            for r in rows:
-                entries.setdefault(r.id, (r, []))[1].append(
-                    QueuedRecipient(r.address, r.notify, r.orcpt, r.status, r.last_error))
-            return [QueueEntry(r.id, r.sender, r.created, r.size, tuple(rc)) for r, rc in entries.values()]
-        return await self.db.read(job)

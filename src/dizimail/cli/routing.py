@@ -1,0 +1,100 @@
+"""``dizimail route|relay|dkim``: the two-network tables (take effect on a running server, no restart)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dizimail.app.build import Services
+from dizimail.cli.main import ConfigOpt, app, console, run
+from dizimail.services.dkim import txt_record
+
+route_app = typer.Typer(help="The mail routing table: DOMAIN → HOST[:PORT] or hold:USER.", no_args_is_help=True)
+relay_app = typer.Typer(help="Client networks allowed to relay through this server (e.g. the inner server).",
+                        no_args_is_help=True)
+dkim_app = typer.Typer(help="DKIM signing keys.", no_args_is_help=True)
+app.add_typer(route_app, name="route")
+app.add_typer(relay_app, name="relay")
+app.add_typer(dkim_app, name="dkim")
+
+
+@route_app.command("add")
+def route_add(domain: Annotated[str, typer.Argument(help='a domain, or "*" for every domain without a route')],
+              target: Annotated[str, typer.Argument(help="HOST[:PORT] (port 25 by default) or hold:USER")],
+              config: ConfigOpt = None) -> None:
+    """Send DOMAIN's mail to HOST[:PORT] (push), or keep it in USER's mailbox to be fetched (poll).
+
+    Used before the smarthost and DNS, and also when DNS fails. A routed domain is accepted from anyone
+    on this server (it is ours to relay), so list only domains you serve."""
+    route = run(config, lambda s: s.routes.add(domain, target))
+    where = f"held in the mailbox of {route.host}" if route.kind == "hold" else f"{route.host}:{route.port}"
+    console.print(f"route {route.domain} → {where}")
+
+
+@route_app.command("list")
+def route_list(config: ConfigOpt = None) -> None:
+    """The routing table."""
+    routes = run(config, lambda s: s.routes.list())
+    table = Table("domain", "kind", "next hop")
+    for r in routes:
+        table.add_row(r.domain, "push (smtp)" if r.kind == "smtp" else "poll (hold)",
+                      f"{r.host}:{r.port}" if r.kind == "smtp" else r.host)
+    console.print(table)
+
+
+@route_app.command("remove")
+def route_remove(domain: str, config: ConfigOpt = None) -> None:
+    """Remove DOMAIN's route."""
+    run(config, lambda s: s.routes.remove(domain))
+    console.print(f"route {domain} removed")
+
+
+@relay_app.command("allow")
+def relay_allow(network: Annotated[str, typer.Argument(help="an address or CIDR network, e.g. 10.1.0.0/16")],
+                config: ConfigOpt = None) -> None:
+    """Let clients in NETWORK send to any domain without logging in."""
+    added = run(config, lambda s: s.relay.allow(network))
+    console.print(f"relaying allowed for {added}")
+
+
+@relay_app.command("list")
+def relay_list(config: ConfigOpt = None) -> None:
+    """Networks allowed to relay (from the config and from `relay allow`)."""
+    async def go(s: Services) -> tuple[list[str], list[str]]:
+        return s.config.smtp.trusted_networks, await s.routing.list_relay_networks()
+    configured, listed = run(config, go)
+    table = Table("network", "source")
+    for n in configured:
+        table.add_row(n, "config smtp.trusted_networks")
+    for n in listed:
+        table.add_row(n, "relay allow")
+    console.print(table)
+
+
+@relay_app.command("remove")
+def relay_remove(network: str, config: ConfigOpt = None) -> None:
+    """Stop NETWORK relaying (networks from the config file are changed there)."""
+    run(config, lambda s: s.relay.remove(network))
+    console.print(f"relaying no longer allowed for {network}")
+
+
+@dkim_app.command("generate")
+def dkim_generate(domain: str, bits: Annotated[int, typer.Option(help="RSA key size")] = 2048,
+                  config: ConfigOpt = None) -> None:
+    """Make a signing key for DOMAIN and print the DNS TXT record to publish. Mail submitted from DOMAIN
+    is signed from now on."""
+    key = run(config, lambda s: s.dkim.generate(domain, bits))
+    console.print(f"Publish this TXT record, then mail from {key.domain} is signed:", highlight=False)
+    print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')
+
+
+@dkim_app.command("show")
+def dkim_show(domain: str, config: ConfigOpt = None) -> None:
+    """Print the DNS TXT record of DOMAIN's key."""
+    key = run(config, lambda s: s.dkim.key_for(f"x@{domain}"))
+    if key is None:
+        console.print(f"no DKIM key for {domain}")
+        raise typer.Exit(1)
+    print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')

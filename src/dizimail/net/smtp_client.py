@@ -1,0 +1,203 @@
+"""Outbound SMTP client sessions (implements interfaces.outbound.Outbound).
+
+Our own client on the same buffered connection as the servers, rather than
+aiosmtplib: aiosmtplib parses one reply per network read and drops what
+follows, so it cannot pipeline (RFC 2920), and it holds whole messages in
+memory (docs/architecture.md). Replies are parsed by codec.smtp_client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import AsyncIterator
+
+from dizimail.codec.smtp_client import DataEncoder, Reply, ReplyError, ReplyParser, command, parse_ehlo
+from dizimail.interfaces.outbound import ConnectFailed, Envelope, Hop, SessionLost, TransactionResult
+from dizimail.net.connection import Connection, ConnectionClosed
+
+log = logging.getLogger("dizimail.smtp.client")
+FLUSH = 256 * 1024
+
+
+class SmtpClientSession:
+    def __init__(self, conn: Connection, hop: Hop, timeout: float) -> None:
+        self.conn = conn
+        self.hop = hop
+        self.timeout = timeout
+        self.parser = ReplyParser()
+        self.pending: list[Reply] = []
+        self.extensions: dict[str, str] = {}
+        self.broken = False
+        self.dot_sent = False  # the end of a message went out: a lost reply now means "maybe delivered"
+
+    @property
+    def usable(self) -> bool:
+        return not self.broken and not self.conn._closed
+
+    @property
+    def tls(self) -> str | None:
+        return self.conn.tls_description()
+
+    async def read_reply(self) -> Reply:
+        while not self.pending:
+            chunk = await self.conn.read_some(self.timeout)
+            if not chunk:
+                raise ConnectionClosed()
+            self.pending.extend(self.parser.feed(chunk))
+        return self.pending.pop(0)
+
+    async def execute(self, line: bytes) -> Reply:
+        self.conn.write(line)
+        await self.conn.drain()
+        return await self.read_reply()
+
+    # --- session set-up --------------------------------------------------
+    async def handshake(self, helo: str, tls_context: ssl.SSLContext | None) -> None:
+        greeting = await self.read_reply()
+        if greeting.code != 220:
+            raise ConnectFailed(f"greeting {greeting}", greeting)
+        await self.ehlo(helo)
+        hop = self.hop
+        if hop.tls != "none" and "STARTTLS" in self.extensions and tls_context is not None:
+            reply = await self.execute(command("STARTTLS"))
+            if reply.code != 220:
+                if hop.tls == "verify":
+                    raise ConnectFailed(f"STARTTLS refused: {reply}", reply)
+            else:
+                self.conn.pause_for_tls()
+                self.parser = ReplyParser()
+                await self.conn.start_tls(tls_context, self.timeout, server_side=False,
+                                          server_hostname=hop.server_name or hop.host)
+                await self.ehlo(helo)
+        elif hop.tls == "verify":
+            raise ConnectFailed("TLS required by policy but STARTTLS is not offered")
+        if hop.username:
+            if self.conn.tls is None:
+                raise ConnectFailed("will not send credentials without TLS")
+            token = base64.b64encode(f"\0{hop.username}\0{hop.password}".encode()).decode()
+            reply = await self.execute(command("AUTH", "PLAIN", token))
+            if reply.code != 235:
+                raise ConnectFailed(f"AUTH refused: {reply}", reply)
+
+    async def ehlo(self, helo: str) -> None:
+        reply = await self.execute(command("EHLO", helo))
+        if reply.code != 250:
+            reply = await self.execute(command("HELO", helo))
+            if reply.code != 250:
+                raise ConnectFailed(f"HELO refused: {reply}", reply)
+            self.extensions = {}
+            return
+        self.extensions = parse_ehlo(reply)
+
+    # --- transactions ------------------------------------------------------
+    async def send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
+        try:
+            return await self._send(envelope, body)
+        except (ConnectionClosed, ConnectionError, TimeoutError, ReplyError, OSError) as exc:
+            self.broken = True
+            raise SessionLost(str(exc) or type(exc).__name__) from exc
+
+    async def _send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
+        self.dot_sent = False
+        pipelining = "PIPELINING" in self.extensions
+        mail_params = [p for p in envelope.mail_params if self._supported(p)]
+        lines = [command("MAIL", f"FROM:<{envelope.sender}>", *mail_params)]
+        for i, rcpt in enumerate(envelope.recipients):
+            params = envelope.rcpt_params[i] if i < len(envelope.rcpt_params) else ()
+            lines.append(command("RCPT", f"TO:<{rcpt}>", *[p for p in params if self._supported(p)]))
+        lines.append(command("DATA"))
+        replies: list[Reply] = []
+        if pipelining:  # RFC 2920 §3.1: DATA may end a pipelined group
+            self.conn.write(b"".join(lines))
+            await self.conn.drain()
+            for _ in lines:
+                replies.append(await self.read_reply())
+        else:
+            for line in lines[:-1]:
+                replies.append(await self.execute(line))
+                if not replies[0].positive:
+                    return TransactionResult(replies[0], tuple(replies[0] for _ in envelope.recipients), None)
+            if not any(r.positive for r in replies[1:]):
+                return TransactionResult(replies[0], tuple(replies[1:]), None)
+            replies.append(await self.execute(lines[-1]))
+        mail, rcpts, data = replies[0], tuple(replies[1:-1]), replies[-1]
+        if data.code != 354:
+            return TransactionResult(mail, rcpts, data if any(r.positive for r in rcpts) else None)
+        if not mail.positive or not any(r.positive for r in rcpts):
+            # The server said go ahead although nothing was accepted: send an empty message and end it.
+            self.conn.write(b".\r\n")
+            await self.conn.drain()
+            await self.read_reply()
+            return TransactionResult(mail, rcpts, None)
+        encoder = DataEncoder()
+        size = 0
+        async for chunk in body:
+            out = encoder.feed(chunk)
+            self.conn.write(out)
+            size += len(out)
+            if size >= FLUSH:
+                await self.conn.drain()
+                size = 0
+        self.conn.write(encoder.end())
+        self.dot_sent = True
+        await self.conn.drain()
+        return TransactionResult(mail, rcpts, await self.read_reply())
+
+    def _supported(self, param: str) -> bool:
+        name = param.partition("=")[0].upper()
+        needs = {"SIZE": "SIZE", "BODY": "8BITMIME", "SMTPUTF8": "SMTPUTF8", "RET": "DSN", "ENVID": "DSN",
+                 "NOTIFY": "DSN", "ORCPT": "DSN"}.get(name)
+        return needs is None or needs in self.extensions
+
+    async def reset(self) -> None:
+        try:
+            reply = await self.execute(command("RSET"))
+        except (ConnectionClosed, ConnectionError, TimeoutError, ReplyError, OSError):
+            self.broken = True
+            return
+        if reply.code != 250:
+            self.broken = True
+
+    async def close(self) -> None:
+        if self.usable:
+            try:
+                self.conn.write(command("QUIT"))
+                await asyncio.wait_for(self.read_reply(), 2)
+            except (ConnectionClosed, ConnectionError, TimeoutError, ReplyError, OSError):
+                pass
+        self.broken = True
+        await self.conn.close()
+
+
+class SmtpClient:
+    """Opens :class:`SmtpClientSession`s; TLS contexts for opportunistic and verified TLS."""
+
+    def __init__(self, *, connect_timeout: float, command_timeout: float, ca_file: str | None = None) -> None:
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.may_context = ssl.create_default_context()
+        self.may_context.check_hostname = False  # RFC 7435: opportunistic TLS does not authenticate
+        self.may_context.verify_mode = ssl.CERT_NONE
+        self.verify_context = ssl.create_default_context(cafile=ca_file)
+
+    async def connect(self, hop: Hop, helo: str) -> SmtpClientSession:
+        loop = asyncio.get_running_loop()
+        try:
+            _transport, conn = await asyncio.wait_for(
+                loop.create_connection(Connection, hop.host, hop.port), self.connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ConnectFailed(f"connect to {hop.host}:{hop.port}: {exc or 'timed out'}") from exc
+        session = SmtpClientSession(conn, hop, self.command_timeout)
+        context = None if hop.tls == "none" else (self.verify_context if hop.tls == "verify" else self.may_context)
+        try:
+            await session.handshake(helo, context)
+        except ConnectFailed:
+            await session.close()
+            raise
+        except (ConnectionClosed, ConnectionError, TimeoutError, ReplyError, OSError, ssl.SSLError) as exc:
+            await session.close()
+            raise ConnectFailed(f"{hop.host}:{hop.port}: {type(exc).__name__} {exc}") from exc
+        return session

@@ -1,0 +1,126 @@
+"""Next hop per destination domain (RFC 5321 §5.1): routing table, smarthost, then MX with A/AAAA fallback."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.rdatatype
+import dns.resolver
+
+from dizimail.config.schema import DeliveryConfig
+from dizimail.interfaces import RoutingStore
+from dizimail.interfaces.outbound import Hop
+
+log = logging.getLogger("dizimail.delivery")
+MAX_MX_HOSTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a domain's mail goes: an ordered list of hops, or why there is none.
+
+    ``key`` names the destination for concurrency limits and back-off (one per route, smarthost or domain).
+    ``error`` is an SMTP-style reason ("4.4.3 ..." temporary, "5.1.2 ..." permanent) when ``hops`` is empty.
+    """
+
+    key: str
+    hops: tuple[Hop, ...]
+    error: str = ""
+
+
+def split_hostport(value: str, default_port: int) -> tuple[str, int]:
+    """"host", "host:port", "[v6]:port" or "[1.2.3.4]" → (host, port)."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if value.count(":") == 1:
+        host, _, port_text = value.partition(":")
+        return host, int(port_text)
+    return value, default_port
+
+
+class NextHops:
+    def __init__(self, config: DeliveryConfig, routing: RoutingStore) -> None:
+        self.config = config
+        self.routing = routing
+        self.resolver = dns.asyncresolver.Resolver(configure=not config.dns_servers)
+        if config.dns_servers:
+            servers = [split_hostport(s, 53) for s in config.dns_servers]
+            self.resolver.nameservers = [h for h, _ in servers]
+            self.resolver.port = servers[0][1]
+        self.resolver.cache = dns.resolver.Cache()
+        self.resolver.lifetime = 10.0
+
+    def _tls(self, domain: str) -> str:
+        return self.config.tls_policy.get(domain, "may")
+
+    async def resolve(self, domain: str) -> Destination:
+        route = await self.routing.get_route(domain) or await self.routing.get_route("*")
+        if route is not None and route.kind == "smtp":
+            return Destination(f"route:{route.host}:{route.port}",
+                               (Hop(route.host, route.port, self._tls(domain)),))
+        if self.config.smarthost:
+            host, port = split_hostport(self.config.smarthost, 25)
+            return Destination(f"smarthost:{host}:{port}", (Hop(
+                host, port, self.config.smarthost_tls, username=self.config.smarthost_username,
+                password=self.config.smarthost_password),))
+        return await self._mx(domain)
+
+    async def _mx(self, domain: str) -> Destination:
+        key = f"mx:{domain}"
+        literal = _address_literal(domain)
+        if literal is not None:
+            return Destination(key, (Hop(literal, self.config.mx_port, self._tls(domain)),))
+        try:
+            answer = await self.resolver.resolve(domain, "MX")
+            records = sorted(((r.preference, str(r.exchange).rstrip(".").lower()) for r in answer),
+                             key=lambda pr: pr[0])
+        except dns.resolver.NXDOMAIN:
+            return Destination(key, (), f"5.1.2 Domain {domain} does not exist")
+        except dns.resolver.NoAnswer:
+            records = [(0, domain)]  # RFC 5321 §5.1: no MX, the domain itself is the host
+        except (dns.exception.DNSException, OSError) as exc:
+            return Destination(key, (), f"4.4.3 DNS lookup of {domain} failed: {type(exc).__name__}")
+        if len(records) == 1 and records[0][1] in ("", "."):
+            return Destination(key, (), f"5.1.10 Domain {domain} accepts no mail (null MX)")
+        hops: list[Hop] = []
+        temporary = ""
+        for _pref, host in records[:MAX_MX_HOSTS]:
+            try:
+                addresses = await self._addresses(host)
+            except (dns.exception.DNSException, OSError) as exc:
+                temporary = f"4.4.3 DNS lookup of {host} failed: {type(exc).__name__}"
+                continue
+            hops.extend(Hop(a, self.config.mx_port, self._tls(domain), server_name=host) for a in addresses)
+        if not hops:
+            return Destination(key, (), temporary or f"5.4.4 No address for the mail hosts of {domain}")
+        return Destination(key, tuple(hops))
+
+    async def _addresses(self, host: str) -> list[str]:
+        out: list[str] = []
+        for rdtype in ("A", "AAAA"):
+            try:
+                answer = await self.resolver.resolve(host, rdtype)
+            except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+                continue
+            out.extend(r.address for r in answer)
+        return out
+
+
+def _address_literal(domain: str) -> str | None:
+    """RFC 5321 §4.1.3: [192.0.2.1] or [IPv6:2001:db8::1]."""
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return None
+    inner = domain[1:-1]
+    if inner.lower().startswith("ipv6:"):
+        inner = inner[5:]
+    try:
+        return str(ipaddress.ip_address(inner))
+    except ValueError:
+        return None

@@ -1,0 +1,262 @@
+"""The queue runner: lease due messages, deliver per destination, record an outcome per recipient.
+
+Per message: recipients are grouped by destination (a local account whose
+delivery was deferred for quota, or a remote domain → NextHops); each group is
+one SMTP transaction through RemoteDelivery, run in parallel within the
+concurrency slots; the outcomes of a group are committed as soon as it is
+done, so a crash later cannot send those recipients again. DSNs are ingested
+*before* the outcomes that cause them are committed: a crash in between may
+duplicate a notice, never lose one. States: docs/queue.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dizimail.config.schema import DeliveryConfig
+from dizimail.interfaces import BlobStore, QueueStore, RoutingStore
+from dizimail.interfaces.outbound import Envelope
+from dizimail.model.errors import MailError
+from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
+from dizimail.model.types import Account, BlobRef
+from dizimail.services.delivery.nexthop import NextHops
+from dizimail.services.delivery.remote import Attempt, RemoteDelivery
+from dizimail.services.ingest import Ingest
+from dizimail.services.queue import QueueService
+from dizimail.services.queue.dsn import RecipientStatus, build_dsn, status_of, wants
+from dizimail.services.routing import Router
+from dizimail.services.submit import Submitter
+
+log = logging.getLogger("dizimail.queue")
+CHUNK = 256 * 1024
+
+
+@dataclass
+class _Group:
+    key: str  # "local:<account id>" or the recipient domain
+    rcpts: list[QueueRecipientRow]
+
+
+class QueueRunner:
+    def __init__(self, *, store: QueueStore, routing: RoutingStore, router: Router, ingest: Ingest,
+                 submitter: Submitter, blobs: BlobStore, nexthops: NextHops, remote: RemoteDelivery,
+                 config: DeliveryConfig, owner: str, hostname: str) -> None:
+        self.store = store
+        self.routing = routing
+        self.operator = QueueService(store, routing)
+        self.router = router
+        self.ingest = ingest
+        self.submitter = submitter
+        self.blobs = blobs
+        self.nexthops = nexthops
+        self.remote = remote
+        self.config = config
+        self.owner = owner
+        self.hostname = hostname
+        self.active: dict[str, asyncio.Task[None]] = {}
+        self.leased_until: dict[str, float] = {}
+        self.delivered = 0
+
+    # --- the loop -----------------------------------------------------------
+    async def run(self) -> None:
+        released = await self.store.release_all(self.owner)
+        if released:
+            log.info("queue.leases.released owner=%s count=%d", self.owner, released)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except MailError as exc:
+                    log.warning("queue.runner.error %s", exc.detail)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ingest.queued.wait(), self.config.poll_interval)
+                self.ingest.queued.clear()
+        finally:
+            for task in self.active.values():
+                task.cancel()
+            await asyncio.gather(*self.active.values(), return_exceptions=True)
+            await self.remote.reap(force=True)
+
+    async def tick(self) -> None:
+        total, per = await self.operator.concurrency(self.config.concurrency, self.config.destination_concurrency)
+        await self.remote.slots.resize(total, per)
+        now = time.time()
+        room = max(0, 4 * total - len(self.active))  # leased ahead so the slots never starve
+        if room:
+            for item in await self.store.lease(self.owner, now, now + self.config.lease, room):
+                self.leased_until[item.queue_id] = now + self.config.lease
+                task = asyncio.get_running_loop().create_task(self.process(item))
+                self.active[item.queue_id] = task
+                task.add_done_callback(functools.partial(self._done, item.queue_id))
+        renew = [qid for qid, until in self.leased_until.items() if until - now < self.config.lease / 2]
+        if renew:
+            await self.store.renew(self.owner, renew, now + self.config.lease)
+            for qid in renew:
+                self.leased_until[qid] = now + self.config.lease
+        await self.remote.reap()
+
+    def _done(self, queue_id: str, _task: asyncio.Task[None]) -> None:
+        task = self.active.pop(queue_id, None)
+        self.leased_until.pop(queue_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("queue.process.crashed id=%s", queue_id, exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait until the messages being worked on are done (tests and shutdown)."""
+        while self.active:
+            await asyncio.gather(*list(self.active.values()), return_exceptions=True)
+
+    # --- one message ------------------------------------------------------------
+    async def process(self, item: QueueItem) -> None:
+        groups: dict[str, _Group] = {}
+        local: dict[str, Account] = {}
+        for rcpt in item.recipients:
+            res = await self.router.resolve(rcpt.address)
+            if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
+                key = f"local:{res.accounts[0].id}"
+                local[key] = res.accounts[0]
+            else:
+                key = rcpt.address.rpartition("@")[2].lower()
+            groups.setdefault(key, _Group(key, [])).rcpts.append(rcpt)
+        results = await asyncio.gather(*(self.deliver_group(item, g, local.get(g.key)) for g in groups.values()),
+                                       return_exceptions=True)
+        for group, result in zip(groups.values(), results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("queue.group.crashed id=%s group=%s", item.queue_id, group.key, exc_info=result)
+                await self.settle(item, [RecipientOutcome(r.id, "deferred", "4.3.0 internal error",
+                                                          self.next_attempt(item, r)) for r in group.rcpts])
+        await self.store.settle(self.owner, item.queue_id, [], release=True)
+
+    async def deliver_group(self, item: QueueItem, group: _Group, account: Account | None) -> None:
+        if account is not None:
+            outcomes = await self.deliver_local(item, group, account)
+            await self.settle(item, outcomes)
+            return
+        dest = await self.nexthops.resolve(group.key)
+        env = Envelope(sender=item.sender, recipients=tuple(r.address for r in group.rcpts),
+                       mail_params=self.mail_params(item),
+                       rcpt_params=tuple(self.rcpt_params(r) for r in group.rcpts))
+        attempt = await self.remote.deliver(dest, env, lambda: self.body(item))
+        await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host)
+
+    async def deliver_local(self, item: QueueItem, group: _Group, account: Account) -> list[RecipientOutcome]:
+        try:
+            await self.ingest.redeliver(item.queue_id, BlobRef(item.blob_id, item.size), item.sender, account)
+        except MailError as exc:
+            code = f"{exc.code} {exc.enhanced} {exc.detail or exc.public_key}"
+            if exc.temporary or exc.code == 452:
+                return [RecipientOutcome(r.id, "deferred", code, self.next_attempt(item, r)) for r in group.rcpts]
+            return [RecipientOutcome(r.id, "failed", code) for r in group.rcpts]
+        return [RecipientOutcome(r.id, "delivered", "250 2.0.0 delivered to mailbox") for r in group.rcpts]
+
+    def outcomes(self, item: QueueItem, group: _Group, attempt: Attempt) -> list[RecipientOutcome]:
+        result = attempt.result
+        out: list[RecipientOutcome] = []
+        for i, rcpt in enumerate(group.rcpts):
+            if result is None:
+                detail = attempt.error
+                permanent = detail.startswith("5")
+            else:
+                reply = result.rcpts[i] if result.mail.positive else result.mail
+                if reply.positive:
+                    reply = result.data if result.data is not None else reply
+                if reply.positive and result.data is not None:
+                    out.append(RecipientOutcome(rcpt.id, "delivered", str(reply)))
+                    continue
+                detail = f"{reply.code} {reply.enhanced} {reply.text}" if not reply.text.startswith(
+                    reply.enhanced) else str(reply)
+                permanent = reply.permanent
+            if permanent:
+                out.append(RecipientOutcome(rcpt.id, "failed", detail))
+            else:
+                out.append(RecipientOutcome(rcpt.id, "deferred", detail, self.next_attempt(item, rcpt)))
+        return out
+
+    def next_attempt(self, item: QueueItem, rcpt: QueueRecipientRow) -> float:
+        schedule = self.config.retry_schedule or [300.0]
+        return time.time() + schedule[min(rcpt.attempts, len(schedule) - 1)]
+
+    def mail_params(self, item: QueueItem) -> tuple[str, ...]:
+        params = [f"SIZE={item.size + len(item.prefix)}"]
+        for name in ("BODY", "RET", "ENVID"):
+            if item.params.get(name):
+                params.append(f"{name}={item.params[name]}")
+        if "SMTPUTF8" in item.params:
+            params.append("SMTPUTF8")
+        return tuple(params)
+
+    @staticmethod
+    def rcpt_params(rcpt: QueueRecipientRow) -> tuple[str, ...]:
+        params = []
+        if rcpt.notify:
+            params.append(f"NOTIFY={rcpt.notify}")
+        if rcpt.orcpt:
+            params.append(f"ORCPT={rcpt.orcpt}")
+        return tuple(params)
+
+    async def body(self, item: QueueItem) -> AsyncIterator[bytes]:
+        if item.prefix:
+            yield item.prefix
+        handle = await asyncio.to_thread(self.blobs.open, item.blob_id)
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
+    # --- outcomes, expiry, DSNs ---------------------------------------------------
+    async def settle(self, item: QueueItem, outcomes: list[RecipientOutcome], remote_mta: str = "") -> None:
+        now = time.time()
+        by_id = {r.id: r for r in item.recipients}
+        final: list[RecipientOutcome] = []
+        for o in outcomes:
+            if o.status == "deferred" and now - item.created >= self.config.max_age:
+                o = RecipientOutcome(o.rcpt_id, "failed", f"4.4.7 Message expired, last error: {o.detail}")
+            final.append(o)
+        failed = [o for o in final if o.status == "failed"]
+        deferred = [o for o in final if o.status == "deferred"]
+        warn = bool(deferred) and not item.warned and now - item.created >= self.config.warn_after
+        await self.notify(item, failed, "failed", by_id, remote_mta)
+        if warn:
+            await self.notify(item, deferred, "delayed", by_id, remote_mta)
+            item.warned = True
+        delivered = sum(1 for o in final if o.status == "delivered")
+        self.delivered += delivered
+        for o in final:
+            rcpt = by_id.get(o.rcpt_id)
+            log.info("queue.delivery.%s id=%s to=<%s> relay=%s detail=%s", o.status, item.queue_id,
+                     rcpt.address if rcpt else "?", remote_mta or "-", o.detail)
+        await self.store.settle(self.owner, item.queue_id, final, warned=warn)
+
+    async def notify(self, item: QueueItem, outcomes: list[RecipientOutcome], action: str,
+                     by_id: dict[int, QueueRecipientRow], remote_mta: str) -> None:
+        if not item.sender or not outcomes:
+            return  # never bounce a bounce (RFC 5321 §4.5.5)
+        statuses = [RecipientStatus(by_id[o.rcpt_id].address, by_id[o.rcpt_id].orcpt, action,
+                                    status_of(o.detail, "5.0.0" if action == "failed" else "4.0.0"), o.detail,
+                                    remote_mta)
+                    for o in outcomes if o.rcpt_id in by_id and wants(by_id[o.rcpt_id].notify, action)]
+        if not statuses:
+            return
+        original = await asyncio.to_thread(self._headers_or_full, item)
+        dsn = build_dsn(reporting_mta=self.hostname, sender=item.sender, queue_id=item.queue_id,
+                        arrival=item.created, statuses=statuses, original=original,
+                        ret=item.params.get("RET", ""), envid=item.params.get("ENVID", ""), now=time.time())
+        try:
+            result = await self.submitter.submit("", [item.sender], dsn, protocol="dsn")
+        except MailError as exc:
+            log.warning("queue.dsn.failed id=%s to=<%s> error=%s", item.queue_id, item.sender, exc.detail)
+            return
+        log.info("queue.dsn.sent id=%s action=%s to=<%s> recipients=%d local=%d", item.queue_id, action,
+                 item.sender, len(statuses), len(result.delivered))
+
+    def _headers_or_full(self, item: QueueItem) -> bytes:
+        with self.blobs.open(item.blob_id) as handle:
+            data = handle.read(1024 * 1024 + 1 if item.params.get("RET", "").upper() == "FULL" else 256 * 1024)
+        return data

@@ -1,0 +1,63 @@
+"""Who may relay (send to domains that are not ours): authenticated users, and client networks listed in
+config (``smtp.trusted_networks``) or by the operator (``dizimail relay allow``, e.g. the inner server's
+address on a gateway). Never everyone (CONVENTIONS habit 11)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from dizimail.interfaces import RoutingStore
+from dizimail.model.errors import InvalidInput
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+CACHE_SECONDS = 2.0  # an operator's change reaches running sessions within this
+
+
+def parse_network(text: str, *, allow_everyone: bool = False) -> Network:
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as exc:
+        raise InvalidInput("bad_network", text) from exc
+    if network.prefixlen == 0 and not allow_everyone:
+        raise InvalidInput("open_relay_refused", text)
+    return network
+
+
+class RelayPolicy:
+    def __init__(self, trusted: list[str], routing: RoutingStore, *, allow_everyone: bool = False) -> None:
+        self.configured = [parse_network(n, allow_everyone=allow_everyone) for n in trusted]
+        self.routing = routing
+        self.allow_everyone = allow_everyone
+        self._listed: list[Network] = []
+        self._at = 0.0
+
+    async def networks(self) -> list[Network]:
+        now = time.monotonic()
+        if now - self._at > CACHE_SECONDS:
+            listed = []
+            for text in await self.routing.list_relay_networks():
+                try:
+                    listed.append(parse_network(text, allow_everyone=self.allow_everyone))
+                except InvalidInput:
+                    continue  # a row an older version let in; never widen relaying because of it
+            self._listed, self._at = listed, now
+        return self.configured + self._listed
+
+    async def may_relay(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in await self.networks())
+
+    async def allow(self, text: str) -> str:
+        network = parse_network(text, allow_everyone=self.allow_everyone)
+        await self.routing.add_relay_network(str(network))
+        self._at = 0.0
+        return str(network)
+
+    async def remove(self, text: str) -> None:
+        network = parse_network(text, allow_everyone=True)
+        await self.routing.remove_relay_network(str(network))
+        self._at = 0.0

@@ -1,0 +1,131 @@
+"""The queue runner between two real nodes: A (sender, example.test) routes other.test to B's MX port.
+
+Everything travels over loopback sockets; the outcome of every delivery is read back over POP3 and
+through the command line, as an operator would see it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD, ServerThread, dizimail_cli, free_ports, start_server
+from helpers import fetch_all, submit
+
+OTHER = "other.test"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, ServerThread]]:
+    b = start_server(tmp_path_factory.mktemp("b"))
+    b.call(lambda s: s.accounts.add_domain(OTHER))
+    a = start_server(tmp_path_factory.mktemp("a"), extra=(
+        '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "1s"\n'
+        'idle_timeout = "30s"\n'))
+    dizimail_cli(a.config_file, "route", "add", OTHER, f"127.0.0.1:{b.ports['smtp']}")
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def other_user(b: ServerThread, name: str) -> str:
+    address = f"{name}@{OTHER}"
+    b.call(lambda s: s.accounts.add_user(address, PASSWORD, name, 0))
+    return address
+
+
+def queue_empty(a: ServerThread) -> bool:
+    return not a.call(lambda s: s.queue.list())
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_message_to_a_routed_domain_is_delivered_byte_exact(nodes, tmp_path: Path):
+    a, b = nodes
+    sender = a.add_user("q1")
+    rcpt = other_user(b, "r1")
+    body = b"Subject: =?utf-8?b?5Y+R55S15Y6C?=\r\nFrom: <" + sender.encode() + b">\r\n\r\nline\r\n.dot line\r\n"
+    with submit(a, sender) as s:
+        s.sendmail(sender, [rcpt], body)
+    messages = wait_for(lambda: fetch_all(b, rcpt), what="delivery at B")
+    assert messages[0].endswith(body)
+    assert messages[0].count(b"Received: ") == 2  # A's and B's
+    wait_for(lambda: queue_empty(a), what="A's queue to empty")
+
+
+def test_connections_to_a_next_hop_are_reused(nodes):
+    a, b = nodes
+    sender = a.add_user("q2")
+    rcpt = other_user(b, "r2")
+    runner = a.node.runner
+    assert runner is not None
+    opened_before = runner.remote.opened
+    reused_before = runner.remote.reused
+    for i in range(8):
+        with submit(a, sender) as s:
+            s.sendmail(sender, [rcpt], f"Subject: reuse {i}\r\n\r\nx\r\n".encode())
+        wait_for(lambda i=i: len(fetch_all(b, rcpt)) == i + 1, what=f"message {i}")
+    assert runner.remote.reused - reused_before >= 7
+    assert runner.remote.opened - opened_before <= 1
+
+
+def test_unknown_remote_user_bounces_to_sender_with_a_bilingual_dsn(nodes):
+    a, b = nodes
+    sender = a.add_user("q3")
+    with submit(a, sender) as s:
+        s.sendmail(sender, [f"nobody@{OTHER}"], b"Subject: to nobody\r\nMessage-ID: <orig-1@example.test>\r\n\r\nhi\r\n")
+    [bounce] = wait_for(lambda: fetch_all(a, sender), what="the bounce")
+    assert bounce.startswith(b"Return-Path: <>\r\n")
+    msg = parsed(bounce)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    assert "Undelivered Mail" in msg["Subject"] and "退信" in msg["Subject"]
+    human, status, headers = msg.get_payload()
+    text = human.get_content()
+    assert "无法投递" in text and "could not be delivered" in text and "5.1.1" in text
+    report = status.as_bytes().decode()
+    assert f"Final-Recipient: rfc822; nobody@{OTHER}" in report
+    assert "Action: failed" in report and "Status: 5.1.1" in report
+    assert headers.get_content_type() == "text/rfc822-headers"
+    assert b"<orig-1@example.test>" in headers.as_bytes()
+    wait_for(lambda: queue_empty(a), what="A's queue to empty")
+
+
+def test_temporary_failure_is_retried_then_delivered(nodes, tmp_path: Path):
+    a, b = nodes
+    sender = a.add_user("q4")
+    port = free_ports(1)[0]
+    dizimail_cli(a.config_file, "route", "add", "later.test", f"127.0.0.1:{port}")
+    with submit(a, sender) as s:
+        s.sendmail(sender, ["someone@later.test"], b"Subject: later\r\n\r\nwait for me\r\n")
+
+    def deferred() -> bool:
+        listing = dizimail_cli(a.config_file, "queue", "list").stdout
+        return "someone@later.test" in listing and "deferred" in listing
+    wait_for(deferred, what="a deferral")
+    # The destination comes up: B listens on it now (route switched), and the next attempt delivers.
+    b.call(lambda s: s.accounts.add_domain("later.test"))
+    rcpt = "someone@later.test"
+    b.call(lambda s: s.accounts.add_user(rcpt, PASSWORD, "someone", 0))
+    dizimail_cli(a.config_file, "route", "add", "later.test", f"127.0.0.1:{b.ports['smtp']}")
+    dizimail_cli(a.config_file, "queue", "flush")
+    [message] = wait_for(lambda: fetch_all(b, rcpt), what="the retried delivery")
+    assert message.endswith(b"wait for me\r\n")
+    assert fetch_all(a, sender) == []  # no warning (warn_after is 4h) and no bounce
