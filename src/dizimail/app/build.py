@@ -13,6 +13,7 @@ from dizimail.services.accounts import AccountService
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
+from dizimail.services.fetch import FetchService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
@@ -50,6 +51,7 @@ class Services:
     dkim: DkimService
     submitter: Submitter
     routes: RouteService
+    fetch: FetchService
 
 
 def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -72,14 +74,22 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         queue_store = SqliteQueueStore(db)
         router = Router(meta, routing)
         ingest = Ingest(meta, blobs, config.server.hostname, notifier, describe_blob)
-        yield Services(config=config, accounts=AccountService(meta, config.auth), router=router, ingest=ingest,
+        accounts = AccountService(meta, config.auth)
+        submitter = Submitter(ingest, router)
+
+        async def postmaster() -> str:
+            domains = [d for d in await accounts.list_domains() if d.alias_of is None]
+            return f"postmaster@{domains[0].name}" if domains else f"postmaster@{config.server.hostname}"
+        fetch = FetchService(routing, submitter, config.fetch, postmaster)
+        accounts.login_hooks.append(fetch.on_login)
+        yield Services(config=config, accounts=accounts, router=router, ingest=ingest,
                        mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)),
                        queue=QueueService(queue_store, routing), folders=Folders(meta, notifier), notifier=notifier,
                        meta=meta, blobs=blobs, queue_store=queue_store, routing=routing,
                        relay=RelayPolicy(config.smtp.trusted_networks, routing,
                                          allow_everyone=config.smtp.allow_open_relay),
                        dkim=DkimService(routing, config.delivery.dkim_selector),
-                       submitter=Submitter(ingest, router), routes=RouteService(routing, meta))
+                       submitter=submitter, routes=RouteService(routing, meta), fetch=fetch)
     finally:
         db.close()
 

@@ -82,6 +82,7 @@ class Node:
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
         self._tasks.append(asyncio.get_running_loop().create_task(self._indexer(services)))
         self.runner = make_runner(config, services)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
         self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
 
@@ -93,6 +94,15 @@ class Node:
             except Exception:  # retried at the next interval
                 log.exception("search.index.failed")
             await asyncio.sleep(self.config.storage.index_interval)  # at most one batch a period
+
+    async def _fetcher(self, services: Services) -> None:
+        """Poll the fetch accounts whose interval has passed (the gateway holding box, users' external mail)."""
+        while True:
+            await asyncio.sleep(self.config.fetch.check_interval)
+            try:
+                await services.fetch.run_due()
+            except Exception:  # an account's failure is recorded on it; anything else is retried
+                log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
         """Periodic removal of message files that lost their last reference (after a grace period)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -98,3 +99,65 @@ def dkim_show(domain: str, config: ConfigOpt = None) -> None:
         console.print(f"no DKIM key for {domain}")
         raise typer.Exit(1)
     print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')
+
+
+fetch_app = typer.Typer(help="Mailboxes fetched over POP3/IMAP: the gateway's holding box (poll mode) and users' "
+                             "external accounts.", no_args_is_help=True)
+app.add_typer(fetch_app, name="fetch")
+
+
+@fetch_app.command("add")
+def fetch_add(
+    server: Annotated[str, typer.Argument(help="HOST:PORT of the POP3/IMAP server")],
+    username: Annotated[str, typer.Argument(help="login name there")],
+    password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True, help="password there")],
+    protocol: Annotated[str, typer.Option("--protocol", help="pop3 or imap")] = "pop3",
+    security: Annotated[str, typer.Option("--security", help="tls (POP3S/IMAPS), starttls or none")] = "tls",
+    to: Annotated[str | None, typer.Option("--to", help="deliver into this local user's INBOX (external "
+                                                       "account); without it, route each message by the "
+                                                       "envelope the gateway recorded (poll mode)")] = None,
+    interval: Annotated[str, typer.Option("--interval", help="how often, e.g. 2m")] = "2m",
+    keep: Annotated[bool, typer.Option("--keep", help="leave messages on the server")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="accept any TLS certificate (e.g. the "
+                                                                "gateway's self-signed one)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch a remote mailbox on a timer (and when its user logs in)."""
+    from dizimail.model.outbound import FetchAccount
+    from dizimail.services.delivery.nexthop import split_hostport
+    from dizimail.util.units import parse_duration
+    default_port = {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143,
+                    ("imap", "none"): 143}.get((protocol, security), 110)
+    host, port = split_hostport(server, default_port)
+    acc = FetchAccount(0, to, "account" if to else "envelope", protocol, host, port, security, not no_verify,
+                       username, password, parse_duration(interval), keep)
+    fetch_id = run(config, lambda s: s.fetch.add(acc))
+    console.print(f"fetch {fetch_id} added: {protocol} {host}:{port} user {username} → "
+                  f"{to or 'envelope recipients'} every {interval}", highlight=False)
+
+
+@fetch_app.command("list")
+def fetch_list(config: ConfigOpt = None) -> None:
+    """Fetch accounts and how their last run went."""
+    accounts = run(config, lambda s: s.fetch.list())
+    table = Table("id", "server", "user", "protocol", "into", "every", "keep", "last run", "last error")
+    for a in accounts:
+        table.add_row(str(a.id), f"{a.host}:{a.port}", a.username, f"{a.protocol}/{a.security}",
+                      a.account or "(envelope)", f"{int(a.interval)}s", "yes" if a.keep else "no",
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a.last_run)) if a.last_run else "-",
+                      a.last_error)
+    console.print(table)
+
+
+@fetch_app.command("remove")
+def fetch_remove(fetch_id: int, config: ConfigOpt = None) -> None:
+    """Stop fetching that mailbox."""
+    run(config, lambda s: s.fetch.remove(fetch_id))
+    console.print(f"fetch {fetch_id} removed")
+
+
+@fetch_app.command("run")
+def fetch_run(config: ConfigOpt = None) -> None:
+    """Fetch every account now, once (the running server also does it on its timer)."""
+    count = run(config, lambda s: s.fetch.run_all())
+    console.print(f"{count} message(s) fetched")

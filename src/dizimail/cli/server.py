@@ -27,19 +27,26 @@ def init_cmd(
     role: Annotated[str, typer.Option("--role", help="all-in-one, inner or gateway")] = "all-in-one",
     listen: Annotated[str, typer.Option("--listen", help="address to bind")] = "127.0.0.1",
     demo: Annotated[bool, typer.Option("--demo", help="create example.test with two demo users")] = False,
+    smarthost: Annotated[str, typer.Option("--smarthost", help="inner: HOST:PORT of the gateway that takes "
+                                                               "all outbound mail")] = "",
+    inner: Annotated[str, typer.Option("--inner", help="gateway: HOST:PORT of the inner server; --domain's mail "
+                                                       "is pushed there and it may relay")] = "",
+    poll: Annotated[bool, typer.Option("--poll", help="gateway: hold --domain's mail for the inner server to "
+                                                      "fetch instead of pushing it")] = False,
 ) -> None:
     """Create a data directory: config, self-signed TLS certificate, database (and a demo domain)."""
     if role not in ("all-in-one", "inner", "gateway"):
         fail(f"unknown role {role!r}", 2)
     try:
         result = asyncio.run(init_data_dir(data_dir, hostname=hostname, role=role, listen=listen,
-                                           port_base=port_base, domain=domain, demo=demo))
+                                           port_base=port_base, domain=domain, demo=demo, smarthost=smarthost,
+                                           inner=inner, poll=poll))
     except FileExistsError as exc:
         fail(str(exc))
         return
     console.print(f"created {result.config_file}")
     for address, password in result.demo_passwords.items():
-        console.print(f"demo user {address}  password {password}  (shown once)", highlight=False)
+        console.print(f"user {address}  password {password}  (shown once)", highlight=False)
 
 
 @app.command("serve")

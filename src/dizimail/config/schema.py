@@ -131,6 +131,7 @@ class DeliveryConfig(Section):
 
 class FetchConfig(Section):
     default_interval: Duration = Field(120.0, description="how often a fetch account is polled")
+    check_interval: Duration = Field(5.0, description="how often the node looks for fetch accounts that are due")
     on_login: bool = Field(True, description="fetch a user's accounts (and the gateway holding box) at login")
     timeout: Duration = Field(60.0, description="network timeout of one fetch")
     max_messages: int = Field(500, description="most messages taken from one account per run")

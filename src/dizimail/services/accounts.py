@@ -10,6 +10,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -106,6 +107,7 @@ class AccountService:
         # valid only while the account's stored hash is unchanged and the account is active.
         self._salt = secrets.token_bytes(32)
         self._cache: dict[bytes, _Cached] = {}
+        self.login_hooks: list[Callable[[Account], None]] = []  # e.g. fetch the user's external mail now
 
     def plaintext_allowed(self, ip: str) -> bool:
         """Whether a client at ``ip`` may authenticate without TLS (config: auth.allow_plaintext,
@@ -145,6 +147,8 @@ class AccountService:
             self.failures.record_failure(ip)
             raise AuthFailed(f"login failed for {address!r} from {ip}")
         self.failures.record_success(ip)
+        for hook in self.login_hooks:
+            hook(account)
         return account
 
     async def _verify(self, account: Account, address: str, password: str) -> bool:

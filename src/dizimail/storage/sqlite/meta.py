@@ -314,6 +314,9 @@ class SqliteMetaStore(SqliteMailboxOps):
             if not self.blobs.exists(blob.id):
                 raise TemporaryFailure(f"blob {blob.id} vanished before commit")
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            if record.fetched is not None and cur.execute(
+                    "SELECT 1 FROM fetch_seen WHERE fetch_id = ? AND uid = ?", record.fetched).fetchone():
+                return CommitResult(delivered=(), over_quota=())  # another fetch pass committed it already
             delivered: list[int] = []
             boxes: list[int] = []
             uids: list[int] = []
