@@ -285,7 +285,9 @@ class SmtpSession:
             self.fail(550, "5.1.1", f"<{cmd.address.text}>: Recipient address rejected: User unknown")
         elif kind in ("suspended", "domain_suspended"):
             self.fail(550, "5.2.1", f"<{cmd.address.text}>: Recipient address rejected: Mailbox disabled")
-        elif kind == "remote" and not resolution.ours and not await self.may_relay():
+        elif kind == "remote" and (not resolution.ours or _sender_routed(address)) and not await self.may_relay():
+            # Routed domains are ours to relay, but never with routing hidden in the local part
+            # (user%host@, user!host@, "user@host"@): those are the classic open-relay tricks.
             self.fail(554, "5.7.1", f"<{cmd.address.text}>: Relay access denied")
         elif kind == "hold":
             if all(r != address for r, _ in tx.hold):
@@ -425,3 +427,9 @@ class SmtpSession:
 
 class _Cancelled(Exception):
     pass
+
+
+def _sender_routed(address: str) -> bool:
+    """RFC 1123 §5.2.16 / RFC 2505 §2.3: a local part that itself carries a route."""
+    local = address.rpartition("@")[0]
+    return any(c in local for c in "%!@:")
