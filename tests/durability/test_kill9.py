@@ -8,13 +8,10 @@ whose 250 never reached the client may be missing or (tolerably) present.
 from __future__ import annotations
 
 import poplib
-import queue
 import re
 import signal
 import smtplib
-import subprocess
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DIZIMAIL, DOMAIN, client_tls, dizimail_cli, write_config
+from conftest import DOMAIN, client_tls, dizimail_cli, write_config
+from processes import ServerProcess
 
 USERS = 20
 PER_SENDER = 50
@@ -31,55 +29,6 @@ KILL_AFTER = 300  # acknowledged messages before the SIGKILL
 PASSWORD = "kill9-password"
 MARKER_LINE = re.compile(rb"^marker (\S+)\r?$", re.M)
 STEP_TIMEOUT = 30.0
-
-
-class ServerProcess:
-    """``dizimail serve`` as a real child process, its stderr kept in a log file."""
-
-    def __init__(self, config_file: Path, log_path: Path) -> None:
-        self.log_path = log_path
-        self.log = log_path.open("ab")
-        self.proc = subprocess.Popen([DIZIMAIL, "serve", "--config", str(config_file)], stdout=subprocess.PIPE,
-                                     stderr=self.log, stdin=subprocess.DEVNULL)
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        self.pump = threading.Thread(target=self._pump, daemon=True)
-        self.pump.start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(b"")
-
-    def wait_ready(self, timeout: float = STEP_TIMEOUT) -> list[str]:
-        deadline = time.monotonic() + timeout
-        seen: list[str] = []
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"server not ready after {timeout}s; stdout={seen}; log:\n{self.tail()}") from None
-            if not line:
-                raise AssertionError(f"server exited ({self.proc.poll()}) before ready; stdout={seen}; "
-                                     f"log:\n{self.tail()}")
-            seen.append(line.decode(errors="replace").strip())
-            if seen[-1] == "ready":
-                return seen
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        finally:
-            self.pump.join(10)  # EOF once the process is gone
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.log.close()
-
-    def tail(self, n: int = 40) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
 @pytest.fixture
