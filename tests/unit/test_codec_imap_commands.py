@@ -102,14 +102,25 @@ def bad(data: bytes) -> Malformed:
         (b"a GETQUOTAROOT INBOX", c.GetQuotaRoot("INBOX")),
         (b'a SETQUOTA "" (STORAGE 512 messages 1000)', c.SetQuota("", (("STORAGE", 512), ("MESSAGES", 1000)))),
         (b'a SETQUOTA "" ()', c.SetQuota("", ())),
-        (b"a NOTIFY NONE", c.Notify(("NONE",))),
-        (b"a NOTIFY SET STATUS (selected MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)",
-         c.Notify(("SET", "STATUS", ("selected", "MessageNew",
-                                     ("uid", "body.peek[header.fields (from to subject)]"), "MessageExpunge")))),
-        (b'a NOTIFY SET (mailboxes ("a b" INBOX) (MessageNew))',
-         c.Notify(("SET", ("mailboxes", ("a b", "INBOX"), ("MessageNew",))))),
-        (b"a NOTIFY SET (selected (MessageNew (BODY.PEEK[]<0.100> FLAGS)))",
-         c.Notify(("SET", ("selected", ("MessageNew", ("BODY.PEEK[]<0.100>", "FLAGS")))))),
+        (b"a NOTIFY NONE", c.Notify(None)),
+        (b"a NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge))",
+         c.Notify((c.NotifyGroup("SELECTED", (), (
+             c.NotifyEvent("MessageNew", (FetchItem("UID"), FetchItem("BODY", BodySection(
+                 (), "HEADER.FIELDS", ("from", "to", "subject")), None, True))),
+             c.NotifyEvent("MessageExpunge"))),), status=True)),
+        (b"a NOTIFY SET (selected MessageNew (uid) MessageExpunge) (subtree Lists MessageNew MessageExpunge)",
+         c.Notify((c.NotifyGroup("SELECTED", (), (c.NotifyEvent("MessageNew", (FetchItem("UID"),)),
+                                                  c.NotifyEvent("MessageExpunge"))),
+                   c.NotifyGroup("SUBTREE", ("Lists",), (c.NotifyEvent("MessageNew"),
+                                                         c.NotifyEvent("MessageExpunge")))))),
+        (b'a NOTIFY SET (mailboxes ("a b" inbox) (messagenew messageexpunge flagchange))',
+         c.Notify((c.NotifyGroup("MAILBOXES", ("a b", "INBOX"), (
+             c.NotifyEvent("MessageNew"), c.NotifyEvent("MessageExpunge"), c.NotifyEvent("FlagChange"))),))),
+        (b"a NOTIFY SET (personal (MailboxName SubscriptionChange XFuture)) (subscribed NONE)",
+         c.Notify((c.NotifyGroup("PERSONAL", (), (c.NotifyEvent("MailboxName"), c.NotifyEvent("SubscriptionChange"),
+                                                  c.NotifyEvent("XFUTURE"))),
+                   c.NotifyGroup("SUBSCRIBED", (), ())))),
+        (b'a CANCELUPDATE "A1" "b2"', c.CancelUpdate(("A1", "b2"))),
         (b"a UNAUTHENTICATE", c.Unauthenticate()),
     ],
 )  # fmt: skip
@@ -282,7 +293,24 @@ def test_multiappend_binary_and_catenate() -> None:
         (b"a ID (\"a\")", "expected space before ID value"),
         (b"a NOTIFY SOMETIMES", "expected NONE or SET"),
         (b"a NOTIFY SET", "missing event groups"),
-        (b"a NOTIFY SET " + b"(" * 20 + b")" * 20, "arguments nested too deeply"),
+        (b"a NOTIFY SET (everything (MessageNew MessageExpunge))", "unknown mailbox filter EVERYTHING"),
+        (b"a NOTIFY SET (personal (MessageNew))", "MessageNew and MessageExpunge go together"),
+        (b"a NOTIFY SET (personal (MessageExpunge FlagChange))", "MessageNew and MessageExpunge go together"),
+        (b"a NOTIFY SET (personal (FlagChange))", "FlagChange needs MessageNew and MessageExpunge"),
+        (b"a NOTIFY SET (selected (MailboxName))", "only message events apply to the selected mailbox"),
+        (b"a NOTIFY SET (personal (MessageNew (UID) MessageExpunge))",
+         "MessageNew fetch attributes are only for SELECTED"),
+        (b"a NOTIFY SET (selected NONE) (selected-delayed NONE)", "SELECTED or SELECTED-DELAYED may appear once"),
+        (b"a NOTIFY SET (mailboxes (a b) (MessageNew MessageExpunge)", "missing ')' after event group"),
+        (b"a CANCELUPDATE", "missing tag"),
+        (b"a SEARCH RETURN (PARTIAL 1) ALL", "expected PARTIAL range like 1:100"),
+        (b"a SEARCH RETURN (PARTIAL 1:*) ALL", "expected PARTIAL range like 1:100"),
+        (b"a SEARCH RETURN (PARTIAL *:1) ALL", "expected PARTIAL range like 1:100"),
+        (b"a SEARCH RETURN (PARTIAL 0:5) ALL", "invalid PARTIAL range"),
+        (b"a SEARCH RETURN (PARTIAL -1:5) ALL", "invalid PARTIAL range"),
+        (b"a SEARCH RETURN (PARTIAL 1:4294967296) ALL", "invalid PARTIAL range"),
+        (b"a SEARCH RETURN (PARTIAL 1:5 ALL) ALL", "RETURN may hold one PARTIAL or ALL"),
+        (b"a SORT RETURN (PARTIAL 1:5 PARTIAL 6:9) (DATE) UTF-8 ALL", "RETURN may hold one PARTIAL or ALL"),
         (b"a SEARCH", "missing search criteria"),
         (b"a THREAD REFERENCES UTF-8", "missing search key"),
         (b"a SORT (BOGUS) UTF-8 ALL", "unknown sort key BOGUS"),
@@ -309,3 +337,23 @@ def test_search_and_sort_and_thread_commands() -> None:
     )
     assert parse(b"a THREAD references UTF-8 SEEN") == c.Thread(False, "REFERENCES", "UTF-8", FlagKey("\\Seen", True))
     assert parse(b"a UID THREAD ORDEREDSUBJECT UTF-8 SEEN").uid is True  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "returns", "partial"),
+    [
+        (b"a SEARCH RETURN (PARTIAL 1:10) ALL", ("PARTIAL",), (1, 10)),
+        (b"a SEARCH RETURN (partial 500:400 count) ALL", ("PARTIAL", "COUNT"), (400, 500)),
+        (b"a SEARCH RETURN (PARTIAL -1:-100) ALL", ("PARTIAL",), (-1, -100)),
+        (b"a SEARCH RETURN (PARTIAL -100:-1) ALL", ("PARTIAL",), (-1, -100)),
+        (b"a SEARCH RETURN (UPDATE CONTEXT MIN) ALL", ("UPDATE", "CONTEXT", "MIN"), None),
+    ],
+)  # fmt: skip
+def test_context_return_options(line: bytes, returns: tuple[str, ...], partial: tuple[int, int] | None) -> None:
+    """RFC 5267 §4: CONTEXT, UPDATE and PARTIAL (with RFC 9394's ranges from the end)."""
+    command = parse(line)
+    assert isinstance(command, c.Search)
+    assert (command.returns, command.partial) == (returns, partial)
+    sort = parse(line.replace(b"SEARCH", b"SORT").replace(b") ALL", b") (DATE) UTF-8 ALL"))
+    assert isinstance(sort, c.Sort)
+    assert (sort.returns, sort.partial) == (returns, partial)

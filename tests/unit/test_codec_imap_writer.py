@@ -12,6 +12,7 @@ from dizimail.codec.imap.writer import (
     literal,
     mailbox,
     nstring,
+    ordered_set_string,
     quote,
     sequence_set_string,
     tagged,
@@ -73,6 +74,16 @@ def test_flag_list() -> None:
 )
 def test_sequence_set_string(numbers: list[int], text: str) -> None:
     assert sequence_set_string(numbers) == text
+
+
+@pytest.mark.parametrize(
+    ("numbers", "text"),
+    [([], ""), ([7], "7"), ([5, 3, 4, 2, 1], "5,3:4,2,1"), ([1, 2, 3, 5], "1:3,5"), ([3, 4, 5, 1, 2], "3:5,1:2"),
+     ([4, 3, 2], "4,3,2")],
+)
+def test_ordered_set_string_keeps_the_sort_order(numbers: list[int], text: str) -> None:
+    """ESORT results (RFC 5267 §3.2): only ascending runs become ranges."""
+    assert ordered_set_string(numbers) == text
 
 
 def test_imap_date() -> None:

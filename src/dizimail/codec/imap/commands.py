@@ -18,9 +18,6 @@ from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.codec.imap.seqset import SequenceSet
 from dizimail.codec.imap.types import FetchItem
 
-RawValue: TypeAlias = "str | tuple[RawValue, ...]"
-"""An uninterpreted argument: an atom or string, or a parenthesised list of them."""
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tagged:
@@ -227,9 +224,12 @@ class Expunge(Tagged):
 
 @dataclass(frozen=True, slots=True)
 class Search(Tagged):
-    """[UID] SEARCH (RFC 9051 §6.4.4); ``returns`` from ESEARCH RETURN (RFC 4731 §3.1, SAVE RFC 5182).
+    """[UID] SEARCH (RFC 9051 §6.4.4); ``returns`` from ESEARCH RETURN (RFC 4731 §3.1, SAVE RFC 5182,
+    CONTEXT, UPDATE and PARTIAL RFC 5267 §4).
 
     ``returns`` is None without RETURN and ``()`` for ``RETURN ()`` (which means ALL).
+    ``partial`` is the PARTIAL range (first, last) with first <= last, both positive, or both
+    negative (RFC 9394 §3.1: counted from the last result, first the one nearer the end).
     ``charset`` is upper-cased, None when not given.
     """
 
@@ -237,6 +237,7 @@ class Search(Tagged):
     charset: str | None
     key: SearchKey
     returns: tuple[str, ...] | None = None
+    partial: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +324,8 @@ class SetQuota(Tagged):
 
 @dataclass(frozen=True, slots=True)
 class Sort(Tagged):
-    """[UID] SORT [RETURN (...)] (criteria) charset keys (RFC 5256 §3, ESORT RFC 5267 §3.2).
+    """[UID] SORT [RETURN (...)] (criteria) charset keys (RFC 5256 §3, ESORT RFC 5267 §3.2,
+    CONTEXT=SORT RFC 5267 §4); ``returns`` and ``partial`` as for :class:`Search`.
 
     ``criteria`` are ``(reverse, key)`` with key ARRIVAL, CC, DATE, FROM,
     SIZE, SUBJECT, TO, DISPLAYFROM or DISPLAYTO (RFC 5957).
@@ -334,6 +336,7 @@ class Sort(Tagged):
     charset: str
     key: SearchKey
     returns: tuple[str, ...] | None = None
+    partial: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,14 +350,50 @@ class Thread(Tagged):
 
 
 @dataclass(frozen=True, slots=True)
-class Notify(Tagged):
-    """NOTIFY NONE / NOTIFY SET ... (RFC 5465 §3), left uninterpreted.
+class CancelUpdate(Tagged):
+    """CANCELUPDATE "tag"... (RFC 5267 §4.3.5): stop the updates of these searching commands."""
 
-    ``args[0]`` is ``"NONE"`` or ``"SET"``; the rest is the argument list
-    with atoms and strings as ``str`` (as sent) and parenthesised lists as tuples.
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyEvent:
+    """One event of a NOTIFY event group (RFC 5465 §5, §8).
+
+    ``name`` is spelled as registered (``MessageNew``, ``FlagChange``, ...); an
+    event the codec does not know (``event-ext``) is upper-cased, for the session
+    to refuse with BADEVENT. ``fetch`` holds the fetch-atts of ``MessageNew``.
     """
 
-    args: tuple[RawValue, ...]
+    name: str
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """``"(" filter-mailboxes SP events ")"`` (RFC 5465 §6, §8).
+
+    ``filter`` is SELECTED, SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED,
+    SUBTREE or MAILBOXES; the last two carry ``mailboxes`` (names as sent, INBOX
+    normalised). ``events`` is empty for ``NONE``.
+    """
+
+    filter: str
+    mailboxes: tuple[str, ...]
+    events: tuple[NotifyEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notify(Tagged):
+    """NOTIFY NONE (``groups`` None) / NOTIFY SET [STATUS] event-groups (RFC 5465 §3.1).
+
+    The rules RFC 5465 answers with BAD are checked here: MessageNew and
+    MessageExpunge together, FlagChange and AnnotationChange only with both, fetch-atts
+    and message events only where allowed, at most one SELECTED / SELECTED-DELAYED group.
+    """
+
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,5 +405,5 @@ Command: TypeAlias = (
     Capability | Noop | Logout | StartTls | Authenticate | Login | Enable | Select | Create | Delete
     | Rename | Subscribe | Unsubscribe | List | Lsub | Namespace | Status | Append | Check | Close
     | Unselect | Expunge | Search | Fetch | Store | Copy | Move | Idle | Id | Compress | GetQuota
-    | GetQuotaRoot | SetQuota | Sort | Thread | Notify | Unauthenticate
+    | GetQuotaRoot | SetQuota | Sort | Thread | Notify | CancelUpdate | Unauthenticate
 )  # fmt: skip

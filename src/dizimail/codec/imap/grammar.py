@@ -32,8 +32,6 @@ from dizimail.codec.imap.commands import (
     Logout,
     Namespace,
     Noop,
-    Notify,
-    RawValue,
     Rename,
     SetQuota,
     StartTls,
@@ -51,15 +49,13 @@ from dizimail.codec.imap.mailbox import (
     parse_select,
     parse_status,
 )
+from dizimail.codec.imap.notify import parse_cancelupdate, parse_notify
 from dizimail.codec.imap.reader import TAG, ParseError, Reader, utf8
 from dizimail.codec.imap.search import parse_search, parse_sort, parse_thread
 
 Handler = Callable[[Reader, bool], Command]
 
-MAX_RAW_DEPTH = 8  # NOTIFY argument nesting (RFC 5465 needs three levels)
 _SASL_INITIAL = re.compile(rb"(?:[A-Za-z0-9+/]+={0,2}|=)\Z")  # RFC 4959 §7, base64 or "=" for empty
-_RAW_ATOM = re.compile(rb'[^\x00-\x20\x7f-\xff(){"\\]+')  # list-char: atoms, "%", "*", "]"
-_PARTIAL = re.compile(rb"<[0-9.]*>")
 UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"})
 
 
@@ -155,40 +151,6 @@ def _setquota(r: Reader, uid: bool) -> SetQuota:
     return SetQuota(root, tuple(r.items(resource, "quota resource", allow_empty=True)))
 
 
-def _raw(r: Reader, depth: int) -> RawValue:
-    if depth > MAX_RAW_DEPTH:
-        raise ParseError("arguments nested too deeply")
-    if r.peek() == 0x28:
-        return tuple(r.items(lambda: _raw(r, depth + 1), "argument", allow_empty=True))
-    if r.peek() in (0x22, 0x7B):
-        return utf8(r.string("argument"), "argument")
-    atom = r.match(_RAW_ATOM, "argument")
-    if atom.rfind(b"[") > atom.rfind(b"]"):  # a fetch-att section: "BODY.PEEK[HEADER.FIELDS (From To)]"
-        close = r.data.find(b"]", r.pos)
-        if close < 0:
-            raise ParseError("missing ']'")
-        atom += r.data[r.pos : close + 1]
-        r.pos = close + 1
-        atom += r.try_match(_PARTIAL) or b""
-    return utf8(atom, "argument")
-
-
-def _notify(r: Reader, uid: bool) -> Notify:
-    """``NOTIFY NONE`` / ``NOTIFY SET [STATUS] event-groups`` (RFC 5465 §8), left uninterpreted."""
-    r.sp("NONE or SET")
-    verb = r.keyword("NONE or SET")
-    if verb == "NONE":
-        return Notify(("NONE",))
-    if verb != "SET":
-        raise ParseError("expected NONE or SET")
-    args: list[RawValue] = [verb]
-    r.sp("event groups")
-    args.append(_raw(r, 0))
-    while r.accept(b" "):
-        args.append(_raw(r, 0))
-    return Notify(tuple(args))
-
-
 COMMANDS: Mapping[str, Handler] = {
     "CAPABILITY": _bare(Capability()),
     "NOOP": _bare(Noop()),
@@ -226,7 +188,8 @@ COMMANDS: Mapping[str, Handler] = {
     "SETQUOTA": _setquota,
     "SORT": parse_sort,
     "THREAD": parse_thread,
-    "NOTIFY": _notify,
+    "NOTIFY": parse_notify,
+    "CANCELUPDATE": parse_cancelupdate,
     "UNAUTHENTICATE": _bare(Unauthenticate()),
 }
 

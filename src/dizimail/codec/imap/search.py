@@ -1,7 +1,8 @@
 """SEARCH, SORT and THREAD arguments (RFC 9051 §6.4.4, RFC 3501 §6.4.4, RFC 5256 §3).
 
 Extensions: ESEARCH return options (RFC 4731 §3.1) with SAVE (RFC 5182 §2),
-ESORT (RFC 5267 §3.2), the CONDSTORE MODSEQ key (RFC 7162 §3.1.5) and
+ESORT (RFC 5267 §3.2), CONTEXT, UPDATE and PARTIAL (RFC 5267 §4; negative
+PARTIAL ranges from RFC 9394 §3.1), the CONDSTORE MODSEQ key (RFC 7162 §3.1.5) and
 OLDER / YOUNGER (RFC 5032 §3). Strings (atoms, quoted strings, literals) are
 decoded with the CHARSET given: any text codec Python knows (UTF-8,
 US-ASCII, GB2312, GBK, ...); an unknown one is refused with the BADCHARSET
@@ -38,13 +39,15 @@ from dizimail.codec.imap.searchkeys import (
 )
 
 MAX_DEPTH = 32  # nested parentheses / NOT / OR
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # RFC 4731 §3.1, RFC 5182 §2
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE",  # RFC 4731 §3.1, RFC 5182 §2
+                            "CONTEXT", "UPDATE", "PARTIAL"})  # RFC 5267 §4
 SORT_KEYS = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"})
 
 _CHARSET_NAME = re.compile(r"[A-Za-z0-9._:+-]{1,40}")
 _DATE = re.compile(rb'([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})|"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})"')
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _SEQ_START = frozenset(b"0123456789*$")
+_PARTIAL_RANGE = re.compile(rb"(-?)([0-9]{1,10}):(-?)([0-9]{1,10})")
 
 _FLAG_KEYS: dict[str, tuple[str, bool]] = {
     "ANSWERED": ("\\Answered", True),
@@ -188,33 +191,53 @@ def search_program(r: Reader, decode: Decoder) -> SearchKey:
     return keys[0] if len(keys) == 1 else And(tuple(keys))
 
 
-def _return_option(r: Reader) -> str:
-    option = r.keyword("return option")
-    if option not in RETURN_OPTIONS:
-        raise ParseError(f"unknown RETURN option {option[:40]}")
-    return option
+def _partial_range(r: Reader) -> tuple[int, int]:
+    """``partial-range`` (RFC 5267 §5, RFC 9394 §3.1): ``500:400`` is ``400:500``; no ``*``."""
+    m = _PARTIAL_RANGE.match(r.data, r.pos)
+    if m is None:
+        raise ParseError("expected PARTIAL range like 1:100")
+    r.pos = m.end()
+    first, last = int(m[2]), int(m[4])
+    if m[1] != m[3] or not 0 < first < 2**32 or not 0 < last < 2**32:
+        raise ParseError("invalid PARTIAL range")
+    low, high = min(first, last), max(first, last)
+    return (-low, -high) if m[1] else (low, high)
 
 
-def return_options(r: Reader) -> tuple[str, ...] | None:
-    """``[RETURN (option...) SP]`` (RFC 4731 §3.1); None when absent."""
+def return_options(r: Reader) -> tuple[tuple[str, ...] | None, tuple[int, int] | None]:
+    """``[RETURN (option...) SP]`` (RFC 4731 §3.1, RFC 5267 §4): the options (None when absent)
+    and the PARTIAL range. One PARTIAL or one ALL, not both (RFC 5267 §4.4)."""
     if not r.accept_keyword("RETURN"):
-        return None
+        return None, None
     r.sp("RETURN options")
-    options = tuple(r.items(lambda: _return_option(r), "return option", allow_empty=True))
+    partial: list[tuple[int, int]] = []
+
+    def option() -> str:
+        name = r.keyword("return option")
+        if name not in RETURN_OPTIONS:
+            raise ParseError(f"unknown RETURN option {name[:40]}")
+        if name == "PARTIAL":
+            r.sp("PARTIAL range")
+            partial.append(_partial_range(r))
+        return name
+
+    options = tuple(r.items(option, "return option", allow_empty=True))
+    if len(partial) > 1 or (partial and "ALL" in options):
+        raise ParseError("RETURN may hold one PARTIAL or ALL")
     r.sp("search criteria")
-    return options
+    return options, partial[0] if partial else None
 
 
 def parse_search(r: Reader, uid: bool) -> Search:
     """``[UID] SEARCH [RETURN (...)] [CHARSET x] keys`` (RFC 9051 §6.4.4)."""
     r.sp("search criteria")
-    returns = return_options(r)
+    returns, partial = return_options(r)
     name: str | None = None
     if r.accept_keyword("CHARSET"):
         r.sp("charset")
         name = charset(r)
         r.sp("search key")
-    return Search(uid, name, search_program(r, decoder(name)), returns)
+    return Search(uid, name, search_program(r, decoder(name)), returns, partial)
 
 
 def _sort_criterion(r: Reader) -> tuple[bool, str]:
@@ -231,12 +254,12 @@ def _sort_criterion(r: Reader) -> tuple[bool, str]:
 def parse_sort(r: Reader, uid: bool) -> Sort:
     """``[UID] SORT [RETURN (...)] (criteria) charset keys`` (RFC 5256 §3, RFC 5267 §3.2)."""
     r.sp("sort criteria")
-    returns = return_options(r)
+    returns, partial = return_options(r)
     criteria = tuple(r.items(lambda: _sort_criterion(r), "sort criterion"))
     r.sp("charset")
     name = charset(r)
     r.sp("search key")
-    return Sort(uid, criteria, name, search_program(r, decoder(name)), returns)
+    return Sort(uid, criteria, name, search_program(r, decoder(name)), returns, partial)
 
 
 def parse_thread(r: Reader, uid: bool) -> Thread:

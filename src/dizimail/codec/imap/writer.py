@@ -1,7 +1,7 @@
 """Small builders for IMAP responses (RFC 9051 §4, §7; RFC 3501 §9 for IMAP4rev1).
 
 Everything returns bytes ready for the wire except the few helpers that
-produce text to embed (:func:`sequence_set_string`, :func:`imap_date`).
+produce text to embed (:func:`sequence_set_string`, :func:`ordered_set_string`, :func:`imap_date`).
 Strings are sent quoted when that is safe and as literals otherwise, so no
 client-supplied value can end a response line early.
 """
@@ -73,6 +73,19 @@ def flag_list(flags: Iterable[str]) -> bytes:
 def sequence_set_string(numbers: Iterable[int]) -> str:
     """Compress numbers into ``1:3,5,7:9`` (RFC 9051 §9 ``sequence-set``); empty input gives ``""``."""
     return str(SequenceSet.of(list(numbers)))
+
+
+def ordered_set_string(numbers: list[int]) -> str:
+    """A sequence-set that keeps the given order (ESORT results, RFC 5267 §3.2): only ascending
+    runs become ranges, so ``5,3,4,2`` is ``5,3:4,2``; empty input gives ``""``."""
+    out: list[str] = []
+    for n in numbers:
+        if out and (prev := out[-1].rpartition(":")[2]).isdigit() and n == int(prev) + 1:
+            start = out[-1].partition(":")[0]
+            out[-1] = f"{start}:{n}"
+        else:
+            out.append(str(n))
+    return ",".join(out)
 
 
 def imap_date(ts: float, offset_minutes: int = 0) -> str:
