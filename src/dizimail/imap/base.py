@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.utf7 import decode_mutf7, encode_mutf7
 from dizimail.codec.imap.writer import quote, sequence_set_string
+from dizimail.imap.contexts import Contexts
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection
 from dizimail.services.selected import SelectedMailbox, Update
@@ -33,6 +34,7 @@ class SessionBase:
     utf8: bool
     rev2: bool
     saved: list[int]
+    contexts: Contexts  # RFC 5267 update contexts
 
     # --- output --------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -58,12 +60,15 @@ class SessionBase:
 
     # --- the selected mailbox ---------------------------------------------------
     async def sync(self, allow_expunge: bool = True) -> None:
-        """Tell the client what changed in the selected mailbox (RFC 3501 §7.4.1 rules)."""
+        """Tell the client what changed in the selected mailbox (RFC 3501 §7.4.1 rules), then the
+        update contexts (RFC 5267 §4.3)."""
         if self.selected is None:
             return
         self.report(await self.selected.poll(allow_expunge))
+        await self.contexts.refresh(self)
 
     def report(self, update: Update) -> None:
+        self.contexts.before_expunge(self, update.expunged_uids)  # REMOVEFROM goes first (RFC 5267 §4.3.4)
         if self.qresync and update.expunged_uids:  # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE
             self.untagged(f"VANISHED {sequence_set_string(update.expunged_uids)}")
         else:

@@ -20,8 +20,10 @@ from dizimail.codec.imap.parser import (
 )
 from dizimail.codec.sasl import SaslError, decode_plain
 from dizimail.imap.base import CommandError
+from dizimail.imap.contexts import Contexts
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.imap.mailboxes import MailboxCommands
+from dizimail.imap.searching import SearchCommands
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection, ConnectionClosed
@@ -41,14 +43,14 @@ CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENA
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
                      "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
                      "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE", "CATENATE")
+                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE", "CATENATE", "CONTEXT=SEARCH", "CONTEXT=SORT")
 
 
 class Bye(Exception):
     pass
 
 
-class ImapSession(MailboxCommands):
+class ImapSession(MailboxCommands, SearchCommands):
     def __init__(self, ctx: ImapContext, conn: Connection, session_id: str) -> None:
         self.ctx = ctx
         self.conn = conn
@@ -60,6 +62,7 @@ class ImapSession(MailboxCommands):
         self.utf8 = False
         self.rev2 = False
         self.saved: list[int] = []
+        self.contexts = Contexts()
         self.bad = 0
         limit = ctx.config.limits.max_message_size
         self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
@@ -76,13 +79,13 @@ class ImapSession(MailboxCommands):
             cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
             cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
             cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
-            cmd.Compress: self.cmd_compress,
+            cmd.Compress: self.cmd_compress, cmd.CancelUpdate: self.cmd_cancelupdate,
         }
         self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
                            cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
                            cmd.GetQuotaRoot, cmd.SetQuota}
         self.needs_selected = {cmd.Close, cmd.Unselect, cmd.Expunge, cmd.Search, cmd.Fetch, cmd.Store, cmd.Copy,
-                               cmd.Move, cmd.Sort, cmd.Thread}
+                               cmd.Move, cmd.Sort, cmd.Thread, cmd.CancelUpdate}
         self.not_authenticated_only = {cmd.Login, cmd.Authenticate, cmd.StartTls}
 
     def capabilities(self) -> list[str]:

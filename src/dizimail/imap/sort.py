@@ -117,12 +117,16 @@ KEYS: dict[str, Callable[[Info], object]] = {
     "DISPLAYFROM": lambda i: i.display_from, "DISPLAYTO": lambda i: i.display_to}
 
 
-async def sort_uids(session: SessionBase, criteria: tuple[tuple[bool, str], ...], uids: list[int]) -> list[int]:
-    items = await infos(session, uids)
-    items.sort(key=lambda i: i.seq)  # the final tie-breaker (RFC 5256 §3)
+def order(criteria: tuple[tuple[bool, str], ...], items: list[Info]) -> list[Info]:
+    """``items`` in SORT order; ties in message sequence order, which is UID order (RFC 5256 §3)."""
+    items = sorted(items, key=lambda i: i.uid)
     for reverse, name in reversed(criteria):
         items.sort(key=KEYS[name.upper()], reverse=reverse)  # type: ignore[arg-type]
-    return [i.uid for i in items]
+    return items
+
+
+async def sort_uids(session: SessionBase, criteria: tuple[tuple[bool, str], ...], uids: list[int]) -> list[int]:
+    return [i.uid for i in order(criteria, await infos(session, uids))]
 
 
 # --- THREAD -------------------------------------------------------------------------------
