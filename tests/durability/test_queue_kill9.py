@@ -1,7 +1,7 @@
 """SIGKILL the queue runner in the middle of delivering: nothing queued is lost, nothing is sent twice
 beyond the in-flight window (a remote 250 that arrived after our last commit, RFC 5321 §6.1).
 
-600 messages wait in the queue (their destination unreachable), the route is switched to Postfix's
+300 messages wait in the queue (their destination unreachable), the route is switched to Postfix's
 smtp-sink and the queue flushed; once the sink has about a quarter of them the node is killed with
 SIGKILL, restarted, and left to finish. Every message must reach the sink; duplicates are counted and may
 not exceed the number of deliveries that can be in flight at once.
@@ -18,7 +18,7 @@ from conftest import dizimail_cli, free_ports, write_config
 from peers import SmtpSinkPeer
 from processes import ServerProcess
 
-MESSAGES = 600
+MESSAGES = 300
 CONCURRENCY = 20
 MARKER = re.compile(rb"^X-Marker: (\d+)", re.M)
 
@@ -36,7 +36,8 @@ def test_kill9_during_delivery_loses_nothing_and_duplicates_at_most_the_in_fligh
             for i in range(MESSAGES):
                 s.sendmail("sender@example.test", [f"r{i % 7}@sink.test"],
                            f"Subject: m{i}\r\nX-Marker: {i}\r\n\r\nbody {i}\r\n".encode())
-        with SmtpSinkPeer(tmp_path / "sink", sink_port) as sink:
+        # The sink waits a second before answering DATA, so deliveries are surely in flight at the kill.
+        with SmtpSinkPeer(tmp_path / "sink", sink_port, extra_args=["-w", "1"]) as sink:
             dizimail_cli(config_file, "route", "add", "sink.test", f"127.0.0.1:{sink_port}")
             dizimail_cli(config_file, "queue", "flush")
             deadline = time.monotonic() + 60
