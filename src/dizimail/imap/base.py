@@ -9,6 +9,7 @@ from dizimail.codec.imap.writer import quote, sequence_set_string
 from dizimail.imap.contexts import Contexts
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection
+from dizimail.services.notify import Watch
 from dizimail.services.selected import SelectedMailbox, Update
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ class SessionBase:
     rev2: bool
     saved: list[int]
     contexts: Contexts  # RFC 5267 update contexts
+    watch: Watch | None  # NOTIFY (RFC 5465): what this session hears of
+    held_flags: set[int]  # flag changes not yet told (NOTIFY without FlagChange) ...
+    held_view: SelectedMailbox | None  # ... in this mailbox
 
     # --- output --------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -59,15 +63,21 @@ class SessionBase:
         return quote(name, utf8=True) if self.utf8 else quote(encode_mutf7(name))
 
     # --- the selected mailbox ---------------------------------------------------
-    async def sync(self, allow_expunge: bool = True) -> None:
+    async def sync(self, allow_expunge: bool = True, unsolicited: bool = False) -> None:
         """Tell the client what changed in the selected mailbox (RFC 3501 §7.4.1 rules), then the
-        update contexts (RFC 5267 §4.3)."""
-        if self.selected is None:
+        update contexts (RFC 5267 §4.3). ``unsolicited``: between commands under NOTIFY (RFC 5465
+        §5), where flag changes wait unless asked for and new messages get their FETCH."""
+        view = self.selected
+        if view is None:
             return
-        self.report(await self.selected.poll(allow_expunge))
+        last_uid = view.uids[-1] if view.uids else 0
+        update = await view.poll(allow_expunge)
+        self.report(update, hold_flags=unsolicited and not self.wants_flag_changes())
         await self.contexts.refresh(self)
+        if unsolicited and update.exists is not None:
+            await self.announce_new([u for u in view.uids if u > last_uid])
 
-    def report(self, update: Update) -> None:
+    def report(self, update: Update, hold_flags: bool = False) -> None:
         self.contexts.before_expunge(self, update.expunged_uids)  # REMOVEFROM goes first (RFC 5267 §4.3.4)
         if self.qresync and update.expunged_uids:  # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE
             self.untagged(f"VANISHED {sequence_set_string(update.expunged_uids)}")
@@ -80,9 +90,31 @@ class SessionBase:
             self.untagged(f"{update.exists} EXISTS")
             if update.recent is not None and not self.rev2:
                 self.untagged(f"{update.recent} RECENT")
+        if self.held_view is not self.selected:
+            self.held_flags, self.held_view = set(), self.selected
+        if hold_flags:
+            self.held_flags.update(uid for _seq, uid, _flags, _modseq in update.flags)
+            return
+        told = {uid for _seq, uid, _flags, _modseq in update.flags}
         for seq, uid, flags, modseq in update.flags:
-            extra = f" MODSEQ ({modseq})" if self.condstore else ""
-            self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(self.visible_flags(flags))}){extra})")
+            self.flags_fetch(seq, uid, flags, modseq)
+        if self.held_flags and self.selected is not None:
+            for uid in sorted(self.held_flags - told):
+                held_seq = self.selected.seq_of(uid)
+                if held_seq is not None and uid not in self.selected.pending_expunge:
+                    self.flags_fetch(held_seq, uid, self.selected.flags_of(uid), self.selected.modseqs.get(uid, 0))
+            self.held_flags.clear()
+
+    def flags_fetch(self, seq: int, uid: int, flags: tuple[str, ...], modseq: int) -> None:
+        extra = f" MODSEQ ({modseq})" if self.condstore else ""
+        self.untagged(f"{seq} FETCH (UID {uid} FLAGS ({' '.join(self.visible_flags(flags))}){extra})")
+
+    def wants_flag_changes(self) -> bool:
+        """Whether flag changes go out between commands (NOTIFY FlagChange, RFC 5465 §5.1)."""
+        return True
+
+    async def announce_new(self, uids: list[int]) -> None:
+        """The FETCH that NOTIFY's MessageNew asks for new messages (RFC 5465 §5.2)."""
 
     def visible_flags(self, flags: tuple[str, ...]) -> tuple[str, ...]:
         """IMAP4rev2 has no \\Recent (RFC 9051 §2.3.2)."""

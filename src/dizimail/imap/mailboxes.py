@@ -107,7 +107,7 @@ class MailboxCommands(SessionBase):
     async def cmd_create(self, tag: str, c: Any) -> None:
         assert self.account is not None
         use = c.special_use[0] if c.special_use else None
-        await self.ctx.folders.create(self.account, self.mailbox_name(c.mailbox), use)
+        await self.ctx.folders.create(self.account, self.mailbox_name(c.mailbox), use, origin=self.watch)
         self.tagged(tag, "OK", "CREATE completed")
 
     async def cmd_delete(self, tag: str, c: Any) -> None:
@@ -115,22 +115,23 @@ class MailboxCommands(SessionBase):
         name = self.mailbox_name(c.mailbox)
         if self.selected is not None and self.selected.info.name == name:
             self.selected = None
-        await self.ctx.folders.delete(self.account, name)
+        await self.ctx.folders.delete(self.account, name, origin=self.watch)
         self.tagged(tag, "OK", "DELETE completed")
 
     async def cmd_rename(self, tag: str, c: Any) -> None:
         assert self.account is not None
-        await self.ctx.folders.rename(self.account, self.mailbox_name(c.old), self.mailbox_name(c.new))
+        await self.ctx.folders.rename(self.account, self.mailbox_name(c.old), self.mailbox_name(c.new),
+                                      origin=self.watch)
         self.tagged(tag, "OK", "RENAME completed")
 
     async def cmd_subscribe(self, tag: str, c: Any) -> None:
         assert self.account is not None
-        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), True)
+        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), True, origin=self.watch)
         self.tagged(tag, "OK", "SUBSCRIBE completed")
 
     async def cmd_unsubscribe(self, tag: str, c: Any) -> None:
         assert self.account is not None
-        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), False)
+        await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), False, origin=self.watch)
         self.tagged(tag, "OK", "UNSUBSCRIBE completed")
 
     async def cmd_list(self, tag: str, c: Any) -> None:

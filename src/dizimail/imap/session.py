@@ -23,6 +23,7 @@ from dizimail.imap.base import CommandError
 from dizimail.imap.contexts import Contexts
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.imap.mailboxes import MailboxCommands
+from dizimail.imap.notifications import NotifyCommands
 from dizimail.imap.searching import SearchCommands
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account
@@ -43,14 +44,15 @@ CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENA
                      "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "MULTIAPPEND", "ESEARCH", "LIST-EXTENDED",
                      "LIST-STATUS", "SEARCHRES", "QRESYNC", "SORT",
                      "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE", "CATENATE", "CONTEXT=SEARCH", "CONTEXT=SORT")
+                     "UTF8=ACCEPT", "BINARY", "COMPRESS=DEFLATE", "CATENATE", "CONTEXT=SEARCH", "CONTEXT=SORT",
+                     "NOTIFY")
 
 
 class Bye(Exception):
     pass
 
 
-class ImapSession(MailboxCommands, SearchCommands):
+class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
     def __init__(self, ctx: ImapContext, conn: Connection, session_id: str) -> None:
         self.ctx = ctx
         self.conn = conn
@@ -63,6 +65,11 @@ class ImapSession(MailboxCommands, SearchCommands):
         self.rev2 = False
         self.saved: list[int] = []
         self.contexts = Contexts()
+        self.notify = None
+        self.watch = None
+        self.held_flags: set[int] = set()
+        self.held_view: SelectedMailbox | None = None
+        self.idling = False
         self.bad = 0
         limit = ctx.config.limits.max_message_size
         self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
@@ -79,11 +86,11 @@ class ImapSession(MailboxCommands, SearchCommands):
             cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
             cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
             cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
-            cmd.Compress: self.cmd_compress, cmd.CancelUpdate: self.cmd_cancelupdate,
+            cmd.Compress: self.cmd_compress, cmd.Notify: self.cmd_notify, cmd.CancelUpdate: self.cmd_cancelupdate,
         }
         self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
                            cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
-                           cmd.GetQuotaRoot, cmd.SetQuota}
+                           cmd.GetQuotaRoot, cmd.SetQuota, cmd.Notify}
         self.needs_selected = {cmd.Close, cmd.Unselect, cmd.Expunge, cmd.Search, cmd.Fetch, cmd.Store, cmd.Copy,
                                cmd.Move, cmd.Sort, cmd.Thread, cmd.CancelUpdate}
         self.not_authenticated_only = {cmd.Login, cmd.Authenticate, cmd.StartTls}
@@ -110,6 +117,7 @@ class ImapSession(MailboxCommands, SearchCommands):
         except (TimeoutError, Bye, ConnectionClosed, ConnectionError):
             pass
         finally:
+            self.stop_notify()
             try:
                 await asyncio.wait_for(self.conn.drain(), 5)
             except (TimeoutError, ConnectionClosed, ConnectionError):
@@ -120,7 +128,7 @@ class ImapSession(MailboxCommands, SearchCommands):
         while (event := self.parser.next()) is None:
             if not self.conn.has_pending():
                 await self.conn.drain()
-            data = await self.conn.read_some(timeout)
+            data = await self.read_input(timeout)
             self.parser.feed(data)
         return event
 
@@ -280,6 +288,9 @@ class ImapSession(MailboxCommands, SearchCommands):
     async def cmd_idle(self, tag: str, c: Any) -> None:
         """RFC 2177: report changes as they happen until DONE."""
         self.send(b"+ idling\r\n")
+        if self.notify is not None:
+            await self.idle_notifying(tag)
+            return
         await self.sync()
         await self.conn.drain()
         self.parser.expect_idle_done()
@@ -316,6 +327,23 @@ class ImapSession(MailboxCommands, SearchCommands):
             if reader.done() and not reader.cancelled() and reader.exception() is not None:
                 raise reader.exception()  # type: ignore[misc]  # the connection went away while idling
         if not isinstance(reader.result(), IdleDone):
+            raise CommandError("BAD", "Expected DONE")
+        await self.sync()
+        self.tagged(tag, "OK", "IDLE terminated")
+
+    async def idle_notifying(self, tag: str) -> None:
+        """IDLE after NOTIFY SET: exactly the events NOTIFY asked for (RFC 5465 §4)."""
+        self.parser.expect_idle_done()
+        self.idling = True
+        try:
+            await self.deliver(recheck=True)
+            event = await asyncio.wait_for(self.next_event(), IDLE_TIMEOUT)
+        except TimeoutError:
+            self.untagged("BYE IDLE timed out")
+            raise Bye() from None
+        finally:
+            self.idling = False
+        if not isinstance(event, IdleDone):
             raise CommandError("BAD", "Expected DONE")
         await self.sync()
         self.tagged(tag, "OK", "IDLE terminated")

@@ -11,7 +11,7 @@ import builtins
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account, MailboxInfo
-from dizimail.services.notify import Notifier
+from dizimail.services.notify import FolderEvent, Notifier
 
 DELIMITER = "/"
 MAX_NAME = 512
@@ -44,52 +44,68 @@ class Folders:
             raise NotFound("unknown_mailbox", name)
         return box
 
-    async def create(self, account: Account, name: str, special_use: str | None = None) -> MailboxInfo:
-        """RFC 3501 §6.3.3: superior names are created as needed; RFC 6154 CREATE-SPECIAL-USE."""
+    async def create(self, account: Account, name: str, special_use: str | None = None, *,
+                     origin: object | None = None) -> MailboxInfo:
+        """RFC 3501 §6.3.3: superior names are created as needed; RFC 6154 CREATE-SPECIAL-USE.
+        ``origin`` (here and below) is the notification watch of the session asking, which is
+        not told of its own change (RFC 5465 §5)."""
         name = canonical_name(name.rstrip(DELIMITER))
         if special_use is not None and special_use not in SPECIAL_USES:
             raise InvalidInput("bad_special_use", special_use)
         existing = {b.name for b in await self.meta.list_mailboxes(account.id)}
         if name in existing:
             raise Conflict("mailbox_exists", name)
+        created = await self._create_parents(account, name, existing)
+        box = await self.meta.create_mailbox(account.id, name, special_use)
+        self.notifier.folders_changed(account.id, [FolderEvent("create", n) for n in [*created, name]], origin)
+        return box
+
+    async def _create_parents(self, account: Account, name: str, existing: set[str], skip: str = "") -> builtins.list[str]:
+        created: builtins.list[str] = []
         parts = name.split(DELIMITER)
         for depth in range(1, len(parts)):
             parent = DELIMITER.join(parts[:depth])
-            if parent not in existing:
+            if parent not in existing and parent != skip:
                 await self.meta.create_mailbox(account.id, parent)
-        return await self.meta.create_mailbox(account.id, name, special_use)
+                created.append(parent)
+        return created
 
-    async def delete(self, account: Account, name: str) -> None:
+    async def delete(self, account: Account, name: str, *, origin: object | None = None) -> None:
         name = canonical_name(name)
         if name == "INBOX":
             raise Conflict("cannot_delete_inbox", name)
         box = await self.get(account, name)
         await self.meta.delete_mailbox(account.id, name)
         self.notifier.changed([box.id])
+        self.notifier.folders_changed(account.id, [FolderEvent("delete", name)], origin)
 
-    async def rename(self, account: Account, old: str, new: str) -> None:
+    async def rename(self, account: Account, old: str, new: str, *, origin: object | None = None) -> None:
         old, new = canonical_name(old), canonical_name(new)
         if new == old:
             raise Conflict("mailbox_exists", new)
         if new.startswith(old + DELIMITER):
             raise InvalidInput("rename_into_itself", new)
         source = await self.get(account, old)
+        existing = {b.name for b in await self.meta.list_mailboxes(account.id)}
+        if new in existing:
+            raise Conflict("mailbox_exists", new)
+        created = await self._create_parents(account, new, existing, skip=old)
         if old == "INBOX":  # RFC 3501 §6.3.5: INBOX's messages move to the new name; INBOX stays, empty
-            target = await self.create(account, new)
+            target = await self.meta.create_mailbox(account.id, new)
             uids = [m.uid for m in await self.meta.list_messages(source.id)]
             await self.meta.copy_messages(source.id, uids, target.id, move=True)
             self.notifier.changed([source.id, target.id])
-            return
-        existing = {b.name for b in await self.meta.list_mailboxes(account.id)}
-        parts = new.split(DELIMITER)
-        for depth in range(1, len(parts)):
-            parent = DELIMITER.join(parts[:depth])
-            if parent not in existing and parent != old:
-                await self.meta.create_mailbox(account.id, parent)
-        await self.meta.rename_mailbox(account.id, old, new, DELIMITER)
+        else:
+            await self.meta.rename_mailbox(account.id, old, new, DELIMITER)
+        # RFC 5465 §5.4: one event for the renamed mailbox (its children go with it; INBOX stays)
+        events = [FolderEvent("create", n) for n in created] + [FolderEvent("rename", new, old)]
+        self.notifier.folders_changed(account.id, events, origin)
 
-    async def subscribe(self, account: Account, name: str, subscribed: bool) -> None:
-        await self.meta.set_subscribed(account.id, canonical_name(name), subscribed)
+    async def subscribe(self, account: Account, name: str, subscribed: bool, *, origin: object | None = None) -> None:
+        name = canonical_name(name)
+        await self.meta.set_subscribed(account.id, name, subscribed)
+        self.notifier.folders_changed(account.id, [FolderEvent("subscribe" if subscribed else "unsubscribe", name)],
+                                      origin)
 
     async def subscriptions(self, account: Account) -> builtins.list[str]:
         return await self.meta.list_subscriptions(account.id)
