@@ -129,3 +129,69 @@ def test_temporary_failure_is_retried_then_delivered(nodes, tmp_path: Path):
     [message] = wait_for(lambda: fetch_all(b, rcpt), what="the retried delivery")
     assert message.endswith(b"wait for me\r\n")
     assert fetch_all(a, sender) == []  # no warning (warn_after is 4h) and no bounce
+
+
+def test_notify_never_suppresses_the_bounce(nodes):
+    a, b = nodes
+    sender = a.add_user("q5")
+    with submit(a, sender) as s:
+        s.sendmail(sender, [f"nobody@{OTHER}"], b"Subject: quiet\r\n\r\nx\r\n", rcpt_options=["NOTIFY=NEVER"])
+    wait_for(lambda: queue_empty(a), what="the failure to be recorded")
+    time.sleep(0.5)
+    assert fetch_all(a, sender) == []
+
+
+def test_held_message_waits_until_released(nodes):
+    a, b = nodes
+    sender = a.add_user("q6")
+    rcpt = other_user(b, "r6")
+    dizimail_cli(a.config_file, "queue", "hold", "--all")  # nothing to hold yet: a no-op
+    dizimail_cli(a.config_file, "route", "add", "held.test", f"127.0.0.1:{free_ports(1)[0]}")
+    with submit(a, sender) as s:
+        s.sendmail(sender, ["x@held.test", rcpt], b"Subject: hold me\r\n\r\nx\r\n")
+    wait_for(lambda: fetch_all(b, rcpt), what="the reachable recipient")
+    listing = wait_for(lambda: "deferred" in (out := dizimail_cli(a.config_file, "queue", "list").stdout) and out,
+                       what="the deferral")
+    queue_id = next(line.split("│")[1].strip() for line in str(listing).splitlines()
+                    if "x@held.test" in line and line.count("│") > 2)
+    assert "1 message(s) held" in dizimail_cli(a.config_file, "queue", "hold", queue_id).stdout
+    shown = dizimail_cli(a.config_file, "queue", "show", queue_id).stdout
+    assert "held:      yes" in shown and "x@held.test" in shown and f"{rcpt}" in shown and "delivered" in shown
+    b.call(lambda s: s.accounts.add_domain("held.test"))
+    b.call(lambda s: s.accounts.add_user("x@held.test", PASSWORD, "x", 0))
+    dizimail_cli(a.config_file, "route", "add", "held.test", f"127.0.0.1:{b.ports['smtp']}")
+    dizimail_cli(a.config_file, "queue", "flush")
+    time.sleep(1.5)
+    assert fetch_all(b, "x@held.test") == []  # held: the flush does not move it
+    dizimail_cli(a.config_file, "queue", "release", queue_id)  # already due (flushed): goes at once
+    wait_for(lambda: fetch_all(b, "x@held.test"), what="the released message")
+    wait_for(lambda: queue_empty(a), what="the queue to empty")
+
+
+def test_deleted_message_is_never_delivered_and_unknown_ids_are_errors(nodes):
+    a, b = nodes
+    sender = a.add_user("q7")
+    dizimail_cli(a.config_file, "route", "add", "gone.test", f"127.0.0.1:{free_ports(1)[0]}")
+    with submit(a, sender) as s:
+        s.sendmail(sender, ["x@gone.test"], b"Subject: delete me\r\n\r\nx\r\n")
+    listing = wait_for(lambda: "x@gone.test" in (out := dizimail_cli(a.config_file, "queue", "list").stdout) and out,
+                       what="the queued message")
+    queue_id = next(line.split("│")[1].strip() for line in str(listing).splitlines()
+                    if "x@gone.test" in line and line.count("│") > 2)
+    dizimail_cli(a.config_file, "queue", "delete", queue_id)
+    assert queue_empty(a)
+    missing = dizimail_cli(a.config_file, "queue", "show", queue_id, check=False)
+    assert missing.returncode != 0 and "No such message" in missing.stderr
+
+
+def test_concurrency_changes_on_the_running_node(nodes):
+    a, _ = nodes
+    out = dizimail_cli(a.config_file, "queue", "concurrency", "--total", "3", "--per-destination", "2").stdout
+    assert "3 in all, 2 per destination" in out
+    runner = a.node.runner
+    assert runner is not None
+    wait_for(lambda: (runner.remote.slots.total, runner.remote.slots.per_destination) == (3, 2),
+             what="the runner to apply the new limits")
+    bad = dizimail_cli(a.config_file, "queue", "concurrency", "--total", "0", check=False)
+    assert bad.returncode != 0
+    dizimail_cli(a.config_file, "queue", "concurrency", "--total", "20", "--per-destination", "20")

@@ -74,7 +74,7 @@ def queue_show(queue_id: QueueId, config: ConfigOpt = None) -> None:
 
 
 def _one_or_all(queue_id: str | None, every: bool) -> str | None:
-    if (queue_id is None) == (not every):
+    if (queue_id is not None) != every:  # exactly one of them
         return queue_id
     fail("give a queue id or --all", 2)
     return None
