@@ -57,10 +57,10 @@ def test_sort_partial_follows_the_sort_order(client):
     for n, size in enumerate((300, 100, 200, 400, 250), 1):
         client.append("INBOX", message(f"m{n}", size))
     client.ok("SELECT INBOX")
-    tag = lambda: f"t{client.count}"  # noqa: E731
-    assert client.ok("SORT RETURN (PARTIAL 1:3) (SIZE) US-ASCII ALL") == [f'* ESEARCH (TAG "{tag()}") PARTIAL (1:3 2:3,5)']
-    assert client.ok("SORT RETURN (PARTIAL 2:4 MIN MAX) (REVERSE SIZE) US-ASCII ALL") == [
-        f'* ESEARCH (TAG "{tag()}") MIN 4 MAX 2 PARTIAL (2:4 1,5,3)']
+    lines = client.ok("SORT RETURN (PARTIAL 1:3) (SIZE) US-ASCII ALL")
+    assert lines == [f'* ESEARCH (TAG "t{client.count}") PARTIAL (1:3 2:3,5)']
+    lines = client.ok("SORT RETURN (PARTIAL 2:4 MIN MAX) (REVERSE SIZE) US-ASCII ALL")
+    assert lines == [f'* ESEARCH (TAG "t{client.count}") MIN 4 MAX 2 PARTIAL (2:4 1,5,3)']
 
 
 def test_search_update_sends_addto_and_removefrom_until_cancelled(client):
