@@ -175,11 +175,11 @@ def queue_rows(server: ServerThread, queue_id: str) -> list[list[str]]:
     inside = False
     for line in queue_list(server).splitlines():
         cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
-        if len(cells) != 6:
+        if len(cells) != 7:  # queue id, age, size, from, to, status, next attempt
             continue
         if cells[0]:
             inside = cells[0] == queue_id
-        if inside:
+        if inside and cells[4]:  # a row without a recipient is a wrapped status line
             rows.append(cells)
     return rows
 
