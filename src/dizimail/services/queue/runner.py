@@ -124,26 +124,32 @@ class QueueRunner:
             else:
                 key = rcpt.address.rpartition("@")[2].lower()
             groups.setdefault(key, _Group(key, [])).rcpts.append(rcpt)
-        results = await asyncio.gather(*(self.deliver_group(item, g, local.get(g.key)) for g in groups.values()),
-                                       return_exceptions=True)
+        # One group (the usual case): its outcomes and the lease's release are one transaction.
+        single = len(groups) == 1
+        results = await asyncio.gather(*(self.deliver_group(item, g, local.get(g.key), release=single)
+                                         for g in groups.values()), return_exceptions=True)
+        failed = False
         for group, result in zip(groups.values(), results, strict=True):
             if isinstance(result, BaseException):
+                failed = True
                 log.error("queue.group.crashed id=%s group=%s", item.queue_id, group.key, exc_info=result)
                 await self.settle(item, [RecipientOutcome(r.id, "deferred", "4.3.0 internal error",
                                                           self.next_attempt(item, r)) for r in group.rcpts])
-        await self.store.settle(self.owner, item.queue_id, [], release=True)
+        if not single or failed:
+            await self.store.settle(self.owner, item.queue_id, [], release=True)
 
-    async def deliver_group(self, item: QueueItem, group: _Group, account: Account | None) -> None:
+    async def deliver_group(self, item: QueueItem, group: _Group, account: Account | None, *,
+                            release: bool = False) -> None:
         if account is not None:
             outcomes = await self.deliver_local(item, group, account)
-            await self.settle(item, outcomes)
+            await self.settle(item, outcomes, release=release)
             return
         dest = await self.nexthops.resolve(group.key)
         env = Envelope(sender=item.sender, recipients=tuple(r.address for r in group.rcpts),
                        mail_params=self.mail_params(item),
                        rcpt_params=tuple(self.rcpt_params(r) for r in group.rcpts))
         attempt = await self.remote.deliver(dest, env, lambda: self.body(item))
-        await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host)
+        await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host, release=release)
 
     async def deliver_local(self, item: QueueItem, group: _Group, account: Account) -> list[RecipientOutcome]:
         try:
@@ -211,7 +217,8 @@ class QueueRunner:
             handle.close()
 
     # --- outcomes, expiry, DSNs ---------------------------------------------------
-    async def settle(self, item: QueueItem, outcomes: list[RecipientOutcome], remote_mta: str = "") -> None:
+    async def settle(self, item: QueueItem, outcomes: list[RecipientOutcome], remote_mta: str = "", *,
+                     release: bool = False) -> None:
         now = time.time()
         by_id = {r.id: r for r in item.recipients}
         final: list[RecipientOutcome] = []
@@ -232,7 +239,7 @@ class QueueRunner:
             rcpt = by_id.get(o.rcpt_id)
             log.info("queue.delivery.%s id=%s to=<%s> relay=%s detail=%s", o.status, item.queue_id,
                      rcpt.address if rcpt else "?", remote_mta or "-", o.detail)
-        await self.store.settle(self.owner, item.queue_id, final, warned=warn)
+        await self.store.settle(self.owner, item.queue_id, final, warned=warn, release=release)
 
     async def notify(self, item: QueueItem, outcomes: list[RecipientOutcome], action: str,
                      by_id: dict[int, QueueRecipientRow], remote_mta: str) -> None:
