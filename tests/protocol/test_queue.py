@@ -16,6 +16,7 @@ import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, free_ports, start_server
 from helpers import fetch_all, submit
+from peers import SmtpSinkPeer
 
 OTHER = "other.test"
 
@@ -195,3 +196,49 @@ def test_concurrency_changes_on_the_running_node(nodes):
     bad = dizimail_cli(a.config_file, "queue", "concurrency", "--total", "0", check=False)
     assert bad.returncode != 0
     dizimail_cli(a.config_file, "queue", "concurrency", "--total", "20", "--per-destination", "20")
+
+
+def test_a_next_hop_without_esmtp_gets_helo_and_success_is_reported_as_relayed(nodes, tmp_path):
+    """smtp-sink -e announces no ESMTP: our client falls back to HELO without pipelining, and since the next
+    hop cannot carry NOTIFY=SUCCESS further, we send the sender a "relayed" notice (RFC 3461 §4.1)."""
+    a, _ = nodes
+    sender = a.add_user("q8")
+    port = free_ports(1)[0]
+    with SmtpSinkPeer(tmp_path / "sink", port, extra_args=["-e"]) as sink:
+        dizimail_cli(a.config_file, "route", "add", "plain.test", f"127.0.0.1:{port}")
+        with submit(a, sender) as s:
+            s.sendmail(sender, ["x@plain.test"], b"Subject: old school\r\n\r\nhello\r\n",
+                       rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+        [got] = sink.wait_for(1)
+        assert got.data.endswith(b"\n\nhello\n") and got.helo
+        [notice] = wait_for(lambda: fetch_all(a, sender), what="the relayed notice")
+    report = parsed(notice).get_payload()[1].as_bytes()
+    assert b"Action: relayed" in report and b"Final-Recipient: rfc822; x@plain.test" in report
+    assert "转发通知" in parsed(notice)["Subject"]
+
+
+def test_tls_policy_verify_requires_a_valid_certificate_and_never_falls_back_to_plaintext(nodes, tmp_path):
+    _, b = nodes
+    b.call(lambda s: s.accounts.add_domain("secure.test"))
+    rcpt = "r@secure.test"
+    b.call(lambda s: s.accounts.add_user(rcpt, PASSWORD, "r", 0))
+    sink_port = free_ports(1)[0]
+    cert = b.config.path(b.config.tls.cert_file)
+    c = start_server(tmp_path / "c", extra=(
+        '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "0.5s"\n'
+        f'tls_ca_file = "{cert}"\ntls_policy = {{ "secure.test" = "verify", "plain.test" = "verify" }}\n'))
+    try:
+        dizimail_cli(c.config_file, "route", "add", "secure.test", f"127.0.0.1:{b.ports['smtp']}")
+        dizimail_cli(c.config_file, "route", "add", "plain.test", f"127.0.0.1:{sink_port}")
+        sender = c.add_user("v1")
+        with SmtpSinkPeer(tmp_path / "sink", sink_port, extra_args=["-e"]) as sink:
+            with submit(c, sender) as s:
+                s.sendmail(sender, [rcpt, "x@plain.test"], b"Subject: secret\r\n\r\nfor your eyes\r\n")
+            [message] = wait_for(lambda: fetch_all(b, rcpt), what="the verified delivery")
+            assert b"using TLS" in message  # B's Received header records the TLS session
+            listing = wait_for(lambda: "TLS required" in (out := dizimail_cli(c.config_file, "queue", "list").stdout)
+                               and out, what="the plaintext-only hop to be refused")
+            assert "x@plain.test" in str(listing)
+            assert sink.count() == 0  # nothing went out in the clear
+    finally:
+        c.stop()

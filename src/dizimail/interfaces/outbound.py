@@ -70,6 +70,9 @@ class OutboundSession(Protocol):
     def dot_sent(self) -> bool:
         """Whether the last transaction got as far as sending the end of the message."""
 
+    def supports(self, keyword: str) -> bool:
+        """Whether the server advertised the EHLO keyword (e.g. "DSN")."""
+
     async def send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
         """Run one transaction (RFC 2920 pipelined when offered); raises SessionLost if the outcome is unknown."""
 

@@ -41,6 +41,9 @@ class SmtpClientSession:
     def tls(self) -> str | None:
         return self.conn.tls_description()
 
+    def supports(self, keyword: str) -> bool:
+        return keyword.upper() in self.extensions
+
     async def read_reply(self) -> Reply:
         while not self.pending:
             chunk = await self.conn.read_some(self.timeout)

@@ -32,12 +32,14 @@ class Router:
 
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
-        hold = await self._hold(address)
-        if hold is not None:
-            return hold
+        route = await self._route(address)
+        if route is not None and route.kind == "hold":
+            return await self._hold(route)
         result = Resolution("local")
         seen: set[str] = set()
         status = await self._expand(address, result, seen, 0)
+        if route is not None and route.kind == "smtp" and address in result.remote:
+            result.ours = True  # a domain we route (the gateway's organisation domains)
         if status != "local":
             return Resolution(status)
         if not result.accounts and not result.remote:
@@ -55,9 +57,6 @@ class Router:
         if domain is None:
             if address not in result.remote:
                 result.remote.append(address)
-            if depth == 0:
-                route = await self._route(address)
-                result.ours = route is not None and route.kind == "smtp"
             return "local"
         if depth == 0:
             result.ours = True
@@ -85,11 +84,8 @@ class Router:
             return None
         return await self.routing.get_route(address.rpartition("@")[2])
 
-    async def _hold(self, address: str) -> Resolution | None:
+    async def _hold(self, route: Route) -> Resolution:
         """A domain routed to "hold" (gateway, poll mode): one copy per recipient in the holding mailbox."""
-        route = await self._route(address)
-        if route is None or route.kind != "hold":
-            return None
         info = await self.meta.lookup(route.host)
         if info.account is None or info.account.status != ACTIVE:
             return Resolution("suspended")

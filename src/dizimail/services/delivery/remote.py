@@ -70,6 +70,7 @@ class Attempt:
     host: str = ""
     tls: str | None = None
     maybe_sent: bool = False  # the connection broke after the end of data: the remote may have it
+    dsn: bool = False  # the next hop takes over delivery notifications (RFC 3461 §4.1)
 
 
 @dataclass
@@ -136,7 +137,7 @@ class RemoteDelivery:
                     await session.reset()
                 self._put(hop, session)
                 self.dead.pop(dest.key, None)
-                return Attempt(result=result, host=hop.host, tls=session.tls)
+                return Attempt(result=result, host=hop.host, tls=session.tls, dsn=session.supports("DSN"))
         self.dead[dest.key] = time.monotonic() + self.backoff
         log.info("delivery.connect.failed destination=%s errors=%s", dest.key, "; ".join(errors))
         return Attempt(error="4.4.1 " + ("; ".join(errors[-3:]) or "no host to connect to"))

@@ -35,6 +35,7 @@ from dizimail.services.submit import Submitter
 
 log = logging.getLogger("dizimail.queue")
 CHUNK = 256 * 1024
+BATCH_WAIT = 0.01
 
 
 @dataclass
@@ -76,6 +77,7 @@ class QueueRunner:
                     log.warning("queue.runner.error %s", exc.detail)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.ingest.queued.wait(), self.config.poll_interval)
+                    await asyncio.sleep(BATCH_WAIT)  # let the messages arriving together go in one lease
                 self.ingest.queued.clear()
         finally:
             for task in self.active.values():
@@ -117,12 +119,12 @@ class QueueRunner:
         groups: dict[str, _Group] = {}
         local: dict[str, Account] = {}
         for rcpt in item.recipients:
-            res = await self.router.resolve(rcpt.address)
-            if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
-                key = f"local:{res.accounts[0].id}"
-                local[key] = res.accounts[0]
-            else:
-                key = rcpt.address.rpartition("@")[2].lower()
+            key = rcpt.address.rpartition("@")[2].lower()
+            if rcpt.status == "deferred" and "4.2.2" in rcpt.last_error:  # a local mailbox that was full
+                res = await self.router.resolve(rcpt.address)
+                if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
+                    key = f"local:{res.accounts[0].id}"
+                    local[key] = res.accounts[0]
             groups.setdefault(key, _Group(key, [])).rcpts.append(rcpt)
         # One group (the usual case): its outcomes and the lease's release are one transaction.
         single = len(groups) == 1
@@ -142,14 +144,16 @@ class QueueRunner:
                             release: bool = False) -> None:
         if account is not None:
             outcomes = await self.deliver_local(item, group, account)
-            await self.settle(item, outcomes, release=release)
+            await self.settle(item, outcomes, release=release, success="delivered")
             return
         dest = await self.nexthops.resolve(group.key)
         env = Envelope(sender=item.sender, recipients=tuple(r.address for r in group.rcpts),
                        mail_params=self.mail_params(item),
                        rcpt_params=tuple(self.rcpt_params(r) for r in group.rcpts))
         attempt = await self.remote.deliver(dest, env, lambda: self.body(item))
-        await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host, release=release)
+        # A next hop without DSN cannot report success: we say "relayed" for it (RFC 3461 §4.1, §5.2.2).
+        await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host, release=release,
+                          success="" if attempt.dsn else "relayed")
 
     async def deliver_local(self, item: QueueItem, group: _Group, account: Account) -> list[RecipientOutcome]:
         try:
@@ -209,6 +213,9 @@ class QueueRunner:
     async def body(self, item: QueueItem) -> AsyncIterator[bytes]:
         if item.prefix:
             yield item.prefix
+        if item.size <= CHUNK:  # the common case: one hop to a thread for the whole file
+            yield await asyncio.to_thread(self._read_small, item.blob_id)
+            return
         handle = await asyncio.to_thread(self.blobs.open, item.blob_id)
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK):
@@ -216,9 +223,13 @@ class QueueRunner:
         finally:
             handle.close()
 
+    def _read_small(self, blob_id: str) -> bytes:
+        with self.blobs.open(blob_id) as handle:
+            return handle.read()
+
     # --- outcomes, expiry, DSNs ---------------------------------------------------
     async def settle(self, item: QueueItem, outcomes: list[RecipientOutcome], remote_mta: str = "", *,
-                     release: bool = False) -> None:
+                     release: bool = False, success: str = "") -> None:
         now = time.time()
         by_id = {r.id: r for r in item.recipients}
         final: list[RecipientOutcome] = []
@@ -230,6 +241,8 @@ class QueueRunner:
         deferred = [o for o in final if o.status == "deferred"]
         warn = bool(deferred) and not item.warned and now - item.created >= self.config.warn_after
         await self.notify(item, failed, "failed", by_id, remote_mta)
+        if success:
+            await self.notify(item, [o for o in final if o.status == "delivered"], success, by_id, remote_mta)
         if warn:
             await self.notify(item, deferred, "delayed", by_id, remote_mta)
             item.warned = True
@@ -246,7 +259,7 @@ class QueueRunner:
         if not item.sender or not outcomes:
             return  # never bounce a bounce (RFC 5321 §4.5.5)
         statuses = [RecipientStatus(by_id[o.rcpt_id].address, by_id[o.rcpt_id].orcpt, action,
-                                    status_of(o.detail, "5.0.0" if action == "failed" else "4.0.0"), o.detail,
+                                    status_of(o.detail, {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")), o.detail,
                                     remote_mta)
                     for o in outcomes if o.rcpt_id in by_id and wants(by_id[o.rcpt_id].notify, action)]
         if not statuses:

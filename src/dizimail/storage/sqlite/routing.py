@@ -21,9 +21,23 @@ def _raw(conn: Connection) -> sqlite3.Connection:
     return conn.connection.driver_connection  # type: ignore[return-value]
 
 
+CACHE_SECONDS = 0.5  # routes and settings are read on every message; another process's change shows within this
+
+
 class SqliteRoutingStore:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
+        self._routes: dict[str, Route] = {}
+        self._settings: dict[str, str] = {}
+        self._loaded = -1.0
+
+    def _fresh(self) -> None:
+        now = time.monotonic()
+        if now - self._loaded > CACHE_SECONDS:
+            self._routes = {r[0]: Route(*r) for r in self._point(
+                "SELECT domain, kind, host, port, created FROM routes", ())}
+            self._settings = {str(k): str(v) for k, v in self._point("SELECT key, value FROM settings", ())}
+            self._loaded = now
 
     def _point(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self.db.quick().execute(sql, args).fetchall()
@@ -34,20 +48,22 @@ class SqliteRoutingStore:
             "SELECT domain, kind, host, port, created FROM routes ORDER BY domain", ())]
 
     async def get_route(self, domain: str) -> Route | None:
-        rows = self._point("SELECT domain, kind, host, port, created FROM routes WHERE domain = ?", (domain,))
-        return Route(*rows[0]) if rows else None
+        self._fresh()
+        return self._routes.get(domain)
 
     async def set_route(self, route: Route) -> None:
         def job(conn: Connection) -> None:
             _raw(conn).execute("INSERT OR REPLACE INTO routes (domain, kind, host, port, created) VALUES (?, ?, ?, ?, ?)",
                                (route.domain, route.kind, route.host, route.port, time.time()))
         await self.db.write(job)
+        self._loaded = -1.0
 
     async def remove_route(self, domain: str) -> None:
         def job(conn: Connection) -> None:
             if not _raw(conn).execute("DELETE FROM routes WHERE domain = ?", (domain,)).rowcount:
                 raise NotFound("unknown_route", domain)
         await self.db.write(job)
+        self._loaded = -1.0
 
     # --- relay networks ---------------------------------------------------
     async def list_relay_networks(self) -> list[str]:
@@ -82,13 +98,14 @@ class SqliteRoutingStore:
         await self.db.write(job)
 
     async def get_setting(self, key: str) -> str | None:
-        rows = self._point("SELECT value FROM settings WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
+        self._fresh()
+        return self._settings.get(key)
 
     async def set_setting(self, key: str, value: str) -> None:
         def job(conn: Connection) -> None:
             _raw(conn).execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
         await self.db.write(job)
+        self._loaded = -1.0
 
     # --- fetch accounts ---------------------------------------------------------
     async def list_fetch_accounts(self) -> list[FetchAccount]:
