@@ -76,3 +76,21 @@ class RawClient:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+def add_route(server, domain: str, target: str) -> None:
+    """`dizimail route add` as an operator runs it, then wait until the running node sees it (its routing
+    table is re-read at most every 0.5 s)."""
+    import time
+
+    from conftest import dizimail_cli
+
+    dizimail_cli(server.config_file, "route", "add", domain, target)
+    want = target.split(":", 1)[1] if target.startswith("hold:") else target.rsplit(":", 1)[0]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        route = server.call(lambda s: s.routing.get_route(domain))
+        if route is not None and route.host == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the node did not pick up the route for {domain}")

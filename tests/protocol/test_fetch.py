@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server
-from helpers import fetch_all, pop3
+from helpers import add_route, fetch_all, pop3
 
 ORG = "org.test"
 HOLDER = "inbound@example.test"  # a user on the gateway (its own demo domain)
@@ -24,7 +24,7 @@ HOLDER = "inbound@example.test"  # a user on the gateway (its own demo domain)
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, ServerThread]]:
     gateway = start_server(tmp_path_factory.mktemp("gw"))
     gateway.call(lambda s: s.accounts.add_user(HOLDER, PASSWORD, "holding", 0))
-    dizimail_cli(gateway.config_file, "route", "add", ORG, f"hold:{HOLDER}")
+    add_route(gateway, ORG, f"hold:{HOLDER}")
     # Only the command line fetches here; the timer and the login trigger have their own test.
     inner = start_server(tmp_path_factory.mktemp("inner"), extra='\n[fetch]\non_login = false\ncheck_interval = "1h"\n')
     inner.call(lambda s: s.accounts.add_domain(ORG))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, free_ports, start_server
-from helpers import fetch_all, submit
+from helpers import add_route, fetch_all, submit
 from peers import SmtpSinkPeer
 
 OTHER = "other.test"
@@ -38,7 +38,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThre
     a = start_server(tmp_path_factory.mktemp("a"), extra=(
         '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "1s"\n'
         'idle_timeout = "30s"\n'))
-    dizimail_cli(a.config_file, "route", "add", OTHER, f"127.0.0.1:{b.ports['smtp']}")
+    add_route(a, OTHER, f"127.0.0.1:{b.ports['smtp']}")
     yield a, b
     a.stop()
     b.stop()
@@ -113,7 +113,7 @@ def test_temporary_failure_is_retried_then_delivered(nodes, tmp_path: Path):
     a, b = nodes
     sender = a.add_user("q4")
     port = free_ports(1)[0]
-    dizimail_cli(a.config_file, "route", "add", "later.test", f"127.0.0.1:{port}")
+    add_route(a, "later.test", f"127.0.0.1:{port}")
     with submit(a, sender) as s:
         s.sendmail(sender, ["someone@later.test"], b"Subject: later\r\n\r\nwait for me\r\n")
 
@@ -125,7 +125,7 @@ def test_temporary_failure_is_retried_then_delivered(nodes, tmp_path: Path):
     b.call(lambda s: s.accounts.add_domain("later.test"))
     rcpt = "someone@later.test"
     b.call(lambda s: s.accounts.add_user(rcpt, PASSWORD, "someone", 0))
-    dizimail_cli(a.config_file, "route", "add", "later.test", f"127.0.0.1:{b.ports['smtp']}")
+    add_route(a, "later.test", f"127.0.0.1:{b.ports['smtp']}")
     dizimail_cli(a.config_file, "queue", "flush")
     [message] = wait_for(lambda: fetch_all(b, rcpt), what="the retried delivery")
     assert message.endswith(b"wait for me\r\n")
@@ -147,7 +147,7 @@ def test_held_message_waits_until_released(nodes):
     sender = a.add_user("q6")
     rcpt = other_user(b, "r6")
     dizimail_cli(a.config_file, "queue", "hold", "--all")  # nothing to hold yet: a no-op
-    dizimail_cli(a.config_file, "route", "add", "held.test", f"127.0.0.1:{free_ports(1)[0]}")
+    add_route(a, "held.test", f"127.0.0.1:{free_ports(1)[0]}")
     with submit(a, sender) as s:
         s.sendmail(sender, ["x@held.test", rcpt], b"Subject: hold me\r\n\r\nx\r\n")
     wait_for(lambda: fetch_all(b, rcpt), what="the reachable recipient")
@@ -160,7 +160,7 @@ def test_held_message_waits_until_released(nodes):
     assert "held:      yes" in shown and "x@held.test" in shown and f"{rcpt}" in shown and "delivered" in shown
     b.call(lambda s: s.accounts.add_domain("held.test"))
     b.call(lambda s: s.accounts.add_user("x@held.test", PASSWORD, "x", 0))
-    dizimail_cli(a.config_file, "route", "add", "held.test", f"127.0.0.1:{b.ports['smtp']}")
+    add_route(a, "held.test", f"127.0.0.1:{b.ports['smtp']}")
     dizimail_cli(a.config_file, "queue", "flush")
     time.sleep(1.5)
     assert fetch_all(b, "x@held.test") == []  # held: the flush does not move it
@@ -172,7 +172,7 @@ def test_held_message_waits_until_released(nodes):
 def test_deleted_message_is_never_delivered_and_unknown_ids_are_errors(nodes):
     a, b = nodes
     sender = a.add_user("q7")
-    dizimail_cli(a.config_file, "route", "add", "gone.test", f"127.0.0.1:{free_ports(1)[0]}")
+    add_route(a, "gone.test", f"127.0.0.1:{free_ports(1)[0]}")
     with submit(a, sender) as s:
         s.sendmail(sender, ["x@gone.test"], b"Subject: delete me\r\n\r\nx\r\n")
     listing = wait_for(lambda: "x@gone.test" in (out := dizimail_cli(a.config_file, "queue", "list").stdout) and out,
@@ -205,7 +205,7 @@ def test_a_next_hop_without_esmtp_gets_helo_and_success_is_reported_as_relayed(n
     sender = a.add_user("q8")
     port = free_ports(1)[0]
     with SmtpSinkPeer(tmp_path / "sink", port, extra_args=["-e"]) as sink:
-        dizimail_cli(a.config_file, "route", "add", "plain.test", f"127.0.0.1:{port}")
+        add_route(a, "plain.test", f"127.0.0.1:{port}")
         with submit(a, sender) as s:
             s.sendmail(sender, ["x@plain.test"], b"Subject: old school\r\n\r\nhello\r\n",
                        rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
@@ -228,8 +228,8 @@ def test_tls_policy_verify_requires_a_valid_certificate_and_never_falls_back_to_
         '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "0.5s"\n'
         f'tls_ca_file = "{cert}"\ntls_policy = {{ "secure.test" = "verify", "plain.test" = "verify" }}\n'))
     try:
-        dizimail_cli(c.config_file, "route", "add", "secure.test", f"127.0.0.1:{b.ports['smtp']}")
-        dizimail_cli(c.config_file, "route", "add", "plain.test", f"127.0.0.1:{sink_port}")
+        add_route(c, "secure.test", f"127.0.0.1:{b.ports['smtp']}")
+        add_route(c, "plain.test", f"127.0.0.1:{sink_port}")
         sender = c.add_user("v1")
         with SmtpSinkPeer(tmp_path / "sink", sink_port, extra_args=["-e"]) as sink:
             with submit(c, sender) as s:
@@ -240,5 +240,30 @@ def test_tls_policy_verify_requires_a_valid_certificate_and_never_falls_back_to_
                                and out, what="the plaintext-only hop to be refused")
             assert "x@plain.test" in str(listing)
             assert sink.count() == 0  # nothing went out in the clear
+    finally:
+        c.stop()
+
+
+def test_smarthost_with_auth_over_tls_and_one_transaction_per_next_hop(nodes, tmp_path):
+    """An inner-style node sends everything to a smarthost that wants AUTH (only after STARTTLS): recipients in
+    two different domains share that next hop, so they travel in one transaction."""
+    _, b = nodes
+    relay_user = b.add_user("relayacct")
+    # B is the gateway of inner.test: routed inward (here to a closed port), so C's users may send through it.
+    add_route(b, "inner.test", f"127.0.0.1:{free_ports(1)[0]}")
+    c = start_server(tmp_path / "c", extra=(
+        f'\n[delivery]\nsmarthost = "127.0.0.1:{b.ports["submission"]}"\nsmarthost_username = "{relay_user}"\n'
+        f'smarthost_password = "{PASSWORD}"\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\n'))
+    try:
+        c.call(lambda s: s.accounts.add_domain("inner.test"))
+        sender = "s1@inner.test"
+        c.call(lambda s: s.accounts.add_user(sender, PASSWORD, "s1", 0))
+        with submit(c, sender) as s:
+            s.sendmail(sender, ["one@first.example", "two@second.example"], b"Subject: via smarthost\r\n\r\nx\r\n")
+        wait_for(lambda: queue_empty(c), what="the smarthost to take it")
+        entries = wait_for(lambda: [e for e in b.call(lambda s: s.queue.list()) if e.sender == sender],
+                           what="the message in the smarthost's queue")
+        [entry] = entries  # one message with both recipients: one transaction
+        assert sorted(r.address for r in entry.recipients) == ["one@first.example", "two@second.example"]
     finally:
         c.stop()

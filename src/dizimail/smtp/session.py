@@ -262,8 +262,12 @@ class SmtpSession:
             self.reply(250, "2.1.0", "Ok")
 
     async def may_send_as(self, address: str) -> bool:
+        """A user sends as their own addresses; on a gateway, an authenticated account (the inner server's
+        relay login) may also send for the domains the gateway routes inward."""
         assert self.account is not None
         resolution = await self.ctx.router.resolve(address.lower())
+        if resolution.kind == "remote" and resolution.ours:
+            return True
         return any(a.id == self.account.id for a in resolution.accounts)
 
     async def cmd_rcpt(self, cmd: codec.Command) -> None:

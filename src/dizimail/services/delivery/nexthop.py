@@ -63,8 +63,8 @@ class NextHops:
     async def resolve(self, domain: str) -> Destination:
         route = await self.routing.get_route(domain) or await self.routing.get_route("*")
         if route is not None and route.kind == "smtp":
-            return Destination(f"route:{route.host}:{route.port}",
-                               (Hop(route.host, route.port, self._tls(domain)),))
+            tls = self._tls(domain)
+            return Destination(f"route:{route.host}:{route.port}:{tls}", (Hop(route.host, route.port, tls),))
         if self.config.smarthost:
             host, port = split_hostport(self.config.smarthost, 25)
             return Destination(f"smarthost:{host}:{port}", (Hop(

@@ -25,7 +25,7 @@ from dizimail.interfaces.outbound import Envelope
 from dizimail.model.errors import MailError
 from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
 from dizimail.model.types import Account, BlobRef
-from dizimail.services.delivery.nexthop import NextHops
+from dizimail.services.delivery.nexthop import Destination, NextHops
 from dizimail.services.delivery.remote import Attempt, RemoteDelivery
 from dizimail.services.ingest import Ingest
 from dizimail.services.queue import QueueService
@@ -40,8 +40,9 @@ BATCH_WAIT = 0.01
 
 @dataclass
 class _Group:
-    key: str  # "local:<account id>" or the recipient domain
+    key: str  # "local:<account id>" or the destination's key (route, smarthost, mx:domain)
     rcpts: list[QueueRecipientRow]
+    dest: Destination | None = None
 
 
 class QueueRunner:
@@ -116,16 +117,25 @@ class QueueRunner:
 
     # --- one message ------------------------------------------------------------
     async def process(self, item: QueueItem) -> None:
+        """Recipients are grouped by next hop (domains sharing a route or the smarthost go in one transaction)."""
         groups: dict[str, _Group] = {}
         local: dict[str, Account] = {}
+        destinations: dict[str, Destination] = {}
         for rcpt in item.recipients:
-            key = rcpt.address.rpartition("@")[2].lower()
+            domain = rcpt.address.rpartition("@")[2].lower()
+            dest: Destination | None = None
+            key = ""
             if rcpt.status == "deferred" and "4.2.2" in rcpt.last_error:  # a local mailbox that was full
                 res = await self.router.resolve(rcpt.address)
                 if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
                     key = f"local:{res.accounts[0].id}"
                     local[key] = res.accounts[0]
-            groups.setdefault(key, _Group(key, [])).rcpts.append(rcpt)
+            if not key:
+                if domain not in destinations:
+                    destinations[domain] = await self.nexthops.resolve(domain)
+                dest = destinations[domain]
+                key = dest.key
+            groups.setdefault(key, _Group(key, [], dest)).rcpts.append(rcpt)
         # One group (the usual case): its outcomes and the lease's release are one transaction.
         single = len(groups) == 1
         results = await asyncio.gather(*(self.deliver_group(item, g, local.get(g.key), release=single)
@@ -146,7 +156,8 @@ class QueueRunner:
             outcomes = await self.deliver_local(item, group, account)
             await self.settle(item, outcomes, release=release, success="delivered")
             return
-        dest = await self.nexthops.resolve(group.key)
+        dest = group.dest
+        assert dest is not None
         env = Envelope(sender=item.sender, recipients=tuple(r.address for r in group.rcpts),
                        mail_params=self.mail_params(item),
                        rcpt_params=tuple(self.rcpt_params(r) for r in group.rcpts))
