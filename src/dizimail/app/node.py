@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from dizimail.app.build import Services, make_runner, open_services
+from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
 from dizimail.imap.server import ImapContext, imap_listener
@@ -39,13 +40,15 @@ def setup_logging(level: str = "INFO") -> None:
 class Node:
     """One running node: its services and listeners."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         self.listeners: list[Listener] = []
         self._stack = AsyncExitStack()
         self.services: Services | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.runner: QueueRunner | None = None
+        self.runner_process: RunnerProcess | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -81,9 +84,13 @@ class Node:
             raise
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
         self._tasks.append(asyncio.get_running_loop().create_task(self._indexer(services)))
-        self.runner = make_runner(config, services)
+        if config.delivery.runner == "process" and self.config_path is not None:
+            self.runner_process = RunnerProcess(self.config_path, services.ingest)
+            self._tasks.append(asyncio.get_running_loop().create_task(self.runner_process.run()))
+        else:
+            self.runner = make_runner(config, services)
+            self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
-        self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
 
     async def _indexer(self, services: Services) -> None:
@@ -125,13 +132,13 @@ class Node:
         await self._stack.aclose()
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, config_path: Path | None = None) -> None:
     """``dizimail serve``: print every listening port, then ``ready``; stop on SIGINT/SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    node = Node(config)
+    node = Node(config, config_path)
     await node.start()
     try:
         for listener in node.listeners:

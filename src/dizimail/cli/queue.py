@@ -132,3 +132,21 @@ def queue_concurrency(total: Annotated[int | None, typer.Option("--total", help=
         return await s.queue.concurrency(s.config.delivery.concurrency, s.config.delivery.destination_concurrency)
     now_total, now_per = run(config, go)
     console.print(f"concurrency: {now_total} in all, {now_per} per destination")
+
+
+@queue_app.command("run")
+def queue_run(wake_stdin: Annotated[bool, typer.Option("--wake-stdin", hidden=True)] = False,
+              config: ConfigOpt = None) -> None:
+    """Run only this node's queue runner in the foreground (`serve` starts one itself)."""
+    import uvloop
+
+    from dizimail.app.node import setup_logging
+    from dizimail.app.runner import run_queue
+    from dizimail.config.loader import ConfigError, default_config_path, load_config
+    try:
+        cfg = load_config(config or default_config_path())
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    setup_logging(cfg.server.log_level)
+    uvloop.run(run_queue(cfg, wake_stdin))

@@ -59,7 +59,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
         return
     setup_logging(cfg.server.log_level)
     try:
-        uvloop.run(serve(cfg))
+        uvloop.run(serve(cfg, (config or default_config_path()).resolve()))
     except ListenError as exc:
         fail(str(exc))
 

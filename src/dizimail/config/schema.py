@@ -127,6 +127,8 @@ class DeliveryConfig(Section):
         "per destination domain: verify = require STARTTLS with a valid certificate"))
     tls_ca_file: str = Field("", description="CA bundle for verified TLS (default: the system's)")
     dkim_selector: str = Field("dizimail", description="selector of keys made by `dizimail dkim generate`")
+    runner: Literal["inline", "process"] = Field("inline", description=(
+        "process: the queue runner works in a child process (a second core); inline: in the node's own loop"))
 
 
 class FetchConfig(Section):

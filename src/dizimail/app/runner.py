@@ -1,0 +1,105 @@
+"""The queue runner in its own process (``delivery.runner = "process"``): the node's second core.
+
+``dizimail serve`` starts ``dizimail queue run --wake-stdin`` as a child and writes a byte to its stdin
+whenever ingest queued something, so delivery starts at once rather than at the next poll; the child
+leaves when its stdin closes (the node stopped or died) or on SIGTERM, and the node starts a new one if
+it dies. Both processes share the database; leases keep their work apart (docs/queue.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import signal
+import sys
+from pathlib import Path
+
+from dizimail.app.build import make_runner, open_services
+from dizimail.config.schema import Config
+from dizimail.services.ingest import Ingest
+
+log = logging.getLogger("dizimail.app")
+RESTART_DELAY = 1.0
+
+
+async def run_queue(config: Config, wake_stdin: bool) -> None:
+    """``dizimail queue run``: only the queue runner of this node, until SIGTERM (or stdin's end)."""
+    user = config.server.run_as
+    if os.getuid() == 0 and user:  # no ports to bind: become the service user at once
+        entry = pwd.getpwnam(user)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    loop = asyncio.get_running_loop()
+    async with open_services(config) as services:
+        runner = make_runner(config, services)
+        task = loop.create_task(runner.run())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        if wake_stdin:
+            reader = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+            async def wakes() -> None:
+                while await reader.read(4096):
+                    services.ingest.queued.set()
+                task.cancel()  # the node is gone
+            waker = loop.create_task(wakes())
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if wake_stdin:
+            waker.cancel()
+
+
+class RunnerProcess:
+    """The node's side: start the child, forward wake-ups, restart it if it dies."""
+
+    def __init__(self, config_path: Path, ingest: Ingest) -> None:
+        self.config_path = config_path
+        self.ingest = ingest
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", "from dizimail.cli.main import main; main()", "queue", "run",
+                    "--config", str(self.config_path), "--wake-stdin", stdin=asyncio.subprocess.PIPE)
+                self.starts += 1
+                log.info("queue.runner.process.started pid=%d", self.proc.pid)
+                forward = asyncio.get_running_loop().create_task(self._forward(self.proc))
+                code = await self.proc.wait()
+                forward.cancel()
+                log.warning("queue.runner.process.exited pid=%d code=%s; starting another", self.proc.pid, code)
+                await asyncio.sleep(RESTART_DELAY)
+        finally:
+            await self.stop()
+
+    async def _forward(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None
+        while True:
+            await self.ingest.queued.wait()
+            self.ingest.queued.clear()
+            try:
+                proc.stdin.write(b"w")
+                await proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            await asyncio.sleep(0.005)  # coalesce a burst into one wake-up
+
+    async def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
