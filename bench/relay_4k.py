@@ -126,9 +126,9 @@ def main() -> None:
         conf = d / "dizimail.toml"
         subprocess.run([DZ, "init", "--data-dir", str(d), "--port-base", str(a.dz_base), "--hostname", "bench.test"],
                        check=True, stdout=subprocess.DEVNULL)
-        with open(conf, "a") as f:  # loopback may relay without AUTH: benchmark config only
-            f.write('\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n\n[delivery]\nconcurrency = 20\n'
-                    "destination_concurrency = 20\n")
+        text = conf.read_text()  # loopback may relay without AUTH: benchmark config only
+        text = text.replace("[delivery]\n", "[delivery]\nconcurrency = 20\ndestination_concurrency = 20\n", 1)
+        conf.write_text(text + '\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n')
         subprocess.run([DZ, "route", "add", "sink.test", f"127.0.0.1:{sinks[0].port}", "--config", str(conf)],
                        check=True, stdout=subprocess.DEVNULL)
         with open(work / "dz.log", "wb") as err:
