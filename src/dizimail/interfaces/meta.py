@@ -7,6 +7,7 @@ MODSEQ, flags, an internal date and a size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from dizimail.model.types import (
@@ -20,6 +21,7 @@ from dizimail.model.types import (
     IngestRecord,
     MailboxChanges,
     MailboxInfo,
+    MailboxSnapshot,
     MailboxStatus,
     MessageEntry,
 )
@@ -100,11 +102,26 @@ class MetaStore(Protocol):
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438)."""
 
-    async def take_recent(self, mailbox_id: int) -> int:
-        """First UID that is \\Recent for this session; later sessions see them as old (RFC 3501 §2.3.2)."""
+    async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
+        """Claim the \\Recent messages (RFC 3501 §2.3.2): UIDs ``first <= uid < end`` are \\Recent for
+        the caller, including any not yet seen by it; later sessions see them as old."""
+
+    async def snapshot_mailbox(self, mailbox_id: int) -> MailboxSnapshot:
+        """The UIDs and counters of a mailbox, first unseen and keywords, in one read transaction:
+        what SELECT reports (RFC 3501 §6.3.1), without reading any message's row."""
+
+    async def message_rows(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageEntry]:
+        """Index rows of the given UIDs (ascending), in UID order; absent UIDs are skipped.
+
+        A message expunged less than ``storage.blob_grace`` ago is still returned, as it was when
+        it was expunged: a session that has not yet announced the expunge may fetch it
+        (RFC 2180 §4.1.1). Callers ask for at most a few thousand UIDs at a time."""
+
+    async def deleted_uids(self, mailbox_id: int) -> list[int]:
+        """UIDs of the messages flagged \\Deleted, ascending (RFC 3501 §6.4.3 EXPUNGE, §6.4.2 CLOSE)."""
 
     async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
-        """Index rows in UID order."""
+        """Index rows in UID order (every row: for POP3's maildrop, not for IMAP's view)."""
 
     async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
         """New messages (UID >= known_uidnext), flag changes and expunges since a MODSEQ (RFC 7162)."""

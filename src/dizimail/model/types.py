@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 ACTIVE = "active"
@@ -159,6 +160,19 @@ class MailboxStatus:
     uidvalidity: int
     highestmodseq: int
     recent_from: int = 1  # UIDs from here on are \\Recent for the next session that selects
+
+
+@dataclass(frozen=True)
+class MailboxSnapshot:
+    """What SELECT reports, read at one instant without any message's row (RFC 3501 §6.3.1,
+    RFC 7162 §3.1.2.1): the UIDs in order (4 bytes each) and the counters."""
+
+    uids: array[int]  # ascending; message sequence number n is uids[n - 1]
+    uidnext: int
+    highestmodseq: int
+    recent_from: int  # UIDs from here on are \\Recent for the next session that claims them
+    first_unseen: int | None  # the lowest UID without \\Seen
+    keywords: tuple[str, ...]  # the keywords set on some message (FLAGS, PERMANENTFLAGS)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class SelectedMailbox:
         self._add(await self.meta.list_messages(self.info.id))
         self.keywords = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
         if not self.readonly:
-            first_recent = await self.meta.take_recent(self.info.id)
+            first_recent, _end = await self.meta.take_recent(self.info.id)
             self.recent = {u for u in self.uids if u >= first_recent}
         else:  # EXAMINE reports recent messages without claiming them
             recent_from = (await self.meta.mailbox_status(self.info.id)).recent_from
@@ -129,7 +129,7 @@ class SelectedMailbox:
         if new:
             self._add(new)
             if not self.readonly:  # the first session to see new mail gets it as \Recent
-                first = await self.meta.take_recent(self.info.id)
+                first, _end = await self.meta.take_recent(self.info.id)
                 self.recent.update(e.uid for e in new if e.uid >= first)
             update.exists = self.exists
             update.recent = len(self.recent)

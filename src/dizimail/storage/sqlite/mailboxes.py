@@ -3,13 +3,19 @@
 Every change takes a new MODSEQ from the mailbox's HIGHESTMODSEQ counter (RFC 7162 §3.1:
 one value per command), and expunges are logged with theirs so that sessions (and QRESYNC
 clients) learn what vanished since the MODSEQ they know.
+
+SELECT reads a mailbox's UIDs, never its rows: the first unseen message, the \\Deleted ones and
+the keywords in use come from partial indexes (migration 0007) that hold only the rows that
+matter, and sessions read rows a batch at a time for the command in progress.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from array import array
+from collections.abc import Awaitable, Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,6 +27,7 @@ from dizimail.model.types import (
     FlagChange,
     MailboxChanges,
     MailboxInfo,
+    MailboxSnapshot,
     MailboxStatus,
     MessageEntry,
 )
@@ -32,6 +39,17 @@ _BOX_COLS = ("m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmod
              "s.name IS NOT NULL")
 _BOX_FROM = "FROM mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.account_id AND s.name = m.name"
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
+# The conditions of the partial indexes of migration 0007, verbatim (SQLite matches them textually).
+_UNSEEN = "' ' || flags || ' ' NOT LIKE '% \\Seen %'"
+_DELETED = "' ' || flags || ' ' LIKE '% \\Deleted %'"
+_KEYWORDS = "(' ' || flags) GLOB '* [^\\]*'"
+SQL_FIRST_UNSEEN = f"SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND {_UNSEEN}"
+SQL_DELETED_UIDS = f"SELECT uid FROM messages WHERE mailbox_id = ?1 AND {_DELETED} ORDER BY uid"
+# Each distinct flag string with a keyword, one index probe apiece (a skip scan: few strings, many rows).
+SQL_KEYWORD_FLAGS = (f"WITH RECURSIVE k(f) AS (SELECT min(flags) FROM messages WHERE mailbox_id = ?1 AND {_KEYWORDS} "
+                     f"UNION ALL SELECT (SELECT min(flags) FROM messages WHERE mailbox_id = ?1 AND {_KEYWORDS} "
+                     f"AND flags > k.f) FROM k WHERE k.f IS NOT NULL) SELECT f FROM k WHERE f IS NOT NULL")
+_GONE_COLS = "0, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
 
 
 def _box(r: Any) -> MailboxInfo:
@@ -66,11 +84,19 @@ def release_blobs(conn: Connection, blob_ids: list[str]) -> None:
                     "THEN ? ELSE NULL END WHERE id = ?", [(n, n, time.time(), b) for b, n in counts.items()])
 
 
-def _expunge_rows(raw: sqlite3.Connection, mailbox_id: int, rows: list[Any]) -> list[str]:
-    """Remove index rows (id, uid, size, blob_id), log them, release quota; returns blob ids to release."""
+def _expunge_rows(raw: sqlite3.Connection, mailbox_id: int, rows: list[Any], keep: bool = True) -> list[str]:
+    """Remove index rows (id, uid, size, blob_id), log them, release quota; returns blob ids to release.
+
+    ``keep``: the rows stay readable in ``expunged_rows`` for the blob grace period, for sessions
+    that have yet to announce the expunge (``message_rows``)."""
     if not rows:
         return []
     modseq = _bump(raw, mailbox_id)
+    if keep:
+        now = time.time()
+        raw.executemany("INSERT OR REPLACE INTO expunged_rows (mailbox_id, uid, modseq, flags, internal_date, size, "
+                        "blob_id, prefix, expunged_at) SELECT mailbox_id, uid, modseq, flags, internal_date, size, "
+                        "blob_id, prefix, ? FROM messages WHERE id = ?", [(now, r[0]) for r in rows])
     raw.executemany("DELETE FROM messages WHERE id = ?", [(r[0],) for r in rows])
     raw.executemany("INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
                     [(mailbox_id, r[1], modseq) for r in rows])
@@ -121,7 +147,7 @@ class SqliteMailboxOps:
             if row is None:
                 raise NotFound("unknown_mailbox", name)
             rows = raw.execute("SELECT id, uid, size, blob_id FROM messages WHERE mailbox_id = ?", (row[0],)).fetchall()
-            blob_ids = _expunge_rows(raw, row[0], rows)
+            blob_ids = _expunge_rows(raw, row[0], rows, keep=False)
             raw.execute("DELETE FROM mailboxes WHERE id = ?", (row[0],))
             release_blobs(conn, blob_ids)
         await self._write(job)
@@ -177,19 +203,51 @@ class SqliteMailboxOps:
         return MailboxStatus(messages=r[0], unseen=r[2], recent=r[4], deleted=r[3], size=r[1], uidnext=box[0],
                              uidvalidity=box[1], highestmodseq=box[2], recent_from=box[3])
 
-    async def take_recent(self, mailbox_id: int) -> int:
-        """The first UID that is \\Recent for the caller; later sessions see those as not recent."""
+    async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
+        """UIDs ``first <= uid < end`` are \\Recent for the caller; later sessions see them as not recent."""
         row = self.db.quick().execute("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
         if row is None or row[0] >= row[1]:  # nothing new to claim: no write transaction needed
-            return int(row[1]) if row else 1
+            return (int(row[1]), int(row[1])) if row else (1, 1)
 
-        def job(conn: Connection) -> int:
+        def job(conn: Connection) -> tuple[int, int]:
             raw = _raw(conn)
             first, uidnext = raw.execute("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?",
                                          (mailbox_id,)).fetchone()
             raw.execute("UPDATE mailboxes SET recent_uid = ? WHERE id = ?", (uidnext, mailbox_id))
-            return int(first)
+            return int(first), int(uidnext)
         return await self._write(job)  # type: ignore[no-any-return]
+
+    async def snapshot_mailbox(self, mailbox_id: int) -> MailboxSnapshot:
+        def read(raw: sqlite3.Connection) -> MailboxSnapshot:
+            raw.execute("BEGIN")  # one snapshot: the counters and the UIDs agree
+            try:
+                box = raw.execute("SELECT uidnext, highestmodseq, recent_uid FROM mailboxes WHERE id = ?",
+                                  (mailbox_id,)).fetchone()
+                if box is None:
+                    raise NotFound("unknown_mailbox", str(mailbox_id))
+                uids = array("I", map(itemgetter(0), raw.execute(  # 4 bytes a message, no row objects kept
+                    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))))
+                first_unseen = raw.execute(SQL_FIRST_UNSEEN, (mailbox_id,)).fetchone()[0]
+                keywords = {f for (text,) in raw.execute(SQL_KEYWORD_FLAGS, (mailbox_id,)) for f in text.split()
+                            if not f.startswith("\\")}
+            finally:
+                raw.execute("COMMIT")
+            return MailboxSnapshot(uids, int(box[0]), int(box[1]), int(box[2]), first_unseen, tuple(sorted(keywords)))
+
+        box = self.db.quick().execute("SELECT uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if box is not None and box[0] <= INLINE_ROWS:  # small: cheaper here than a hop to the read pool
+            return read(self.db.quick())
+        return await self.db.read(lambda conn: read(_raw(conn)))
+
+    async def message_rows(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageEntry]:
+        if not uids:
+            return []
+        if len(uids) > INLINE_ROWS:
+            return await self.db.read(lambda conn: _message_rows(_raw(conn), mailbox_id, uids))
+        return _message_rows(self.db.quick(), mailbox_id, uids)
+
+    async def deleted_uids(self, mailbox_id: int) -> list[int]:
+        return [r[0] for r in self.db.quick().execute(SQL_DELETED_UIDS, (mailbox_id,))]
 
     async def list_messages(self, mailbox_id: int) -> list[MessageEntry]:
         query = f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid"
@@ -314,6 +372,8 @@ class SqliteMailboxOps:
         that a blob it references still exists."""
         def job(conn: Connection) -> int:
             raw = _raw(conn)
+            # Kept rows of expunged messages go with the grace period of their blobs.
+            raw.execute("DELETE FROM expunged_rows WHERE expunged_at < ?", (time.time() - grace,))
             dead = [r[0] for r in raw.execute("SELECT id FROM blobs WHERE refcount <= 0 AND zero_since < ? LIMIT ?",
                                               (time.time() - grace, limit))]
             drop_documents(raw, dead)
@@ -333,6 +393,34 @@ class SqliteMailboxOps:
             _raw(conn).execute("UPDATE blobs SET envelope = ?, bodystructure = ?, body = ? WHERE id = ?",
                                (meta.envelope, meta.bodystructure, meta.body, blob_id))
         await self._write(job)
+
+
+def _message_rows(raw: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[MessageEntry]:
+    """Rows of ascending ``uids``, then the kept rows of those expunged meanwhile, merged by UID."""
+    out: list[MessageEntry] = []
+    for start in range(0, len(uids), 500):
+        chunk = uids[start:start + 500]
+        if chunk[-1] - chunk[0] < 2 * len(chunk):  # dense: one range scan beats 500 parameters
+            wanted = set(chunk)
+            out += [_entry(r) for r in raw.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
+                (mailbox_id, chunk[0], chunk[-1])) if r[2] in wanted]
+        else:
+            out += [_entry(r) for r in raw.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid IN ({','.join('?' * len(chunk))}) "
+                f"ORDER BY uid", (mailbox_id, *chunk))]
+    if len(out) < len(uids):
+        found = {e.uid for e in out}
+        missing = [u for u in uids if u not in found]
+        gone: list[MessageEntry] = []
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            gone += [_entry(r) for r in raw.execute(
+                f"SELECT {_GONE_COLS} FROM expunged_rows WHERE mailbox_id = ? AND uid IN "
+                f"({','.join('?' * len(chunk))})", (mailbox_id, *chunk))]
+        if gone:
+            out = sorted(out + gone, key=lambda e: e.uid)
+    return out
 
 
 def _apply(old: list[str], mode: str, flags: tuple[str, ...]) -> list[str]:

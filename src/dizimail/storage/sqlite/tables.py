@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -86,6 +87,10 @@ messages = Table(
     UniqueConstraint("mailbox_id", "uid"),
     Index("ix_messages_blob", "blob_id"),
     Index("ix_messages_modseq", "mailbox_id", "modseq"),
+    # SELECT without reading rows (0007): first unseen, \\Deleted for EXPUNGE, keywords in use
+    Index("ix_messages_unseen", "mailbox_id", "uid", sqlite_where=text("' ' || flags || ' ' NOT LIKE '% \\Seen %'")),
+    Index("ix_messages_deleted", "mailbox_id", "uid", sqlite_where=text("' ' || flags || ' ' LIKE '% \\Deleted %'")),
+    Index("ix_messages_keywords", "mailbox_id", "flags", sqlite_where=text("(' ' || flags) GLOB '* [^\\]*'")),
 )
 
 subscriptions = Table(
@@ -100,6 +105,21 @@ expunged = Table(
     Column("uid", BigInteger, primary_key=True),
     Column("modseq", BigInteger, nullable=False),
     Index("ix_expunged_modseq", "mailbox_id", "modseq"),
+)
+
+# Rows of messages expunged less than storage.blob_grace ago, for sessions that still show them.
+expunged_rows = Table(
+    "expunged_rows", metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("uid", BigInteger, primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+    Column("flags", String, nullable=False),
+    Column("internal_date", Float, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_id", String, nullable=False),
+    Column("prefix", LargeBinary, nullable=False),
+    Column("expunged_at", Float, nullable=False),
+    Index("ix_expunged_rows_at", "expunged_at"),
 )
 
 blobs = Table(

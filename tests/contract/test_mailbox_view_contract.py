@@ -1,0 +1,108 @@
+"""The MetaStore calls behind a session's view of a large mailbox (services.selected).
+
+SELECT reads UIDs and counters, not rows; commands read rows a batch at a time; expunged rows
+stay readable for the blob grace period. Interface methods only, as in test_storage_contract.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from dizimail.app.build import open_database
+from dizimail.config.schema import Config, ServerConfig
+from dizimail.interfaces import BlobStore, MetaStore
+from dizimail.model.errors import NotFound
+from dizimail.model.types import IngestRecord, LocalDelivery
+from dizimail.storage.sqlite.meta import SqliteMetaStore
+
+HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+
+
+@pytest.fixture(params=["sqlite"])
+async def stores(request, tmp_path) -> AsyncIterator[tuple[MetaStore, BlobStore]]:
+    config = Config(server=ServerConfig(data_dir=tmp_path))
+    db, blobs = open_database(config)
+    db.start()
+    try:
+        yield SqliteMetaStore(db, blobs), blobs
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def meta(stores) -> MetaStore:
+    return stores[0]
+
+
+@pytest.fixture
+def inbox_with(stores):
+    meta, blobs = stores
+
+    async def make(flag_sets: list[tuple[str, ...]]) -> int:
+        """An INBOX holding one message per entry of ``flag_sets`` (UIDs 1..n); returns its id."""
+        await meta.add_domain("example.test")
+        await meta.add_accounts([("a@example.test", HASH, "", 0)])
+        a = await meta.get_account("a@example.test")
+        writer = blobs.writer()
+        writer.write(b"Subject: many\r\n\r\nbody\r\n")
+        blob = writer.finish()
+        deliveries = tuple(LocalDelivery(a.id, a.address, "INBOX", b"P:%d\r\n" % i, flags)
+                           for i, flags in enumerate(flag_sets))
+        await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(), deliveries))
+        return (await meta.get_mailbox(a.id, "INBOX")).id
+    return make
+
+
+async def test_snapshot_has_uids_counters_first_unseen_and_keywords_without_rows(meta, inbox_with):
+    box = await inbox_with([("\\Seen",), ("\\Seen", "$Work"), (), ("$Later", "\\Flagged"), ()])
+    snap = await meta.snapshot_mailbox(box)
+    assert list(snap.uids) == [1, 2, 3, 4, 5] and snap.uids.itemsize == 4
+    assert snap.uidnext == 6 and snap.first_unseen == 3 and snap.keywords == ("$Later", "$Work")
+    assert snap.recent_from == 1 and snap.highestmodseq == (await meta.mailbox_status(box)).highestmodseq
+    await meta.store_flags(box, [3, 4, 5], "+", ("\\Seen",))
+    await meta.expunge(box, [2])
+    snap = await meta.snapshot_mailbox(box)
+    assert list(snap.uids) == [1, 3, 4, 5] and snap.first_unseen is None and snap.keywords == ("$Later",)
+    with pytest.raises(NotFound):
+        await meta.snapshot_mailbox(box + 1000)
+
+
+async def test_snapshot_of_an_empty_mailbox(meta, inbox_with):
+    box = await inbox_with([])
+    snap = await meta.snapshot_mailbox(box)
+    assert list(snap.uids) == [] and snap.first_unseen is None and snap.keywords == () and snap.uidnext == 1
+
+
+async def test_take_recent_claims_a_uid_range_once(meta, inbox_with):
+    box = await inbox_with([(), (), ()])
+    assert await meta.take_recent(box) == (1, 4)
+    assert await meta.take_recent(box) == (4, 4)  # a later session: nothing is recent for it
+    assert (await meta.snapshot_mailbox(box)).recent_from == 4
+
+
+async def test_message_rows_in_uid_order_for_dense_and_sparse_sets(meta, inbox_with):
+    box = await inbox_with([("\\Seen",)] * 1200)
+    rows = await meta.message_rows(box, [5, 6, 7, 9])
+    assert [r.uid for r in rows] == [5, 6, 7, 9] and rows[0].flags == ("\\Seen",) and rows[0].prefix == b"P:4\r\n"
+    sparse = [1, 400, 800, 1200, 5000]
+    assert [r.uid for r in await meta.message_rows(box, sparse)] == [1, 400, 800, 1200]
+    assert [r.uid for r in await meta.message_rows(box, list(range(1, 1201)))] == list(range(1, 1201))
+    assert await meta.message_rows(box, []) == []
+
+
+async def test_expunged_rows_stay_readable_for_the_grace_period(meta, inbox_with):
+    box = await inbox_with([(), ("$Keep",), ()])
+    await meta.store_flags(box, [2], "+", ("\\Deleted",))
+    assert await meta.deleted_uids(box) == [2]
+    await meta.expunge(box, await meta.deleted_uids(box))
+    assert await meta.deleted_uids(box) == []
+    rows = await meta.message_rows(box, [1, 2, 3])
+    assert [r.uid for r in rows] == [1, 2, 3] and rows[1].flags == ("$Keep", "\\Deleted")
+    assert list((await meta.snapshot_mailbox(box)).uids) == [1, 3]  # gone for everyone else
+    await meta.sweep_blobs(grace=3600)
+    assert [r.uid for r in await meta.message_rows(box, [1, 2, 3])] == [1, 2, 3]
+    await meta.sweep_blobs(grace=0)
+    assert [r.uid for r in await meta.message_rows(box, [1, 2, 3])] == [1, 3]
