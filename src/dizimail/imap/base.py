@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.utf7 import decode_mutf7, encode_mutf7
@@ -72,10 +74,13 @@ class SessionBase:
             return
         last_uid = view.uids[-1] if view.uids else 0
         update = await view.poll(allow_expunge)
-        self.report(update, hold_flags=unsolicited and not self.wants_flag_changes())
+        hold = unsolicited and not self.wants_flag_changes()
+        self.report(update, hold_flags=hold)
+        if not hold:
+            await self.release_held(update)
         await self.contexts.refresh(self)
         if unsolicited and update.exists is not None:
-            await self.announce_new([u for u in view.uids if u > last_uid])
+            await self.announce_new(list(view.uids[bisect.bisect_right(view.uids, last_uid):]))
 
     def report(self, update: Update, hold_flags: bool = False) -> None:
         self.contexts.before_expunge(self, update.expunged_uids)  # REMOVEFROM goes first (RFC 5267 §4.3.4)
@@ -95,15 +100,26 @@ class SessionBase:
         if hold_flags:
             self.held_flags.update(uid for _seq, uid, _flags, _modseq in update.flags)
             return
-        told = {uid for _seq, uid, _flags, _modseq in update.flags}
         for seq, uid, flags, modseq in update.flags:
             self.flags_fetch(seq, uid, flags, modseq)
-        if self.held_flags and self.selected is not None:
-            for uid in sorted(self.held_flags - told):
-                held_seq = self.selected.seq_of(uid)
-                if held_seq is not None and uid not in self.selected.pending_expunge:
-                    self.flags_fetch(held_seq, uid, self.selected.flags_of(uid), self.selected.modseqs.get(uid, 0))
-            self.held_flags.clear()
+
+    async def release_held(self, update: Update) -> None:
+        """Flag changes held back go out with the next report that may carry them, with the
+        flags as they are now (the view keeps no flags: the rows are read)."""
+        view = self.selected
+        if not self.held_flags or view is None:
+            return
+        told = {uid for _seq, uid, _flags, _modseq in update.flags}
+        held = sorted(u for u in self.held_flags - told if view.has(u) and u not in view.pending_expunge)
+        self.held_flags.clear()
+        async for batch in view.rows(held):
+            new_keywords = view.keywords_update([e.flags for e in batch])
+            if new_keywords is not None:
+                self.flags_response(new_keywords, permanent=not view.readonly)
+            for e in batch:
+                seq = view.seq_of(e.uid)
+                if seq is not None:
+                    self.flags_fetch(seq, e.uid, view.flags_of(e.uid, e.flags), e.modseq)
 
     def flags_fetch(self, seq: int, uid: int, flags: tuple[str, ...], modseq: int) -> None:
         extra = f" MODSEQ ({modseq})" if self.condstore else ""
@@ -138,14 +154,18 @@ class SessionBase:
     def resolve(self, sequence: Any, uid: bool) -> list[int]:
         """UIDs named by a sequence set, in mailbox order (RFC 3501 §6.4.8: absent UIDs are ignored;
         a message number beyond the mailbox is an error)."""
+        return list(self.resolve_uids(sequence, uid))
+
+    def resolve_uids(self, sequence: Any, uid: bool) -> Sequence[int]:
+        """``resolve`` as a compact array, four bytes a message: what FETCH 1:* walks."""
         view = self.selected
         assert view is not None
         if sequence.uses_saved:  # "$": the result of the last SEARCH RETURN (SAVE) (RFC 5182)
-            return [u for u in self.saved if u in view.entries]
+            return [u for u in self.saved if view.has(u)]
         if not view.uids:
             return []
         if uid:
-            return list(sequence.select(view.uids))
+            return view.uids_in(sequence.normalized(view.uids[-1]), by_uid=True)
         if sequence.exceeds(view.exists):
             raise CommandError("BAD", "Message sequence number out of range")
-        return [view.uids[n - 1] for n in sequence.resolve(view.exists)]
+        return view.uids_in(sequence.normalized(view.exists), by_uid=False)

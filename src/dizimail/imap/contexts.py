@@ -41,8 +41,7 @@ class Context:
 
 def fingerprint(view: SelectedMailbox) -> tuple[int, int, int, int]:
     """Changes whenever messages arrive, leave or change flags: MODSEQs only grow (RFC 7162)."""
-    return (view.exists, view.uids[-1] if view.uids else 0, max(view.modseqs.values(), default=0),
-            len(view.pending_expunge))
+    return (view.exists, view.uids[-1] if view.uids else 0, view.synced_modseq, len(view.pending_expunge))
 
 
 class Contexts:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from dizimail.codec.imap.writer import imap_date, sequence_set_string
 from dizimail.codec.mime.imap import binary, section
 from dizimail.imap.base import CommandError
+from dizimail.model.types import BlobMeta, MessageEntry
 
 if TYPE_CHECKING:
     from dizimail.imap.base import SessionBase
@@ -29,23 +30,23 @@ class FetchRenderer:
         self.session = session
 
     async def fetch(self, tag: str, c: Any) -> None:
+        """The rows are read a batch at a time (services.selected), rendered and sent, so FETCH 1:*
+        of a large mailbox streams in bounded memory."""
         s = self.session
         view = s.selected
         assert view is not None
-        uids = s.resolve(c.sequence, c.uid)
+        uids = s.resolve_uids(c.sequence, c.uid)
         items = list(c.items)
         names = [i.name.upper() for i in items]
         if c.changedsince is not None or "MODSEQ" in names:
             s.enable_condstore()
-        if c.changedsince is not None:
-            if c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
-                if not (s.qresync and c.uid):
-                    raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")
-                changes = await s.ctx.mailstore.changes_since(view, c.changedsince)
-                gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
-                if gone:
-                    s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")
-            uids = [u for u in uids if view.modseqs.get(u, 0) > c.changedsince]
+        if c.changedsince is not None and c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
+            if not (s.qresync and c.uid):
+                raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")
+            changes = await s.ctx.mailstore.changes_since(view, c.changedsince)
+            gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
+            if gone:
+                s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")
         if c.uid and "UID" not in names:
             items.insert(0, _Item("UID"))
         if c.changedsince is not None and "MODSEQ" not in names:  # RFC 7162 §3.1.4.1
@@ -53,57 +54,71 @@ class FetchRenderer:
         newly: set[int] = set()  # \Seen set by this FETCH: their FLAGS go into the response
         if not view.readonly and any((i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
                                      or i.name.upper() in SETS_SEEN for i in items):
-            unseen = [u for u in uids if "\\Seen" not in view.flags.get(u, ())]
-            if unseen:
-                await s.ctx.mailstore.store(view, unseen, "+", ("\\Seen",))
-                if "FLAGS" not in names:
-                    newly = set(unseen)
+            changed, _failed = await s.ctx.mailstore.store(view, list(uids), "+", ("\\Seen",))
+            if "FLAGS" not in names:
+                newly = {ch.uid for ch in changed}
+        needs_raw, needs_meta = _needs(items)
         missing = False
-        for uid in uids:
-            seq = view.seq_of(uid)
-            entry = view.entries.get(uid)
-            if seq is None or entry is None:
-                continue
-            try:
-                parts = await self.render(uid, entry, items)
-            except OSError:  # expunged by another session meanwhile: its bytes are gone
-                missing = True
-                continue
-            except _UnknownCte as exc:
-                raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
-            if uid in newly:
-                parts.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid)))})".encode())
-            s.send(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
+        found = 0
+        async for batch in view.rows(uids):
+            new_keywords = view.keywords_update([e.flags for e in batch])
+            if new_keywords is not None:  # set by another session since the client last heard
+                s.flags_response(new_keywords, permanent=not view.readonly)
+            for entry in batch:
+                if c.changedsince is not None and entry.modseq <= c.changedsince:
+                    continue
+                seq = view.seq_of(entry.uid)
+                if seq is None:
+                    continue
+                try:
+                    raw = await s.ctx.mailstore.read_message(entry) if needs_raw else b""
+                    meta = await s.ctx.mailstore.blob_meta(entry) if needs_meta else None
+                    parts = self.render(entry, items, raw, meta)
+                except OSError:  # expunged longer ago than the blob grace period: its bytes are gone
+                    missing = True
+                    continue
+                except _UnknownCte as exc:
+                    raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
+                if entry.uid in newly:
+                    parts.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(entry.uid, entry.flags)))})".encode())
+                s.send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+                if needs_raw and not s.conn.has_pending():  # big responses: wait for the client now
+                    await s.conn.drain()
+            found += len(batch)
             if not s.conn.has_pending():
                 await s.conn.drain()
+        view.set_window(())
         await s.sync(allow_expunge=c.uid)
-        if missing:
-            s.tagged(tag, "NO", "Some messages were expunged meanwhile", "EXPUNGEISSUED")
+        if missing or found < len(uids):
+            s.tagged(tag, "NO", "Some of the requested messages no longer exist", "EXPUNGEISSUED")
         else:
             s.tagged(tag, "OK", "FETCH completed")
 
-    async def render(self, uid: int, entry: Any, items: list[Any]) -> list[bytes]:
+    async def render_message(self, entry: MessageEntry, items: list[Any]) -> list[bytes]:
+        """The FETCH data items of one message (reading its bytes or cached structure if needed)."""
+        needs_raw, needs_meta = _needs(items)
+        raw = await self.session.ctx.mailstore.read_message(entry) if needs_raw else b""
+        meta = await self.session.ctx.mailstore.blob_meta(entry) if needs_meta else None
+        return self.render(entry, items, raw, meta)
+
+    def render(self, entry: MessageEntry, items: list[Any], raw: bytes, meta: BlobMeta | None) -> list[bytes]:
         s = self.session
         view = s.selected
         assert view is not None
-        names = {i.name.upper() for i in items}
-        raw = await s.ctx.mailstore.read_message(entry) if names & BODY_ITEMS - {"BODY"} or any(
-            i.name.upper() == "BODY" and i.section is not None for i in items) else b""
-        meta = await s.ctx.mailstore.blob_meta(entry) if names & META_ITEMS or any(
-            i.name.upper() == "BODY" and i.section is None for i in items) else None
+        uid = entry.uid
         out: list[bytes] = []
         for item in items:
             name = item.name.upper()
             if name == "UID":
-                out.append(f"UID {uid}".encode())
+                out.append(b"UID %d" % uid)
             elif name == "FLAGS":
-                out.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid)))})".encode())
+                out.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid, entry.flags)))})".encode())
             elif name == "INTERNALDATE":
                 out.append(f'INTERNALDATE "{imap_date(entry.internal_date)}"'.encode())
             elif name == "RFC822.SIZE":
-                out.append(f"RFC822.SIZE {entry.size}".encode())
+                out.append(b"RFC822.SIZE %d" % entry.size)
             elif name == "MODSEQ":
-                out.append(f"MODSEQ ({view.modseqs.get(uid, entry.modseq)})".encode())
+                out.append(b"MODSEQ (%d)" % entry.modseq)
             elif name == "ENVELOPE":
                 assert meta is not None
                 out.append(b"ENVELOPE " + meta.envelope)
@@ -134,6 +149,15 @@ class FetchRenderer:
                     out.append(item.response_name().encode() + b" " + literal(_partial(decoded, item.partial),
                                                                                b"\0" in decoded))
         return out
+
+
+def _needs(items: list[Any]) -> tuple[bool, bool]:
+    """Whether the items need the message's bytes, and its cached ENVELOPE/BODYSTRUCTURE."""
+    names = {i.name.upper() for i in items}
+    raw = bool(names & BODY_ITEMS - {"BODY"}) or any(i.name.upper() == "BODY" and i.section is not None
+                                                     for i in items)
+    meta = bool(names & META_ITEMS) or any(i.name.upper() == "BODY" and i.section is None for i in items)
+    return raw, meta
 
 
 def _top_section(raw: bytes, kind: str) -> bytes:

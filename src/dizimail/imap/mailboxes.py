@@ -61,10 +61,9 @@ class MailboxCommands(SessionBase):
             self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
         self.untagged(f"{view.exists} EXISTS")
         if not self.rev2:
-            self.untagged(f"{len(view.recent)} RECENT")
-        first_unseen = next((i for i, uid in enumerate(view.uids, 1) if "\\Seen" not in view.flags[uid]), None)
-        if first_unseen is not None and not self.rev2:
-            self.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
+            self.untagged(f"{view.recent_count()} RECENT")
+        if view.first_unseen is not None and not self.rev2:
+            self.untagged(f"OK [UNSEEN {view.first_unseen}] First unseen")
         self.untagged(f"OK [UIDVALIDITY {view.info.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {view.uidnext}] Predicted next UID")
         self.untagged(f"OK [HIGHESTMODSEQ {view.synced_modseq}] Highest")
@@ -85,17 +84,19 @@ class MailboxCommands(SessionBase):
             vanished = params.known_uids.select(vanished)
         if vanished:
             self.untagged(f"VANISHED (EARLIER) {sequence_set_string(vanished)}")
+        new_keywords = view.keywords_update([change.flags for change in changes.changed])
+        if new_keywords is not None:  # set since SELECT read the mailbox's keywords
+            self.flags_response(new_keywords, permanent=not view.readonly)
         for change in changes.changed:
             seq = view.seq_of(change.uid)
             if seq is not None:
-                self.untagged(f"{seq} FETCH (UID {change.uid} FLAGS ({' '.join(view.flags_of(change.uid))}) "
-                              f"MODSEQ ({change.modseq}))")
+                flags = " ".join(self.visible_flags(view.flags_of(change.uid, change.flags)))
+                self.untagged(f"{seq} FETCH (UID {change.uid} FLAGS ({flags}) MODSEQ ({change.modseq}))")
 
     async def cmd_close(self, tag: str, c: Any) -> None:
         assert self.selected is not None
         if not self.selected.readonly:  # silently remove \Deleted messages (RFC 3501 §6.4.2)
-            uids = [u for u in self.selected.uids if "\\Deleted" in self.selected.flags[u]]
-            await self.ctx.mailstore.expunge_uids(self.selected, uids)
+            await self.ctx.mailstore.expunge_uids(self.selected, await self.selected.deleted())
         self.selected = None
         self.tagged(tag, "OK", "CLOSE completed")
 
@@ -285,7 +286,8 @@ class MailboxCommands(SessionBase):
             raise _error("NO", "UIDVALIDITY mismatch", "BADURL " + url)
         view = self.selected if self.selected is not None and self.selected.info.id == box.id else \
             await self.ctx.mailstore.select(self.account, name, readonly=True)
-        entry = view.entries.get(int(match["uid"]))
+        uid = int(match["uid"])
+        entry = (await view.load([uid])).get(uid) if view.has(uid) else None
         if entry is None:
             raise _error("NO", "No such message", "BADURL " + url)
         raw = await self.ctx.mailstore.read_message(entry)
@@ -321,19 +323,16 @@ class MailboxCommands(SessionBase):
         new_keywords = view.keywords_update([ch.flags for ch in changed])
         if new_keywords is not None:
             self.flags_response(new_keywords)
-        if not c.silent or self.condstore:  # RFC 7162 §3.1.3: MODSEQ even for .SILENT
-            shown = {ch.uid: ch for ch in changed}
-            for uid in uids if not c.silent else [ch.uid for ch in changed]:
-                seq = view.seq_of(uid)
-                if seq is None:
-                    continue
-                parts = [f"FLAGS ({' '.join(view.flags_of(uid))})"] if not c.silent else []
-                if c.uid:
-                    parts.insert(0, f"UID {uid}")
-                if self.condstore:
-                    parts.append(f"MODSEQ ({shown[uid].modseq if uid in shown else view.modseqs.get(uid, 0)})")
-                if parts:
-                    self.untagged(f"{seq} FETCH ({' '.join(parts)})")
+        if c.silent and self.condstore:  # RFC 7162 §3.1.3: MODSEQ even for .SILENT
+            for ch in changed:
+                self.store_fetch(ch.uid, None, ch.modseq, c.uid)
+        elif not c.silent:  # the flags as they are now: the rows, read after the change
+            async for batch in view.rows(uids):
+                new_keywords = view.keywords_update([e.flags for e in batch])
+                if new_keywords is not None:  # another session's keyword on one of these
+                    self.flags_response(new_keywords)
+                for e in batch:
+                    self.store_fetch(e.uid, e.flags, e.modseq, c.uid)
         await self.sync(allow_expunge=c.uid)
         if failed:
             numbers = failed if c.uid else [s for s in (view.seq_of(u) for u in failed) if s]
@@ -341,12 +340,26 @@ class MailboxCommands(SessionBase):
         else:
             self.tagged(tag, "OK", "STORE completed")
 
+    def store_fetch(self, uid: int, flags: tuple[str, ...] | None, modseq: int, with_uid: bool) -> None:
+        view = self.selected
+        assert view is not None
+        seq = view.seq_of(uid)
+        if seq is None:
+            return
+        parts = [f"UID {uid}"] if with_uid else []
+        if flags is not None:
+            parts.append(f"FLAGS ({' '.join(self.visible_flags(view.flags_of(uid, flags)))})")
+        if self.condstore:
+            parts.append(f"MODSEQ ({modseq})")
+        if flags is not None or self.condstore:
+            self.untagged(f"{seq} FETCH ({' '.join(parts)})")
+
     async def cmd_expunge(self, tag: str, c: Any) -> None:
         view = self.selected
         assert view is not None
         if view.readonly:
             raise _error("NO", "Mailbox is read-only", "READ-ONLY")
-        deleted = [u for u in view.uids if "\\Deleted" in view.flags[u]]
+        deleted = await view.deleted()
         if c.uids is not None:  # UID EXPUNGE (RFC 4315)
             allowed = set(c.uids.resolve(view.uids[-1] if view.uids else 0))
             deleted = [u for u in deleted if u in allowed]

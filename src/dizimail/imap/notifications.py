@@ -246,16 +246,17 @@ class NotifyCommands(SessionBase):
             return
         items = [i for e in self.notify.selected.events if e.name == "MessageNew" for i in e.fetch]
         view = self.selected
-        for uid in uids if items else []:
-            seq, entry = view.seq_of(uid), view.entries.get(uid)
-            if seq is None or entry is None:
-                continue
-            try:
-                parts = await self.fetcher.render(uid, entry, items)
-            except Exception as exc:  # expunged meanwhile, or a part that cannot be decoded: no FETCH
-                log.info("imap.notify.fetch_skipped session=%s uid=%s error=%r", self.sid, uid, exc)
-                continue
-            self.send(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
+        async for batch in view.rows(uids if items else []):
+            for entry in batch:
+                seq = view.seq_of(entry.uid)
+                if seq is None:
+                    continue
+                try:
+                    parts = await self.fetcher.render_message(entry, items)
+                except Exception as exc:  # expunged meanwhile, or a part that cannot be decoded: no FETCH
+                    log.info("imap.notify.fetch_skipped session=%s uid=%s error=%r", self.sid, entry.uid, exc)
+                    continue
+                self.send(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
 
     # --- waiting ---------------------------------------------------------------------------
     async def read_input(self, timeout: float) -> bytes:

@@ -1,8 +1,9 @@
 """SEARCH evaluation over the selected mailbox (RFC 3501 §6.4.4, RFC 7162 MODSEQ).
 
-Flags, dates, sizes and sets are answered from the session's view; header and text keys read
-the messages (decoded with their charsets, so a GB2312 message matches a UTF-8 query). The
-full-text index (DESIGN.md §3, SQLite FTS5) will take over text keys.
+Flags, dates, sizes and sets are answered from the messages' rows, read a batch at a time
+through the session's view; header and text keys read the messages (decoded with their
+charsets, so a GB2312 message matches a UTF-8 query). The full-text index (DESIGN.md §3,
+SQLite FTS5) will take over text keys.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dizimail.codec.imap import searchkeys as sk
 from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.codec.mime.text import header_text
-from dizimail.model.types import SearchDoc
+from dizimail.model.types import MessageEntry, SearchDoc
 from dizimail.services.messages import search_doc
 
 if TYPE_CHECKING:
@@ -78,14 +79,19 @@ async def evaluate_search(session: SessionBase, key: Any, charset: str | None) -
                 leaf.field.lower()
             hits[id(leaf)] = await index.search(view.info.id, field, leaf.value)
     result = []
-    for uid in list(view.uids):
-        if uid in view.pending_expunge:
-            continue
-        try:
-            if await _match(session, key, _Message(session, uid), hits if uid not in unindexed else {}):
-                result.append(uid)
-        except OSError:  # expunged meanwhile
-            continue
+    matched: list[MessageEntry] = []
+    async for batch in view.rows(view.uids):  # the rows a batch at a time, as the view's window
+        for entry in batch:
+            uid = entry.uid
+            if uid in view.pending_expunge:
+                continue
+            try:
+                if await _match(session, key, _Message(session, uid), hits if uid not in unindexed else {}):
+                    result.append(uid)
+                    matched.append(entry)
+            except OSError:  # expunged meanwhile
+                continue
+    view.set_window(matched)  # what the caller reads next (MODSEQ, SORT keys): the matches' rows
     return result
 
 

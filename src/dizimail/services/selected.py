@@ -1,20 +1,31 @@
 """A session's view of one selected mailbox (RFC 3501 §2.3.1, §7.4.1; RFC 7162).
 
-The view maps message sequence numbers to UIDs and keeps the flags the client was told about.
+The view maps message sequence numbers to UIDs: it holds the mailbox's UIDs in order, four
+bytes each, and nothing else per message. Flags, MODSEQs and the rest of a message's row are
+read from the store for the command in progress, a batch at a time (``rows``): SELECT of a
+mailbox of 100,000 messages reads no rows, and FETCH 1:* streams in bounded memory. The rows
+of the batch in progress are the *window* (``entries``, ``flags``, ``modseqs``); nothing
+outside it is known, and it never outlives the command that loaded it.
+
 ``poll`` asks the store what changed since the MODSEQ the view last saw; expunges are held
 back until the front-end may announce them (never during FETCH, STORE or SEARCH), so a
-client's sequence numbers never shift behind its back.
+client's sequence numbers never shift behind its back. Until then the store still returns an
+expunged message's row as it was (RFC 2180 §4.1.1), for the blob grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+from array import array
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import InvalidInput
 from dizimail.model.types import MailboxInfo, MessageEntry
 
+BATCH = 1000  # rows read per store call while a command walks the mailbox
 SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 _ATOM_SPECIALS = set('(){ %*"\\]') | {chr(c) for c in range(0x20)} | {"\x7f"}
 MAX_KEYWORDS = 100
@@ -53,47 +64,73 @@ class Update:
     flags: list[tuple[int, int, tuple[str, ...], int]] = field(default_factory=list)
 
 
+class RecentUids:
+    """The UIDs that are \\Recent in this session (RFC 3501 §2.3.2): the UID ranges it claimed."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def add(self, first: int, end: int) -> None:
+        if first >= end:
+            return
+        if self.ranges and self.ranges[-1][1] == first:
+            self.ranges[-1] = (self.ranges[-1][0], end)
+        else:
+            self.ranges.append((first, end))
+
+    def __contains__(self, uid: int) -> bool:
+        for lo, hi in self.ranges:
+            if lo <= uid < hi:
+                return True
+        return False
+
+    def count(self, uids: Sequence[int]) -> int:
+        """How many of ascending ``uids`` are recent."""
+        return sum(bisect.bisect_left(uids, hi) - bisect.bisect_left(uids, lo) for lo, hi in self.ranges)
+
+
 class SelectedMailbox:
     def __init__(self, meta: MetaStore, info: MailboxInfo, readonly: bool) -> None:
         self.meta = meta
         self.info = info
         self.readonly = readonly
-        self.uids: list[int] = []
+        self.uids: array[int] = array("I")  # ascending; sequence number n is uids[n - 1]
+        self.recent = RecentUids()
+        self.pending_expunge: set[int] = set()
+        self.keywords: set[str] = set()
+        self.first_unseen: int | None = None  # sequence number, as of SELECT
+        self.synced_modseq = 0
+        self.uidnext = 1
+        # The window: rows loaded for the command in progress.
         self.entries: dict[int, MessageEntry] = {}
         self.flags: dict[int, tuple[str, ...]] = {}
         self.modseqs: dict[int, int] = {}
-        self.recent: set[int] = set()
-        self.pending_expunge: set[int] = set()
-        self.keywords: set[str] = set()
-        self.synced_modseq = 0
-        self.uidnext = 1
+        self._told: dict[int, int] = {}  # our own STOREs: UID -> MODSEQ the client already heard
 
     async def open(self) -> None:
-        # The counters come from the mailbox row read before the messages: anything that arrives in
-        # between is then both listed and (harmlessly) reported again by the first poll, never lost.
-        self.synced_modseq, self.uidnext = self.info.highestmodseq, self.info.uidnext
-        self._add(await self.meta.list_messages(self.info.id))
-        self.keywords = {f for flags in self.flags.values() for f in flags if not f.startswith("\\")}
-        if not self.readonly:
-            first_recent, _end = await self.meta.take_recent(self.info.id)
-            self.recent = {u for u in self.uids if u >= first_recent}
-        else:  # EXAMINE reports recent messages without claiming them
-            recent_from = (await self.meta.mailbox_status(self.info.id)).recent_from
-            self.recent = {u for u in self.uids if u >= recent_from}
+        """Read the UIDs and counters in one snapshot; claim the \\Recent messages (SELECT) or just
+        show them (EXAMINE). A message arriving after the snapshot is reported by the first poll.
 
-    def _add(self, entries: list[MessageEntry] | tuple[MessageEntry, ...]) -> None:
-        for e in entries:
-            if e.uid in self.entries:
-                continue
-            self.uids.append(e.uid)
-            self.entries[e.uid] = e
-            self.flags[e.uid] = e.flags
-            self.modseqs[e.uid] = e.modseq
-            self.uidnext = max(self.uidnext, e.uid + 1)
+        The claim (a write) and the snapshot (a read) run side by side: the claimed UID range is
+        \\Recent here whichever comes first, for the messages of the snapshot and any that follow."""
+        if self.readonly:  # EXAMINE reports recent messages without claiming them
+            snap = await self.meta.snapshot_mailbox(self.info.id)
+            self.recent.add(snap.recent_from, snap.uidnext)
+        else:
+            snap, claimed = await asyncio.gather(self.meta.snapshot_mailbox(self.info.id),
+                                                 self.meta.take_recent(self.info.id))
+            self.recent.add(*claimed)
+        self.uids = snap.uids
+        self.synced_modseq, self.uidnext = snap.highestmodseq, snap.uidnext
+        self.keywords = set(snap.keywords)
+        self.first_unseen = None if snap.first_unseen is None else self.seq_of(snap.first_unseen)
 
     @property
     def exists(self) -> int:
         return len(self.uids)
+
+    def has(self, uid: int) -> bool:
+        return self.seq_of(uid) is not None
 
     def seq_of(self, uid: int) -> int | None:
         i = bisect.bisect_left(self.uids, uid)
@@ -102,10 +139,53 @@ class SelectedMailbox:
     def uid_of(self, seq: int) -> int:
         return self.uids[seq - 1]
 
-    def flags_of(self, uid: int) -> tuple[str, ...]:
-        flags = self.flags.get(uid, ())
+    def uids_in(self, spans: Sequence[tuple[int, int]], by_uid: bool) -> array[int]:
+        """The view's UIDs within ascending, disjoint ``spans`` of UIDs or of sequence numbers."""
+        out: array[int] = array("I")
+        for lo, hi in spans:
+            if by_uid:
+                out.extend(self.uids[bisect.bisect_left(self.uids, lo):bisect.bisect_right(self.uids, hi)])
+            else:
+                out.extend(self.uids[lo - 1:hi])
+        return out
+
+    def recent_count(self) -> int:
+        return self.recent.count(self.uids)
+
+    def flags_of(self, uid: int, flags: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """``flags`` (by default the window's) with \\Recent added when the message is recent here."""
+        if flags is None:
+            flags = self.flags.get(uid, ())
         return flags + ("\\Recent",) if uid in self.recent else flags
 
+    # --- rows, a batch at a time -------------------------------------------------------
+    async def rows(self, uids: Sequence[int], batch: int = BATCH) -> AsyncIterator[list[MessageEntry]]:
+        """The rows of ascending ``uids`` (messages in the view), a batch at a time; each batch
+        becomes the window. A message whose row is gone for good (expunged longer ago than the
+        blob grace period) is left out."""
+        for start in range(0, len(uids), batch):
+            entries = await self.meta.message_rows(self.info.id, uids[start:start + batch])
+            self.set_window(entries)
+            yield entries
+
+    async def load(self, uids: Sequence[int]) -> dict[int, MessageEntry]:
+        """All the rows of ``uids`` as the window (for a few messages, or a search result)."""
+        entries: list[MessageEntry] = []
+        async for batch in self.rows(uids):
+            entries += batch
+        self.set_window(entries)
+        return self.entries
+
+    def set_window(self, entries: Sequence[MessageEntry]) -> None:
+        self.entries = {e.uid: e for e in entries}
+        self.flags = {e.uid: e.flags for e in entries}
+        self.modseqs = {e.uid: e.modseq for e in entries}
+
+    async def deleted(self) -> list[int]:
+        """UIDs in the view flagged \\Deleted now (EXPUNGE, CLOSE)."""
+        return [u for u in await self.meta.deleted_uids(self.info.id) if self.has(u)]
+
+    # --- changes -------------------------------------------------------------------------
     async def poll(self, allow_expunge: bool) -> Update:
         """Fetch what changed since the last poll and fold it into the view.
 
@@ -114,35 +194,37 @@ class SelectedMailbox:
         changes = await self.meta.mailbox_changes(self.info.id, self.synced_modseq, self.uidnext)
         update = Update()
         self.synced_modseq = max(self.synced_modseq, changes.highestmodseq)
-        self.pending_expunge.update(u for u in changes.expunged if u in self.entries)
+        self.pending_expunge.update(u for u in changes.expunged if self.has(u))
         if allow_expunge and self.pending_expunge:
             update.expunged, update.expunged_uids = self._apply_expunges()
         for change in changes.changed:
-            if change.uid in self.entries and change.modseq > self.modseqs.get(change.uid, 0):
-                self.flags[change.uid] = change.flags
-                self.modseqs[change.uid] = change.modseq
-                if change.uid not in self.pending_expunge:
-                    seq = self.seq_of(change.uid)
-                    assert seq is not None
-                    update.flags.append((seq, change.uid, change.flags, change.modseq))
-        new = [e for e in changes.new if e.uid not in self.entries]
+            if change.modseq <= self._told.get(change.uid, 0) or change.uid in self.pending_expunge:
+                continue
+            seq = self.seq_of(change.uid)
+            if seq is not None:
+                update.flags.append((seq, change.uid, self.flags_of(change.uid, change.flags), change.modseq))
+        if self._told:  # what is at or below the synced MODSEQ can never be reported again
+            self._told = {u: m for u, m in self._told.items() if m > self.synced_modseq}
+        new = [e for e in changes.new if not self.has(e.uid)]
         if new:
-            self._add(new)
-            if not self.readonly:  # the first session to see new mail gets it as \Recent
-                first, _end = await self.meta.take_recent(self.info.id)
-                self.recent.update(e.uid for e in new if e.uid >= first)
+            for e in new:
+                if self.uids and e.uid < self.uids[-1]:  # never expected: UIDs only grow
+                    bisect.insort(self.uids, e.uid)
+                else:
+                    self.uids.append(e.uid)
+            if not self.readonly:  # the first session to see new mail gets it as \\Recent
+                self.recent.add(*await self.meta.take_recent(self.info.id))
             update.exists = self.exists
-            update.recent = len(self.recent)
-        self.uidnext = max(self.uidnext, changes.uidnext)
-        update.flags = [(seq, uid, self.flags_of(uid), modseq) for seq, uid, _flags, modseq in update.flags]
+            update.recent = self.recent_count()
+        self.uidnext = max(self.uidnext, changes.uidnext, *(e.uid + 1 for e in new))
         new_keywords = self.keywords_update([c.flags for c in changes.changed] + [e.flags for e in new])
         if new_keywords:
             update.keywords = new_keywords
         return update
 
     def keywords_update(self, flag_sets: list[tuple[str, ...]]) -> list[str] | None:
-        """The mailbox's keyword list, if ``flag_sets`` (just changed or added) brought a new one
-        (the client then needs a new FLAGS response)."""
+        """The mailbox's keyword list, if ``flag_sets`` (just changed, added or read) brought a new
+        one (the client then needs a new FLAGS response before it sees the keyword)."""
         current = {f for flags in flag_sets for f in flags if not f.startswith("\\")}
         if current - self.keywords:
             self.keywords |= current
@@ -152,22 +234,25 @@ class SelectedMailbox:
     def _apply_expunges(self) -> tuple[list[int], list[int]]:
         """Drop pending expunges; returns the sequence numbers to announce, highest first, so
         that each stays valid as the previous ones are applied (RFC 3501 §7.4.1)."""
-        seqs: list[int] = []
         uids = sorted(self.pending_expunge, reverse=True)
-        for uid in uids:
-            seq = self.seq_of(uid)
-            if seq is None:
-                continue
-            seqs.append(seq)
-            del self.uids[seq - 1]
-            self.entries.pop(uid, None)
-            self.flags.pop(uid, None)
-            self.modseqs.pop(uid, None)
-            self.recent.discard(uid)
         self.pending_expunge.clear()
+        seqs = [seq for seq in (self.seq_of(u) for u in uids) if seq is not None]
+        if len(seqs) <= 64:
+            for seq in seqs:  # descending, so each index is still valid
+                del self.uids[seq - 1]
+        else:  # one pass instead of a memmove per message
+            gone = set(uids)
+            self.uids = array("I", (u for u in self.uids if u not in gone))
+        for uid in uids:
+            self._told.pop(uid, None)
+            if uid in self.entries:
+                del self.entries[uid], self.flags[uid], self.modseqs[uid]
         return seqs, sorted(uids)
 
     def note_flags(self, uid: int, flags: tuple[str, ...], modseq: int) -> None:
         """Our own STORE: the client hears it in the STORE response, not again at the next poll."""
-        self.flags[uid] = flags
-        self.modseqs[uid] = modseq
+        self._told[uid] = modseq
+        entry = self.entries.get(uid)
+        if entry is not None:
+            entry.flags, entry.modseq = flags, modseq
+            self.flags[uid], self.modseqs[uid] = flags, modseq
