@@ -141,3 +141,26 @@ def test_store_answers_with_the_current_flags_of_every_named_message(server, use
     assert {n: {f for f in flags if f != b"\\Recent"} for n, flags in fetches.items()} == {
         1: {b"\\Flagged"}, 2: {b"\\Flagged", b"$Other"}, 3: {b"\\Flagged"}}
     assert any(line.startswith(b"* FLAGS (") and b"$Other" in line for line in lines)
+
+
+def test_a_keyword_stored_on_an_expunged_message_is_still_announced(server, user):
+    fill(server, user, 1)
+    with imap(server, user) as a, imap(server, user) as b:
+        ok(a.select("INBOX"))
+        ok(b.select("INBOX"))
+        ok(b.store("1", "+FLAGS", "(\\Deleted)"))
+        ok(b.expunge())
+        lines = raw(a, "STORE 1 +FLAGS ($Late)")  # the row is gone: nothing changes, yet FLAGS names it
+    assert lines[-1].split()[1] == b"OK"
+    assert any(line.startswith(b"* FLAGS (") and b"$Late" in line for line in lines)
+
+
+def test_under_qresync_every_fetch_that_store_causes_carries_the_uid(server, user):
+    fill(server, user, 2)
+    with imap(server, user) as conn:
+        assert raw(conn, "ENABLE QRESYNC")[-1].split()[1] == b"OK"
+        ok(conn.select("INBOX"))
+        silent = raw(conn, "STORE 2 +FLAGS.SILENT (\\Flagged)")
+        loud = raw(conn, "STORE 1 +FLAGS (\\Seen)")
+    assert re.fullmatch(rb"\* 2 FETCH \(UID 2 MODSEQ \(\d+\)\)", silent[0]), silent
+    assert re.fullmatch(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Seen \\Recent\) MODSEQ \(\d+\)\)", loud[0]), loud

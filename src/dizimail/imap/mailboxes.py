@@ -320,7 +320,8 @@ class MailboxCommands(SessionBase):
         if c.unchangedsince is not None:
             self.enable_condstore()
         changed, failed = await self.ctx.mailstore.store(view, uids, c.mode, tuple(c.flags), c.unchangedsince)
-        new_keywords = view.keywords_update([ch.flags for ch in changed])
+        # A keyword the client named is in FLAGS from now on, even if no message has it (removed, expunged)
+        new_keywords = view.keywords_update([ch.flags for ch in changed] + [tuple(c.flags)])
         if new_keywords is not None:
             self.flags_response(new_keywords)
         if c.silent and self.condstore:  # RFC 7162 §3.1.3: MODSEQ even for .SILENT
@@ -346,7 +347,8 @@ class MailboxCommands(SessionBase):
         seq = view.seq_of(uid)
         if seq is None:
             return
-        parts = [f"UID {uid}"] if with_uid else []
+        # Once QRESYNC is on, every FETCH that STORE causes carries the UID (RFC 7162, QRESYNC servers)
+        parts = [f"UID {uid}"] if with_uid or self.qresync else []
         if flags is not None:
             parts.append(f"FLAGS ({' '.join(self.visible_flags(view.flags_of(uid, flags)))})")
         if self.condstore:
