@@ -127,7 +127,9 @@ def main() -> None:
         subprocess.run([DZ, "init", "--data-dir", str(d), "--port-base", str(a.dz_base), "--hostname", "bench.test"],
                        check=True, stdout=subprocess.DEVNULL)
         text = conf.read_text()  # loopback may relay without AUTH: benchmark config only
-        text = text.replace("[delivery]\n", "[delivery]\nconcurrency = 20\ndestination_concurrency = 20\n", 1)
+        keys = "concurrency = 20\ndestination_concurrency = 20\n"
+        text = text.replace("[delivery]\n", "[delivery]\n" + keys, 1) if "[delivery]\n" in text else \
+            text + "\n[delivery]\n" + keys
         conf.write_text(text + '\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n')
         subprocess.run([DZ, "route", "add", "sink.test", f"127.0.0.1:{sinks[0].port}", "--config", str(conf)],
                        check=True, stdout=subprocess.DEVNULL)
