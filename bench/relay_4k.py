@@ -118,6 +118,7 @@ def main() -> None:
                           ("pf-base", 24000), ("sink-base", 25900), ("timeout", 300)):
         ap.add_argument(f"--{flag}", type=int, default=default)  # sinks on sink-base +1 (dizimail), +2 (Postfix)
     ap.add_argument("--raw", type=Path, help="write runs.jsonl and both MTAs' configs here")
+    ap.add_argument("--runner", choices=["inline", "process"], default="process", help="dizimail delivery.runner")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dzrelay.", dir="/tmp"))
     os.chmod(work, 0o755)
@@ -127,7 +128,8 @@ def main() -> None:
         subprocess.run([DZ, "init", "--data-dir", str(d), "--port-base", str(a.dz_base), "--hostname", "bench.test"],
                        check=True, stdout=subprocess.DEVNULL)
         text = conf.read_text()  # loopback may relay without AUTH: benchmark config only
-        keys = "concurrency = 20\ndestination_concurrency = 20\n"
+        text = text.replace('runner = "process"\n', "")  # written by init; the run chooses
+        keys = f'concurrency = 20\ndestination_concurrency = 20\nrunner = "{a.runner}"\n'
         text = text.replace("[delivery]\n", "[delivery]\n" + keys, 1) if "[delivery]\n" in text else \
             text + "\n[delivery]\n" + keys
         conf.write_text(text + '\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n')

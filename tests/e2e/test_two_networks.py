@@ -129,9 +129,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     gw_base = port_base()
     while gw_base == inner_base:
         gw_base = port_base()
-    # The gateway runs its queue runner as a child process (delivery.runner = "process"), the inner one inline.
+    # Both run their queue runner as a child process (init writes delivery.runner = "process").
     gateway = init_node(tmp, "gw", gw_base, "--role", "gateway", "--domain", CORP, "--inner",
-                        f"127.0.0.1:{inner_base + 25}", delivery=FAST + resolver + ['runner = "process"'])
+                        f"127.0.0.1:{inner_base + 25}", delivery=FAST + resolver)
     inner = init_node(tmp, "inner", inner_base, "--role", "inner", "--domain", CORP, "--smarthost",
                       f"127.0.0.1:{gw_base + 25}", delivery=FAST + resolver)
     # Poll mode for a second domain: the gateway holds poll.corp.test in a holding mailbox.

@@ -33,9 +33,10 @@ def render_config(*, hostname: str, role: str, listen: str, port_base: int | Non
         lines += [f"[listeners.{name}]", f'address = "{listen}"', f"port = {port}", ""]
     lines += ["[tls]", 'cert_file = "tls/cert.pem"', 'key_file = "tls/key.pem"', "",
               "[storage]", 'database = "dizimail.db"', 'blob_dir = "blobs"', 'spool_dir = "spool"', ""]
+    lines += ["[delivery]", "# the queue runner works in its own process: the node's second core", 'runner = "process"']
     if smarthost:
-        lines += ["[delivery]", "# every message for a domain that is not ours goes here (the gateway)",
-                  f'smarthost = "{smarthost}"', ""]
+        lines += ["# every message for a domain that is not ours goes here (the gateway)", f'smarthost = "{smarthost}"']
+    lines.append("")
     return "\n".join(lines)
 
 

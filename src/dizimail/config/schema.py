@@ -128,8 +128,8 @@ class DeliveryConfig(Section):
     tls_ca_file: str = Field("", description="CA bundle for verified TLS (default: the system's)")
     dkim_selector: str = Field("dizimail", description="selector of keys made by `dizimail dkim generate`")
     runner: Literal["inline", "process"] = Field("inline", description=(
-        "inline: in the node's own loop; process: in a child process (a second core, but on SQLite the two "
-        "processes contend for the write lock: measured slower, see docs/benchmarks.md)"))
+        "process: in a child process, the node's second core (`dizimail init` writes it); inline: in the node's "
+        "own event loop"))
 
 
 class FetchConfig(Section):

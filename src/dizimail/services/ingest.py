@@ -160,7 +160,7 @@ class Ingest:
                               meta=meta, fetched=envelope.fetched)
         result = await self.meta.commit_ingest(record)
         self.notifier.changed(result.mailboxes)
-        log.info("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d%s",
+        log.debug("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d%s",
                  reception.queue_id, envelope.sender, blob.size, len(result.delivered), len(envelope.remote),
                  len(result.over_quota), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")
         if envelope.remote or result.over_quota:

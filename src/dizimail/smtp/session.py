@@ -53,6 +53,7 @@ class SmtpSession:
         self.account: Account | None = None
         self.tx: Transaction | None = None
         self.bad = 0
+        self.accepted = 0
         self.handlers: dict[type, Callable[[codec.Command], Awaitable[None]]] = {
             codec.Ehlo: self.cmd_ehlo, codec.MailFrom: self.cmd_mail, codec.RcptTo: self.cmd_rcpt,
             codec.Data: self.cmd_data, codec.Bdat: self.cmd_bdat, codec.Rset: self.cmd_rset,
@@ -384,6 +385,7 @@ class SmtpSession:
                 log.info("smtp.data.failed session=%s id=%s error=%s", self.sid, reception.queue_id, exc.detail)
                 self.reply_error(exc)
                 return
+            self.accepted += 1
             log.info("smtp.data.accepted session=%s id=%s from=<%s> rcpts=%d size=%d", self.sid,
                      reception.queue_id, tx.sender, tx.count, size)
             self.reply(250, "2.0.0", f"Ok: queued as {reception.queue_id}"

@@ -7,6 +7,7 @@ import logging
 import queue as stdqueue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("dizimail.storage")
 T = TypeVar("T")
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -199,8 +201,37 @@ def _engine(path: Path, begin: str, pool_size: int) -> Engine:
     engine = create_engine(f"sqlite:///{path}", poolclass=QueuePool, pool_size=pool_size, max_overflow=4,
                            connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    if begin == "BEGIN IMMEDIATE":
+        event.listen(engine, "connect", _no_busy_sleep)
+        event.listen(engine, "begin", _begin_immediate)
+    else:
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
     return engine
+
+
+def _no_busy_sleep(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """Take the write lock, polling every few hundred microseconds while another process holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5 ... up to 100 ms between tries; with two processes writing
+    (a node and its queue-runner process, or the command line) those sleeps, not the work, set the pace.
+    """
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.0002
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
