@@ -117,3 +117,28 @@ def test_the_timer_and_a_user_login_fetch_without_the_command_line(pair, tmp_pat
         assert message.endswith(b"by the clock\r\n")
     finally:
         inner.stop()
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_a_message_over_the_size_limit_stays_on_the_server_and_is_reported(pair, tmp_path, protocol):
+    gateway, _ = pair
+    inner = start_server(tmp_path / "small", extra=('\n[limits]\nmax_message_size = "10KB"\n'
+                                                   '\n[fetch]\non_login = false\ncheck_interval = "1h"\n'))
+    try:
+        inner.call(lambda s: s.accounts.add_domain(ORG))
+        rcpt = add_org_user(inner, "small")
+        dizimail_cli(inner.config_file, "fetch", "add", f"127.0.0.1:{gateway.ports[protocol]}", HOLDER,
+                     "--password", PASSWORD, "--protocol", protocol, "--security", "starttls", "--no-verify")
+        send_to_gateway(gateway, [rcpt], b"Subject: big\r\n\r\n" + (b"y" * 76 + b"\r\n") * 300)
+        send_to_gateway(gateway, [rcpt], b"Subject: small\r\n\r\nfits\r\n")
+        assert "1 message(s) fetched" in dizimail_cli(inner.config_file, "fetch", "run").stdout
+        [message] = fetch_all(inner, rcpt)
+        assert message.endswith(b"fits\r\n")
+        assert "larger than 10240 octets left on the server" in dizimail_cli(inner.config_file, "fetch", "list").stdout
+        [left] = fetch_all(gateway, HOLDER)
+        assert b"Subject: big" in left
+    finally:
+        inner.stop()
+    box = pop3(gateway, HOLDER)
+    box.dele(1)
+    box.quit()

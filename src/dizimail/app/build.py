@@ -80,7 +80,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         async def postmaster() -> str:
             domains = [d for d in await accounts.list_domains() if d.alias_of is None]
             return f"postmaster@{domains[0].name}" if domains else f"postmaster@{config.server.hostname}"
-        fetch = FetchService(routing, submitter, config.fetch, postmaster)
+        fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size)
         accounts.login_hooks.append(fetch.on_login)
         yield Services(config=config, accounts=accounts, router=router, ingest=ingest,
                        mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)),

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, run
+from dizimail.cli.main import ConfigOpt, app, console, fail, run
 from dizimail.services.dkim import txt_record
 
 route_app = typer.Typer(help="The mail routing table: DOMAIN → HOST[:PORT] or hold:USER.", no_args_is_help=True)
@@ -128,9 +128,14 @@ def fetch_add(
     from dizimail.util.units import parse_duration
     default_port = {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143,
                     ("imap", "none"): 143}.get((protocol, security), 110)
-    host, port = split_hostport(server, default_port)
+    try:
+        host, port = split_hostport(server, default_port)
+        every = parse_duration(interval)
+    except ValueError as exc:
+        fail(f"{exc}", 2)
+        return
     acc = FetchAccount(0, to, "account" if to else "envelope", protocol, host, port, security, not no_verify,
-                       username, password, parse_duration(interval), keep)
+                       username, password, every, keep)
     fetch_id = run(config, lambda s: s.fetch.add(acc))
     console.print(f"fetch {fetch_id} added: {protocol} {host}:{port} user {username} → "
                   f"{to or 'envelope recipients'} every {interval}", highlight=False)

@@ -33,6 +33,7 @@ from dizimail.services.submit import Submitter
 log = logging.getLogger("dizimail.fetch")
 _TRACE = re.compile(rb"(Return-Path|Delivered-To):[ \t]*<?([^>\r\n]*)>?\r?\n", re.IGNORECASE)
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _MIN_GAP = 5.0  # seconds between two on-demand runs of one account
 
 
@@ -50,6 +51,12 @@ def split_envelope(raw: bytes) -> tuple[str, str | None, bytes]:
             rcpt = value
         pos = m.end()
     return sender, rcpt, raw[pos:]
+
+
+class _TooBig(Exception):
+    def __init__(self, detail: str, count: int) -> None:
+        super().__init__(detail)
+        self.count = count
 
 
 class _Pop3:
@@ -71,6 +78,10 @@ class _Pop3:
             number, _, uid = line.decode("utf-8", "replace").partition(" ")
             out[uid.strip()] = number
         return out
+
+    def size(self, ref: str) -> int:
+        response: bytes = self.client.list(int(ref))  # type: ignore[assignment]  # "+OK n size" when given n
+        return int(response.split()[2])
 
     def retrieve(self, ref: str) -> bytes:
         _resp, lines, _octets = self.client.retr(int(ref))
@@ -106,6 +117,13 @@ class _Imap:
             raise OSError(f"UID SEARCH failed: {data!r}")
         return {f"{self.validity}.{u.decode()}": u.decode() for u in (data[0] or b"").split()}
 
+    def size(self, ref: str) -> int:
+        typ, data = self.client.uid("FETCH", ref, "(RFC822.SIZE)")
+        m = _SIZE.search(data[0] if data and isinstance(data[0], bytes) else b"")
+        if typ != "OK" or m is None:
+            raise OSError(f"UID FETCH {ref} (RFC822.SIZE) failed: {data!r}")
+        return int(m.group(1))
+
     def retrieve(self, ref: str) -> bytes:
         typ, data = self.client.uid("FETCH", ref, "(BODY.PEEK[])")
         for part in data:
@@ -125,11 +143,12 @@ class _Imap:
 
 class FetchService:
     def __init__(self, routing: RoutingStore, submitter: Submitter, config: FetchConfig,
-                 postmaster: Callable[[], Awaitable[str]]) -> None:
+                 postmaster: Callable[[], Awaitable[str]], max_size: int) -> None:
         self.routing = routing
         self.submitter = submitter
         self.config = config
         self.postmaster = postmaster
+        self.max_size = max_size  # limits.max_message_size: what SMTP would refuse, the fetcher leaves alone
         self._running: dict[int, asyncio.Task[int]] = {}
         self._last_kick: dict[int, float] = {}
 
@@ -186,6 +205,9 @@ class FetchService:
         error, count = "", 0
         try:
             count = await self._pass(acc)
+        except _TooBig as exc:
+            error, count = str(exc), exc.count
+            log.warning("fetch.too_big id=%d host=%s user=%s %s", acc.id, acc.host, acc.username, error)
         except (OSError, poplib.error_proto, imaplib.IMAP4.error, ssl.SSLError, EOFError, MailError) as exc:
             error = f"{type(exc).__name__}: {getattr(exc, 'detail', '') or exc}"
             log.warning("fetch.failed id=%d host=%s user=%s error=%s", acc.id, acc.host, acc.username, error)
@@ -205,6 +227,7 @@ class FetchService:
         seen = await self.routing.fetch_seen(acc.id)
         session = await asyncio.to_thread(self._open, acc)
         count = 0
+        too_big: list[str] = []
         try:
             listing = await asyncio.to_thread(session.listing)
             gone = seen - listing.keys()
@@ -214,6 +237,9 @@ class FetchService:
                 if uid not in seen:
                     if count >= self.config.max_messages:
                         break
+                    if await asyncio.to_thread(session.size, ref) > self.max_size:
+                        too_big.append(uid)  # stays on the server, reported on the account
+                        continue
                     data = await asyncio.to_thread(session.retrieve, ref)
                     await self._deliver(acc, uid, data)
                     count += 1
@@ -221,6 +247,9 @@ class FetchService:
                     await asyncio.to_thread(session.delete, ref)  # only after our commit (or an earlier one)
         finally:
             await asyncio.to_thread(session.close)
+        if too_big:
+            raise _TooBig(f"{len(too_big)} message(s) larger than {self.max_size} octets left on the server "
+                          f"(UID {', '.join(too_big[:5])})", count)
         return count
 
     async def _deliver(self, acc: FetchAccount, uid: str, raw: bytes) -> None:
