@@ -550,6 +550,49 @@ def test_1000_idle_connections_do_not_stop_a_normal_client(tmp_path, dedicated, 
             sock.close()
 
 
+def test_plaintext_and_garbage_on_implicit_tls_ports_end_only_those_clients(server, user, no_crashes):
+    """A failed TLS handshake (plaintext command, random bytes, a client that never speaks) on SMTPS,
+    POP3S and IMAPS closes that connection; every other session goes on."""
+    with raw(server.ports["pop3"]) as bystander:
+        assert bystander.line().startswith(b"+OK")
+        silent = [socket.create_connection(("127.0.0.1", server.ports[name]), timeout=TIMEOUT)
+                  for name in ("smtps", "pop3s", "imaps")]
+        try:
+            for name in ("smtps", "pop3s", "imaps"):
+                for junk_bytes in (b"EHLO plain.test\r\n", bytes(random.Random(7).randrange(256) for _ in range(600))):
+                    with socket.create_connection(("127.0.0.1", server.ports[name]), timeout=TIMEOUT) as bad:
+                        bad.sendall(junk_bytes)
+                        got = b""
+                        while chunk := bad.recv(4096):  # at most a TLS alert record, then the close
+                            got += chunk
+                        assert got[:1] in (b"", b"\x15"), (name, got[:40])
+            assert bystander.pop(b"CAPA").startswith(b"+OK")
+            assert_still_serves(server, user)
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+def test_a_burst_of_simultaneous_connections_all_get_greetings(tmp_path, dedicated, no_crashes):
+    """300 clients connect at once (the kernel queues them); every one is accepted and greeted."""
+    raise_fd_limit(2048)
+    srv = start(dedicated, tmp_path, "[limits]\nmax_connections_per_ip = 1000\n")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", srv.ports["imap"]))
+            socks.append(sock)
+        for sock in socks:
+            sock.setblocking(True)
+            sock.settimeout(TIMEOUT)
+            assert sock.recv(4096).startswith(b"* OK "), "no greeting"
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 @pytest.mark.parametrize("limit", [5, 200])
 def test_connection_beyond_per_ip_limit_gets_421(tmp_path, dedicated, limit, no_crashes):
     extra = f"[limits]\nmax_connections_per_ip = {limit}\n" if limit != 200 else ""  # 200 is the default
