@@ -109,6 +109,36 @@ def test_store_expunge_and_flags_seen_by_other_session(server, user):
     two.logout()
 
 
+def test_a_view_keeping_its_rows_follows_other_sessions(server, user):
+    """A small mailbox's view keeps every row after the first FETCH; flag changes, expunges and
+    new mail from elsewhere still reach its FETCH, SEARCH and STORE results."""
+    deliver(server, user, b"Subject: a\r\n\r\na\r\n", b"Subject: b\r\n\r\nb\r\n", b"Subject: c\r\n\r\nc\r\n")
+    one, two = imap(server, user), imap(server, user)
+    one.select("INBOX")
+    two.select("INBOX")
+    assert len(ok(two.fetch("1:*", "(FLAGS)"))) == 3  # rows loaded and kept
+    ok(one.store("1", "+FLAGS", "(\\Flagged)"))
+    ok(one.store("2", "+FLAGS", "(\\Deleted)"))
+    ok(one.expunge())
+    deliver(server, user, b"Subject: d\r\n\r\nd\r\n")
+    ok(two.noop())
+    assert two.untagged_responses.get("EXPUNGE") == [b"2"]
+    two.untagged_responses.clear()  # imaplib adds the FETCH the NOOP brought to the next command's
+    fetched = b" ".join(ok(two.fetch("1:*", "(UID FLAGS)")))
+    assert re.findall(rb"(\d+) \(UID (\d+) FLAGS \(([^)]*)\)\)", fetched) == [
+        (b"1", b"1", b"\\Flagged"), (b"2", b"3", b""), (b"3", b"4", b"\\Recent")], fetched
+    assert ok(two.search(None, "FLAGGED")) == [b"1"]
+    assert ok(two.search(None, "SUBJECT", "d")) == [b"3"]
+    assert b"\\Seen" in ok(two.store("3", "+FLAGS", "(\\Seen)"))[0]
+    ok(one.noop())
+    assert b"\\Seen" in ok(one.fetch("3", "(FLAGS)"))[0]
+    ok(one.store("3", "-FLAGS", "(\\Seen)"))
+    ok(two.noop())
+    assert ok(two.search(None, "UNSEEN")) == [b"1 2 3"]
+    one.logout()
+    two.logout()
+
+
 def test_copy_move_with_copyuid_and_append_with_appenduid(server, user):
     deliver(server, user, b"Subject: to move\r\n\r\nx\r\n", b"Subject: to copy\r\n\r\ny\r\n")
     conn = imap(server, user)

@@ -35,6 +35,7 @@ _TRACE = re.compile(rb"(Return-Path|Delivered-To):[ \t]*<?([^>\r\n]*)>?\r?\n", r
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _MIN_GAP = 5.0  # seconds between two on-demand runs of one account
+_KICK_LIST_TTL = 1.0  # seconds a login reuses the list of fetch accounts another login read
 
 
 def split_envelope(raw: bytes) -> tuple[str, str | None, bytes]:
@@ -151,6 +152,7 @@ class FetchService:
         self.max_size = max_size  # limits.max_message_size: what SMTP would refuse, the fetcher leaves alone
         self._running: dict[int, asyncio.Task[int]] = {}
         self._last_kick: dict[int, float] = {}
+        self._kick_list: tuple[float, list[FetchAccount]] = (-1e9, [])
 
     # --- operator actions -------------------------------------------------------
     async def add(self, acc: FetchAccount) -> int:
@@ -187,7 +189,9 @@ class FetchService:
 
     async def _kick(self, address: str) -> None:
         now = time.monotonic()
-        for acc in await self.routing.list_fetch_accounts():
+        if now - self._kick_list[0] > _KICK_LIST_TTL:  # logins come by the hundred a second
+            self._kick_list = (now, await self.routing.list_fetch_accounts())
+        for acc in self._kick_list[1]:
             if (acc.mode == "envelope" or acc.account == address) and now - self._last_kick.get(acc.id, -1e9) > _MIN_GAP:
                 self._last_kick[acc.id] = now
                 await self.run_one(acc)

@@ -31,6 +31,7 @@ from dizimail.services.selected import SelectedMailbox, normalize_flags
 CHUNK = 256 * 1024
 SMALL = 128 * 1024
 INDEX_LIMIT = 32 * 1024 * 1024  # bytes of a message read for its search document
+META_CACHE = 8192  # ENVELOPE/BODYSTRUCTURE of this many blobs kept in memory (they never change)
 
 
 class MaildropBusy(MailError):
@@ -56,6 +57,7 @@ class Mailstore:
         self.notifier = notifier
         self.search_index = search_index
         self._locked: set[int] = set()
+        self._meta_cache: dict[str, BlobMeta] = {}  # insertion-ordered: the oldest go first
 
     # --- IMAP and webmail ------------------------------------------------------
     async def select(self, account: Account, name: str, readonly: bool) -> SelectedMailbox:
@@ -165,14 +167,22 @@ class Mailstore:
         return removed
 
     async def blob_meta(self, entry: MessageEntry) -> BlobMeta:
-        """Cached ENVELOPE/BODYSTRUCTURE; computed (and stored) now for blobs that lack them."""
-        meta = await self.meta.blob_meta(entry.blob_id)
+        """Cached ENVELOPE/BODYSTRUCTURE; computed (and stored) now for blobs that lack them.
+        A blob's content never changes, so neither does its description: the most recently
+        used ones are also kept here."""
+        cache = self._meta_cache
+        meta = cache.pop(entry.blob_id, None)
         if meta is None:
-            def compute() -> BlobMeta:
-                with self.blobs.open(entry.blob_id) as handle:
-                    return describe_blob(handle.read())
-            meta = await asyncio.to_thread(compute)
-            await self.meta.set_blob_meta(entry.blob_id, meta)
+            meta = await self.meta.blob_meta(entry.blob_id)
+            if meta is None:
+                def compute() -> BlobMeta:
+                    with self.blobs.open(entry.blob_id) as handle:
+                        return describe_blob(handle.read())
+                meta = await asyncio.to_thread(compute)
+                await self.meta.set_blob_meta(entry.blob_id, meta)
+            if len(cache) >= META_CACHE:
+                del cache[next(iter(cache))]
+        cache[entry.blob_id] = meta
         return meta
 
     async def expunge(self, drop: Maildrop, uids: list[int]) -> int:

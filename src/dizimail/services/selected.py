@@ -5,7 +5,10 @@ bytes each, and nothing else per message. Flags, MODSEQs and the rest of a messa
 read from the store for the command in progress, a batch at a time (``rows``): SELECT of a
 mailbox of 100,000 messages reads no rows, and FETCH 1:* streams in bounded memory. The rows
 of the batch in progress are the *window* (``entries``, ``flags``, ``modseqs``); nothing
-outside it is known, and it never outlives the command that loaded it.
+outside it is known, and it never outlives the command that loaded it. A small mailbox (up to
+KEEP_ROWS messages) is the exception: the first command that walks it loads every row once and
+the view keeps them (``complete``), updated by ``poll`` and by the session's own STOREs, so the
+commands that follow read no rows at all.
 
 ``poll`` asks the store what changed since the MODSEQ the view last saw; expunges are held
 back until the front-end may announce them (never during FETCH, STORE or SEARCH), so a
@@ -26,6 +29,7 @@ from dizimail.model.errors import InvalidInput
 from dizimail.model.types import MailboxInfo, MessageEntry
 
 BATCH = 1000  # rows read per store call while a command walks the mailbox
+KEEP_ROWS = 2000  # a view of up to this many messages keeps all its rows between commands
 SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 _ATOM_SPECIALS = set('(){ %*"\\]') | {chr(c) for c in range(0x20)} | {"\x7f"}
 MAX_KEYWORDS = 100
@@ -105,6 +109,7 @@ class SelectedMailbox:
         self.entries: dict[int, MessageEntry] = {}
         self.flags: dict[int, tuple[str, ...]] = {}
         self.modseqs: dict[int, int] = {}
+        self.complete = False  # the window holds every message of the view, kept up to date
         self._told: dict[int, int] = {}  # our own STOREs: UID -> MODSEQ the client already heard
 
     async def open(self) -> None:
@@ -163,6 +168,13 @@ class SelectedMailbox:
         """The rows of ascending ``uids`` (messages in the view), a batch at a time; each batch
         becomes the window. A message whose row is gone for good (expunged longer ago than the
         blob grace period) is left out."""
+        if not self.complete and 0 < self.exists <= KEEP_ROWS:
+            self.set_window(await self.meta.message_rows(self.info.id, self.uids))
+            self.complete = True
+        if self.complete:
+            for start in range(0, len(uids), batch):
+                yield [e for u in uids[start:start + batch] if (e := self.entries.get(u)) is not None]
+            return
         for start in range(0, len(uids), batch):
             entries = await self.meta.message_rows(self.info.id, uids[start:start + batch])
             self.set_window(entries)
@@ -177,6 +189,9 @@ class SelectedMailbox:
         return self.entries
 
     def set_window(self, entries: Sequence[MessageEntry]) -> None:
+        """The rows the command in progress reads next (a view that keeps all its rows has them already)."""
+        if self.complete:
+            return
         self.entries = {e.uid: e for e in entries}
         self.flags = {e.uid: e.flags for e in entries}
         self.modseqs = {e.uid: e.modseq for e in entries}
@@ -198,6 +213,8 @@ class SelectedMailbox:
         if allow_expunge and self.pending_expunge:
             update.expunged, update.expunged_uids = self._apply_expunges()
         for change in changes.changed:
+            if self.complete:
+                self._keep(change.uid, change.flags, change.modseq)
             if change.modseq <= self._told.get(change.uid, 0) or change.uid in self.pending_expunge:
                 continue
             seq = self.seq_of(change.uid)
@@ -212,6 +229,11 @@ class SelectedMailbox:
                     bisect.insort(self.uids, e.uid)
                 else:
                     self.uids.append(e.uid)
+                if self.complete:
+                    self.entries[e.uid], self.flags[e.uid], self.modseqs[e.uid] = e, e.flags, e.modseq
+            if self.complete and self.exists > 2 * KEEP_ROWS:  # grown large: back to windows
+                self.complete = False
+                self.set_window(())
             if not self.readonly:  # the first session to see new mail gets it as \\Recent
                 self.recent.add(*await self.meta.take_recent(self.info.id))
             update.exists = self.exists
@@ -252,7 +274,11 @@ class SelectedMailbox:
     def note_flags(self, uid: int, flags: tuple[str, ...], modseq: int) -> None:
         """Our own STORE: the client hears it in the STORE response, not again at the next poll."""
         self._told[uid] = modseq
+        self._keep(uid, flags, modseq)
+
+    def _keep(self, uid: int, flags: tuple[str, ...], modseq: int) -> None:
+        """A message's new flags into the window (if it holds the message and this is newer)."""
         entry = self.entries.get(uid)
-        if entry is not None:
+        if entry is not None and modseq >= entry.modseq:
             entry.flags, entry.modseq = flags, modseq
             self.flags[uid], self.modseqs[uid] = flags, modseq

@@ -9,6 +9,7 @@ paths are case-insensitive for every script.
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from dizimail.model.types import SearchDoc
@@ -47,9 +48,14 @@ def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+FULL_CHECK = 60.0  # seconds between complete looks for unindexed blobs while no new blob row appears
+
+
 class SqliteSearchIndex:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
+        self._last_rowid = -1  # the newest blob row when a look last found nothing to index
+        self._last_full = 0.0
 
     async def search(self, mailbox_id: int, field: str, term: str) -> set[int]:
         term = term.casefold()
@@ -73,10 +79,20 @@ class SqliteSearchIndex:
         return {r[0] for r in self.db.quick().execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
 
     async def pending(self, limit: int) -> list[str]:
-        rows = self.db.quick().execute(
+        """Blobs without a search document. The look joins every blob, so while no blob row was
+        added since a look that found nothing (one index probe tells), it is repeated only every
+        FULL_CHECK seconds (for rows that another process wrote over a reused rowid)."""
+        raw = self.db.quick()
+        newest = raw.execute("SELECT max(rowid) FROM blobs").fetchone()[0] or 0
+        now = time.monotonic()
+        if newest == self._last_rowid and now - self._last_full < FULL_CHECK:
+            return []
+        rows = [r[0] for r in raw.execute(
             "SELECT b.id FROM blobs b LEFT JOIN search_docs d ON d.blob_id = b.id "
-            "WHERE d.id IS NULL AND b.refcount > 0 LIMIT ?", (limit,))
-        return [r[0] for r in rows]
+            "WHERE d.id IS NULL AND b.refcount > 0 LIMIT ?", (limit,))]
+        if not rows:
+            self._last_rowid, self._last_full = newest, now
+        return rows
 
     async def add(self, documents: list[tuple[str, SearchDoc]]) -> None:
         def job(conn: Any) -> None:
