@@ -16,6 +16,7 @@ from dizimail.config.schema import Config, ServerConfig
 from dizimail.interfaces import BlobStore, MetaStore
 from dizimail.model.errors import NotFound
 from dizimail.model.types import IngestRecord, LocalDelivery
+from dizimail.services.selected import SelectedMailbox
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 
 HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
@@ -106,3 +107,22 @@ async def test_expunged_rows_stay_readable_for_the_grace_period(meta, inbox_with
     assert [r.uid for r in await meta.message_rows(box, [1, 2, 3])] == [1, 2, 3]
     await meta.sweep_blobs(grace=0)
     assert [r.uid for r in await meta.message_rows(box, [1, 2, 3])] == [1, 3]
+
+
+async def test_a_qresync_report_holds_only_what_the_view_snapshot_reflects(meta, inbox_with):
+    """QRESYNC SELECT reads the changes after the snapshot: an expunge or flag change made in between
+    is left to the next poll, which reports it against the view's sequence numbers."""
+    box = await inbox_with([(), (), (), ()])
+    await meta.expunge(box, [1])  # before the snapshot: VANISHED (EARLIER)
+    account = await meta.get_account("a@example.test")
+    view = SelectedMailbox(meta, await meta.get_mailbox(account.id, "INBOX"), readonly=True)
+    await view.open()
+    assert list(view.uids) == [2, 3, 4]
+    await meta.store_flags(box, [3], "+", ("\\Flagged",))  # after it
+    await meta.expunge(box, [2])
+    vanished, changed = view.resync(await meta.mailbox_changes(box, 0, 1 << 62))
+    assert vanished == [1]
+    assert [c.uid for c in changed] == [4]
+    update = await view.poll(allow_expunge=True)
+    assert update.expunged_uids == [2] and update.expunged == [1]
+    assert [(seq, uid, flags) for seq, uid, flags, _ in update.flags] == [(1, 3, ("\\Flagged", "\\Recent"))]

@@ -78,16 +78,15 @@ class MailboxCommands(SessionBase):
             raise _error("BAD", "ENABLE QRESYNC first")
         if params.uidvalidity != view.info.uidvalidity:
             return  # the client must resynchronise from scratch
-        changes = await self.ctx.mailstore.changes_since(view, params.modseq)
-        vanished = list(changes.expunged)
+        vanished, changed = view.resync(await self.ctx.mailstore.changes_since(view, params.modseq))
         if params.known_uids is not None and vanished:
             vanished = params.known_uids.select(vanished)
         if vanished:
             self.untagged(f"VANISHED (EARLIER) {sequence_set_string(vanished)}")
-        new_keywords = view.keywords_update([change.flags for change in changes.changed])
+        new_keywords = view.keywords_update([change.flags for change in changed])
         if new_keywords is not None:  # set since SELECT read the mailbox's keywords
             self.flags_response(new_keywords, permanent=not view.readonly)
-        for change in changes.changed:
+        for change in changed:
             seq = view.seq_of(change.uid)
             if seq is not None:
                 flags = " ".join(self.visible_flags(view.flags_of(change.uid, change.flags)))

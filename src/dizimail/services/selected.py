@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import InvalidInput
-from dizimail.model.types import MailboxInfo, MessageEntry
+from dizimail.model.types import FlagChange, MailboxChanges, MailboxInfo, MessageEntry
 
 BATCH = 1000  # rows read per store call while a command walks the mailbox
 KEEP_ROWS = 2000  # a view of up to this many messages keeps all its rows between commands
@@ -243,6 +243,16 @@ class SelectedMailbox:
         if new_keywords:
             update.keywords = new_keywords
         return update
+
+    def resync(self, changes: MailboxChanges) -> tuple[list[int], list[FlagChange]]:
+        """What a QRESYNC SELECT reports of ``changes`` (read after the view's snapshot, RFC 7162
+        §3.2.5.2): the UIDs gone before the snapshot, and the changes the snapshot reflects.
+        Anything later (an expunge of a message still in the view, a MODSEQ above the view's) is
+        for the next poll to report against the view's numbering; told now, the client's
+        sequence numbers would drift from the view's."""
+        vanished = [u for u in changes.expunged if u < self.uidnext and not self.has(u)]
+        changed = [c for c in changes.changed if c.modseq <= self.synced_modseq and self.has(c.uid)]
+        return vanished, changed
 
     def keywords_update(self, flag_sets: list[tuple[str, ...]]) -> list[str] | None:
         """The mailbox's keyword list, if ``flag_sets`` (just changed, added or read) brought a new
