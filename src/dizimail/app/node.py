@@ -85,7 +85,7 @@ class Node:
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper(services)))
         self._tasks.append(asyncio.get_running_loop().create_task(self._indexer(services)))
         if config.delivery.runner == "process" and self.config_path is not None:
-            self.runner_process = RunnerProcess(self.config_path, services.ingest)
+            self.runner_process = RunnerProcess(self.config_path, services.ingest, services.notifier)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner_process.run()))
         else:
             self.runner = make_runner(config, services)

@@ -3,7 +3,9 @@
 ``dizimail serve`` starts ``dizimail queue run --wake-stdin`` as a child and writes a byte to its stdin
 whenever ingest queued something, so delivery starts at once rather than at the next poll; the child
 leaves when its stdin closes (the node stopped or died) or on SIGTERM, and the node starts a new one if
-it dies. Both processes share the database; leases keep their work apart (docs/queue.md).
+it dies. Both processes share the database; leases keep their work apart (docs/queue.md). The other way,
+the child writes ``changed ID ...`` lines to its stdout when it delivered into local mailboxes (a retry
+after a full mailbox, a DSN to a local sender), and the node tells its sessions (IDLE, NOTIFY) at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from dizimail.app.build import make_runner, open_services
 from dizimail.config.schema import Config
 from dizimail.services.ingest import Ingest
+from dizimail.services.notify import Notifier
 
 log = logging.getLogger("dizimail.app")
 RESTART_DELAY = 1.0
@@ -40,6 +43,7 @@ async def run_queue(config: Config, wake_stdin: bool) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         if wake_stdin:
+            services.notifier.forward = _report_changes
             reader = asyncio.StreamReader()
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
@@ -54,12 +58,19 @@ async def run_queue(config: Config, wake_stdin: bool) -> None:
             waker.cancel()
 
 
-class RunnerProcess:
-    """The node's side: start the child, forward wake-ups, restart it if it dies."""
+def _report_changes(mailbox_ids: set[int]) -> None:
+    sys.stdout.buffer.write(b"changed " + " ".join(map(str, sorted(mailbox_ids))).encode() + b"\n")
+    sys.stdout.buffer.flush()
 
-    def __init__(self, config_path: Path, ingest: Ingest) -> None:
+
+class RunnerProcess:
+    """The node's side: start the child, forward wake-ups, pass its mailbox changes to the node's
+    sessions, restart it if it dies."""
+
+    def __init__(self, config_path: Path, ingest: Ingest, notifier: Notifier) -> None:
         self.config_path = config_path
         self.ingest = ingest
+        self.notifier = notifier
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
 
@@ -68,12 +79,16 @@ class RunnerProcess:
             while True:
                 self.proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-c", "from dizimail.cli.main import main; main()", "queue", "run",
-                    "--config", str(self.config_path), "--wake-stdin", stdin=asyncio.subprocess.PIPE)
+                    "--config", str(self.config_path), "--wake-stdin", stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE)
                 self.starts += 1
                 log.info("queue.runner.process.started pid=%d", self.proc.pid)
-                forward = asyncio.get_running_loop().create_task(self._forward(self.proc))
+                loop = asyncio.get_running_loop()
+                forward = loop.create_task(self._forward(self.proc))
+                changes = loop.create_task(self._changes(self.proc))
                 code = await self.proc.wait()
                 forward.cancel()
+                changes.cancel()
                 log.warning("queue.runner.process.exited pid=%d code=%s; starting another", self.proc.pid, code)
                 await asyncio.sleep(RESTART_DELAY)
         finally:
@@ -90,6 +105,16 @@ class RunnerProcess:
             except (BrokenPipeError, ConnectionResetError):
                 return
             await asyncio.sleep(0.005)  # coalesce a burst into one wake-up
+
+    async def _changes(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            words = line.split()
+            if len(words) > 1 and words[0] == b"changed":
+                try:
+                    self.notifier.changed(int(w) for w in words[1:])
+                except ValueError:
+                    log.warning("queue.runner.process.bad_line %r", line[:100])
 
     async def stop(self) -> None:
         proc = self.proc

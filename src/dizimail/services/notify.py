@@ -12,7 +12,7 @@ the events of RFC 5423 that IMAP NOTIFY (RFC 5465 §5) reports.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,6 +67,9 @@ class Watch:
 
 class Notifier:
     def __init__(self) -> None:
+        # Also told of every "mailbox changed" here: how a process without sessions of its own
+        # (the queue-runner child) passes its local deliveries on to the node's sessions.
+        self.forward: Callable[[set[int]], None] | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._watch_by_mailbox: dict[int, set[Watch]] = {}
         self._watch_by_account: dict[int, set[Watch]] = {}
@@ -114,7 +117,10 @@ class Notifier:
 
     def changed(self, mailbox_ids: Iterable[int]) -> None:
         """Messages, flags or expunges changed in these mailboxes."""
-        for mailbox_id in set(mailbox_ids):
+        ids = set(mailbox_ids)
+        if self.forward is not None and ids:
+            self.forward(ids)
+        for mailbox_id in ids:
             for event in self._waiters.get(mailbox_id, ()):
                 event.set()
             for watch in self._watch_by_mailbox.get(mailbox_id, ()):
