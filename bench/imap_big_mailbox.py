@@ -4,7 +4,8 @@
 
 Fills the mailbox through the storage API (one shared blob, index rows in batches of 1,000),
 starts `dizimail serve` as a subprocess and measures over a real IMAP connection: the first SELECT
-(which claims the messages as \\Recent, a write), then SELECT latency (median of 5), FETCH 1:* (FLAGS)
+(which claims the messages as \\Recent, a write), then SELECT latency (median of 5), STATUS latency (median
+of 5), FETCH 1:* (FLAGS)
 duration and the server's RSS before it and at its peak during it (sampled every 2 ms). The data
 directory is removed afterwards unless --keep is given.
 """
@@ -142,6 +143,13 @@ def main() -> None:
         print(f"SELECT of {data_[0].decode()} messages: first {first:.1f} ms (claims \\Recent), then median "
               f"{statistics.median(times):.1f} ms (min {min(times):.1f}, max {max(times):.1f}); "
               f"server RSS {rss_kb(server.pid) // 1024} MB")
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            typ, status = conn.status("INBOX", "(MESSAGES UNSEEN RECENT SIZE)")
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"STATUS (MESSAGES UNSEEN RECENT SIZE): median {statistics.median(times):.1f} ms "
+              f"({status[0].decode()})")
         conn.select("INBOX")
         before = rss_kb(server.pid)
         with PeakRss(server.pid) as peak:
