@@ -246,3 +246,30 @@ async def test_indexer_adds_documents_for_new_messages(stores):
     assert await index.unindexed(box) == set()
     assert await index.search(box, "subject", "检修") == {1}
     assert await mailstore.index_pending() == 0
+
+
+async def test_indexer_leaves_relayed_mail_alone_until_a_mailbox_holds_it(stores, monkeypatch):
+    """Only blobs that a mailbox message references get a search document: mail that is only
+    queued (relayed out) is never indexed. A blob that gains its first mailbox message later (the
+    same bytes delivered locally) is found by the periodic look over every blob."""
+    import dizimail.storage.sqlite.search as search_module
+    from dizimail.storage.sqlite.search import SqliteSearchIndex
+
+    meta, _queue, blobs = stores
+    index = SqliteSearchIndex(meta.db)
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    relayed = put_blob(blobs, b"Subject: out\r\n\r\nto the world\r\n")
+    await meta.commit_ingest(IngestRecord("R1", relayed, "a@example.test", time.time(),
+                                          queued=(QueuedRecipient("x@remote.test"),)))
+    stored = put_blob(blobs, b"Subject: in\r\n\r\nfor a\r\n")
+    await meta.commit_ingest(IngestRecord("L1", stored, "", time.time(),
+                                          (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    assert await index.pending(100) == [stored.id]
+    assert await index.pending(100) == []  # nothing new since the last look
+    await meta.commit_ingest(IngestRecord("L2", put_blob(blobs, b"Subject: out\r\n\r\nto the world\r\n"), "",
+                                          time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    assert await index.pending(100) == []  # the same blob row as before: the regular look starts after it
+    monkeypatch.setattr(search_module, "FULL_CHECK", 0.0)
+    assert await index.pending(100) == [relayed.id, stored.id]  # in row order

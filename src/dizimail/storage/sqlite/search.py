@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
+from typing import Any, cast
 
 from dizimail.model.types import SearchDoc
 from dizimail.storage.sqlite.db import SqliteDatabase
@@ -48,14 +48,19 @@ def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-FULL_CHECK = 60.0  # seconds between complete looks for unindexed blobs while no new blob row appears
+FULL_CHECK = 60.0  # seconds between looks at every blob row (the regular look starts after the last row seen)
+# Blobs that some message in a mailbox references and that have no search document: queue-only
+# blobs (mail relayed out, never stored here) are never indexed.
+_SQL_PENDING = ("SELECT b.rowid, b.id FROM blobs b WHERE b.rowid > ? AND b.rowid <= ? AND b.refcount > 0 "
+                "AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id) "
+                "AND EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = b.id) ORDER BY b.rowid LIMIT ?")
 
 
 class SqliteSearchIndex:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
-        self._last_rowid = -1  # the newest blob row when a look last found nothing to index
-        self._last_full = 0.0
+        self._cursor = 0  # blob rows up to this rowid have been looked at
+        self._last_full = time.monotonic()
 
     async def search(self, mailbox_id: int, field: str, term: str) -> set[int]:
         term = term.casefold()
@@ -79,20 +84,30 @@ class SqliteSearchIndex:
         return {r[0] for r in self.db.quick().execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
 
     async def pending(self, limit: int) -> list[str]:
-        """Blobs without a search document. The look joins every blob, so while no blob row was
-        added since a look that found nothing (one index probe tells), it is repeated only every
-        FULL_CHECK seconds (for rows that another process wrote over a reused rowid)."""
-        raw = self.db.quick()
-        newest = raw.execute("SELECT max(rowid) FROM blobs").fetchone()[0] or 0
+        """Blobs in mailboxes without a search document. Each look starts after the last blob row
+        it saw, so a look costs what was added since; every FULL_CHECK seconds one look (in the
+        read pool) goes over every row, for the blobs that gained their first mailbox message
+        after their row was seen (a retried delivery, identical content arriving again) and rows
+        written over a reused rowid."""
         now = time.monotonic()
-        if newest == self._last_rowid and now - self._last_full < FULL_CHECK:
-            return []
-        rows = [r[0] for r in raw.execute(
-            "SELECT b.id FROM blobs b LEFT JOIN search_docs d ON d.blob_id = b.id "
-            "WHERE d.id IS NULL AND b.refcount > 0 LIMIT ?", (limit,))]
-        if not rows:
-            self._last_rowid, self._last_full = newest, now
-        return rows
+        full = now - self._last_full >= FULL_CHECK
+        start = 0 if full else self._cursor
+
+        def look(raw: sqlite3.Connection) -> list[tuple[int, str]]:
+            newest = raw.execute("SELECT max(rowid) FROM blobs").fetchone()[0] or 0
+            rows: list[tuple[int, str]] = raw.execute(_SQL_PENDING, (start, newest, limit)).fetchall()
+            if len(rows) < limit:  # looked at everything up to the newest row
+                self._cursor = max(self._cursor, newest)
+                if full:
+                    self._last_full = now
+            elif not full:  # a full look that filled its batch is repeated at the next call
+                self._cursor = rows[-1][0]
+            return rows
+        if full:
+            rows = await self.db.read(lambda conn: look(cast(sqlite3.Connection, conn.connection.driver_connection)))
+        else:
+            rows = look(self.db.quick())
+        return [r[1] for r in rows]
 
     async def add(self, documents: list[tuple[str, SearchDoc]]) -> None:
         def job(conn: Any) -> None:
