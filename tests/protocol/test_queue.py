@@ -267,3 +267,31 @@ def test_smarthost_with_auth_over_tls_and_one_transaction_per_next_hop(nodes, tm
         assert sorted(r.address for r in entry.recipients) == ["one@first.example", "two@second.example"]
     finally:
         c.stop()
+
+
+def test_a_backlog_drains_without_waiting_for_wake_ups_or_polls(tmp_path):
+    """More messages are due than one lease takes (4 per delivery slot), and nothing new arrives to
+    wake the runner: it leases again as its deliveries finish instead of waiting for the next poll
+    (an hour here)."""
+    node = start_server(tmp_path / "c", extra=(
+        '\n[delivery]\nretry_schedule = ["1h"]\npoll_interval = "1h"\nconcurrency = 1\n'
+        'destination_concurrency = 1\n'))
+    try:
+        sender = node.add_user("backlog")
+        add_route(node, "sink.test", f"127.0.0.1:{free_ports(1)[0]}")  # nobody listens: all deferred
+        with submit(node, sender) as s:
+            for i in range(30):
+                s.sendmail(sender, [f"r{i}@sink.test"], f"Subject: b{i}\r\n\r\nbacklog {i}\r\n".encode())
+        wait_for(lambda: node.call(lambda s: s.queue.list()) and all(
+            r.status == "deferred" for item in node.call(lambda s: s.queue.list()) for r in item.recipients),
+            what="30 deferrals")
+        port = free_ports(1)[0]
+        with SmtpSinkPeer(tmp_path / "sink", port) as sink:
+            add_route(node, "sink.test", f"127.0.0.1:{port}")
+            node.call(lambda s: s.queue.retry(None))  # all due now, and no wake-up for the runner
+            with submit(node, sender) as s:  # one new message: the one wake-up
+                s.sendmail(sender, ["last@sink.test"], b"Subject: last\r\n\r\nwakes the runner\r\n")
+            sink.wait_for(31)
+        wait_for(lambda: not node.call(lambda s: s.queue.list()), what="the queue to empty")
+    finally:
+        node.stop()

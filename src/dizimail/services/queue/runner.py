@@ -64,6 +64,8 @@ class QueueRunner:
         self.active: dict[str, asyncio.Task[None]] = {}
         self.leased_until: dict[str, float] = {}
         self.delivered = 0
+        self._backlog = False  # the last lease filled all the room: more may be due right now
+        self._total = 0
 
     # --- the loop -----------------------------------------------------------
     async def run(self) -> None:
@@ -91,8 +93,11 @@ class QueueRunner:
         await self.remote.slots.resize(total, per)
         now = time.time()
         room = max(0, 4 * total - len(self.active))  # leased ahead so the slots never starve
+        self._total = total
         if room:
-            for item in await self.store.lease(self.owner, now, now + self.config.lease, room):
+            items = await self.store.lease(self.owner, now, now + self.config.lease, room)
+            self._backlog = len(items) == room
+            for item in items:
                 self.leased_until[item.queue_id] = now + self.config.lease
                 task = asyncio.get_running_loop().create_task(self.process(item))
                 self.active[item.queue_id] = task
@@ -107,6 +112,12 @@ class QueueRunner:
     def _done(self, queue_id: str, _task: asyncio.Task[None]) -> None:
         task = self.active.pop(queue_id, None)
         self.leased_until.pop(queue_id, None)
+        if self._backlog and len(self.active) <= 3 * self._total:
+            # Messages wait beyond what was leased: lease again once a slot's worth of room is
+            # free, rather than at the next wake-up from ingest or the next poll (a backlog left
+            # when new mail stops coming would otherwise drain at one lease per poll_interval).
+            self._backlog = False
+            self.ingest.queued.set()
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("queue.process.crashed id=%s", queue_id, exc_info=task.exception())
 
