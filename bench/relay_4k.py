@@ -74,7 +74,7 @@ class Sink:
     def counters(self) -> dict[str, int]:  # -c rewrites "sess=N quit=N mesg=N" after each session end and "."
         with open(self.out, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 256))
-            lines = [x for x in re.split(r"[\r\n]", f.read().decode()) if "mesg=" in x]
+            lines = [x for x in re.split(r"[\r\n]", f.read().decode()) if re.search(r"mesg=\d", x)]  # not a half-written one
         return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {"sess": 0, "mesg": 0}
 
     def connected(self, listening: bool = False) -> int:
