@@ -244,7 +244,7 @@ def test_multiappend_binary_and_catenate() -> None:
         (b"a LOGIN  alice secret", "expected user name"),
         (b'a LOGIN "alice secret', "invalid quoted string in user name"),
         (b'a LOGIN "a\\b" c', "invalid quoted string in user name"),
-        (b"a LOGIN \xff x", "expected user name"),
+        (b"a LOGIN \xff x", "8-bit text for user name must be a quoted string or a literal"),
         (b'a LOGIN "\xff" x', "invalid UTF-8 in user name"),
         (b"a SELECT", "missing mailbox name"),
         (b"a SELECT INBOX (FOO)", "unknown select parameter FOO"),

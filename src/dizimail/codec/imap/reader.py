@@ -103,8 +103,17 @@ class Reader:
         """Consume and return what ``pattern`` matches here."""
         found = self.try_match(pattern)
         if found is None:
-            raise ParseError(f"missing {what}" if self.at_end() else f"expected {what}")
+            raise self.unexpected(what)
         return found
+
+    def unexpected(self, what: str, prefix: str = "expected ") -> ParseError:
+        """The error for a token that is not there: missing, 8-bit text outside a string (the
+        usual mistake of clients sending UTF-8 search words bare), or something else."""
+        if self.at_end():
+            return ParseError(f"missing {what}")
+        if self.data[self.pos] >= 0x80:
+            return ParseError(f"8-bit text for {what} must be a quoted string or a literal")
+        return ParseError(f"{prefix}{what}")
 
     def try_match(self, pattern: re.Pattern[bytes]) -> bytes | None:
         m = pattern.match(self.data, self.pos)
@@ -183,7 +192,7 @@ class Reader:
         if found is None:
             if self.peek() == 0x22:
                 raise ParseError(f"invalid quoted string in {what}")
-            raise ParseError(f"missing {what}" if self.at_end() else f"expected string for {what}")
+            raise self.unexpected(what, "expected string for ")
         return found
 
     def _stringish(self, atom: re.Pattern[bytes], what: str) -> bytes:
