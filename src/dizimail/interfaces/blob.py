@@ -35,8 +35,12 @@ class BlobStore(Protocol):
     def exists(self, blob_id: str) -> bool:
         """Whether the blob's bytes are present."""
 
-    def delete(self, blob_id: str) -> None:
-        """Remove an unreferenced blob; absent blobs are ignored."""
+    def discard(self, blob_id: str) -> None:
+        """Take an unreferenced blob out of reach at once and cheaply (the sweeper does it inside a
+        database transaction); its space comes back with :meth:`purge`. Absent blobs are ignored."""
+
+    def purge(self) -> int:
+        """Free the space of discarded blobs; returns how many. Blocking: run in a thread."""
 
     def sync_dirs(self, directories: set[str]) -> None:
         """fsync the given directories so renames into them survive a power cut."""

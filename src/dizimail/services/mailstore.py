@@ -164,6 +164,7 @@ class Mailstore:
         removed = 0
         while (n := await self.meta.sweep_blobs(grace)) > 0:
             removed += n
+            await asyncio.to_thread(self.blobs.purge)  # the unlinks, outside the writer's transaction
         return removed
 
     async def blob_meta(self, entry: MessageEntry) -> BlobMeta:

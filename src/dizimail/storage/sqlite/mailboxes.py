@@ -382,9 +382,11 @@ class SqliteMailboxOps:
         return list(await self._write(job))
 
     async def sweep_blobs(self, grace: float, limit: int = 1000) -> int:
-        """Remove blobs unreferenced for longer than ``grace`` seconds: rows, search documents
-        and files. Runs in the writer thread, so it is serialised with commit_ingest's check
-        that a blob it references still exists."""
+        """Remove blobs unreferenced for longer than ``grace`` seconds: rows, search documents,
+        and files (discarded: renamed aside; the caller purges them after the commit). Runs in the
+        writer thread, so it is serialised with commit_ingest's check that a blob it references
+        still exists: identical bytes written meanwhile are either discarded with it (the commit
+        then refuses, the client retries) or written after it (a new row)."""
         def job(conn: Connection) -> int:
             raw = _raw(conn)
             # Kept rows of expunged messages go with the grace period of their blobs.
@@ -394,7 +396,7 @@ class SqliteMailboxOps:
             drop_documents(raw, dead)
             raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
             for blob_id in dead:
-                self.blobs.delete(blob_id)
+                self.blobs.discard(blob_id)
             return len(dead)
         return int(await self._write(job))
 
