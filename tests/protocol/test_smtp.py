@@ -43,6 +43,26 @@ def test_mail_for_local_user_is_delivered_with_trace_headers(server, user):
     assert body_of(message) == b"Subject: hello\r\n\r\nline one\r\n.starts with dot\r\n..two dots\r\n"
 
 
+def test_a_command_run_beside_the_server_leaves_receptions_in_progress_alone(server, user):
+    """The command line opens the same data directory; only the serving node clears the spool
+    (at its start), so a message being received meanwhile is still accepted whole."""
+    client = RawClient(server.ports["smtp"])
+    try:
+        assert client.reply().startswith(b"220")
+        for command, code in ((b"EHLO client.example.org", b"250"), (b"MAIL FROM:<s@outside.example>", b"250"),
+                              (f"RCPT TO:<{user}>".encode(), b"250"), (b"DATA", b"354")):
+            client.send(command + b"\r\n")
+            assert client.reply().startswith(code)
+        client.send(b"Subject: meanwhile\r\n\r\n" + b"first half\r\n" * 5000)
+        dizimail_cli(server.config_file, "queue", "list")  # opens the database and blob store
+        client.send(b"second half\r\n.\r\n")
+        assert client.reply().startswith(b"250 "), "the reception was broken by the command"
+    finally:
+        client.close()
+    [message] = fetch_all(server, user)
+    assert message.endswith(b"first half\r\n" * 5000 + b"second half\r\n")
+
+
 def test_rcpt_to_unknown_local_user_is_rejected_550(server):
     with mx(server) as s:
         s.ehlo("x")

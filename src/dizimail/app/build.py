@@ -54,9 +54,14 @@ class Services:
     fetch: FetchService
 
 
-def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
+def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
+    """The node's database and blob store. ``owner``: the serving node at its start, which alone
+    clears the spool (partial receptions from before a crash were never acknowledged); the
+    command line and the queue-runner child open the same files beside a running node, whose
+    receptions in progress live there."""
     blobs = FsBlobStore(config.path(config.storage.blob_dir), config.path(config.storage.spool_dir))
-    blobs.clean_tmp()  # partial receptions from before a crash were never acknowledged
+    if owner:
+        blobs.clean_tmp()
     db = SqliteDatabase(config.path(config.storage.database), batch=config.storage.commit_batch,
                         dir_syncer=blobs.sync_dirs)
     db.upgrade()
@@ -64,8 +69,8 @@ def open_database(config: Config) -> tuple[SqliteDatabase, FsBlobStore]:
 
 
 @asynccontextmanager
-async def open_services(config: Config) -> AsyncIterator[Services]:
-    db, blobs = open_database(config)
+async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator[Services]:
+    db, blobs = open_database(config, owner=owner)
     db.start()
     try:
         meta = SqliteMetaStore(db, blobs)
