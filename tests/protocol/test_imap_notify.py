@@ -7,8 +7,14 @@ tagged OK; so once ``other`` has its OK, anything ``client`` is due arrives befo
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from dizimail.app.build import open_services
+from dizimail.config.loader import load_config
+from dizimail.model.types import IngestRecord, LocalDelivery
 from imap_client import ImapLines, message
 
 
@@ -155,3 +161,21 @@ def test_notify_none_stops_events_and_watches_follow_new_mailboxes(client, other
     client.ok("NOTIFY NONE")
     other.append("later", message("y"))
     assert client.ok("NOOP") == []
+
+
+def test_a_change_made_by_another_process_arrives_at_the_periodic_recheck(server, user, client):
+    """Mail committed through a store of its own (as the command line or another node would),
+    which the server's in-process notifier never hears of: the session's re-check finds the
+    watched mailbox's counters moved and sends the STATUS."""
+    client.ok("CREATE elsewhere")
+    client.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+
+    async def deliver() -> None:
+        async with open_services(load_config(server.config_file)) as s:
+            account = await s.accounts.get_user(user)
+            writer = s.blobs.writer()
+            writer.write(b"Subject: from elsewhere\r\n\r\nnot through this server\r\n")
+            await s.meta.commit_ingest(IngestRecord("ELSEWHERE1", writer.finish(), "", time.time(),
+                                                    (LocalDelivery(account.id, account.address, "elsewhere", b""),)))
+    asyncio.run(deliver())
+    assert client.line() == '* STATUS "elsewhere" (MESSAGES 1 UIDNEXT 2)'  # within RECHECK (5 s)

@@ -57,6 +57,7 @@ class NotifyState:
     events: dict[int, frozenset[str]] = field(default_factory=dict)  # watched mailbox id -> message events
     names: dict[int, str] = field(default_factory=dict)
     statuses: dict[int, MailboxStatus] = field(default_factory=dict)  # what the client was last told
+    marks: dict[int, tuple[int, int]] = field(default_factory=dict)  # (UIDNEXT, HIGHESTMODSEQ) last looked at
 
     @property
     def selected_events(self) -> frozenset[str]:
@@ -124,6 +125,7 @@ class NotifyCommands(SessionBase):
                 events[box.id] = wanted
         state.events, state.names = events, {b.id: b.name for b in boxes}
         state.statuses = {i: s for i, s in state.statuses.items() if i in events}
+        state.marks = {b.id: (b.uidnext, b.highestmodseq) for b in boxes if b.id in events}
         self.watch_selected()
         for box in boxes:
             if box.id in events and box.id not in state.statuses:
@@ -172,6 +174,8 @@ class NotifyCommands(SessionBase):
         if news.folders:
             await self._folder_lines(news.folders)
         state = self.notify
+        if recheck:
+            changed = changed | await self._moved_elsewhere()
         selected_id = self.selected.info.id if self.selected is not None else None
         if state.selected_events and (recheck or selected_id in changed):
             delayed = state.selected is not None and state.selected.filter == "SELECTED-DELAYED"
@@ -179,6 +183,18 @@ class NotifyCommands(SessionBase):
         for mailbox_id in sorted(changed):
             if mailbox_id in state.events and mailbox_id != selected_id:
                 await self._status_change(mailbox_id)
+
+    async def _moved_elsewhere(self) -> set[int]:
+        """At the periodic re-check: watched mailboxes whose UIDNEXT or HIGHESTMODSEQ moved since
+        the last look, one query for all. The Notifier hears this process and the queue-runner
+        child; this catches the rest (the command line, another node)."""
+        assert self.account is not None and self.notify is not None
+        state = self.notify
+        marks = {b.id: (b.uidnext, b.highestmodseq) for b in await self.ctx.folders.list(self.account)
+                 if b.id in state.events}
+        moved = {i for i, mark in marks.items() if state.marks.get(i) != mark}
+        state.marks = marks
+        return moved
 
     async def _status_change(self, mailbox_id: int) -> None:
         """STATUS for a change in another mailbox (RFC 5465 §5.1-5.3)."""
