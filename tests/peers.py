@@ -753,6 +753,22 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+def free_dns_port() -> int:
+    """A loopback port free for both UDP and TCP (dnsmasq needs both). An ephemeral TCP port alone
+    may be some process's UDP source port of the moment (a resolver's query), and dnsmasq would
+    then fail to bind."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no port free for both UDP and TCP")
+
+
 @pytest.fixture(name="postfix_peer")
 def postfix_peer_fixture(tmp_path: Path) -> Iterator[PostfixPeer]:
     """Postfix for outside.test with alice@ and bob@, refuse.test (550) and defer.test (450), no routes."""
@@ -764,7 +780,7 @@ def postfix_peer_fixture(tmp_path: Path) -> Iterator[PostfixPeer]:
 @pytest.fixture(name="dnsmasq_peer")
 def dnsmasq_peer_fixture(tmp_path: Path) -> Iterator[DnsmasqPeer]:
     """dnsmasq with no records yet: call update() or add()."""
-    with DnsmasqPeer(tmp_path / "dns", free_port()) as peer:
+    with DnsmasqPeer(tmp_path / "dns", free_dns_port()) as peer:
         yield peer
 
 

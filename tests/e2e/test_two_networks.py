@@ -25,7 +25,7 @@ import pytest
 
 from conftest import DIZIMAIL, PASSWORD, client_tls, dizimail_cli
 from helpers import fetch_all
-from peers import MX, TXT, A, DnsmasqPeer, PostfixPeer, free_port
+from peers import MX, TXT, A, DnsmasqPeer, PostfixPeer, free_dns_port, free_port
 from processes import ServerProcess
 
 CORP, POLL = "corp.test", "poll.corp.test"
@@ -123,7 +123,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("two-networks")
-    dns_port, postfix_port = free_port(), free_port()
+    dns_port, postfix_port = free_dns_port(), free_port()
     resolver = [f'dns_servers = ["127.0.0.1:{dns_port}"]', f"mx_port = {postfix_port}"]
     inner_base = port_base()
     gw_base = port_base()
