@@ -5,6 +5,8 @@ from __future__ import annotations
 import poplib
 import smtplib
 import socket
+import time
+from collections.abc import Callable
 
 from conftest import PASSWORD, client_tls
 
@@ -94,3 +96,14 @@ def add_route(server, domain: str, target: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"the node did not pick up the route for {domain}")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
+    """Poll ``predicate`` until it returns something true (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

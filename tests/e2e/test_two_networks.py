@@ -15,8 +15,7 @@ import random
 import smtplib
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import dkim
 import pytest
 
 from conftest import DIZIMAIL, PASSWORD, client_tls, dizimail_cli
-from helpers import fetch_all
+from helpers import fetch_all, wait_for
 from peers import MX, TXT, A, DnsmasqPeer, PostfixPeer, free_dns_port, free_port
 from processes import ServerProcess
 
@@ -50,16 +49,6 @@ def port_base() -> int:
             for s in socks:
                 s.close()
     raise AssertionError("no free port base")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @dataclass

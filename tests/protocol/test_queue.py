@@ -9,26 +9,16 @@ from __future__ import annotations
 import email
 import email.policy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, free_ports, start_server
-from helpers import add_route, fetch_all, submit
+from helpers import add_route, fetch_all, submit, wait_for
 from peers import SmtpSinkPeer
 
 OTHER = "other.test"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

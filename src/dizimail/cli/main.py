@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from dizimail.app.build import Services, open_services
 from dizimail.config.loader import ConfigError, default_config_path, load_config
+from dizimail.config.schema import Config
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError
 
@@ -25,18 +26,22 @@ app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (or $DIZIMAIL_CONFIG)")]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
-def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services named by the config, run ``fn``, map errors to a message and exit code."""
-    path = config_path or default_config_path()
+def load_or_fail(config_path: Path | None) -> Config:
+    """The config named by ``--config`` (or the default); exit code 2 with the reason if it is bad."""
     try:
-        config = load_config(path)
+        return load_config(config_path or default_config_path())
     except ConfigError as exc:
         fail(str(exc), 2)
+
+
+def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the services named by the config, run ``fn``, map errors to a message and exit code."""
+    config = load_or_fail(config_path)
 
     async def main() -> T:
         async with open_services(config) as services:

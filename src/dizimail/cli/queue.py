@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, fail, run
+from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail, run
 
 queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -142,11 +142,6 @@ def queue_run(wake_stdin: Annotated[bool, typer.Option("--wake-stdin", hidden=Tr
 
     from dizimail.app.node import setup_logging
     from dizimail.app.runner import run_queue
-    from dizimail.config.loader import ConfigError, default_config_path, load_config
-    try:
-        cfg = load_config(config or default_config_path())
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        return
+    cfg = load_or_fail(config)
     setup_logging(cfg.server.log_level)
     uvloop.run(run_queue(cfg, wake_stdin))

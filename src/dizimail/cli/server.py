@@ -12,8 +12,8 @@ import uvloop
 from dizimail.app.build import open_database
 from dizimail.app.init import init_data_dir
 from dizimail.app.node import serve, setup_logging
-from dizimail.cli.main import ConfigOpt, app, console, fail
-from dizimail.config.loader import ConfigError, default_config_path, load_config
+from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail
+from dizimail.config.loader import default_config_path
 from dizimail.net.listener import ListenError
 
 
@@ -52,11 +52,7 @@ def init_cmd(
 @app.command("serve")
 def serve_cmd(config: ConfigOpt = None) -> None:
     """Run this node's listeners in the foreground until Ctrl-C or SIGTERM."""
-    try:
-        cfg = load_config(config or default_config_path())
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        return
+    cfg = load_or_fail(config)
     setup_logging(cfg.server.log_level)
     try:
         uvloop.run(serve(cfg, (config or default_config_path()).resolve()))
@@ -67,11 +63,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
 @app.command("upgrade")
 def upgrade_cmd(config: ConfigOpt = None) -> None:
     """Apply database schema migrations (also done at every start)."""
-    try:
-        cfg = load_config(config or default_config_path())
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        return
+    cfg = load_or_fail(config)
     db, _blobs = open_database(cfg)
     revision = db.revision()
     db.close()
