@@ -1,22 +1,21 @@
 """The queue runner in its own process (``delivery.runner = "process"``) passes its local deliveries
-on to the node's sessions: an IDLE session hears of mail the runner delivered at once, not at the
-5 s re-check (services.notify, app.runner)."""
+on to the node's sessions: an IDLE session hears of mail the runner delivered through that news,
+not through its periodic re-check, which is set to an hour here (services.notify, app.runner)."""
 
 from __future__ import annotations
 
 import imaplib
 import smtplib
-import time
 
 from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, write_config
 from processes import ServerProcess
-
-RECHECK = 5.0  # imap.session.IDLE_RECHECK: what the session would fall back to without the news
 
 
 def test_a_local_delivery_by_the_runner_process_reaches_an_idle_session(tmp_path):
     config_file, ports = write_config(tmp_path / "node", extra=(
         '\n[delivery]\nrunner = "process"\nretry_schedule = ["1h"]\npoll_interval = "0.2s"\n'))
+    # Without the news, the IDLE session would learn of the delivery only at this re-check.
+    config_file.write_text(config_file.read_text().replace("[storage]\n", '[storage]\nrecheck_interval = "1h"\n'))
     address = f"full@{DOMAIN}"
     dizimail_cli(config_file, "user", "add", address, "--password", PASSWORD, "--quota", "2KB")
     dizimail_cli(config_file, "user", "add", f"roomy@{DOMAIN}", "--password", PASSWORD)
@@ -40,12 +39,8 @@ def test_a_local_delivery_by_the_runner_process_reaches_an_idle_session(tmp_path
         imap.send(f"{tag} IDLE\r\n".encode())
         assert imap.readline().startswith(b"+")
         dizimail_cli(config_file, "queue", "flush")  # the runner child retries the local delivery
-        flushed = time.monotonic()
-        # The issue's "within one second", with room: well before the session's own re-check,
-        # which comes RECHECK seconds after the IDLE began (the flush command took some of that).
-        imap.sock.settimeout(2.0)
+        imap.sock.settimeout(60)  # a bound for the test, far below the re-check
         line = imap.readline()
-        print(f"EXISTS {1000 * (time.monotonic() - flushed):.0f} ms after the flush")
         assert line == b"* 1 EXISTS\r\n", line
         imap.send(b"DONE\r\n")
         while not imap.readline().startswith(tag.encode()):

@@ -62,6 +62,9 @@ class StorageConfig(Section):
     blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
     sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
     index_interval: Duration = Field(1.0, description="how often new messages are added to the search index")
+    recheck_interval: Duration = Field(5.0, description=(
+        "how often a waiting IMAP session (IDLE, NOTIFY) looks for changes that no notification "
+        "reported (made by the command line or another node)"))
 
 
 class LimitsConfig(Section):

@@ -27,7 +27,6 @@ from dizimail.services.folders import DELIMITER, canonical_name
 from dizimail.services.notify import FolderEvent
 
 log = logging.getLogger("dizimail.imap")
-RECHECK = 5.0  # changes made by other processes (the CLI) are seen within this period
 NEW_AND_GONE = frozenset({"MessageNew", "MessageExpunge"})
 FLAGS = frozenset({"FlagChange", "AnnotationChange"})
 
@@ -292,7 +291,7 @@ class NotifyCommands(SessionBase):
                 if self.watch is None:  # NOTIFY NONE cannot happen while waiting, but be safe
                     return await reader
                 ready = asyncio.ensure_future(self.watch.ready.wait())
-                done, _ = await asyncio.wait({reader, ready}, timeout=RECHECK, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({reader, ready}, timeout=self.ctx.config.storage.recheck_interval, return_when=asyncio.FIRST_COMPLETED)
                 if not ready.done():
                     ready.cancel()
                 if reader in done and not self.watch.ready.is_set():  # news first, then the command

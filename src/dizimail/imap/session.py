@@ -37,7 +37,6 @@ log = logging.getLogger("dizimail.imap")
 
 MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 30 * 60
-IDLE_RECHECK = 5.0  # changes made by other processes (the CLI) are seen within this period
 AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
                      "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE",
@@ -305,7 +304,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
                 changed = asyncio.ensure_future(event.wait()) if event is not None else None
                 if changed is not None:
                     waiters.append(changed)
-                done, _ = await asyncio.wait(waiters, timeout=min(IDLE_RECHECK, deadline - time.monotonic()),
+                done, _ = await asyncio.wait(waiters, timeout=min(self.ctx.config.storage.recheck_interval, deadline - time.monotonic()),
                                              return_when=asyncio.FIRST_COMPLETED)
                 if changed is not None and not changed.done():
                     changed.cancel()
