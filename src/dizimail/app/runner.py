@@ -108,13 +108,16 @@ class RunnerProcess:
 
     async def _changes(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        async for line in proc.stdout:
-            words = line.split()
-            if len(words) > 1 and words[0] == b"changed":
-                try:
-                    self.notifier.changed(int(w) for w in words[1:])
-                except ValueError:
-                    log.warning("queue.runner.process.bad_line %r", line[:100])
+        while True:
+            try:  # a line over the reader's limit (64 KiB) is dropped whole: ValueError
+                line = await proc.stdout.readline()
+                if not line:
+                    return
+                words = line.split()
+                if len(words) > 1 and words[0] == b"changed":
+                    self.notifier.changed([int(w) for w in words[1:]])
+            except ValueError:
+                log.warning("queue.runner.process.bad_line")
 
     async def stop(self) -> None:
         proc = self.proc
