@@ -101,6 +101,55 @@ class SearchDoc:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class SortKeys:
+    """What SORT and THREAD compare (RFC 5256 §2, §3; RFC 5957), computed once per blob.
+
+    Strings are case-mapped (i;ascii-casemap), so they compare by code point. ``sent`` is the Date
+    field as a UTC timestamp and ``sent_day`` the day it names in its own zone (``date.toordinal``),
+    both None when it does not parse; SORT DATE then uses the internal date of each copy."""
+
+    subject: str  # the base subject (RFC 5256 §2.1)
+    reply: bool  # the subject marked a reply or forward
+    sent: float | None
+    sent_day: int | None
+    sort_from: str  # addr-mailbox of the first From address
+    sort_to: str
+    sort_cc: str
+    display_from: str  # RFC 5957: the display name, else the address
+    display_to: str
+    message_id: str  # the first msg-id of Message-ID, "" if none
+    references: tuple[str, ...]  # References, else In-Reply-To's first id (RFC 5256 §2.2)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageKeys:
+    """One message of a mailbox with its sort keys (``keys`` None: not computed for its blob yet)."""
+
+    uid: int
+    internal_date: float
+    size: int
+    keys: SortKeys | None
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """A condition on the stored fields of a mailbox's messages; every bound given must hold.
+
+    Times are epoch seconds, days ``date.toordinal`` values; a message whose Date field did not
+    parse has no sent day and matches no sent-day bound."""
+
+    flag: str | None = None  # has this flag (compared case-insensitively) ...
+    flag_set: bool = True  # ... or, when False, has it not
+    larger: int | None = None  # size strictly above
+    smaller: int | None = None  # size strictly below
+    internal_from: float | None = None  # internal date at or after
+    internal_until: float | None = None  # internal date before
+    sent_from_day: int | None = None  # Date field's day at or after
+    sent_until_day: int | None = None  # Date field's day before
+    modseq_from: int | None = None  # MODSEQ at least
+
+
 @dataclass(frozen=True)
 class BlobMeta:
     """IMAP renderings computed once per blob at ingest (shared by every copy of the message)."""
@@ -109,6 +158,7 @@ class BlobMeta:
     bodystructure: bytes
     body: bytes
     search: SearchDoc | None = None
+    sort: SortKeys | None = None
 
 
 @dataclass(frozen=True)
