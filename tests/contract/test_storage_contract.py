@@ -217,7 +217,7 @@ async def test_search_index_finds_cjk_and_ascii_substrings(stores, tmp_path):
     assert await index.search(box, "from", "BOB") == {2}
     assert await index.search(box, "to", "team@") == {2}
     assert await index.search(box, "body", "nothing like this") == set()
-    assert await index.unindexed(box) == set()
+    assert await index.unindexed(box) == []
 
 
 async def test_search_index_uses_fts_for_large_mailboxes(stores, monkeypatch):
@@ -258,9 +258,9 @@ async def test_indexer_adds_documents_for_new_messages(stores):
     await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),),
                                           meta=describe_blob(raw)))
     box = (await meta.get_mailbox(a.id, "INBOX")).id
-    assert await index.unindexed(box) == {1}
+    assert await index.unindexed(box) == [blob.id]
     assert await mailstore.index_pending() == 1
-    assert await index.unindexed(box) == set()
+    assert await index.unindexed(box) == []
     assert await index.search(box, "subject", "检修") == {1}
     assert await mailstore.index_pending() == 0
 

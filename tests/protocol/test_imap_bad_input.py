@@ -98,3 +98,26 @@ def test_thousand_idle_sessions_while_another_client_works(tmp_path):
         for sock in idlers:
             sock.close()
         srv.stop()
+
+
+def test_saved_search_before_any_save_is_the_empty_set(server, user):
+    """RFC 5182 §2.1: "$" names the empty set until a SEARCH RETURN (SAVE); every form of it is
+    answered, and the session goes on (each used to end the session with a traceback)."""
+    from imap_client import ImapLines, message
+
+    client = ImapLines(server.ports["imaps"], user)
+    try:
+        for n in range(1, 4):
+            client.append("INBOX", message(f"m{n}"))
+        client.ok("SELECT INBOX")
+        assert client.ok("SEARCH $ ALL") == ["* SEARCH"]
+        assert client.ok("SEARCH ($)") == ["* SEARCH"]
+        assert client.ok("UID SEARCH UID $") == ["* SEARCH"]
+        assert client.ok("SORT (DATE) UTF-8 $") == ["* SORT"]
+        assert client.ok("THREAD REFERENCES UTF-8 $") == ["* THREAD"]
+        client.ok("SEARCH RETURN (SAVE) 2:3")
+        assert client.ok("SEARCH $") == ["* SEARCH 2 3"]
+        assert client.ok("UID SEARCH NOT UID $") == ["* SEARCH 1"]
+        client.ok("NOOP")
+    finally:
+        client.close()

@@ -12,13 +12,12 @@ mailbox order; SORT contexts name real positions, so the client can keep its sor
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.codec.imap.writer import ordered_set_string, sequence_set_string
-from dizimail.imap.search import evaluate_search
-from dizimail.imap.sort import Info, infos, order
+from dizimail.services.search import SearchTooComplex
 
 if TYPE_CHECKING:
     from dizimail.imap.base import SessionBase
@@ -35,7 +34,6 @@ class Context:
     charset: str | None
     criteria: tuple[tuple[bool, str], ...] | None  # None: a SEARCH context
     result: list[int]  # UIDs, in the requested order
-    infos: dict[int, Info] = field(default_factory=dict)  # SORT keys of the results
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)  # the view's fingerprint when last evaluated
 
 
@@ -93,8 +91,6 @@ class Contexts:
                 continue
             removed = [(i, u) for i, u in enumerate(context.result, 1) if u in goneset]
             context.result = [u for u in context.result if u not in goneset]
-            for u in goneset:
-                context.infos.pop(u, None)
             _send(session, context, "REMOVEFROM",
                   _runs(context, [(i, u if context.uid else old_seq(u)) for i, u in removed], descending=True))
 
@@ -112,18 +108,14 @@ class Contexts:
             await self._refresh(session, view, context)
 
     async def _refresh(self, session: SessionBase, view: SelectedMailbox, context: Context) -> None:
-        matching = await evaluate_search(session, context.key, context.charset)
+        store = session.ctx.mailstore
+        try:
+            matching = await store.search(view, context.key, session.saved)
+        except SearchTooComplex:  # accepted when it began: the limit cannot have changed
+            return
         new_set = set(matching)
         old = context.result
-        if context.criteria is None:
-            new = matching
-        else:
-            added = [u for u in matching if u not in context.infos]
-            for info in await infos(session, added):
-                context.infos[info.uid] = info
-            for uid in [u for u in context.infos if u not in new_set]:
-                del context.infos[uid]
-            new = [i.uid for i in order(context.criteria, list(context.infos.values()))]
+        new = matching if context.criteria is None else await store.sort(view, context.criteria, matching)
         context.result = new
         old_set = set(old)
         removed = [(i, u) for i, u in enumerate(old, 1) if u not in new_set]

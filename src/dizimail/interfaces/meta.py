@@ -7,6 +7,7 @@ MODSEQ, flags, an internal date and a size.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -24,7 +25,12 @@ from dizimail.model.types import (
     MailboxSnapshot,
     MailboxStatus,
     MessageEntry,
+    MessageFilter,
+    MessageKeys,
+    SortKeys,
 )
+
+SORT_ORDERS = ("arrival", "date", "size", "subject", "from", "to", "cc", "displayfrom", "displayto")
 
 DEFAULT_MAILBOXES = (("INBOX", None), ("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
                      ("Junk", "\\Junk"), ("Archive", "\\Archive"))
@@ -138,9 +144,32 @@ class MetaStore(Protocol):
         """Remove blobs that have had no reference for ``grace`` seconds; returns how many."""
 
     async def blob_meta(self, blob_id: str) -> BlobMeta | None:
-        """Cached ENVELOPE / BODYSTRUCTURE / BODY of a blob, if computed."""
+        """Cached ENVELOPE / BODYSTRUCTURE / BODY of a blob, if computed (without search text or keys)."""
 
-    async def set_blob_meta(self, blob_id: str, meta: BlobMeta) -> None: ...
+    async def set_blob_meta(self, blob_id: str, meta: BlobMeta) -> None:
+        """Store a blob's description; its sort keys too when ``meta.sort`` is given."""
+
+    # --- SEARCH, SORT and THREAD (RFC 9051 §6.4.4, RFC 5256): large mailboxes are read off the event loop
+    async def filter_uids(self, mailbox_id: int, f: MessageFilter) -> set[int]:
+        """UIDs of the mailbox's messages whose stored fields satisfy every bound of ``f`` (flags,
+        size, internal date, MODSEQ, and the sent day of the blob's sort keys)."""
+
+    async def sorted_uids(self, mailbox_id: int, order: Sequence[tuple[str, bool]]) -> array[int]:
+        """Every UID of the mailbox ordered by ``(key, descending)`` pairs, ties in ascending UID.
+
+        Keys are SORT_ORDERS: the internal date, the sent date (the internal date for a message
+        whose Date field did not parse, RFC 5256 §3), the size, and the blob's stored string keys
+        (compared by code point: they are case-mapped when computed). Blobs without keys
+        (:meth:`blobs_without_keys`) must be given theirs first."""
+
+    async def message_keys(self, mailbox_id: int) -> list[MessageKeys]:
+        """Every message of the mailbox with its blob's sort keys (None if not computed), by UID."""
+
+    async def blobs_without_keys(self, mailbox_id: int) -> list[str]:
+        """Blob ids of the mailbox's messages whose sort keys were never computed."""
+
+    async def set_sort_keys(self, items: Sequence[tuple[str, SortKeys]]) -> None:
+        """Store computed sort keys for blobs (blob id, keys), in one transaction."""
 
     async def expunge(self, mailbox_id: int, uids: list[int]) -> int:
         """Remove messages; release their blobs and quota. Returns the number removed."""

@@ -1,16 +1,19 @@
-"""Mailbox semantics written once for POP3 now, IMAP and webmail later (CONVENTIONS habit 7).
+"""Mailbox semantics written once for POP3, IMAP and webmail (CONVENTIONS habit 7).
 
 POP3's maildrop is the INBOX: a snapshot of its index rows taken at login,
 messages read as the per-recipient prefix followed by the shared blob, and
 deletions applied in one transaction at QUIT (RFC 1939 §6 UPDATE state).
+IMAP and webmail open a view of a mailbox (services.selected) and search, sort
+and thread it through :class:`~dizimail.services.search.MessageSearch`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.interfaces import BlobStore, MetaStore, SearchIndex
 from dizimail.model.errors import MailError, NotFound, TemporaryFailure
 from dizimail.model.types import (
@@ -21,16 +24,16 @@ from dizimail.model.types import (
     MailboxInfo,
     MailboxStatus,
     MessageEntry,
-    SearchDoc,
 )
 from dizimail.services.folders import canonical_name
-from dizimail.services.messages import describe_blob, search_doc
+from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
+from dizimail.services.search import MessageSearch
 from dizimail.services.selected import SelectedMailbox, normalize_flags
+from dizimail.services.threads import ThreadNode
 
 CHUNK = 256 * 1024
 SMALL = 128 * 1024
-INDEX_LIMIT = 32 * 1024 * 1024  # bytes of a message read for its search document
 META_CACHE = 8192  # ENVELOPE/BODYSTRUCTURE of this many blobs kept in memory (they never change)
 
 
@@ -55,7 +58,7 @@ class Mailstore:
         self.meta = meta
         self.blobs = blobs
         self.notifier = notifier
-        self.search_index = search_index
+        self.searching = MessageSearch(meta, search_index, blobs)
         self._locked: set[int] = set()
         self._meta_cache: dict[str, BlobMeta] = {}  # insertion-ordered: the oldest go first
 
@@ -140,24 +143,21 @@ class Mailstore:
     async def read_message(self, entry: MessageEntry) -> bytes:
         return b"".join([c async for c in self.read_chunks(entry)])
 
-    async def index_pending(self, limit: int = 200) -> int:
+    async def index_pending(self) -> int:
         """Add search documents for messages committed since the last run; returns how many."""
-        blob_ids = await self.search_index.pending(limit)
-        if not blob_ids:
-            return 0
+        return await self.searching.index_pending()
 
-        def read_docs() -> list[tuple[str, SearchDoc]]:
-            docs = []
-            for blob_id in blob_ids:
-                try:
-                    with self.blobs.open(blob_id) as handle:
-                        docs.append((blob_id, search_doc(handle.read(INDEX_LIMIT))))
-                except OSError:  # swept meanwhile
-                    continue
-            return docs
-        docs = await asyncio.to_thread(read_docs)
-        await self.search_index.add(docs)
-        return len(docs)
+    async def search(self, view: SelectedMailbox, key: SearchKey, saved: Sequence[int] = ()) -> list[int]:
+        """SEARCH (RFC 9051 §6.4.4): see MessageSearch.search."""
+        return await self.searching.search(view, key, saved)
+
+    async def sort(self, view: SelectedMailbox, criteria: Sequence[tuple[bool, str]], uids: Sequence[int]) -> list[int]:
+        """SORT (RFC 5256 §3): see MessageSearch.sort."""
+        return await self.searching.sort(view, criteria, uids)
+
+    async def thread(self, view: SelectedMailbox, algorithm: str, uids: Sequence[int]) -> list[ThreadNode]:
+        """THREAD (RFC 5256 §3): see MessageSearch.thread."""
+        return await self.searching.thread(view, algorithm, uids)
 
     async def sweep(self, grace: float) -> int:
         """Remove message files that nothing has referenced for ``grace`` seconds."""

@@ -32,17 +32,18 @@ from dizimail.model.types import (
     MessageEntry,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.keys import write_keys
 from dizimail.storage.sqlite.search import drop_documents
+from dizimail.storage.sqlite.sql import DELETED as _DELETED
+from dizimail.storage.sqlite.sql import INLINE_ROWS
+from dizimail.storage.sqlite.sql import KEYWORDS as _KEYWORDS
+from dizimail.storage.sqlite.sql import UNSEEN as _UNSEEN
+from dizimail.storage.sqlite.sql import raw as _raw
 
-INLINE_ROWS = 2000
 _BOX_COLS = ("m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use, "
              "s.name IS NOT NULL")
 _BOX_FROM = "FROM mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.account_id AND s.name = m.name"
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
-# The conditions of the partial indexes of migration 0007, verbatim (SQLite matches them textually).
-_UNSEEN = "' ' || flags || ' ' NOT LIKE '% \\Seen %'"
-_DELETED = "' ' || flags || ' ' LIKE '% \\Deleted %'"
-_KEYWORDS = "(' ' || flags) GLOB '* [^\\]*'"
 SQL_FIRST_UNSEEN = f"SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND {_UNSEEN}"
 SQL_DELETED_UIDS = f"SELECT uid FROM messages WHERE mailbox_id = ?1 AND {_DELETED} ORDER BY uid"
 SQL_COUNT_UNSEEN = f"SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND {_UNSEEN}"
@@ -60,12 +61,6 @@ def _box(r: Any) -> MailboxInfo:
 
 def _entry(r: Any) -> MessageEntry:
     return MessageEntry(r[0], r[1], r[2], r[3], tuple(r[4].split()), r[5], r[6], r[7], r[8])
-
-
-def _raw(conn: Connection) -> sqlite3.Connection:
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)
-    return raw
 
 
 def _bump(raw: sqlite3.Connection, mailbox_id: int) -> int:
@@ -409,6 +404,8 @@ class SqliteMailboxOps:
         def job(conn: Connection) -> None:
             _raw(conn).execute("UPDATE blobs SET envelope = ?, bodystructure = ?, body = ? WHERE id = ?",
                                (meta.envelope, meta.bodystructure, meta.body, blob_id))
+            if meta.sort is not None:
+                write_keys(_raw(conn), [(blob_id, meta.sort)])
         await self._write(job)
 
 

@@ -26,8 +26,10 @@ from dizimail.model.types import (
     QueuedRecipient,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.keys import KEY_COLUMNS, SqliteKeyOps, key_values
 from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
 from dizimail.storage.sqlite.search import index_document
+from dizimail.storage.sqlite.sql import MailboxCache
 from dizimail.storage.sqlite.tables import (
     accounts,
     alias_targets,
@@ -59,8 +61,10 @@ _SQL_INSERT_QUEUE = ("INSERT INTO queue (id, blob_id, sender, size, created, par
                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _SQL_INSERT_QUEUE_RCPT = ("INSERT INTO queue_recipients (queue_id, address, notify, orcpt, status, attempts, "
                           "next_attempt, last_error) VALUES (?, ?, ?, ?, ?, 0, ?, ?)")
-_SQL_REF_BLOB = ("INSERT INTO blobs (id, size, refcount, envelope, bodystructure, body) VALUES (?, ?, ?, ?, ?, ?) "
+_SQL_REF_BLOB = (f"INSERT INTO blobs (id, size, refcount, envelope, bodystructure, body, indexed, {KEY_COLUMNS}) "
+                 f"VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(KEY_COLUMNS.split(', ')))}) "
                  "ON CONFLICT (id) DO UPDATE SET refcount = refcount + ?, zero_since = NULL")
+_NO_KEYS = (None,) * len(KEY_COLUMNS.split(", "))
 _SQL_MAILBOX = "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE account_id = ? AND name = ?"
 _SQL_MESSAGES = ("SELECT id, uid, modseq, flags, internal_date, size, blob_id, prefix FROM messages "
                  "WHERE mailbox_id = ? ORDER BY uid")
@@ -91,10 +95,11 @@ def _domain_id(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-class SqliteMetaStore(SqliteMailboxOps):
+class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
     def __init__(self, db: SqliteDatabase, blob_store: BlobStore) -> None:
         self.db = db
         self.blobs = blob_store
+        self.cache = MailboxCache()
 
     async def _write(self, fn: Callable[[Connection], Any], sync_dirs: set[str] | None = None) -> Any:
         return await self.db.write(fn, sync_dirs)
@@ -352,10 +357,11 @@ class SqliteMetaStore(SqliteMailboxOps):
                 cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",
                             (*record.fetched, record.received_at))
             meta = record.meta
+            keys = key_values(meta.sort) if meta is not None and meta.sort is not None else _NO_KEYS
+            cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
+                                        meta and meta.body, 0, *keys, refs))
             if meta is not None and meta.search is not None:
                 index_document(cur.connection, blob.id, meta.search)
-            cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
-                                        meta and meta.body, refs))
             return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
                                 mailboxes=tuple(boxes), uids=tuple(uids))
         return await self._write(job, sync)  # type: ignore[no-any-return]

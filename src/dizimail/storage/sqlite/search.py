@@ -2,8 +2,9 @@
 
 Terms of three characters or more go through the trigram index when the mailbox is large;
 shorter ones (two-character Chinese words such as 电厂 are common), and any term in a small
-mailbox, are matched with instr() on the stored text of that mailbox's messages only. Text is case-folded at indexing time and the term here, so both
-paths are case-insensitive for every script.
+mailbox, are matched with instr() on the stored text of that mailbox's messages only. Text is
+case-folded at indexing time and the term here, so both paths are case-insensitive for every
+script. A large mailbox is searched in the read pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -14,22 +15,24 @@ from typing import Any, cast
 
 from dizimail.model.types import SearchDoc
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.sql import UNINDEXED, read_mailbox
 
 COLUMNS = {"subject": "subject", "from": "addr_from", "to": "addr_to", "cc": "addr_cc", "bcc": "addr_bcc",
            "headers": "headers", "body": "body"}
-SCAN_BELOW = 1000
+SCAN_BELOW = 1000  # mailboxes up to this size are scanned with instr(); larger ones use the trigram index
+HITS_PER_MESSAGE = 10  # index hits per message of the mailbox beyond which scanning the mailbox is cheaper
 _JOIN = "FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id WHERE m.mailbox_id = ?"
 
 
 def index_document(raw: sqlite3.Connection, blob_id: str, doc: SearchDoc) -> None:
     """Add a blob's document (inside the caller's transaction); a blob is indexed once."""
-    if raw.execute("SELECT 1 FROM search_docs WHERE blob_id = ?", (blob_id,)).fetchone():
-        return
-    values = (doc.subject, doc.addr_from, doc.addr_to, doc.addr_cc, doc.addr_bcc, doc.headers, doc.body)
-    cur = raw.execute("INSERT INTO search_docs (blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, "
-                      "body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (blob_id, *values))
-    raw.execute("INSERT INTO search_fts (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (cur.lastrowid, *values))
+    if not raw.execute("SELECT 1 FROM search_docs WHERE blob_id = ?", (blob_id,)).fetchone():
+        values = (doc.subject, doc.addr_from, doc.addr_to, doc.addr_cc, doc.addr_bcc, doc.headers, doc.body)
+        cur = raw.execute("INSERT INTO search_docs (blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, "
+                          "headers, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (blob_id, *values))
+        raw.execute("INSERT INTO search_fts (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (cur.lastrowid, *values))
+    raw.execute("UPDATE blobs SET indexed = 1 WHERE id = ? AND indexed = 0", (blob_id,))
 
 
 def drop_documents(raw: sqlite3.Connection, blob_ids: list[str]) -> None:
@@ -48,11 +51,39 @@ def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+# The trigram index's hits for the term (across every mailbox: the index is per blob), joined from
+# the hits to this mailbox's messages. Driven from the hits, never from the mailbox's messages: with
+# "d.id IN (SELECT rowid ... MATCH ?)" SQLite probed every hit for every message (77 s for a common
+# word in 20,000 messages). The first row is how many hits there were, up to the limit ?3.
+_SQL_FTS = ("WITH hits(id) AS MATERIALIZED (SELECT rowid FROM search_fts WHERE search_fts MATCH ?2 LIMIT ?3) "
+            "SELECT count(*) FROM hits UNION ALL "
+            "SELECT m.uid FROM hits CROSS JOIN search_docs d ON d.id = hits.id "
+            "CROSS JOIN messages m INDEXED BY ix_messages_blob ON m.blob_id = d.blob_id WHERE m.mailbox_id = ?1")
+
+
+def _fts(raw: sqlite3.Connection, mailbox_id: int, columns: list[str], term: str, limit: int) -> set[int] | None:
+    """The mailbox's messages with ``term`` in one of ``columns``, through the trigram index; None
+    when the term has more than ``limit`` hits in the whole index (a common word in a system of
+    many mailboxes: scanning this mailbox's text costs less)."""
+    match = " OR ".join(f"{c} : {_phrase(term)}" for c in columns)
+    rows = raw.execute(_SQL_FTS, (mailbox_id, match, limit))
+    (hits,) = next(rows)
+    if hits >= limit:
+        return None
+    return {r[0] for r in rows}
+
+
+SQL_UNINDEXED = (f"SELECT DISTINCT b.id FROM blobs b CROSS JOIN messages m INDEXED BY ix_messages_blob "
+                 f"ON m.blob_id = b.id WHERE b.{UNINDEXED} AND m.mailbox_id = ?")
+_SQL_HEADER_CANDIDATES = (
+    "SELECT m.uid, d.headers, m.prefix FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id "
+    "WHERE m.mailbox_id = ?1 AND (instr(d.headers, ?2) > 0 OR instr(lower(CAST(m.prefix AS TEXT)), ?3) > 0 "
+    "OR substr(lower(CAST(m.prefix AS TEXT)), 1, length(?4)) = ?4)")
 FULL_CHECK = 60.0  # seconds between looks at every blob row (the regular look starts after the last row seen)
 # Blobs that some message in a mailbox references and that have no search document: queue-only
 # blobs (mail relayed out, never stored here) are never indexed.
 _SQL_PENDING = ("SELECT b.rowid, b.id FROM blobs b WHERE b.rowid > ? AND b.rowid <= ? AND b.refcount > 0 "
-                "AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.blob_id = b.id) "
+                "AND b.indexed = 0 "
                 "AND EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = b.id) ORDER BY b.rowid LIMIT ?")
 
 
@@ -65,23 +96,36 @@ class SqliteSearchIndex:
     async def search(self, mailbox_id: int, field: str, term: str) -> set[int]:
         term = term.casefold()
         columns = ["headers", "body"] if field == "text" else [COLUMNS[field]]
-        if not term:
-            return await self._all(mailbox_id)
-        raw = self.db.quick()
-        count = raw.execute("SELECT count(*) FROM messages WHERE mailbox_id = ?", (mailbox_id,)).fetchone()[0]
-        # The index pays off when the mailbox is large; a small one is cheaper to scan than the
-        # index's hits across every mailbox of the system (a common word is in thousands of them).
-        if len(term) >= 3 and count > SCAN_BELOW:
-            match = " OR ".join(f"{c} : {_phrase(term)}" for c in columns)
-            rows = raw.execute(f"SELECT m.uid {_JOIN} AND d.id IN (SELECT rowid FROM search_fts WHERE search_fts "
-                               f"MATCH ?)", (mailbox_id, match))
-        else:
-            cond = " OR ".join(f"instr(d.{c}, ?) > 0" for c in columns)
-            rows = raw.execute(f"SELECT m.uid {_JOIN} AND ({cond})", (mailbox_id, *[term] * len(columns)))
-        return {r[0] for r in rows}
 
-    async def _all(self, mailbox_id: int) -> set[int]:
-        return {r[0] for r in self.db.quick().execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
+        def run(raw: sqlite3.Connection) -> set[int]:
+            if not term:
+                return {r[0] for r in raw.execute(f"SELECT m.uid {_JOIN}", (mailbox_id,))}
+            if len(term) >= 3:
+                size = raw.execute("SELECT uidnext - 1 FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+                if size is not None and size[0] > SCAN_BELOW:
+                    found = _fts(raw, mailbox_id, columns, term, size[0] * HITS_PER_MESSAGE + 1000)
+                    if found is not None:
+                        return found
+            cond = " OR ".join(f"instr(d.{c}, ?) > 0" for c in columns)
+            return {r[0] for r in raw.execute(f"SELECT m.uid {_JOIN} AND ({cond})", (mailbox_id, *[term] * len(columns)))}
+        return await read_mailbox(self.db, mailbox_id, run)
+
+    async def search_header(self, mailbox_id: int, name: str, term: str) -> set[int]:
+        """Fields the document keeps as ``name: value`` lines; the per-message trace fields (the
+        row's prefix: Return-Path, Delivered-To) are fields of the message too. instr() finds the
+        candidates (the term in the document, or a trace field of that name: names are ASCII),
+        Python checks that the term is inside a value of that field."""
+        name, term = name.casefold(), term.casefold()
+        label = f"{name}: "
+
+        def has(lines: list[str]) -> bool:
+            return any(line.startswith(label) and term in line[len(label):] for line in lines)
+
+        def run(raw: sqlite3.Connection) -> set[int]:
+            rows = raw.execute(_SQL_HEADER_CANDIDATES, (mailbox_id, term or label, f"\n{name}:", f"{name}:"))
+            return {uid for uid, headers, prefix in rows
+                    if has(headers.splitlines()) or has(bytes(prefix).decode("utf-8", "replace").casefold().splitlines())}
+        return await read_mailbox(self.db, mailbox_id, run)
 
     async def pending(self, limit: int) -> list[str]:
         """Blobs in mailboxes without a search document. Each look starts after the last blob row
@@ -117,8 +161,5 @@ class SqliteSearchIndex:
                     index_document(raw, blob_id, doc)
         await self.db.write(job)
 
-    async def unindexed(self, mailbox_id: int) -> set[int]:
-        rows = self.db.quick().execute(
-            "SELECT m.uid FROM messages m LEFT JOIN search_docs d ON d.blob_id = m.blob_id "
-            "WHERE m.mailbox_id = ? AND d.id IS NULL", (mailbox_id,))
-        return {r[0] for r in rows}
+    async def unindexed(self, mailbox_id: int) -> list[str]:
+        return [r[0] for r in self.db.quick().execute(SQL_UNINDEXED, (mailbox_id,))]

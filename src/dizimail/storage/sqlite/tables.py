@@ -131,7 +131,22 @@ blobs = Table(
     Column("bodystructure", LargeBinary, nullable=True),
     Column("body", LargeBinary, nullable=True),
     Column("zero_since", Float, nullable=True),  # unreferenced since; swept after a grace period
+    # SORT/THREAD keys (0008), computed once per blob; base_subject NULL: not computed yet
+    Column("base_subject", String, nullable=True),
+    Column("reply", Integer, nullable=True),
+    Column("sent", Float, nullable=True),
+    Column("sent_day", Integer, nullable=True),
+    Column("sort_from", String, nullable=True),
+    Column("sort_to", String, nullable=True),
+    Column("sort_cc", String, nullable=True),
+    Column("display_from", String, nullable=True),
+    Column("display_to", String, nullable=True),
+    Column("message_id", String, nullable=True),
+    Column("refs", String, nullable=True),
+    Column("indexed", Integer, nullable=False, server_default="0"),  # has its search document
     Index("ix_blobs_zero_since", "zero_since"),
+    Index("ix_blobs_no_keys", "id", sqlite_where=text("base_subject IS NULL")),
+    Index("ix_blobs_unindexed", "id", sqlite_where=text("indexed = 0")),
 )
 
 queue = Table(
