@@ -126,3 +126,26 @@ async def test_a_qresync_report_holds_only_what_the_view_snapshot_reflects(meta,
     update = await view.poll(allow_expunge=True)
     assert update.expunged_uids == [2] and update.expunged == [1]
     assert [(seq, uid, flags) for seq, uid, flags, _ in update.flags] == [(1, 3, ("\\Flagged", "\\Recent"))]
+
+
+async def test_kept_uids_and_counts_follow_changes_made_by_another_process(stores, inbox_with):
+    """SELECT's UIDs and STATUS's counts are kept per mailbox version: a second store on the same
+    database (another process: the queue runner, the command line) changes the mailbox, and the
+    first one answers the new state, never the kept one."""
+    meta, blobs = stores
+    box = await inbox_with([(), (), ("\\Seen",)])
+    first = await meta.snapshot_mailbox(box)
+    first.uids.pop()  # a view changes its own copy, never the kept one
+    assert list((await meta.snapshot_mailbox(box)).uids) == [1, 2, 3]
+    assert (await meta.mailbox_status(box)).unseen == 2
+    other = SqliteMetaStore(meta.db, blobs)  # type: ignore[attr-defined]
+    await other.store_flags(box, [1], "+", ("\\Seen",))
+    assert (await meta.mailbox_status(box)).unseen == 1
+    assert (await meta.snapshot_mailbox(box)).first_unseen == 2
+    await other.expunge(box, [2])
+    assert list((await meta.snapshot_mailbox(box)).uids) == [1, 3]
+    assert (await meta.mailbox_status(box)).messages == 2
+    await other.copy_messages(box, [1], box)
+    assert list((await meta.snapshot_mailbox(box)).uids) == [1, 3, 4]
+    status = await meta.mailbox_status(box)
+    assert (status.messages, status.unseen, status.uidnext) == (3, 0, 5)

@@ -18,7 +18,6 @@ expunged message's row as it was (RFC 2180 §4.1.1), for the blob grace period.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 from array import array
 from collections.abc import AsyncIterator, Sequence
@@ -116,15 +115,14 @@ class SelectedMailbox:
         """Read the UIDs and counters in one snapshot; claim the \\Recent messages (SELECT) or just
         show them (EXAMINE). A message arriving after the snapshot is reported by the first poll.
 
-        The claim (a write) and the snapshot (a read) run side by side: the claimed UID range is
-        \\Recent here whichever comes first, for the messages of the snapshot and any that follow."""
+        The claim (a write) follows the snapshot when it shows something to claim: the claimed UID
+        range covers the snapshot's recent messages and any that arrived since (the first poll
+        reports those). Nothing to claim, nothing written: the common SELECT is one read."""
+        snap = await self.meta.snapshot_mailbox(self.info.id)
         if self.readonly:  # EXAMINE reports recent messages without claiming them
-            snap = await self.meta.snapshot_mailbox(self.info.id)
             self.recent.add(snap.recent_from, snap.uidnext)
-        else:
-            snap, claimed = await asyncio.gather(self.meta.snapshot_mailbox(self.info.id),
-                                                 self.meta.take_recent(self.info.id))
-            self.recent.add(*claimed)
+        elif snap.recent_from < snap.uidnext:
+            self.recent.add(*await self.meta.take_recent(self.info.id))
         self.uids = snap.uids
         self.synced_modseq, self.uidnext = snap.highestmodseq, snap.uidnext
         self.keywords = set(snap.keywords)
