@@ -457,3 +457,22 @@ def test_subscriptions_outlive_their_mailbox(server, user):
     ok(conn.unsubscribe("temporary"))
     assert ok(conn.lsub('""', "temp*")) == [None]
     conn.logout()
+
+
+def test_header_fields_come_from_the_header_alone_long_or_short_and_again_the_same(server, user):
+    """BODY.PEEK[HEADER.FIELDS (...)] (a webmail's message list) reads only a message's header and
+    keeps the answer; a header longer than the first read, the trace fields of the copy (Delivered-To)
+    and .NOT must come out byte for byte as stored, at the first FETCH and at the next."""
+    long_field = b"X-Long: " + b"y" * 20_000 + b"\r\n"
+    deliver(server, user, b"Subject: short\r\nX-Other: 1\r\n\r\nbody\r\n",
+            long_field + b"Subject: after a long field\r\n\r\n" + b"z" * 50_000 + b"\r\n")
+    conn = imap(server, user)
+    conn.select("INBOX")
+    for _ in range(2):
+        data = ok(conn.fetch("1:2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT DELIVERED-TO)])"))
+        assert data[0][1] == f"Delivered-To: {user}\r\nSubject: short\r\n\r\n".encode()
+        assert data[2][1] == f"Delivered-To: {user}\r\nSubject: after a long field\r\n\r\n".encode()
+        data = ok(conn.fetch("2", "(BODY.PEEK[HEADER.FIELDS.NOT (RETURN-PATH DELIVERED-TO RECEIVED)])"))
+        assert data[0][1] == long_field + b"Subject: after a long field\r\n\r\n"
+    assert ok(conn.fetch("1", "(FLAGS)")) == [b"1 (FLAGS (\\Recent))"]  # PEEK: nothing became \Seen
+    conn.logout()

@@ -237,6 +237,18 @@ def test_header_section_ends_at_a_line_that_is_not_a_field() -> None:
     assert [f.name for f in spaced.fields] == ["subject"]
 
 
+def test_header_fields_keep_their_offsets_and_continuation_lines() -> None:
+    raw = b"A: 1\r\n  more\r\n \r\nB:2\nC :\r\n\r\nbody"
+    block = split_header(raw)
+    assert [(f.name, f.start, f.value_start, f.end) for f in block.fields] == [
+        ("a", 0, 2, 17), ("b", 17, 19, 21), ("c", 21, 24, 26)]
+    assert (block.end, block.body_start) == (26, 28)
+    cut = split_header(raw, 0, 10)  # up to ``end`` only, the last field unterminated
+    assert [(f.name, f.end) for f in cut.fields] == [("a", 10)] and cut.end == cut.body_start == 10
+    assert split_header(b"\rA: 1\r\n").fields == []  # a lone CR is no field and no blank line
+    assert [f.name for f in split_header(b"X: " + b"a" * 100_000).fields] == ["x"]
+
+
 def test_encoded_words_and_charset_labels() -> None:
     assert decode_words("=?gb2312?B?teezp9TL0NDI1bGo?=") == "电厂运行日报"
     # A multi-byte character split across two words comes out whole.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.writer import imap_date, sequence_set_string
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 BODY_ITEMS = {"BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 META_ITEMS = {"ENVELOPE", "BODYSTRUCTURE"}
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
+DRAIN_EVERY = 64 * 1024  # bytes of responses after which FETCH waits for the client to take them
 
 
 def literal(data: bytes, binary_literal: bool = False) -> bytes:
@@ -58,8 +60,10 @@ class FetchRenderer:
             if "FLAGS" not in names:
                 newly = {ch.uid for ch in changed}
         needs_raw, needs_meta = _needs(items)
+        head_items = [i for i in items if _header_only(i)]
         missing = False
         found = 0
+        unsent = 0  # bytes written since the last drain
         async for batch in view.rows(uids):
             new_keywords = view.keywords_update([e.flags for e in batch])
             if new_keywords is not None:  # set by another session since the client last heard
@@ -73,7 +77,9 @@ class FetchRenderer:
                 try:
                     raw = await s.ctx.mailstore.read_message(entry) if needs_raw else b""
                     meta = await s.ctx.mailstore.blob_meta(entry) if needs_meta else None
-                    parts = self.render(entry, items, raw, meta)
+                    heads = {i: await s.ctx.mailstore.header_fields(entry, i.section.kind, i.section.fields)
+                             for i in head_items}
+                    parts = self.render(entry, items, raw, meta, heads)
                 except OSError:  # expunged longer ago than the blob grace period: its bytes are gone
                     missing = True
                     continue
@@ -81,9 +87,12 @@ class FetchRenderer:
                     raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
                 if entry.uid in newly:
                     parts.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(entry.uid, entry.flags)))})".encode())
-                s.send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
-                if needs_raw and not s.conn.has_pending():  # big responses: wait for the client now
+                response = b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+                s.send(response)
+                unsent += len(response)
+                if unsent >= DRAIN_EVERY and not s.conn.has_pending():  # big responses: wait for the client now
                     await s.conn.drain()
+                    unsent = 0
             found += len(batch)
             if not s.conn.has_pending():
                 await s.conn.drain()
@@ -97,11 +106,16 @@ class FetchRenderer:
     async def render_message(self, entry: MessageEntry, items: list[Any]) -> list[bytes]:
         """The FETCH data items of one message (reading its bytes or cached structure if needed)."""
         needs_raw, needs_meta = _needs(items)
-        raw = await self.session.ctx.mailstore.read_message(entry) if needs_raw else b""
-        meta = await self.session.ctx.mailstore.blob_meta(entry) if needs_meta else None
-        return self.render(entry, items, raw, meta)
+        store = self.session.ctx.mailstore
+        raw = await store.read_message(entry) if needs_raw else b""
+        meta = await store.blob_meta(entry) if needs_meta else None
+        heads = {i: await store.header_fields(entry, i.section.kind, i.section.fields) for i in items if _header_only(i)}
+        return self.render(entry, items, raw, meta, heads)
 
-    def render(self, entry: MessageEntry, items: list[Any], raw: bytes, meta: BlobMeta | None) -> list[bytes]:
+    def render(self, entry: MessageEntry, items: list[Any], raw: bytes, meta: BlobMeta | None,
+               heads: dict[Any, bytes] | None = None) -> list[bytes]:
+        """The FETCH data of one message; ``heads`` holds the header field sections already read
+        (mailstore.header_fields), which then need no ``raw``."""
         s = self.session
         view = s.selected
         assert view is not None
@@ -136,26 +150,43 @@ class FetchRenderer:
                 out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
             elif name == "BODY":
                 sec = item.section
-                data = _top_section(raw, sec.kind) if not sec.part and sec.kind in ("", "HEADER", "TEXT") else \
-                    section(raw, sec.part, sec.kind, sec.fields) or b""
-                out.append(item.response_name().encode() + b" " + literal(_partial(data, item.partial)))
+                if heads is not None and item in heads:
+                    data = heads[item]
+                elif not sec.part and sec.kind in ("", "HEADER", "TEXT"):
+                    data = _top_section(raw, sec.kind)
+                else:
+                    data = section(raw, sec.part, sec.kind, sec.fields) or b""
+                out.append(_label(item) + b" " + literal(_partial(data, item.partial)))
             elif name in ("BINARY", "BINARY.SIZE"):
                 decoded = binary(raw, item.section.part if item.section else ())
                 if decoded is None:
                     raise _UnknownCte()
                 if name == "BINARY.SIZE":
-                    out.append(item.response_name().encode() + b" %d" % len(decoded))
+                    out.append(_label(item) + b" %d" % len(decoded))
                 else:
-                    out.append(item.response_name().encode() + b" " + literal(_partial(decoded, item.partial),
+                    out.append(_label(item) + b" " + literal(_partial(decoded, item.partial),
                                                                                b"\0" in decoded))
         return out
+
+
+@functools.lru_cache(maxsize=256)
+def _label(item: Any) -> bytes:
+    """The response name of a FETCH item (items are frozen values; a command asks for the same
+    few for every message)."""
+    return str(item.response_name()).encode()
+
+
+def _header_only(item: Any) -> bool:
+    """BODY[HEADER.FIELDS (...)] (or .NOT) of the whole message: answered from its header alone."""
+    return (item.name.upper() == "BODY" and item.section is not None and not item.section.part
+            and item.section.kind in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"))
 
 
 def _needs(items: list[Any]) -> tuple[bool, bool]:
     """Whether the items need the message's bytes, and its cached ENVELOPE/BODYSTRUCTURE."""
     names = {i.name.upper() for i in items}
     raw = bool(names & BODY_ITEMS - {"BODY"}) or any(i.name.upper() == "BODY" and i.section is not None
-                                                     for i in items)
+                                                     and not _header_only(i) for i in items)
     meta = bool(names & META_ITEMS) or any(i.name.upper() == "BODY" and i.section is None for i in items)
     return raw, meta
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from dizimail.codec.imap.searchkeys import SearchKey
+from dizimail.codec.mime.imap import section
 from dizimail.interfaces import BlobStore, MetaStore, SearchIndex
 from dizimail.model.errors import MailError, NotFound, TemporaryFailure
 from dizimail.model.types import (
@@ -35,6 +36,8 @@ from dizimail.services.threads import ThreadNode
 CHUNK = 256 * 1024
 SMALL = 128 * 1024
 META_CACHE = 8192  # ENVELOPE/BODYSTRUCTURE of this many blobs kept in memory (they never change)
+HEADER_CACHE = 8 * 1024 * 1024  # bytes of header field answers kept in memory (they never change either)
+HEAD_READ = 16 * 1024  # bytes read first for a header (the rest only if the header goes on)
 
 
 class MaildropBusy(MailError):
@@ -61,6 +64,8 @@ class Mailstore:
         self.searching = MessageSearch(meta, search_index, blobs)
         self._locked: set[int] = set()
         self._meta_cache: dict[str, BlobMeta] = {}  # insertion-ordered: the oldest go first
+        self._heads: dict[tuple[str, bytes, str, tuple[str, ...]], bytes] = {}  # header_fields answers, LRU
+        self._heads_size = 0
 
     # --- IMAP and webmail ------------------------------------------------------
     async def select(self, account: Account, name: str, readonly: bool) -> SelectedMailbox:
@@ -141,7 +146,35 @@ class Mailstore:
             handle.close()
 
     async def read_message(self, entry: MessageEntry) -> bytes:
+        if entry.size <= SMALL:  # the common case, without the chunk iterator
+            with self.blobs.open(entry.blob_id) as small:
+                return entry.prefix + small.read()
         return b"".join([c async for c in self.read_chunks(entry)])
+
+    async def header_fields(self, entry: MessageEntry, kind: str, fields: tuple[str, ...]) -> bytes:
+        """BODY[HEADER.FIELDS (...)] or BODY[HEADER.FIELDS.NOT (...)] of the whole message (RFC 3501
+        §6.4.5), reading only its header. The answers are kept (LRU, HEADER_CACHE bytes): a message
+        never changes, and clients list the same messages again and again (a webmail's page of the
+        message list asks for the same fields of the same 50 messages at every visit)."""
+        key = (entry.blob_id, entry.prefix, kind, fields)
+        heads = self._heads
+        data = heads.pop(key, None)
+        if data is None:
+            head = await self._read_head(entry)
+            data = section(head, (), kind, fields) or b"\r\n"
+            self._heads_size += len(data)
+            while self._heads_size > HEADER_CACHE and heads:
+                self._heads_size -= len(heads.pop(next(iter(heads))))
+        heads[key] = data
+        return data
+
+    async def _read_head(self, entry: MessageEntry) -> bytes:
+        """The prefix and enough of the blob to hold its whole header section."""
+        with self.blobs.open(entry.blob_id) as handle:
+            data = handle.read(HEAD_READ)
+            if len(data) == HEAD_READ and b"\n\r\n" not in data and b"\n\n" not in data:  # a long header
+                data += await asyncio.to_thread(handle.read)
+        return entry.prefix + data
 
     async def index_pending(self) -> int:
         """Add search documents for messages committed since the last run; returns how many."""

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # RFC 5322 §3.6.8 field name (printable US-ASCII but colon), with the obsolete
 # white space before the colon of §4.5.
-_FIELD_NAME = re.compile(rb"([^\x00-\x20\x7f:]+)[ \t]*:")
+# A whole field: its name, the colon, the rest of the line and every continuation line (a line
+# starting with white space). Deterministic: after the name nothing can fail, so it never backtracks.
+_FIELD = re.compile(rb"([^\x00-\x20\x7f:]+)[ \t]*:()[^\n]*(?:\n[ \t][^\n]*)*\n?")
 _LINE_BREAK = re.compile(rb"\r?\n")
 _CR = 0x0D
 _LF = 0x0A
-_WSP = (0x20, 0x09)
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderField:
-    """One header field (RFC 5322 §2.2): ``raw[start:end]`` is the field with its line ending(s)."""
+class HeaderField(NamedTuple):
+    """One header field (RFC 5322 §2.2): ``raw[start:end]`` is the field with its line ending(s).
+
+    A named tuple rather than a frozen dataclass: FETCH of header fields splits every header it
+    returns, and a tuple is built several times faster."""
 
     name: str
     """Lower-case field name."""
@@ -52,35 +56,23 @@ class HeaderBlock:
 def split_header(raw: bytes, start: int = 0, end: int | None = None) -> HeaderBlock:
     """Split the header section that begins at ``start`` and lies before ``end``.
 
-    Linear in the size of the header section; never raises.
+    Linear in the size of the header section; never raises. One match per field, its
+    continuation lines included (FETCH of header fields splits every header it returns).
     """
     stop = len(raw) if end is None else min(end, len(raw))
     fields: list[HeaderField] = []
     pos = start
-    current: tuple[str, int, int] | None = None  # name, start, value_start
+    match = _FIELD.match
     while pos < stop:
-        newline = raw.find(b"\n", pos, stop)
-        line_end = stop if newline < 0 else newline + 1
         first = raw[pos]
         if first == _LF or (first == _CR and pos + 1 < stop and raw[pos + 1] == _LF):
-            _close(fields, current, pos)
-            return HeaderBlock(fields, pos, line_end)
-        if first in _WSP and current is not None:
-            pos = line_end
-            continue
-        match = _FIELD_NAME.match(raw, pos, line_end)
-        _close(fields, current, pos)
-        if match is None:
+            return HeaderBlock(fields, pos, raw.index(b"\n", pos, stop) + 1)
+        m = match(raw, pos, stop)
+        if m is None:  # neither a field nor a continuation: the body starts here
             return HeaderBlock(fields, pos, pos)
-        current = (match.group(1).decode("latin-1").lower(), pos, match.end())
-        pos = line_end
-    _close(fields, current, stop)
+        fields.append(HeaderField(m.group(1).decode("latin-1").lower(), pos, m.start(2), m.end()))
+        pos = m.end()
     return HeaderBlock(fields, stop, stop)
-
-
-def _close(fields: list[HeaderField], current: tuple[str, int, int] | None, end: int) -> None:
-    if current is not None:
-        fields.append(HeaderField(current[0], current[1], current[2], end))
 
 
 def unfold(value: bytes) -> bytes:

@@ -223,6 +223,8 @@ def section(
     matching fields as they stand, in message order, and a blank line.
     """
     kind = kind.upper()
+    if not part and kind in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):  # the message's own header: no MIME parse
+        return _header_fields(raw, 0, len(raw), kind, fields)
     root = parse_structure(raw) if structure is None else structure
     node = resolve(root, part)
     if node is None:
@@ -239,11 +241,16 @@ def section(
     if kind == "TEXT":
         return raw[message.body_start : message.body_end]
     if kind in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-        wanted = {name.lower() for name in fields}
-        keep = kind == "HEADER.FIELDS"
-        block = split_header(raw, message.header_start, message.body_end)
-        return b"".join(field_bytes(raw, f) for f in block.fields if (f.name in wanted) == keep) + b"\r\n"
+        return _header_fields(raw, message.header_start, message.body_end, kind, fields)
     return None
+
+
+def _header_fields(raw: bytes, start: int, end: int, kind: str, fields: tuple[str, ...]) -> bytes:
+    """HEADER.FIELDS (or .NOT) of the header that starts at ``start``: the fields as they stand, then a blank line."""
+    wanted = {name.lower() for name in fields}
+    keep = kind == "HEADER.FIELDS"
+    block = split_header(raw, start, end)
+    return b"".join(field_bytes(raw, f) for f in block.fields if (f.name in wanted) == keep) + b"\r\n"
 
 
 def binary(raw: bytes, part: tuple[int, ...], *, structure: Part | None = None) -> bytes | None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
 from dizimail.model.types import BlobRef
+
+_BLOB_ID = re.compile(r"[0-9a-f]{64}")  # SHA-256 hex: no path can be smuggled in
 
 _BUFFER = 256 * 1024
 
@@ -65,10 +68,10 @@ class FsBlobStore:
             (root / f"{i:02x}").mkdir(exist_ok=True)
         self.sync_dirs({str(root), str(tmp_dir)})
 
-    def _path(self, blob_id: str) -> Path:
-        if len(blob_id) != 64 or not all(c in "0123456789abcdef" for c in blob_id):
+    def _path(self, blob_id: str) -> str:
+        if _BLOB_ID.fullmatch(blob_id) is None:
             raise ValueError(f"bad blob id {blob_id!r}")
-        return self.root / blob_id[:2] / blob_id
+        return f"{self._root_s}/{blob_id[:2]}/{blob_id}"
 
     def writer(self) -> FsBlobWriter:
         return FsBlobWriter(self._root_s, self._tmp_s)
