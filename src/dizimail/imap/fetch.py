@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.writer import imap_date, sequence_set_string
@@ -30,6 +29,15 @@ def literal(data: bytes, binary_literal: bool = False) -> bytes:
 class FetchRenderer:
     def __init__(self, session: SessionBase) -> None:
         self.session = session
+        self._labels: dict[int, tuple[Any, bytes]] = {}  # response names of the command's items, by id
+
+    def label(self, item: Any) -> bytes:
+        """The item's response name, computed once per command (items are hashed dataclasses: hashing
+        one for every message of a page cost more than rendering it)."""
+        known = self._labels.get(id(item))
+        if known is None or known[0] is not item:
+            known = self._labels[id(item)] = (item, str(item.response_name()).encode())
+        return known[1]
 
     async def fetch(self, tag: str, c: Any) -> None:
         """The rows are read a batch at a time (services.selected), rendered and sent, so FETCH 1:*
@@ -61,6 +69,8 @@ class FetchRenderer:
                 newly = {ch.uid for ch in changed}
         needs_raw, needs_meta = _needs(items)
         head_items = [i for i in items if _header_only(i)]
+        self._labels = {}
+        store = s.ctx.mailstore
         missing = False
         found = 0
         unsent = 0  # bytes written since the last drain
@@ -75,10 +85,13 @@ class FetchRenderer:
                 if seq is None:
                     continue
                 try:
-                    raw = await s.ctx.mailstore.read_message(entry) if needs_raw else b""
-                    meta = await s.ctx.mailstore.blob_meta(entry) if needs_meta else None
-                    heads = {i: await s.ctx.mailstore.header_fields(entry, i.section.kind, i.section.fields)
-                             for i in head_items}
+                    raw = await store.read_message(entry) if needs_raw else b""
+                    meta = await store.blob_meta(entry) if needs_meta else None
+                    heads = {}
+                    for i in head_items:  # kept answers without an await: a list page asks for 50
+                        sec = i.section
+                        heads[id(i)] = store.known_header_fields(entry, sec.kind, sec.fields) or \
+                            await store.header_fields(entry, sec.kind, sec.fields)
                     parts = self.render(entry, items, raw, meta, heads)
                 except OSError:  # expunged longer ago than the blob grace period: its bytes are gone
                     missing = True
@@ -109,13 +122,14 @@ class FetchRenderer:
         store = self.session.ctx.mailstore
         raw = await store.read_message(entry) if needs_raw else b""
         meta = await store.blob_meta(entry) if needs_meta else None
-        heads = {i: await store.header_fields(entry, i.section.kind, i.section.fields) for i in items if _header_only(i)}
+        heads = {id(i): await store.header_fields(entry, i.section.kind, i.section.fields)
+                 for i in items if _header_only(i)}
         return self.render(entry, items, raw, meta, heads)
 
     def render(self, entry: MessageEntry, items: list[Any], raw: bytes, meta: BlobMeta | None,
-               heads: dict[Any, bytes] | None = None) -> list[bytes]:
+               heads: dict[int, bytes] | None = None) -> list[bytes]:
         """The FETCH data of one message; ``heads`` holds the header field sections already read
-        (mailstore.header_fields), which then need no ``raw``."""
+        (mailstore.header_fields), by ``id`` of their item, which then need no ``raw``."""
         s = self.session
         view = s.selected
         assert view is not None
@@ -150,30 +164,23 @@ class FetchRenderer:
                 out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
             elif name == "BODY":
                 sec = item.section
-                if heads is not None and item in heads:
-                    data = heads[item]
+                if heads is not None and id(item) in heads:
+                    data = heads[id(item)]
                 elif not sec.part and sec.kind in ("", "HEADER", "TEXT"):
                     data = _top_section(raw, sec.kind)
                 else:
                     data = section(raw, sec.part, sec.kind, sec.fields) or b""
-                out.append(_label(item) + b" " + literal(_partial(data, item.partial)))
+                out.append(self.label(item) + b" " + literal(_partial(data, item.partial)))
             elif name in ("BINARY", "BINARY.SIZE"):
                 decoded = binary(raw, item.section.part if item.section else ())
                 if decoded is None:
                     raise _UnknownCte()
                 if name == "BINARY.SIZE":
-                    out.append(_label(item) + b" %d" % len(decoded))
+                    out.append(self.label(item) + b" %d" % len(decoded))
                 else:
-                    out.append(_label(item) + b" " + literal(_partial(decoded, item.partial),
+                    out.append(self.label(item) + b" " + literal(_partial(decoded, item.partial),
                                                                                b"\0" in decoded))
         return out
-
-
-@functools.lru_cache(maxsize=256)
-def _label(item: Any) -> bytes:
-    """The response name of a FETCH item (items are frozen values; a command asks for the same
-    few for every message)."""
-    return str(item.response_name()).encode()
 
 
 def _header_only(item: Any) -> bool:

@@ -151,21 +151,27 @@ class Mailstore:
                 return entry.prefix + small.read()
         return b"".join([c async for c in self.read_chunks(entry)])
 
+    def known_header_fields(self, entry: MessageEntry, kind: str, fields: tuple[str, ...]) -> bytes | None:
+        """The kept answer of :meth:`header_fields`, if there is one (no read, no await)."""
+        key = (entry.blob_id, entry.prefix, kind, fields)
+        data = self._heads.pop(key, None)
+        if data is not None:
+            self._heads[key] = data  # the most recently used go last
+        return data
+
     async def header_fields(self, entry: MessageEntry, kind: str, fields: tuple[str, ...]) -> bytes:
         """BODY[HEADER.FIELDS (...)] or BODY[HEADER.FIELDS.NOT (...)] of the whole message (RFC 3501
         §6.4.5), reading only its header. The answers are kept (LRU, HEADER_CACHE bytes): a message
         never changes, and clients list the same messages again and again (a webmail's page of the
         message list asks for the same fields of the same 50 messages at every visit)."""
-        key = (entry.blob_id, entry.prefix, kind, fields)
-        heads = self._heads
-        data = heads.pop(key, None)
+        data = self.known_header_fields(entry, kind, fields)
         if data is None:
-            head = await self._read_head(entry)
-            data = section(head, (), kind, fields) or b"\r\n"
+            data = section(await self._read_head(entry), (), kind, fields) or b"\r\n"
+            heads = self._heads
+            heads[(entry.blob_id, entry.prefix, kind, fields)] = data
             self._heads_size += len(data)
             while self._heads_size > HEADER_CACHE and heads:
                 self._heads_size -= len(heads.pop(next(iter(heads))))
-        heads[key] = data
         return data
 
     async def _read_head(self, entry: MessageEntry) -> bytes:
