@@ -149,3 +149,33 @@ async def test_kept_uids_and_counts_follow_changes_made_by_another_process(store
     assert list((await meta.snapshot_mailbox(box)).uids) == [1, 3, 4]
     status = await meta.mailbox_status(box)
     assert (status.messages, status.unseen, status.uidnext) == (3, 0, 5)
+
+
+async def test_status_counts_stay_true_through_every_kind_of_change(stores, inbox_with):
+    """STATUS reads counts kept as messages change (migration 0008): after deliveries, flag changes,
+    copies, moves and expunges they must equal a count of the rows."""
+    meta, _blobs = stores
+    box = await inbox_with([(), ("\\Seen",), ("\\Deleted",), ("\\Seen", "\\Deleted"), ("$Work",)])
+    account = await meta.get_account("a@example.test")
+    archive = (await meta.get_mailbox(account.id, "Archive")).id
+
+    async def check(mailbox: int) -> None:
+        rows = await meta.list_messages(mailbox)
+        status = await meta.mailbox_status(mailbox)
+        assert (status.messages, status.size, status.unseen, status.deleted) == (
+            len(rows), sum(r.size for r in rows), sum("\\Seen" not in r.flags for r in rows),
+            sum("\\Deleted" in r.flags for r in rows))
+
+    await check(box)
+    await meta.store_flags(box, [1, 2, 5], "+", ("\\Seen",))
+    await meta.store_flags(box, [2, 3], "-", ("\\Seen", "\\Deleted"))
+    await meta.store_flags(box, [4], "", ("\\Flagged",))
+    await check(box)
+    await meta.copy_messages(box, [1, 2], archive)
+    await meta.copy_messages(box, [3], archive, move=True)
+    await check(box)
+    await check(archive)
+    await meta.expunge(box, [1, 4])
+    await check(box)
+    await meta.delete_mailbox(account.id, "Archive")
+    await check(box)

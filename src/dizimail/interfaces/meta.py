@@ -106,7 +106,8 @@ class MetaStore(Protocol):
     async def list_subscriptions(self, account_id: int) -> list[str]: ...
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438)."""
+        """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438), kept as messages change:
+        no message is counted per call."""
 
     async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
         """Claim the \\Recent messages (RFC 3501 §2.3.2): UIDs ``first <= uid < end`` are \\Recent for
@@ -166,7 +167,9 @@ class MetaStore(Protocol):
         """Every message of the mailbox with its blob's sort keys (None if not computed), by UID."""
 
     async def blobs_without_keys(self, mailbox_id: int) -> list[str]:
-        """Blob ids of the mailbox's messages whose sort keys were never computed."""
+        """Blob ids of the mailbox's messages that still need sort keys: their blob has none yet (stored
+        before keys existed, or too large to describe at ingest), or the message was stored without
+        them; :meth:`set_sort_keys` completes both."""
 
     async def set_sort_keys(self, items: Sequence[tuple[str, SortKeys]]) -> None:
         """Store computed sort keys for blobs (blob id, keys), in one transaction."""

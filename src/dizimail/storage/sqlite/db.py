@@ -52,13 +52,13 @@ class SqliteDatabase:
         self._writer: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------
-    def upgrade(self) -> None:
-        """Apply Alembic migrations up to head (idempotent)."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to ``revision`` (idempotent)."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         with self.write_engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
             conn.commit()
 
     def revision(self) -> str:

@@ -30,15 +30,16 @@ T = TypeVar("T")
 # The blobs of a mailbox that lack keys (search.py: a document, the same way): from the partial index of
 # the few blobs that lack them to their messages, never from the mailbox's messages (CROSS JOIN and INDEXED
 # BY fix the plan: without statistics SQLite chose the mailbox index, 20,000 x 20,000 probes).
-SQL_NO_KEYS = (f"SELECT DISTINCT b.id FROM blobs b CROSS JOIN messages m INDEXED BY ix_messages_blob "
-               f"ON m.blob_id = b.id WHERE b.{NO_KEYS} AND m.mailbox_id = ?")
+SQL_NO_KEYS = (f"SELECT b.id FROM blobs b CROSS JOIN messages m INDEXED BY ix_messages_blob "
+               f"ON m.blob_id = b.id WHERE b.{NO_KEYS} AND m.mailbox_id = ?1 "
+               f"UNION SELECT blob_id FROM messages WHERE mailbox_id = ?1 AND sort_date IS NULL")
 KEY_COLUMNS = ("base_subject, reply, sent, sent_day, sort_from, sort_to, sort_cc, display_from, display_to, "
                 "message_id, refs")
 _SQL_SET_KEYS = f"UPDATE blobs SET {', '.join(c + ' = ?' for c in KEY_COLUMNS.split(', '))} WHERE id = ?"
-_ORDER = {"arrival": "m.internal_date", "date": "coalesce(b.sent, m.internal_date)", "size": "m.size",
+_ORDER = {"arrival": "m.internal_date", "date": "m.sort_date", "size": "m.size",
           "subject": "b.base_subject", "from": "b.sort_from", "to": "b.sort_to", "cc": "b.sort_cc",
           "displayfrom": "b.display_from", "displayto": "b.display_to"}
-_ROW_ONLY = frozenset({"arrival", "size"})
+_ROW_ONLY = frozenset({"arrival", "date", "size"})  # in the message row: no join to the blob
 
 
 def key_values(keys: SortKeys) -> tuple[Any, ...]:
@@ -47,9 +48,18 @@ def key_values(keys: SortKeys) -> tuple[Any, ...]:
             keys.display_from, keys.display_to, keys.message_id, " ".join(keys.references))
 
 
+def sort_sql(order: Sequence[tuple[str, bool]]) -> str:
+    """The UIDs of mailbox ?1 in the order of ``(key, descending)`` pairs, ties by ascending UID."""
+    join = "" if _ROW_ONLY.issuperset(name for name, _ in order) else "JOIN blobs b ON b.id = m.blob_id "
+    keys = ", ".join(f"{_ORDER[name]}{' DESC' if reverse else ''}" for name, reverse in order)
+    return f"SELECT m.uid FROM messages m {join}WHERE m.mailbox_id = ?1 ORDER BY {keys}, m.uid"
+
+
 def write_keys(conn: sqlite3.Connection, items: Sequence[tuple[str, SortKeys]]) -> None:
-    """Store blobs' sort keys (inside the caller's transaction)."""
+    """Store blobs' sort keys, and their messages' sort dates (inside the caller's transaction)."""
     conn.executemany(_SQL_SET_KEYS, [(*key_values(keys), blob_id) for blob_id, keys in items])
+    conn.executemany("UPDATE messages SET sort_date = coalesce(?, internal_date) WHERE blob_id = ? AND sort_date IS NULL",
+                     [(keys.sent, blob_id) for blob_id, keys in items])
 
 
 def _keys(r: Sequence[Any]) -> SortKeys | None:
@@ -101,10 +111,7 @@ class SqliteKeyOps:
     async def sorted_uids(self, mailbox_id: int, order: Sequence[tuple[str, bool]]) -> array[int]:
         """One ordered read; kept per mailbox version, since the order changes only when messages
         arrive or leave (or blobs get their keys: set_sort_keys forgets every order)."""
-        names = [name for name, _ in order]
-        join = "" if _ROW_ONLY.issuperset(names) else "JOIN blobs b ON b.id = m.blob_id "
-        keys = ", ".join(f"{_ORDER[name]}{' DESC' if reverse else ''}" for name, reverse in order)
-        sql = f"SELECT m.uid FROM messages m {join}WHERE m.mailbox_id = ? ORDER BY {keys}, m.uid"
+        sql = sort_sql(order)
         cache_key = ("sorted", mailbox_id, tuple(order))
 
         def read(raw: sqlite3.Connection) -> tuple[tuple[Any, ...] | None, array[int]]:

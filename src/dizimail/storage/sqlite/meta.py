@@ -52,8 +52,11 @@ _SQL_ALIAS = ("SELECT t.target FROM alias_targets t JOIN aliases a ON a.id = t.a
               "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? AND a.local_part = ? ORDER BY t.target")
 _SQL_BOX_FOR_DELIVERY = ("SELECT a.quota_bytes, a.used_bytes, m.id, m.uidnext, m.highestmodseq "
                          "FROM accounts a JOIN mailboxes m ON m.account_id = a.id WHERE a.id = ? AND m.name = ?")
+# sort_date: given when the message came with its keys; else taken from a blob that already has them
+# (a redelivery), else NULL until the blob gets keys (storage/sqlite/keys.py write_keys).
 _SQL_INSERT_MESSAGE = ("INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, "
-                       "queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                       "queue_id, sort_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce(?10, (SELECT CASE "
+                       "WHEN base_subject IS NULL THEN NULL ELSE coalesce(sent, ?5) END FROM blobs WHERE id = ?7)))")
 _SQL_BUMP_BOX = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE id = ?"
 _SQL_CHARGE_ACCOUNT = ("UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 "
                        "WHERE id = ?")
@@ -322,6 +325,8 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
             if record.fetched is not None and cur.execute(
                     "SELECT 1 FROM fetch_seen WHERE fetch_id = ? AND uid = ?", record.fetched).fetchone():
                 return CommitResult(delivered=(), over_quota=())  # another fetch pass committed it already
+            meta = record.meta
+            keys = meta.sort if meta is not None else None
             delivered: list[int] = []
             boxes: list[int] = []
             uids: list[int] = []
@@ -336,8 +341,9 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                     over.append(QueuedRecipient(d.address, status="deferred", last_error="4.2.2 quota exceeded"))
                     continue
                 when = record.received_at if d.internal_date is None else d.internal_date
+                sort_date = None if keys is None else keys.sent if keys.sent is not None else when
                 cur.execute(_SQL_INSERT_MESSAGE, (box_id, uidnext, modseq + 1, " ".join(d.flags), when,
-                                                  size, blob.id, d.prefix, record.queue_id))
+                                                  size, blob.id, d.prefix, record.queue_id, sort_date))
                 cur.execute(_SQL_BUMP_BOX, (box_id,))
                 cur.execute(_SQL_CHARGE_ACCOUNT, (size, d.account_id))
                 delivered.append(d.account_id)
@@ -356,10 +362,9 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
             if record.fetched is not None:
                 cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",
                             (*record.fetched, record.received_at))
-            meta = record.meta
-            keys = key_values(meta.sort) if meta is not None and meta.sort is not None else _NO_KEYS
+            columns = key_values(keys) if keys is not None else _NO_KEYS
             cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
-                                        meta and meta.body, 0, *keys, refs))
+                                        meta and meta.body, 0, *columns, refs))
             if meta is not None and meta.search is not None:
                 index_document(cur.connection, blob.id, meta.search)
             return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),

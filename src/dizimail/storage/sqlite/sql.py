@@ -40,9 +40,8 @@ async def read_mailbox(db: SqliteDatabase, mailbox_id: int, fn: Callable[[sqlite
     return await db.read(lambda conn: fn(raw(conn)))
 
 
-# What identifies a mailbox's set of messages (new ones raise uidnext, an expunge logs a MODSEQ) and,
-# with HIGHESTMODSEQ and the \Recent mark, everything STATUS counts. The account id and UIDVALIDITY
-# tell a mailbox from a later one that reuses its row id.
+# What identifies a mailbox's set of messages (new ones raise uidnext, an expunge logs a MODSEQ); the
+# account id and UIDVALIDITY tell a mailbox from a later one that reuses its row id.
 SQL_VERSION = ("SELECT account_id, uidvalidity, uidnext, highestmodseq, recent_uid, "
                "(SELECT max(modseq) FROM expunged WHERE mailbox_id = ?1) FROM mailboxes WHERE id = ?1")
 
@@ -53,7 +52,7 @@ def uid_version(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 class MailboxCache:
-    """Per-process results about mailboxes (the UIDs of SELECT, STATUS counts, SORT orders), each
+    """Per-process results about mailboxes (the UIDs of SELECT, SORT orders), each
     valid for one version of its mailbox read from the database (SQL_VERSION): a change by this or
     any other process moves the version, so a stale entry is never returned, only recomputed.
     Bounded by the number of UIDs held; the least recently used entries go first."""

@@ -69,6 +69,11 @@ mailboxes = Table(
     Column("highestmodseq", BigInteger, nullable=False),
     Column("special_use", String, nullable=True),
     Column("recent_uid", BigInteger, nullable=False, server_default="1"),
+    # kept by triggers on messages (0008): what STATUS reports without counting
+    Column("n_messages", BigInteger, nullable=False, server_default="0"),
+    Column("n_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("n_unseen", BigInteger, nullable=False, server_default="0"),
+    Column("n_deleted", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("account_id", "name"),
 )
 
@@ -84,6 +89,7 @@ messages = Table(
     Column("blob_id", String, nullable=False),
     Column("prefix", LargeBinary, nullable=False),
     Column("queue_id", String, nullable=False),
+    Column("sort_date", Float, nullable=True),  # SORT DATE (0008): sent date, else internal date; NULL: blob lacks keys
     UniqueConstraint("mailbox_id", "uid"),
     Index("ix_messages_blob", "blob_id"),
     Index("ix_messages_modseq", "mailbox_id", "modseq"),
@@ -91,6 +97,7 @@ messages = Table(
     Index("ix_messages_unseen", "mailbox_id", "uid", sqlite_where=text("' ' || flags || ' ' NOT LIKE '% \\Seen %'")),
     Index("ix_messages_deleted", "mailbox_id", "uid", sqlite_where=text("' ' || flags || ' ' LIKE '% \\Deleted %'")),
     Index("ix_messages_keywords", "mailbox_id", "flags", sqlite_where=text("(' ' || flags) GLOB '* [^\\]*'")),
+    Index("ix_messages_date", "mailbox_id", "sort_date", text("uid DESC")),
 )
 
 subscriptions = Table(
