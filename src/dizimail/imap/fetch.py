@@ -135,34 +135,15 @@ class FetchRenderer:
         assert view is not None
         uid = entry.uid
         out: list[bytes] = []
-        for item in items:
-            name = item.name.upper()
+        for item in items:  # the items of a message list first; names are upper-case (codec.imap)
+            name = item.name
             if name == "UID":
                 out.append(b"UID %d" % uid)
             elif name == "FLAGS":
                 out.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(uid, entry.flags)))})".encode())
-            elif name == "INTERNALDATE":
-                out.append(f'INTERNALDATE "{imap_date(entry.internal_date)}"'.encode())
             elif name == "RFC822.SIZE":
                 out.append(b"RFC822.SIZE %d" % entry.size)
-            elif name == "MODSEQ":
-                out.append(b"MODSEQ (%d)" % entry.modseq)
-            elif name == "ENVELOPE":
-                assert meta is not None
-                out.append(b"ENVELOPE " + meta.envelope)
-            elif name == "BODYSTRUCTURE":
-                assert meta is not None
-                out.append(b"BODYSTRUCTURE " + meta.bodystructure)
-            elif name == "BODY" and item.section is None:
-                assert meta is not None
-                out.append(b"BODY " + meta.body)
-            elif name == "RFC822":
-                out.append(b"RFC822 " + literal(raw))
-            elif name == "RFC822.HEADER":
-                out.append(b"RFC822.HEADER " + literal(section(raw, (), "HEADER") or b""))
-            elif name == "RFC822.TEXT":
-                out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
-            elif name == "BODY":
+            elif name == "BODY" and item.section is not None:
                 sec = item.section
                 if heads is not None and id(item) in heads:
                     data = heads[id(item)]
@@ -171,6 +152,25 @@ class FetchRenderer:
                 else:
                     data = section(raw, sec.part, sec.kind, sec.fields) or b""
                 out.append(self.label(item) + b" " + literal(_partial(data, item.partial)))
+            elif name == "INTERNALDATE":
+                out.append(f'INTERNALDATE "{imap_date(entry.internal_date)}"'.encode())
+            elif name == "MODSEQ":
+                out.append(b"MODSEQ (%d)" % entry.modseq)
+            elif name == "ENVELOPE":
+                assert meta is not None
+                out.append(b"ENVELOPE " + meta.envelope)
+            elif name == "BODYSTRUCTURE":
+                assert meta is not None
+                out.append(b"BODYSTRUCTURE " + meta.bodystructure)
+            elif name == "BODY":
+                assert meta is not None
+                out.append(b"BODY " + meta.body)
+            elif name == "RFC822":
+                out.append(b"RFC822 " + literal(raw))
+            elif name == "RFC822.HEADER":
+                out.append(b"RFC822.HEADER " + literal(section(raw, (), "HEADER") or b""))
+            elif name == "RFC822.TEXT":
+                out.append(b"RFC822.TEXT " + literal(section(raw, (), "TEXT") or b""))
             elif name in ("BINARY", "BINARY.SIZE"):
                 decoded = binary(raw, item.section.part if item.section else ())
                 if decoded is None:
