@@ -189,27 +189,25 @@ class SqliteMailboxOps:
             "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,))]
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        """STATUS counters in one read snapshot: the counts kept in the mailbox row by triggers on
-        messages (migration 0008: every writer keeps them right, and nothing is counted now), and the
-        \\Recent ones counted on the UID index (the range above the \\Recent mark: off the event loop
-        when it is large)."""
-        def read(raw: sqlite3.Connection) -> MailboxStatus:
-            raw.execute("BEGIN")
-            try:
-                box = raw.execute(_SQL_STATUS, (mailbox_id,)).fetchone()
-                if box is None:
-                    raise NotFound("unknown_mailbox", str(mailbox_id))
-                recent = raw.execute("SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid >= ?",
-                                     (mailbox_id, box[3])).fetchone()[0]
-            finally:
-                raw.execute("COMMIT")
-            return MailboxStatus(messages=box[4], unseen=box[6], recent=recent, deleted=box[7], size=box[5],
-                                 uidnext=box[0], uidvalidity=box[1], highestmodseq=box[2], recent_from=box[3])
-
-        box = self.db.quick().execute("SELECT uidnext - recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
-        if box is not None and box[0] > INLINE_ROWS:
-            return await self.db.read(lambda conn: read(_raw(conn)))
-        return read(self.db.quick())
+        """STATUS counters: the counts kept in the mailbox row by triggers on messages (migration 0008:
+        every writer keeps them right, and nothing is counted now) and, when some messages are still
+        unclaimed, the \\Recent ones counted on the UID index between the \\Recent mark and the row's
+        uidnext (off the event loop when that range is large)."""
+        box = self.db.quick().execute(_SQL_STATUS, (mailbox_id,)).fetchone()
+        if box is None:
+            raise NotFound("unknown_mailbox", str(mailbox_id))
+        uidnext, recent_from = box[0], box[3]
+        recent = 0
+        if recent_from < uidnext:
+            def count(raw: sqlite3.Connection) -> int:
+                return int(raw.execute("SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid < ?",
+                                       (mailbox_id, recent_from, uidnext)).fetchone()[0])
+            if uidnext - recent_from > INLINE_ROWS:
+                recent = await self.db.read(lambda conn: count(_raw(conn)))
+            else:
+                recent = count(self.db.quick())
+        return MailboxStatus(messages=box[4], unseen=box[6], recent=recent, deleted=box[7], size=box[5],
+                             uidnext=uidnext, uidvalidity=box[1], highestmodseq=box[2], recent_from=recent_from)
 
     async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
         """UIDs ``first <= uid < end`` are \\Recent for the caller; later sessions see them as not recent."""
