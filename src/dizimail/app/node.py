@@ -19,6 +19,7 @@ from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.policy.facts import Mode
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.smtp.server import SmtpContext, smtp_listener
 
@@ -56,8 +57,7 @@ class Node:
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
-        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, services.relay,
-                               services.dkim)
+        smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
         imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
                                services.notifier, tls)
@@ -69,7 +69,7 @@ class Node:
                 log.warning("%s disabled: no TLS certificate", name)
                 continue
             if name in ("smtp", "submission", "smtps"):
-                listener = smtp_listener(smtp_ctx, {"smtp": "mx"}.get(name, name), spec.address, spec.port,
+                listener = smtp_listener(smtp_ctx, Mode("mx" if name == "smtp" else name), spec.address, spec.port,
                                          limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)

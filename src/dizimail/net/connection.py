@@ -220,6 +220,14 @@ class Connection(asyncio.Protocol):
         cipher = self.tls.cipher()
         return f"using {self.tls.version()} with cipher {cipher[0] if cipher else '?'}"
 
+    async def drain_quietly(self, timeout: float = 5.0) -> None:
+        """Send what is queued if the peer still listens: the last words of a session (a client may
+        close right after QUIT or LOGOUT without reading the reply)."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
+
     async def close(self) -> None:
         self.flush()
         if self.transport is not None:

@@ -66,12 +66,12 @@ class Pop3Session:
                     await self.dispatch(line)
                 if self.bad >= limits.max_bad_commands:
                     self.err("Too many errors, closing connection")
-                    await self.conn.drain()
+                    await self.conn.drain_quietly()
                     return
                 if not self.conn.has_pending():
                     await self.conn.drain()
         except CloseSession:
-            await self.conn.drain()
+            await self.conn.drain_quietly()
         except (TimeoutError, ConnectionClosed, ConnectionError):
             pass
         finally:

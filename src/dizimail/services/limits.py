@@ -1,6 +1,24 @@
-"""Per-IP connection counting shared by every listener of this process."""
+"""Per-client connection counting shared by every listener of this process, and the admission rule
+listeners apply when a connection arrives (they get it as callables: ``net`` imports no service)."""
 
 from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+
+def client_key(ip: str) -> str:
+    """Who a peer address stands for: an IPv4 address itself, an IPv6 address its /64 (one host or
+    site usually holds a whole /64, so per-address counting would give it endless fresh counters)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
 
 
 class ConnectionLimiter:
@@ -9,19 +27,35 @@ class ConnectionLimiter:
         self._open: dict[str, int] = {}
 
     def acquire(self, ip: str) -> bool:
-        """Count a new connection; False (and nothing counted) when the IP is at its limit."""
-        n = self._open.get(ip, 0)
+        """Count a new connection; False (and nothing counted) when the client is at its limit."""
+        key = client_key(ip)
+        n = self._open.get(key, 0)
         if n >= self.max_per_ip:
             return False
-        self._open[ip] = n + 1
+        self._open[key] = n + 1
         return True
 
     def release(self, ip: str) -> None:
-        n = self._open.get(ip, 0) - 1
+        key = client_key(ip)
+        n = self._open.get(key, 0) - 1
         if n <= 0:
-            self._open.pop(ip, None)
+            self._open.pop(key, None)
         else:
-            self._open[ip] = n
+            self._open[key] = n
 
     def count(self, ip: str) -> int:
-        return self._open.get(ip, 0)
+        return self._open.get(client_key(ip), 0)
+
+    def gate(self, locked: Callable[[str], bool] | None = None) -> tuple[Callable[[str], str | None],
+                                                                        Callable[[str], None]]:
+        """The (admit, release) pair a listener calls at accept and when the connection ends. ``admit``
+        returns None for an admitted (and counted) connection, else the i18n key of the refusal.
+        ``locked``: for listeners that exist to log in (IMAP, POP3, submission), refuse clients locked
+        out of authentication; the MX port never gets it (a lockout stops logins, not mail)."""
+        def admit(ip: str) -> str | None:
+            if locked is not None and locked(ip):
+                return "locked_out"
+            if not self.acquire(ip):
+                return "too_many_connections"
+            return None
+        return admit, self.release
