@@ -109,7 +109,10 @@ def session_bytes(rng: random.Random, scenario: Scenario, lines: int) -> bytes:
 
 async def run_session(port: int, data: bytes, timeout: float = 20.0) -> int:
     """Send ``data`` while reading replies; half-close; read to the end. Returns the reply bytes seen."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return 0
     received = 0
 
     async def drain() -> None:
@@ -125,7 +128,7 @@ async def run_session(port: int, data: bytes, timeout: float = 20.0) -> int:
         if writer.can_write_eof():
             writer.write_eof()
         await asyncio.wait_for(reading, timeout)
-    except (ConnectionError, TimeoutError):
+    except (OSError, TimeoutError):  # the server hung up first (too many errors, LOGOUT ...)
         pass
     finally:
         reading.cancel()

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from dizimail.app.build import Services, make_runner, open_services
+from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
@@ -112,9 +113,11 @@ class Node:
                 log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
-        """Periodic removal of message files that lost their last reference (after a grace period)."""
+        """Periodic removal of message files that lost their last reference (after a grace period), and
+        of the allocator's free memory (app/memory.py)."""
         while True:
             await asyncio.sleep(self.config.storage.sweep_interval)
+            trim()
             try:
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
@@ -134,6 +137,7 @@ class Node:
 
 async def serve(config: Config, config_path: Path | None = None) -> None:
     """``dizimail serve``: print every listening port, then ``ready``; stop on SIGINT/SIGTERM."""
+    tune_allocator()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
