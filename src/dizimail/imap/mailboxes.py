@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
 from dizimail.codec.imap.utf7 import decode_mutf7
+from dizimail.codec.imap.wildcard import PatternSet
 from dizimail.codec.imap.writer import sequence_set_string
 from dizimail.codec.mime.imap import section
 from dizimail.imap.base import CommandError, SessionBase
@@ -14,6 +17,10 @@ from dizimail.imap.fetch import FetchRenderer
 from dizimail.model.errors import MailError
 from dizimail.services.folders import DELIMITER
 
+# LIST matching on the event loop up to about 20 ms (name characters x patterns, the automaton's
+# character counting five); beyond, in a worker thread, so other sessions keep being served.
+INLINE_MATCH_WORK = 250_000
+AUTOMATON_COST = 5
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED")
 
 
@@ -34,14 +41,32 @@ def _lenient(wire: str) -> str:
         return wire
 
 
-def _pattern(reference: str, pattern: str) -> re.Pattern[str]:
-    """LIST wildcards (RFC 3501 §6.3.8): * matches anything, % anything but the delimiter."""
-    full = reference + pattern if not pattern.startswith(DELIMITER) else pattern
-    regex = "".join(".*" if ch == "*" else f"[^{re.escape(DELIMITER)}]*" if ch == "%" else re.escape(ch)
-                    for ch in full)
-    if full.upper().startswith("INBOX"):
-        regex = "(?i:INBOX)" + regex[len(re.escape("INBOX")):] if full[:5].upper() == "INBOX" else regex
-    return re.compile(f"^{regex}$")
+def _full_pattern(reference: str, pattern: str) -> str:
+    """The reference name and the pattern joined (RFC 3501 §6.3.8); a pattern from the root ignores it."""
+    return reference + pattern if not pattern.startswith(DELIMITER) else pattern
+
+
+def _ancestors(names: Iterable[str]) -> set[str]:
+    """Every proper superior of the names ("a" and "a/b" for "a/b/c"), in time linear in their length:
+    a superior already seen has had its own superiors added."""
+    out: set[str] = set()
+    for name in names:
+        end = name.rfind(DELIMITER)
+        while end > 0:
+            parent = name[:end]
+            if parent in out:
+                break
+            out.add(parent)
+            end = name.rfind(DELIMITER, 0, end)
+    return out
+
+
+async def _matching(patterns: PatternSet, names: list[str]) -> set[str]:
+    """The names that match; many long names go to a worker thread so other sessions keep being served."""
+    work = sum(map(len, names)) * len(patterns) * (AUTOMATON_COST if patterns.costly else 1)
+    if work <= INLINE_MATCH_WORK:
+        return patterns.matching(names)
+    return await asyncio.to_thread(patterns.matching, names)
 
 
 class MailboxCommands(SessionBase):
@@ -159,26 +184,32 @@ class MailboxCommands(SessionBase):
         boxes = await self.ctx.folders.list(self.account)
         names = {b.name for b in boxes}
         subscribed: set[str] = set(await self.ctx.folders.subscriptions(self.account))
-        regexes = [_pattern(_lenient(reference), _lenient(p)) for p in patterns]
+        wanted = PatternSet(_full_pattern(_lenient(reference), _lenient(p)) for p in patterns)
+        # Every name is matched once; the hierarchy questions below are set lookups, so LIST stays
+        # linear in the number of mailboxes and subscriptions (no "any child?" scan per mailbox).
+        matched = await _matching(wanted, list(names | subscribed))
+        parents = _ancestors(names)
+        subscribed_parents = _ancestors(subscribed)
+        unmatched_subscribed_parents = _ancestors(subscribed - matched)
         if subscribed_only or verb == "LSUB":  # subscribed names whose mailbox is gone (RFC 5258 §3.4)
             for name in sorted(subscribed - names):
-                if any(r.match(name) for r in regexes):
+                if name in matched:
                     gone = "" if verb == "LSUB" else "\\Subscribed \\NonExistent"
                     self.send(f'* {verb} ({gone}) "{DELIMITER}" '.encode() + self.wire_name(name) + b"\r\n")
+        percent = any("%" in p for p in patterns)
         for box in boxes:
-            if not any(r.match(box.name) for r in regexes) or (special_only and not box.special_use):
+            if box.name not in matched or (special_only and not box.special_use):
                 continue
             if verb == "LSUB":
                 if box.name in subscribed:
                     attrs = []
-                elif any(n.startswith(box.name + DELIMITER) for n in subscribed) and any("%" in p for p in patterns):
+                elif box.name in subscribed_parents and percent:
                     attrs = ["\\Noselect"]  # RFC 3501 §6.3.9: a parent of subscribed mailboxes
                 else:
                     continue
             extra = b""
             if verb == "LIST":
-                subscribed_child = any(n.startswith(box.name + DELIMITER) and not any(r.match(n) for r in regexes)
-                                       for n in subscribed)
+                subscribed_child = box.name in unmatched_subscribed_parents
                 if subscribed_only and box.name not in subscribed:
                     if not (recursive and subscribed_child):
                         continue
@@ -186,8 +217,7 @@ class MailboxCommands(SessionBase):
                     extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
                 attrs = []
                 if children:
-                    has_children = any(n.startswith(box.name + DELIMITER) for n in names)
-                    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+                    attrs.append("\\HasChildren" if box.name in parents else "\\HasNoChildren")
                 if box.special_use:
                     attrs.append(box.special_use)
                 if show_subscribed and box.name in subscribed:
