@@ -45,3 +45,36 @@ def test_hostile_list_pattern_does_not_delay_another_clients_greeting(server, cl
         assert line.startswith(f"h{i} OK"), line
     [line] = client.ok(f'LIST "" "*{boxes[0][-3:]}"')
     assert line.endswith(f'"{boxes[0]}"'), line
+
+
+# --- commands in the wrong state (RFC 9051 §3) -------------------------------------------------------
+def raw_imap(port: int) -> tuple[socket.socket, object]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    return sock, f
+
+
+@pytest.mark.parametrize(("command", "text"), [
+    (b"CHECK", b"Not authenticated"),  # selected state only
+    (b"COMPRESS DEFLATE", b"Not authenticated"),  # authenticated state (RFC 4978 §3)
+    (b"FETCH 1 FLAGS", b"Not authenticated"),
+    (b"LIST \"\" *", b"Not authenticated"),
+])
+def test_commands_before_login_get_bad_and_are_not_run(server, command, text):
+    sock, f = raw_imap(server.ports["imap"])
+    try:
+        sock.sendall(b"a " + command + b"\r\nb NOOP\r\n")
+        assert f.readline() == b"a BAD " + text + b"\r\n"
+        assert f.readline() == b"b OK NOOP completed\r\n"  # COMPRESS did not start: this is plain text
+    finally:
+        sock.close()
+
+
+def test_check_needs_a_selected_mailbox_and_login_is_refused_after_login(client):
+    _lines, done = client.command("CHECK")
+    assert done.endswith("BAD No mailbox selected"), done
+    _lines, done = client.command("LOGIN a b")
+    assert done.endswith("BAD Already authenticated"), done
+    client.ok("SELECT INBOX")
+    client.ok("CHECK")

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
+from dizimail.codec.imap import commands as cmd
 from dizimail.codec.imap.utf7 import decode_mutf7
 from dizimail.codec.imap.wildcard import PatternSet
 from dizimail.codec.imap.writer import sequence_set_string
@@ -73,7 +74,7 @@ class MailboxCommands(SessionBase):
     fetcher: FetchRenderer
 
     # --- SELECT / EXAMINE ----------------------------------------------------------
-    async def cmd_select(self, tag: str, c: Any) -> None:
+    async def cmd_select(self, tag: str, c: cmd.Select) -> None:
         assert self.account is not None
         if c.condstore:
             self.condstore = True
@@ -117,25 +118,25 @@ class MailboxCommands(SessionBase):
                 flags = " ".join(self.visible_flags(view.flags_of(change.uid, change.flags)))
                 self.untagged(f"{seq} FETCH (UID {change.uid} FLAGS ({flags}) MODSEQ ({change.modseq}))")
 
-    async def cmd_close(self, tag: str, c: Any) -> None:
+    async def cmd_close(self, tag: str, c: cmd.Close) -> None:
         assert self.selected is not None
         if not self.selected.readonly:  # silently remove \Deleted messages (RFC 3501 §6.4.2)
             await self.ctx.mailstore.expunge_uids(self.selected, await self.selected.deleted())
         self.selected = None
         self.tagged(tag, "OK", "CLOSE completed")
 
-    async def cmd_unselect(self, tag: str, c: Any) -> None:
+    async def cmd_unselect(self, tag: str, c: cmd.Unselect) -> None:
         self.selected = None
         self.tagged(tag, "OK", "UNSELECT completed")
 
     # --- folders --------------------------------------------------------------------
-    async def cmd_create(self, tag: str, c: Any) -> None:
+    async def cmd_create(self, tag: str, c: cmd.Create) -> None:
         assert self.account is not None
         use = c.special_use[0] if c.special_use else None
         await self.ctx.folders.create(self.account, self.mailbox_name(c.mailbox), use, origin=self.watch)
         self.tagged(tag, "OK", "CREATE completed")
 
-    async def cmd_delete(self, tag: str, c: Any) -> None:
+    async def cmd_delete(self, tag: str, c: cmd.Delete) -> None:
         assert self.account is not None
         name = self.mailbox_name(c.mailbox)
         if self.selected is not None and self.selected.info.name == name:
@@ -143,23 +144,23 @@ class MailboxCommands(SessionBase):
         await self.ctx.folders.delete(self.account, name, origin=self.watch)
         self.tagged(tag, "OK", "DELETE completed")
 
-    async def cmd_rename(self, tag: str, c: Any) -> None:
+    async def cmd_rename(self, tag: str, c: cmd.Rename) -> None:
         assert self.account is not None
         await self.ctx.folders.rename(self.account, self.mailbox_name(c.old), self.mailbox_name(c.new),
                                       origin=self.watch)
         self.tagged(tag, "OK", "RENAME completed")
 
-    async def cmd_subscribe(self, tag: str, c: Any) -> None:
+    async def cmd_subscribe(self, tag: str, c: cmd.Subscribe) -> None:
         assert self.account is not None
         await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), True, origin=self.watch)
         self.tagged(tag, "OK", "SUBSCRIBE completed")
 
-    async def cmd_unsubscribe(self, tag: str, c: Any) -> None:
+    async def cmd_unsubscribe(self, tag: str, c: cmd.Unsubscribe) -> None:
         assert self.account is not None
         await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), False, origin=self.watch)
         self.tagged(tag, "OK", "UNSUBSCRIBE completed")
 
-    async def cmd_list(self, tag: str, c: Any) -> None:
+    async def cmd_list(self, tag: str, c: cmd.List) -> None:
         """LIST with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154)."""
         selection = {o.upper() for o in c.selection}
         returns = {r.upper() for r in c.returns}
@@ -170,7 +171,7 @@ class MailboxCommands(SessionBase):
                              recursive="RECURSIVEMATCH" in selection,
                              children=not selection or "CHILDREN" in returns)
 
-    async def cmd_lsub(self, tag: str, c: Any) -> None:
+    async def cmd_lsub(self, tag: str, c: cmd.Lsub) -> None:
         await self.list_like(tag, c.reference, (c.pattern,), "LSUB", subscribed_only=True)
 
     async def list_like(self, tag: str, reference: str, patterns: tuple[str, ...], verb: str,
@@ -228,7 +229,7 @@ class MailboxCommands(SessionBase):
                 await self.status_line(box.name, status_items)
         self.tagged(tag, "OK", f"{verb} completed")
 
-    async def cmd_status(self, tag: str, c: Any) -> None:
+    async def cmd_status(self, tag: str, c: cmd.Status) -> None:
         await self.status_line(self.mailbox_name(c.mailbox), c.items)
         self.tagged(tag, "OK", "STATUS completed")
 
@@ -246,11 +247,14 @@ class MailboxCommands(SessionBase):
             items.append(f"{item.upper()} {values[item.upper()]}")
         self.send(b"* STATUS " + self.wire_name(box.name) + f" ({' '.join(items)})\r\n".encode())
 
-    async def cmd_getquotaroot(self, tag: str, c: Any) -> None:
+    async def cmd_getquotaroot(self, tag: str, c: cmd.GetQuotaRoot) -> None:
         self.send(b"* QUOTAROOT " + self.wire_name(self.mailbox_name(c.mailbox)) + b' ""\r\n')
-        await self.cmd_getquota(tag, c)
+        await self.quota(tag, "GETQUOTAROOT")
 
-    async def cmd_getquota(self, tag: str, c: Any) -> None:
+    async def cmd_getquota(self, tag: str, c: cmd.GetQuota) -> None:
+        await self.quota(tag, "GETQUOTA")
+
+    async def quota(self, tag: str, verb: str) -> None:
         """RFC 9208: one quota root, "", for the whole account (STORAGE in KiB)."""
         assert self.account is not None
         account = await self.ctx.accounts.get_user(self.account.address)
@@ -258,13 +262,13 @@ class MailboxCommands(SessionBase):
             self.untagged(f'QUOTA "" (STORAGE {account.used_bytes // 1024} {account.quota_bytes // 1024})')
         else:
             self.untagged('QUOTA "" ()')
-        self.tagged(tag, "OK", "GETQUOTA completed")
+        self.tagged(tag, "OK", f"{verb} completed")
 
-    async def cmd_setquota(self, tag: str, c: Any) -> None:
+    async def cmd_setquota(self, tag: str, c: cmd.SetQuota) -> None:
         raise _error("NO", "Quotas are set by the administrator", "NOPERM")
 
     # --- APPEND ---------------------------------------------------------------------
-    async def cmd_append(self, tag: str, c: Any) -> None:
+    async def cmd_append(self, tag: str, c: cmd.Append) -> None:
         """RFC 3501 §6.3.11 (+ RFC 3502 MULTIAPPEND, RFC 4315 APPENDUID); through services.ingest."""
         assert self.account is not None
         name = self.mailbox_name(c.mailbox)
@@ -337,10 +341,10 @@ class MailboxCommands(SessionBase):
         return data
 
     # --- message commands -------------------------------------------------------------
-    async def cmd_fetch(self, tag: str, c: Any) -> None:
+    async def cmd_fetch(self, tag: str, c: cmd.Fetch) -> None:
         await self.fetcher.fetch(tag, c)
 
-    async def cmd_store(self, tag: str, c: Any) -> None:
+    async def cmd_store(self, tag: str, c: cmd.Store) -> None:
         view = self.selected
         assert view is not None
         if view.readonly:
@@ -385,7 +389,7 @@ class MailboxCommands(SessionBase):
         if flags is not None or self.condstore:
             self.untagged(f"{seq} FETCH ({' '.join(parts)})")
 
-    async def cmd_expunge(self, tag: str, c: Any) -> None:
+    async def cmd_expunge(self, tag: str, c: cmd.Expunge) -> None:
         view = self.selected
         assert view is not None
         if view.readonly:
@@ -398,13 +402,13 @@ class MailboxCommands(SessionBase):
         await self.sync()
         self.tagged(tag, "OK", "EXPUNGE completed")
 
-    async def cmd_copy(self, tag: str, c: Any) -> None:
+    async def cmd_copy(self, tag: str, c: cmd.Copy) -> None:
         await self.copy_or_move(tag, c, move=False)
 
-    async def cmd_move(self, tag: str, c: Any) -> None:
+    async def cmd_move(self, tag: str, c: cmd.Move) -> None:
         await self.copy_or_move(tag, c, move=True)
 
-    async def copy_or_move(self, tag: str, c: Any, move: bool) -> None:
+    async def copy_or_move(self, tag: str, c: cmd.Copy | cmd.Move, move: bool) -> None:
         assert self.account is not None and self.selected is not None
         view = self.selected
         if move and view.readonly:

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dizimail.codec.imap import commands as cmd
+from dizimail.codec.imap.commands import State
 from dizimail.codec.imap.parser import (
     CommandReady,
     IdleDone,
@@ -73,26 +74,12 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         limit = ctx.config.limits.max_message_size
         self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
         self.fetcher = FetchRenderer(self)
-        self.handlers: dict[type, Callable[[str, Any], Awaitable[None]]] = {
-            cmd.Capability: self.cmd_capability, cmd.Noop: self.cmd_noop, cmd.Logout: self.cmd_logout,
-            cmd.StartTls: self.cmd_starttls, cmd.Login: self.cmd_login, cmd.Authenticate: self.cmd_authenticate,
-            cmd.Enable: self.cmd_enable, cmd.Id: self.cmd_id, cmd.Namespace: self.cmd_namespace,
-            cmd.Select: self.cmd_select, cmd.Create: self.cmd_create, cmd.Delete: self.cmd_delete,
-            cmd.Rename: self.cmd_rename, cmd.Subscribe: self.cmd_subscribe, cmd.Unsubscribe: self.cmd_unsubscribe,
-            cmd.List: self.cmd_list, cmd.Lsub: self.cmd_lsub, cmd.Status: self.cmd_status,
-            cmd.Append: self.cmd_append, cmd.Check: self.cmd_noop, cmd.Close: self.cmd_close,
-            cmd.Unselect: self.cmd_unselect, cmd.Expunge: self.cmd_expunge, cmd.Search: self.cmd_search,
-            cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
-            cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
-            cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
-            cmd.Compress: self.cmd_compress, cmd.Notify: self.cmd_notify, cmd.CancelUpdate: self.cmd_cancelupdate,
-        }
-        self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
-                           cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
-                           cmd.GetQuotaRoot, cmd.SetQuota, cmd.Notify}
-        self.needs_selected = {cmd.Close, cmd.Unselect, cmd.Expunge, cmd.Search, cmd.Fetch, cmd.Store, cmd.Copy,
-                               cmd.Move, cmd.Sort, cmd.Thread, cmd.CancelUpdate}
-        self.not_authenticated_only = {cmd.Login, cmd.Authenticate, cmd.StartTls}
+
+    @property
+    def state(self) -> State:
+        if self.account is None:
+            return State.NOT_AUTHENTICATED
+        return State.SELECTED if self.selected is not None else State.AUTHENTICATED
 
     def capabilities(self) -> list[str]:
         caps = list(CAPABILITIES_BASE)
@@ -151,22 +138,18 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             self.untagged("BYE Too many errors")
             raise Bye()
 
-    async def execute(self, command: Any) -> None:
+    async def execute(self, command: cmd.Command) -> None:
         tag = command.tag
-        kind = type(command)
-        handler = self.handlers.get(kind)
+        handler = HANDLERS.get(type(command))
+        state = self.state
         if handler is None:
             self.bad += 1
             self.tagged(tag, "BAD", "Command not supported")
-        elif kind in self.not_authenticated_only and self.account is not None:
-            self.tagged(tag, "BAD", "Already authenticated")
-        elif kind in self.needs_auth and self.account is None:
-            self.tagged(tag, "BAD", "Not authenticated")
-        elif kind in self.needs_selected and self.selected is None:
-            self.tagged(tag, "BAD", "No mailbox selected")
+        elif state not in command.states:
+            self.tagged(tag, "BAD", _wrong_state(state, command.states))
         else:
             try:
-                await handler(tag, command)
+                await handler(self, tag, command)
             except CommandError as exc:
                 if exc.kind == "BAD":
                     self.bad += 1
@@ -180,25 +163,25 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         return translate(key)
 
     # --- any state -----------------------------------------------------------------
-    async def cmd_capability(self, tag: str, c: Any) -> None:
+    async def cmd_capability(self, tag: str, c: cmd.Capability) -> None:
         self.untagged("CAPABILITY " + " ".join(self.capabilities()))
         self.tagged(tag, "OK", "CAPABILITY completed")
 
-    async def cmd_noop(self, tag: str, c: Any) -> None:
+    async def cmd_noop(self, tag: str, c: cmd.Noop | cmd.Check) -> None:
         await self.sync()
         self.tagged(tag, "OK", f"{type(c).__name__.upper()} completed")
 
-    async def cmd_logout(self, tag: str, c: Any) -> None:
+    async def cmd_logout(self, tag: str, c: cmd.Logout) -> None:
         self.untagged("BYE dizimail logging out")
         self.tagged(tag, "OK", "LOGOUT completed")
         raise Bye()
 
-    async def cmd_id(self, tag: str, c: Any) -> None:
+    async def cmd_id(self, tag: str, c: cmd.Id) -> None:
         self.untagged('ID ("name" "dizimail" "vendor" "dizimail")')
         self.tagged(tag, "OK", "ID completed")
 
     # --- not authenticated -----------------------------------------------------------
-    async def cmd_starttls(self, tag: str, c: Any) -> None:
+    async def cmd_starttls(self, tag: str, c: cmd.StartTls) -> None:
         if self.ctx.tls is None or self.conn.tls is not None:
             raise CommandError("BAD", "TLS not available" if self.ctx.tls is None else "TLS already active")
         self.conn.pause_for_tls()
@@ -252,7 +235,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.tagged(tag, "OK", "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
 
     # --- authenticated ------------------------------------------------------------------
-    async def cmd_enable(self, tag: str, c: Any) -> None:
+    async def cmd_enable(self, tag: str, c: cmd.Enable) -> None:
         enabled = []
         for capability in c.capabilities:
             if capability.upper() == "CONDSTORE" and "CONDSTORE" not in enabled:
@@ -270,11 +253,11 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.untagged("ENABLED" + "".join(" " + e for e in enabled))
         self.tagged(tag, "OK", "ENABLE completed")
 
-    async def cmd_namespace(self, tag: str, c: Any) -> None:
+    async def cmd_namespace(self, tag: str, c: cmd.Namespace) -> None:
         self.untagged('NAMESPACE (("" "/")) NIL NIL')
         self.tagged(tag, "OK", "NAMESPACE completed")
 
-    async def cmd_compress(self, tag: str, c: Any) -> None:
+    async def cmd_compress(self, tag: str, c: cmd.Compress) -> None:
         """RFC 4978 COMPRESS=DEFLATE: everything after the OK is raw DEFLATE, both ways."""
         if c.mechanism.upper() != "DEFLATE":
             raise CommandError("NO", "Unknown compression mechanism", "CANNOT")
@@ -284,7 +267,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.conn.flush()
         self.conn.start_compression()
 
-    async def cmd_idle(self, tag: str, c: Any) -> None:
+    async def cmd_idle(self, tag: str, c: cmd.Idle) -> None:
         """RFC 2177: report changes as they happen until DONE."""
         self.send(b"+ idling\r\n")
         if self.notify is not None:
@@ -346,6 +329,43 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             raise CommandError("BAD", "Expected DONE")
         await self.sync()
         self.tagged(tag, "OK", "IDLE terminated")
+
+
+C = TypeVar("C", bound=cmd.Tagged)
+Handler = Callable[[ImapSession, str, Any], Awaitable[None]]
+
+
+def _entry(kind: type[C], handler: Callable[[ImapSession, str, C], Awaitable[None]]) -> tuple[type[cmd.Tagged], Handler]:
+    """One row of the dispatch table; the type checker sees that the handler takes that command."""
+    return kind, handler
+
+
+S = ImapSession
+HANDLERS: dict[type[cmd.Tagged], Handler] = dict([
+    _entry(cmd.Capability, S.cmd_capability), _entry(cmd.Noop, S.cmd_noop), _entry(cmd.Logout, S.cmd_logout),
+    _entry(cmd.StartTls, S.cmd_starttls), _entry(cmd.Login, S.cmd_login), _entry(cmd.Authenticate, S.cmd_authenticate),
+    _entry(cmd.Enable, S.cmd_enable), _entry(cmd.Id, S.cmd_id), _entry(cmd.Namespace, S.cmd_namespace),
+    _entry(cmd.Select, S.cmd_select), _entry(cmd.Create, S.cmd_create), _entry(cmd.Delete, S.cmd_delete),
+    _entry(cmd.Rename, S.cmd_rename), _entry(cmd.Subscribe, S.cmd_subscribe), _entry(cmd.Unsubscribe, S.cmd_unsubscribe),
+    _entry(cmd.List, S.cmd_list), _entry(cmd.Lsub, S.cmd_lsub), _entry(cmd.Status, S.cmd_status),
+    _entry(cmd.Append, S.cmd_append), _entry(cmd.Check, S.cmd_noop), _entry(cmd.Close, S.cmd_close),
+    _entry(cmd.Unselect, S.cmd_unselect), _entry(cmd.Expunge, S.cmd_expunge), _entry(cmd.Search, S.cmd_search),
+    _entry(cmd.Fetch, S.cmd_fetch), _entry(cmd.Store, S.cmd_store), _entry(cmd.Copy, S.cmd_copy),
+    _entry(cmd.Move, S.cmd_move), _entry(cmd.Idle, S.cmd_idle), _entry(cmd.GetQuota, S.cmd_getquota),
+    _entry(cmd.GetQuotaRoot, S.cmd_getquotaroot), _entry(cmd.SetQuota, S.cmd_setquota), _entry(cmd.Sort, S.cmd_sort),
+    _entry(cmd.Thread, S.cmd_thread), _entry(cmd.Compress, S.cmd_compress), _entry(cmd.Notify, S.cmd_notify),
+    _entry(cmd.CancelUpdate, S.cmd_cancelupdate),
+])
+"""Command type -> handler, built once (CONVENTIONS: never ``getattr`` on client input)."""
+
+
+def _wrong_state(state: State, valid: frozenset[State]) -> str:
+    """The BAD text for a command given in a state it is not valid in (RFC 9051 §3)."""
+    if state is State.NOT_AUTHENTICATED:
+        return "Not authenticated"
+    if State.NOT_AUTHENTICATED in valid:
+        return "Already authenticated"
+    return "No mailbox selected"
 
 
 def _code_for(exc: MailError) -> str:
