@@ -206,9 +206,14 @@ class NotifyCommands(SessionBase):
             return
         state.statuses[mailbox_id] = status
         events = state.events[mailbox_id]
-        new_or_gone = bool(events & NEW_AND_GONE) and (status.messages, status.uidnext) != (old.messages, old.uidnext)
+        arrived = status.uidnext - old.uidnext
+        new = "MessageNew" in events and arrived > 0
+        gone = "MessageExpunge" in events and status.messages < old.messages + arrived
+        new_or_gone = new or gone
         flags = bool(events & FLAGS) and status.highestmodseq != old.highestmodseq
-        items = ["MESSAGES", "UIDNEXT"] if new_or_gone else []
+        items = []
+        if new_or_gone:  # MessageExpunge alone asks for MESSAGES only (RFC 5465 §5.3)
+            items = ["MESSAGES", "UIDNEXT"] if "MessageNew" in events else ["MESSAGES"]
         if status.uidvalidity != old.uidvalidity or (flags and self.condstore):
             items.append("UIDVALIDITY")
         if self.condstore and (new_or_gone or flags):  # CONDSTORE clients learn the MODSEQ (§5.1, §5.2)
