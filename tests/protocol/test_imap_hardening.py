@@ -3,8 +3,10 @@ broken COMPRESS streams, commands in the wrong state, RENAME past the name limit
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
+import zlib
 
 import pytest
 
@@ -78,3 +80,52 @@ def test_check_needs_a_selected_mailbox_and_login_is_refused_after_login(client)
     assert done.endswith("BAD Already authenticated"), done
     client.ok("SELECT INBOX")
     client.ok("CHECK")
+
+
+# --- COMPRESS DEFLATE followed by bytes that are not DEFLATE data (RFC 4978) -------------------------
+@pytest.fixture
+def quiet_log(caplog: pytest.LogCaptureFixture):
+    """The records the server logged during the test; the test fails on any ERROR or traceback."""
+    caplog.set_level(logging.INFO)
+    yield caplog
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, "\n".join(f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in bad)
+
+
+def closed_without_more(client: ImapLines) -> bool:
+    try:
+        return client.file.readline() == b""
+    except ConnectionError:
+        return True
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["after-ok", "pipelined"])
+def test_compress_then_garbage_closes_quietly_and_others_go_on(server, user, client, quiet_log, pipelined):
+    garbage = b"\xff\xfe this is not deflate data\r\n" * 4
+    if pipelined:  # the garbage arrives with the command: it is inflated as COMPRESS starts
+        client.sock.sendall(b"c COMPRESS DEFLATE\r\n" + garbage)
+        assert client.line() == "c OK DEFLATE active"
+    else:
+        client.ok("COMPRESS DEFLATE")
+        client.sock.sendall(garbage)
+    assert closed_without_more(client)
+    deadline = time.monotonic() + 5
+    while not any("imap.compress.broken" in r.getMessage() for r in quiet_log.records):
+        assert time.monotonic() < deadline, "no log line for the broken stream"
+        time.sleep(0.02)
+    other = ImapLines(server.ports["imaps"], user)
+    other.ok("NOOP")
+    other.close()
+
+
+def test_commands_pipelined_behind_compress_are_inflated(client):
+    """Bytes that arrive with COMPRESS are compressed too (RFC 4978 §3), even those already read."""
+    deflater, inflater = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+    client.sock.sendall(b"c COMPRESS DEFLATE\r\n" + deflater.compress(b"n NOOP\r\n") + deflater.flush(zlib.Z_SYNC_FLUSH))
+    assert client.line() == "c OK DEFLATE active"
+    answer = b""
+    while b"\r\n" not in answer:
+        chunk = client.file.read1(65536)
+        assert chunk, "closed"
+        answer += inflater.decompress(chunk)
+    assert answer == b"n OK NOOP completed\r\n"

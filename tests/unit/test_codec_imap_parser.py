@@ -350,3 +350,16 @@ def test_empty_literal_and_literal_at_the_limit() -> None:
 
 def test_list_with_empty_pattern_asks_for_the_delimiter() -> None:
     assert run(b'a LIST "" ""\r\n') == [CommandReady("a", c.List("", ("",)))]
+
+
+def test_take_unparsed_hands_back_what_follows_the_last_command():
+    """After COMPRESS the rest of the input is compressed: the session takes it back to inflate it."""
+    parser = ImapParser()
+    parser.feed(b"c COMPRESS DEFLATE\r\n\x01\x02 not a command\r\n")
+    assert parser.next() == CommandReady("c", c.Compress("DEFLATE"))
+    assert parser.take_unparsed() == b"\x01\x02 not a command\r\n"
+    assert parser.next() is None
+    parser.feed(b"a APPEND INBOX {5}\r\n")
+    assert isinstance(parser.next(), NeedContinuation)
+    with pytest.raises(RuntimeError):
+        parser.take_unparsed()  # in the middle of a command

@@ -101,7 +101,9 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             while True:
                 await self.step()
         except (TimeoutError, Bye, ConnectionClosed, ConnectionError):
-            pass
+            if self.conn.broken is not None:  # RFC 4978 stream that cannot be inflated: a quiet close
+                log.info("imap.compress.broken session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip,
+                         self.conn.broken)
         finally:
             self.stop_notify()
             try:
@@ -265,6 +267,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             raise CommandError("NO", "Compression already active", "COMPRESSIONACTIVE")
         self.tagged(tag, "OK", "DEFLATE active")
         self.conn.flush()
+        self.conn.unread(self.parser.take_unparsed())  # pipelined behind COMPRESS: compressed already
         self.conn.start_compression()
 
     async def cmd_idle(self, tag: str, c: cmd.Idle) -> None:

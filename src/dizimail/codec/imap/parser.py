@@ -126,6 +126,15 @@ class ImapParser:
         self._between_commands()
         self._mode = _SASL
 
+    def take_unparsed(self) -> bytes:
+        """Hand back what was received after the last command and not parsed yet: after COMPRESS
+        (RFC 4978 §3) those bytes are compressed, and the connection must inflate them first."""
+        self._between_commands()
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scanned = 0
+        return data
+
     def reject_continuation(self) -> None:
         """The session refused a synchronizing literal (RFC 9051 §7.5): drop the command, expect a new one."""
         if self._literal < 0 or not self._pieces:
