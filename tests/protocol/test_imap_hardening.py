@@ -129,3 +129,16 @@ def test_commands_pipelined_behind_compress_are_inflated(client):
         assert chunk, "closed"
         answer += inflater.decompress(chunk)
     assert answer == b"n OK NOOP completed\r\n"
+
+
+# --- RENAME and the name limits of the children that move with it ------------------------------------
+@pytest.mark.parametrize(("parent", "child", "new"), [
+    ("p", "p/" + "x" * 509, "ppppp"),  # the child's name grows past 512 characters
+    ("d", "d/" + "/".join(["s"] * 31), "e/f"),  # the child grows past 32 levels
+], ids=["length", "depth"])
+def test_rename_refuses_when_a_child_would_break_the_name_limits(client, parent, child, new):
+    client.ok(f'CREATE "{child}"')
+    before = client.ok('LIST "" "*"')
+    _lines, done = client.command(f'RENAME "{parent}" "{new}"')
+    assert done.split(" ")[1:3] == ["NO", "[CANNOT]"], done
+    assert client.ok('LIST "" "*"') == before  # nothing changed, not even the new parent

@@ -89,6 +89,10 @@ class Folders:
         existing = {b.name for b in await self.meta.list_mailboxes(account.id)}
         if new in existing:
             raise Conflict("mailbox_exists", new)
+        if old != "INBOX":  # the children move too: each new name must be a valid one, checked before any change
+            for child in existing:
+                if child.startswith(old + DELIMITER):
+                    canonical_name(new + child[len(old):])
         created = await self._create_parents(account, new, existing, skip=old)
         if old == "INBOX":  # RFC 3501 §6.3.5: INBOX's messages move to the new name; INBOX stays, empty
             target = await self.meta.create_mailbox(account.id, new)
