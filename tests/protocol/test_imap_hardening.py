@@ -10,6 +10,8 @@ import zlib
 
 import pytest
 
+from conftest import PASSWORD, client_tls, start_server
+from helpers import wait_for
 from imap_client import ImapLines
 
 
@@ -109,10 +111,8 @@ def test_compress_then_garbage_closes_quietly_and_others_go_on(server, user, cli
         client.ok("COMPRESS DEFLATE")
         client.sock.sendall(garbage)
     assert closed_without_more(client)
-    deadline = time.monotonic() + 5
-    while not any("imap.compress.broken" in r.getMessage() for r in quiet_log.records):
-        assert time.monotonic() < deadline, "no log line for the broken stream"
-        time.sleep(0.02)
+    wait_for(lambda: any("imap.compress.broken" in r.getMessage() for r in quiet_log.records), 5,
+             "the log line for the broken stream")
     other = ImapLines(server.ports["imaps"], user)
     other.ok("NOOP")
     other.close()
@@ -142,3 +142,99 @@ def test_rename_refuses_when_a_child_would_break_the_name_limits(client, parent,
     _lines, done = client.command(f'RENAME "{parent}" "{new}"')
     assert done.split(" ")[1:3] == ["NO", "[CANNOT]"], done
     assert client.ok('LIST "" "*"') == before  # nothing changed, not even the new parent
+
+
+# --- literals before login, and the node's budget for them (issue #9 §2) ------------------------------
+class Raw:
+    """A plain-text IMAP connection, greeted."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        self.file = self.sock.makefile("rb")
+        assert self.file.readline().startswith(b"* OK")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        return self.file.readline()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def test_huge_literals_before_login_are_refused_without_being_read(server):
+    """Four unauthenticated connections announce 25 MiB literals: none is invited to send one (it was
+    '+ Ready' and 25 MiB buffered each); a literal a password could need is still fine."""
+    clients = [Raw(server.ports["imap"]) for _ in range(4)]
+    try:
+        for i, c in enumerate(clients):
+            c.send(f"a{i} LOGIN {{{25 * 1024 * 1024}}}\r\n".encode())
+        for i, c in enumerate(clients):
+            assert c.line() == f"a{i} BAD [TOOBIG] Literal too large\r\n".encode()
+        # non-synchronizing: refused, and the bytes that follow are skipped, not kept
+        c = clients[0]
+        c.send(b"b ID (\"x\" {100000+}\r\n" + b"y" * 100_000 + b")\r\nc NOOP\r\n")
+        assert c.line() == b"b NO [TOOBIG] Literal too large\r\n"
+        assert c.line() == b"c OK NOOP completed\r\n"
+        c.send(b"d ID (\"x\" {8192}\r\n")  # what LOGIN or AUTHENTICATE could need
+        assert c.line() == b"+ Ready for literal data\r\n"
+        c.send(b"z" * 8192 + b")\r\n")
+        assert c.line().startswith(b"* ID ")
+        assert c.line() == b"d OK ID completed\r\n"
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_literal_limits_grow_at_login_and_shrink_again_after_starttls(server, user):
+    c = Raw(server.ports["imap"])
+    try:
+        c.send(b"s STARTTLS\r\n")
+        assert c.line().startswith(b"s OK")
+        c.sock = client_tls().wrap_socket(c.sock)
+        c.file = c.sock.makefile("rb")
+        c.send(b"a ID (\"x\" {9000}\r\n")
+        assert c.line() == b"a BAD [TOOBIG] Literal too large\r\n"
+        c.send(f'l LOGIN "{user}" "{PASSWORD}"\r\n'.encode())
+        assert c.line().startswith(b"l OK")
+        message = b"Subject: big\r\n\r\n" + b"x" * 100_000 + b"\r\n"
+        c.send(f"p APPEND INBOX {{{len(message)}}}\r\n".encode())
+        assert c.line() == b"+ Ready for literal data\r\n"
+        c.send(message + b"\r\n")
+        assert c.line().startswith(b"p OK [APPENDUID ")
+    finally:
+        c.close()
+
+
+def test_literal_bytes_of_all_connections_share_one_budget(tmp_path):
+    """limits.max_literal_memory = 20000: two 8000-byte literals in flight fit, a third waits for one
+    of them to be done (NO [LIMIT], unread), also when its connection simply goes away."""
+    srv = start_server(tmp_path, "[limits]\nmax_literal_memory = 20000\n")
+    clients: list[Raw] = []
+    try:
+        clients = [Raw(srv.ports["imap"]) for _ in range(4)]
+        first, second, third, fourth = clients
+        for c in (first, second):
+            c.send(b"a ID (\"x\" {8000}\r\n")
+            assert c.line() == b"+ Ready for literal data\r\n"
+        third.send(b"b ID (\"x\" {8000}\r\nc NOOP\r\n")
+        assert third.line() == b"b NO [LIMIT] Too much data in transit, try again later\r\n"
+        assert third.line() == b"c OK NOOP completed\r\n"  # refused, not counted against the session
+        first.send(b"f" * 8000 + b")\r\n")  # done: its 8000 bytes are free again
+        assert first.line().startswith(b"* ID ")
+        assert first.line() == b"a OK ID completed\r\n"
+        third.send(b"d ID (\"x\" {8000}\r\n")
+        assert third.line() == b"+ Ready for literal data\r\n"
+        second.close()  # gone in the middle of its literal: the session gives its bytes back
+
+        def admitted() -> bool:
+            fourth.send(b"e ID (\"x\" {8000}\r\n")
+            return fourth.line() == b"+ Ready for literal data\r\n"
+
+        wait_for(admitted, 10, "the closed connection's literal to be released")
+    finally:
+        for c in clients:
+            c.close()
+        srv.stop()

@@ -77,6 +77,8 @@ class LimitsConfig(Section):
     command_timeout: Duration = Field(300.0, description="idle time between commands")
     data_timeout: Duration = Field(600.0, description="time to receive a whole message")
     max_header_line: Size = Field(65536, description="longest line inside a message before it is refused")
+    max_literal_memory: Size = Field(parse_size("256MB"), description=(
+        "IMAP literal bytes all sessions of the node may hold at once; a literal beyond gets NO [LIMIT] unread"))
 
 
 class AuthConfig(Section):

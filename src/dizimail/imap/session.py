@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("dizimail.imap")
 
 MAX_LINE = 64 * 1024
+# Before login only what LOGIN and AUTHENTICATE can need (as Dovecot): a few KiB, never a message.
+PRE_AUTH_MAX_LINE = 8 * 1024
+PRE_AUTH_MAX_LITERAL = 8 * 1024
+PRE_AUTH_MAX_COMMAND = 16 * 1024
 IDLE_TIMEOUT = 30 * 60
 AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
@@ -71,9 +75,36 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.held_view: SelectedMailbox | None = None
         self.idling = False
         self.bad = 0
-        limit = ctx.config.limits.max_message_size
-        self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
+        self.held = 0  # literal bytes of the command being read, taken from ctx.literals
+        self.parser = self.new_parser()
         self.fetcher = FetchRenderer(self)
+
+    def new_parser(self) -> ImapParser:
+        parser = ImapParser(admit=self.admit_literal)
+        self.apply_limits(parser)
+        return parser
+
+    def apply_limits(self, parser: ImapParser) -> None:
+        """Small limits until login (a literal there is a password at most), the configured ones after."""
+        if self.account is None:
+            parser.max_line, parser.max_literal = PRE_AUTH_MAX_LINE, PRE_AUTH_MAX_LITERAL
+            parser.max_command = PRE_AUTH_MAX_COMMAND
+        else:
+            parser.max_line, parser.max_literal = MAX_LINE, self.ctx.config.limits.max_message_size
+            parser.max_command = 2 * parser.max_literal
+
+    def admit_literal(self, size: int) -> bool:
+        """Charge a literal to the node's budget before the parser keeps it (released after its command)."""
+        if not self.ctx.literals.take(size):
+            log.info("imap.literal.refused session=%s ip=%s size=%d held_by_node=%d", self.sid, self.conn.peer_ip,
+                     size, self.ctx.literals.in_use)
+            return False
+        self.held += size
+        return True
+
+    def release_literals(self) -> None:
+        self.ctx.literals.give(self.held)
+        self.held = 0
 
     @property
     def state(self) -> State:
@@ -105,6 +136,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
                 log.info("imap.compress.broken session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip,
                          self.conn.broken)
         finally:
+            self.release_literals()
             self.stop_notify()
             try:
                 await asyncio.wait_for(self.conn.drain(), 5)
@@ -122,12 +154,25 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
 
     async def step(self) -> None:
         event = await self.next_event()
+        try:
+            await self.respond(event)
+        finally:
+            if not isinstance(event, NeedContinuation):  # the command is over: its literals are freed
+                self.release_literals()
+            self.apply_limits(self.parser)
+        if self.bad >= self.ctx.config.limits.max_bad_commands:
+            self.untagged("BYE Too many errors")
+            raise Bye()
+
+    async def respond(self, event: Any) -> None:
         if isinstance(event, NeedContinuation):
             self.send(b"+ Ready for literal data\r\n")
             await self.conn.drain()
         elif isinstance(event, Malformed):
             self.bad += 1
             self.send(f"{event.tag or '*'} BAD {event.text}\r\n")
+        elif isinstance(event, LiteralTooLarge) and event.busy:  # not the client's fault: no error counted
+            self.tagged(event.tag, "NO", "Too much data in transit, try again later", "LIMIT")
         elif isinstance(event, LiteralTooLarge):
             self.bad += 1
             self.tagged(event.tag, "NO" if not event.synchronizing else "BAD", "Literal too large", "TOOBIG")
@@ -136,9 +181,6 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         else:
             self.bad += 1
             self.untagged("BAD Unexpected input")
-        if self.bad >= self.ctx.config.limits.max_bad_commands:
-            self.untagged("BYE Too many errors")
-            raise Bye()
 
     async def execute(self, command: cmd.Command) -> None:
         tag = command.tag
@@ -194,7 +236,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         except Exception as exc:
             raise ConnectionClosed() from exc
         # Nothing the client pipelined in plaintext survives the handshake (RFC 3501 §6.2.1).
-        self.parser = ImapParser(max_line=MAX_LINE, max_literal=self.ctx.config.limits.max_message_size)
+        self.parser = self.new_parser()
 
     def check_secure(self) -> None:
         if self.conn.tls is None and not self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):

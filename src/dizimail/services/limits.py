@@ -1,4 +1,4 @@
-"""Per-IP connection counting shared by every listener of this process."""
+"""Limits shared by every session of this process: connections per IP, bytes held in memory."""
 
 from __future__ import annotations
 
@@ -25,3 +25,23 @@ class ConnectionLimiter:
 
     def count(self, ip: str) -> int:
         return self._open.get(ip, 0)
+
+
+class MemoryBudget:
+    """Bytes that all sessions together may hold in memory for client data not yet processed (IMAP
+    literals): each session takes before it buffers and gives back when done, so many connections
+    announcing large literals at once cannot grow the node past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when that would pass the limit."""
+        if size > self.limit - self.in_use:
+            return False
+        self.in_use += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.in_use = max(0, self.in_use - size)
