@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -16,7 +15,7 @@ from dizimail.codec.mime.imap import section
 from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.model.errors import MailError
-from dizimail.services.folders import DELIMITER
+from dizimail.services.folders import DELIMITER, superiors
 
 # LIST matching on the event loop up to about 20 ms (name characters x patterns, the automaton's
 # character counting five); beyond, in a worker thread, so other sessions keep being served.
@@ -45,21 +44,6 @@ def _lenient(wire: str) -> str:
 def _full_pattern(reference: str, pattern: str) -> str:
     """The reference name and the pattern joined (RFC 3501 §6.3.8); a pattern from the root ignores it."""
     return reference + pattern if not pattern.startswith(DELIMITER) else pattern
-
-
-def _ancestors(names: Iterable[str]) -> set[str]:
-    """Every proper superior of the names ("a" and "a/b" for "a/b/c"), in time linear in their length:
-    a superior already seen has had its own superiors added."""
-    out: set[str] = set()
-    for name in names:
-        end = name.rfind(DELIMITER)
-        while end > 0:
-            parent = name[:end]
-            if parent in out:
-                break
-            out.add(parent)
-            end = name.rfind(DELIMITER, 0, end)
-    return out
 
 
 async def _matching(patterns: PatternSet, names: list[str]) -> set[str]:
@@ -189,9 +173,9 @@ class MailboxCommands(SessionBase):
         # Every name is matched once; the hierarchy questions below are set lookups, so LIST stays
         # linear in the number of mailboxes and subscriptions (no "any child?" scan per mailbox).
         matched = await _matching(wanted, list(names | subscribed))
-        parents = _ancestors(names)
-        subscribed_parents = _ancestors(subscribed)
-        unmatched_subscribed_parents = _ancestors(subscribed - matched)
+        parents = superiors(names)
+        subscribed_parents = superiors(subscribed)
+        unmatched_subscribed_parents = superiors(subscribed - matched)
         if subscribed_only or verb == "LSUB":  # subscribed names whose mailbox is gone (RFC 5258 §3.4)
             for name in sorted(subscribed - names):
                 if name in matched:
