@@ -188,6 +188,20 @@ def test_huge_literals_before_login_are_refused_without_being_read(server):
             c.close()
 
 
+def test_largest_id_rfc_2971_allows_is_accepted_before_login(server):
+    """30 fields of 30 octets with 1024-octet values (RFC 2971 §3.3): a 32 KiB line (imaptest's id script)."""
+    pairs = " ".join(f'"{i:030d}" "{"v" * 1024}"' for i in range(30))
+    c = Raw(server.ports["imap"])
+    try:
+        c.send(f"a ID ({pairs})\r\n".encode())
+        assert c.line().startswith(b"* ID ")
+        assert c.line() == b"a OK ID completed\r\n"
+        c.send(b"b ID (" + b'"x" "' + b"v" * 50_000 + b'")\r\n')  # but not more than that
+        assert c.line() == b"b BAD line too long\r\n"
+    finally:
+        c.close()
+
+
 def test_literal_limits_grow_at_login_and_shrink_again_after_starttls(server, user):
     c = Raw(server.ports["imap"])
     try:

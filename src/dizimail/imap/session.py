@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("dizimail.imap")
 
 MAX_LINE = 64 * 1024
-# Before login only what LOGIN and AUTHENTICATE can need (as Dovecot): a few KiB, never a message.
-PRE_AUTH_MAX_LINE = 8 * 1024
+# Before login only what LOGIN, AUTHENTICATE and ID can need, never a message: a literal of 8 KiB (a
+# password), and 40 KiB for a command, room for the largest ID RFC 2971 §3.3 allows (30 fields of
+# 30 octets with values of 1024: about 32 KiB; imaptest's id script sends one before login).
+PRE_AUTH_MAX_LINE = 40 * 1024
 PRE_AUTH_MAX_LITERAL = 8 * 1024
-PRE_AUTH_MAX_COMMAND = 16 * 1024
+PRE_AUTH_MAX_COMMAND = 40 * 1024
 IDLE_TIMEOUT = 30 * 60
 AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
