@@ -12,6 +12,7 @@ from dizimail.codec.imap import commands as cmd
 from dizimail.codec.imap.commands import State
 from dizimail.codec.imap.parser import (
     CommandReady,
+    Event,
     IdleDone,
     ImapParser,
     LiteralTooLarge,
@@ -166,7 +167,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             self.untagged("BYE Too many errors")
             raise Bye()
 
-    async def respond(self, event: Any) -> None:
+    async def respond(self, event: Event) -> None:
         if isinstance(event, NeedContinuation):
             self.send(b"+ Ready for literal data\r\n")
             await self.conn.drain()
