@@ -80,6 +80,8 @@ class LimitsConfig(Section):
     tls_handshake_timeout: Duration = Field(10.0, description=(
         "time an implicit-TLS client (SMTPS, IMAPS, POP3S) has to complete its handshake; its connection "
         "counts towards the limits from the moment it is accepted"))
+    max_literal_memory: Size = Field(parse_size("256MB"), description=(
+        "IMAP literal bytes all sessions of the node may hold at once; a literal beyond gets NO [LIMIT] unread"))
 
 
 class AuthConfig(Section):

@@ -1,5 +1,6 @@
-"""Per-client connection counting shared by every listener of this process, and the admission rule
-listeners apply when a connection arrives (they get it as callables: ``net`` imports no service)."""
+"""Limits shared by every session of this process: connections per client (and the admission rule
+listeners apply when a connection arrives: they get it as callables, ``net`` imports no service), and
+bytes of client data held in memory."""
 
 from __future__ import annotations
 
@@ -59,3 +60,23 @@ class ConnectionLimiter:
                 return "too_many_connections"
             return None
         return admit, self.release
+
+
+class MemoryBudget:
+    """Bytes that all sessions together may hold in memory for client data not yet processed (IMAP
+    literals): each session takes before it buffers and gives back when done, so many connections
+    announcing large literals at once cannot grow the node past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when that would pass the limit."""
+        if size > self.limit - self.in_use:
+            return False
+        self.in_use += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.in_use = max(0, self.in_use - size)
