@@ -96,7 +96,7 @@ def test_auth_failures_lock_out_the_ip_on_every_protocol(tmp_path):
             pop.pass_("guess")  # the third failure, on another protocol, locks the IP
         pop.close()
         with pytest.raises(smtplib.SMTPConnectError) as info:
-            smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30)
+            smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=30)
         assert info.value.smtp_code == 421
         with socket.create_connection(("127.0.0.1", srv.ports["pop3"]), timeout=30) as sock:
             assert sock.recv(1024).startswith(b"-ERR")

@@ -11,7 +11,7 @@ from dizimail.config.schema import Config
 from dizimail.i18n import translate
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
-from dizimail.services.accounts import AccountService
+from dizimail.services.accounts import AccountService, FailureTracker
 from dizimail.services.dkim import DkimService
 from dizimail.services.ingest import Ingest
 from dizimail.services.limits import ConnectionLimiter
@@ -21,6 +21,15 @@ from dizimail.smtp.session import SmtpSession
 
 log = logging.getLogger("dizimail.smtp")
 _ids = itertools.count(1)
+
+
+class _ReceptionOpen(FailureTracker):
+    """What port 25's listener consults at connect: an IP locked out of authentication still delivers mail
+    (AUTH there still meets the lockout in AccountService.authenticate). Stands in until the listener takes
+    an admission callable (AccountService.auth_refused) for the listeners that authenticate only."""
+
+    def is_locked(self, ip: str) -> bool:
+        return False
 
 
 @dataclass
@@ -64,6 +73,7 @@ def smtp_listener(ctx: SmtpContext, mode: str, host: str, port: int, *, limiter:
         except OSError:
             pass
 
-    return Listener(f"smtp-{mode}", host, port, handle, refuse, limiter=limiter, failures=ctx.accounts.failures,
+    failures = _ReceptionOpen(ctx.config.auth) if mode == "mx" else ctx.accounts.failures
+    return Listener(f"smtp-{mode}", host, port, handle, refuse, limiter=limiter, failures=failures,
                     max_connections=ctx.config.limits.max_connections,
                     tls=ctx.tls if mode == "smtps" else None)
