@@ -141,6 +141,8 @@ class AccountService:
 
     async def _checked(self, name: str, password: str, delay: float) -> Account | None:
         """The account if ``password`` is its password, else None (after the same work either way)."""
+        if self._dummy_hash is None:  # whatever the first attempt is, it pays for this, not only an unknown name
+            self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_urlsafe(24))
         account = await self._lookup(name)
         if account is not None and account.active and self._cache_hit(account, password):
             return account  # verified lately: the owner's clients do not wait the delay again
@@ -148,8 +150,6 @@ class AccountService:
             await asyncio.sleep(delay)
             account = await self._lookup(name)  # it may have changed meanwhile
         if account is None or not account.active:
-            if self._dummy_hash is None:
-                self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_urlsafe(24))
             await self._verify_hash(self._dummy_hash, password)
             return None
         return account if await self._verify(account, password) else None
