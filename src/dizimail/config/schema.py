@@ -91,9 +91,13 @@ class AuthConfig(Section):
     import_time_cost: int = Field(1, description="argon2id passes for bulk imports; upgraded at first login")
     import_memory_cost: int = Field(8192, description="argon2id KiB for bulk imports; upgraded at first login")
     cache_ttl: Duration = Field(300.0, description="how long a verified credential stays cached")
-    fail_threshold: int = Field(10, description="failed logins from one IP before lockout")
-    fail_window: Duration = 600.0
-    lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP")
+    fail_threshold: int = Field(10, description="failed logins from one IP (IPv6: one /64) before lockout")
+    fail_window: Duration = Field(600.0, description="how long a failed login counts (per IP and per account)")
+    lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP (reception goes on)")
+    account_fail_threshold: int = Field(5, description=(
+        "failed logins for one account, from anywhere, after which each further attempt waits (never a lock)"))
+    account_delay: Duration = Field(1.0, description="first such wait; it doubles with each further failure")
+    account_delay_max: Duration = Field(15.0, description="longest such wait (below clients' timeouts)")
     allow_plaintext: bool = Field(False, description="allow AUTH/USER/PASS without TLS (insecure)")
     plaintext_networks: list[str] = Field(default_factory=list, description=(
         "client networks allowed to log in without TLS, e.g. a webmail host on loopback (insecure elsewhere)"))

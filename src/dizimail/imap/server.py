@@ -51,7 +51,7 @@ def imap_listener(ctx: ImapContext, implicit_tls: bool, host: str, port: int, *,
         except OSError:
             pass
 
-    admit, release = limiter.gate(ctx.accounts.failures.is_locked)
+    admit, release = limiter.gate(ctx.accounts.auth_refused)
     return Listener("imaps" if implicit_tls else "imap", host, port, handle, refuse, admit=admit,
                     release=release, max_connections=ctx.config.limits.max_connections,
                     handshake_timeout=ctx.config.limits.tls_handshake_timeout,

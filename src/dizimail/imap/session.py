@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dizimail.codec import sasl
 from dizimail.codec.imap import commands as cmd
 from dizimail.codec.imap.commands import State
 from dizimail.codec.imap.parser import (
@@ -20,7 +21,6 @@ from dizimail.codec.imap.parser import (
     NeedContinuation,
     SaslResponse,
 )
-from dizimail.codec.sasl import SaslError, decode_plain
 from dizimail.imap.base import CommandError
 from dizimail.imap.contexts import Contexts
 from dizimail.imap.fetch import FetchRenderer
@@ -122,7 +122,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             if self.conn.tls is None and self.ctx.tls is not None:
                 caps.append("STARTTLS")
             if self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
-                caps.append("AUTH=PLAIN")
+                caps += [f"AUTH={m}" for m in sasl.MECHANISMS]
             else:
                 caps.append("LOGINDISABLED")
         return caps
@@ -250,24 +250,27 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         await self.login(tag, c.user, c.password)
 
     async def cmd_authenticate(self, tag: str, c: Any) -> None:
-        if c.mechanism.upper() != "PLAIN":
+        mechanism = c.mechanism.upper()
+        if mechanism not in sasl.MECHANISMS:
             raise CommandError("NO", "Unsupported mechanism", "CANNOT")
         self.check_secure()
-        response = c.initial
-        if response is None:
-            self.send(b"+ \r\n")
+        exchange = sasl.SaslServer(mechanism)
+        step = exchange.start(c.initial)
+        while isinstance(step, sasl.Challenge):
+            self.send(f"+ {step.text}\r\n")
             self.parser.expect_sasl_response()
             event = await self.next_event()
-            if not isinstance(event, SaslResponse):
-                raise CommandError("BAD", "Expected a SASL response")
-            response = event.line.strip()
-        if response == "*":
-            raise CommandError("BAD", "Authentication cancelled")
-        try:
-            _authz, user, password = decode_plain("" if response == "=" else response)
-        except SaslError as exc:
-            raise CommandError("BAD", "Malformed SASL response") from exc
-        await self.login(tag, user, password)
+            if isinstance(event, SaslResponse):
+                step = exchange.respond(event.line)
+            else:  # the parser refused the line (over-long, not ASCII) and has dropped it
+                step = exchange.unreadable("malformed", event.text if isinstance(event, Malformed) else "unexpected")
+        if isinstance(step, sasl.Failed):  # RFC 9051 §6.2.2: a cancel or bad base64 gets a tagged BAD
+            if step.reason != "cancelled":
+                log.info("imap.auth.malformed session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip, step.detail)
+                self.ctx.accounts.bad_exchange(self.conn.peer_ip)
+            raise CommandError("BAD", "Authentication cancelled" if step.reason == "cancelled"
+                               else "Malformed SASL response")
+        await self.login(tag, step.user, step.password)
 
     async def login(self, tag: str, user: str, password: str) -> None:
         try:

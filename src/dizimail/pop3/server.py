@@ -45,7 +45,7 @@ def pop3_listener(ctx: Pop3Context, implicit_tls: bool, host: str, port: int, *,
         except OSError:
             pass
 
-    admit, release = limiter.gate(ctx.accounts.failures.is_locked)
+    admit, release = limiter.gate(ctx.accounts.auth_refused)
     return Listener("pop3s" if implicit_tls else "pop3", host, port, handle, refuse, admit=admit,
                     release=release, max_connections=ctx.config.limits.max_connections,
                     handshake_timeout=ctx.config.limits.tls_handshake_timeout,

@@ -9,16 +9,17 @@ from collections.abc import Callable
 
 
 def client_key(ip: str) -> str:
-    """Who a peer address stands for: an IPv4 address itself, an IPv6 address its /64 (one host or
-    site usually holds a whole /64, so per-address counting would give it endless fresh counters)."""
+    """Who a peer address stands for when counting: an IPv4 address (also when IPv4-mapped), or an IPv6
+    address's /64 (one host or site is routinely given a whole /64: per-address counting would hand it
+    2^64 fresh counters)."""
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip.partition("%")[0])
     except ValueError:
         return ip
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return str(addr.ipv4_mapped)
-        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+        return f"{ipaddress.IPv6Address(int(addr) >> 64 << 64)}/64"
     return str(addr)
 
 

@@ -65,7 +65,7 @@ def smtp_listener(ctx: SmtpContext, mode: Mode, host: str, port: int, *, limiter
 
     # A client locked out of authentication still delivers mail to the MX port; the submission ports
     # exist to log in, so they refuse it as IMAP and POP3 do.
-    admit, release = limiter.gate(None if mode is Mode.MX else ctx.accounts.failures.is_locked)
+    admit, release = limiter.gate(None if mode is Mode.MX else ctx.accounts.auth_refused)
     return Listener(f"smtp-{mode}", host, port, handle, refuse, admit=admit, release=release,
                     max_connections=ctx.config.limits.max_connections,
                     handshake_timeout=ctx.config.limits.tls_handshake_timeout,

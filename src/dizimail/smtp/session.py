@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dizimail.codec import sasl
 from dizimail.codec import smtp as codec
 from dizimail.codec.body import BodyMeter
-from dizimail.codec.sasl import SaslError, b64_decode_text, b64_encode_text, decode_plain
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection, ConnectionClosed, LineTooLong
@@ -152,7 +152,7 @@ class SmtpSession:
         if self.conn.tls is None and self.ctx.tls is not None:
             caps.append("STARTTLS")
         if self.account is None and (self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)):
-            caps.append("AUTH PLAIN LOGIN")
+            caps.append("AUTH " + " ".join(sasl.MECHANISMS))
         caps.append("HELP")
         return caps
 
@@ -216,23 +216,21 @@ class SmtpSession:
             self.fail(503, "5.5.1", "AUTH not allowed during a mail transaction")
         elif self.conn.tls is None and not self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
             self.fail(538, "5.7.11", "Encryption required for requested authentication mechanism")
-        elif cmd.mechanism not in ("PLAIN", "LOGIN"):
+        elif cmd.mechanism not in sasl.MECHANISMS:
             self.fail(504, "5.5.4", "Unrecognized authentication type")
         else:
-            try:
-                user, password = await (self.sasl_plain(cmd.initial) if cmd.mechanism == "PLAIN"
-                                        else self.sasl_login(cmd.initial))
-            except SaslError:
-                self.fail(501, "5.5.2", "Cannot decode response")
-                return
-            except _Cancelled:
-                self.fail(501, "5.7.0", "Authentication cancelled")
+            exchange = sasl.SaslServer(cmd.mechanism)
+            step = exchange.start(cmd.initial)
+            while isinstance(step, sasl.Challenge):
+                step = await self.sasl_step(exchange, step.text)
+            if isinstance(step, sasl.Failed):
+                self.sasl_failed(step)
                 return
             try:
-                self.account = await self.ctx.accounts.authenticate(user, password, self.conn.peer_ip)
+                self.account = await self.ctx.accounts.authenticate(step.user, step.password, self.conn.peer_ip)
             except MailError as exc:
                 self.bad += 1
-                log.info("smtp.auth.failed session=%s ip=%s user=%r", self.sid, self.conn.peer_ip, user)
+                log.info("smtp.auth.failed session=%s ip=%s user=%r", self.sid, self.conn.peer_ip, step.user)
                 self.reply_error(exc)
                 if exc.temporary:
                     raise CloseSession() from exc
@@ -240,27 +238,27 @@ class SmtpSession:
             log.info("smtp.auth.ok session=%s ip=%s user=%s", self.sid, self.conn.peer_ip, self.account.address)
             self.reply(235, "2.7.0", "Authentication successful")
 
-    async def sasl_step(self, challenge: str) -> str:
+    async def sasl_step(self, exchange: sasl.SaslServer, challenge: str) -> sasl.Step:
+        """Send one 334 challenge and feed the client's line to the exchange (RFC 4954 §4)."""
         self.reply(334, "", challenge)
         await self.conn.drain()
-        line = (await self.conn.read_line(self.ctx.config.limits.max_command_line,
-                                          self.ctx.config.limits.command_timeout)).decode("ascii", "replace")
-        if line.strip() == "*":
-            raise _Cancelled()
-        return line.strip()
+        try:
+            line = await self.conn.read_line(self.ctx.config.limits.max_command_line,
+                                             self.ctx.config.limits.command_timeout)
+        except LineTooLong:
+            return exchange.too_long()
+        return exchange.respond(line)
 
-    async def sasl_plain(self, initial: str | None) -> tuple[str, str]:
-        response = initial if initial is not None else await self.sasl_step("")
-        if response == "*":
-            raise _Cancelled()
-        _authz, user, password = decode_plain("" if response == "=" else response)
-        return user, password
-
-    async def sasl_login(self, initial: str | None) -> tuple[str, str]:
-        user = b64_decode_text(initial) if initial not in (None, "=") else b64_decode_text(
-            await self.sasl_step(b64_encode_text("Username:")))
-        password = b64_decode_text(await self.sasl_step(b64_encode_text("Password:")))
-        return user, password
+    def sasl_failed(self, failed: sasl.Failed) -> None:
+        if failed.reason == "cancelled":
+            self.fail(501, "5.7.0", "Authentication cancelled")
+            return
+        log.info("smtp.auth.malformed session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip, failed.detail)
+        self.ctx.accounts.bad_exchange(self.conn.peer_ip)
+        if failed.reason == "too-long":
+            self.fail(500, "5.5.6", "Authentication Exchange line is too long")  # RFC 4954 §6
+        else:
+            self.fail(501, "5.5.2", "Cannot decode response")
 
     # --- the transaction -------------------------------------------------------
     async def cmd_mail(self, cmd: codec.Command) -> None:
@@ -406,7 +404,3 @@ class SmtpSession:
         if self.tx is not None and self.tx.bdat is not None:
             self.tx.bdat.abort()
             self.tx.bdat = None
-
-
-class _Cancelled(Exception):
-    pass
