@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-ACTIVE = "active"
-SUSPENDED = "suspended"
+
+class Status(StrEnum):
+    """Of a domain or an account: mail flows, or everything is refused (mail with 550 5.2.1, logins)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+ACTIVE = Status.ACTIVE
+SUSPENDED = Status.SUSPENDED
 
 
 @dataclass(frozen=True)
 class Domain:
     id: int
     name: str
-    status: str
+    status: Status
     alias_of: str | None = None
 
 
@@ -25,8 +34,8 @@ class Account:
     password_hash: str
     quota_bytes: int  # 0 = unlimited
     used_bytes: int
-    status: str
-    domain_status: str = ACTIVE
+    status: Status
+    domain_status: Status = ACTIVE
     message_count: int = 0
 
     @property

@@ -36,7 +36,7 @@ from dizimail.model.types import (
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
-from dizimail.services.routing import Resolution
+from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
@@ -64,7 +64,7 @@ class Envelope:
     def add(self, address: str, resolution: Resolution, notify: str | None = None, orcpt: str | None = None) -> None:
         """Take an accepted recipient (lower-case ``address``) as the router resolved it; an account or
         remote address reached twice (aliases, duplicates) is kept once."""
-        if resolution.kind == "hold":
+        if resolution.kind is Kind.HOLD:
             if all(r != address for r, _ in self.hold):
                 self.hold.extend((address, a) for a in resolution.accounts)
             return

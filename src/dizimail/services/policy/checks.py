@@ -14,7 +14,7 @@ from dizimail.services.policy.facts import Client, Facts, Mode
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.verdict import Stage, Verdict, reject, tempfail
-from dizimail.services.routing import Router
+from dizimail.services.routing import Kind, Router
 
 ROUTING_CHARS = "%!@:"  # RFC 1123 §5.2.16 / RFC 2505 §2.3: a local part that itself carries a route
 
@@ -59,7 +59,7 @@ class MaySendAs(Check):
         if account is None or not facts.sender:
             return None
         resolution = await self.router.resolve(facts.sender.lower())
-        if resolution.kind == "remote" and resolution.ours:
+        if resolution.kind is Kind.REMOTE and resolution.ours:
             return None
         if any(a.id == account.id for a in resolution.accounts):
             return None
@@ -108,10 +108,10 @@ class Recipient(Check):
     mandatory = True
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
-        kind = facts.resolution.kind if facts.resolution is not None else "unknown"
-        if kind == "unknown":
+        kind = facts.resolution.kind if facts.resolution is not None else Kind.UNKNOWN
+        if kind is Kind.UNKNOWN:
             return reject(550, "5.1.1", "rcpt_unknown", "no such user", rcpt=facts.shown)
-        if kind in ("suspended", "domain_suspended"):
+        if kind in (Kind.SUSPENDED, Kind.DOMAIN_SUSPENDED):
             return reject(550, "5.2.1", "rcpt_disabled", kind, rcpt=facts.shown)
         return None
 
@@ -138,7 +138,7 @@ class RoutingTrick(_RelayBase):
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         res = facts.resolution
-        if res is None or res.kind not in ("remote", "hold") or not res.ours:
+        if res is None or res.kind not in (Kind.REMOTE, Kind.HOLD) or not res.ours:
             return None
         local = facts.rcpt.rpartition("@")[0]
         if any(c in local for c in ROUTING_CHARS) and not await self.may_relay(facts.client):
@@ -155,7 +155,7 @@ class Relay(_RelayBase):
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         res = facts.resolution
-        if res is not None and res.kind == "remote" and not res.ours and not await self.may_relay(facts.client):
+        if res is not None and res.kind is Kind.REMOTE and not res.ours and not await self.may_relay(facts.client):
             return reject(554, "5.7.1", "relay_denied", "not ours, not allowed to relay", rcpt=facts.shown)
         return None
 
@@ -170,7 +170,7 @@ class Quota(Check):
         self.rule = rule
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
-        if facts.resolution is None or facts.resolution.kind != "local":
+        if facts.resolution is None or facts.resolution.kind is not Kind.LOCAL:
             return None
         size = _int(facts.params.get("SIZE"))
         for account in facts.resolution.accounts:

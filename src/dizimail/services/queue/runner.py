@@ -30,7 +30,7 @@ from dizimail.services.delivery.remote import Attempt, RemoteDelivery
 from dizimail.services.ingest import Ingest
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn, status_of, wants
-from dizimail.services.routing import Router
+from dizimail.services.routing import Kind, Router
 from dizimail.services.submit import Submitter
 
 log = logging.getLogger("dizimail.queue")
@@ -138,7 +138,7 @@ class QueueRunner:
             key = ""
             if rcpt.status == "deferred" and "4.2.2" in rcpt.last_error:  # a local mailbox that was full
                 res = await self.router.resolve(rcpt.address)
-                if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
+                if res.kind is Kind.LOCAL and len(res.accounts) == 1 and not res.remote:
                     key = f"local:{res.accounts[0].id}"
                     local[key] = res.accounts[0]
             if not key:

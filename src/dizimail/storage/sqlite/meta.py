@@ -24,6 +24,7 @@ from dizimail.model.types import (
     Domain,
     IngestRecord,
     QueuedRecipient,
+    Status,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
@@ -79,7 +80,7 @@ def _account_query() -> Any:
 def _account(row: Any) -> Account:
     return Account(id=row.id, address=f"{row.local_part}@{row.domain}", name=row.name,
                    password_hash=row.password_hash, quota_bytes=row.quota_bytes, used_bytes=row.used_bytes,
-                   status=row.status, domain_status=row.domain_status, message_count=row.message_count)
+                   status=Status(row.status), domain_status=Status(row.domain_status), message_count=row.message_count)
 
 
 def _domain_id(conn: Connection, name: str) -> int:
@@ -120,13 +121,13 @@ class SqliteMetaStore(SqliteMailboxOps):
     @staticmethod
     def _domain(raw: sqlite3.Connection, name: str) -> Domain | None:
         row = raw.execute(_SQL_DOMAIN, (name,)).fetchone()
-        return None if row is None else Domain(row[0], row[1], row[2], row[3])
+        return None if row is None else Domain(row[0], row[1], Status(row[2]), row[3])
 
     async def list_domains(self) -> list[Domain]:
         def job(conn: Connection) -> list[Domain]:
             rows = conn.execute(select(domains.c.id, domains.c.name, domains.c.status, _dom.c.name.label("target"))
                                 .outerjoin(_dom, _dom.c.id == domains.c.alias_of).order_by(domains.c.name))
-            return [Domain(r.id, r.name, r.status, r.target) for r in rows]
+            return [Domain(r.id, r.name, Status(r.status), r.target) for r in rows]
         return await self.db.read(job)
 
     async def remove_domain(self, name: str) -> None:
@@ -198,7 +199,7 @@ class SqliteMetaStore(SqliteMailboxOps):
     def _account_raw(raw: sqlite3.Connection, local: str, domain: str) -> Account | None:
         r = raw.execute(_SQL_ACCOUNT, (domain, local)).fetchone()
         return None if r is None else Account(id=r[0], address=f"{local}@{domain}", name=r[1], password_hash=r[2],
-                                               quota_bytes=r[3], used_bytes=r[4], status=r[5], domain_status=r[6],
+                                               quota_bytes=r[3], used_bytes=r[4], status=Status(r[5]), domain_status=Status(r[6]),
                                                message_count=r[7])
 
     async def lookup(self, address: str) -> AddressInfo:
