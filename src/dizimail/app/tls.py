@@ -33,8 +33,17 @@ def make_self_signed(cert_file: Path, key_file: Path, hostname: str) -> None:
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+# Mozilla's "intermediate" profile, ECDHE only: AEAD suites for TLS 1.2 (no CBC: LUCKY13 and friends).
+# TLS 1.3 suites are not set here; OpenSSL's defaults are all AEAD.
+TLS12_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"))
+
+
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """The one TLS context of every listener (implicit TLS and STARTTLS): TLS 1.2+, AEAD suites only."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_cert_chain(cert_file, key_file)
     return ctx
