@@ -142,3 +142,17 @@ def test_a_message_over_the_size_limit_stays_on_the_server_and_is_reported(pair,
     box = pop3(gateway, HOLDER)
     box.dele(1)
     box.quit()
+
+
+def test_an_external_account_is_fetched_into_its_owner_whose_display_name_differs(pair):
+    gateway, inner = pair
+    owner = f"owner@{ORG}"
+    inner.call(lambda s: s.accounts.add_user(owner, PASSWORD, "Owner Display Name", 0))
+    external = gateway.add_user("external")
+    send_to_gateway(gateway, [external], b"Subject: elsewhere\r\n\r\nfrom my other mailbox\r\n")
+    out = dizimail_cli(inner.config_file, "fetch", "add", f"127.0.0.1:{gateway.ports['pop3']}", external,
+                       "--password", PASSWORD, "--security", "starttls", "--no-verify", "--to", owner)
+    assert "1 message(s) fetched" in dizimail_cli(inner.config_file, "fetch", "run").stdout
+    [message] = fetch_all(inner, owner)
+    assert message.endswith(b"from my other mailbox\r\n")
+    dizimail_cli(inner.config_file, "fetch", "remove", out.stdout.split()[1])
