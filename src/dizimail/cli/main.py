@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
 from dizimail.app.build import Services, open_services
+from dizimail.cli.output import console, err_console, error
 from dizimail.config.loader import ConfigError, default_config_path, load_config
 from dizimail.config.schema import Config
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["ConfigOpt", "app", "console", "err_console", "fail", "load_or_fail", "run"]
 
 app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -27,7 +26,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config f
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    error(message)
     raise typer.Exit(code)
 
 

@@ -46,7 +46,7 @@ def init_cmd(
         return
     console.print(f"created {result.config_file}")
     for address, password in result.demo_passwords.items():
-        console.print(f"user {address}  password {password}  (shown once)", highlight=False)
+        console.print(f"user {address}  password {password}  (shown once)")
 
 
 @app.command("serve")
