@@ -26,6 +26,7 @@ from dizimail.services.routes import RouteService
 from dizimail.services.routing import Router
 from dizimail.services.submit import Submitter
 from dizimail.storage.fs.blobs import FsBlobStore
+from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 from dizimail.storage.sqlite.queue import SqliteQueueStore
@@ -60,10 +61,14 @@ def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabas
     command line and the queue-runner child open the same files beside a running node, whose
     receptions in progress live there."""
     blobs = FsBlobStore(config.path(config.storage.blob_dir), config.path(config.storage.spool_dir))
+    database = config.path(config.storage.database)
+    create_private(database)
     if owner:
+        blobs.make_private()
+        for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+            make_private(path)
         blobs.clean_tmp()
-    db = SqliteDatabase(config.path(config.storage.database), batch=config.storage.commit_batch,
-                        dir_syncer=blobs.sync_dirs)
+    db = SqliteDatabase(database, batch=config.storage.commit_batch, dir_syncer=blobs.sync_dirs)
     db.upgrade()
     return db, blobs
 

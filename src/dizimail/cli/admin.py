@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -236,8 +237,23 @@ def user_export(file: Annotated[Path | None, typer.Argument(help="output CSV (de
     if file is None:
         sys.stdout.write(out.getvalue())
     else:
-        file.write_text(out.getvalue(), encoding="utf-8")
+        write_private(file, out.getvalue().encode("utf-8"))
         console.print(f"{len(users)} users written to {file}")
+
+
+def write_private(file: Path, data: bytes) -> None:
+    """Password hashes go into a file only its owner can read, created so (an existing file of ours is
+    made 0600 before it is filled; one of another user is refused)."""
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    with os.fdopen(fd, "wb") as out:
+        if os.fstat(fd).st_uid != os.geteuid():
+            fail(f"{file} belongs to another user; not writing password hashes into it")
+        os.fchmod(fd, 0o600)
+        out.truncate()
+        out.write(data)
 
 
 # --- aliases -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -54,6 +55,8 @@ def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
 
 
 def main() -> Any:
+    """``dizimail``: every sub-command, the server and its queue-runner child start here."""
+    os.umask(0o077)  # whatever the data directory gains is private: hashes, fetch passwords, DKIM keys, mail
     from dizimail.cli import admin, queue, routing, server  # noqa: F401  (registers the commands)
 
     return app()
