@@ -24,8 +24,10 @@ from dizimail.services.queue.runner import QueueRunner
 from dizimail.services.relay import RelayPolicy
 from dizimail.services.routes import RouteService
 from dizimail.services.routing import Router
+from dizimail.services.secretbox import SecretBox, Secrets
 from dizimail.services.submit import Submitter
 from dizimail.storage.fs.blobs import FsBlobStore
+from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.meta import SqliteMetaStore
@@ -53,6 +55,7 @@ class Services:
     submitter: Submitter
     routes: RouteService
     fetch: FetchService
+    secrets: Secrets
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -78,6 +81,7 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
     db, blobs = open_database(config, owner=owner)
     db.start()
     try:
+        box = SecretBox(load_or_create_key(config.path(config.storage.master_key)))
         meta = SqliteMetaStore(db, blobs)
         notifier = Notifier()
         routing = SqliteRoutingStore(db)
@@ -90,7 +94,7 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
         async def postmaster() -> str:
             domains = [d for d in await accounts.list_domains() if d.alias_of is None]
             return f"postmaster@{domains[0].name}" if domains else f"postmaster@{config.server.hostname}"
-        fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size)
+        fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size, box)
         accounts.login_hooks.append(fetch.on_login)
         yield Services(config=config, accounts=accounts, router=router, ingest=ingest,
                        mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)),
@@ -99,7 +103,8 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
                        relay=RelayPolicy(config.smtp.trusted_networks, routing,
                                          allow_everyone=config.smtp.allow_open_relay),
                        dkim=DkimService(routing, config.delivery.dkim_selector),
-                       submitter=submitter, routes=RouteService(routing, meta), fetch=fetch)
+                       submitter=submitter, routes=RouteService(routing, meta), fetch=fetch,
+                       secrets=Secrets(routing, box))
     finally:
         db.close()
 
@@ -113,5 +118,5 @@ def make_runner(config: Config, services: Services) -> QueueRunner:
                             delivery.destination_backoff, Slots(delivery.concurrency, delivery.destination_concurrency))
     return QueueRunner(store=services.queue_store, routing=services.routing, router=services.router,
                        ingest=services.ingest, submitter=services.submitter, blobs=services.blobs,
-                       nexthops=NextHops(delivery, services.routing), remote=remote, config=delivery,
+                       nexthops=NextHops(delivery, services.routing, services.secrets), remote=remote, config=delivery,
                        owner=config.server.node_id or config.server.hostname, hostname=config.server.hostname)

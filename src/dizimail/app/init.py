@@ -24,6 +24,7 @@ from dizimail.app.tls import make_self_signed, write_new
 from dizimail.config.loader import load_config
 from dizimail.config.schema import PORT_OFFSETS, SERVICES, Config
 from dizimail.model.errors import MailError
+from dizimail.storage.fs.keyfile import load_or_create_key
 
 CONFIG_NAME = "dizimail.toml"
 DEMO_USERS = ("alice", "bob")
@@ -91,7 +92,8 @@ def render_config(*, hostname: str, role: str, listen: str, port_base: int | Non
             port = port_base + PORT_OFFSETS[name]
         document["listeners"][name] = {"address": listen, "port": port}
     document["tls"] = {"cert_file": "tls/cert.pem", "key_file": "tls/key.pem"}
-    document["storage"] = {"database": "dizimail.db", "blob_dir": "blobs", "spool_dir": "spool"}
+    document["storage"] = {"database": "dizimail.db", "blob_dir": "blobs", "spool_dir": "spool",
+                           "master_key": "secrets/master.key"}
     document["delivery"] = {"runner": "process"}
     if smarthost:
         document["delivery"]["smarthost"] = smarthost
@@ -120,6 +122,7 @@ async def init_data_dir(data_dir: Path, *, hostname: str, role: str, listen: str
                                              smarthost=smarthost).encode(), 0o600)
         config = load_config(config_file)
         make_self_signed(config.path(config.tls.cert_file), config.path(config.tls.key_file), hostname, addresses)
+        load_or_create_key(config.path(config.storage.master_key))
         db, _ = open_database(config)
         db.close()
         return await _populate(config, InitResult(config_file), hostname=hostname, role=role, domain=domain,

@@ -53,6 +53,8 @@ class Node:
     async def start(self) -> None:
         config = self.config
         services = self.services = await self._stack.enter_async_context(open_services(config, owner=True))
+        if sealed := await services.fetch.seal_stored():
+            log.info("fetch.passwords.sealed count=%d", sealed)
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)

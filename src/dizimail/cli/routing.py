@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Annotated
 
@@ -172,3 +173,41 @@ def fetch_run(config: ConfigOpt = None) -> None:
     """Fetch every account now, once (the running server also does it on its timer)."""
     count = run(config, lambda s: s.fetch.run_all())
     console.print(f"{count} message(s) fetched")
+
+
+secret_app = typer.Typer(help="Passwords this server keeps for logging in elsewhere, stored encrypted "
+                              "(key: storage.master_key).", no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+SecretName = Annotated[str, typer.Argument(help="smarthost-password")]
+
+
+@secret_app.command("set")
+def secret_set(name: SecretName, stdin: Annotated[bool, typer.Option("--stdin", help="read the value from stdin")] = False,
+               config: ConfigOpt = None) -> None:
+    """Store a secret encrypted (e.g. the smarthost's AUTH password; it wins over delivery.smarthost_password).
+    Running servers use it within a second."""
+    if stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+    else:
+        value = str(typer.prompt(name, hide_input=True, confirmation_prompt=True))
+    if not value:
+        fail("an empty value; use `secret remove` to clear it", 2)
+    run(config, lambda s: s.secrets.set(name, value))
+    console.print(f"{name} stored (encrypted)")
+
+
+@secret_app.command("remove")
+def secret_remove(name: SecretName, config: ConfigOpt = None) -> None:
+    """Forget a stored secret (the config's plaintext value, if any, applies again)."""
+    run(config, lambda s: s.secrets.set(name, ""))
+    console.print(f"{name} removed")
+
+
+@secret_app.command("list")
+def secret_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Which secrets are stored (never their values)."""
+    names = run(config, lambda s: s.secrets.list())
+    if as_json:
+        print_json([{"name": name, "set": stored} for name, stored in names])
+        return
+    print_table(("secret", "stored"), [(name, "yes" if stored else "no") for name, stored in names])

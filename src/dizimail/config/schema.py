@@ -58,6 +58,9 @@ class StorageConfig(Section):
     database: Path = Field(Path("dizimail.db"), description="SQLite database file")
     blob_dir: Path = Field(Path("blobs"), description="directory of content-addressed message files")
     spool_dir: Path = Field(Path("spool"), description="temporary files for messages being received")
+    master_key: Path = Field(Path("secrets/master.key"), description=(
+        "key that encrypts the passwords stored in the database (fetch accounts, `dizimail secret`); "
+        "made 0600 at init or first use; keep it with backups of the database, apart from them"))
     commit_batch: int = Field(256, description="most transactions grouped into one fsync")
     blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
     sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
@@ -106,7 +109,9 @@ class DeliveryConfig(Section):
         "HOST[:PORT] that takes every message without a route (the gateway, for an inner server); "
         "empty: look up MX records"))
     smarthost_username: str = Field("", description="AUTH user at the smarthost (sent only over TLS)")
-    smarthost_password: str = Field("", description="AUTH password at the smarthost")
+    smarthost_password: str = Field("", description=(
+        "AUTH password at the smarthost, in plaintext; prefer `dizimail secret set smarthost-password`, "
+        "which stores it encrypted and wins over this key"))
     smarthost_tls: Literal["none", "may", "verify"] = Field("may", description="TLS to the smarthost")
     dns_servers: list[str] = Field(default_factory=list, description=(
         "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))

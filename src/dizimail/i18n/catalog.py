@@ -36,6 +36,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "fetch_exists": {"en": "That mailbox is already being fetched", "zh_CN": "该邮箱已在收取中"},
     "unknown_fetch": {"en": "No such fetch account", "zh_CN": "没有该收取账户"},
     "bad_setting": {"en": "Invalid value", "zh_CN": "无效的值"},
+    "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
+                          "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
 }
 
 

@@ -143,6 +143,11 @@ class SqliteRoutingStore:
                 raise NotFound("unknown_fetch", str(fetch_id))
         await self.db.write(job)
 
+    async def set_fetch_password(self, fetch_id: int, password: str) -> None:
+        def job(conn: Connection) -> None:
+            _raw(conn).execute("UPDATE fetch_accounts SET password = ? WHERE id = ?", (password, fetch_id))
+        await self.db.write(job)
+
     async def fetch_seen(self, fetch_id: int) -> set[str]:
         return {str(r[0]) for r in self._point("SELECT uid FROM fetch_seen WHERE fetch_id = ?", (fetch_id,))}
 
