@@ -10,6 +10,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from dizimail.util.units import parse_duration, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _fingerprint(value: object) -> str:
+    text = str(value).replace(":", "").strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+    return text
+
+
+Fingerprint = Annotated[str, BeforeValidator(_fingerprint)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 SERVICES = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https")
@@ -112,7 +122,12 @@ class DeliveryConfig(Section):
     smarthost_password: str = Field("", description=(
         "AUTH password at the smarthost, in plaintext; prefer `dizimail secret set smarthost-password`, "
         "which stores it encrypted and wins over this key"))
-    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description="TLS to the smarthost")
+    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description=(
+        "TLS to the smarthost; with smarthost_username, the certificate must verify (tls_ca_file) or match "
+        "smarthost_tls_fingerprint even under \"may\", or no credentials are sent and mail waits"))
+    smarthost_tls_fingerprint: Fingerprint = Field("", description=(
+        "SHA-256 of the smarthost's certificate (hex, colons allowed), e.g. the gateway's self-signed one: "
+        "pinned, it replaces CA verification"))
     dns_servers: list[str] = Field(default_factory=list, description=(
         "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))
     mx_port: int = Field(25, description="port used for hosts found through MX/A records")

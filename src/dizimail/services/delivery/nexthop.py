@@ -72,7 +72,7 @@ class NextHops:
             password = await self.secrets.get("smarthost-password") or self.config.smarthost_password
             return Destination(f"smarthost:{host}:{port}", (Hop(
                 host, port, self.config.smarthost_tls, username=self.config.smarthost_username,
-                password=password),))
+                password=password, fingerprint=self.config.smarthost_tls_fingerprint),))
         return await self._mx(domain)
 
     async def _mx(self, domain: str) -> Destination:
