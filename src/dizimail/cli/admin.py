@@ -7,7 +7,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.progress import Progress
@@ -227,33 +227,35 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
 @user_app.command("export")
 def user_export(file: Annotated[Path | None, typer.Argument(help="output CSV (default: stdout)")] = None,
                 domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
-    """Write users as CSV (address,password_hash,quota,name,status,used); re-importable."""
+    """Write users as CSV (address,password_hash,quota,name,status,used); re-importable. FILE is made 0600."""
+    target = open_private(file) if file is not None else None  # before root (if root) becomes the service user
     users = run(config, lambda s: s.accounts.list_users(domain))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["address", "password", "quota", "name", "status", "used"])
     for u in users:
         writer.writerow([u.address, u.password_hash, u.quota_bytes, u.name, u.status, u.used_bytes])
-    if file is None:
+    if target is None:
         sys.stdout.write(out.getvalue())
     else:
-        write_private(file, out.getvalue().encode("utf-8"))
+        with target:
+            target.truncate()
+            target.write(out.getvalue().encode("utf-8"))
         console.print(f"{len(users)} users written to {file}")
 
 
-def write_private(file: Path, data: bytes) -> None:
-    """Password hashes go into a file only its owner can read, created so (an existing file of ours is
-    made 0600 before it is filled; one of another user is refused)."""
+def open_private(file: Path) -> BinaryIO:
+    """A file for password hashes that only its owner can read: created 0600, or an existing file of ours
+    made 0600 before anything is written (another user's is refused)."""
     try:
         fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         fail(f"cannot write {file}: {exc.strerror}")
-    with os.fdopen(fd, "wb") as out:
-        if os.fstat(fd).st_uid != os.geteuid():
-            fail(f"{file} belongs to another user; not writing password hashes into it")
-        os.fchmod(fd, 0o600)
-        out.truncate()
-        out.write(data)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        fail(f"{file} belongs to another user; not writing password hashes into it")
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 # --- aliases -----------------------------------------------------------------

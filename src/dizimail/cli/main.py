@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from dizimail.app import privileges
 from dizimail.app.build import Services, open_services
 from dizimail.cli.output import console, err_console, error
 from dizimail.config.loader import ConfigError, default_config_path, load_config
@@ -18,7 +19,7 @@ from dizimail.i18n import translate
 from dizimail.model.errors import MailError
 
 T = TypeVar("T")
-__all__ = ["ConfigOpt", "app", "console", "err_console", "fail", "load_or_fail", "run"]
+__all__ = ["ConfigOpt", "app", "as_service_user", "console", "err_console", "fail", "load_or_fail", "run"]
 
 app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -39,9 +40,20 @@ def load_or_fail(config_path: Path | None) -> Config:
         fail(str(exc), 2)
 
 
+def as_service_user(config: Config, config_path: Path | None) -> None:
+    """Started as root with ``server.run_as``: check the data directory, hand it over, drop root for good
+    (app.privileges) before anything opens the database; exit with the reason if the setup is unsafe."""
+    try:
+        privileges.enter(config, Path(os.path.abspath(config_path or default_config_path())))
+    except privileges.UnsafeDataDir as exc:
+        fail(str(exc))
+
+
 def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services named by the config, run ``fn``, map errors to a message and exit code."""
+    """Open the services named by the config (as the service user), run ``fn``, map errors to a message
+    and exit code."""
     config = load_or_fail(config_path)
+    as_service_user(config, config_path)
 
     async def main() -> T:
         async with open_services(config) as services:

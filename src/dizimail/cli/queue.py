@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail, run
+from dizimail.cli.main import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 
 queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
@@ -144,5 +144,6 @@ def queue_run(wake_stdin: Annotated[bool, typer.Option("--wake-stdin", hidden=Tr
     from dizimail.app.node import setup_logging
     from dizimail.app.runner import run_queue
     cfg = load_or_fail(config)
+    as_service_user(cfg, config)
     setup_logging(cfg.server.log_level)
     uvloop.run(run_queue(cfg, wake_stdin))

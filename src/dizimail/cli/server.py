@@ -12,7 +12,8 @@ import uvloop
 from dizimail.app.build import open_database
 from dizimail.app.init import InitError, default_hostname, init_data_dir
 from dizimail.app.node import serve, setup_logging
-from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail
+from dizimail.app.privileges import UnsafeDataDir
+from dizimail.cli.main import ConfigOpt, app, as_service_user, console, fail, load_or_fail
 from dizimail.config.loader import default_config_path
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError
@@ -66,7 +67,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
     setup_logging(cfg.server.log_level)
     try:
         uvloop.run(serve(cfg, (config or default_config_path()).resolve()))
-    except ListenError as exc:
+    except (ListenError, UnsafeDataDir) as exc:
         fail(str(exc))
 
 
@@ -74,6 +75,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
 def upgrade_cmd(config: ConfigOpt = None) -> None:
     """Apply database schema migrations (also done at every start)."""
     cfg = load_or_fail(config)
+    as_service_user(cfg, config)
     db, _blobs = open_database(cfg)
     revision = db.revision()
     db.close()
