@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server
-from helpers import submit, wait_for
+from helpers import add_route, submit, wait_for
 
 RELAY_USER = "relay"
 FAST = 'retry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "0.5s"\n'
@@ -25,10 +26,15 @@ FAST = 'retry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "
 def smarthost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, list[str]]]:
     node = start_server(tmp_path_factory.mktemp("smarthost"))
     node.add_user(RELAY_USER)
-    logins: list[str] = []
-    assert node.node.services is not None
-    node.node.services.accounts.login_hooks.append(lambda account: logins.append(account.address))
-    yield node, logins
+    # What it relays waits in its queue, deferred: the next hop is a port held bound but not listening,
+    # which no other test's server can take over while this module runs.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        add_route(node, "far.example", f"127.0.0.1:{closed.getsockname()[1]}")
+        logins: list[str] = []
+        assert node.node.services is not None
+        node.node.services.accounts.login_hooks.append(lambda account: logins.append(account.address))
+        yield node, logins
     node.stop()
 
 

@@ -19,9 +19,11 @@ from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
+from dizimail.services.policy.engine import Policy
+from dizimail.services.policy.quota import QuotaRule
+from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
-from dizimail.services.relay import RelayPolicy
 from dizimail.services.routes import RouteService
 from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
@@ -50,8 +52,9 @@ class Services:
     blobs: FsBlobStore
     queue_store: QueueStore
     routing: RoutingStore
-    relay: RelayPolicy
+    relay: RelayNetworks
     dkim: DkimService
+    policy: Policy
     submitter: Submitter
     routes: RouteService
     fetch: FetchService
@@ -87,9 +90,13 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
         routing = SqliteRoutingStore(db)
         queue_store = SqliteQueueStore(db)
         router = Router(meta, routing)
-        ingest = Ingest(meta, blobs, config.server.hostname, notifier, describe_blob)
+        quota = QuotaRule(config.policy.quota_grace)
+        ingest = Ingest(meta, blobs, config.server.hostname, notifier, describe_blob, quota)
         accounts = AccountService(meta, config.auth)
-        submitter = Submitter(ingest, router)
+        relay = RelayNetworks(config.smtp.trusted_networks, routing, allow_everyone=config.smtp.allow_open_relay)
+        dkim = DkimService(routing, config.delivery.dkim_selector)
+        policy = Policy(config, router, relay, dkim)
+        submitter = Submitter(ingest, policy)
 
         async def postmaster() -> str:
             domains = [d for d in await accounts.list_domains() if d.alias_of is None]
@@ -97,13 +104,10 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
         fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size, box)
         accounts.login_hooks.append(fetch.on_login)
         yield Services(config=config, accounts=accounts, router=router, ingest=ingest,
-                       mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db)),
+                       mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db), quota),
                        queue=QueueService(queue_store, routing), folders=Folders(meta, notifier), notifier=notifier,
-                       meta=meta, blobs=blobs, queue_store=queue_store, routing=routing,
-                       relay=RelayPolicy(config.smtp.trusted_networks, routing,
-                                         allow_everyone=config.smtp.allow_open_relay),
-                       dkim=DkimService(routing, config.delivery.dkim_selector),
-                       submitter=submitter, routes=RouteService(routing, meta), fetch=fetch,
+                       meta=meta, blobs=blobs, queue_store=queue_store, routing=routing, relay=relay, dkim=dkim,
+                       policy=policy, submitter=submitter, routes=RouteService(routing, meta), fetch=fetch,
                        secrets=Secrets(routing, box))
     finally:
         db.close()

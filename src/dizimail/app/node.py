@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dizimail.app import privileges
 from dizimail.app.build import Services, make_runner, open_services
+from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
@@ -18,6 +19,7 @@ from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.policy.facts import Mode
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.smtp.server import SmtpContext, smtp_listener
 
@@ -65,8 +67,7 @@ class Node:
             if sealed := await services.fetch.seal_stored():
                 log.info("fetch.passwords.sealed count=%d", sealed)
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
-        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, services.relay,
-                               services.dkim)
+        smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
         imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
                                services.notifier, tls)
@@ -78,7 +79,7 @@ class Node:
                 log.warning("%s disabled: no TLS certificate", name)
                 continue
             if name in ("smtp", "submission", "smtps"):
-                listener = smtp_listener(smtp_ctx, {"smtp": "mx"}.get(name, name), spec.address, spec.port,
+                listener = smtp_listener(smtp_ctx, Mode("mx" if name == "smtp" else name), spec.address, spec.port,
                                          limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
@@ -121,9 +122,11 @@ class Node:
                 log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
-        """Periodic removal of message files that lost their last reference (after a grace period)."""
+        """Periodic removal of message files that lost their last reference (after a grace period), and
+        of the allocator's free memory (app/memory.py)."""
         while True:
             await asyncio.sleep(self.config.storage.sweep_interval)
+            trim()
             try:
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
@@ -143,6 +146,7 @@ class Node:
 
 async def serve(config: Config, config_path: Path | None = None) -> None:
     """``dizimail serve``: print every listening port, then ``ready``; stop on SIGINT/SIGTERM."""
+    tune_allocator()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

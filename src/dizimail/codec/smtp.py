@@ -438,8 +438,8 @@ class DataDecoder:
     ``done`` once the terminator was consumed.
     """
 
-    def __init__(self, max_size: int) -> None:
-        self.meter = BodyMeter(max_size)
+    def __init__(self, max_size: int, host: str = "") -> None:
+        self.meter = BodyMeter(max_size, host)
         self.done = False
         self._carry = b""  # "." or ".\r" at a line start, waiting for the byte that decides
         self._bol = True  # next input byte starts a line that follows CRLF (or starts the data)

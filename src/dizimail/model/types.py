@@ -72,6 +72,11 @@ class LocalDelivery:
     prefix: bytes
     flags: tuple[str, ...] = ()
     internal_date: float | None = None  # APPEND may set it; else the time of receipt
+    # Stored only if the account's used bytes stay within ``limit`` after it (None: no limit), checked
+    # atomically with the insert; otherwise ``fallback`` is queued instead, in the same transaction.
+    # The caller (the policy's quota rule) decides both: storage only honours them.
+    limit: int | None = None
+    fallback: QueuedRecipient | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ class IngestRecord:
 @dataclass(frozen=True)
 class CommitResult:
     delivered: tuple[int, ...]  # account ids
-    over_quota: tuple[str, ...]  # addresses deferred for lack of space
+    refused: tuple[str, ...]  # addresses whose delivery its limit refused (queued if it had a fallback)
     mailboxes: tuple[int, ...] = ()  # mailbox ids that changed (for change notifications)
     uids: tuple[int, ...] = ()  # the UID each delivery got, in order (APPENDUID)
 

@@ -21,14 +21,17 @@ import poplib
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from dizimail.config.schema import FetchConfig
+from dizimail.i18n import translate
 from dizimail.interfaces import RoutingStore
 from dizimail.model.errors import InvalidInput, MailError, NotFound
 from dizimail.model.outbound import FetchAccount
 from dizimail.model.types import Account
+from dizimail.services.policy.verdict import Refused, Verdict
+from dizimail.services.queue.dsn import RecipientStatus, build_dsn
 from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
 
@@ -274,8 +277,26 @@ class FetchService:
             if not recipients:
                 raise NotFound("unknown_user", "no Delivered-To line in a held message")
             await self.submitter.submit(sender, recipients, data, protocol="fetch", fetched=mark)
+        except Refused as exc:
+            # The policy refuses the message itself (a mail loop, too many hops, too big): the sender is
+            # told, as an SMTP client would have been, and the copy is taken off the remote side.
+            log.warning("fetch.refused id=%d uid=%s check=%s reason=%s; bounced to <%s>", acc.id, uid,
+                        exc.verdict.check, exc.verdict.reason, sender)
+            await self.submitter.submit("", [sender or await self.postmaster()],
+                                        self._bounce(acc, uid, sender, recipients, data, exc.verdict),
+                                        protocol="dsn", fetched=mark)
         except NotFound as exc:
             # Nobody here by that name: a human looks at it (CONVENTIONS habit 9), it is not dropped.
             log.warning("fetch.unroutable id=%d uid=%s rcpt=%s detail=%s; delivered to %s", acc.id, uid,
                         recipients, exc.detail, self.postmaster)
             await self.submitter.submit(sender, [await self.postmaster()], data, protocol="fetch", fetched=mark)
+
+    def _bounce(self, acc: FetchAccount, uid: str, sender: str, recipients: Sequence[str], data: bytes,
+                verdict: Verdict) -> bytes:
+        hostname = self.submitter.ingest.hostname
+        text = translate(verdict.key, "en").format_map(dict(verdict.args))
+        statuses = [RecipientStatus(r, None, "failed", verdict.enhanced or "5.0.0", f"{verdict.code} {text}")
+                    for r in recipients]
+        now = time.time()
+        return build_dsn(reporting_mta=hostname, sender=sender, queue_id=f"fetch{acc.id}.{uid}", arrival=now,
+                         statuses=statuses, original=data, now=now)

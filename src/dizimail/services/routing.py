@@ -89,4 +89,4 @@ class Router:
         info = await self.meta.lookup(route.host)
         if info.account is None or info.account.status != ACTIVE:
             return Resolution("suspended")
-        return Resolution("hold", accounts=[info.account])
+        return Resolution("hold", accounts=[info.account], ours=True)

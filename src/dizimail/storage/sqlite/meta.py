@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dizimail.interfaces.blob import BlobStore
 from dizimail.interfaces.meta import DEFAULT_MAILBOXES
-from dizimail.model.errors import Conflict, NotFound, QuotaExceeded, TemporaryFailure
+from dizimail.model.errors import Conflict, NotFound, TemporaryFailure
 from dizimail.model.types import (
     ACTIVE,
     Account,
@@ -48,7 +48,7 @@ _SQL_ACCOUNT = ("SELECT a.id, a.name, a.password_hash, a.quota_bytes, a.used_byt
                 "WHERE d.name = ? AND a.local_part = ?")
 _SQL_ALIAS = ("SELECT t.target FROM alias_targets t JOIN aliases a ON a.id = t.alias_id "
               "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? AND a.local_part = ? ORDER BY t.target")
-_SQL_BOX_FOR_DELIVERY = ("SELECT a.quota_bytes, a.used_bytes, m.id, m.uidnext, m.highestmodseq "
+_SQL_BOX_FOR_DELIVERY = ("SELECT a.used_bytes, m.id, m.uidnext, m.highestmodseq "
                          "FROM accounts a JOIN mailboxes m ON m.account_id = a.id WHERE a.id = ? AND m.name = ?")
 _SQL_INSERT_MESSAGE = ("INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix, "
                        "queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -316,19 +316,22 @@ class SqliteMetaStore(SqliteMailboxOps):
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             if record.fetched is not None and cur.execute(
                     "SELECT 1 FROM fetch_seen WHERE fetch_id = ? AND uid = ?", record.fetched).fetchone():
-                return CommitResult(delivered=(), over_quota=())  # another fetch pass committed it already
+                return CommitResult(delivered=(), refused=())  # another fetch pass committed it already
             delivered: list[int] = []
             boxes: list[int] = []
             uids: list[int] = []
-            over: list[QueuedRecipient] = []
+            refused: list[str] = []
+            fallbacks: list[QueuedRecipient] = []
             for d in record.deliveries:
                 size = len(d.prefix) + blob.size
                 row = cur.execute(_SQL_BOX_FOR_DELIVERY, (d.account_id, d.mailbox)).fetchone()
                 if row is None:
                     raise TemporaryFailure(f"account {d.account_id} or its {d.mailbox} vanished during delivery")
-                quota, used, box_id, uidnext, modseq = row
-                if quota and used + size > quota:
-                    over.append(QueuedRecipient(d.address, status="deferred", last_error="4.2.2 quota exceeded"))
+                used, box_id, uidnext, modseq = row
+                if d.limit is not None and used + size > d.limit:  # the caller's condition, honoured atomically
+                    refused.append(d.address)
+                    if d.fallback is not None:
+                        fallbacks.append(d.fallback)
                     continue
                 when = record.received_at if d.internal_date is None else d.internal_date
                 cur.execute(_SQL_INSERT_MESSAGE, (box_id, uidnext, modseq + 1, " ".join(d.flags), when,
@@ -338,10 +341,12 @@ class SqliteMetaStore(SqliteMailboxOps):
                 delivered.append(d.account_id)
                 boxes.append(box_id)
                 uids.append(uidnext)
-            if over and not delivered and not record.queued:
-                raise QuotaExceeded("every local recipient is over quota")
-            pending = list(record.queued) + over
+            # Fallbacks go to the queue only beside something else of the message: when every delivery was
+            # refused and nothing else is queued, nothing at all is written.
+            pending = list(record.queued) + (fallbacks if delivered or record.queued else [])
             refs = len(delivered) + (1 if pending else 0)
+            if not refs:  # nothing stored, nothing queued: write nothing at all
+                raise _NothingStored(CommitResult(delivered=(), refused=tuple(refused)))
             if pending:
                 cur.execute(_SQL_INSERT_QUEUE, (record.queue_id, blob.id, record.sender, blob.size,
                                                 record.received_at, json.dumps(record.params), record.queue_prefix))
@@ -356,6 +361,17 @@ class SqliteMetaStore(SqliteMailboxOps):
                 index_document(cur.connection, blob.id, meta.search)
             cur.execute(_SQL_REF_BLOB, (blob.id, blob.size, refs, meta and meta.envelope, meta and meta.bodystructure,
                                         meta and meta.body, refs))
-            return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
-                                mailboxes=tuple(boxes), uids=tuple(uids))
-        return await self._write(job, sync)  # type: ignore[no-any-return]
+            return CommitResult(delivered=tuple(delivered), refused=tuple(refused), mailboxes=tuple(boxes),
+                                uids=tuple(uids))
+        try:
+            return await self._write(job, sync)  # type: ignore[no-any-return]
+        except _NothingStored as nothing:
+            return nothing.result
+
+
+class _NothingStored(Exception):
+    """Every delivery was refused by its limit and nothing was queued: the job's savepoint is rolled back."""
+
+    def __init__(self, result: CommitResult) -> None:
+        super().__init__("nothing stored")
+        self.result = result

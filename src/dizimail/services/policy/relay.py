@@ -1,6 +1,7 @@
-"""Who may relay (send to domains that are not ours): authenticated users, and client networks listed in
+"""Client networks that may relay (send to domains that are not ours) without logging in: those listed in
 config (``smtp.trusted_networks``) or by the operator (``dizimail relay allow``, e.g. the inner server's
-address on a gateway). Never everyone (CONVENTIONS habit 11)."""
+address on a gateway). Never everyone (CONVENTIONS habit 11). The ``relay`` check (:mod:`.checks`) also
+lets authenticated users relay."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def parse_network(text: str, *, allow_everyone: bool = False) -> Network:
     return network
 
 
-class RelayPolicy:
+class RelayNetworks:
     def __init__(self, trusted: list[str], routing: RoutingStore, *, allow_everyone: bool = False) -> None:
         self.configured = [parse_network(n, allow_everyone=allow_everyone) for n in trusted]
         self.routing = routing
