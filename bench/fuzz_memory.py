@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fuzzing import fuzz, scenarios  # noqa: E402
+from fuzzing import fuzz, scenarios
 
 BIN = Path(sys.executable).parent
 PASSWORD = "fuzz-password"

@@ -1,17 +1,18 @@
 """THE one way into the system (CONVENTIONS habit 2).
 
-Every message — SMTP, submission, and later webmail, DSNs, alarms, the
-fetcher and the importer — is streamed into a :class:`Reception`, then
-committed: the blob is fsynced and renamed, its directory fsynced, and one
-database transaction (grouped with others) writes the mailbox index rows for
-local recipients and the queue rows for the rest. Only then does the caller
-acknowledge (SMTP 250). See docs/queue.md for the states.
+Every message — SMTP and submission, IMAP APPEND, the DSNs and the fetcher
+(through ``services.submit``), and later webmail, alarms and the importer — is
+streamed into a :class:`Reception`, then committed: the blob is fsynced and
+renamed, its directory fsynced, and one database transaction (grouped with
+others) writes the mailbox index rows for local recipients and the queue rows
+for the rest. Only then does the caller acknowledge (SMTP 250, IMAP OK). What
+may come in was decided before, by ``services.policy``; the quota rule reaches
+storage here as each delivery's limit. See docs/queue.md for the states.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 import time
@@ -39,11 +40,6 @@ from dizimail.services.routing import Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
-
-
-@functools.lru_cache(maxsize=4)
-def _rfc5322_date(second: int) -> str:
-    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def new_queue_id() -> str:

@@ -27,9 +27,6 @@ class Router:
         self.meta = meta
         self.routing = routing
 
-    async def is_local_domain(self, domain: str) -> bool:
-        return await self.meta.get_domain(domain) is not None
-
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
         route = await self._route(address)

@@ -49,10 +49,19 @@ AUTH_IN_TRANSACTION = Reply(503, "5.5.1", "AUTH not allowed during a mail transa
 ENCRYPTION_REQUIRED = Reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
 UNKNOWN_MECHANISM = Reply(504, "5.5.4", "Unrecognized authentication type")
 CANNOT_DECODE = Reply(501, "5.5.2", "Cannot decode response")
+AUTH_LINE_TOO_LONG = Reply(500, "5.5.6", "Authentication Exchange line is too long")  # RFC 4954 §6
 AUTH_CANCELLED = Reply(501, "5.7.0", "Authentication cancelled")
 PARAMS_NEED_EHLO = Reply(555, "5.5.4", "MAIL parameters require EHLO")
 NEEDS_SMTPUTF8 = Reply(553, "5.6.7", "Address requires SMTPUTF8")
 TOO_BIG = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+
+
+def challenge(text: str) -> Reply:
+    return Reply(334, "", text)
+
+
+def hello(hostname: str, helo: str, ip: str) -> str:
+    return f"{hostname} Hello {helo} [{ip}]"
 
 
 def chunk_received(size: int) -> Reply:

@@ -8,7 +8,6 @@ import ssl
 from dataclasses import dataclass
 
 from dizimail.config.schema import Config
-from dizimail.i18n import translate
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
 from dizimail.services.accounts import AccountService
@@ -36,9 +35,6 @@ class SmtpContext:
     @property
     def hostname(self) -> str:
         return self.config.server.hostname
-
-    def text(self, key: str) -> str:
-        return translate(key, "en")
 
     async def postmaster(self) -> str:
         """RFC 5321 §4.5.1: <Postmaster> without a domain goes to the first local domain's postmaster."""

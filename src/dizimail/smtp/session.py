@@ -94,13 +94,6 @@ class SmtpSession:
         if not self.conn.has_pending():  # RFC 2920: replies to a pipelined group go out together
             await self.conn.drain()
 
-    def fail(self, code: int, enhanced: str, text: str) -> None:
-        self.bad += 1
-        self.reply(code, enhanced, text)
-
-    def reply_error(self, err: MailError) -> None:
-        self.reply(err.code, err.enhanced, self.ctx.text(err.public_key))
-
     async def run(self) -> None:
         limits = self.ctx.config.limits
         verdict = await self.ctx.policy.connect(self.client())
@@ -137,7 +130,7 @@ class SmtpSession:
         try:
             command = codec.parse_command(line)
         except codec.SmtpSyntaxError as exc:
-            self.fail(exc.code, exc.enhanced, exc.text)
+            self.refuse(Reply(exc.code, exc.enhanced, exc.text))
             return
         if self.tx is not None and self.tx.bdat is not None and not isinstance(
                 command, (codec.Bdat, codec.Rset, codec.Quit, codec.Noop)):
@@ -167,10 +160,9 @@ class SmtpSession:
             return
         self.helo, self.esmtp = cmd.domain, cmd.extended
         if cmd.extended:
-            self.reply(250, "", f"{self.ctx.hostname} Hello {cmd.domain} [{self.conn.peer_ip}]",
-                       *self.capabilities())
+            self.reply(250, "", replies.hello(self.ctx.hostname, cmd.domain, self.conn.peer_ip), *self.capabilities())
         else:
-            self.reply(250, "", f"{self.ctx.hostname} Hello {cmd.domain} [{self.conn.peer_ip}]")
+            self.reply(250, "", replies.hello(self.ctx.hostname, cmd.domain, self.conn.peer_ip))
 
     async def cmd_rset(self, cmd: codec.Command) -> None:
         self.abort_bdat()
@@ -209,15 +201,15 @@ class SmtpSession:
     async def cmd_auth(self, cmd: codec.Command) -> None:
         assert isinstance(cmd, codec.Auth)
         if self.helo is None or not self.esmtp:
-            self.fail(503, "5.5.1", "Send EHLO first")
+            self.refuse(replies.NEED_EHLO)
         elif self.account is not None:
-            self.fail(503, "5.5.1", "Already authenticated")
+            self.refuse(replies.ALREADY_AUTHENTICATED)
         elif self.tx is not None:
-            self.fail(503, "5.5.1", "AUTH not allowed during a mail transaction")
+            self.refuse(replies.AUTH_IN_TRANSACTION)
         elif self.conn.tls is None and not self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
-            self.fail(538, "5.7.11", "Encryption required for requested authentication mechanism")
+            self.refuse(replies.ENCRYPTION_REQUIRED)
         elif cmd.mechanism not in sasl.MECHANISMS:
-            self.fail(504, "5.5.4", "Unrecognized authentication type")
+            self.refuse(replies.UNKNOWN_MECHANISM)
         else:
             exchange = sasl.SaslServer(cmd.mechanism)
             step = exchange.start(cmd.initial)
@@ -231,16 +223,16 @@ class SmtpSession:
             except MailError as exc:
                 self.bad += 1
                 log.info("smtp.auth.failed session=%s ip=%s user=%r", self.sid, self.conn.peer_ip, step.user)
-                self.reply_error(exc)
+                self.send(replies.of_error(exc))
                 if exc.temporary:
                     raise CloseSession() from exc
                 return
             log.info("smtp.auth.ok session=%s ip=%s user=%s", self.sid, self.conn.peer_ip, self.account.address)
-            self.reply(235, "2.7.0", "Authentication successful")
+            self.send(replies.AUTH_OK)
 
     async def sasl_step(self, exchange: sasl.SaslServer, challenge: str) -> sasl.Step:
         """Send one 334 challenge and feed the client's line to the exchange (RFC 4954 §4)."""
-        self.reply(334, "", challenge)
+        self.send(replies.challenge(challenge))
         await self.conn.drain()
         try:
             line = await self.conn.read_line(self.ctx.config.limits.max_command_line,
@@ -251,14 +243,14 @@ class SmtpSession:
 
     def sasl_failed(self, failed: sasl.Failed) -> None:
         if failed.reason == "cancelled":
-            self.fail(501, "5.7.0", "Authentication cancelled")
+            self.refuse(replies.AUTH_CANCELLED)
             return
         log.info("smtp.auth.malformed session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip, failed.detail)
         self.ctx.accounts.bad_exchange(self.conn.peer_ip)
         if failed.reason == "too-long":
-            self.fail(500, "5.5.6", "Authentication Exchange line is too long")  # RFC 4954 §6
+            self.refuse(replies.AUTH_LINE_TOO_LONG)
         else:
-            self.fail(501, "5.5.2", "Cannot decode response")
+            self.refuse(replies.CANNOT_DECODE)
 
     # --- the transaction -------------------------------------------------------
     async def cmd_mail(self, cmd: codec.Command) -> None:

@@ -122,11 +122,6 @@ class SqliteDatabase:
         self._jobs.put(_Job(fn, loop, future, sync_dirs or set()))
         return await future  # type: ignore[no-any-return]
 
-    def write_sync(self, fn: Callable[[Connection], T]) -> T:
-        """Blocking form for command-line use without a running writer."""
-        with self.write_engine.begin() as conn:
-            return fn(conn)
-
     # --- the writer thread -------------------------------------------------
     def _write_loop(self) -> None:
         conn = self.write_engine.connect()
