@@ -56,8 +56,7 @@ def write_config(data_dir: Path, extra: str = "") -> tuple[Path, dict[str, int]]
                               port_base=None, domain=DOMAIN, demo=False))
     config_file = data_dir / "dizimail.toml"
     # In-thread nodes run the queue runner in their own loop (tests look at it); `extra` may add [delivery].
-    text = config_file.read_text().replace(
-        '[delivery]\n# the queue runner works in its own process: the node\'s second core\nrunner = "process"\n', "")
+    text = config_file.read_text().replace('[delivery]\nrunner = "process"\n', "")
     ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
     for name in ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https"):
         old = f'[listeners.{name}]\naddress = "127.0.0.1"\n'

@@ -241,9 +241,11 @@ def test_smarthost_with_auth_over_tls_and_one_transaction_per_next_hop(nodes, tm
     relay_user = b.add_user("relayacct")
     # B is the gateway of inner.test: routed inward (here to a closed port), so C's users may send through it.
     add_route(b, "inner.test", f"127.0.0.1:{free_ports(1)[0]}")
+    # Credentials go only to a verified smarthost: C trusts B's self-signed certificate as its CA.
     c = start_server(tmp_path / "c", extra=(
         f'\n[delivery]\nsmarthost = "127.0.0.1:{b.ports["submission"]}"\nsmarthost_username = "{relay_user}"\n'
-        f'smarthost_password = "{PASSWORD}"\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\n'))
+        f'smarthost_password = "{PASSWORD}"\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\n'
+        f'tls_ca_file = "{b.config.path(b.config.tls.cert_file)}"\n'))
     try:
         c.call(lambda s: s.accounts.add_domain("inner.test"))
         sender = "s1@inner.test"

@@ -26,8 +26,11 @@ from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.services.routes import RouteService
 from dizimail.services.routing import Router
+from dizimail.services.secretbox import SecretBox, Secrets
 from dizimail.services.submit import Submitter
 from dizimail.storage.fs.blobs import FsBlobStore
+from dizimail.storage.fs.keyfile import load_or_create_key
+from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 from dizimail.storage.sqlite.queue import SqliteQueueStore
@@ -55,6 +58,7 @@ class Services:
     submitter: Submitter
     routes: RouteService
     fetch: FetchService
+    secrets: Secrets
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -63,10 +67,14 @@ def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabas
     command line and the queue-runner child open the same files beside a running node, whose
     receptions in progress live there."""
     blobs = FsBlobStore(config.path(config.storage.blob_dir), config.path(config.storage.spool_dir))
+    database = config.path(config.storage.database)
+    create_private(database)
     if owner:
+        blobs.make_private()
+        for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+            make_private(path)
         blobs.clean_tmp()
-    db = SqliteDatabase(config.path(config.storage.database), batch=config.storage.commit_batch,
-                        dir_syncer=blobs.sync_dirs)
+    db = SqliteDatabase(database, batch=config.storage.commit_batch, dir_syncer=blobs.sync_dirs)
     db.upgrade()
     return db, blobs
 
@@ -76,6 +84,7 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
     db, blobs = open_database(config, owner=owner)
     db.start()
     try:
+        box = SecretBox(load_or_create_key(config.path(config.storage.master_key)))
         meta = SqliteMetaStore(db, blobs)
         notifier = Notifier()
         routing = SqliteRoutingStore(db)
@@ -92,13 +101,14 @@ async def open_services(config: Config, *, owner: bool = False) -> AsyncIterator
         async def postmaster() -> str:
             domains = [d for d in await accounts.list_domains() if d.alias_of is None]
             return f"postmaster@{domains[0].name}" if domains else f"postmaster@{config.server.hostname}"
-        fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size)
+        fetch = FetchService(routing, submitter, config.fetch, postmaster, config.limits.max_message_size, box)
         accounts.login_hooks.append(fetch.on_login)
         yield Services(config=config, accounts=accounts, router=router, ingest=ingest,
                        mailstore=Mailstore(meta, blobs, notifier, SqliteSearchIndex(db), quota),
                        queue=QueueService(queue_store, routing), folders=Folders(meta, notifier), notifier=notifier,
                        meta=meta, blobs=blobs, queue_store=queue_store, routing=routing, relay=relay, dkim=dkim,
-                       policy=policy, submitter=submitter, routes=RouteService(routing, meta), fetch=fetch)
+                       policy=policy, submitter=submitter, routes=RouteService(routing, meta), fetch=fetch,
+                       secrets=Secrets(routing, box))
     finally:
         db.close()
 
@@ -112,5 +122,5 @@ def make_runner(config: Config, services: Services) -> QueueRunner:
                             delivery.destination_backoff, Slots(delivery.concurrency, delivery.destination_concurrency))
     return QueueRunner(store=services.queue_store, routing=services.routing, router=services.router,
                        ingest=services.ingest, submitter=services.submitter, blobs=services.blobs,
-                       nexthops=NextHops(delivery, services.routing), remote=remote, config=delivery,
+                       nexthops=NextHops(delivery, services.routing, services.secrets), remote=remote, config=delivery,
                        owner=config.server.node_id or config.server.hostname, hostname=config.server.hostname)

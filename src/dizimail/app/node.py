@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import pwd
 import signal
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from dizimail.app import privileges
 from dizimail.app.build import Services, make_runner, open_services
 from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
@@ -51,12 +50,22 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self.runner: QueueRunner | None = None
         self.runner_process: RunnerProcess | None = None
+        self.user: privileges.ServiceUser | None = None  # whom root becomes after binding
 
     async def start(self) -> None:
+        """Open the stores, bind the ports. Started as root with ``server.run_as``: the setup is checked and
+        handed over, the TLS key read as root, the stores opened as the service user (app.privileges);
+        ``serve`` drops root for good once the ports are bound."""
         config = self.config
-        services = self.services = await self._stack.enter_async_context(open_services(config, owner=True))
+        self.user = privileges.service_user(config)
+        if self.user is not None:
+            privileges.prepare(config, self.config_path, self.user)
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
+        with privileges.acting_as(self.user):
+            services = self.services = await self._stack.enter_async_context(open_services(config, owner=True))
+            if sealed := await services.fetch.seal_stored():
+                log.info("fetch.passwords.sealed count=%d", sealed)
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
         smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
@@ -147,33 +156,8 @@ async def serve(config: Config, config_path: Path | None = None) -> None:
     try:
         for listener in node.listeners:
             print(f"listening {listener.name} {listener.host}:{listener.port}", flush=True)
-        drop_privileges(config)
+        privileges.become(node.user)
         print("ready", flush=True)
         await stop.wait()
     finally:
         await node.stop()
-
-
-def hand_over(data_dir: Path, uid: int, gid: int) -> None:
-    """Give the unprivileged user what it must write: every directory under the data dir and the
-    files at its top (database, WAL, shared memory). Blob files stay as they are: they are never
-    rewritten, and removing one needs only its directory."""
-    for root, dirs, files in os.walk(data_dir):
-        os.chown(root, uid, gid)
-        if Path(root) == data_dir:
-            for name in files:
-                os.chown(os.path.join(root, name), uid, gid)
-        dirs.sort()
-
-
-def drop_privileges(config: Config) -> None:
-    """Once ports are bound, a root process becomes ``server.run_as`` (no root needed after bind)."""
-    user = config.server.run_as
-    if os.getuid() != 0 or not user:
-        return
-    entry = pwd.getpwnam(user)
-    hand_over(config.server.data_dir, entry.pw_uid, entry.pw_gid)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    log.info("node.privileges.dropped user=%s", user)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import pwd
 import signal
 import sys
 from pathlib import Path
@@ -29,13 +27,9 @@ RESTART_DELAY = 1.0
 
 
 async def run_queue(config: Config, wake_stdin: bool) -> None:
-    """``dizimail queue run``: only the queue runner of this node, until SIGTERM (or stdin's end)."""
-    user = config.server.run_as
-    if os.getuid() == 0 and user:  # no ports to bind: become the service user at once
-        entry = pwd.getpwnam(user)
-        os.setgroups([])
-        os.setgid(entry.pw_gid)
-        os.setuid(entry.pw_uid)
+    """``dizimail queue run``: only the queue runner of this node, until SIGTERM (or stdin's end). Started
+    as root (by hand: ``serve`` starts it after dropping root), it becomes the service user first
+    (``privileges.enter``, called by the command)."""
     loop = asyncio.get_running_loop()
     async with open_services(config) as services:
         runner = make_runner(config, services)

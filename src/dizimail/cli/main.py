@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
+from dizimail.app import privileges
 from dizimail.app.build import Services, open_services
+from dizimail.cli.output import console, err_console, error
 from dizimail.config.loader import ConfigError, default_config_path, load_config
 from dizimail.config.schema import Config
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["ConfigOpt", "app", "as_service_user", "console", "err_console", "fail", "load_or_fail", "run"]
 
 app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -27,7 +28,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config f
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    error(message)
     raise typer.Exit(code)
 
 
@@ -39,9 +40,20 @@ def load_or_fail(config_path: Path | None) -> Config:
         fail(str(exc), 2)
 
 
+def as_service_user(config: Config, config_path: Path | None) -> None:
+    """Started as root with ``server.run_as``: check the data directory, hand it over, drop root for good
+    (app.privileges) before anything opens the database; exit with the reason if the setup is unsafe."""
+    try:
+        privileges.enter(config, Path(os.path.abspath(config_path or default_config_path())))
+    except privileges.UnsafeDataDir as exc:
+        fail(str(exc))
+
+
 def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services named by the config, run ``fn``, map errors to a message and exit code."""
+    """Open the services named by the config (as the service user), run ``fn``, map errors to a message
+    and exit code."""
     config = load_or_fail(config_path)
+    as_service_user(config, config_path)
 
     async def main() -> T:
         async with open_services(config) as services:
@@ -55,6 +67,8 @@ def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
 
 
 def main() -> Any:
+    """``dizimail``: every sub-command, the server and its queue-runner child start here."""
+    os.umask(0o077)  # whatever the data directory gains is private: hashes, fetch passwords, DKIM keys, mail
     from dizimail.cli import admin, queue, routing, server  # noqa: F401  (registers the commands)
 
     return app()

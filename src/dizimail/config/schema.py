@@ -10,6 +10,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from dizimail.util.units import parse_duration, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _fingerprint(value: object) -> str:
+    text = str(value).replace(":", "").strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+    return text
+
+
+Fingerprint = Annotated[str, BeforeValidator(_fingerprint)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 SERVICES = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https")
@@ -58,6 +68,9 @@ class StorageConfig(Section):
     database: Path = Field(Path("dizimail.db"), description="SQLite database file")
     blob_dir: Path = Field(Path("blobs"), description="directory of content-addressed message files")
     spool_dir: Path = Field(Path("spool"), description="temporary files for messages being received")
+    master_key: Path = Field(Path("secrets/master.key"), description=(
+        "key that encrypts the passwords stored in the database (fetch accounts, `dizimail secret`); "
+        "made 0600 at init or first use; keep it with backups of the database, apart from them"))
     commit_batch: int = Field(256, description="most transactions grouped into one fsync")
     blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
     sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
@@ -115,8 +128,15 @@ class DeliveryConfig(Section):
         "HOST[:PORT] that takes every message without a route (the gateway, for an inner server); "
         "empty: look up MX records"))
     smarthost_username: str = Field("", description="AUTH user at the smarthost (sent only over TLS)")
-    smarthost_password: str = Field("", description="AUTH password at the smarthost")
-    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description="TLS to the smarthost")
+    smarthost_password: str = Field("", description=(
+        "AUTH password at the smarthost, in plaintext; prefer `dizimail secret set smarthost-password`, "
+        "which stores it encrypted and wins over this key"))
+    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description=(
+        "TLS to the smarthost; with smarthost_username, the certificate must verify (tls_ca_file) or match "
+        "smarthost_tls_fingerprint even under \"may\", or no credentials are sent and mail waits"))
+    smarthost_tls_fingerprint: Fingerprint = Field("", description=(
+        "SHA-256 of the smarthost's certificate (hex, colons allowed), e.g. the gateway's self-signed one: "
+        "pinned, it replaces CA verification"))
     dns_servers: list[str] = Field(default_factory=list, description=(
         "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))
     mx_port: int = Field(25, description="port used for hosts found through MX/A records")

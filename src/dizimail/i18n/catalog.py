@@ -56,6 +56,8 @@ CATALOG: dict[str, dict[str, str]] = {
                       "zh_CN": "转发次数过多：邮件的 Received: 头过多（可能是邮件循环）"},
     "mail_loop": {"en": "Mail loop detected: this message has passed through this server before",
                   "zh_CN": "检测到邮件循环：该邮件之前已经过本服务器"},
+    "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
+                          "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
 }
 
 

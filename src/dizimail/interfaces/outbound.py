@@ -23,8 +23,9 @@ class Hop:
     port: int
     tls: str = "may"
     server_name: str = ""  # name the certificate must match under "verify" (default: host)
-    username: str = ""  # AUTH PLAIN after TLS (smarthost credentials)
+    username: str = ""  # AUTH PLAIN, only over TLS whose certificate verified or matched ``fingerprint``
     password: str = ""
+    fingerprint: str = ""  # SHA-256 of the certificate (hex, lower case): pinned, replaces CA verification
 
 
 @dataclass(frozen=True, slots=True)

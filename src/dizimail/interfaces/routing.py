@@ -47,6 +47,9 @@ class RoutingStore(Protocol):
 
     async def remove_fetch_account(self, fetch_id: int) -> None: ...
 
+    async def set_fetch_password(self, fetch_id: int, password: str) -> None:
+        """Replace the stored password (as the service sealed it) of one fetch account."""
+
     async def fetch_seen(self, fetch_id: int) -> set[str]:
         """UIDs (POP3 UIDL or IMAP UIDVALIDITY.UID) already committed here."""
 

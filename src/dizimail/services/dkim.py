@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dizimail.interfaces import RoutingStore
 from dizimail.model.outbound import DkimKey
+from dizimail.services.accounts import normalize_domain
 
 log = logging.getLogger("dizimail.dkim")
 SIGNED_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to", b"in-reply-to",
@@ -42,13 +43,15 @@ class DkimService:
         self.selector = selector
 
     async def generate(self, domain: str, bits: int = 2048) -> DkimKey:
-        """Make and store a new key for ``domain`` (replacing any earlier one)."""
+        """Make and store a new key for ``domain`` (replacing any earlier one); InvalidInput unless ``domain``
+        is a domain name (``../../tmp/x`` is not)."""
+        domain = normalize_domain(domain)
         private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption())
         public = private.public_key().public_bytes(serialization.Encoding.DER,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-        key = DkimKey(domain.lower(), self.selector, pem, base64.b64encode(public).decode())
+        key = DkimKey(domain, self.selector, pem, base64.b64encode(public).decode())
         await self.routing.set_dkim_key(key)
         return key
 

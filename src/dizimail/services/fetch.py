@@ -22,6 +22,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from dizimail.config.schema import FetchConfig
 from dizimail.i18n import translate
@@ -31,6 +32,7 @@ from dizimail.model.outbound import FetchAccount
 from dizimail.model.types import Account
 from dizimail.services.policy.verdict import Refused, Verdict
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn
+from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
 
 log = logging.getLogger("dizimail.fetch")
@@ -147,8 +149,9 @@ class _Imap:
 
 class FetchService:
     def __init__(self, routing: RoutingStore, submitter: Submitter, config: FetchConfig,
-                 postmaster: Callable[[], Awaitable[str]], max_size: int) -> None:
+                 postmaster: Callable[[], Awaitable[str]], max_size: int, box: SecretBox) -> None:
         self.routing = routing
+        self.box = box  # passwords are stored sealed (services.secretbox), opened only to log in
         self.submitter = submitter
         self.config = config
         self.postmaster = postmaster
@@ -164,7 +167,14 @@ class FetchService:
             raise InvalidInput("bad_setting", f"{acc.mode}/{acc.protocol}/{acc.security}/{acc.port}")
         if acc.mode == "account" and not acc.account:
             raise InvalidInput("bad_setting", "an account-mode fetch needs the local user it delivers to")
-        return await self.routing.add_fetch_account(acc)
+        return await self.routing.add_fetch_account(replace(acc, password=self.box.seal(acc.password)))
+
+    async def seal_stored(self) -> int:
+        """Encrypt the passwords stored in plaintext by an older version (called at the node's start)."""
+        plain = [a for a in await self.routing.list_fetch_accounts() if not self.box.sealed(a.password)]
+        for acc in plain:
+            await self.routing.set_fetch_password(acc.id, self.box.seal(acc.password))
+        return len(plain)
 
     async def list(self) -> list[FetchAccount]:
         return await self.routing.list_fetch_accounts()
@@ -232,7 +242,7 @@ class FetchService:
 
     async def _pass(self, acc: FetchAccount) -> int:
         seen = await self.routing.fetch_seen(acc.id)
-        session = await asyncio.to_thread(self._open, acc)
+        session = await asyncio.to_thread(self._open, replace(acc, password=self.box.open(acc.password)))
         count = 0
         too_big: list[str] = []
         try:

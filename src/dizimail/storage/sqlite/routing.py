@@ -12,7 +12,7 @@ from dizimail.model.errors import Conflict, NotFound
 from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.storage.sqlite.db import SqliteDatabase
 
-_FETCH = ("SELECT f.id, a.name || '@' || d.name, f.mode, f.protocol, f.host, f.port, f.security, f.verify, "
+_FETCH = ("SELECT f.id, a.local_part || '@' || d.name, f.mode, f.protocol, f.host, f.port, f.security, f.verify, "
           "f.username, f.password, f.interval, f.keep, f.last_run, f.last_error FROM fetch_accounts f "
           "LEFT JOIN accounts a ON a.id = f.account_id LEFT JOIN domains d ON d.id = a.domain_id ORDER BY f.id")
 
@@ -141,6 +141,11 @@ class SqliteRoutingStore:
         def job(conn: Connection) -> None:
             if not _raw(conn).execute("DELETE FROM fetch_accounts WHERE id = ?", (fetch_id,)).rowcount:
                 raise NotFound("unknown_fetch", str(fetch_id))
+        await self.db.write(job)
+
+    async def set_fetch_password(self, fetch_id: int, password: str) -> None:
+        def job(conn: Connection) -> None:
+            _raw(conn).execute("UPDATE fetch_accounts SET password = ? WHERE id = ?", (password, fetch_id))
         await self.db.write(job)
 
     async def fetch_seen(self, fetch_id: int) -> set[str]:
