@@ -191,7 +191,7 @@ def test_a_plaintext_fetch_password_from_before_works_and_is_sealed_at_the_next_
         node.call(lambda s: s.accounts.add_domain(ORG))
         owner = add_org_user(node, "oldowner")
         # As an older version stored it: the password in plaintext, straight into the table.
-        node.call(lambda s: s.routing.add_fetch_account(FetchAccount(
+        node.call_stores(lambda s: s.fetch.add_fetch_account(FetchAccount(
             0, owner, "account", "pop3", "127.0.0.1", gateway.ports["pop3"], "starttls", False, remote, secret,
             3600.0, False)))
         send_to_gateway(gateway, [remote], b"Subject: one\r\n\r\nbefore the restart\r\n")
@@ -201,7 +201,7 @@ def test_a_plaintext_fetch_password_from_before_works_and_is_sealed_at_the_next_
     again = ServerThread(node.config_file, node.ports)
     again.start()
     try:
-        [acc] = again.call(lambda s: s.routing.list_fetch_accounts())
+        [acc] = again.call_stores(lambda s: s.fetch.list_fetch_accounts())
         assert acc.password.startswith("fernet:") and secret not in acc.password
         send_to_gateway(gateway, [remote], b"Subject: two\r\n\r\nafter the restart\r\n")
         assert "1 message(s) fetched" in dizimail_cli(again.config_file, "fetch", "run").stdout

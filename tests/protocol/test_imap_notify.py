@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dizimail.app.build import open_services
+from dizimail.app.build import open_node
 from dizimail.config.loader import load_config
 from dizimail.model.types import IngestRecord, LocalDelivery
 from imap_client import ImapLines, message
@@ -192,11 +192,11 @@ def test_a_change_made_by_another_process_arrives_at_the_periodic_recheck(server
     client.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
 
     async def deliver() -> None:
-        async with open_services(load_config(server.config_file)) as s:
+        async with open_node(load_config(server.config_file)) as (s, stores):
             account = await s.accounts.get_user(user)
-            writer = s.blobs.writer()
+            writer = stores.blobs.writer()
             writer.write(b"Subject: from elsewhere\r\n\r\nnot through this server\r\n")
-            await s.meta.commit_ingest(IngestRecord("ELSEWHERE1", writer.finish(), "", time.time(),
+            await stores.meta.commit_ingest(IngestRecord("ELSEWHERE1", writer.finish(), "", time.time(),
                                                     (LocalDelivery(account.id, account.address, "elsewhere", b""),)))
     asyncio.run(deliver())
     assert client.line() == '* STATUS "elsewhere" (MESSAGES 1 UIDNEXT 2)'  # within RECHECK (5 s)

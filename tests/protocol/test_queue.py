@@ -23,7 +23,7 @@ OTHER = "other.test"
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, ServerThread]]:
-    b = start_server(tmp_path_factory.mktemp("b"))
+    b = start_server(tmp_path_factory.mktemp("b"), hostname="mx.other.test")
     b.call(lambda s: s.accounts.add_domain(OTHER))
     a = start_server(tmp_path_factory.mktemp("a"), extra=(
         '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "1s"\n'
@@ -287,3 +287,22 @@ def test_a_backlog_drains_without_waiting_for_wake_ups_or_polls(tmp_path):
         wait_for(lambda: not node.call(lambda s: s.queue.list()), what="the queue to empty")
     finally:
         node.stop()
+
+
+def test_a_route_back_to_this_server_bounces_as_a_loop_instead_of_going_round(nodes):
+    """A next hop that greets with our own name is ourselves (a route, MX or smarthost pointing back):
+    the message bounces with 5.4.6 at once, as Postfix's "loops back to myself", and is never resent."""
+    a, _ = nodes
+    add_route(a, "loop.test", f"127.0.0.1:{a.ports['smtp']}")
+    sender = a.add_user("looper")
+    with submit(a, sender) as s:
+        s.sendmail(sender, ["someone@loop.test"], b"Subject: round and round\r\n\r\nx\r\n")
+    wait_for(lambda: queue_empty(a), what="the loop to be settled")
+    [bounce] = wait_for(lambda: fetch_all(a, sender), what="the bounce")
+    report = parsed(bounce)
+    assert report.get_content_type() == "multipart/report"
+    text = "".join(str(p.get_payload(decode=True) or b"", "utf-8", "replace") + str(p) for p in report.walk()
+                   if not p.is_multipart())
+    assert "loops back to myself" in text and "Status: 5.4.6" in text
+    # Nothing was accepted on the way round: the only message is the bounce.
+    assert a.call(lambda s: s.accounts.get_user(sender)).message_count == 1

@@ -24,7 +24,7 @@ FAST = 'retry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "
 
 @pytest.fixture(scope="module")
 def smarthost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, list[str]]]:
-    node = start_server(tmp_path_factory.mktemp("smarthost"))
+    node = start_server(tmp_path_factory.mktemp("smarthost"), hostname="smarthost.example.test")
     node.add_user(RELAY_USER)
     # What it relays waits in its queue, deferred: the next hop is a port held bound but not listening,
     # which no other test's server can take over while this module runs.

@@ -39,3 +39,12 @@ def test_each_deliberate_violation_breaks_its_contract(tmp_path: Path) -> None:
         assert result.returncode != 0, f"{name}: {line} passed the contracts"
         assert f"{contract} BROKEN" in result.stdout, (name, result.stdout[-1500:])
         assert str(copy / "src") in result.stdout or "dizimail" in result.stdout
+
+
+def test_sub_commands_do_not_import_the_entry_point() -> None:
+    """cli/main.py imports the sub-command modules; they take what they share from cli/common.py, so
+    there is no import cycle between the entry point and its sub-commands."""
+    code = ("import sys, dizimail.cli.admin, dizimail.cli.queue, dizimail.cli.routing, dizimail.cli.server; "
+            "assert 'dizimail.cli.main' not in sys.modules, 'a sub-command imports the entry point'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1000:]

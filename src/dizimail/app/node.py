@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from dizimail.app import privileges
-from dizimail.app.build import Services, make_runner, open_services
+from dizimail.app.build import Services, Stores, make_runner, open_node
 from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
@@ -47,6 +47,7 @@ class Node:
         self.listeners: list[Listener] = []
         self._stack = AsyncExitStack()
         self.services: Services | None = None
+        self.stores: Stores | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.runner: QueueRunner | None = None
         self.runner_process: RunnerProcess | None = None
@@ -63,7 +64,8 @@ class Node:
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
         with privileges.acting_as(self.user):
-            services = self.services = await self._stack.enter_async_context(open_services(config, owner=True))
+            services, self.stores = await self._stack.enter_async_context(open_node(config, owner=True))
+            self.services = services
             if sealed := await services.fetch.seal_stored():
                 log.info("fetch.passwords.sealed count=%d", sealed)
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
@@ -98,7 +100,8 @@ class Node:
             self.runner_process = RunnerProcess(self.config_path, services.ingest, services.notifier)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner_process.run()))
         else:
-            self.runner = make_runner(config, services)
+            assert self.stores is not None
+            self.runner = make_runner(config, services, self.stores)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))

@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from dizimail.app.build import make_runner, open_services
+from dizimail.app.build import make_runner, open_node
 from dizimail.config.schema import Config
 from dizimail.services.ingest import Ingest
 from dizimail.services.notify import Notifier
@@ -31,8 +31,8 @@ async def run_queue(config: Config, wake_stdin: bool) -> None:
     as root (by hand: ``serve`` starts it after dropping root), it becomes the service user first
     (``privileges.enter``, called by the command)."""
     loop = asyncio.get_running_loop()
-    async with open_services(config) as services:
-        runner = make_runner(config, services)
+    async with open_node(config) as (services, stores):
+        runner = make_runner(config, services, stores)
         task = loop.create_task(runner.run())
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, err_console, fail, run
+from dizimail.cli.common import ConfigOpt, app, console, err_console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.util.units import format_size, parse_size

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
+from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 
 queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
@@ -67,10 +67,7 @@ def queue_show(queue_id: QueueId, config: ConfigOpt = None) -> None:
         print_table(("recipient", "status", "attempts", "next attempt", "last result"), [
             (r.address, r.status, str(r.attempts), _when(r.next_attempt) if r.status in ("queued", "deferred") else "-",
              r.last_error) for r in item.recipients])
-        with s.blobs.open(item.blob_id) as handle:
-            head = handle.read(64 * 1024)
-        end = head.find(b"\r\n\r\n")
-        console.print((item.prefix + (head if end < 0 else head[:end])).decode("utf-8", "replace"))
+        console.print((await s.queue.headers(item)).decode("utf-8", "replace").rstrip("\r\n"))
     run(config, go)
 
 

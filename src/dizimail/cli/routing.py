@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, app, console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.services.dkim import txt_record
 
@@ -66,9 +65,7 @@ def relay_allow(network: Annotated[str, typer.Argument(help="an address or CIDR 
 @relay_app.command("list")
 def relay_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Networks allowed to relay (from the config and from `relay allow`)."""
-    async def go(s: Services) -> tuple[list[str], list[str]]:
-        return s.config.smtp.trusted_networks, await s.routing.list_relay_networks()
-    configured, listed = run(config, go)
+    configured, listed = run(config, lambda s: s.relay.listed())
     rows = [(n, "config") for n in configured] + [(n, "relay allow") for n in listed]
     if as_json:
         print_json([{"network": n, "source": source} for n, source in rows])

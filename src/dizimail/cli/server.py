@@ -13,7 +13,7 @@ from dizimail.app.build import open_database
 from dizimail.app.init import InitError, default_hostname, init_data_dir
 from dizimail.app.node import serve, setup_logging
 from dizimail.app.privileges import UnsafeDataDir
-from dizimail.cli.main import ConfigOpt, app, as_service_user, console, fail, load_or_fail
+from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail
 from dizimail.config.loader import default_config_path
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError

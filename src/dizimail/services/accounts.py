@@ -205,6 +205,12 @@ class AccountService:
     async def list_domains(self) -> list[Domain]:
         return await self.meta.list_domains()
 
+    async def postmaster(self, hostname: str) -> str:
+        """RFC 5321 §4.5.1: where <Postmaster> (and mail a human must see) goes: the postmaster of the
+        first local domain, or of ``hostname`` when there is none (a gateway)."""
+        domains = [d for d in await self.meta.list_domains() if d.alias_of is None]
+        return f"postmaster@{domains[0].name}" if domains else f"postmaster@{hostname}"
+
     async def remove_domain(self, name: str) -> None:
         await self.meta.remove_domain(normalize_domain(name))
 

@@ -14,7 +14,7 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dizimail.interfaces import RoutingStore
+from dizimail.interfaces import DkimKeyStore
 from dizimail.model.outbound import DkimKey
 from dizimail.services.accounts import normalize_domain
 
@@ -38,8 +38,8 @@ def sign(key: DkimKey, message: bytes) -> bytes:
 
 
 class DkimService:
-    def __init__(self, routing: RoutingStore, selector: str) -> None:
-        self.routing = routing
+    def __init__(self, keys: DkimKeyStore, selector: str) -> None:
+        self.keys = keys
         self.selector = selector
 
     async def generate(self, domain: str, bits: int = 2048) -> DkimKey:
@@ -52,9 +52,9 @@ class DkimService:
         public = private.public_key().public_bytes(serialization.Encoding.DER,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
         key = DkimKey(domain, self.selector, pem, base64.b64encode(public).decode())
-        await self.routing.set_dkim_key(key)
+        await self.keys.set_dkim_key(key)
         return key
 
     async def key_for(self, address: str) -> DkimKey | None:
         domain = address.rpartition("@")[2].lower()
-        return await self.routing.get_dkim_key(domain) if domain else None
+        return await self.keys.get_dkim_key(domain) if domain else None

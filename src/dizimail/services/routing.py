@@ -1,4 +1,6 @@
-"""Recipient resolution: local account, alias expansion, domain aliases, remote, unknown."""
+"""Recipient resolution: local account, alias expansion, domain aliases, routes, remote, unknown.
+
+The routing table itself, as the operator edits it, is :mod:`services.route_table`."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from dizimail.interfaces import RoutingStore
+from dizimail.interfaces import SettingsStore
 from dizimail.model.errors import InvalidInput, MailError
 
 PREFIX = "fernet:"
@@ -52,8 +52,8 @@ class SecretBox:
 class Secrets:
     """Named secrets the operator sets with ``dizimail secret``; take effect without a restart."""
 
-    def __init__(self, routing: RoutingStore, box: SecretBox) -> None:
-        self.routing = routing
+    def __init__(self, settings: SettingsStore, box: SecretBox) -> None:
+        self.settings = settings
         self.box = box
 
     @staticmethod
@@ -63,11 +63,11 @@ class Secrets:
         return f"secret.{name}"
 
     async def set(self, name: str, value: str) -> None:
-        await self.routing.set_setting(self._key(name), self.box.seal(value) if value else "")
+        await self.settings.set_setting(self._key(name), self.box.seal(value) if value else "")
 
     async def get(self, name: str) -> str | None:
-        stored = await self.routing.get_setting(self._key(name))
+        stored = await self.settings.get_setting(self._key(name))
         return self.box.open(stored) if stored else None
 
     async def list(self) -> list[tuple[str, bool]]:
-        return [(name, bool(await self.routing.get_setting(self._key(name)))) for name in NAMES]
+        return [(name, bool(await self.settings.get_setting(self._key(name)))) for name in NAMES]

@@ -37,9 +37,7 @@ class SmtpContext:
         return self.config.server.hostname
 
     async def postmaster(self) -> str:
-        """RFC 5321 §4.5.1: <Postmaster> without a domain goes to the first local domain's postmaster."""
-        domains = [d for d in await self.accounts.list_domains() if d.alias_of is None]
-        return f"postmaster@{domains[0].name}" if domains else "postmaster@invalid"
+        return await self.accounts.postmaster(self.hostname)
 
 
 def smtp_listener(ctx: SmtpContext, mode: Mode, host: str, port: int, *, limiter: ConnectionLimiter) -> Listener:

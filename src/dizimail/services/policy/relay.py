@@ -45,6 +45,10 @@ class RelayNetworks:
             self._listed, self._at = listed, now
         return self.configured + self._listed
 
+    async def listed(self) -> tuple[list[str], list[str]]:
+        """The networks from config (``smtp.trusted_networks``) and those the operator added."""
+        return [str(n) for n in self.configured], await self.routing.list_relay_networks()
+
     async def may_relay(self, ip: str) -> bool:
         try:
             addr = ipaddress.ip_address(ip)

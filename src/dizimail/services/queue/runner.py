@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dizimail.config.schema import DeliveryConfig
-from dizimail.interfaces import BlobStore, QueueStore, RoutingStore
+from dizimail.interfaces import BlobStore, QueueStore, SettingsStore
 from dizimail.interfaces.outbound import Envelope
 from dizimail.model.errors import MailError
 from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
@@ -46,12 +46,11 @@ class _Group:
 
 
 class QueueRunner:
-    def __init__(self, *, store: QueueStore, routing: RoutingStore, router: Router, ingest: Ingest,
+    def __init__(self, *, store: QueueStore, settings: SettingsStore, router: Router, ingest: Ingest,
                  submitter: Submitter, blobs: BlobStore, nexthops: NextHops, remote: RemoteDelivery,
                  config: DeliveryConfig, owner: str, hostname: str) -> None:
         self.store = store
-        self.routing = routing
-        self.operator = QueueService(store, routing)
+        self.operator = QueueService(store, settings)
         self.router = router
         self.ingest = ingest
         self.submitter = submitter

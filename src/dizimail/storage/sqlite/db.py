@@ -176,6 +176,14 @@ class SqliteDatabase:
             _resolve(job, value, error)
 
 
+def driver(conn: Connection) -> sqlite3.Connection:
+    """The DBAPI connection under a SQLAlchemy one: hot paths and simple point statements run on it
+    (SQLAlchemy Core costs more per statement than the statements themselves)."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
 def _resolve(job: _Job, value: Any, error: BaseException | None) -> None:
     def set_result() -> None:
         if job.future.cancelled():

@@ -110,8 +110,14 @@ class SmtpClientSession:
             if reply.code != 250:
                 raise ConnectFailed(f"HELO refused: {reply}", reply)
             self.extensions = {}
-            return
-        self.extensions = parse_ehlo(reply)
+        else:
+            self.extensions = parse_ehlo(reply)
+        name = reply.lines[0].split(maxsplit=1)[0] if reply.lines and reply.lines[0] else ""
+        if name.rstrip(".").lower() == helo.rstrip(".").lower():
+            # The next hop names itself as we do: a route, MX or smarthost leads back here (a loop, like
+            # Postfix's "mail for ... loops back to myself"): the message is returned, not sent round.
+            loop = Reply(554, (f"5.4.6 mail for {self.hop.host}:{self.hop.port} loops back to myself ({name})",))
+            raise ConnectFailed(str(loop), loop)
 
     # --- transactions ------------------------------------------------------
     async def send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
