@@ -11,6 +11,7 @@ import typer
 from dizimail.app.build import Services
 from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
+from dizimail.model.types import PENDING
 
 queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -65,7 +66,7 @@ def queue_show(queue_id: QueueId, config: ConfigOpt = None) -> None:
                       f"lease:     {item.lease_owner + ' until ' + _when(item.lease_expiry) if item.lease_owner else '-'}"
                       f"\nparams:    {' '.join(f'{k}={v}' for k, v in item.params.items()) or '-'}")
         print_table(("recipient", "status", "attempts", "next attempt", "last result"), [
-            (r.address, r.status, str(r.attempts), _when(r.next_attempt) if r.status in ("queued", "deferred") else "-",
+            (r.address, r.status, str(r.attempts), _when(r.next_attempt) if r.status in PENDING else "-",
              r.last_error) for r in item.recipients])
         console.print((await s.queue.headers(item)).decode("utf-8", "replace").rstrip("\r\n"))
     run(config, go)

@@ -7,6 +7,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+class RcptStatus(StrEnum):
+    """A queued recipient's state (docs/queue.md): queued → delivered | deferred → … | failed."""
+
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+PENDING = (RcptStatus.QUEUED, RcptStatus.DEFERRED)
+
+
 class Status(StrEnum):
     """Of a domain or an account: mail flows, or everything is refused (mail with 550 5.2.1, logins)."""
 
@@ -93,7 +105,7 @@ class QueuedRecipient:
     address: str
     notify: str | None = None
     orcpt: str | None = None
-    status: str = "queued"  # queued | deferred | delivered | failed
+    status: RcptStatus = RcptStatus.QUEUED
     last_error: str = ""
     attempts: int = 0
     next_attempt: float = 0.0

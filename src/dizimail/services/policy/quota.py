@@ -4,7 +4,7 @@ atomically, in storage), APPEND, COPY and the queue's retries all use it."""
 
 from __future__ import annotations
 
-from dizimail.model.types import Account, QueuedRecipient
+from dizimail.model.types import Account, QueuedRecipient, RcptStatus
 
 
 class QuotaRule:
@@ -24,4 +24,4 @@ class QuotaRule:
 
     def deferred(self, address: str) -> QueuedRecipient:
         """The queue row for a recipient whose mailbox was too full at delivery: retried later."""
-        return QueuedRecipient(address, status="deferred", last_error="452 4.2.2 mailbox full")
+        return QueuedRecipient(address, status=RcptStatus.DEFERRED, last_error="452 4.2.2 mailbox full")
