@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from dizimail.app.build import open_services
+from dizimail.app.build import open_node
 from dizimail.app.init import init_data_dir
 from dizimail.config.loader import load_config
 from dizimail.model.types import IngestRecord, LocalDelivery
@@ -41,18 +41,18 @@ def free_port() -> int:
 
 async def fill(config_path: Path, n: int) -> None:
     config = load_config(config_path)
-    async with open_services(config) as s:
+    async with open_node(config) as (s, stores):
         await s.accounts.add_domain("big.test")
         await s.accounts.add_user("big@big.test", "pw")
         account = await s.accounts.get_user("big@big.test")
-        writer = s.blobs.writer()
+        writer = stores.blobs.writer()
         writer.write(b"Subject: one of many\r\nFrom: a@b.test\r\n\r\nbody\r\n")
         blob = writer.finish()
         for start in range(0, n, 1000):
             count = min(1000, n - start)
             deliveries = tuple(LocalDelivery(account.id, account.address, "INBOX", b"", ("\\Seen",) if i % 3 else ())
                                for i in range(count))
-            await s.meta.commit_ingest(IngestRecord(f"BIG{start}", blob, "", time.time(), deliveries))
+            await stores.meta.commit_ingest(IngestRecord(f"BIG{start}", blob, "", time.time(), deliveries))
 
 
 def raw_fetch_ms(port: int) -> tuple[float, int]:

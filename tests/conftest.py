@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import hypothesis  # noqa: F401  # imported (and assertion-rewritten) now, not at session end beside server threads
 import pytest
 
-from dizimail.app.build import Services
+from dizimail.app.build import Services, Stores
 from dizimail.app.init import init_data_dir
 from dizimail.app.node import Node
 from dizimail.config.loader import load_config
@@ -50,14 +50,13 @@ def client_tls() -> ssl.SSLContext:
     return ctx
 
 
-def write_config(data_dir: Path, extra: str = "") -> tuple[Path, dict[str, int]]:
+def write_config(data_dir: Path, extra: str = "", hostname: str = "mx.example.test") -> tuple[Path, dict[str, int]]:
     """Init a data directory (config, certificate, database, domain) with fresh loopback ports."""
-    asyncio.run(init_data_dir(data_dir, hostname="mx.example.test", role="all-in-one", listen="127.0.0.1",
+    asyncio.run(init_data_dir(data_dir, hostname=hostname, role="all-in-one", listen="127.0.0.1",
                               port_base=None, domain=DOMAIN, demo=False))
     config_file = data_dir / "dizimail.toml"
     # In-thread nodes run the queue runner in their own loop (tests look at it); `extra` may add [delivery].
-    text = config_file.read_text().replace(
-        '[delivery]\n# the queue runner works in its own process: the node\'s second core\nrunner = "process"\n', "")
+    text = config_file.read_text().replace('[delivery]\nrunner = "process"\n', "")
     ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
     for name in ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https"):
         old = f'[listeners.{name}]\naddress = "127.0.0.1"\n'
@@ -97,6 +96,11 @@ class ServerThread:
         assert self.node.services is not None
         return self.run(fn(self.node.services))
 
+    def call_stores(self, fn: Callable[[Stores], Awaitable[T]]) -> T:
+        """For tests that seed or inspect storage directly (as an older version or another node would)."""
+        assert self.node.stores is not None
+        return self.run(fn(self.node.stores))
+
     def add_user(self, local: str, quota: int = 0, password: str = PASSWORD) -> str:
         address = f"{local}@{DOMAIN}"
         self.call(lambda s: s.accounts.add_user(address, password, local, quota))
@@ -109,8 +113,10 @@ class ServerThread:
         self.loop.close()
 
 
-def start_server(tmp: Path, extra: str = "") -> ServerThread:
-    config_file, ports = write_config(tmp, extra)
+def start_server(tmp: Path, extra: str = "", hostname: str = "mx.example.test") -> ServerThread:
+    """``hostname``: nodes that deliver to each other need names of their own (a next hop that names
+    itself as we do is a mail loop, and the message bounces)."""
+    config_file, ports = write_config(tmp, extra, hostname)
     server = ServerThread(config_file, ports)
     server.start()
     return server

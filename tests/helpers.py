@@ -91,7 +91,7 @@ def add_route(server, domain: str, target: str) -> None:
     want = target.split(":", 1)[1] if target.startswith("hold:") else target.rsplit(":", 1)[0]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        route = server.call(lambda s: s.routing.get_route(domain))
+        route = server.call(lambda s: s.routes.get(domain))
         if route is not None and route.host == want:
             return
         time.sleep(0.05)

@@ -14,7 +14,7 @@ import pytest
 
 from dizimail.app.build import open_database
 from dizimail.config.schema import Config, ServerConfig
-from dizimail.model.errors import Conflict, NotFound, QuotaExceeded, TemporaryFailure
+from dizimail.model.errors import Conflict, NotFound, TemporaryFailure
 from dizimail.model.types import IngestRecord, LocalDelivery, QueuedRecipient
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 from dizimail.storage.sqlite.queue import SqliteQueueStore
@@ -154,21 +154,30 @@ async def test_commit_refuses_a_vanished_blob(stores):
     assert await meta.list_messages((await meta.get_mailbox(a.id, "INBOX")).id) == []
 
 
-async def test_quota_at_commit(stores):
+async def test_a_delivery_past_its_limit_is_refused_atomically_and_its_fallback_queued(stores):
+    """Storage honours the limit it is handed (the policy's quota rule decides it) and decides nothing
+    itself: a refused delivery queues its fallback beside what was stored; alone, nothing is written."""
     meta, queue, blobs = stores
     await meta.add_domain("example.test")
     await meta.add_accounts([("full@example.test", HASH, "", 10), ("ok@example.test", HASH, "", 0)])
     full, ok = await meta.get_account("full@example.test"), await meta.get_account("ok@example.test")
     blob = put_blob(blobs, b"x" * 100)
-    with pytest.raises(QuotaExceeded):
-        await meta.commit_ingest(IngestRecord("Q1", blob, "", time.time(),
-                                              (LocalDelivery(full.id, full.address, "INBOX", b""),)))
-    result = await meta.commit_ingest(IngestRecord("Q2", blob, "", time.time(),
-                                                   (LocalDelivery(full.id, full.address, "INBOX", b""),
-                                                    LocalDelivery(ok.id, ok.address, "INBOX", b""))))
-    assert result.delivered == (ok.id,) and result.over_quota == ("full@example.test",)
+    fallback = QueuedRecipient(full.address, status="deferred", last_error="452 4.2.2 mailbox full")
+    alone = await meta.commit_ingest(IngestRecord("Q1", blob, "", time.time(), (
+        LocalDelivery(full.id, full.address, "INBOX", b"", limit=99, fallback=fallback),)))
+    assert alone.delivered == () and alone.refused == ("full@example.test",)
+    assert await queue.list_queue() == []
+    assert await meta.list_messages((await meta.get_mailbox(full.id, "INBOX")).id) == []
+    result = await meta.commit_ingest(IngestRecord("Q2", blob, "", time.time(), (
+        LocalDelivery(full.id, full.address, "INBOX", b"", limit=99, fallback=fallback),
+        LocalDelivery(ok.id, ok.address, "INBOX", b""))))
+    assert result.delivered == (ok.id,) and result.refused == ("full@example.test",)
     [entry] = await queue.list_queue()
     assert entry.recipients[0].status == "deferred" and "4.2.2" in entry.recipients[0].last_error
+    # Exactly at the limit is within it.
+    exact = await meta.commit_ingest(IngestRecord("Q3", blob, "", time.time(), (
+        LocalDelivery(full.id, full.address, "INBOX", b"", limit=100),)))
+    assert exact.delivered == (full.id,)
 
 
 async def test_concurrent_commits_are_grouped_and_all_durable(stores):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import smtplib
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DOMAIN, dizimail_cli, start_server, write_config
+from conftest import DIZIMAIL, DOMAIN, dizimail_cli, start_server, write_config
 from helpers import fetch_all
 
 
@@ -132,3 +135,77 @@ def test_upgrade_reports_the_schema_revision(config_file):
     versions = Path(__file__).resolve().parents[2] / "src/dizimail/storage/sqlite/migrations/versions"
     latest = max(p.name.split("_")[0] for p in versions.glob("0*.py"))
     assert f"database schema at revision {latest}" in cli(config_file, "upgrade").stdout
+
+
+# --- output: hostile mail data, pipes, --json ------------------------------------------------------------------
+HOSTILE_SENDER = '"[/x]"@evil.test'
+HOSTILE_RCPT = '"[bold]forged[/bold]"@far-away.example'
+LONG_RCPT = "a-very-long-recipient-address-that-a-narrow-table-would-cut." + "x" * 40 + "@far-away.example"
+
+
+@pytest.fixture(scope="module")
+def relaying_node(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("relay"), extra='\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n')
+    yield srv
+    srv.stop()
+
+
+def queue_hostile_message(node) -> None:
+    with smtplib.SMTP("127.0.0.1", node.ports["smtp"], timeout=30) as s:
+        s.ehlo("x")
+        assert s.mail(HOSTILE_SENDER)[0] == 250
+        assert s.rcpt(LONG_RCPT)[0] == 250
+        assert s.rcpt(HOSTILE_RCPT)[0] == 250
+        assert s.data(b"Subject: x\r\n\r\nx\r\n")[0] == 250
+
+
+def test_queue_list_prints_hostile_mail_data_verbatim_and_never_cuts_addresses(relaying_node):
+    queue_hostile_message(relaying_node)
+    result = cli(relaying_node.config_file, "queue", "list")
+    assert f"<{HOSTILE_SENDER}>" in result.stdout, result.stdout + result.stderr
+    assert HOSTILE_RCPT in result.stdout
+    assert LONG_RCPT in result.stdout  # one line: not folded, not cut with "…", whatever the width
+
+
+def test_queue_list_json_is_one_document_with_stable_keys(relaying_node):
+    queue_hostile_message(relaying_node)
+    entries = json.loads(cli(relaying_node.config_file, "queue", "list", "--json").stdout)
+    entry = next(e for e in entries if e["sender"] == HOSTILE_SENDER)
+    assert set(entry) == {"queue_id", "created", "size", "sender", "held", "recipients"}
+    assert {r["address"] for r in entry["recipients"]} >= {LONG_RCPT, HOSTILE_RCPT}
+    assert set(entry["recipients"][0]) == {"address", "status", "attempts", "next_attempt", "last_error"}
+    shown = cli(relaying_node.config_file, "queue", "show", entry["queue_id"]).stdout
+    assert f"<{HOSTILE_SENDER}>" in shown
+
+
+def test_every_list_command_takes_json(config_file):
+    cli(config_file, "user", "add", f"ann@{DOMAIN}", "--password", "pw", "--name", "[red]Ann[/red] :smile:")
+    cli(config_file, "alias", "add", f"sales@{DOMAIN}", f"ann@{DOMAIN}")
+    cli(config_file, "route", "add", "corp.test", "10.0.0.2:2525")
+    cli(config_file, "relay", "allow", "10.1.0.0/16")
+    cli(config_file, "fetch", "add", "pop.example.test:995", "remote-user", "--password", "fetch-secret",
+        "--to", f"ann@{DOMAIN}")
+
+    def listed(*command):
+        return json.loads(cli(config_file, *command, "list", "--json").stdout)
+
+    assert listed("domain") == [{"domain": DOMAIN, "status": "active", "alias_of": None}]
+    [user] = listed("user")
+    assert user == {"address": f"ann@{DOMAIN}", "name": "[red]Ann[/red] :smile:", "status": "active",
+                    "domain_status": "active", "messages": 0, "used_bytes": 0, "quota_bytes": 0}
+    assert listed("alias") == [{"alias": f"sales@{DOMAIN}", "targets": [f"ann@{DOMAIN}"]}]
+    assert listed("route") == [{"domain": "corp.test", "kind": "smtp", "host": "10.0.0.2", "port": 2525}]
+    assert listed("relay") == [{"network": "10.1.0.0/16", "source": "relay allow"}]
+    [fetch] = listed("fetch")
+    assert fetch["host"] == "pop.example.test" and fetch["into"] == f"ann@{DOMAIN}" and "password" not in fetch
+    assert listed("queue") == []
+    assert "[red]Ann[/red] :smile:" in cli(config_file, "user", "list").stdout  # no markup, no emoji
+
+
+def test_tables_are_never_cut_when_output_is_not_a_terminal(config_file):
+    address = "someone-with-a-long-name." + "y" * 30 + f"@{DOMAIN}"
+    cli(config_file, "user", "add", address, "--password", "pw", "--name", "A Display Name That Is Long Too")
+    narrow = dict(os.environ, COLUMNS="40", NO_COLOR="1")
+    out = subprocess.run([DIZIMAIL, "user", "list", "--config", str(config_file)], capture_output=True, text=True,
+                         env=narrow, check=True, timeout=60).stdout
+    assert address in out and "A Display Name That Is Long Too" in out and "…" not in out

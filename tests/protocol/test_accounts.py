@@ -5,6 +5,7 @@ from __future__ import annotations
 import poplib
 import smtplib
 import socket
+import ssl
 
 import pytest
 
@@ -96,12 +97,17 @@ def test_auth_failures_lock_out_the_ip_on_every_protocol(tmp_path):
             pop.pass_("guess")  # the third failure, on another protocol, locks the IP
         pop.close()
         with pytest.raises(smtplib.SMTPConnectError) as info:
-            smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30)
+            smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=30)
         assert info.value.smtp_code == 421
         with socket.create_connection(("127.0.0.1", srv.ports["pop3"]), timeout=30) as sock:
             assert sock.recv(1024).startswith(b"-ERR")
-        with pytest.raises(smtplib.SMTPConnectError):
+        # Implicit TLS: closed before any handshake is spent on a locked-out client.
+        with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError, ssl.SSLError)):
             smtplib.SMTP_SSL("127.0.0.1", srv.ports["smtps"], context=client_tls(), timeout=30)
+        # A lockout stops logins, not mail: the MX port still takes mail from that address.
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
+            assert s.sendmail("a@outside.example", [user], b"Subject: still reaches the user\r\n\r\nx\r\n") == {}
+        assert srv.call(lambda svc: svc.accounts.get_user(user)).message_count == 1  # POP3 is locked out
     finally:
         srv.stop()
 

@@ -8,12 +8,15 @@ on the gateway only after the commit, recording the remote UID in the same trans
 from __future__ import annotations
 
 import smtplib
+import stat
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server
+from dizimail.model.outbound import FetchAccount
 from helpers import add_route, fetch_all, pop3
 
 ORG = "org.test"
@@ -142,3 +145,66 @@ def test_a_message_over_the_size_limit_stays_on_the_server_and_is_reported(pair,
     box = pop3(gateway, HOLDER)
     box.dele(1)
     box.quit()
+
+
+def test_an_external_account_is_fetched_into_its_owner_whose_display_name_differs(pair):
+    gateway, inner = pair
+    owner = f"owner@{ORG}"
+    inner.call(lambda s: s.accounts.add_user(owner, PASSWORD, "Owner Display Name", 0))
+    external = gateway.add_user("external")
+    send_to_gateway(gateway, [external], b"Subject: elsewhere\r\n\r\nfrom my other mailbox\r\n")
+    out = dizimail_cli(inner.config_file, "fetch", "add", f"127.0.0.1:{gateway.ports['pop3']}", external,
+                       "--password", PASSWORD, "--security", "starttls", "--no-verify", "--to", owner)
+    assert "1 message(s) fetched" in dizimail_cli(inner.config_file, "fetch", "run").stdout
+    [message] = fetch_all(inner, owner)
+    assert message.endswith(b"from my other mailbox\r\n")
+    dizimail_cli(inner.config_file, "fetch", "remove", out.stdout.split()[1])
+
+
+def database_bytes(node: ServerThread) -> bytes:
+    data = node.config.server.data_dir
+    return b"".join(p.read_bytes() for p in sorted(data.glob("dizimail.db*")))
+
+
+def test_fetch_passwords_are_stored_encrypted_and_fetching_still_works(pair):
+    gateway, inner = pair
+    secret = f"fetch-secret-{uuid.uuid4().hex}"
+    remote = gateway.add_user("sealed", password=secret)
+    owner = add_org_user(inner, "sealedowner")
+    send_to_gateway(gateway, [remote], b"Subject: sealed\r\n\r\nfetched with a sealed password\r\n")
+    out = dizimail_cli(inner.config_file, "fetch", "add", f"127.0.0.1:{gateway.ports['pop3']}", remote,
+                       "--password", secret, "--security", "starttls", "--no-verify", "--to", owner)
+    assert "1 message(s) fetched" in dizimail_cli(inner.config_file, "fetch", "run").stdout
+    assert fetch_all(inner, owner)[0].endswith(b"fetched with a sealed password\r\n")
+    assert secret.encode() not in database_bytes(inner)
+    key = inner.config.server.data_dir / "secrets" / "master.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and secret.encode() not in key.read_bytes()
+    dizimail_cli(inner.config_file, "fetch", "remove", out.stdout.split()[1])
+
+
+def test_a_plaintext_fetch_password_from_before_works_and_is_sealed_at_the_next_start(pair, tmp_path):
+    gateway, _ = pair
+    secret = f"old-plaintext-{uuid.uuid4().hex}"
+    remote = gateway.add_user("oldstyle", password=secret)
+    node = start_server(tmp_path / "old", extra='\n[fetch]\non_login = false\ncheck_interval = "1h"\n')
+    try:
+        node.call(lambda s: s.accounts.add_domain(ORG))
+        owner = add_org_user(node, "oldowner")
+        # As an older version stored it: the password in plaintext, straight into the table.
+        node.call_stores(lambda s: s.fetch.add_fetch_account(FetchAccount(
+            0, owner, "account", "pop3", "127.0.0.1", gateway.ports["pop3"], "starttls", False, remote, secret,
+            3600.0, False)))
+        send_to_gateway(gateway, [remote], b"Subject: one\r\n\r\nbefore the restart\r\n")
+        assert "1 message(s) fetched" in dizimail_cli(node.config_file, "fetch", "run").stdout
+    finally:
+        node.stop()
+    again = ServerThread(node.config_file, node.ports)
+    again.start()
+    try:
+        [acc] = again.call_stores(lambda s: s.fetch.list_fetch_accounts())
+        assert acc.password.startswith("fernet:") and secret not in acc.password
+        send_to_gateway(gateway, [remote], b"Subject: two\r\n\r\nafter the restart\r\n")
+        assert "1 message(s) fetched" in dizimail_cli(again.config_file, "fetch", "run").stdout
+        assert len(fetch_all(again, owner)) == 2
+    finally:
+        again.stop()

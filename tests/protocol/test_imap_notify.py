@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dizimail.app.build import open_services
+from dizimail.app.build import open_node
 from dizimail.config.loader import load_config
 from dizimail.model.types import IngestRecord, LocalDelivery
 from imap_client import ImapLines, message
@@ -40,8 +40,8 @@ def status_values(line: str) -> dict[str, int]:
 def test_notify_is_advertised_and_bad_event_sets_are_refused(client):
     [caps] = client.ok("CAPABILITY")
     assert "NOTIFY" in caps.split()
-    _lines, done = client.command("NOTIFY SET (personal (MessageNew))")
-    assert done.split(" ")[1] == "BAD"  # RFC 5465 §5: MessageNew and MessageExpunge go together
+    _lines, done = client.command("NOTIFY SET (selected (MessageNew))")
+    assert done.split(" ")[1] == "BAD"  # RFC 5465 §5: for the selected mailbox MessageNew and MessageExpunge go together
     _lines, done = client.command("NOTIFY SET (personal (MailboxName XNoSuchEvent))")
     assert done.split(" ", 2)[1:] == ["NO", done.split(" ", 2)[2]]
     assert "[BADEVENT (MessageNew MessageExpunge FlagChange" in done  # RFC 5465 §3.1 lists what is supported
@@ -58,6 +58,27 @@ def test_notify_set_status_sends_the_items_the_events_need(client):
     assert list(status_values(line)) == ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "HIGHESTMODSEQ"]
     assert client.ok("NOTIFY SET (mailboxes watched (MessageNew MessageExpunge FlagChange))") == []
     assert client.ok("NOTIFY SET STATUS (mailboxes nosuchbox (MessageNew MessageExpunge))") == []
+
+
+def test_notify_set_status_with_one_message_event_for_other_mailboxes_is_accepted(client, other):
+    """imaptest's notify script (Dovecot passes it): a single message event for other mailboxes is
+    valid, gets its STATUS items, and the session goes on."""
+    client.ok("CREATE single")
+    client.append("single", message("one"))
+    [line] = client.ok("NOTIFY SET STATUS (MAILBOXES single (MessageExpunge))")
+    assert line == '* STATUS "single" (MESSAGES 1)'
+    [line] = client.ok("NOTIFY SET STATUS (mailboxes single (MessageNew))")
+    assert list(status_values(line)) == ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+    [line] = client.ok("NOTIFY SET STATUS (mailboxes single (FlagChange))")
+    assert list(status_values(line)) == ["UIDVALIDITY", "HIGHESTMODSEQ"]
+    client.ok("NOTIFY SET (mailboxes single (MessageExpunge))")
+    other.append("single", message("two"))  # a new message was not asked for ...
+    assert client.ok("NOOP") == []
+    other.ok("SELECT single")
+    other.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")  # ... an expunge was
+    assert client.line() == '* STATUS "single" (MESSAGES 1)'
+    assert client.ok("NOOP") == []
 
 
 def test_new_mail_in_another_mailbox_arrives_as_status_between_commands(client, other):
@@ -171,11 +192,11 @@ def test_a_change_made_by_another_process_arrives_at_the_periodic_recheck(server
     client.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
 
     async def deliver() -> None:
-        async with open_services(load_config(server.config_file)) as s:
+        async with open_node(load_config(server.config_file)) as (s, stores):
             account = await s.accounts.get_user(user)
-            writer = s.blobs.writer()
+            writer = stores.blobs.writer()
             writer.write(b"Subject: from elsewhere\r\n\r\nnot through this server\r\n")
-            await s.meta.commit_ingest(IngestRecord("ELSEWHERE1", writer.finish(), "", time.time(),
+            await stores.meta.commit_ingest(IngestRecord("ELSEWHERE1", writer.finish(), "", time.time(),
                                                     (LocalDelivery(account.id, account.address, "elsewhere", b""),)))
     asyncio.run(deliver())
     assert client.line() == '* STATUS "elsewhere" (MESSAGES 1 UIDNEXT 2)'  # within RECHECK (5 s)

@@ -23,7 +23,7 @@ OTHER = "other.test"
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, ServerThread]]:
-    b = start_server(tmp_path_factory.mktemp("b"))
+    b = start_server(tmp_path_factory.mktemp("b"), hostname="mx.other.test")
     b.call(lambda s: s.accounts.add_domain(OTHER))
     a = start_server(tmp_path_factory.mktemp("a"), extra=(
         '\n[delivery]\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "1s"\n'
@@ -241,9 +241,11 @@ def test_smarthost_with_auth_over_tls_and_one_transaction_per_next_hop(nodes, tm
     relay_user = b.add_user("relayacct")
     # B is the gateway of inner.test: routed inward (here to a closed port), so C's users may send through it.
     add_route(b, "inner.test", f"127.0.0.1:{free_ports(1)[0]}")
+    # Credentials go only to a verified smarthost: C trusts B's self-signed certificate as its CA.
     c = start_server(tmp_path / "c", extra=(
         f'\n[delivery]\nsmarthost = "127.0.0.1:{b.ports["submission"]}"\nsmarthost_username = "{relay_user}"\n'
-        f'smarthost_password = "{PASSWORD}"\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\n'))
+        f'smarthost_password = "{PASSWORD}"\nretry_schedule = ["1s"]\npoll_interval = "0.2s"\n'
+        f'tls_ca_file = "{b.config.path(b.config.tls.cert_file)}"\n'))
     try:
         c.call(lambda s: s.accounts.add_domain("inner.test"))
         sender = "s1@inner.test"
@@ -285,3 +287,22 @@ def test_a_backlog_drains_without_waiting_for_wake_ups_or_polls(tmp_path):
         wait_for(lambda: not node.call(lambda s: s.queue.list()), what="the queue to empty")
     finally:
         node.stop()
+
+
+def test_a_route_back_to_this_server_bounces_as_a_loop_instead_of_going_round(nodes):
+    """A next hop that greets with our own name is ourselves (a route, MX or smarthost pointing back):
+    the message bounces with 5.4.6 at once, as Postfix's "loops back to myself", and is never resent."""
+    a, _ = nodes
+    add_route(a, "loop.test", f"127.0.0.1:{a.ports['smtp']}")
+    sender = a.add_user("looper")
+    with submit(a, sender) as s:
+        s.sendmail(sender, ["someone@loop.test"], b"Subject: round and round\r\n\r\nx\r\n")
+    wait_for(lambda: queue_empty(a), what="the loop to be settled")
+    [bounce] = wait_for(lambda: fetch_all(a, sender), what="the bounce")
+    report = parsed(bounce)
+    assert report.get_content_type() == "multipart/report"
+    text = "".join(str(p.get_payload(decode=True) or b"", "utf-8", "replace") + str(p) for p in report.walk()
+                   if not p.is_multipart())
+    assert "loops back to myself" in text and "Status: 5.4.6" in text
+    # Nothing was accepted on the way round: the only message is the bounce.
+    assert a.call(lambda s: s.accounts.get_user(sender)).message_count == 1

@@ -181,6 +181,20 @@ def test_bad_dsn_parameter_is_555(server, user):
         assert (code, text[:5]) == (555, b"5.5.4")
 
 
+def test_envid_and_orcpt_that_decode_to_line_breaks_are_refused_501(server, user):
+    # xtext +0D+0A would become a forged field in the DSN that carries the value back (RFC 3464 §2.2.1).
+    with mx(server) as s:
+        s.ehlo("x")
+        code, text = s.docmd("MAIL", "FROM:<a@outside.example> ENVID=x+0D+0AX-Injected:+20yes")
+        assert (code, text[:5]) == (501, b"5.5.4")
+        assert s.docmd("MAIL", "FROM:<a@outside.example> ENVID=x+09y")[0] == 501
+        assert s.docmd("MAIL", "FROM:<a@outside.example> ENVID=ok+2Bfine")[0] == 250
+        code, text = s.docmd("RCPT", f"TO:<{user}> ORCPT=rfc822;a+0D+0AAction:+20delivered")
+        assert (code, text[:5]) == (501, b"5.5.4")
+        assert s.docmd("RCPT", f"TO:<{user}> ORCPT=utf-8;a\\x{{D}}b@x.test")[0] == 501
+        assert s.docmd("RCPT", f"TO:<{user}> ORCPT=rfc822;{user}")[0] == 250
+
+
 def test_utf8_local_part_round_trips_byte_exact(server):
     address = server.add_user("用户")
     body = "Subject: 你好\r\nFrom: 发件人 <发件人@outside.example>\r\n\r\n中文正文\r\n".encode()

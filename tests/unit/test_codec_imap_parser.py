@@ -350,3 +350,39 @@ def test_empty_literal_and_literal_at_the_limit() -> None:
 
 def test_list_with_empty_pattern_asks_for_the_delimiter() -> None:
     assert run(b'a LIST "" ""\r\n') == [CommandReady("a", c.List("", ("",)))]
+
+
+def test_take_unparsed_hands_back_what_follows_the_last_command():
+    """After COMPRESS the rest of the input is compressed: the session takes it back to inflate it."""
+    parser = ImapParser()
+    parser.feed(b"c COMPRESS DEFLATE\r\n\x01\x02 not a command\r\n")
+    assert parser.next() == CommandReady("c", c.Compress("DEFLATE"))
+    assert parser.take_unparsed() == b"\x01\x02 not a command\r\n"
+    assert parser.next() is None
+    parser.feed(b"a APPEND INBOX {5}\r\n")
+    assert isinstance(parser.next(), NeedContinuation)
+    with pytest.raises(RuntimeError):
+        parser.take_unparsed()  # in the middle of a command
+
+
+def test_admit_refuses_a_literal_within_the_limits_and_nothing_is_kept():
+    """The session charges literals to a budget shared by all connections; a refusal is `busy`."""
+    asked: list[int] = []
+
+    def admit(size: int) -> bool:
+        asked.append(size)
+        return size < 1000
+
+    parser = ImapParser(admit=admit)
+    parser.feed(b"a APPEND INBOX {10}\r\n")
+    assert parser.next() == NeedContinuation("a", 10, "APPEND")
+    parser.feed(b"0123456789\r\nb APPEND INBOX {5000}\r\nc APPEND INBOX {5000+}\r\n")
+    assert isinstance(parser.next(), CommandReady)
+    assert parser.next() == LiteralTooLarge("b", 5000, True, busy=True)
+    assert parser.next() == LiteralTooLarge("c", 5000, False, busy=True)
+    parser.feed(b"x" * 5000)  # the refused non-synchronizing literal is dropped as it arrives
+    assert parser.buffered == 0
+    parser.feed(b"\r\nd NOOP\r\n")
+    assert parser.next() == CommandReady("d", c.Noop())
+    assert asked == [10, 5000, 5000]
+    assert run(b"e APPEND INBOX {20000000}\r\n", max_literal=10) == [LiteralTooLarge("e", 20000000, True)]

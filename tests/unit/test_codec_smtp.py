@@ -358,6 +358,24 @@ def test_rcpt_parameters_bad_are_555(params: bytes) -> None:
 @pytest.mark.parametrize(
     "line",
     [
+        b"MAIL FROM:<a@b.example> ENVID=x+0D+0AX-Injected:+20yes",
+        b"MAIL FROM:<a@b.example> ENVID=x+0A",
+        b"MAIL FROM:<a@b.example> ENVID=x+00",
+        b"MAIL FROM:<a@b.example> ENVID=x+7F",
+        b"MAIL FROM:<a@b.example> ENVID=x+C2+85",  # U+0085, a C1 line break
+        b"RCPT TO:<bob@example.com> ORCPT=rfc822;a+0D+0AAction:+20delivered",
+        b"RCPT TO:<bob@example.com> ORCPT=utf-8;a+0Db@x.test",
+        b"RCPT TO:<bob@example.com> ORCPT=utf-8;a\\x{A}b@x.test",
+        b"RCPT TO:<bob@example.com> ORCPT=utf-8;a\\x{2028}b@x.test",
+    ],
+)
+def test_envid_and_orcpt_decoding_to_control_characters_are_501(line: bytes) -> None:
+    assert reply(line) == (501, "5.5.4")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         b"MAIL FROM:<a@b.example> SIZE=1 SIZE=2",
         b"MAIL FROM:<a@b.example> SMTPUTF8 smtputf8",
         b"RCPT TO:<a@b.example> NOTIFY=NEVER notify=NEVER",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import pwd
 import signal
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from dizimail.app.build import Services, make_runner, open_services
+from dizimail.app import privileges
+from dizimail.app.build import Services, Stores, make_runner, open_node
+from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
@@ -19,6 +19,7 @@ from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.policy.facts import Mode
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.smtp.server import SmtpContext, smtp_listener
 
@@ -46,18 +47,29 @@ class Node:
         self.listeners: list[Listener] = []
         self._stack = AsyncExitStack()
         self.services: Services | None = None
+        self.stores: Stores | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.runner: QueueRunner | None = None
         self.runner_process: RunnerProcess | None = None
+        self.user: privileges.ServiceUser | None = None  # whom root becomes after binding
 
     async def start(self) -> None:
+        """Open the stores, bind the ports. Started as root with ``server.run_as``: the setup is checked and
+        handed over, the TLS key read as root, the stores opened as the service user (app.privileges);
+        ``serve`` drops root for good once the ports are bound."""
         config = self.config
-        services = self.services = await self._stack.enter_async_context(open_services(config, owner=True))
+        self.user = privileges.service_user(config)
+        if self.user is not None:
+            privileges.prepare(config, self.config_path, self.user)
         cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
         tls = server_context(cert, key) if cert.exists() and key.exists() else None
+        with privileges.acting_as(self.user):
+            services, self.stores = await self._stack.enter_async_context(open_node(config, owner=True))
+            self.services = services
+            if sealed := await services.fetch.seal_stored():
+                log.info("fetch.passwords.sealed count=%d", sealed)
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
-        smtp_ctx = SmtpContext(config, services.accounts, services.router, services.ingest, tls, services.relay,
-                               services.dkim)
+        smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
         imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
                                services.notifier, tls)
@@ -69,7 +81,7 @@ class Node:
                 log.warning("%s disabled: no TLS certificate", name)
                 continue
             if name in ("smtp", "submission", "smtps"):
-                listener = smtp_listener(smtp_ctx, {"smtp": "mx"}.get(name, name), spec.address, spec.port,
+                listener = smtp_listener(smtp_ctx, Mode("mx" if name == "smtp" else name), spec.address, spec.port,
                                          limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
@@ -88,7 +100,8 @@ class Node:
             self.runner_process = RunnerProcess(self.config_path, services.ingest, services.notifier)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner_process.run()))
         else:
-            self.runner = make_runner(config, services)
+            assert self.stores is not None
+            self.runner = make_runner(config, services, self.stores)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
@@ -112,9 +125,11 @@ class Node:
                 log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
-        """Periodic removal of message files that lost their last reference (after a grace period)."""
+        """Periodic removal of message files that lost their last reference (after a grace period), and
+        of the allocator's free memory (app/memory.py)."""
         while True:
             await asyncio.sleep(self.config.storage.sweep_interval)
+            trim()
             try:
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
@@ -134,6 +149,7 @@ class Node:
 
 async def serve(config: Config, config_path: Path | None = None) -> None:
     """``dizimail serve``: print every listening port, then ``ready``; stop on SIGINT/SIGTERM."""
+    tune_allocator()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,33 +159,8 @@ async def serve(config: Config, config_path: Path | None = None) -> None:
     try:
         for listener in node.listeners:
             print(f"listening {listener.name} {listener.host}:{listener.port}", flush=True)
-        drop_privileges(config)
+        privileges.become(node.user)
         print("ready", flush=True)
         await stop.wait()
     finally:
         await node.stop()
-
-
-def hand_over(data_dir: Path, uid: int, gid: int) -> None:
-    """Give the unprivileged user what it must write: every directory under the data dir and the
-    files at its top (database, WAL, shared memory). Blob files stay as they are: they are never
-    rewritten, and removing one needs only its directory."""
-    for root, dirs, files in os.walk(data_dir):
-        os.chown(root, uid, gid)
-        if Path(root) == data_dir:
-            for name in files:
-                os.chown(os.path.join(root, name), uid, gid)
-        dirs.sort()
-
-
-def drop_privileges(config: Config) -> None:
-    """Once ports are bound, a root process becomes ``server.run_as`` (no root needed after bind)."""
-    user = config.server.run_as
-    if os.getuid() != 0 or not user:
-        return
-    entry = pwd.getpwnam(user)
-    hand_over(config.server.data_dir, entry.pw_uid, entry.pw_gid)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    log.info("node.privileges.dropped user=%s", user)

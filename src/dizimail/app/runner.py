@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import pwd
 import signal
 import sys
 from pathlib import Path
 
-from dizimail.app.build import make_runner, open_services
+from dizimail.app.build import make_runner, open_node
 from dizimail.config.schema import Config
 from dizimail.services.ingest import Ingest
 from dizimail.services.notify import Notifier
@@ -29,16 +27,12 @@ RESTART_DELAY = 1.0
 
 
 async def run_queue(config: Config, wake_stdin: bool) -> None:
-    """``dizimail queue run``: only the queue runner of this node, until SIGTERM (or stdin's end)."""
-    user = config.server.run_as
-    if os.getuid() == 0 and user:  # no ports to bind: become the service user at once
-        entry = pwd.getpwnam(user)
-        os.setgroups([])
-        os.setgid(entry.pw_gid)
-        os.setuid(entry.pw_uid)
+    """``dizimail queue run``: only the queue runner of this node, until SIGTERM (or stdin's end). Started
+    as root (by hand: ``serve`` starts it after dropping root), it becomes the service user first
+    (``privileges.enter``, called by the command)."""
     loop = asyncio.get_running_loop()
-    async with open_services(config) as services:
-        runner = make_runner(config, services)
+    async with open_node(config) as (services, stores):
+        runner = make_runner(config, services, stores)
         task = loop.create_task(runner.run())
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, err_console, fail, run
+from dizimail.cli.common import ConfigOpt, app, console, err_console, fail, run
+from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.util.units import format_size, parse_size
 
@@ -48,13 +49,13 @@ def domain_add(name: str, alias_of: Annotated[str | None, typer.Option(
 
 
 @domain_app.command("list")
-def domain_list(config: ConfigOpt = None) -> None:
+def domain_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List domains."""
     domains = run(config, lambda s: s.accounts.list_domains())
-    table = Table("domain", "status", "alias of")
-    for d in domains:
-        table.add_row(d.name, d.status, d.alias_of or "")
-    console.print(table)
+    if as_json:
+        print_json([{"domain": d.name, "status": d.status, "alias_of": d.alias_of} for d in domains])
+        return
+    print_table(("domain", "status", "alias of"), [(d.name, d.status, d.alias_of or "") for d in domains])
 
 
 @domain_app.command("remove")
@@ -103,16 +104,19 @@ def user_add(address: str, password: PasswordOpt = None, password_stdin: StdinOp
 
 
 @user_app.command("list")
-def user_list(domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
+def user_list(domain: Annotated[str | None, typer.Option("--domain")] = None, as_json: JsonOpt = False,
+              config: ConfigOpt = None) -> None:
     """List users with their quota and usage."""
     users = run(config, lambda s: s.accounts.list_users(domain))
-    table = Table("address", "name", "status", "messages", "used", "quota", "use %")
-    for u in users:
-        pct = f"{100 * u.used_bytes / u.quota_bytes:.1f}" if u.quota_bytes else "-"
-        table.add_row(u.address, u.name, u.status if u.domain_status == "active" else "domain suspended",
-                      str(u.message_count), format_size(u.used_bytes),
-                      format_size(u.quota_bytes) if u.quota_bytes else "unlimited", pct)
-    console.print(table)
+    if as_json:
+        print_json([{"address": u.address, "name": u.name, "status": u.status, "domain_status": u.domain_status,
+                     "messages": u.message_count, "used_bytes": u.used_bytes, "quota_bytes": u.quota_bytes}
+                    for u in users])
+        return
+    print_table(("address", "name", "status", "messages", "used", "quota", "use %"), [
+        (u.address, u.name, u.status if u.domain_status == "active" else "domain suspended", str(u.message_count),
+         format_size(u.used_bytes), format_size(u.quota_bytes) if u.quota_bytes else "unlimited",
+         f"{100 * u.used_bytes / u.quota_bytes:.1f}" if u.quota_bytes else "-") for u in users])
     console.print(f"{len(users)} users")
 
 
@@ -214,7 +218,7 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
 
     imported = run(config, go)
     for p in sorted(problems, key=lambda t: int(t.split()[1].rstrip(":"))):
-        err_console.print(p, highlight=False)
+        err_console.print(p)
     console.print(f"{imported} users imported, {len(problems)} rows rejected")
     if problems:
         raise typer.Exit(1)
@@ -223,18 +227,35 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
 @user_app.command("export")
 def user_export(file: Annotated[Path | None, typer.Argument(help="output CSV (default: stdout)")] = None,
                 domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
-    """Write users as CSV (address,password_hash,quota,name,status,used); re-importable."""
+    """Write users as CSV (address,password_hash,quota,name,status,used); re-importable. FILE is made 0600."""
+    target = open_private(file) if file is not None else None  # before root (if root) becomes the service user
     users = run(config, lambda s: s.accounts.list_users(domain))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["address", "password", "quota", "name", "status", "used"])
     for u in users:
         writer.writerow([u.address, u.password_hash, u.quota_bytes, u.name, u.status, u.used_bytes])
-    if file is None:
+    if target is None:
         sys.stdout.write(out.getvalue())
     else:
-        file.write_text(out.getvalue(), encoding="utf-8")
+        with target:
+            target.truncate()
+            target.write(out.getvalue().encode("utf-8"))
         console.print(f"{len(users)} users written to {file}")
+
+
+def open_private(file: Path) -> BinaryIO:
+    """A file for password hashes that only its owner can read: created 0600, or an existing file of ours
+    made 0600 before anything is written (another user's is refused)."""
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        fail(f"{file} belongs to another user; not writing password hashes into it")
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 # --- aliases -----------------------------------------------------------------
@@ -247,13 +268,14 @@ def alias_add(address: str, targets: Annotated[list[str], typer.Argument(help="l
 
 
 @alias_app.command("list")
-def alias_list(domain: Annotated[str | None, typer.Option("--domain")] = None, config: ConfigOpt = None) -> None:
+def alias_list(domain: Annotated[str | None, typer.Option("--domain")] = None, as_json: JsonOpt = False,
+               config: ConfigOpt = None) -> None:
     """List aliases and their targets."""
     aliases = run(config, lambda s: s.accounts.list_aliases(domain))
-    table = Table("alias", "targets")
-    for a in aliases:
-        table.add_row(a.address, ", ".join(a.targets))
-    console.print(table)
+    if as_json:
+        print_json([{"alias": a.address, "targets": list(a.targets)} for a in aliases])
+        return
+    print_table(("alias", "targets"), [(a.address, ", ".join(a.targets)) for a in aliases])
 
 
 @alias_app.command("remove")

@@ -1,60 +1,15 @@
-"""Entry point and sub-command wiring (typer)."""
+"""Entry point: ``dizimail`` and its sub-commands (each module registers its own on the shared app)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+import os
+from typing import Any
 
-import typer
-from rich.console import Console
-
-from dizimail.app.build import Services, open_services
-from dizimail.config.loader import ConfigError, default_config_path, load_config
-from dizimail.config.schema import Config
-from dizimail.i18n import translate
-from dizimail.model.errors import MailError
-
-T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
-
-app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (or $DIZIMAIL_CONFIG)")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def load_or_fail(config_path: Path | None) -> Config:
-    """The config named by ``--config`` (or the default); exit code 2 with the reason if it is bad."""
-    try:
-        return load_config(config_path or default_config_path())
-    except ConfigError as exc:
-        fail(str(exc), 2)
-
-
-def run(config_path: Path | None, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services named by the config, run ``fn``, map errors to a message and exit code."""
-    config = load_or_fail(config_path)
-
-    async def main() -> T:
-        async with open_services(config) as services:
-            return await fn(services)
-    try:
-        return asyncio.run(main())
-    except MailError as exc:
-        detail = f" ({exc.detail})" if exc.detail else ""
-        fail(f"{translate(exc.public_key)}{detail}")
-        raise AssertionError("unreachable") from exc
+from dizimail.cli import admin, queue, routing, server  # noqa: F401  (each registers its commands)
+from dizimail.cli.common import app
 
 
 def main() -> Any:
-    from dizimail.cli import admin, queue, routing, server  # noqa: F401  (registers the commands)
-
+    """``dizimail``: every sub-command, the server and its queue-runner child start here."""
+    os.umask(0o077)  # whatever the data directory gains is private: hashes, fetch passwords, DKIM keys, mail
     return app()

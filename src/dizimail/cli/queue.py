@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail, run
+from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
+from dizimail.cli.output import JsonOpt, print_json, print_table
+from dizimail.model.types import PENDING
 
 queue_app = typer.Typer(help="See and act on the outbound mail queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -31,23 +32,27 @@ def _when(ts: float) -> str:
 
 
 @queue_app.command("list")
-def queue_list(config: ConfigOpt = None) -> None:
+def queue_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Messages with recipients still pending, oldest first."""
-    async def go(s: Services) -> None:
-        entries = await s.queue.list()
-        table = Table("queue id", "age", "size", "from", "to", "status", "next attempt")
-        now = time.time()
-        for e in entries:
-            for i, r in enumerate(e.recipients):
-                first = i == 0
-                status = ("held, " if e.held else "") + r.status + (f" ({r.attempts}): {r.last_error}"
-                                                                    if r.last_error else "")
-                table.add_row(e.queue_id if first else "", _age(now - e.created) if first else "",
-                              str(e.size) if first else "", f"<{e.sender}>" if first else "", r.address, status,
-                              "now" if r.next_attempt <= now else _when(r.next_attempt))
-        console.print(table)
-        console.print(f"{len(entries)} messages in queue")
-    run(config, go)
+    entries = run(config, lambda s: s.queue.list())
+    if as_json:  # like `postqueue -j`; times are Unix seconds
+        print_json([{"queue_id": e.queue_id, "created": e.created, "size": e.size, "sender": e.sender, "held": e.held,
+                     "recipients": [{"address": r.address, "status": r.status, "attempts": r.attempts,
+                                     "next_attempt": r.next_attempt, "last_error": r.last_error}
+                                    for r in e.recipients]} for e in entries])
+        return
+    now = time.time()
+    rows = []
+    for e in entries:
+        for i, r in enumerate(e.recipients):
+            first = i == 0
+            status = ("held, " if e.held else "") + r.status + (f" ({r.attempts}): {r.last_error}"
+                                                                if r.last_error else "")
+            rows.append((e.queue_id if first else "", _age(now - e.created) if first else "",
+                         str(e.size) if first else "", f"<{e.sender}>" if first else "", r.address, status,
+                         "now" if r.next_attempt <= now else _when(r.next_attempt)))
+    print_table(("queue id", "age", "size", "from", "to", "status", "next attempt"), rows)
+    console.print(f"{len(entries)} messages in queue")
 
 
 @queue_app.command("show")
@@ -59,17 +64,11 @@ def queue_show(queue_id: QueueId, config: ConfigOpt = None) -> None:
                       f"arrived:   {_when(item.created)}\nheld:      {'yes' if item.held else 'no'}\n"
                       f"warned:    {'yes' if item.warned else 'no'}\n"
                       f"lease:     {item.lease_owner + ' until ' + _when(item.lease_expiry) if item.lease_owner else '-'}"
-                      f"\nparams:    {' '.join(f'{k}={v}' for k, v in item.params.items()) or '-'}", highlight=False)
-        table = Table("recipient", "status", "attempts", "next attempt", "last result")
-        for r in item.recipients:
-            table.add_row(r.address, r.status, str(r.attempts),
-                          _when(r.next_attempt) if r.status in ("queued", "deferred") else "-", r.last_error)
-        console.print(table)
-        with s.blobs.open(item.blob_id) as handle:
-            head = handle.read(64 * 1024)
-        end = head.find(b"\r\n\r\n")
-        console.print((item.prefix + (head if end < 0 else head[:end])).decode("utf-8", "replace"), highlight=False,
-                      markup=False)
+                      f"\nparams:    {' '.join(f'{k}={v}' for k, v in item.params.items()) or '-'}")
+        print_table(("recipient", "status", "attempts", "next attempt", "last result"), [
+            (r.address, r.status, str(r.attempts), _when(r.next_attempt) if r.status in PENDING else "-",
+             r.last_error) for r in item.recipients])
+        console.print((await s.queue.headers(item)).decode("utf-8", "replace").rstrip("\r\n"))
     run(config, go)
 
 
@@ -143,5 +142,6 @@ def queue_run(wake_stdin: Annotated[bool, typer.Option("--wake-stdin", hidden=Tr
     from dizimail.app.node import setup_logging
     from dizimail.app.runner import run_queue
     cfg = load_or_fail(config)
+    as_service_user(cfg, config)
     setup_logging(cfg.server.log_level)
     uvloop.run(run_queue(cfg, wake_stdin))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dizimail.app.build import Services
-from dizimail.cli.main import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, app, console, fail, run
+from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.services.dkim import txt_record
 
 route_app = typer.Typer(help="The mail routing table: DOMAIN → HOST[:PORT] or hold:USER.", no_args_is_help=True)
@@ -35,14 +35,16 @@ def route_add(domain: Annotated[str, typer.Argument(help='a domain, or "*" for e
 
 
 @route_app.command("list")
-def route_list(config: ConfigOpt = None) -> None:
+def route_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """The routing table."""
     routes = run(config, lambda s: s.routes.list())
-    table = Table("domain", "kind", "next hop")
-    for r in routes:
-        table.add_row(r.domain, "push (smtp)" if r.kind == "smtp" else "poll (hold)",
-                      f"{r.host}:{r.port}" if r.kind == "smtp" else r.host)
-    console.print(table)
+    if as_json:
+        print_json([{"domain": r.domain, "kind": r.kind, "host": r.host, "port": r.port if r.kind == "smtp" else None}
+                    for r in routes])
+        return
+    print_table(("domain", "kind", "next hop"), [
+        (r.domain, "push (smtp)" if r.kind == "smtp" else "poll (hold)",
+         f"{r.host}:{r.port}" if r.kind == "smtp" else r.host) for r in routes])
 
 
 @route_app.command("remove")
@@ -61,17 +63,15 @@ def relay_allow(network: Annotated[str, typer.Argument(help="an address or CIDR 
 
 
 @relay_app.command("list")
-def relay_list(config: ConfigOpt = None) -> None:
+def relay_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Networks allowed to relay (from the config and from `relay allow`)."""
-    async def go(s: Services) -> tuple[list[str], list[str]]:
-        return s.config.smtp.trusted_networks, await s.routing.list_relay_networks()
-    configured, listed = run(config, go)
-    table = Table("network", "source")
-    for n in configured:
-        table.add_row(n, "config smtp.trusted_networks")
-    for n in listed:
-        table.add_row(n, "relay allow")
-    console.print(table)
+    configured, listed = run(config, lambda s: s.relay.listed())
+    rows = [(n, "config") for n in configured] + [(n, "relay allow") for n in listed]
+    if as_json:
+        print_json([{"network": n, "source": source} for n, source in rows])
+        return
+    print_table(("network", "source"), [(n, "config smtp.trusted_networks" if source == "config" else source)
+                                        for n, source in rows])
 
 
 @relay_app.command("remove")
@@ -87,7 +87,7 @@ def dkim_generate(domain: str, bits: Annotated[int, typer.Option(help="RSA key s
     """Make a signing key for DOMAIN and print the DNS TXT record to publish. Mail submitted from DOMAIN
     is signed from now on."""
     key = run(config, lambda s: s.dkim.generate(domain, bits))
-    console.print(f"Publish this TXT record, then mail from {key.domain} is signed:", highlight=False)
+    console.print(f"Publish this TXT record, then mail from {key.domain} is signed:")
     print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')
 
 
@@ -138,20 +138,24 @@ def fetch_add(
                        username, password, every, keep)
     fetch_id = run(config, lambda s: s.fetch.add(acc))
     console.print(f"fetch {fetch_id} added: {protocol} {host}:{port} user {username} → "
-                  f"{to or 'envelope recipients'} every {interval}", highlight=False)
+                  f"{to or 'envelope recipients'} every {interval}")
 
 
 @fetch_app.command("list")
-def fetch_list(config: ConfigOpt = None) -> None:
-    """Fetch accounts and how their last run went."""
+def fetch_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Fetch accounts and how their last run went (never their passwords)."""
     accounts = run(config, lambda s: s.fetch.list())
-    table = Table("id", "server", "user", "protocol", "into", "every", "keep", "last run", "last error")
-    for a in accounts:
-        table.add_row(str(a.id), f"{a.host}:{a.port}", a.username, f"{a.protocol}/{a.security}",
-                      a.account or "(envelope)", f"{int(a.interval)}s", "yes" if a.keep else "no",
-                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a.last_run)) if a.last_run else "-",
-                      a.last_error)
-    console.print(table)
+    if as_json:
+        print_json([{"id": a.id, "host": a.host, "port": a.port, "username": a.username, "protocol": a.protocol,
+                     "security": a.security, "verify": a.verify, "mode": a.mode, "into": a.account,
+                     "interval": a.interval, "keep": a.keep, "last_run": a.last_run or None,
+                     "last_error": a.last_error} for a in accounts])
+        return
+    print_table(("id", "server", "user", "protocol", "into", "every", "keep", "last run", "last error"), [
+        (str(a.id), f"{a.host}:{a.port}", a.username, f"{a.protocol}/{a.security}", a.account or "(envelope)",
+         f"{int(a.interval)}s", "yes" if a.keep else "no",
+         time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a.last_run)) if a.last_run else "-", a.last_error)
+        for a in accounts])
 
 
 @fetch_app.command("remove")
@@ -166,3 +170,41 @@ def fetch_run(config: ConfigOpt = None) -> None:
     """Fetch every account now, once (the running server also does it on its timer)."""
     count = run(config, lambda s: s.fetch.run_all())
     console.print(f"{count} message(s) fetched")
+
+
+secret_app = typer.Typer(help="Passwords this server keeps for logging in elsewhere, stored encrypted "
+                              "(key: storage.master_key).", no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+SecretName = Annotated[str, typer.Argument(help="smarthost-password")]
+
+
+@secret_app.command("set")
+def secret_set(name: SecretName, stdin: Annotated[bool, typer.Option("--stdin", help="read the value from stdin")] = False,
+               config: ConfigOpt = None) -> None:
+    """Store a secret encrypted (e.g. the smarthost's AUTH password; it wins over delivery.smarthost_password).
+    Running servers use it within a second."""
+    if stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+    else:
+        value = str(typer.prompt(name, hide_input=True, confirmation_prompt=True))
+    if not value:
+        fail("an empty value; use `secret remove` to clear it", 2)
+    run(config, lambda s: s.secrets.set(name, value))
+    console.print(f"{name} stored (encrypted)")
+
+
+@secret_app.command("remove")
+def secret_remove(name: SecretName, config: ConfigOpt = None) -> None:
+    """Forget a stored secret (the config's plaintext value, if any, applies again)."""
+    run(config, lambda s: s.secrets.set(name, ""))
+    console.print(f"{name} removed")
+
+
+@secret_app.command("list")
+def secret_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Which secrets are stored (never their values)."""
+    names = run(config, lambda s: s.secrets.list())
+    if as_json:
+        print_json([{"name": name, "set": stored} for name, stored in names])
+        return
+    print_table(("secret", "stored"), [(name, "yes" if stored else "no") for name, stored in names])

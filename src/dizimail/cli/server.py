@@ -10,10 +10,13 @@ import typer
 import uvloop
 
 from dizimail.app.build import open_database
-from dizimail.app.init import init_data_dir
+from dizimail.app.init import InitError, default_hostname, init_data_dir
 from dizimail.app.node import serve, setup_logging
-from dizimail.cli.main import ConfigOpt, app, console, fail, load_or_fail
+from dizimail.app.privileges import UnsafeDataDir
+from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail
 from dizimail.config.loader import default_config_path
+from dizimail.i18n import translate
+from dizimail.model.errors import MailError
 from dizimail.net.listener import ListenError
 
 
@@ -23,7 +26,9 @@ def init_cmd(
     domain: Annotated[str | None, typer.Option("--domain", help="first local domain")] = None,
     port_base: Annotated[int | None, typer.Option("--port-base", help="listen on N+25, N+587, ... "
                                                                        "(unprivileged ports)")] = None,
-    hostname: Annotated[str, typer.Option("--hostname", help="this server's name")] = "localhost",
+    hostname: Annotated[str | None, typer.Option("--hostname", help="this server's name in greetings, Received: "
+                                                                    "and its certificate (default: the machine's "
+                                                                    "fully qualified name)")] = None,
     role: Annotated[str, typer.Option("--role", help="all-in-one, inner or gateway")] = "all-in-one",
     listen: Annotated[str, typer.Option("--listen", help="address to bind")] = "127.0.0.1",
     demo: Annotated[bool, typer.Option("--demo", help="create example.test with two demo users")] = False,
@@ -38,15 +43,21 @@ def init_cmd(
     if role not in ("all-in-one", "inner", "gateway"):
         fail(f"unknown role {role!r}", 2)
     try:
-        result = asyncio.run(init_data_dir(data_dir, hostname=hostname, role=role, listen=listen,
-                                           port_base=port_base, domain=domain, demo=demo, smarthost=smarthost,
-                                           inner=inner, poll=poll))
+        result = asyncio.run(init_data_dir(data_dir, hostname=hostname or default_hostname(), role=role,
+                                           listen=listen, port_base=port_base, domain=domain, demo=demo,
+                                           smarthost=smarthost, inner=inner, poll=poll))
+    except InitError as exc:
+        fail(str(exc), 2)
+        return
     except FileExistsError as exc:
         fail(str(exc))
         return
+    except MailError as exc:
+        fail(f"{translate(exc.public_key)}{f' ({exc.detail})' if exc.detail else ''}; nothing was created")
+        return
     console.print(f"created {result.config_file}")
     for address, password in result.demo_passwords.items():
-        console.print(f"user {address}  password {password}  (shown once)", highlight=False)
+        console.print(f"user {address}  password {password}  (shown once)")
 
 
 @app.command("serve")
@@ -56,7 +67,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
     setup_logging(cfg.server.log_level)
     try:
         uvloop.run(serve(cfg, (config or default_config_path()).resolve()))
-    except ListenError as exc:
+    except (ListenError, UnsafeDataDir) as exc:
         fail(str(exc))
 
 
@@ -64,6 +75,7 @@ def serve_cmd(config: ConfigOpt = None) -> None:
 def upgrade_cmd(config: ConfigOpt = None) -> None:
     """Apply database schema migrations (also done at every start)."""
     cfg = load_or_fail(config)
+    as_service_user(cfg, config)
     db, _blobs = open_database(cfg)
     revision = db.revision()
     db.close()

@@ -304,7 +304,25 @@ def _parse_params(text: str, table: _Table) -> dict[str, str | None]:
             params[keyword] = value.upper() if enum else value
         else:
             raise _param_error(f"bad {keyword} value")
+        if keyword in _DSN_TEXT:
+            _check_printable(keyword, value.partition(";")[2] if keyword == "ORCPT" else value)
     return params
+
+
+_DSN_TEXT = ("ENVID", "ORCPT")  # xtext that a DSN will carry as a header field (RFC 3464 §2.2.1, §2.3.1)
+_UNICODE_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")  # RFC 6533 §3 EmbeddedUnicodeChar
+
+
+def _check_printable(keyword: str, value: str) -> None:
+    """Decoded ENVID/ORCPT text must be printable (RFC 3461 §4.2, §4.4): an escaped CR LF would
+    otherwise become a forged field in the DSN that carries it back."""
+    raw = _XTEXT_HEX.sub(lambda m: bytes([int(m[1], 16)]), value.encode("utf-8"))
+    try:
+        text = _UNICODE_ESCAPE.sub(lambda m: chr(min(int(m[1], 16), 0x10FFFF)), raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _param_error(f"bad {keyword} value") from None
+    if not text.isprintable():
+        raise _syntax(f"control characters in {keyword}")
 
 
 # ---------------------------------------------------------------- commands
@@ -420,8 +438,8 @@ class DataDecoder:
     ``done`` once the terminator was consumed.
     """
 
-    def __init__(self, max_size: int) -> None:
-        self.meter = BodyMeter(max_size)
+    def __init__(self, max_size: int, host: str = "") -> None:
+        self.meter = BodyMeter(max_size, host)
         self.done = False
         self._carry = b""  # "." or ".\r" at a line start, waiting for the byte that decides
         self._bol = True  # next input byte starts a line that follows CRLF (or starts the data)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from dizimail.util.units import parse_duration, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _fingerprint(value: object) -> str:
+    text = str(value).replace(":", "").strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+    return text
+
+
+Fingerprint = Annotated[str, BeforeValidator(_fingerprint)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 SERVICES = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https")
@@ -58,6 +68,9 @@ class StorageConfig(Section):
     database: Path = Field(Path("dizimail.db"), description="SQLite database file")
     blob_dir: Path = Field(Path("blobs"), description="directory of content-addressed message files")
     spool_dir: Path = Field(Path("spool"), description="temporary files for messages being received")
+    master_key: Path = Field(Path("secrets/master.key"), description=(
+        "key that encrypts the passwords stored in the database (fetch accounts, `dizimail secret`); "
+        "made 0600 at init or first use; keep it with backups of the database, apart from them"))
     commit_batch: int = Field(256, description="most transactions grouped into one fsync")
     blob_grace: Duration = Field(600.0, description="how long an unreferenced message file is kept before removal")
     sweep_interval: Duration = Field(60.0, description="how often unreferenced message files are looked for")
@@ -77,6 +90,11 @@ class LimitsConfig(Section):
     command_timeout: Duration = Field(300.0, description="idle time between commands")
     data_timeout: Duration = Field(600.0, description="time to receive a whole message")
     max_header_line: Size = Field(65536, description="longest line inside a message before it is refused")
+    tls_handshake_timeout: Duration = Field(10.0, description=(
+        "time an implicit-TLS client (SMTPS, IMAPS, POP3S) has to complete its handshake; its connection "
+        "counts towards the limits from the moment it is accepted"))
+    max_literal_memory: Size = Field(parse_size("256MB"), description=(
+        "IMAP literal bytes all sessions of the node may hold at once; a literal beyond gets NO [LIMIT] unread"))
 
 
 class AuthConfig(Section):
@@ -86,9 +104,13 @@ class AuthConfig(Section):
     import_time_cost: int = Field(1, description="argon2id passes for bulk imports; upgraded at first login")
     import_memory_cost: int = Field(8192, description="argon2id KiB for bulk imports; upgraded at first login")
     cache_ttl: Duration = Field(300.0, description="how long a verified credential stays cached")
-    fail_threshold: int = Field(10, description="failed logins from one IP before lockout")
-    fail_window: Duration = 600.0
-    lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP")
+    fail_threshold: int = Field(10, description="failed logins from one IP (IPv6: one /64) before lockout")
+    fail_window: Duration = Field(600.0, description="how long a failed login counts (per IP and per account)")
+    lockout: Duration = Field(900.0, description="cooling-off period for a locked-out IP (reception goes on)")
+    account_fail_threshold: int = Field(5, description=(
+        "failed logins for one account, from anywhere, after which each further attempt waits (never a lock)"))
+    account_delay: Duration = Field(1.0, description="first such wait; it doubles with each further failure")
+    account_delay_max: Duration = Field(15.0, description="longest such wait (below clients' timeouts)")
     allow_plaintext: bool = Field(False, description="allow AUTH/USER/PASS without TLS (insecure)")
     plaintext_networks: list[str] = Field(default_factory=list, description=(
         "client networks allowed to log in without TLS, e.g. a webmail host on loopback (insecure elsewhere)"))
@@ -106,8 +128,15 @@ class DeliveryConfig(Section):
         "HOST[:PORT] that takes every message without a route (the gateway, for an inner server); "
         "empty: look up MX records"))
     smarthost_username: str = Field("", description="AUTH user at the smarthost (sent only over TLS)")
-    smarthost_password: str = Field("", description="AUTH password at the smarthost")
-    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description="TLS to the smarthost")
+    smarthost_password: str = Field("", description=(
+        "AUTH password at the smarthost, in plaintext; prefer `dizimail secret set smarthost-password`, "
+        "which stores it encrypted and wins over this key"))
+    smarthost_tls: Literal["none", "may", "verify"] = Field("may", description=(
+        "TLS to the smarthost; with smarthost_username, the certificate must verify (tls_ca_file) or match "
+        "smarthost_tls_fingerprint even under \"may\", or no credentials are sent and mail waits"))
+    smarthost_tls_fingerprint: Fingerprint = Field("", description=(
+        "SHA-256 of the smarthost's certificate (hex, colons allowed), e.g. the gateway's self-signed one: "
+        "pinned, it replaces CA verification"))
     dns_servers: list[str] = Field(default_factory=list, description=(
         "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))
     mx_port: int = Field(25, description="port used for hosts found through MX/A records")
@@ -143,6 +172,41 @@ class FetchConfig(Section):
     max_messages: int = Field(500, description="most messages taken from one account per run")
 
 
+# The checks of the policy layer (services.policy), in the order they run by default. Those in
+# MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
+CORE_CHECKS = ("auth-required", "may-send-as", "size", "recipient-limit", "recipient", "routing-trick", "relay",
+               "quota", "message-format", "hop-count", "mail-loop")
+MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
+CheckAction = Literal["default", "tempfail", "log"]
+
+
+class PolicyConfig(Section):
+    checks: list[str] = Field(default_factory=lambda: list(CORE_CHECKS), description=(
+        "the checks that decide whether mail is taken, in the order they run (docs/config.md lists them)"))
+    actions: dict[str, CheckAction] = Field(default_factory=dict, description=(
+        "per check: default (as the check says), tempfail (a refusal becomes temporary: try a check out "
+        "without losing mail) or log (only record what it would have done)"))
+    max_hops: int = Field(50, description="most Received: header fields a message may carry (RFC 5321 §6.3)")
+    max_own_passes: int = Field(2, description=(
+        "a message that already passed through this server this many times is refused as a mail loop"))
+    quota_grace: Size = Field(0, description="how far past its quota a mailbox may go with the message that fills it")
+
+    @model_validator(mode="after")
+    def _known_and_safe(self) -> PolicyConfig:
+        unknown = [c for c in [*self.checks, *self.actions] if c not in CORE_CHECKS]
+        if unknown:
+            raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CORE_CHECKS)}")
+        if len(set(self.checks)) != len(self.checks):
+            raise ValueError("a check is listed twice in policy.checks")
+        missing = [c for c in MANDATORY_CHECKS if c not in self.checks]
+        if missing:
+            raise ValueError(f"policy.checks must keep {', '.join(missing)} (without it the server is an open relay)")
+        logged = [c for c in MANDATORY_CHECKS if self.actions.get(c) == "log"]
+        if logged:
+            raise ValueError(f"{', '.join(logged)} cannot be set to log only (the server would be an open relay)")
+        return self
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     listeners: ListenersConfig = ListenersConfig()
@@ -153,6 +217,7 @@ class Config(Section):
     smtp: SmtpConfig = SmtpConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     fetch: FetchConfig = FetchConfig()
+    policy: PolicyConfig = PolicyConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

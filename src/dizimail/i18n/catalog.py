@@ -36,6 +36,28 @@ CATALOG: dict[str, dict[str, str]] = {
     "fetch_exists": {"en": "That mailbox is already being fetched", "zh_CN": "该邮箱已在收取中"},
     "unknown_fetch": {"en": "No such fetch account", "zh_CN": "没有该收取账户"},
     "bad_setting": {"en": "Invalid value", "zh_CN": "无效的值"},
+    "precondition_failed": {"en": "The change was not made: its condition no longer holds",
+                            "zh_CN": "未执行更改：其前提条件已不成立"},
+    # Policy decisions (services.policy): {rcpt}, {user} are filled in from the verdict.
+    "auth_required": {"en": "Authentication required", "zh_CN": "需要先登录认证"},
+    "sender_not_owned": {"en": "Sender address rejected: not owned by user {user}",
+                         "zh_CN": "发件人地址被拒绝：不属于用户 {user}"},
+    "message_too_big": {"en": "Message size exceeds fixed maximum message size", "zh_CN": "邮件大小超过了允许的最大值"},
+    "too_many_recipients": {"en": "Too many recipients", "zh_CN": "收件人过多"},
+    "rcpt_unknown": {"en": "<{rcpt}>: Recipient address rejected: User unknown",
+                     "zh_CN": "<{rcpt}>：收件人地址被拒绝：用户不存在"},
+    "rcpt_disabled": {"en": "<{rcpt}>: Recipient address rejected: Mailbox disabled",
+                      "zh_CN": "<{rcpt}>：收件人地址被拒绝：邮箱已停用"},
+    "relay_denied": {"en": "<{rcpt}>: Relay access denied", "zh_CN": "<{rcpt}>：拒绝转发"},
+    "mailbox_full": {"en": "<{rcpt}>: Mailbox full", "zh_CN": "<{rcpt}>：邮箱已满"},
+    "bare_lf": {"en": "Message contains bare LF line endings", "zh_CN": "邮件含有单独的 LF 换行符"},
+    "line_too_long": {"en": "Message contains an over-long line", "zh_CN": "邮件含有过长的行"},
+    "too_many_hops": {"en": "Too many hops: the message carries too many Received: fields (a mail loop?)",
+                      "zh_CN": "转发次数过多：邮件的 Received: 头过多（可能是邮件循环）"},
+    "mail_loop": {"en": "Mail loop detected: this message has passed through this server before",
+                  "zh_CN": "检测到邮件循环：该邮件之前已经过本服务器"},
+    "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
+                          "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
 }
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import unquote
 
+from dizimail.codec.imap import commands as cmd
 from dizimail.codec.imap.utf7 import decode_mutf7
+from dizimail.codec.imap.wildcard import PatternSet
 from dizimail.codec.imap.writer import sequence_set_string
 from dizimail.codec.mime.imap import section
 from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.model.errors import MailError
-from dizimail.services.folders import DELIMITER
+from dizimail.services.folders import DELIMITER, superiors
 
+# LIST matching on the event loop up to about 20 ms (name characters x patterns, the automaton's
+# character counting five); beyond, in a worker thread, so other sessions keep being served.
+INLINE_MATCH_WORK = 250_000
+AUTOMATON_COST = 5
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED")
 
 
@@ -34,21 +41,24 @@ def _lenient(wire: str) -> str:
         return wire
 
 
-def _pattern(reference: str, pattern: str) -> re.Pattern[str]:
-    """LIST wildcards (RFC 3501 §6.3.8): * matches anything, % anything but the delimiter."""
-    full = reference + pattern if not pattern.startswith(DELIMITER) else pattern
-    regex = "".join(".*" if ch == "*" else f"[^{re.escape(DELIMITER)}]*" if ch == "%" else re.escape(ch)
-                    for ch in full)
-    if full.upper().startswith("INBOX"):
-        regex = "(?i:INBOX)" + regex[len(re.escape("INBOX")):] if full[:5].upper() == "INBOX" else regex
-    return re.compile(f"^{regex}$")
+def _full_pattern(reference: str, pattern: str) -> str:
+    """The reference name and the pattern joined (RFC 3501 §6.3.8); a pattern from the root ignores it."""
+    return reference + pattern if not pattern.startswith(DELIMITER) else pattern
+
+
+async def _matching(patterns: PatternSet, names: list[str]) -> set[str]:
+    """The names that match; many long names go to a worker thread so other sessions keep being served."""
+    work = sum(map(len, names)) * len(patterns) * (AUTOMATON_COST if patterns.costly else 1)
+    if work <= INLINE_MATCH_WORK:
+        return patterns.matching(names)
+    return await asyncio.to_thread(patterns.matching, names)
 
 
 class MailboxCommands(SessionBase):
     fetcher: FetchRenderer
 
     # --- SELECT / EXAMINE ----------------------------------------------------------
-    async def cmd_select(self, tag: str, c: Any) -> None:
+    async def cmd_select(self, tag: str, c: cmd.Select) -> None:
         assert self.account is not None
         if c.condstore:
             self.condstore = True
@@ -92,25 +102,25 @@ class MailboxCommands(SessionBase):
                 flags = " ".join(self.visible_flags(view.flags_of(change.uid, change.flags)))
                 self.untagged(f"{seq} FETCH (UID {change.uid} FLAGS ({flags}) MODSEQ ({change.modseq}))")
 
-    async def cmd_close(self, tag: str, c: Any) -> None:
+    async def cmd_close(self, tag: str, c: cmd.Close) -> None:
         assert self.selected is not None
         if not self.selected.readonly:  # silently remove \Deleted messages (RFC 3501 §6.4.2)
             await self.ctx.mailstore.expunge_uids(self.selected, await self.selected.deleted())
         self.selected = None
         self.tagged(tag, "OK", "CLOSE completed")
 
-    async def cmd_unselect(self, tag: str, c: Any) -> None:
+    async def cmd_unselect(self, tag: str, c: cmd.Unselect) -> None:
         self.selected = None
         self.tagged(tag, "OK", "UNSELECT completed")
 
     # --- folders --------------------------------------------------------------------
-    async def cmd_create(self, tag: str, c: Any) -> None:
+    async def cmd_create(self, tag: str, c: cmd.Create) -> None:
         assert self.account is not None
         use = c.special_use[0] if c.special_use else None
         await self.ctx.folders.create(self.account, self.mailbox_name(c.mailbox), use, origin=self.watch)
         self.tagged(tag, "OK", "CREATE completed")
 
-    async def cmd_delete(self, tag: str, c: Any) -> None:
+    async def cmd_delete(self, tag: str, c: cmd.Delete) -> None:
         assert self.account is not None
         name = self.mailbox_name(c.mailbox)
         if self.selected is not None and self.selected.info.name == name:
@@ -118,23 +128,23 @@ class MailboxCommands(SessionBase):
         await self.ctx.folders.delete(self.account, name, origin=self.watch)
         self.tagged(tag, "OK", "DELETE completed")
 
-    async def cmd_rename(self, tag: str, c: Any) -> None:
+    async def cmd_rename(self, tag: str, c: cmd.Rename) -> None:
         assert self.account is not None
         await self.ctx.folders.rename(self.account, self.mailbox_name(c.old), self.mailbox_name(c.new),
                                       origin=self.watch)
         self.tagged(tag, "OK", "RENAME completed")
 
-    async def cmd_subscribe(self, tag: str, c: Any) -> None:
+    async def cmd_subscribe(self, tag: str, c: cmd.Subscribe) -> None:
         assert self.account is not None
         await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), True, origin=self.watch)
         self.tagged(tag, "OK", "SUBSCRIBE completed")
 
-    async def cmd_unsubscribe(self, tag: str, c: Any) -> None:
+    async def cmd_unsubscribe(self, tag: str, c: cmd.Unsubscribe) -> None:
         assert self.account is not None
         await self.ctx.folders.subscribe(self.account, self.mailbox_name(c.mailbox), False, origin=self.watch)
         self.tagged(tag, "OK", "UNSUBSCRIBE completed")
 
-    async def cmd_list(self, tag: str, c: Any) -> None:
+    async def cmd_list(self, tag: str, c: cmd.List) -> None:
         """LIST with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154)."""
         selection = {o.upper() for o in c.selection}
         returns = {r.upper() for r in c.returns}
@@ -145,7 +155,7 @@ class MailboxCommands(SessionBase):
                              recursive="RECURSIVEMATCH" in selection,
                              children=not selection or "CHILDREN" in returns)
 
-    async def cmd_lsub(self, tag: str, c: Any) -> None:
+    async def cmd_lsub(self, tag: str, c: cmd.Lsub) -> None:
         await self.list_like(tag, c.reference, (c.pattern,), "LSUB", subscribed_only=True)
 
     async def list_like(self, tag: str, reference: str, patterns: tuple[str, ...], verb: str,
@@ -159,26 +169,32 @@ class MailboxCommands(SessionBase):
         boxes = await self.ctx.folders.list(self.account)
         names = {b.name for b in boxes}
         subscribed: set[str] = set(await self.ctx.folders.subscriptions(self.account))
-        regexes = [_pattern(_lenient(reference), _lenient(p)) for p in patterns]
+        wanted = PatternSet(_full_pattern(_lenient(reference), _lenient(p)) for p in patterns)
+        # Every name is matched once; the hierarchy questions below are set lookups, so LIST stays
+        # linear in the number of mailboxes and subscriptions (no "any child?" scan per mailbox).
+        matched = await _matching(wanted, list(names | subscribed))
+        parents = superiors(names)
+        subscribed_parents = superiors(subscribed)
+        unmatched_subscribed_parents = superiors(subscribed - matched)
         if subscribed_only or verb == "LSUB":  # subscribed names whose mailbox is gone (RFC 5258 §3.4)
             for name in sorted(subscribed - names):
-                if any(r.match(name) for r in regexes):
+                if name in matched:
                     gone = "" if verb == "LSUB" else "\\Subscribed \\NonExistent"
                     self.send(f'* {verb} ({gone}) "{DELIMITER}" '.encode() + self.wire_name(name) + b"\r\n")
+        percent = any("%" in p for p in patterns)
         for box in boxes:
-            if not any(r.match(box.name) for r in regexes) or (special_only and not box.special_use):
+            if box.name not in matched or (special_only and not box.special_use):
                 continue
             if verb == "LSUB":
                 if box.name in subscribed:
                     attrs = []
-                elif any(n.startswith(box.name + DELIMITER) for n in subscribed) and any("%" in p for p in patterns):
+                elif box.name in subscribed_parents and percent:
                     attrs = ["\\Noselect"]  # RFC 3501 §6.3.9: a parent of subscribed mailboxes
                 else:
                     continue
             extra = b""
             if verb == "LIST":
-                subscribed_child = any(n.startswith(box.name + DELIMITER) and not any(r.match(n) for r in regexes)
-                                       for n in subscribed)
+                subscribed_child = box.name in unmatched_subscribed_parents
                 if subscribed_only and box.name not in subscribed:
                     if not (recursive and subscribed_child):
                         continue
@@ -186,8 +202,7 @@ class MailboxCommands(SessionBase):
                     extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
                 attrs = []
                 if children:
-                    has_children = any(n.startswith(box.name + DELIMITER) for n in names)
-                    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+                    attrs.append("\\HasChildren" if box.name in parents else "\\HasNoChildren")
                 if box.special_use:
                     attrs.append(box.special_use)
                 if show_subscribed and box.name in subscribed:
@@ -198,7 +213,7 @@ class MailboxCommands(SessionBase):
                 await self.status_line(box.name, status_items)
         self.tagged(tag, "OK", f"{verb} completed")
 
-    async def cmd_status(self, tag: str, c: Any) -> None:
+    async def cmd_status(self, tag: str, c: cmd.Status) -> None:
         await self.status_line(self.mailbox_name(c.mailbox), c.items)
         self.tagged(tag, "OK", "STATUS completed")
 
@@ -216,11 +231,14 @@ class MailboxCommands(SessionBase):
             items.append(f"{item.upper()} {values[item.upper()]}")
         self.send(b"* STATUS " + self.wire_name(box.name) + f" ({' '.join(items)})\r\n".encode())
 
-    async def cmd_getquotaroot(self, tag: str, c: Any) -> None:
+    async def cmd_getquotaroot(self, tag: str, c: cmd.GetQuotaRoot) -> None:
         self.send(b"* QUOTAROOT " + self.wire_name(self.mailbox_name(c.mailbox)) + b' ""\r\n')
-        await self.cmd_getquota(tag, c)
+        await self.quota(tag, "GETQUOTAROOT")
 
-    async def cmd_getquota(self, tag: str, c: Any) -> None:
+    async def cmd_getquota(self, tag: str, c: cmd.GetQuota) -> None:
+        await self.quota(tag, "GETQUOTA")
+
+    async def quota(self, tag: str, verb: str) -> None:
         """RFC 9208: one quota root, "", for the whole account (STORAGE in KiB)."""
         assert self.account is not None
         account = await self.ctx.accounts.get_user(self.account.address)
@@ -228,13 +246,13 @@ class MailboxCommands(SessionBase):
             self.untagged(f'QUOTA "" (STORAGE {account.used_bytes // 1024} {account.quota_bytes // 1024})')
         else:
             self.untagged('QUOTA "" ()')
-        self.tagged(tag, "OK", "GETQUOTA completed")
+        self.tagged(tag, "OK", f"{verb} completed")
 
-    async def cmd_setquota(self, tag: str, c: Any) -> None:
+    async def cmd_setquota(self, tag: str, c: cmd.SetQuota) -> None:
         raise _error("NO", "Quotas are set by the administrator", "NOPERM")
 
     # --- APPEND ---------------------------------------------------------------------
-    async def cmd_append(self, tag: str, c: Any) -> None:
+    async def cmd_append(self, tag: str, c: cmd.Append) -> None:
         """RFC 3501 §6.3.11 (+ RFC 3502 MULTIAPPEND, RFC 4315 APPENDUID); through services.ingest."""
         assert self.account is not None
         name = self.mailbox_name(c.mailbox)
@@ -307,10 +325,10 @@ class MailboxCommands(SessionBase):
         return data
 
     # --- message commands -------------------------------------------------------------
-    async def cmd_fetch(self, tag: str, c: Any) -> None:
+    async def cmd_fetch(self, tag: str, c: cmd.Fetch) -> None:
         await self.fetcher.fetch(tag, c)
 
-    async def cmd_store(self, tag: str, c: Any) -> None:
+    async def cmd_store(self, tag: str, c: cmd.Store) -> None:
         view = self.selected
         assert view is not None
         if view.readonly:
@@ -355,7 +373,7 @@ class MailboxCommands(SessionBase):
         if flags is not None or self.condstore:
             self.untagged(f"{seq} FETCH ({' '.join(parts)})")
 
-    async def cmd_expunge(self, tag: str, c: Any) -> None:
+    async def cmd_expunge(self, tag: str, c: cmd.Expunge) -> None:
         view = self.selected
         assert view is not None
         if view.readonly:
@@ -368,13 +386,13 @@ class MailboxCommands(SessionBase):
         await self.sync()
         self.tagged(tag, "OK", "EXPUNGE completed")
 
-    async def cmd_copy(self, tag: str, c: Any) -> None:
+    async def cmd_copy(self, tag: str, c: cmd.Copy) -> None:
         await self.copy_or_move(tag, c, move=False)
 
-    async def cmd_move(self, tag: str, c: Any) -> None:
+    async def cmd_move(self, tag: str, c: cmd.Move) -> None:
         await self.copy_or_move(tag, c, move=True)
 
-    async def copy_or_move(self, tag: str, c: Any, move: bool) -> None:
+    async def copy_or_move(self, tag: str, c: cmd.Copy | cmd.Move, move: bool) -> None:
         assert self.account is not None and self.selected is not None
         view = self.selected
         if move and view.readonly:

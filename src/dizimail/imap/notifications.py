@@ -23,7 +23,7 @@ from dizimail.imap.base import CommandError, SessionBase
 from dizimail.imap.fetch import FetchRenderer
 from dizimail.model.errors import MailError
 from dizimail.model.types import MailboxInfo, MailboxStatus
-from dizimail.services.folders import DELIMITER, canonical_name
+from dizimail.services.folders import DELIMITER, canonical_name, superiors, within
 from dizimail.services.notify import FolderEvent
 
 log = logging.getLogger("dizimail.imap")
@@ -36,7 +36,7 @@ class Group:
     """An event group for other mailboxes, with its names decoded and canonical."""
 
     filter: str
-    names: tuple[str, ...]
+    names: frozenset[str]
     events: frozenset[str]
 
     def matches(self, name: str, subscribed: set[str]) -> bool:
@@ -44,8 +44,8 @@ class Group:
             return True
         if self.filter == "SUBSCRIBED":
             return name in subscribed
-        if self.filter == "SUBTREE":
-            return any(name == n or name.startswith(n + DELIMITER) for n in self.names)
+        if self.filter == "SUBTREE":  # one lookup per level, not one comparison per watched name
+            return within(name, self.names)
         return name in self.names
 
 
@@ -90,14 +90,14 @@ class NotifyCommands(SessionBase):
         await self.sync()  # NOTIFY SET implies a NOOP (RFC 5465 §3.1)
         self.tagged(tag, "OK", "NOTIFY completed")
 
-    def _names(self, wire_names: tuple[str, ...]) -> tuple[str, ...]:
-        names = []
+    def _names(self, wire_names: tuple[str, ...]) -> frozenset[str]:
+        names = set()
         for wire in wire_names:
             try:
-                names.append(canonical_name(self.mailbox_name(wire)))
+                names.add(canonical_name(self.mailbox_name(wire)))
             except (CommandError, MailError):
                 continue  # a name that cannot exist names no mailbox: ignored (RFC 5465 §3.1)
-        return tuple(names)
+        return frozenset(names)
 
     def stop_notify(self) -> None:
         self.notify = None
@@ -206,9 +206,14 @@ class NotifyCommands(SessionBase):
             return
         state.statuses[mailbox_id] = status
         events = state.events[mailbox_id]
-        new_or_gone = bool(events & NEW_AND_GONE) and (status.messages, status.uidnext) != (old.messages, old.uidnext)
+        arrived = status.uidnext - old.uidnext
+        new = "MessageNew" in events and arrived > 0
+        gone = "MessageExpunge" in events and status.messages < old.messages + arrived
+        new_or_gone = new or gone
         flags = bool(events & FLAGS) and status.highestmodseq != old.highestmodseq
-        items = ["MESSAGES", "UIDNEXT"] if new_or_gone else []
+        items = []
+        if new_or_gone:  # MessageExpunge alone asks for MESSAGES only (RFC 5465 §5.3)
+            items = ["MESSAGES", "UIDNEXT"] if "MessageNew" in events else ["MESSAGES"]
         if status.uidvalidity != old.uidvalidity or (flags and self.condstore):
             items.append("UIDVALIDITY")
         if self.condstore and (new_or_gone or flags):  # CONDSTORE clients learn the MODSEQ (§5.1, §5.2)
@@ -222,32 +227,33 @@ class NotifyCommands(SessionBase):
         """LIST responses for MailboxName and SubscriptionChange (RFC 5465 §5.4, §5.5)."""
         assert self.account is not None and self.notify is not None
         boxes = {b.name: b for b in await self.ctx.folders.list(self.account)}
+        parents = superiors(list(boxes))
         subscribed = set(await self.ctx.folders.subscriptions(self.account))
         sent: set[str] = set()
         for event in events:
             if event.kind in ("subscribe", "unsubscribe"):
                 if self.notify.wants("SubscriptionChange", event.name, subscribed | {event.name}):
-                    self._list_line(event.name, boxes, subscribed)
+                    self._list_line(event.name, boxes, parents, subscribed)
                 continue
             if not (self.notify.wants("MailboxName", event.name, subscribed) or (
                     event.old_name is not None and self.notify.wants("MailboxName", event.old_name, subscribed))):
                 continue
             if event.kind == "rename":
                 assert event.old_name is not None
-                self._list_line(event.name, boxes, subscribed, old_name=event.old_name)
+                self._list_line(event.name, boxes, parents, subscribed, old_name=event.old_name)
                 continue
             for name in (event.name, event.name.rpartition(DELIMITER)[0]):  # the mailbox and its parent
                 if name and name not in sent:
                     sent.add(name)
-                    self._list_line(name, boxes, subscribed)
+                    self._list_line(name, boxes, parents, subscribed)
 
-    def _list_line(self, name: str, boxes: dict[str, MailboxInfo], subscribed: set[str],
+    def _list_line(self, name: str, boxes: dict[str, MailboxInfo], parents: set[str], subscribed: set[str],
                    old_name: str | None = None) -> None:
         box = boxes.get(name)
         if box is None:
             attrs = ["\\NonExistent"]
         else:
-            attrs = ["\\HasChildren" if any(n.startswith(name + DELIMITER) for n in boxes) else "\\HasNoChildren"]
+            attrs = ["\\HasChildren" if name in parents else "\\HasNoChildren"]
             if box.special_use:
                 attrs.append(box.special_use)
         if name in subscribed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dizimail.config.schema import Config
 from dizimail.imap.session import ImapSession
@@ -14,7 +14,7 @@ from dizimail.net.listener import Listener
 from dizimail.services.accounts import AccountService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
-from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.limits import ConnectionLimiter, MemoryBudget
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.notify import Notifier
 
@@ -31,6 +31,10 @@ class ImapContext:
     ingest: Ingest
     notifier: Notifier
     tls: ssl.SSLContext | None
+    literals: MemoryBudget = field(init=False)  # literal bytes held by all sessions (limits.max_literal_memory)
+
+    def __post_init__(self) -> None:
+        self.literals = MemoryBudget(self.config.limits.max_literal_memory)
 
 
 def imap_listener(ctx: ImapContext, implicit_tls: bool, host: str, port: int, *,
@@ -47,6 +51,8 @@ def imap_listener(ctx: ImapContext, implicit_tls: bool, host: str, port: int, *,
         except OSError:
             pass
 
-    return Listener("imaps" if implicit_tls else "imap", host, port, handle, refuse, limiter=limiter,
-                    failures=ctx.accounts.failures, max_connections=ctx.config.limits.max_connections,
+    admit, release = limiter.gate(ctx.accounts.auth_refused)
+    return Listener("imaps" if implicit_tls else "imap", host, port, handle, refuse, admit=admit,
+                    release=release, max_connections=ctx.config.limits.max_connections,
+                    handshake_timeout=ctx.config.limits.tls_handshake_timeout,
                     tls=ctx.tls if implicit_tls else None)

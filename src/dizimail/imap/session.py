@@ -6,11 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from dizimail.codec import sasl
 from dizimail.codec.imap import commands as cmd
+from dizimail.codec.imap.commands import State
 from dizimail.codec.imap.parser import (
     CommandReady,
+    Event,
     IdleDone,
     ImapParser,
     LiteralTooLarge,
@@ -18,7 +21,6 @@ from dizimail.codec.imap.parser import (
     NeedContinuation,
     SaslResponse,
 )
-from dizimail.codec.sasl import SaslError, decode_plain
 from dizimail.imap.base import CommandError
 from dizimail.imap.contexts import Contexts
 from dizimail.imap.fetch import FetchRenderer
@@ -36,6 +38,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("dizimail.imap")
 
 MAX_LINE = 64 * 1024
+# Before login only what LOGIN, AUTHENTICATE and ID can need, never a message: a literal of 8 KiB (a
+# password), and 40 KiB for a command, room for the largest ID RFC 2971 §3.3 allows (30 fields of
+# 30 octets with values of 1024: about 32 KiB; imaptest's id script sends one before login).
+PRE_AUTH_MAX_LINE = 40 * 1024
+PRE_AUTH_MAX_LITERAL = 8 * 1024
+PRE_AUTH_MAX_COMMAND = 40 * 1024
 IDLE_TIMEOUT = 30 * 60
 AUTH_TIMEOUT = 60.0
 CAPABILITIES_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
@@ -70,29 +78,42 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.held_view: SelectedMailbox | None = None
         self.idling = False
         self.bad = 0
-        limit = ctx.config.limits.max_message_size
-        self.parser = ImapParser(max_line=MAX_LINE, max_literal=limit)
+        self.held = 0  # literal bytes of the command being read, taken from ctx.literals
+        self.parser = self.new_parser()
         self.fetcher = FetchRenderer(self)
-        self.handlers: dict[type, Callable[[str, Any], Awaitable[None]]] = {
-            cmd.Capability: self.cmd_capability, cmd.Noop: self.cmd_noop, cmd.Logout: self.cmd_logout,
-            cmd.StartTls: self.cmd_starttls, cmd.Login: self.cmd_login, cmd.Authenticate: self.cmd_authenticate,
-            cmd.Enable: self.cmd_enable, cmd.Id: self.cmd_id, cmd.Namespace: self.cmd_namespace,
-            cmd.Select: self.cmd_select, cmd.Create: self.cmd_create, cmd.Delete: self.cmd_delete,
-            cmd.Rename: self.cmd_rename, cmd.Subscribe: self.cmd_subscribe, cmd.Unsubscribe: self.cmd_unsubscribe,
-            cmd.List: self.cmd_list, cmd.Lsub: self.cmd_lsub, cmd.Status: self.cmd_status,
-            cmd.Append: self.cmd_append, cmd.Check: self.cmd_noop, cmd.Close: self.cmd_close,
-            cmd.Unselect: self.cmd_unselect, cmd.Expunge: self.cmd_expunge, cmd.Search: self.cmd_search,
-            cmd.Fetch: self.cmd_fetch, cmd.Store: self.cmd_store, cmd.Copy: self.cmd_copy, cmd.Move: self.cmd_move,
-            cmd.Idle: self.cmd_idle, cmd.GetQuota: self.cmd_getquota, cmd.GetQuotaRoot: self.cmd_getquotaroot,
-            cmd.SetQuota: self.cmd_setquota, cmd.Sort: self.cmd_sort, cmd.Thread: self.cmd_thread,
-            cmd.Compress: self.cmd_compress, cmd.Notify: self.cmd_notify, cmd.CancelUpdate: self.cmd_cancelupdate,
-        }
-        self.needs_auth = {cmd.Enable, cmd.Namespace, cmd.Select, cmd.Create, cmd.Delete, cmd.Rename, cmd.Subscribe,
-                           cmd.Unsubscribe, cmd.List, cmd.Lsub, cmd.Status, cmd.Append, cmd.Idle, cmd.GetQuota,
-                           cmd.GetQuotaRoot, cmd.SetQuota, cmd.Notify}
-        self.needs_selected = {cmd.Close, cmd.Unselect, cmd.Expunge, cmd.Search, cmd.Fetch, cmd.Store, cmd.Copy,
-                               cmd.Move, cmd.Sort, cmd.Thread, cmd.CancelUpdate}
-        self.not_authenticated_only = {cmd.Login, cmd.Authenticate, cmd.StartTls}
+
+    def new_parser(self) -> ImapParser:
+        parser = ImapParser(admit=self.admit_literal)
+        self.apply_limits(parser)
+        return parser
+
+    def apply_limits(self, parser: ImapParser) -> None:
+        """Small limits until login (a literal there is a password at most), the configured ones after."""
+        if self.account is None:
+            parser.max_line, parser.max_literal = PRE_AUTH_MAX_LINE, PRE_AUTH_MAX_LITERAL
+            parser.max_command = PRE_AUTH_MAX_COMMAND
+        else:
+            parser.max_line, parser.max_literal = MAX_LINE, self.ctx.config.limits.max_message_size
+            parser.max_command = 2 * parser.max_literal
+
+    def admit_literal(self, size: int) -> bool:
+        """Charge a literal to the node's budget before the parser keeps it (released after its command)."""
+        if not self.ctx.literals.take(size):
+            log.info("imap.literal.refused session=%s ip=%s size=%d held_by_node=%d", self.sid, self.conn.peer_ip,
+                     size, self.ctx.literals.in_use)
+            return False
+        self.held += size
+        return True
+
+    def release_literals(self) -> None:
+        self.ctx.literals.give(self.held)
+        self.held = 0
+
+    @property
+    def state(self) -> State:
+        if self.account is None:
+            return State.NOT_AUTHENTICATED
+        return State.SELECTED if self.selected is not None else State.AUTHENTICATED
 
     def capabilities(self) -> list[str]:
         caps = list(CAPABILITIES_BASE)
@@ -101,7 +122,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             if self.conn.tls is None and self.ctx.tls is not None:
                 caps.append("STARTTLS")
             if self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
-                caps.append("AUTH=PLAIN")
+                caps += [f"AUTH={m}" for m in sasl.MECHANISMS]
             else:
                 caps.append("LOGINDISABLED")
         return caps
@@ -114,8 +135,11 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             while True:
                 await self.step()
         except (TimeoutError, Bye, ConnectionClosed, ConnectionError):
-            pass
+            if self.conn.broken is not None:  # RFC 4978 stream that cannot be inflated: a quiet close
+                log.info("imap.compress.broken session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip,
+                         self.conn.broken)
         finally:
+            self.release_literals()
             self.stop_notify()
             try:
                 await asyncio.wait_for(self.conn.drain(), 5)
@@ -133,12 +157,25 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
 
     async def step(self) -> None:
         event = await self.next_event()
+        try:
+            await self.respond(event)
+        finally:
+            if not isinstance(event, NeedContinuation):  # the command is over: its literals are freed
+                self.release_literals()
+            self.apply_limits(self.parser)
+        if self.bad >= self.ctx.config.limits.max_bad_commands:
+            self.untagged("BYE Too many errors")
+            raise Bye()
+
+    async def respond(self, event: Event) -> None:
         if isinstance(event, NeedContinuation):
             self.send(b"+ Ready for literal data\r\n")
             await self.conn.drain()
         elif isinstance(event, Malformed):
             self.bad += 1
             self.send(f"{event.tag or '*'} BAD {event.text}\r\n")
+        elif isinstance(event, LiteralTooLarge) and event.busy:  # not the client's fault: no error counted
+            self.tagged(event.tag, "NO", "Too much data in transit, try again later", "LIMIT")
         elif isinstance(event, LiteralTooLarge):
             self.bad += 1
             self.tagged(event.tag, "NO" if not event.synchronizing else "BAD", "Literal too large", "TOOBIG")
@@ -147,26 +184,19 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         else:
             self.bad += 1
             self.untagged("BAD Unexpected input")
-        if self.bad >= self.ctx.config.limits.max_bad_commands:
-            self.untagged("BYE Too many errors")
-            raise Bye()
 
-    async def execute(self, command: Any) -> None:
+    async def execute(self, command: cmd.Command) -> None:
         tag = command.tag
-        kind = type(command)
-        handler = self.handlers.get(kind)
+        handler = HANDLERS.get(type(command))
+        state = self.state
         if handler is None:
             self.bad += 1
             self.tagged(tag, "BAD", "Command not supported")
-        elif kind in self.not_authenticated_only and self.account is not None:
-            self.tagged(tag, "BAD", "Already authenticated")
-        elif kind in self.needs_auth and self.account is None:
-            self.tagged(tag, "BAD", "Not authenticated")
-        elif kind in self.needs_selected and self.selected is None:
-            self.tagged(tag, "BAD", "No mailbox selected")
+        elif state not in command.states:
+            self.tagged(tag, "BAD", _wrong_state(state, command.states))
         else:
             try:
-                await handler(tag, command)
+                await handler(self, tag, command)
             except CommandError as exc:
                 if exc.kind == "BAD":
                     self.bad += 1
@@ -180,25 +210,25 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         return translate(key)
 
     # --- any state -----------------------------------------------------------------
-    async def cmd_capability(self, tag: str, c: Any) -> None:
+    async def cmd_capability(self, tag: str, c: cmd.Capability) -> None:
         self.untagged("CAPABILITY " + " ".join(self.capabilities()))
         self.tagged(tag, "OK", "CAPABILITY completed")
 
-    async def cmd_noop(self, tag: str, c: Any) -> None:
+    async def cmd_noop(self, tag: str, c: cmd.Noop | cmd.Check) -> None:
         await self.sync()
         self.tagged(tag, "OK", f"{type(c).__name__.upper()} completed")
 
-    async def cmd_logout(self, tag: str, c: Any) -> None:
+    async def cmd_logout(self, tag: str, c: cmd.Logout) -> None:
         self.untagged("BYE dizimail logging out")
         self.tagged(tag, "OK", "LOGOUT completed")
         raise Bye()
 
-    async def cmd_id(self, tag: str, c: Any) -> None:
+    async def cmd_id(self, tag: str, c: cmd.Id) -> None:
         self.untagged('ID ("name" "dizimail" "vendor" "dizimail")')
         self.tagged(tag, "OK", "ID completed")
 
     # --- not authenticated -----------------------------------------------------------
-    async def cmd_starttls(self, tag: str, c: Any) -> None:
+    async def cmd_starttls(self, tag: str, c: cmd.StartTls) -> None:
         if self.ctx.tls is None or self.conn.tls is not None:
             raise CommandError("BAD", "TLS not available" if self.ctx.tls is None else "TLS already active")
         self.conn.pause_for_tls()
@@ -209,7 +239,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         except Exception as exc:
             raise ConnectionClosed() from exc
         # Nothing the client pipelined in plaintext survives the handshake (RFC 3501 §6.2.1).
-        self.parser = ImapParser(max_line=MAX_LINE, max_literal=self.ctx.config.limits.max_message_size)
+        self.parser = self.new_parser()
 
     def check_secure(self) -> None:
         if self.conn.tls is None and not self.ctx.accounts.plaintext_allowed(self.conn.peer_ip):
@@ -220,24 +250,27 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         await self.login(tag, c.user, c.password)
 
     async def cmd_authenticate(self, tag: str, c: Any) -> None:
-        if c.mechanism.upper() != "PLAIN":
+        mechanism = c.mechanism.upper()
+        if mechanism not in sasl.MECHANISMS:
             raise CommandError("NO", "Unsupported mechanism", "CANNOT")
         self.check_secure()
-        response = c.initial
-        if response is None:
-            self.send(b"+ \r\n")
+        exchange = sasl.SaslServer(mechanism)
+        step = exchange.start(c.initial)
+        while isinstance(step, sasl.Challenge):
+            self.send(f"+ {step.text}\r\n")
             self.parser.expect_sasl_response()
             event = await self.next_event()
-            if not isinstance(event, SaslResponse):
-                raise CommandError("BAD", "Expected a SASL response")
-            response = event.line.strip()
-        if response == "*":
-            raise CommandError("BAD", "Authentication cancelled")
-        try:
-            _authz, user, password = decode_plain("" if response == "=" else response)
-        except SaslError as exc:
-            raise CommandError("BAD", "Malformed SASL response") from exc
-        await self.login(tag, user, password)
+            if isinstance(event, SaslResponse):
+                step = exchange.respond(event.line)
+            else:  # the parser refused the line (over-long, not ASCII) and has dropped it
+                step = exchange.unreadable("malformed", event.text if isinstance(event, Malformed) else "unexpected")
+        if isinstance(step, sasl.Failed):  # RFC 9051 §6.2.2: a cancel or bad base64 gets a tagged BAD
+            if step.reason != "cancelled":
+                log.info("imap.auth.malformed session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip, step.detail)
+                self.ctx.accounts.bad_exchange(self.conn.peer_ip)
+            raise CommandError("BAD", "Authentication cancelled" if step.reason == "cancelled"
+                               else "Malformed SASL response")
+        await self.login(tag, step.user, step.password)
 
     async def login(self, tag: str, user: str, password: str) -> None:
         try:
@@ -252,7 +285,7 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.tagged(tag, "OK", "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
 
     # --- authenticated ------------------------------------------------------------------
-    async def cmd_enable(self, tag: str, c: Any) -> None:
+    async def cmd_enable(self, tag: str, c: cmd.Enable) -> None:
         enabled = []
         for capability in c.capabilities:
             if capability.upper() == "CONDSTORE" and "CONDSTORE" not in enabled:
@@ -270,11 +303,11 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
         self.untagged("ENABLED" + "".join(" " + e for e in enabled))
         self.tagged(tag, "OK", "ENABLE completed")
 
-    async def cmd_namespace(self, tag: str, c: Any) -> None:
+    async def cmd_namespace(self, tag: str, c: cmd.Namespace) -> None:
         self.untagged('NAMESPACE (("" "/")) NIL NIL')
         self.tagged(tag, "OK", "NAMESPACE completed")
 
-    async def cmd_compress(self, tag: str, c: Any) -> None:
+    async def cmd_compress(self, tag: str, c: cmd.Compress) -> None:
         """RFC 4978 COMPRESS=DEFLATE: everything after the OK is raw DEFLATE, both ways."""
         if c.mechanism.upper() != "DEFLATE":
             raise CommandError("NO", "Unknown compression mechanism", "CANNOT")
@@ -282,9 +315,10 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             raise CommandError("NO", "Compression already active", "COMPRESSIONACTIVE")
         self.tagged(tag, "OK", "DEFLATE active")
         self.conn.flush()
+        self.conn.unread(self.parser.take_unparsed())  # pipelined behind COMPRESS: compressed already
         self.conn.start_compression()
 
-    async def cmd_idle(self, tag: str, c: Any) -> None:
+    async def cmd_idle(self, tag: str, c: cmd.Idle) -> None:
         """RFC 2177: report changes as they happen until DONE."""
         self.send(b"+ idling\r\n")
         if self.notify is not None:
@@ -346,6 +380,43 @@ class ImapSession(MailboxCommands, SearchCommands, NotifyCommands):
             raise CommandError("BAD", "Expected DONE")
         await self.sync()
         self.tagged(tag, "OK", "IDLE terminated")
+
+
+C = TypeVar("C", bound=cmd.Tagged)
+Handler = Callable[[ImapSession, str, Any], Awaitable[None]]
+
+
+def _entry(kind: type[C], handler: Callable[[ImapSession, str, C], Awaitable[None]]) -> tuple[type[cmd.Tagged], Handler]:
+    """One row of the dispatch table; the type checker sees that the handler takes that command."""
+    return kind, handler
+
+
+S = ImapSession
+HANDLERS: dict[type[cmd.Tagged], Handler] = dict([
+    _entry(cmd.Capability, S.cmd_capability), _entry(cmd.Noop, S.cmd_noop), _entry(cmd.Logout, S.cmd_logout),
+    _entry(cmd.StartTls, S.cmd_starttls), _entry(cmd.Login, S.cmd_login), _entry(cmd.Authenticate, S.cmd_authenticate),
+    _entry(cmd.Enable, S.cmd_enable), _entry(cmd.Id, S.cmd_id), _entry(cmd.Namespace, S.cmd_namespace),
+    _entry(cmd.Select, S.cmd_select), _entry(cmd.Create, S.cmd_create), _entry(cmd.Delete, S.cmd_delete),
+    _entry(cmd.Rename, S.cmd_rename), _entry(cmd.Subscribe, S.cmd_subscribe), _entry(cmd.Unsubscribe, S.cmd_unsubscribe),
+    _entry(cmd.List, S.cmd_list), _entry(cmd.Lsub, S.cmd_lsub), _entry(cmd.Status, S.cmd_status),
+    _entry(cmd.Append, S.cmd_append), _entry(cmd.Check, S.cmd_noop), _entry(cmd.Close, S.cmd_close),
+    _entry(cmd.Unselect, S.cmd_unselect), _entry(cmd.Expunge, S.cmd_expunge), _entry(cmd.Search, S.cmd_search),
+    _entry(cmd.Fetch, S.cmd_fetch), _entry(cmd.Store, S.cmd_store), _entry(cmd.Copy, S.cmd_copy),
+    _entry(cmd.Move, S.cmd_move), _entry(cmd.Idle, S.cmd_idle), _entry(cmd.GetQuota, S.cmd_getquota),
+    _entry(cmd.GetQuotaRoot, S.cmd_getquotaroot), _entry(cmd.SetQuota, S.cmd_setquota), _entry(cmd.Sort, S.cmd_sort),
+    _entry(cmd.Thread, S.cmd_thread), _entry(cmd.Compress, S.cmd_compress), _entry(cmd.Notify, S.cmd_notify),
+    _entry(cmd.CancelUpdate, S.cmd_cancelupdate),
+])
+"""Command type -> handler, built once (CONVENTIONS: never ``getattr`` on client input)."""
+
+
+def _wrong_state(state: State, valid: frozenset[State]) -> str:
+    """The BAD text for a command given in a state it is not valid in (RFC 9051 §3)."""
+    if state is State.NOT_AUTHENTICATED:
+        return "Not authenticated"
+    if State.NOT_AUTHENTICATED in valid:
+        return "Already authenticated"
+    return "No mailbox selected"
 
 
 def _code_for(exc: MailError) -> str:

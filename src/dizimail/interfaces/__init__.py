@@ -6,9 +6,13 @@ config; ``tests/contract`` runs one suite per interface against each.
 """
 
 from dizimail.interfaces.blob import BlobStore, BlobWriter
+from dizimail.interfaces.fetch import FetchStore
+from dizimail.interfaces.keys import DkimKeyStore
 from dizimail.interfaces.meta import MetaStore
 from dizimail.interfaces.queue import QueueStore
 from dizimail.interfaces.routing import RoutingStore
 from dizimail.interfaces.search import SearchIndex
+from dizimail.interfaces.settings import SettingsStore
 
-__all__ = ["BlobStore", "BlobWriter", "MetaStore", "QueueStore", "RoutingStore", "SearchIndex"]
+__all__ = ["BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
+           "SearchIndex", "SettingsStore"]

@@ -82,8 +82,12 @@ class MetaStore(Protocol):
     # --- the mail path -------------------------------------------------
     async def commit_ingest(self, record: IngestRecord) -> CommitResult:
         """Atomically store an accepted message: index rows for local deliveries, queue rows
-        for the rest, the blob's reference count and the accounts' usage. Raises
-        TemporaryFailure if the blob is gone. Returns only after the commit is durable."""
+        for the rest, the blob's reference count and the accounts' usage. A delivery with a
+        ``limit`` is stored only if its account's usage stays within it (checked in the same
+        transaction); otherwise its address is listed in ``CommitResult.refused`` and its ``fallback``
+        recipient is queued, provided something else of the message is stored or queued: when every
+        delivery is refused and nothing else is queued, nothing at all is written.
+        Raises TemporaryFailure if the blob is gone. Returns only after the commit is durable."""
 
     # --- mailboxes (RFC 3501 §6.3) --------------------------------------
     async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
@@ -137,9 +141,11 @@ class MetaStore(Protocol):
                           unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:
         """Change flags ("+", "-" or "" = replace); returns changes and UNCHANGEDSINCE failures."""
 
-    async def copy_messages(self, source_id: int, uids: list[int], target_id: int,
-                            move: bool = False) -> list[tuple[int, int]]:
-        """Copy or move (RFC 6851) sharing blobs; returns (source UID, target UID) pairs."""
+    async def copy_messages(self, source_id: int, uids: list[int], target_id: int, move: bool = False,
+                            limit: int | None = None) -> list[tuple[int, int]]:
+        """Copy or move (RFC 6851) sharing blobs; returns (source UID, target UID) pairs. The target
+        account is charged (not for a move within one account); with ``limit``, raises
+        PreconditionFailed and writes nothing if its usage would pass it."""
 
     async def sweep_blobs(self, grace: float, limit: int = 1000) -> int:
         """Remove blobs that have had no reference for ``grace`` seconds; returns how many."""

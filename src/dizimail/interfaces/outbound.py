@@ -1,7 +1,7 @@
 """Outbound SMTP: what the queue runner needs from a network client (RFC 5321 §3, RFC 2920, RFC 3207).
 
 The runner (services.queue) decides where and when; an :class:`Outbound`
-implementation (net.smtp_client) does the wire: connect, EHLO, STARTTLS,
+implementation (clients.smtp) does the wire: connect, EHLO, STARTTLS,
 AUTH, then one pipelined transaction per message on a connection that can
 be reused for the next message to the same next hop.
 """
@@ -23,8 +23,9 @@ class Hop:
     port: int
     tls: str = "may"
     server_name: str = ""  # name the certificate must match under "verify" (default: host)
-    username: str = ""  # AUTH PLAIN after TLS (smarthost credentials)
+    username: str = ""  # AUTH PLAIN, only over TLS whose certificate verified or matched ``fingerprint``
     password: str = ""
+    fingerprint: str = ""  # SHA-256 of the certificate (hex, lower case): pinned, replaces CA verification
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,15 @@
 """RoutingStore: the operator's tables for the two networks (DESIGN.md §1, the seed's mail routing table).
 
-Routes (``domain → host:port`` or "hold"), networks allowed to relay through a
-gateway, DKIM keys, run-time settings (e.g. delivery concurrency) and fetch
-accounts with the UIDs already fetched. Changes take effect without a restart:
-readers ask the store (cheap point reads) rather than caching for long.
+Routes (``domain → host:port`` or "hold") and the networks allowed to relay through a gateway.
+Changes take effect without a restart: readers ask the store (cheap point reads, cached for at most
+half a second) rather than caching for long.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from dizimail.model.outbound import DkimKey, FetchAccount, Route
+from dizimail.model.outbound import Route
 
 
 class RoutingStore(Protocol):
@@ -31,26 +30,3 @@ class RoutingStore(Protocol):
 
     async def remove_relay_network(self, network: str) -> None:
         """Raises NotFound if it is not listed."""
-
-    async def get_dkim_key(self, domain: str) -> DkimKey | None: ...
-
-    async def set_dkim_key(self, key: DkimKey) -> None: ...
-
-    async def get_setting(self, key: str) -> str | None: ...
-
-    async def set_setting(self, key: str, value: str) -> None: ...
-
-    async def list_fetch_accounts(self) -> list[FetchAccount]: ...
-
-    async def add_fetch_account(self, account: FetchAccount) -> int:
-        """Stores it and returns its id; Conflict if the same remote mailbox is already fetched for that owner."""
-
-    async def remove_fetch_account(self, fetch_id: int) -> None: ...
-
-    async def fetch_seen(self, fetch_id: int) -> set[str]:
-        """UIDs (POP3 UIDL or IMAP UIDVALIDITY.UID) already committed here."""
-
-    async def forget_fetched(self, fetch_id: int, uids: set[str]) -> None:
-        """Drop seen UIDs that the remote side no longer has (they were deleted there)."""
-
-    async def fetch_ran(self, fetch_id: int, when: float, error: str) -> None: ...

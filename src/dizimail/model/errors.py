@@ -53,3 +53,11 @@ class AuthFailed(MailError):
 class LockedOut(MailError):
     def __init__(self, detail: str = "") -> None:
         super().__init__(True, 421, "4.7.0", "locked_out", detail)
+
+
+class PreconditionFailed(MailError):
+    """A conditional write found its condition false (e.g. a limit the caller set) and wrote nothing;
+    the service that set the condition says what it means to the user."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(False, 550, "5.0.0", "precondition_failed", detail)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Recipient states (docs/queue.md): queued → delivered | deferred → ... | failed
-PENDING = ("queued", "deferred")
+from dizimail.model.types import PENDING, RcptStatus
 
 
 @dataclass(slots=True)
@@ -14,7 +13,7 @@ class QueueRecipientRow:
     address: str
     notify: str | None
     orcpt: str | None
-    status: str
+    status: RcptStatus
     attempts: int
     next_attempt: float
     last_error: str
@@ -47,7 +46,7 @@ class RecipientOutcome:
     """What one delivery attempt did for one recipient (CONVENTIONS habit 5)."""
 
     rcpt_id: int
-    status: str  # delivered | deferred | failed
+    status: RcptStatus  # delivered | deferred | failed
     detail: str  # the remote reply or our reason, e.g. "550 5.1.1 <x@y>: user unknown"
     next_attempt: float = 0.0
 

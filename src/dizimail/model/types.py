@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-ACTIVE = "active"
-SUSPENDED = "suspended"
+
+class RcptStatus(StrEnum):
+    """A queued recipient's state (docs/queue.md): queued → delivered | deferred → … | failed."""
+
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+PENDING = (RcptStatus.QUEUED, RcptStatus.DEFERRED)
+
+
+class Status(StrEnum):
+    """Of a domain or an account: mail flows, or everything is refused (mail with 550 5.2.1, logins)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+ACTIVE = Status.ACTIVE
+SUSPENDED = Status.SUSPENDED
 
 
 @dataclass(frozen=True)
 class Domain:
     id: int
     name: str
-    status: str
+    status: Status
     alias_of: str | None = None
 
 
@@ -25,8 +46,8 @@ class Account:
     password_hash: str
     quota_bytes: int  # 0 = unlimited
     used_bytes: int
-    status: str
-    domain_status: str = ACTIVE
+    status: Status
+    domain_status: Status = ACTIVE
     message_count: int = 0
 
     @property
@@ -72,6 +93,11 @@ class LocalDelivery:
     prefix: bytes
     flags: tuple[str, ...] = ()
     internal_date: float | None = None  # APPEND may set it; else the time of receipt
+    # Stored only if the account's used bytes stay within ``limit`` after it (None: no limit), checked
+    # atomically with the insert; otherwise ``fallback`` is queued instead, in the same transaction.
+    # The caller (the policy's quota rule) decides both: storage only honours them.
+    limit: int | None = None
+    fallback: QueuedRecipient | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,7 @@ class QueuedRecipient:
     address: str
     notify: str | None = None
     orcpt: str | None = None
-    status: str = "queued"  # queued | deferred | delivered | failed
+    status: RcptStatus = RcptStatus.QUEUED
     last_error: str = ""
     attempts: int = 0
     next_attempt: float = 0.0
@@ -180,7 +206,7 @@ class IngestRecord:
 @dataclass(frozen=True)
 class CommitResult:
     delivered: tuple[int, ...]  # account ids
-    over_quota: tuple[str, ...]  # addresses deferred for lack of space
+    refused: tuple[str, ...]  # addresses whose delivery its limit refused (queued if it had a fallback)
     mailboxes: tuple[int, ...] = ()  # mailbox ids that changed (for change notifications)
     uids: tuple[int, ...] = ()  # the UID each delivery got, in order (APPENDUID)
 

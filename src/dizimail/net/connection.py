@@ -41,6 +41,7 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._paused_writing = False
+        self.broken: str | None = None  # why the connection was abandoned (a broken compressed stream)
 
     # --- asyncio.Protocol callbacks ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -51,16 +52,26 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._inflater is not None:
-            data = self._inflater.decompress(data, MAX_INFLATE)
+            try:
+                data = self._inflater.decompress(data, MAX_INFLATE)
+            except zlib.error as exc:  # not DEFLATE data: this client's stream is over, nobody else's
+                self._abandon(f"not DEFLATE data ({exc})")
+                return
             if self._inflater.unconsumed_tail:  # a decompression bomb: refuse rather than balloon
-                self._closed = True
-                if self.transport is not None:
-                    self.transport.close()
+                self._abandon("inflates past the limit")
                 return
         self.buf += data
         if len(self.buf) > HIGH_WATER and self.transport is not None and not self._paused_reading:
             self._paused_reading = True
             self.transport.pause_reading()
+        self._wake_reader()
+
+    def _abandon(self, reason: str) -> None:
+        """Close because the compressed stream is unusable; ``broken`` says why (the session logs it)."""
+        self.broken = reason
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
         self._wake_reader()
 
     def eof_received(self) -> bool:
@@ -219,6 +230,14 @@ class Connection(asyncio.Protocol):
             return None
         cipher = self.tls.cipher()
         return f"using {self.tls.version()} with cipher {cipher[0] if cipher else '?'}"
+
+    async def drain_quietly(self, timeout: float = 5.0) -> None:
+        """Send what is queued if the peer still listens: the last words of a session (a client may
+        close right after QUIT or LOGOUT without reading the reply)."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
 
     async def close(self) -> None:
         self.flush()

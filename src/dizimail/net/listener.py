@@ -1,4 +1,10 @@
-"""TCP listeners with connection limits; each session runs isolated from the others."""
+"""TCP listeners with connection limits; each session runs isolated from the others.
+
+A connection is admitted (and counted) the moment it is accepted, before any TLS handshake: a client
+that opens hundreds of implicit-TLS connections and never sends a ClientHello holds only its share of
+connections, each for ``handshake_timeout``. Who is admitted is not decided here: the front-end hands
+the listener ``admit``/``release`` callables (``services.limits``), so ``net`` imports no service.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from dizimail.net.connection import Connection
-from dizimail.services.accounts import FailureTracker
-from dizimail.services.limits import ConnectionLimiter
 
 log = logging.getLogger("dizimail.net")
 
 Handler = Callable[[Connection], Awaitable[None]]
 Refuse = Callable[[Connection, str], Awaitable[None]]
+Admit = Callable[[str], str | None]  # peer IP -> None (admitted and counted) or the refusal's i18n key
+Release = Callable[[str], None]
 
 
 class ListenError(Exception):
@@ -26,10 +32,12 @@ class ListenError(Exception):
 
 ACCEPT_BATCH = 256  # connections taken from the kernel's queue per readiness event
 ACCEPT_PAUSE = 0.1  # seconds without accepting after EMFILE/ENFILE/ENOMEM (the queue waits in the kernel)
+HANDSHAKE_TIMEOUT = 10.0  # seconds an implicit-TLS client has to finish its handshake
 
 
 class Listener:
-    """Accepts on one address; refuses (with the protocol's own words) over-limit and locked-out IPs.
+    """Accepts on one address; refuses (with the protocol's own words, or for implicit TLS by closing
+    before the handshake) connections ``admit`` turns away and those past ``max_connections``.
 
     The listening sockets are ours, not ``loop.create_server``'s: uvloop takes one connection
     from the accept queue per loop iteration, which capped a busy node at one new session per
@@ -39,19 +47,20 @@ class Listener:
     """
 
     def __init__(self, name: str, host: str, port: int, handler: Handler, refuse: Refuse, *,
-                 limiter: ConnectionLimiter, failures: FailureTracker, max_connections: int,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 admit: Admit, release: Release, max_connections: int, tls: ssl.SSLContext | None = None,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.name = name
         self.host = host
         self.port = port
         self.handler = handler
         self.refuse = refuse
-        self.limiter = limiter
-        self.failures = failures
+        self.admit = admit
+        self.release = release
         self.max_connections = max_connections
         self.tls = tls
+        self.handshake_timeout = handshake_timeout
         self.sockets: list[socket.socket] = []
-        self.active = 0
+        self.active = 0  # admitted connections, handshakes in progress included
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -68,7 +77,7 @@ class Listener:
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
             try:
-                client, _addr = sock.accept()
+                client, addr = sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:
@@ -81,7 +90,15 @@ class Listener:
                 log.warning("%s.accept.failed error=%s", self.name, exc.strerror)
                 return
             client.setblocking(False)
-            self._track(self._adopt(client))
+            ip = str(addr[0])
+            reason = "too_many_connections" if self.active >= self.max_connections else self.admit(ip)
+            if reason is None:
+                self.active += 1
+            elif self.tls is not None:  # nothing can be said before a handshake: spend nothing on one
+                log.info("%s.refused ip=%s reason=%s", self.name, ip, reason)
+                client.close()
+                continue
+            self._track(self._adopt(client, ip, reason))
 
     def _resume(self, sock: socket.socket) -> None:
         if sock.fileno() >= 0 and self._loop is not None:
@@ -93,37 +110,35 @@ class Listener:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _adopt(self, client: socket.socket) -> None:
+    def _done(self, ip: str) -> None:
+        self.active -= 1
+        self.release(ip)
+
+    async def _adopt(self, client: socket.socket, ip: str, reason: str | None) -> None:
         """Make a transport of an accepted socket (after the TLS handshake, for implicit TLS)."""
         assert self._loop is not None
         try:
-            await self._loop.connect_accepted_socket(lambda: _Accepted(self), client, ssl=self.tls,
-                                                     ssl_handshake_timeout=30 if self.tls else None)
+            await self._loop.connect_accepted_socket(
+                lambda: _Accepted(self, ip, reason), client, ssl=self.tls,
+                ssl_handshake_timeout=self.handshake_timeout if self.tls else None)
         except (OSError, ssl.SSLError, TimeoutError) as exc:  # a failed handshake ends only this client
-            log.info("%s.handshake.failed error=%s", self.name, exc)
+            log.info("%s.handshake.failed ip=%s error=%s", self.name, ip, exc or type(exc).__name__)
             client.close()
+            if reason is None:
+                self._done(ip)
 
-    async def _serve(self, conn: Connection) -> None:
-        ip = conn.peer_ip
-        counted = False
+    async def _serve(self, conn: Connection, ip: str, reason: str | None) -> None:
         try:
-            if self.failures.is_locked(ip):
-                log.info("%s.refused ip=%s reason=locked-out", self.name, ip)
-                await self.refuse(conn, "locked_out")
+            if reason is not None:
+                log.info("%s.refused ip=%s reason=%s", self.name, ip, reason)
+                await self.refuse(conn, reason)
                 return
-            if self.active >= self.max_connections or not self.limiter.acquire(ip):
-                log.info("%s.refused ip=%s reason=too-many-connections", self.name, ip)
-                await self.refuse(conn, "too_many_connections")
-                return
-            counted = True
-            self.active += 1
             await self.handler(conn)
         except Exception:  # one broken session must never take the listener down
             log.exception("%s.session.crashed ip=%s", self.name, ip)
         finally:
-            if counted:
-                self.active -= 1
-                self.limiter.release(ip)
+            if reason is None:
+                self._done(ip)
             await conn.close()
 
     async def stop(self) -> None:
@@ -168,10 +183,12 @@ def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socke
 class _Accepted(Connection):
     """A connection that starts its session as soon as the transport exists."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, ip: str, reason: str | None) -> None:
         super().__init__()
         self._listener = listener
+        self._ip = ip
+        self._reason = reason
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._listener._track(self._listener._serve(self))
+        self._listener._track(self._listener._serve(self, self._ip, self._reason))

@@ -45,6 +45,8 @@ def pop3_listener(ctx: Pop3Context, implicit_tls: bool, host: str, port: int, *,
         except OSError:
             pass
 
-    return Listener("pop3s" if implicit_tls else "pop3", host, port, handle, refuse, limiter=limiter,
-                    failures=ctx.accounts.failures, max_connections=ctx.config.limits.max_connections,
+    admit, release = limiter.gate(ctx.accounts.auth_refused)
+    return Listener("pop3s" if implicit_tls else "pop3", host, port, handle, refuse, admit=admit,
+                    release=release, max_connections=ctx.config.limits.max_connections,
+                    handshake_timeout=ctx.config.limits.tls_handshake_timeout,
                     tls=ctx.tls if implicit_tls else None)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from dizimail.codec import pop3 as codec
-from dizimail.codec.sasl import SaslError, b64_decode_text, b64_encode_text, decode_plain
+from dizimail.codec import sasl
 from dizimail.model.errors import MailError
 from dizimail.model.types import MessageEntry
 from dizimail.net.connection import Connection, ConnectionClosed, LineTooLong
@@ -66,12 +66,12 @@ class Pop3Session:
                     await self.dispatch(line)
                 if self.bad >= limits.max_bad_commands:
                     self.err("Too many errors, closing connection")
-                    await self.conn.drain()
+                    await self.conn.drain_quietly()
                     return
                 if not self.conn.has_pending():
                     await self.conn.drain()
         except CloseSession:
-            await self.conn.drain()
+            await self.conn.drain_quietly()
         except (TimeoutError, ConnectionClosed, ConnectionError):
             pass
         finally:
@@ -102,7 +102,7 @@ class Pop3Session:
             if self.conn.tls is None and self.ctx.tls is not None:
                 caps.append("STLS")
             if self.secure():
-                caps += ["USER", "SASL PLAIN LOGIN"]
+                caps += ["USER", "SASL " + " ".join(sasl.MECHANISMS)]
         self.conn.write(("+OK Capability list follows\r\n" + "".join(f"{c}\r\n" for c in caps) + ".\r\n").encode())
 
     async def cmd_stls(self, cmd: codec.Command) -> None:
@@ -138,35 +138,35 @@ class Pop3Session:
     async def cmd_auth(self, cmd: codec.Command) -> None:
         assert isinstance(cmd, codec.Auth)
         if cmd.mechanism is None:  # RFC 5034 §4 pre-standard listing form
-            self.conn.write(b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n")
+            self.conn.write(("+OK\r\n" + "".join(f"{m}\r\n" for m in sasl.MECHANISMS) + ".\r\n").encode())
             return
         if not self.secure():
             self.err("[AUTH] Authentication requires TLS; use STLS")
             return
-        try:
-            if cmd.mechanism == "PLAIN":
-                response = cmd.initial if cmd.initial is not None else await self.challenge("")
-                _authz, user, password = decode_plain("" if response == "=" else response)
-            elif cmd.mechanism == "LOGIN":
-                user = b64_decode_text(cmd.initial if cmd.initial not in (None, "=") else
-                                       await self.challenge(b64_encode_text("Username:")))
-                password = b64_decode_text(await self.challenge(b64_encode_text("Password:")))
-            else:
-                self.err("Unsupported authentication mechanism")
-                return
-        except (SaslError, _Cancelled):
-            self.err("Authentication cancelled or malformed")
+        if cmd.mechanism not in sasl.MECHANISMS:
+            self.err("Unsupported authentication mechanism")
             return
-        await self.login(user, password)
+        exchange = sasl.SaslServer(cmd.mechanism)
+        step = exchange.start(cmd.initial)
+        while isinstance(step, sasl.Challenge):
+            step = await self.challenge(exchange, step.text)
+        if isinstance(step, sasl.Failed):
+            if step.reason != "cancelled":  # malformed or over-long: counts as a failed login of this client
+                log.info("pop3.auth.malformed session=%s ip=%s reason=%s", self.sid, self.conn.peer_ip, step.detail)
+                self.ctx.accounts.bad_exchange(self.conn.peer_ip)
+            self.err("Authentication cancelled" if step.reason == "cancelled" else "Malformed SASL response")
+            return
+        await self.login(step.user, step.password)
 
-    async def challenge(self, text: str) -> str:
+    async def challenge(self, exchange: sasl.SaslServer, text: str) -> sasl.Step:
+        """Send one "+ " challenge and feed the client's line to the exchange (RFC 5034 §4)."""
         self.conn.write(f"+ {text}\r\n".encode())
         await self.conn.drain()
-        line = (await self.conn.read_line(LINE_LIMIT, self.ctx.config.limits.command_timeout)).decode(
-            "ascii", "replace").strip()
-        if line == "*":
-            raise _Cancelled()
-        return line
+        try:
+            line = await self.conn.read_line(LINE_LIMIT, self.ctx.config.limits.command_timeout)
+        except LineTooLong:
+            return exchange.too_long()
+        return exchange.respond(line)
 
     async def login(self, user: str, password: str) -> None:
         try:
@@ -285,7 +285,3 @@ class Pop3Session:
             log.info("pop3.logout session=%s user=%s deleted=%d", self.sid, drop.account.address, removed)
         self.ok("dizimail POP3 bye")
         raise CloseSession()
-
-
-class _Cancelled(Exception):
-    pass

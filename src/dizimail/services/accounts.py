@@ -18,8 +18,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from dizimail.config.schema import AuthConfig
 from dizimail.interfaces import MetaStore
-from dizimail.model.errors import AuthFailed, InvalidInput, LockedOut, MailError, NotFound
+from dizimail.model.errors import AuthFailed, InvalidInput, MailError, NotFound
 from dizimail.model.types import ACTIVE, SUSPENDED, Account, Alias, Domain
+from dizimail.services.lockout import FailureTracker as FailureTracker  # re-exported: net.listener uses it
 
 log = logging.getLogger("dizimail.auth")
 
@@ -44,46 +45,6 @@ def normalize_address(address: str) -> str:
     return f"{local}@{normalize_domain(domain)}"
 
 
-class FailureTracker:
-    """Per-IP failed-login counts shared by every protocol of this process; past the
-    threshold the IP is refused everywhere for a cooling-off period."""
-
-    def __init__(self, config: AuthConfig) -> None:
-        self._config = config
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def check(self, ip: str) -> None:
-        until = self._locked_until.get(ip)
-        if until is None:
-            return
-        if until > time.monotonic():
-            raise LockedOut(f"{ip} locked out")
-        del self._locked_until[ip]
-
-    def is_locked(self, ip: str) -> bool:
-        try:
-            self.check(ip)
-        except LockedOut:
-            return True
-        return False
-
-    def record_failure(self, ip: str) -> None:
-        now = time.monotonic()
-        window = [t for t in self._failures.get(ip, []) if now - t < self._config.fail_window]
-        window.append(now)
-        self._failures[ip] = window
-        if len(window) >= self._config.fail_threshold:
-            self._locked_until[ip] = now + self._config.lockout
-            self._failures.pop(ip, None)
-            log.warning("auth.lockout ip=%s failures=%d lockout=%.0fs", ip, len(window), self._config.lockout)
-        if len(self._failures) > 100_000:  # bound memory under a distributed attack
-            self._failures.clear()
-
-    def record_success(self, ip: str) -> None:
-        self._failures.pop(ip, None)
-
-
 @dataclass
 class _Cached:
     password_hash: str
@@ -91,11 +52,12 @@ class _Cached:
 
 
 class AccountService:
-    def __init__(self, meta: MetaStore, config: AuthConfig) -> None:
+    def __init__(self, meta: MetaStore, config: AuthConfig, hasher: PasswordHasher | None = None) -> None:
         self.meta = meta
         self.config = config
-        self.hasher = PasswordHasher(time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_cost,
-                                     parallelism=config.argon2_parallelism)
+        self.hasher = hasher or PasswordHasher(time_cost=config.argon2_time_cost,
+                                               memory_cost=config.argon2_memory_cost,
+                                               parallelism=config.argon2_parallelism)
         # Bulk imports hash at a lower argon2id cost so 5,000 users import in seconds; the
         # hash is upgraded to the full cost at the user's first login (check_needs_rehash).
         self.import_hasher = PasswordHasher(time_cost=config.import_time_cost,
@@ -107,7 +69,24 @@ class AccountService:
         # valid only while the account's stored hash is unchanged and the account is active.
         self._salt = secrets.token_bytes(32)
         self._cache: dict[bytes, _Cached] = {}
+        # Verified instead of a missing or suspended account's hash, so that every failed login costs
+        # one argon2 verify and the answer's timing does not tell which accounts exist. Made at first
+        # use (with self.hasher's parameters): the command line builds this service for every command.
+        self._dummy_hash: str | None = None
         self.login_hooks: list[Callable[[Account], None]] = []  # e.g. fetch the user's external mail now
+
+    def auth_refused(self, ip: str) -> bool:
+        """Whether a client at ``ip`` may not even try to authenticate now (locked out after failed logins).
+
+        For listeners that authenticate (submission, IMAP, POP3), to refuse at connect. Never for port 25:
+        the lockout is for authentication, not for receiving mail.
+        """
+        return self.failures.is_locked(ip)
+
+    def bad_exchange(self, ip: str) -> None:
+        """A malformed SASL exchange from ``ip`` (bad base64, over-long line): counts as a failed login of
+        the client, against no account. A cancelled exchange ("*") does not count: it tried nothing."""
+        self.failures.record_failure(ip)
 
     def plaintext_allowed(self, ip: str) -> bool:
         """Whether a client at ``ip`` may authenticate without TLS (config: auth.allow_plaintext,
@@ -137,37 +116,76 @@ class AccountService:
         return self.import_hasher.hash(password)
 
     async def authenticate(self, address: str, password: str, ip: str) -> Account:
-        """Verify a login (RFC 4954 / RFC 1939 / RFC 3501 all end here). Raises LockedOut, AuthFailed."""
-        self.failures.check(ip)
+        """Verify a login (RFC 4954 / RFC 1939 / RFC 3501 all end here). Raises LockedOut, AuthFailed.
+
+        Limits (services.lockout): the client's slot is taken before anything is awaited; an account
+        with recent failures makes the attempt wait first. Unknown and suspended accounts cost one
+        argon2 verify like a wrong password.
+        """
         try:
-            account = await self.meta.get_account(normalize_address(address))
+            name = normalize_address(address)
         except InvalidInput:
-            account = None
-        if account is None or not account.active or not await self._verify(account, address, password):
-            self.failures.record_failure(ip)
-            raise AuthFailed(f"login failed for {address!r} from {ip}")
-        self.failures.record_success(ip)
+            name = address.strip().lower()[:320]  # still counted: the delay must not tell names apart
+        attempt = await self.failures.begin(ip, name)
+        try:
+            account = await self._checked(name, password, attempt.delay)
+            if account is None:
+                self.failures.failed(attempt)
+                raise AuthFailed(f"login failed for {address!r} from {ip}")
+            self.failures.succeeded(attempt)
+        finally:
+            self.failures.end(attempt)
         for hook in self.login_hooks:
             hook(account)
         return account
 
-    async def _verify(self, account: Account, address: str, password: str) -> bool:
-        key = hmac.new(self._salt, f"{account.address}\0{password}".encode(), hashlib.sha256).digest()
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit and hit.expires > now and hmac.compare_digest(hit.password_hash, account.password_hash):
-            return True
+    async def _checked(self, name: str, password: str, delay: float) -> Account | None:
+        """The account if ``password`` is its password, else None (after the same work either way)."""
+        if self._dummy_hash is None:  # whatever the first attempt is, it pays for this, not only an unknown name
+            self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_urlsafe(24))
+        account = await self._lookup(name)
+        if account is not None and account.active and self._cache_hit(account, password):
+            return account  # verified lately: the owner's clients do not wait the delay again
+        if delay:
+            await asyncio.sleep(delay)
+            account = await self._lookup(name)  # it may have changed meanwhile
+        if account is None or not account.active:
+            await self._verify_hash(self._dummy_hash, password)
+            return None
+        return account if await self._verify(account, password) else None
+
+    async def _lookup(self, name: str) -> Account | None:
         try:
-            ok = await asyncio.to_thread(self.hasher.verify, account.password_hash, password)
+            return await self.meta.get_account(normalize_address(name))
+        except InvalidInput:
+            return None
+
+    def _cache_key(self, account: Account, password: str) -> bytes:
+        return hmac.new(self._salt, f"{account.address}\0{password}".encode(), hashlib.sha256).digest()
+
+    def _cache_hit(self, account: Account, password: str) -> bool:
+        hit = self._cache.get(self._cache_key(account, password))
+        return (hit is not None and hit.expires > time.monotonic()
+                and hmac.compare_digest(hit.password_hash, account.password_hash))
+
+    async def _verify_hash(self, password_hash: str, password: str) -> bool:
+        try:
+            return bool(await asyncio.to_thread(self.hasher.verify, password_hash, password))
         except (VerificationError, InvalidHashError):
+            return False
+
+    async def _verify(self, account: Account, password: str) -> bool:
+        key = self._cache_key(account, password)
+        if not await self._verify_hash(account.password_hash, password):
             self._cache.pop(key, None)
             return False
+        now = time.monotonic()
         if len(self._cache) > 100_000:
             self._cache = {k: v for k, v in self._cache.items() if v.expires > now}
         self._cache[key] = _Cached(account.password_hash, now + self.config.cache_ttl)
-        if ok and self.hasher.check_needs_rehash(account.password_hash):
+        if self.hasher.check_needs_rehash(account.password_hash):
             await self._upgrade_hash(account, password)
-        return bool(ok)
+        return True
 
     async def _upgrade_hash(self, account: Account, password: str) -> None:
         new_hash = await asyncio.to_thread(self.hasher.hash, password)
@@ -176,8 +194,7 @@ class AccountService:
         except MailError:  # the account went away meanwhile: the login still succeeded
             log.warning("auth.rehash.failed user=%s", account.address)
             return
-        key = hmac.new(self._salt, f"{account.address}\0{password}".encode(), hashlib.sha256).digest()
-        self._cache[key] = _Cached(new_hash, time.monotonic() + self.config.cache_ttl)
+        self._cache[self._cache_key(account, password)] = _Cached(new_hash, time.monotonic() + self.config.cache_ttl)
         log.info("auth.rehashed user=%s", account.address)
 
     # --- domains -------------------------------------------------------
@@ -187,6 +204,12 @@ class AccountService:
 
     async def list_domains(self) -> list[Domain]:
         return await self.meta.list_domains()
+
+    async def postmaster(self, hostname: str) -> str:
+        """RFC 5321 §4.5.1: where <Postmaster> (and mail a human must see) goes: the postmaster of the
+        first local domain, or of ``hostname`` when there is none (a gateway)."""
+        domains = [d for d in await self.meta.list_domains() if d.alias_of is None]
+        return f"postmaster@{domains[0].name}" if domains else f"postmaster@{hostname}"
 
     async def remove_domain(self, name: str) -> None:
         await self.meta.remove_domain(normalize_domain(name))

@@ -14,8 +14,9 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dizimail.interfaces import RoutingStore
+from dizimail.interfaces import DkimKeyStore
 from dizimail.model.outbound import DkimKey
+from dizimail.services.accounts import normalize_domain
 
 log = logging.getLogger("dizimail.dkim")
 SIGNED_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to", b"in-reply-to",
@@ -37,21 +38,23 @@ def sign(key: DkimKey, message: bytes) -> bytes:
 
 
 class DkimService:
-    def __init__(self, routing: RoutingStore, selector: str) -> None:
-        self.routing = routing
+    def __init__(self, keys: DkimKeyStore, selector: str) -> None:
+        self.keys = keys
         self.selector = selector
 
     async def generate(self, domain: str, bits: int = 2048) -> DkimKey:
-        """Make and store a new key for ``domain`` (replacing any earlier one)."""
+        """Make and store a new key for ``domain`` (replacing any earlier one); InvalidInput unless ``domain``
+        is a domain name (``../../tmp/x`` is not)."""
+        domain = normalize_domain(domain)
         private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption())
         public = private.public_key().public_bytes(serialization.Encoding.DER,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-        key = DkimKey(domain.lower(), self.selector, pem, base64.b64encode(public).decode())
-        await self.routing.set_dkim_key(key)
+        key = DkimKey(domain, self.selector, pem, base64.b64encode(public).decode())
+        await self.keys.set_dkim_key(key)
         return key
 
     async def key_for(self, address: str) -> DkimKey | None:
         domain = address.rpartition("@")[2].lower()
-        return await self.routing.get_dkim_key(domain) if domain else None
+        return await self.keys.get_dkim_key(domain) if domain else None

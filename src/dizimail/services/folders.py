@@ -30,6 +30,33 @@ def canonical_name(name: str) -> str:
     return name
 
 
+def superiors(names: builtins.list[str] | set[str]) -> set[str]:
+    """Every proper superior of the names ("a" and "a/b" for "a/b/c"), in time linear in their
+    length (a superior already seen has had its own added): "has children?" becomes a set lookup."""
+    out: set[str] = set()
+    for name in names:
+        end = name.rfind(DELIMITER)
+        while end > 0:
+            parent = name[:end]
+            if parent in out:
+                break
+            out.add(parent)
+            end = name.rfind(DELIMITER, 0, end)
+    return out
+
+
+def within(name: str, roots: frozenset[str]) -> bool:
+    """Whether ``name`` is one of ``roots`` or below one of them, in time linear in the name."""
+    if name in roots:
+        return True
+    end = name.rfind(DELIMITER)
+    while end > 0:
+        if name[:end] in roots:
+            return True
+        end = name.rfind(DELIMITER, 0, end)
+    return False
+
+
 class Folders:
     def __init__(self, meta: MetaStore, notifier: Notifier) -> None:
         self.meta = meta
@@ -89,6 +116,10 @@ class Folders:
         existing = {b.name for b in await self.meta.list_mailboxes(account.id)}
         if new in existing:
             raise Conflict("mailbox_exists", new)
+        if old != "INBOX":  # the children move too: each new name must be a valid one, checked before any change
+            for child in existing:
+                if child.startswith(old + DELIMITER):
+                    canonical_name(new + child[len(old):])
         created = await self._create_parents(account, new, existing, skip=old)
         if old == "INBOX":  # RFC 3501 §6.3.5: INBOX's messages move to the new name; INBOX stays, empty
             target = await self.meta.create_mailbox(account.id, new)

@@ -1,17 +1,18 @@
 """THE one way into the system (CONVENTIONS habit 2).
 
-Every message — SMTP, submission, and later webmail, DSNs, alarms, the
-fetcher and the importer — is streamed into a :class:`Reception`, then
-committed: the blob is fsynced and renamed, its directory fsynced, and one
-database transaction (grouped with others) writes the mailbox index rows for
-local recipients and the queue rows for the rest. Only then does the caller
-acknowledge (SMTP 250). See docs/queue.md for the states.
+Every message — SMTP and submission, IMAP APPEND, the DSNs and the fetcher
+(through ``services.submit``), and later webmail, alarms and the importer — is
+streamed into a :class:`Reception`, then committed: the blob is fsynced and
+renamed, its directory fsynced, and one database transaction (grouped with
+others) writes the mailbox index rows for local recipients and the queue rows
+for the rest. Only then does the caller acknowledge (SMTP 250, IMAP OK). What
+may come in was decided before, by ``services.policy``; the quota rule reaches
+storage here as each delivery's limit. See docs/queue.md for the states.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 import time
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
-from dizimail.model.errors import TemporaryFailure
+from dizimail.model.errors import QuotaExceeded, TemporaryFailure
 from dizimail.model.outbound import DkimKey
 from dizimail.model.types import (
     Account,
@@ -34,14 +35,11 @@ from dizimail.model.types import (
 )
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
+from dizimail.services.policy.quota import QuotaRule
+from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
-
-
-@functools.lru_cache(maxsize=4)
-def _rfc5322_date(second: int) -> str:
-    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def new_queue_id() -> str:
@@ -58,6 +56,24 @@ class Envelope:
     hold: list[tuple[str, Account]] = field(default_factory=list)  # (rcpt, holding account): poll-mode gateway
     dkim: DkimKey | None = None  # sign for the remote recipients (submitted mail)
     fetched: tuple[int, str] | None = None  # (fetch account id, remote UID), recorded with the commit
+
+    @property
+    def count(self) -> int:
+        return len(self.local) + len(self.remote) + len(self.hold)
+
+    def add(self, address: str, resolution: Resolution, notify: str | None = None, orcpt: str | None = None) -> None:
+        """Take an accepted recipient (lower-case ``address``) as the router resolved it; an account or
+        remote address reached twice (aliases, duplicates) is kept once."""
+        if resolution.kind is Kind.HOLD:
+            if all(r != address for r, _ in self.hold):
+                self.hold.extend((address, a) for a in resolution.accounts)
+            return
+        for account in resolution.accounts:
+            if all(a.id != account.id for _, a in self.local):
+                self.local.append((address, account))
+        for remote in resolution.remote:
+            if all(r.address != remote for r in self.remote):
+                self.remote.append(QueuedRecipient(remote, notify=notify, orcpt=orcpt))
 
 
 @dataclass
@@ -79,12 +95,13 @@ class Reception:
 
 class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
-                 describe: Callable[[bytes], BlobMeta] | None = None) -> None:
+                 describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
         self.notifier = notifier
         self.describe = describe
+        self.quota = quota or QuotaRule()
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
 
     def begin(self) -> Reception:
@@ -133,10 +150,13 @@ class Ingest:
         reception = self.begin()
         reception.write(data)
         blob, meta, _ = await self._finish(reception)
+        limit = self.quota.limit(await self._fresh(account))
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender="", received_at=reception.received_at,
                               deliveries=(LocalDelivery(account.id, account.address, mailbox, b"", flags,
-                                                        internal_date),), meta=meta)
+                                                        internal_date, limit),), meta=meta)
         result = await self.meta.commit_ingest(record)
+        if not result.delivered:
+            raise QuotaExceeded(f"{account.address}: APPEND of {blob.size} octets")
         self.notifier.changed(result.mailboxes)
         log.info("queue.appended id=%s user=%s mailbox=%r size=%d", reception.queue_id, account.address, mailbox,
                  blob.size)
@@ -147,23 +167,29 @@ class Ingest:
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
+        # A mailbox too full for the message defers its recipient in the queue (retried as space frees),
+        # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
-                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode())
+                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode(),
+                          limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for _rcpt, acc in envelope.local) + tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
-                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode())
+                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode(),
+                          limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for rcpt, acc in envelope.hold)
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender=envelope.sender,
                               received_at=reception.received_at, deliveries=deliveries,
                               queued=tuple(envelope.remote), queue_prefix=signature, params=envelope.params,
                               meta=meta, fetched=envelope.fetched)
         result = await self.meta.commit_ingest(record)
+        if not result.delivered and not envelope.remote and result.refused:  # nothing was written
+            raise QuotaExceeded(f"every local recipient is over quota: {', '.join(result.refused)}")
         self.notifier.changed(result.mailboxes)
         log.debug("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d%s",
                  reception.queue_id, envelope.sender, blob.size, len(result.delivered), len(envelope.remote),
-                 len(result.over_quota), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")
-        if envelope.remote or result.over_quota:
+                 len(result.refused), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")
+        if envelope.remote or result.refused:
             self.queued.set()
         return result
 
@@ -172,7 +198,13 @@ class Ingest:
         return_path = f"Return-Path: <{sender}>\r\n".encode()
         record = IngestRecord(queue_id=queue_id, blob=blob, sender=sender, received_at=time.time(), deliveries=(
             LocalDelivery(account.id, account.address, "INBOX", return_path + f"Delivered-To: {account.address}\r\n"
-                          .encode()),))
+                          .encode(), limit=self.quota.limit(account)),))
         result = await self.meta.commit_ingest(record)
+        if not result.delivered:
+            raise QuotaExceeded(f"{account.address} is still over quota")
         self.notifier.changed(result.mailboxes)
         return result
+
+    async def _fresh(self, account: Account) -> Account:
+        """The account as stored now (a session's copy is from its login: the quota may have changed)."""
+        return await self.meta.get_account(account.address) or account

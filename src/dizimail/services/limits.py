@@ -1,6 +1,26 @@
-"""Per-IP connection counting shared by every listener of this process."""
+"""Limits shared by every session of this process: connections per client (and the admission rule
+listeners apply when a connection arrives: they get it as callables, ``net`` imports no service), and
+bytes of client data held in memory."""
 
 from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+
+def client_key(ip: str) -> str:
+    """Who a peer address stands for when counting: an IPv4 address (also when IPv4-mapped), or an IPv6
+    address's /64 (one host or site is routinely given a whole /64: per-address counting would hand it
+    2^64 fresh counters)."""
+    try:
+        addr = ipaddress.ip_address(ip.partition("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return f"{ipaddress.IPv6Address(int(addr) >> 64 << 64)}/64"
+    return str(addr)
 
 
 class ConnectionLimiter:
@@ -9,19 +29,55 @@ class ConnectionLimiter:
         self._open: dict[str, int] = {}
 
     def acquire(self, ip: str) -> bool:
-        """Count a new connection; False (and nothing counted) when the IP is at its limit."""
-        n = self._open.get(ip, 0)
+        """Count a new connection; False (and nothing counted) when the client is at its limit."""
+        key = client_key(ip)
+        n = self._open.get(key, 0)
         if n >= self.max_per_ip:
             return False
-        self._open[ip] = n + 1
+        self._open[key] = n + 1
         return True
 
     def release(self, ip: str) -> None:
-        n = self._open.get(ip, 0) - 1
+        key = client_key(ip)
+        n = self._open.get(key, 0) - 1
         if n <= 0:
-            self._open.pop(ip, None)
+            self._open.pop(key, None)
         else:
-            self._open[ip] = n
+            self._open[key] = n
 
     def count(self, ip: str) -> int:
-        return self._open.get(ip, 0)
+        return self._open.get(client_key(ip), 0)
+
+    def gate(self, locked: Callable[[str], bool] | None = None) -> tuple[Callable[[str], str | None],
+                                                                        Callable[[str], None]]:
+        """The (admit, release) pair a listener calls at accept and when the connection ends. ``admit``
+        returns None for an admitted (and counted) connection, else the i18n key of the refusal.
+        ``locked``: for listeners that exist to log in (IMAP, POP3, submission), refuse clients locked
+        out of authentication; the MX port never gets it (a lockout stops logins, not mail)."""
+        def admit(ip: str) -> str | None:
+            if locked is not None and locked(ip):
+                return "locked_out"
+            if not self.acquire(ip):
+                return "too_many_connections"
+            return None
+        return admit, self.release
+
+
+class MemoryBudget:
+    """Bytes that all sessions together may hold in memory for client data not yet processed (IMAP
+    literals): each session takes before it buffers and gives back when done, so many connections
+    announcing large literals at once cannot grow the node past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when that would pass the limit."""
+        if size > self.limit - self.in_use:
+            return False
+        self.in_use += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.in_use = max(0, self.in_use - size)

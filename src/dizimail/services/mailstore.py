@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.codec.mime.imap import section
 from dizimail.interfaces import BlobStore, MetaStore, SearchIndex
-from dizimail.model.errors import MailError, NotFound, TemporaryFailure
+from dizimail.model.errors import MailError, NotFound, PreconditionFailed, QuotaExceeded, TemporaryFailure
 from dizimail.model.types import (
     Account,
     BlobMeta,
@@ -29,6 +29,7 @@ from dizimail.model.types import (
 from dizimail.services.folders import canonical_name
 from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
+from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.search import MessageSearch
 from dizimail.services.selected import SelectedMailbox, normalize_flags
 from dizimail.services.threads import ThreadNode
@@ -57,8 +58,10 @@ class Maildrop:
 
 
 class Mailstore:
-    def __init__(self, meta: MetaStore, blobs: BlobStore, notifier: Notifier, search_index: SearchIndex) -> None:
+    def __init__(self, meta: MetaStore, blobs: BlobStore, notifier: Notifier, search_index: SearchIndex,
+                 quota: QuotaRule | None = None) -> None:
         self.meta = meta
+        self.quota = quota or QuotaRule()
         self.blobs = blobs
         self.notifier = notifier
         self.searching = MessageSearch(meta, search_index, blobs)
@@ -110,7 +113,12 @@ class Mailstore:
         box = await self.meta.get_mailbox(account.id, canonical_name(target))
         if box is None:
             raise NotFound("unknown_mailbox", target)
-        pairs = await self.meta.copy_messages(view.info.id, uids, box.id, move=move)
+        current = await self.meta.get_account(account.address) or account  # the quota as it is now
+        try:
+            pairs = await self.meta.copy_messages(view.info.id, uids, box.id, move=move,
+                                                  limit=self.quota.limit(current))
+        except PreconditionFailed as exc:
+            raise QuotaExceeded(f"{account.address}: {exc.detail}") from exc
         self.notifier.changed([box.id] + ([view.info.id] if move else []))
         return box, pairs
 

@@ -1,8 +1,11 @@
-"""Recipient resolution: local account, alias expansion, domain aliases, remote, unknown."""
+"""Recipient resolution: local account, alias expansion, domain aliases, routes, remote, unknown.
+
+The routing table itself, as the operator edits it, is :mod:`services.route_table`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from dizimail.interfaces import MetaStore, RoutingStore
 from dizimail.model.outbound import Route
@@ -12,11 +15,24 @@ MAX_ALIAS_DEPTH = 8
 MAX_EXPANSION = 10_000
 
 
+class Kind(StrEnum):
+    """What an address is here: ``local`` (accounts, perhaps remote addresses too through aliases),
+    ``remote`` (only other servers' addresses), ``hold`` (a poll-mode holding box), or why it is
+    nothing: ``unknown``, ``suspended`` (the account), ``domain_suspended``."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+    HOLD = "hold"
+    UNKNOWN = "unknown"
+    SUSPENDED = "suspended"
+    DOMAIN_SUSPENDED = "domain_suspended"
+
+
 @dataclass
 class Resolution:
     """What one envelope recipient turns into."""
 
-    kind: str  # local | remote | hold | unknown | suspended | domain_suspended
+    kind: Kind
     accounts: list[Account] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
     ours: bool = False  # the address is in a local domain or one our routing table serves: anyone may send to it
@@ -27,57 +43,54 @@ class Router:
         self.meta = meta
         self.routing = routing
 
-    async def is_local_domain(self, domain: str) -> bool:
-        return await self.meta.get_domain(domain) is not None
-
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
         route = await self._route(address)
         if route is not None and route.kind == "hold":
             return await self._hold(route)
-        result = Resolution("local")
+        result = Resolution(Kind.LOCAL)
         seen: set[str] = set()
         status = await self._expand(address, result, seen, 0)
         if route is not None and route.kind == "smtp" and address in result.remote:
             result.ours = True  # a domain we route (the gateway's organisation domains)
-        if status != "local":
+        if status is not Kind.LOCAL:
             return Resolution(status)
         if not result.accounts and not result.remote:
-            return Resolution("unknown")
+            return Resolution(Kind.UNKNOWN)
         if not result.accounts:
-            result.kind = "remote"
+            result.kind = Kind.REMOTE
         return result
 
-    async def _expand(self, address: str, result: Resolution, seen: set[str], depth: int) -> str:
+    async def _expand(self, address: str, result: Resolution, seen: set[str], depth: int) -> Kind:
         if address in seen or depth > MAX_ALIAS_DEPTH or len(seen) > MAX_EXPANSION:
-            return "local"  # a loop or an absurd chain contributes nothing more
+            return Kind.LOCAL  # a loop or an absurd chain contributes nothing more
         seen.add(address)
         info = await self.meta.lookup(address)
         domain = info.domain
         if domain is None:
             if address not in result.remote:
                 result.remote.append(address)
-            return "local"
+            return Kind.LOCAL
         if depth == 0:
             result.ours = True
         if domain.status != ACTIVE:
-            return "domain_suspended" if depth == 0 else "local"
+            return Kind.DOMAIN_SUSPENDED if depth == 0 else Kind.LOCAL
         if domain.alias_of:
             local = address.rpartition("@")[0]
             return await self._expand(f"{local}@{domain.alias_of}", result, seen, depth)
         account = info.account
         if account is not None:
             if account.status != ACTIVE:
-                return "suspended" if depth == 0 else "local"
+                return Kind.SUSPENDED if depth == 0 else Kind.LOCAL
             if all(a.id != account.id for a in result.accounts):
                 result.accounts.append(account)
-            return "local"
+            return Kind.LOCAL
         alias = info.alias
         if alias is None:
-            return "unknown" if depth == 0 else "local"
+            return Kind.UNKNOWN if depth == 0 else Kind.LOCAL
         for target in alias.targets:
             await self._expand(target, result, seen, depth + 1)
-        return "local"
+        return Kind.LOCAL
 
     async def _route(self, address: str) -> Route | None:
         if self.routing is None:
@@ -88,5 +101,5 @@ class Router:
         """A domain routed to "hold" (gateway, poll mode): one copy per recipient in the holding mailbox."""
         info = await self.meta.lookup(route.host)
         if info.account is None or info.account.status != ACTIVE:
-            return Resolution("suspended")
-        return Resolution("hold", accounts=[info.account])
+            return Resolution(Kind.SUSPENDED)
+        return Resolution(Kind.HOLD, accounts=[info.account], ours=True)

@@ -139,9 +139,6 @@ class SelectedMailbox:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
-    def uid_of(self, seq: int) -> int:
-        return self.uids[seq - 1]
-
     def uids_in(self, spans: Sequence[tuple[int, int]], by_uid: bool) -> array[int]:
         """The view's UIDs within ascending, disjoint ``spans`` of UIDs or of sequence numbers."""
         out: array[int] = array("I")

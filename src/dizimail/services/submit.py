@@ -1,53 +1,61 @@
-"""Messages we write ourselves (DSNs, fetched mail, later alarms and webmail) enter like SMTP mail.
-
-:func:`Submitter.submit` resolves each recipient through the router (local
-accounts, aliases, hold routes, remote) and commits through ``services.ingest``
+"""Messages this system writes or fetches itself (DSNs, fetched mail, later alarms, webmail and the
+importers) enter like SMTP mail: the same policy decides, then ``services.ingest`` commits
 (CONVENTIONS habit 2: one way in).
+
+:meth:`Submitter.submit` asks the policy about each recipient (resolved by the router: local accounts,
+aliases, hold routes, remote) and about the message (size, hop count, mail loops), as an SMTP session
+would at RCPT and at the end of DATA, for a client of mode ``local``.
 """
 
 from __future__ import annotations
 
 import logging
 
+from dizimail.codec.body import TraceCounter
 from dizimail.model.errors import NotFound
-from dizimail.model.types import CommitResult, QueuedRecipient
+from dizimail.model.types import Account, CommitResult
 from dizimail.services.ingest import Envelope, Ingest
-from dizimail.services.routing import Router
+from dizimail.services.policy.engine import Policy
+from dizimail.services.policy.facts import Client, MessageFacts, Mode
+from dizimail.services.policy.verdict import Refused
 
 log = logging.getLogger("dizimail.submit")
 
 
 class Submitter:
-    def __init__(self, ingest: Ingest, router: Router) -> None:
+    def __init__(self, ingest: Ingest, policy: Policy) -> None:
         self.ingest = ingest
-        self.router = router
+        self.policy = policy
 
-    async def envelope(self, sender: str, recipients: list[str]) -> tuple[Envelope, list[str]]:
-        """The envelope for ``recipients``, and those that resolve to nothing (unknown, disabled)."""
+    async def envelope(self, client: Client, sender: str, recipients: list[str]) -> tuple[Envelope, list[str]]:
+        """The envelope of the recipients the policy accepts, and those it refuses (unknown, disabled ...)."""
         env = Envelope(sender=sender)
         refused: list[str] = []
         for rcpt in recipients:
             address = rcpt.lower()
-            res = await self.router.resolve(address)
-            if res.kind == "hold":
-                env.hold.extend((address, a) for a in res.accounts)
-            elif res.kind in ("local", "remote"):
-                for acc in res.accounts:
-                    if all(a.id != acc.id for _, a in env.local):
-                        env.local.append((address, acc))
-                for remote in res.remote:
-                    if all(r.address != remote for r in env.remote):
-                        env.remote.append(QueuedRecipient(remote))
+            decision = await self.policy.rcpt(client, env, address, rcpt, {})
+            if decision.verdict.accepted:
+                env.add(address, decision.resolution)
             else:
                 refused.append(rcpt)
         return env, refused
 
     async def submit(self, sender: str, recipients: list[str], data: bytes, *, protocol: str = "local",
-                     fetched: tuple[int, str] | None = None) -> CommitResult:
-        env, refused = await self.envelope(sender, recipients)
+                     fetched: tuple[int, str] | None = None, account: Account | None = None) -> CommitResult:
+        """Ingest ``data`` for ``recipients``. Raises NotFound when no recipient is accepted, and
+        :class:`Refused` when the policy refuses the message itself (too big, a mail loop ...)."""
+        client = Client("127.0.0.1", Mode.LOCAL, account=account)
+        env, refused = await self.envelope(client, sender, recipients)
         env.fetched = fetched
-        if not (env.local or env.remote or env.hold):
+        if not env.count:
             raise NotFound("unknown_user", ", ".join(refused))
+        trace = TraceCounter(self.ingest.hostname)
+        trace.feed(data)
+        verdict = await self.policy.data(client, env, MessageFacts(len(data), received=trace.received,
+                                                                   own_received=trace.own))
+        if not verdict.accepted:
+            raise Refused(verdict)
+        env.dkim = await self.policy.signing_key(client, env)
         reception = self.ingest.begin()
         reception.write(self.ingest.received_header(reception, helo=self.ingest.hostname, client_ip="127.0.0.1",
                                                     client_name="localhost", protocol=protocol,

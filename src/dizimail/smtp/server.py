@@ -8,15 +8,14 @@ import ssl
 from dataclasses import dataclass
 
 from dizimail.config.schema import Config
-from dizimail.i18n import translate
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
 from dizimail.services.accounts import AccountService
-from dizimail.services.dkim import DkimService
 from dizimail.services.ingest import Ingest
 from dizimail.services.limits import ConnectionLimiter
-from dizimail.services.relay import RelayPolicy
-from dizimail.services.routing import Router
+from dizimail.services.policy.engine import Policy
+from dizimail.services.policy.facts import Mode
+from dizimail.smtp import replies
 from dizimail.smtp.session import SmtpSession
 
 log = logging.getLogger("dizimail.smtp")
@@ -29,26 +28,19 @@ class SmtpContext:
 
     config: Config
     accounts: AccountService
-    router: Router
+    policy: Policy
     ingest: Ingest
     tls: ssl.SSLContext | None
-    relay: RelayPolicy
-    dkim: DkimService
 
     @property
     def hostname(self) -> str:
         return self.config.server.hostname
 
-    def text(self, key: str) -> str:
-        return translate(key, "en")
-
     async def postmaster(self) -> str:
-        """RFC 5321 §4.5.1: <Postmaster> without a domain goes to the first local domain's postmaster."""
-        domains = [d for d in await self.accounts.list_domains() if d.alias_of is None]
-        return f"postmaster@{domains[0].name}" if domains else "postmaster@invalid"
+        return await self.accounts.postmaster(self.hostname)
 
 
-def smtp_listener(ctx: SmtpContext, mode: str, host: str, port: int, *, limiter: ConnectionLimiter) -> Listener:
+def smtp_listener(ctx: SmtpContext, mode: Mode, host: str, port: int, *, limiter: ConnectionLimiter) -> Listener:
     async def handle(conn: Connection) -> None:
         sid = f"s{next(_ids)}"
         # One INFO line per session (logging is a measurable share of a relay's CPU); connect at DEBUG.
@@ -58,12 +50,17 @@ def smtp_listener(ctx: SmtpContext, mode: str, host: str, port: int, *, limiter:
         log.info("smtp.disconnect session=%s mode=%s ip=%s messages=%d", sid, mode, conn.peer_ip, session.accepted)
 
     async def refuse(conn: Connection, reason: str) -> None:
-        conn.write(f"421 4.7.0 {ctx.hostname} {translate(reason, 'en')}\r\n".encode())
+        reply = replies.refused_connection(ctx.hostname, reason)
+        conn.write(f"{reply.code} {reply.enhanced} {reply.text}\r\n".encode())
         try:
             await conn.drain()
         except OSError:
             pass
 
-    return Listener(f"smtp-{mode}", host, port, handle, refuse, limiter=limiter, failures=ctx.accounts.failures,
+    # A client locked out of authentication still delivers mail to the MX port; the submission ports
+    # exist to log in, so they refuse it as IMAP and POP3 do.
+    admit, release = limiter.gate(None if mode is Mode.MX else ctx.accounts.auth_refused)
+    return Listener(f"smtp-{mode}", host, port, handle, refuse, admit=admit, release=release,
                     max_connections=ctx.config.limits.max_connections,
-                    tls=ctx.tls if mode == "smtps" else None)
+                    handshake_timeout=ctx.config.limits.tls_handshake_timeout,
+                    tls=ctx.tls if mode is Mode.SMTPS else None)

@@ -12,11 +12,26 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from enum import StrEnum
+from typing import ClassVar, TypeAlias
 
 from dizimail.codec.imap.searchkeys import SearchKey
 from dizimail.codec.imap.seqset import SequenceSet
 from dizimail.codec.imap.types import FetchItem
+
+
+class State(StrEnum):
+    """The connection states a command can be given in (RFC 9051 §3); logout needs no command."""
+
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+
+
+ANY_STATE = frozenset(State)
+BEFORE_LOGIN = frozenset({State.NOT_AUTHENTICATED})
+AFTER_LOGIN = frozenset({State.AUTHENTICATED, State.SELECTED})
+WITH_MAILBOX = frozenset({State.SELECTED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,10 +39,13 @@ class Tagged:
     """Base of every command: ``tag`` is the client's tag (RFC 9051 §2.2.1).
 
     The parser fills it in; it is keyword-only and left out of equality, so
-    ``Login("u", "p")`` equals a parsed ``Login`` whatever its tag.
+    ``Login("u", "p")`` equals a parsed ``Login`` whatever its tag. ``states``
+    (a class attribute, not a field) are the states the command is valid in;
+    in any other the session answers BAD without running it.
     """
 
     tag: str = field(default="", compare=False)
+    states: ClassVar[frozenset[State]] = ANY_STATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +67,8 @@ class Logout(Tagged):
 class StartTls(Tagged):
     """STARTTLS (RFC 9051 §6.2.1)."""
 
+    states: ClassVar[frozenset[State]] = BEFORE_LOGIN
+
 
 @dataclass(frozen=True, slots=True)
 class Authenticate(Tagged):
@@ -56,6 +76,8 @@ class Authenticate(Tagged):
 
     ``mechanism`` upper-cased; ``initial`` is the base64 text as sent, ``"="`` for empty.
     """
+
+    states: ClassVar[frozenset[State]] = BEFORE_LOGIN
 
     mechanism: str
     initial: str | None
@@ -65,6 +87,8 @@ class Authenticate(Tagged):
 class Login(Tagged):
     """LOGIN userid password (RFC 9051 §6.2.3)."""
 
+    states: ClassVar[frozenset[State]] = BEFORE_LOGIN
+
     user: str
     password: str
 
@@ -72,6 +96,8 @@ class Login(Tagged):
 @dataclass(frozen=True, slots=True)
 class Enable(Tagged):
     """ENABLE capability... (RFC 5161 §3.1, RFC 9051 §6.3.1)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     capabilities: tuple[str, ...]
 
@@ -94,6 +120,8 @@ class QresyncParams:
 class Select(Tagged):
     """SELECT, or EXAMINE with ``readonly`` (RFC 9051 §6.3.2-3); CONDSTORE / QRESYNC parameters (RFC 7162)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
     readonly: bool = False
     condstore: bool = False
@@ -104,6 +132,8 @@ class Select(Tagged):
 class Create(Tagged):
     """CREATE mailbox [(USE (special-use...))] (RFC 9051 §6.3.4, RFC 6154 §3)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
     special_use: tuple[str, ...] = ()
 
@@ -112,12 +142,16 @@ class Create(Tagged):
 class Delete(Tagged):
     """DELETE mailbox (RFC 9051 §6.3.5)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
 class Rename(Tagged):
     """RENAME old new (RFC 9051 §6.3.6)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     old: str
     new: str
@@ -127,12 +161,16 @@ class Rename(Tagged):
 class Subscribe(Tagged):
     """SUBSCRIBE mailbox (RFC 9051 §6.3.7)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe(Tagged):
     """UNSUBSCRIBE mailbox (RFC 9051 §6.3.8)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     mailbox: str
 
@@ -147,6 +185,8 @@ class List(Tagged):
     ``status_items``.
     """
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     reference: str
     patterns: tuple[str, ...]
     selection: tuple[str, ...] = ()
@@ -158,6 +198,8 @@ class List(Tagged):
 class Lsub(Tagged):
     """LSUB reference pattern (RFC 3501 §6.3.9)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     reference: str
     pattern: str
 
@@ -166,11 +208,15 @@ class Lsub(Tagged):
 class Namespace(Tagged):
     """NAMESPACE (RFC 2342 §5, RFC 9051 §6.3.10)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
 
 @dataclass(frozen=True, slots=True)
 class Status(Tagged):
     """STATUS mailbox (items) (RFC 9051 §6.3.11; HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889,
     MAILBOXID RFC 8474, SIZE and DELETED RFC 9051)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     mailbox: str
     items: tuple[str, ...]
@@ -196,6 +242,8 @@ class AppendMessage:
 class Append(Tagged):
     """APPEND mailbox message... (RFC 9051 §6.3.12, RFC 3502)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
     messages: tuple[AppendMessage, ...]
 
@@ -204,20 +252,28 @@ class Append(Tagged):
 class Check(Tagged):
     """CHECK (RFC 3501 §6.4.1)."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
 
 @dataclass(frozen=True, slots=True)
 class Close(Tagged):
     """CLOSE (RFC 9051 §6.4.1)."""
+
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
 
 
 @dataclass(frozen=True, slots=True)
 class Unselect(Tagged):
     """UNSELECT (RFC 3691 §2, RFC 9051 §6.4.2)."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
 
 @dataclass(frozen=True, slots=True)
 class Expunge(Tagged):
     """EXPUNGE, or UID EXPUNGE set with ``uids`` (RFC 9051 §6.4.3, §6.4.9; RFC 4315 §2.1)."""
+
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
 
     uids: SequenceSet | None = None
 
@@ -233,6 +289,8 @@ class Search(Tagged):
     ``charset`` is upper-cased, None when not given.
     """
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     charset: str | None
     key: SearchKey
@@ -244,6 +302,8 @@ class Search(Tagged):
 class Fetch(Tagged):
     """[UID] FETCH set items [(CHANGEDSINCE n [VANISHED])] (RFC 9051 §6.4.5, RFC 7162 §3.1.4, §3.2.6)."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     sequence: SequenceSet
     items: tuple[FetchItem, ...]
@@ -254,6 +314,8 @@ class Fetch(Tagged):
 @dataclass(frozen=True, slots=True)
 class Store(Tagged):
     """[UID] STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] flags (RFC 9051 §6.4.6, RFC 7162 §3.1.3)."""
+
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
 
     uid: bool
     sequence: SequenceSet
@@ -267,6 +329,8 @@ class Store(Tagged):
 class Copy(Tagged):
     """[UID] COPY set mailbox (RFC 9051 §6.4.7)."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     sequence: SequenceSet
     mailbox: str
@@ -276,6 +340,8 @@ class Copy(Tagged):
 class Move(Tagged):
     """[UID] MOVE set mailbox (RFC 6851 §3, RFC 9051 §6.4.8)."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     sequence: SequenceSet
     mailbox: str
@@ -284,6 +350,8 @@ class Move(Tagged):
 @dataclass(frozen=True, slots=True)
 class Idle(Tagged):
     """IDLE (RFC 2177 §3, RFC 9051 §6.3.13); then call ``ImapParser.expect_idle_done()``."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,12 +365,16 @@ class Id(Tagged):
 class Compress(Tagged):
     """COMPRESS mechanism (RFC 4978 §3), upper-cased."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mechanism: str
 
 
 @dataclass(frozen=True, slots=True)
 class GetQuota(Tagged):
     """GETQUOTA root (RFC 9208 §4.2)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     root: str
 
@@ -311,12 +383,16 @@ class GetQuota(Tagged):
 class GetQuotaRoot(Tagged):
     """GETQUOTAROOT mailbox (RFC 9208 §4.3)."""
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
 class SetQuota(Tagged):
     """SETQUOTA root ((resource limit)...) (RFC 9208 §4.4); resource names upper-cased."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
     root: str
     limits: tuple[tuple[str, int], ...]
@@ -331,6 +407,8 @@ class Sort(Tagged):
     SIZE, SUBJECT, TO, DISPLAYFROM or DISPLAYTO (RFC 5957).
     """
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     criteria: tuple[tuple[bool, str], ...]
     charset: str
@@ -343,6 +421,8 @@ class Sort(Tagged):
 class Thread(Tagged):
     """[UID] THREAD algorithm charset keys (RFC 5256 §3); algorithm upper-cased."""
 
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
+
     uid: bool
     algorithm: str
     charset: str
@@ -352,6 +432,8 @@ class Thread(Tagged):
 @dataclass(frozen=True, slots=True)
 class CancelUpdate(Tagged):
     """CANCELUPDATE "tag"... (RFC 5267 §4.3.5): stop the updates of these searching commands."""
+
+    states: ClassVar[frozenset[State]] = WITH_MAILBOX
 
     tags: tuple[str, ...]
 
@@ -392,6 +474,8 @@ class Notify(Tagged):
     and message events only where allowed, at most one SELECTED / SELECTED-DELAYED group.
     """
 
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
+
     groups: tuple[NotifyGroup, ...] | None
     status: bool = False
 
@@ -399,6 +483,8 @@ class Notify(Tagged):
 @dataclass(frozen=True, slots=True)
 class Unauthenticate(Tagged):
     """UNAUTHENTICATE (RFC 8437 §3)."""
+
+    states: ClassVar[frozenset[State]] = AFTER_LOGIN
 
 
 Command: TypeAlias = (

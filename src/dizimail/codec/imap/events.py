@@ -60,11 +60,14 @@ class LiteralTooLarge:
     synchronizing literal BAD is as good: the client will not send the data.
     The parser discards a non-synchronizing literal byte by byte as it
     arrives, without buffering it, then the rest of that command.
+    ``busy``: within the limits, but the parser's ``admit`` refused it (the
+    node holds as much literal data as it may): a temporary ``NO [LIMIT]``.
     """
 
     tag: str
     size: int
     synchronizing: bool
+    busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,20 @@ def _event(r: Reader, selected: bool) -> NotifyEvent:
 
 
 def _check_events(events: tuple[NotifyEvent, ...], selected: bool) -> None:
-    """RFC 5465 §5 and §6.1: the combinations a server answers with BAD."""
+    """RFC 5465 §5 and §6.1: the combinations a server answers with BAD.
+
+    The pairing rules are for the selected mailbox, where message numbers must stay in step
+    with what the client was told. For other mailboxes each event only changes which STATUS
+    items are sent: RFC 5465's own example (§3.1, as corrected by erratum 1804) watches a
+    subtree with ``(MessageNew)`` alone, and Dovecot accepts any combination there."""
     names = {e.name for e in events}
+    if not selected:
+        return
     if ("MessageNew" in names) != ("MessageExpunge" in names):
         raise ParseError("MessageNew and MessageExpunge go together")
     if names & {"FlagChange", "AnnotationChange"} and "MessageNew" not in names:
         raise ParseError("FlagChange needs MessageNew and MessageExpunge")
-    if selected and names & set(MAILBOX_EVENTS + USER_EVENTS):
+    if names & set(MAILBOX_EVENTS + USER_EVENTS):
         raise ParseError("only message events apply to the selected mailbox")
 
 

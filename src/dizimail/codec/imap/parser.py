@@ -23,6 +23,7 @@ Lines end with CRLF; a bare LF is accepted too (the CR is then absent).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from dizimail.codec.imap.events import (
     CommandReady,
@@ -75,14 +76,19 @@ class ImapParser:
     excluded), ``max_literal`` one literal, ``max_command`` the sum of one
     command's literals (MULTIAPPEND; default twice ``max_literal``). The
     limits are plain attributes: a session may raise them after login.
+    ``admit(size)`` is asked before a literal within those limits is
+    kept; False refuses it (``LiteralTooLarge`` with ``busy``), so a
+    session can charge literals to a budget shared with other sessions.
     """
 
     def __init__(
-        self, max_line: int = 64 * 1024, max_literal: int = 64 * 1024 * 1024, max_command: int | None = None
+        self, max_line: int = 64 * 1024, max_literal: int = 64 * 1024 * 1024, max_command: int | None = None,
+        admit: Callable[[int], bool] | None = None,
     ) -> None:
         self.max_line = max_line
         self.max_literal = max_literal
         self.max_command = 2 * max_literal if max_command is None else max_command
+        self.admit = admit
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf already searched for LF
         self._mode = _COMMAND
@@ -125,6 +131,15 @@ class ImapParser:
         """The next line is an AUTHENTICATE response, returned as :class:`SaslResponse` (RFC 9051 §6.2.2)."""
         self._between_commands()
         self._mode = _SASL
+
+    def take_unparsed(self) -> bytes:
+        """Hand back what was received after the last command and not parsed yet: after COMPRESS
+        (RFC 4978 §3) those bytes are compressed, and the connection must inflate them first."""
+        self._between_commands()
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scanned = 0
+        return data
 
     def reject_continuation(self) -> None:
         """The session refused a synchronizing literal (RFC 9051 §7.5): drop the command, expect a new one."""
@@ -246,6 +261,8 @@ class ImapParser:
             return self._refuse(Malformed(tag, "literal size out of range"), found)
         if size > self.max_literal or self._literal_total + size > self.max_command:
             return self._refuse(LiteralTooLarge(tag, size, synchronizing), found)
+        if self.admit is not None and not self.admit(size):
+            return self._refuse(LiteralTooLarge(tag, size, synchronizing, busy=True), found)
         self._pieces.append(line)
         self._length += len(line)
         self._literal_total += size

@@ -14,6 +14,7 @@ import dns.resolver
 from dizimail.config.schema import DeliveryConfig
 from dizimail.interfaces import RoutingStore
 from dizimail.interfaces.outbound import Hop
+from dizimail.services.secretbox import Secrets
 
 log = logging.getLogger("dizimail.delivery")
 MAX_MX_HOSTS = 10
@@ -46,9 +47,10 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
 
 
 class NextHops:
-    def __init__(self, config: DeliveryConfig, routing: RoutingStore) -> None:
+    def __init__(self, config: DeliveryConfig, routing: RoutingStore, secrets: Secrets) -> None:
         self.config = config
         self.routing = routing
+        self.secrets = secrets
         self.resolver = dns.asyncresolver.Resolver(configure=not config.dns_servers)
         if config.dns_servers:
             servers = [split_hostport(s, 53) for s in config.dns_servers]
@@ -67,9 +69,10 @@ class NextHops:
             return Destination(f"route:{route.host}:{route.port}:{tls}", (Hop(route.host, route.port, tls),))
         if self.config.smarthost:
             host, port = split_hostport(self.config.smarthost, 25)
+            password = await self.secrets.get("smarthost-password") or self.config.smarthost_password
             return Destination(f"smarthost:{host}:{port}", (Hop(
                 host, port, self.config.smarthost_tls, username=self.config.smarthost_username,
-                password=self.config.smarthost_password),))
+                password=password, fingerprint=self.config.smarthost_tls_fingerprint),))
         return await self._mx(domain)
 
     async def _mx(self, domain: str) -> Destination:

@@ -8,11 +8,15 @@ bounce would loop (RFC 5321 §4.5.5).
 
 from __future__ import annotations
 
-import base64
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.header import Header
+from email.errors import HeaderParseError
+from email.generator import BytesGenerator
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
 
 from dizimail.codec.smtp import SmtpSyntaxError, xtext_decode
@@ -74,65 +78,103 @@ def _header_block(original: bytes) -> bytes:
     return original if end < 0 else original[: end + 2]
 
 
-def build_dsn(*, reporting_mta: str, sender: str, queue_id: str, arrival: float, statuses: list[RecipientStatus],
-              original: bytes, ret: str = "", envid: str = "", now: float) -> bytes:
-    """The complete DSN message, CRLF line ends, ready for ingest with the null reverse-path."""
-    action = statuses[0].action
-    zh_subject, en_subject, zh_text, en_text = _TEXT[action]
-    boundary = f"=_dsn_{secrets.token_hex(12)}"
-    date = format_datetime(datetime.fromtimestamp(now, UTC))
-    subject = Header(f"{zh_subject} / {en_subject}", "utf-8").encode()
-    human = [f"{zh_text}", ""]
-    for s in statuses:
-        human.append(f"  <{s.address}>: {s.diagnostic}")
-    human += ["", f"{en_text}", ""]
-    for s in statuses:
-        human.append(f"  <{s.address}>: {s.diagnostic}")
-    human += ["", f"-- {reporting_mta} (dizimail), {queue_id}"]
-    per_message = [f"Reporting-MTA: dns; {reporting_mta}", f"X-Dizimail-Queue-ID: {queue_id}"]
-    if envid:
-        per_message.append(f"Original-Envelope-Id: {_xt(envid)}")
-    per_message.append(f"Arrival-Date: {format_datetime(datetime.fromtimestamp(arrival, UTC))}")
-    blocks = ["\r\n".join(per_message)]
-    for s in statuses:
-        lines = []
-        if s.orcpt:
-            kind, _, value = s.orcpt.partition(";")
-            lines.append(f"Original-Recipient: {kind}; {_xt(value)}")
-        lines += [f"Final-Recipient: rfc822; {s.address}", f"Action: {s.action}", f"Status: {s.status}"]
-        if s.remote_mta:
-            lines.append(f"Remote-MTA: dns; {s.remote_mta}")
-        if s.diagnostic:
-            lines.append(f"Diagnostic-Code: smtp; {' '.join(s.diagnostic.split())}")
-        lines.append(f"Last-Attempt-Date: {date}")
-        blocks.append("\r\n".join(lines))
-    if ret.upper() == "FULL" and len(original) <= FULL_LIMIT:
-        third_type, third = "message/rfc822", original
-    else:
-        third_type, third = "text/rfc822-headers", _header_block(original)
-    head = [f"From: =?utf-8?b?{_b64('邮件投递系统')}?= <MAILER-DAEMON@{reporting_mta}>", f"To: <{sender}>",
-            f"Subject: {subject}", f"Date: {date}", f"Message-ID: <{queue_id}.{secrets.token_hex(4)}@{reporting_mta}>",
-            "Auto-Submitted: auto-replied", "MIME-Version: 1.0",
-            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"']
-    parts = [
-        "\r\n".join(head), "", "This is a MIME-encapsulated delivery status notification.", "",
-        f"--{boundary}", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
-        "\r\n".join(human), "",
-        f"--{boundary}", "Content-Type: message/delivery-status", "",
-        "\r\n\r\n".join(blocks), "",
-        f"--{boundary}", f"Content-Type: {third_type}", "", ""]
-    text = "\r\n".join(parts).encode("utf-8")
-    if not third.endswith(b"\n"):
-        third += b"\r\n"
-    return text + third + f"\r\n--{boundary}--\r\n".encode()
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+def _field(text: str) -> str:
+    """One line of printable text for a header field: a remote reply's CR LF, tabs and other controls
+    become single spaces (a reply can never add a field of its own)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _xt(value: str) -> str:
     try:
-        return xtext_decode(value)
+        return _field(xtext_decode(value))
     except SmtpSyntaxError:
-        return value
+        return _field(value)
+
+
+def _recipient_address(address: str) -> Address:
+    try:
+        return Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):  # e.g. a UTF-8 local part (RFC 6531)
+        local, _, domain = address.rpartition("@")
+        return Address(username=local, domain=domain)
+
+
+class _Generator(BytesGenerator):
+    """Writes a message/rfc822 part given as text (RET=FULL) back as the octets it was made of: the
+    original message is returned byte for byte, 8-bit content included."""
+
+    def _encode(self, s: str) -> bytes:
+        return s.encode("ascii", "surrogateescape")
+
+
+def _raw_part(content_type: str, data: bytes) -> EmailMessage:
+    part = EmailMessage()
+    part["Content-Type"] = content_type
+    part.set_payload(data.decode("ascii", "surrogateescape"))
+    return part
+
+
+def _status_part(per_message: list[tuple[str, str]], per_recipient: list[list[tuple[str, str]]]) -> EmailMessage:
+    """message/delivery-status (RFC 3464 §2): one block of fields per message, then one per recipient."""
+    blocks: list[Message | str] = []
+    for fields in [per_message, *per_recipient]:
+        block = Message(policy=SMTP)
+        for name, value in fields:
+            block[name] = value
+        blocks.append(block)
+    part = EmailMessage()
+    part["Content-Type"] = "message/delivery-status"
+    part.set_payload(blocks)
+    return part
+
+
+def build_dsn(*, reporting_mta: str, sender: str, queue_id: str, arrival: float, statuses: list[RecipientStatus],
+              original: bytes, ret: str = "", envid: str = "", now: float) -> bytes:
+    """The complete DSN message, CRLF line ends, ready for ingest with the null reverse-path.
+
+    Built with the stdlib ``email`` package (DESIGN.md §7): every value is a header field value that
+    cannot contain a line break, so nothing from the envelope or a remote reply becomes a field."""
+    action = statuses[0].action
+    zh_subject, en_subject, zh_text, en_text = _TEXT[action]
+    date = format_datetime(datetime.fromtimestamp(now, UTC))
+    lines = [f"  <{s.address}>: {_field(s.diagnostic)}" for s in statuses]
+    human = "\n".join([zh_text, "", *lines, "", en_text, "", *lines, "", f"-- {reporting_mta} (dizimail), {queue_id}"])
+    policy = SMTP if sender.isascii() else SMTPUTF8  # a UTF-8 sender's path speaks SMTPUTF8 (RFC 6531)
+    msg = EmailMessage(policy=policy)
+    msg["From"] = Address("邮件投递系统", "MAILER-DAEMON", reporting_mta)
+    msg["To"] = _recipient_address(sender)
+    msg["Subject"] = f"{zh_subject} / {en_subject}"
+    msg["Date"] = date
+    msg["Message-ID"] = f"<{queue_id}.{secrets.token_hex(4)}@{reporting_mta}>"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(human + "\n", charset="utf-8")  # 8bit, or quoted-printable for long lines
+    msg.make_mixed()
+    msg.set_type("multipart/report")
+    msg.set_param("report-type", "delivery-status")
+    msg.preamble = "This is a MIME-encapsulated delivery status notification."
+    per_message = [("Reporting-MTA", f"dns; {reporting_mta}"), ("X-Dizimail-Queue-ID", queue_id)]
+    if envid:
+        per_message.append(("Original-Envelope-Id", _xt(envid)))
+    per_message.append(("Arrival-Date", format_datetime(datetime.fromtimestamp(arrival, UTC))))
+    per_recipient = []
+    for s in statuses:
+        fields = []
+        if s.orcpt:
+            kind, _, value = s.orcpt.partition(";")
+            fields.append(("Original-Recipient", f"{_field(kind)}; {_xt(value)}"))
+        fields += [("Final-Recipient", f"rfc822; {_field(s.address)}"), ("Action", s.action),
+                   ("Status", _field(s.status))]
+        if s.remote_mta:
+            fields.append(("Remote-MTA", f"dns; {_field(s.remote_mta)}"))
+        if s.diagnostic:
+            fields.append(("Diagnostic-Code", f"smtp; {_field(s.diagnostic)}"))
+        fields.append(("Last-Attempt-Date", date))
+        per_recipient.append(fields)
+    msg.attach(_status_part(per_message, per_recipient))
+    if ret.upper() == "FULL" and len(original) <= FULL_LIMIT:
+        msg.attach(_raw_part("message/rfc822", original))
+    else:
+        msg.attach(_raw_part("text/rfc822-headers", _header_block(original)))
+    out = io.BytesIO()
+    _Generator(out, policy=policy).flatten(msg)
+    return out.getvalue()

@@ -20,17 +20,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dizimail.config.schema import DeliveryConfig
-from dizimail.interfaces import BlobStore, QueueStore, RoutingStore
+from dizimail.interfaces import BlobStore, QueueStore, SettingsStore
 from dizimail.interfaces.outbound import Envelope
 from dizimail.model.errors import MailError
 from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
-from dizimail.model.types import Account, BlobRef
+from dizimail.model.types import Account, BlobRef, RcptStatus
 from dizimail.services.delivery.nexthop import Destination, NextHops
 from dizimail.services.delivery.remote import Attempt, RemoteDelivery
 from dizimail.services.ingest import Ingest
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn, status_of, wants
-from dizimail.services.routing import Router
+from dizimail.services.routing import Kind, Router
 from dizimail.services.submit import Submitter
 
 log = logging.getLogger("dizimail.queue")
@@ -46,12 +46,11 @@ class _Group:
 
 
 class QueueRunner:
-    def __init__(self, *, store: QueueStore, routing: RoutingStore, router: Router, ingest: Ingest,
+    def __init__(self, *, store: QueueStore, settings: SettingsStore, router: Router, ingest: Ingest,
                  submitter: Submitter, blobs: BlobStore, nexthops: NextHops, remote: RemoteDelivery,
                  config: DeliveryConfig, owner: str, hostname: str) -> None:
         self.store = store
-        self.routing = routing
-        self.operator = QueueService(store, routing)
+        self.operator = QueueService(store, settings)
         self.router = router
         self.ingest = ingest
         self.submitter = submitter
@@ -136,9 +135,9 @@ class QueueRunner:
             domain = rcpt.address.rpartition("@")[2].lower()
             dest: Destination | None = None
             key = ""
-            if rcpt.status == "deferred" and "4.2.2" in rcpt.last_error:  # a local mailbox that was full
+            if rcpt.status is RcptStatus.DEFERRED and "4.2.2" in rcpt.last_error:  # a local mailbox that was full
                 res = await self.router.resolve(rcpt.address)
-                if res.kind == "local" and len(res.accounts) == 1 and not res.remote:
+                if res.kind is Kind.LOCAL and len(res.accounts) == 1 and not res.remote:
                     key = f"local:{res.accounts[0].id}"
                     local[key] = res.accounts[0]
             if not key:
@@ -156,7 +155,7 @@ class QueueRunner:
             if isinstance(result, BaseException):
                 failed = True
                 log.error("queue.group.crashed id=%s group=%s", item.queue_id, group.key, exc_info=result)
-                await self.settle(item, [RecipientOutcome(r.id, "deferred", "4.3.0 internal error",
+                await self.settle(item, [RecipientOutcome(r.id, RcptStatus.DEFERRED, "4.3.0 internal error",
                                                           self.next_attempt(item, r)) for r in group.rcpts])
         if not single or failed:
             await self.store.settle(self.owner, item.queue_id, [], release=True)
@@ -183,9 +182,9 @@ class QueueRunner:
         except MailError as exc:
             code = f"{exc.code} {exc.enhanced} {exc.detail or exc.public_key}"
             if exc.temporary or exc.code == 452:
-                return [RecipientOutcome(r.id, "deferred", code, self.next_attempt(item, r)) for r in group.rcpts]
-            return [RecipientOutcome(r.id, "failed", code) for r in group.rcpts]
-        return [RecipientOutcome(r.id, "delivered", "250 2.0.0 delivered to mailbox") for r in group.rcpts]
+                return [RecipientOutcome(r.id, RcptStatus.DEFERRED, code, self.next_attempt(item, r)) for r in group.rcpts]
+            return [RecipientOutcome(r.id, RcptStatus.FAILED, code) for r in group.rcpts]
+        return [RecipientOutcome(r.id, RcptStatus.DELIVERED, "250 2.0.0 delivered to mailbox") for r in group.rcpts]
 
     def outcomes(self, item: QueueItem, group: _Group, attempt: Attempt) -> list[RecipientOutcome]:
         result = attempt.result
@@ -199,15 +198,15 @@ class QueueRunner:
                 if reply.positive:
                     reply = result.data if result.data is not None else reply
                 if reply.positive and result.data is not None:
-                    out.append(RecipientOutcome(rcpt.id, "delivered", str(reply)))
+                    out.append(RecipientOutcome(rcpt.id, RcptStatus.DELIVERED, str(reply)))
                     continue
                 detail = f"{reply.code} {reply.enhanced} {reply.text}" if not reply.text.startswith(
                     reply.enhanced) else str(reply)
                 permanent = reply.permanent
             if permanent:
-                out.append(RecipientOutcome(rcpt.id, "failed", detail))
+                out.append(RecipientOutcome(rcpt.id, RcptStatus.FAILED, detail))
             else:
-                out.append(RecipientOutcome(rcpt.id, "deferred", detail, self.next_attempt(item, rcpt)))
+                out.append(RecipientOutcome(rcpt.id, RcptStatus.DEFERRED, detail, self.next_attempt(item, rcpt)))
         return out
 
     def next_attempt(self, item: QueueItem, rcpt: QueueRecipientRow) -> float:
@@ -256,19 +255,19 @@ class QueueRunner:
         by_id = {r.id: r for r in item.recipients}
         final: list[RecipientOutcome] = []
         for o in outcomes:
-            if o.status == "deferred" and now - item.created >= self.config.max_age:
-                o = RecipientOutcome(o.rcpt_id, "failed", f"4.4.7 Message expired, last error: {o.detail}")
+            if o.status is RcptStatus.DEFERRED and now - item.created >= self.config.max_age:
+                o = RecipientOutcome(o.rcpt_id, RcptStatus.FAILED, f"4.4.7 Message expired, last error: {o.detail}")
             final.append(o)
-        failed = [o for o in final if o.status == "failed"]
-        deferred = [o for o in final if o.status == "deferred"]
+        failed = [o for o in final if o.status is RcptStatus.FAILED]
+        deferred = [o for o in final if o.status is RcptStatus.DEFERRED]
         warn = bool(deferred) and not item.warned and now - item.created >= self.config.warn_after
         await self.notify(item, failed, "failed", by_id, remote_mta)
         if success:
-            await self.notify(item, [o for o in final if o.status == "delivered"], success, by_id, remote_mta)
+            await self.notify(item, [o for o in final if o.status is RcptStatus.DELIVERED], success, by_id, remote_mta)
         if warn:
             await self.notify(item, deferred, "delayed", by_id, remote_mta)
             item.warned = True
-        delivered = sum(1 for o in final if o.status == "delivered")
+        delivered = sum(1 for o in final if o.status is RcptStatus.DELIVERED)
         self.delivered += delivered
         for o in final:
             rcpt = by_id.get(o.rcpt_id)

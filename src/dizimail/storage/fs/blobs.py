@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dizimail.model.types import BlobRef
+from dizimail.storage.fs.modes import make_private
 
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")  # SHA-256 hex: no path can be smuggled in
 
@@ -25,7 +26,9 @@ class FsBlobWriter:
     def __init__(self, root: str, tmp_dir: str) -> None:
         self._root = root
         self._tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
-        self._file: BinaryIO | None = open(self._tmp, "wb", buffering=_BUFFER)
+        # 0600 from creation: messages are nobody else's business (the umask may be laxer)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._file: BinaryIO | None = open(fd, "wb", buffering=_BUFFER)
         self._hash = hashlib.sha256()
         self._size = 0
 
@@ -62,10 +65,10 @@ class FsBlobStore:
         self.root = root
         self.tmp_dir = tmp_dir
         self._root_s, self._tmp_s = str(root), str(tmp_dir)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for i in range(256):  # pre-create fan-out dirs so their entries are durable up front
-            (root / f"{i:02x}").mkdir(exist_ok=True)
+            (root / f"{i:02x}").mkdir(mode=0o700, exist_ok=True)
         self.sync_dirs({str(root), str(tmp_dir)})
 
     def _path(self, blob_id: str) -> str:
@@ -104,6 +107,11 @@ class FsBlobStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+    def make_private(self) -> None:
+        """Directories made by a version that created them 0755 become 0700 (the node's start)."""
+        make_private(self.root)
+        make_private(self.tmp_dir)
 
     def clean_tmp(self) -> int:
         """Remove partial files left by a crash, and discarded blobs a crash left unpurged

@@ -122,11 +122,6 @@ class SqliteDatabase:
         self._jobs.put(_Job(fn, loop, future, sync_dirs or set()))
         return await future  # type: ignore[no-any-return]
 
-    def write_sync(self, fn: Callable[[Connection], T]) -> T:
-        """Blocking form for command-line use without a running writer."""
-        with self.write_engine.begin() as conn:
-            return fn(conn)
-
     # --- the writer thread -------------------------------------------------
     def _write_loop(self) -> None:
         conn = self.write_engine.connect()
@@ -179,6 +174,14 @@ class SqliteDatabase:
             outcomes = [(job, None, exc) for job in batch]
         for job, value, error in outcomes:
             _resolve(job, value, error)
+
+
+def driver(conn: Connection) -> sqlite3.Connection:
+    """The DBAPI connection under a SQLAlchemy one: hot paths and simple point statements run on it
+    (SQLAlchemy Core costs more per statement than the statements themselves)."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
 def _resolve(job: _Job, value: Any, error: BaseException | None) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dizimail.interfaces.blob import BlobStore
-from dizimail.model.errors import Conflict, NotFound, QuotaExceeded
+from dizimail.model.errors import Conflict, NotFound, PreconditionFailed
 from dizimail.model.types import (
     BlobMeta,
     FlagChange,
@@ -341,10 +341,12 @@ class SqliteMailboxOps:
             return len(rows)
         return int(await self._write(job))
 
-    async def copy_messages(self, source_id: int, uids: list[int], target_id: int,
-                            move: bool = False) -> list[tuple[int, int]]:
+    async def copy_messages(self, source_id: int, uids: list[int], target_id: int, move: bool = False,
+                            limit: int | None = None) -> list[tuple[int, int]]:
         """Copy (or move: copy + expunge, atomically) messages; returns (source UID, new UID) pairs.
-        The blob is shared, not duplicated; the target account's quota is charged (RFC 9208)."""
+        The blob is shared, not duplicated; the target account is charged (RFC 9208) unless it is a move
+        within one account. With ``limit``, PreconditionFailed (and nothing written) if the charge would
+        take the target account's usage past it."""
         def job(conn: Connection) -> list[tuple[int, int]]:
             raw = _raw(conn)
             rows: list[Any] = []
@@ -355,16 +357,14 @@ class SqliteMailboxOps:
                                     f"ORDER BY uid", (source_id, *chunk)).fetchall()
             if not rows:
                 return []
-            target = raw.execute("SELECT m.uidnext, a.id, a.quota_bytes, a.used_bytes FROM mailboxes m "
+            target = raw.execute("SELECT m.uidnext, a.id, a.used_bytes FROM mailboxes m "
                                  "JOIN accounts a ON a.id = m.account_id WHERE m.id = ?", (target_id,)).fetchone()
-            uidnext, account_id, quota, used = target
+            uidnext, account_id, used = target
             total = sum(r[2] for r in rows)
             same_account = move and raw.execute("SELECT account_id FROM mailboxes WHERE id = ?",
                                                 (source_id,)).fetchone()[0] == account_id
-            if quota and not same_account and used + total > quota:
-                raise QuotaExceeded("copy would exceed the quota")
-            if quota and not move and used + total > quota:
-                raise QuotaExceeded("copy would exceed the quota")
+            if limit is not None and not same_account and used + total > limit:
+                raise PreconditionFailed(f"copy of {total} octets past the limit {limit}")
             modseq = _bump(raw, target_id)
             pairs = []
             for i, r in enumerate(rows):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dizimail.interfaces.blob import BlobStore
 from dizimail.interfaces.meta import DEFAULT_MAILBOXES
-from dizimail.model.errors import Conflict, NotFound, QuotaExceeded, TemporaryFailure
+from dizimail.model.errors import Conflict, NotFound, TemporaryFailure
 from dizimail.model.types import (
     ACTIVE,
     Account,
@@ -24,6 +24,7 @@ from dizimail.model.types import (
     Domain,
     IngestRecord,
     QueuedRecipient,
+    Status,
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.keys import KEY_COLUMNS, SqliteKeyOps, key_values
@@ -50,7 +51,7 @@ _SQL_ACCOUNT = ("SELECT a.id, a.name, a.password_hash, a.quota_bytes, a.used_byt
                 "WHERE d.name = ? AND a.local_part = ?")
 _SQL_ALIAS = ("SELECT t.target FROM alias_targets t JOIN aliases a ON a.id = t.alias_id "
               "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? AND a.local_part = ? ORDER BY t.target")
-_SQL_BOX_FOR_DELIVERY = ("SELECT a.quota_bytes, a.used_bytes, m.id, m.uidnext, m.highestmodseq "
+_SQL_BOX_FOR_DELIVERY = ("SELECT a.used_bytes, m.id, m.uidnext, m.highestmodseq "
                          "FROM accounts a JOIN mailboxes m ON m.account_id = a.id WHERE a.id = ? AND m.name = ?")
 # sort_date: given when the message came with its keys; else taken from a blob that already has them
 # (a redelivery), else NULL until the blob gets keys (storage/sqlite/keys.py write_keys).
@@ -86,7 +87,7 @@ def _account_query() -> Any:
 def _account(row: Any) -> Account:
     return Account(id=row.id, address=f"{row.local_part}@{row.domain}", name=row.name,
                    password_hash=row.password_hash, quota_bytes=row.quota_bytes, used_bytes=row.used_bytes,
-                   status=row.status, domain_status=row.domain_status, message_count=row.message_count)
+                   status=Status(row.status), domain_status=Status(row.domain_status), message_count=row.message_count)
 
 
 def _domain_id(conn: Connection, name: str) -> int:
@@ -128,13 +129,13 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
     @staticmethod
     def _domain(raw: sqlite3.Connection, name: str) -> Domain | None:
         row = raw.execute(_SQL_DOMAIN, (name,)).fetchone()
-        return None if row is None else Domain(row[0], row[1], row[2], row[3])
+        return None if row is None else Domain(row[0], row[1], Status(row[2]), row[3])
 
     async def list_domains(self) -> list[Domain]:
         def job(conn: Connection) -> list[Domain]:
             rows = conn.execute(select(domains.c.id, domains.c.name, domains.c.status, _dom.c.name.label("target"))
                                 .outerjoin(_dom, _dom.c.id == domains.c.alias_of).order_by(domains.c.name))
-            return [Domain(r.id, r.name, r.status, r.target) for r in rows]
+            return [Domain(r.id, r.name, Status(r.status), r.target) for r in rows]
         return await self.db.read(job)
 
     async def remove_domain(self, name: str) -> None:
@@ -206,7 +207,7 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
     def _account_raw(raw: sqlite3.Connection, local: str, domain: str) -> Account | None:
         r = raw.execute(_SQL_ACCOUNT, (domain, local)).fetchone()
         return None if r is None else Account(id=r[0], address=f"{local}@{domain}", name=r[1], password_hash=r[2],
-                                               quota_bytes=r[3], used_bytes=r[4], status=r[5], domain_status=r[6],
+                                               quota_bytes=r[3], used_bytes=r[4], status=Status(r[5]), domain_status=Status(r[6]),
                                                message_count=r[7])
 
     async def lookup(self, address: str) -> AddressInfo:
@@ -324,21 +325,24 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             if record.fetched is not None and cur.execute(
                     "SELECT 1 FROM fetch_seen WHERE fetch_id = ? AND uid = ?", record.fetched).fetchone():
-                return CommitResult(delivered=(), over_quota=())  # another fetch pass committed it already
+                return CommitResult(delivered=(), refused=())  # another fetch pass committed it already
             meta = record.meta
             keys = meta.sort if meta is not None else None
             delivered: list[int] = []
             boxes: list[int] = []
             uids: list[int] = []
-            over: list[QueuedRecipient] = []
+            refused: list[str] = []
+            fallbacks: list[QueuedRecipient] = []
             for d in record.deliveries:
                 size = len(d.prefix) + blob.size
                 row = cur.execute(_SQL_BOX_FOR_DELIVERY, (d.account_id, d.mailbox)).fetchone()
                 if row is None:
                     raise TemporaryFailure(f"account {d.account_id} or its {d.mailbox} vanished during delivery")
-                quota, used, box_id, uidnext, modseq = row
-                if quota and used + size > quota:
-                    over.append(QueuedRecipient(d.address, status="deferred", last_error="4.2.2 quota exceeded"))
+                used, box_id, uidnext, modseq = row
+                if d.limit is not None and used + size > d.limit:  # the caller's condition, honoured atomically
+                    refused.append(d.address)
+                    if d.fallback is not None:
+                        fallbacks.append(d.fallback)
                     continue
                 when = record.received_at if d.internal_date is None else d.internal_date
                 sort_date = None if keys is None else keys.sent if keys.sent is not None else when
@@ -349,10 +353,12 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                 delivered.append(d.account_id)
                 boxes.append(box_id)
                 uids.append(uidnext)
-            if over and not delivered and not record.queued:
-                raise QuotaExceeded("every local recipient is over quota")
-            pending = list(record.queued) + over
+            # Fallbacks go to the queue only beside something else of the message: when every delivery was
+            # refused and nothing else is queued, nothing at all is written.
+            pending = list(record.queued) + (fallbacks if delivered or record.queued else [])
             refs = len(delivered) + (1 if pending else 0)
+            if not refs:  # nothing stored, nothing queued: write nothing at all
+                raise _NothingStored(CommitResult(delivered=(), refused=tuple(refused)))
             if pending:
                 cur.execute(_SQL_INSERT_QUEUE, (record.queue_id, blob.id, record.sender, blob.size,
                                                 record.received_at, json.dumps(record.params), record.queue_prefix))
@@ -367,6 +373,17 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                                         meta and meta.body, 0, *columns, refs))
             if meta is not None and meta.search is not None:
                 index_document(cur.connection, blob.id, meta.search)
-            return CommitResult(delivered=tuple(delivered), over_quota=tuple(r.address for r in over),
-                                mailboxes=tuple(boxes), uids=tuple(uids))
-        return await self._write(job, sync)  # type: ignore[no-any-return]
+            return CommitResult(delivered=tuple(delivered), refused=tuple(refused), mailboxes=tuple(boxes),
+                                uids=tuple(uids))
+        try:
+            return await self._write(job, sync)  # type: ignore[no-any-return]
+        except _NothingStored as nothing:
+            return nothing.result
+
+
+class _NothingStored(Exception):
+    """Every delivery was refused by its limit and nothing was queued: the job's savepoint is rolled back."""
+
+    def __init__(self, result: CommitResult) -> None:
+        super().__init__("nothing stored")
+        self.result = result

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
-from dizimail.model.types import QueuedRecipient, QueueEntry
+from dizimail.model.types import PENDING, QueuedRecipient, QueueEntry, RcptStatus
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.mailboxes import release_blobs
 from dizimail.storage.sqlite.tables import queue, queue_recipients
@@ -40,8 +40,8 @@ def _item(raw: sqlite3.Connection, queue_id: str, pending_only: bool) -> QueueIt
     item = QueueItem(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), bytes(row[6]),
                      bool(row[7]), bool(row[8]), row[9], row[10])
     for r in raw.execute(_RCPTS, (queue_id,)):
-        rcpt = QueueRecipientRow(*r)
-        if not pending_only or rcpt.status in ("queued", "deferred"):
+        rcpt = QueueRecipientRow(r[0], r[1], r[2], r[3], RcptStatus(r[4]), *r[5:])
+        if not pending_only or rcpt.status in PENDING:
             item.recipients.append(rcpt)
     return item
 
@@ -63,7 +63,7 @@ class SqliteQueueStore:
             entries: dict[str, tuple[Any, list[QueuedRecipient]]] = {}
             for r in rows:
                 entries.setdefault(r.id, (r, []))[1].append(
-                    QueuedRecipient(r.address, r.notify, r.orcpt, r.status, r.last_error, r.attempts,
+                    QueuedRecipient(r.address, r.notify, r.orcpt, RcptStatus(r.status), r.last_error, r.attempts,
                                     r.next_attempt))
             return [QueueEntry(r.id, r.sender, r.created, r.size, tuple(rc), bool(r.held))
                     for r, rc in entries.values()]

@@ -1,6 +1,7 @@
-"""Who may relay (send to domains that are not ours): authenticated users, and client networks listed in
+"""Client networks that may relay (send to domains that are not ours) without logging in: those listed in
 config (``smtp.trusted_networks``) or by the operator (``dizimail relay allow``, e.g. the inner server's
-address on a gateway). Never everyone (CONVENTIONS habit 11)."""
+address on a gateway). Never everyone (CONVENTIONS habit 11). The ``relay`` check (:mod:`.checks`) also
+lets authenticated users relay."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def parse_network(text: str, *, allow_everyone: bool = False) -> Network:
     return network
 
 
-class RelayPolicy:
+class RelayNetworks:
     def __init__(self, trusted: list[str], routing: RoutingStore, *, allow_everyone: bool = False) -> None:
         self.configured = [parse_network(n, allow_everyone=allow_everyone) for n in trusted]
         self.routing = routing
@@ -43,6 +44,10 @@ class RelayPolicy:
                     continue  # a row an older version let in; never widen relaying because of it
             self._listed, self._at = listed, now
         return self.configured + self._listed
+
+    async def listed(self) -> tuple[list[str], list[str]]:
+        """The networks from config (``smtp.trusted_networks``) and those the operator added."""
+        return [str(n) for n in self.configured], await self.routing.list_relay_networks()
 
     async def may_relay(self, ip: str) -> bool:
         try:

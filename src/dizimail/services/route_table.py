@@ -1,4 +1,7 @@
-"""The routing table as the operator edits it (``dizimail route``; later the admin pages and REST API)."""
+"""The routing table as the operator edits it (``dizimail route``; later the admin pages and REST API).
+
+Not to be confused with :mod:`services.routing`, which resolves one recipient (through this table,
+the local domains and aliases) while mail comes in."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dizimail.services.delivery.nexthop import split_hostport
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
-class RouteService:
+class RouteTable:
     def __init__(self, routing: RoutingStore, meta: MetaStore) -> None:
         self.routing = routing
         self.meta = meta
@@ -46,6 +49,9 @@ class RouteService:
 
     async def list(self) -> list[Route]:
         return await self.routing.list_routes()
+
+    async def get(self, domain: str) -> Route | None:
+        return await self.routing.get_route(domain.strip().lower().rstrip("."))
 
     async def remove(self, domain: str) -> None:
         await self.routing.remove_route(domain.strip().lower().rstrip("."))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -32,6 +34,7 @@ class SmtpClientSession:
         self.extensions: dict[str, str] = {}
         self.broken = False
         self.dot_sent = False  # the end of a message went out: a lost reply now means "maybe delivered"
+        self.peer_verified = False  # TLS with a certificate that verified, or matched the pinned fingerprint
 
     @property
     def usable(self) -> bool:
@@ -74,16 +77,31 @@ class SmtpClientSession:
                 self.parser = ReplyParser()
                 await self.conn.start_tls(tls_context, self.timeout, server_side=False,
                                           server_hostname=hop.server_name or hop.host)
+                self.peer_verified = self._check_peer(tls_context)
                 await self.ehlo(helo)
         elif hop.tls == "verify":
             raise ConnectFailed("TLS required by policy but STARTTLS is not offered")
         if hop.username:
             if self.conn.tls is None:
                 raise ConnectFailed("will not send credentials without TLS")
+            if not self.peer_verified:  # unreachable today (see SmtpClient.context): a guard, not a path
+                raise ConnectFailed("will not send credentials: the server's certificate is not verified")
             token = base64.b64encode(f"\0{hop.username}\0{hop.password}".encode()).decode()
             reply = await self.execute(command("AUTH", "PLAIN", token))
             if reply.code != 235:
                 raise ConnectFailed(f"AUTH refused: {reply}", reply)
+
+    def _check_peer(self, context: ssl.SSLContext) -> bool:
+        """Whether the TLS peer is the one we meant: its certificate chain verified (the handshake
+        already failed if not), or its certificate is the pinned one (ConnectFailed if it is not)."""
+        if self.hop.fingerprint:
+            der = self.conn.tls.getpeercert(binary_form=True) if self.conn.tls is not None else None
+            seen = hashlib.sha256(der or b"").hexdigest()
+            if not hmac.compare_digest(seen, self.hop.fingerprint):
+                raise ConnectFailed(f"{self.hop.host}:{self.hop.port}: certificate SHA-256 {seen} is not the "
+                                    "pinned one (delivery.smarthost_tls_fingerprint); nothing sent")
+            return True
+        return context.verify_mode == ssl.CERT_REQUIRED
 
     async def ehlo(self, helo: str) -> None:
         reply = await self.execute(command("EHLO", helo))
@@ -92,8 +110,14 @@ class SmtpClientSession:
             if reply.code != 250:
                 raise ConnectFailed(f"HELO refused: {reply}", reply)
             self.extensions = {}
-            return
-        self.extensions = parse_ehlo(reply)
+        else:
+            self.extensions = parse_ehlo(reply)
+        name = reply.lines[0].split(maxsplit=1)[0] if reply.lines and reply.lines[0] else ""
+        if name.rstrip(".").lower() == helo.rstrip(".").lower():
+            # The next hop names itself as we do: a route, MX or smarthost leads back here (a loop, like
+            # Postfix's "mail for ... loops back to myself"): the message is returned, not sent round.
+            loop = Reply(554, (f"5.4.6 mail for {self.hop.host}:{self.hop.port} loops back to myself ({name})",))
+            raise ConnectFailed(str(loop), loop)
 
     # --- transactions ------------------------------------------------------
     async def send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
@@ -194,13 +218,29 @@ class SmtpClient:
         except (OSError, TimeoutError) as exc:
             raise ConnectFailed(f"connect to {hop.host}:{hop.port}: {exc or 'timed out'}") from exc
         session = SmtpClientSession(conn, hop, self.command_timeout)
-        context = None if hop.tls == "none" else (self.verify_context if hop.tls == "verify" else self.may_context)
+        context = self.context(hop)
         try:
             await session.handshake(helo, context)
         except ConnectFailed:
             await session.close()
             raise
+        except ssl.SSLCertVerificationError as exc:
+            await session.close()
+            why = f"{hop.host}:{hop.port}: certificate not verified ({exc.verify_message})"
+            if hop.username:  # "may" with credentials: verify or do not log in (issue 9)
+                why += ("; credentials not sent: set delivery.tls_ca_file to the CA that signed it, or pin it "
+                        "with delivery.smarthost_tls_fingerprint")
+            raise ConnectFailed(why) from exc
         except (ConnectionClosed, ConnectionError, TimeoutError, ReplyError, OSError, ssl.SSLError) as exc:
             await session.close()
             raise ConnectFailed(f"{hop.host}:{hop.port}: {type(exc).__name__} {exc}") from exc
         return session
+
+    def context(self, hop: Hop) -> ssl.SSLContext | None:
+        """The TLS context for ``hop``: a pinned certificate is checked after the handshake; credentials
+        are sent only to a verified server, so a hop with a username verifies even under "may"."""
+        if hop.tls == "none":
+            return None
+        if hop.fingerprint:
+            return self.may_context
+        return self.verify_context if hop.tls == "verify" or hop.username else self.may_context

@@ -1,0 +1,114 @@
+"""The policy engine: runs the configured checks of a stage, in order, and returns one verdict."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from dizimail.config.schema import CORE_CHECKS, Config
+from dizimail.model.outbound import DkimKey
+from dizimail.services.dkim import DkimService
+from dizimail.services.ingest import Envelope
+from dizimail.services.policy.checks import (
+    AuthRequired,
+    Check,
+    HopCount,
+    MailLoop,
+    MaySendAs,
+    MessageFormat,
+    Quota,
+    Recipient,
+    RecipientLimit,
+    Relay,
+    RoutingTrick,
+    Size,
+)
+from dizimail.services.policy.facts import Client, Facts, MessageFacts
+from dizimail.services.policy.quota import QuotaRule
+from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.policy.verdict import ACCEPT, Stage, Verdict
+from dizimail.services.routing import Resolution, Router
+
+log = logging.getLogger("dizimail.policy")
+
+
+@dataclass(frozen=True, slots=True)
+class RcptDecision:
+    verdict: Verdict
+    resolution: Resolution
+
+
+class Policy:
+    """Every way in asks here: the SMTP session at each stage, and the submitter (DSNs, the fetcher,
+    later webmail and the importers) for the recipients and the message it is about to ingest."""
+
+    def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService) -> None:
+        self.router = router
+        self.dkim = dkim
+        self.quota = QuotaRule(config.policy.quota_grace)
+        self.max_size = config.limits.max_message_size
+        checks: list[Check] = [
+            AuthRequired(), MaySendAs(router), Size(config.limits), RecipientLimit(config.limits), Recipient(),
+            RoutingTrick(networks), Relay(networks), Quota(self.quota), MessageFormat(config.limits, config.smtp),
+            HopCount(config.policy), MailLoop(config.policy)]
+        registry = {check.name: check for check in checks}
+        assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
+        actions = config.policy.actions
+        self._table: dict[Stage, list[tuple[Check, str]]] = {
+            stage: [(registry[name], actions.get(name, "default")) for name in config.policy.checks
+                    if stage in registry[name].stages] for stage in Stage}
+
+    async def decide(self, facts: Facts) -> Verdict:
+        """The first refusal of the stage's checks in table order, else accept. A check set to
+        ``tempfail`` refuses temporarily; one set to ``log`` only says what it would have done."""
+        for check, action in self._table[facts.stage]:
+            verdict = await check.evaluate(facts)
+            if verdict is None or verdict.accepted:
+                continue
+            verdict = replace(verdict, check=check.name)
+            if action == "log":
+                log.info("policy.would_refuse check=%s stage=%s ip=%s code=%d reason=%s", check.name, facts.stage,
+                         facts.client.ip, verdict.code, verdict.reason)
+                continue
+            if action == "tempfail":
+                verdict = verdict.softened()
+            log.info("policy.refused check=%s stage=%s ip=%s code=%d reason=%s", check.name, facts.stage,
+                     facts.client.ip, verdict.code, verdict.reason)
+            return verdict
+        return ACCEPT
+
+    # --- the stages ----------------------------------------------------------------
+    async def connect(self, client: Client) -> Verdict:
+        return await self.decide(Facts(Stage.CONNECT, client))
+
+    async def helo(self, client: Client) -> Verdict:
+        return await self.decide(Facts(Stage.HELO, client))
+
+    async def mail(self, client: Client, sender: str, params: Mapping[str, str | None]) -> Verdict:
+        return await self.decide(Facts(Stage.MAIL, client, sender=sender, params=params))
+
+    async def rcpt(self, client: Client, envelope: Envelope, address: str, shown: str,
+                   params: Mapping[str, str | None]) -> RcptDecision:
+        """Resolve ``address`` (lower-case) and decide; the caller adds an accepted one to ``envelope``
+        with :meth:`Envelope.add`."""
+        resolution = await self.router.resolve(address)
+        facts = Facts(Stage.RCPT, client, sender=envelope.sender, params=params, recipients=envelope.count,
+                      rcpt=address, shown=shown, resolution=resolution)
+        return RcptDecision(await self.decide(facts), resolution)
+
+    async def data(self, client: Client, envelope: Envelope, message: MessageFacts) -> Verdict:
+        return await self.decide(Facts(Stage.DATA, client, sender=envelope.sender, params=envelope.params,
+                                       recipients=envelope.count, message=message))
+
+    # --- decisions that are not refusals ----------------------------------------------
+    def max_message_size(self, client: Client) -> int:
+        """What a client may send (SIZE in EHLO; the stream is cut off past it)."""
+        return self.max_size
+
+    async def signing_key(self, client: Client, envelope: Envelope) -> DkimKey | None:
+        """Submitted mail (a logged-in sender) with remote recipients is DKIM-signed with the key of the
+        sender's domain, once, at ingest (RFC 6376)."""
+        if client.account is None or not envelope.remote or not envelope.sender:
+            return None
+        return await self.dkim.key_for(envelope.sender)

@@ -1,0 +1,58 @@
+"""What checks look at: the client, the envelope so far, the recipient at hand, the message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dizimail.model.types import Account
+from dizimail.services.policy.verdict import Stage
+from dizimail.services.routing import Resolution
+
+
+class Mode(StrEnum):
+    """How a message comes in: the SMTP listener's mode, or ``local`` for messages this system makes or
+    fetches itself (DSNs, the fetcher, webmail later), which carry no client address to judge."""
+
+    MX = "mx"
+    SUBMISSION = "submission"
+    SMTPS = "smtps"
+    LOCAL = "local"
+
+
+@dataclass
+class Client:
+    ip: str
+    mode: Mode
+    tls: bool = False
+    helo: str | None = None
+    account: Account | None = None  # authenticated (AUTH, or the webmail user)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """Figures of a received message, measured while it streamed in (codec.body.BodyMeter)."""
+
+    size: int
+    too_big: bool = False
+    bare_lf: bool = False
+    longest_line: int = 0
+    received: int = 0  # Received: header fields (RFC 5321 §6.3 hop count)
+    own_received: int = 0  # of those, ones this server added (a message coming back to us)
+
+
+@dataclass
+class Facts:
+    """One question to the checks. ``sender`` is the reverse-path ("" for the null sender);
+    ``rcpt`` the recipient being decided (lower-case) and ``shown`` as the client wrote it."""
+
+    stage: Stage
+    client: Client
+    sender: str = ""
+    params: Mapping[str, str | None] = field(default_factory=dict)
+    recipients: int = 0  # recipients accepted so far in this transaction
+    rcpt: str = ""
+    shown: str = ""
+    resolution: Resolution | None = None
+    message: MessageFacts | None = None
