@@ -49,7 +49,8 @@ IMAP = [
     b"NOTIFY SET STATUS (SELECTED (MessageNew MessageExpunge FlagChange)) (MAILBOXES x (MessageExpunge))",
     b"NOTIFY NONE", b"CANCELUPDATE \"a\"", b"UNSELECT", b"CLOSE", b"COMPRESS DEFLATE", b"STARTTLS", b"LOGOUT",
     b"AUTHENTICATE PLAIN\r\n{long}", b"AUTHENTICATE LOGIN\r\n{long}", b"COMPRESS DEFLATE\r\n{garbage}",
-    b"IDLE\r\n{long}", b"APPEND INBOX {20}\r\n{long}",
+    b"IDLE\r\n{long}", b"APPEND INBOX {20}\r\n{long}", b"UID EXPUNGE $", b"UID FETCH $ (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+    b"FETCH $ FLAGS", b"UID STORE $ +FLAGS (\\Seen)", b"UID COPY $ Archive", b"UID MOVE $ Junk", b"COPY $ INBOX",
 ]
 _INSERTS = [b"\x00", b"\r", b"\n", b"\xff", b"<", b">", b":", b" ", b"{", b"}", b"{5}", b"{3+}", b"\"", b"(",
             b")", b"[", b"]", b"\\", b"%", b"*", b"$", b"~{2}", b"\xe6\xa3\x80", b"=?utf-8?b?", b"+0D+0A", b"\t"]
@@ -173,4 +174,6 @@ def scenarios(ports: dict[str, int], user: str, password: str) -> list[Scenario]
         Scenario("imap", ports["imap"], [], seeds(IMAP), tagged=True),
         Scenario("imap-auth", ports["imap"], [f'l LOGIN "{user}" "{password}"'.encode(), b"s SELECT INBOX"],
                  seeds(IMAP), tagged=True),
+        Scenario("imap-qresync", ports["imap"], [f'l LOGIN "{user}" "{password}"'.encode(), b"e ENABLE QRESYNC",
+                                                 b"s SELECT INBOX"], seeds(IMAP), tagged=True),
     ]

@@ -31,7 +31,7 @@ class _Tracebacks(logging.Handler):
 @pytest.fixture
 def fuzz_server(tmp_path) -> Iterator[ServerThread]:
     extra = ('fail_threshold = 1000000\nplaintext_networks = ["127.0.0.0/8"]\n'  # appended to [auth]
-             '[limits]\nmax_connections_per_ip = 5000\nmax_bad_commands = 100\ncommand_timeout = "20s"\n')
+             '[limits]\nmax_connections_per_ip = 5000\nmax_bad_commands = 1000\ncommand_timeout = "20s"\n')
     srv = start_server(tmp_path, extra)
     yield srv
     srv.stop()
@@ -50,10 +50,10 @@ def test_a_seeded_fuzz_run_kills_no_session_and_logs_no_traceback(fuzz_server: S
     handler = _Tracebacks()
     logging.getLogger().addHandler(handler)
     try:
-        sent = asyncio.run(fuzz(scenarios(srv.ports, user, PASSWORD), seed=SEED, sessions=12, lines=250))
+        sent = asyncio.run(fuzz(scenarios(srv.ports, user, PASSWORD), seed=SEED, sessions=40, lines=400))
     finally:
         logging.getLogger().removeHandler(handler)
-    assert sent == 6 * 12 * 250
+    assert sent == 7 * 40 * 400
     crashed = [f"{r.name}: {r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
                for r in handler.records]
     assert crashed == [], "\n".join(crashed[:5])

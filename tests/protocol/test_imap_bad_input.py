@@ -121,3 +121,30 @@ def test_saved_search_before_any_save_is_the_empty_set(server, user):
         client.ok("NOOP")
     finally:
         client.close()
+
+
+def test_saved_search_in_uid_expunge_and_fetch_vanished(server, user):
+    """The last two commands that took "$" and died with a ValueError: UID EXPUNGE $ and UID FETCH $ with
+    VANISHED; before any SAVE "$" is empty, after one it is the saved UIDs (RFC 5182, RFC 7162 §3.2.6)."""
+    from imap_client import ImapLines, message
+
+    client = ImapLines(server.ports["imaps"], user)
+    try:
+        for n in range(1, 5):
+            client.append("INBOX", message(f"v{n}"))
+        client.ok("ENABLE QRESYNC")
+        lines = client.ok("SELECT INBOX")
+        modseq = next(int(line.split()[3].rstrip("]")) for line in lines if "HIGHESTMODSEQ" in line)
+        client.ok("STORE 1:4 +FLAGS (\\Deleted)")
+        assert not any("VANISHED" in line for line in client.ok("UID EXPUNGE $"))  # nothing saved: nothing goes
+        uids = [int(w) for w in client.ok("UID SEARCH ALL")[0].split()[2:]]
+        client.ok(f"UID SEARCH RETURN (SAVE) UID {uids[1]}:{uids[2]}")
+        assert client.ok("UID EXPUNGE $") == [f"* VANISHED {uids[1]}:{uids[2]}"]
+        # Expunged messages leave "$" (RFC 5182 §2.1): it is empty now, and VANISHED has nothing of it.
+        assert client.ok(f"UID FETCH $ (FLAGS) (CHANGEDSINCE {modseq} VANISHED)") == []
+        client.ok(f"UID SEARCH RETURN (SAVE) UID {uids[0]}:{uids[3]}")
+        lines = client.ok(f"UID FETCH $ (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+        assert [line.split()[4] for line in lines] == [str(uids[0]), str(uids[3])]
+        client.ok("NOOP")
+    finally:
+        client.close()

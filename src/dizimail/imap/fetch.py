@@ -54,7 +54,10 @@ class FetchRenderer:
             if not (s.qresync and c.uid):
                 raise CommandError("BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC")
             changes = await s.ctx.mailstore.changes_since(view, c.changedsince)
-            gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
+            if c.sequence.uses_saved:  # RFC 5182 §2.1: an expunged message leaves "$", so none of it vanished
+                gone = []
+            else:
+                gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
             if gone:
                 s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")
         if c.uid and "UID" not in names:

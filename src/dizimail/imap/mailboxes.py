@@ -380,7 +380,7 @@ class MailboxCommands(SessionBase):
             raise _error("NO", "Mailbox is read-only", "READ-ONLY")
         deleted = await view.deleted()
         if c.uids is not None:  # UID EXPUNGE (RFC 4315)
-            allowed = set(c.uids.resolve(view.uids[-1] if view.uids else 0))
+            allowed = set(self.resolve_uids(c.uids, True))  # "$" included (RFC 5182)
             deleted = [u for u in deleted if u in allowed]
         await self.ctx.mailstore.expunge_uids(view, deleted)
         await self.sync()
