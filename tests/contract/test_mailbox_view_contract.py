@@ -179,3 +179,59 @@ async def test_status_counts_stay_true_through_every_kind_of_change(stores, inbo
     await check(box)
     await meta.delete_mailbox(account.id, "Archive")
     await check(box)
+
+
+async def test_find_status_is_the_mailbox_and_its_counters_in_one_read(meta, inbox_with):
+    box = await inbox_with([(), ("\\Seen",), ("\\Deleted",)])
+    account = await meta.get_account("a@example.test")
+    info, status = await meta.find_status(account.id, "INBOX")
+    assert info == await meta.get_mailbox(account.id, "INBOX") and info.id == box
+    assert status == await meta.mailbox_status(box)
+    assert (status.messages, status.unseen, status.deleted) == (3, 2, 1)
+    assert await meta.find_status(account.id, "Nowhere") is None
+
+
+async def test_rows_read_again_show_what_another_process_changed(stores, inbox_with, tmp_path):
+    """The rows a store keeps between reads (RowCache) follow changes made through another
+    connection to the same database, as the CLI or the queue-runner child make them: flag changes
+    (one and many more than a refresh reads), and a mailbox deleted and created again under the
+    same id."""
+    meta, _blobs = stores
+    box = await inbox_with([()] * 600)
+    other_db, other_blobs = open_database(Config(server=ServerConfig(data_dir=tmp_path)))
+    other_db.start()
+    try:
+        other = SqliteMetaStore(other_db, other_blobs)
+        assert [e.flags for e in await meta.message_rows(box, [1, 2, 3])] == [(), (), ()]
+        await other.store_flags(box, [2], "+", ("\\Seen",))
+        assert [e.flags for e in await meta.message_rows(box, [1, 2, 3])] == [(), ("\\Seen",), ()]
+        rows = await meta.message_rows(box, list(range(1, 601)))
+        assert all(e.flags == () for e in rows if e.uid != 2)
+        await other.store_flags(box, list(range(1, 601)), "+", ("$Work",))  # 600 rows: past a refresh
+        rows = await meta.message_rows(box, list(range(1, 601)))
+        assert len(rows) == 600 and all("$Work" in e.flags for e in rows)
+        modseqs = {e.uid: e.modseq for e in rows}
+        await other.expunge(box, [5])
+        rows = await meta.message_rows(box, [4, 5, 6])  # 5 is still readable (expunge grace period)
+        assert [e.uid for e in rows] == [4, 5, 6] and rows[0].modseq == modseqs[4]
+
+        account = await meta.get_account("a@example.test")
+        doomed = await meta.create_mailbox(account.id, "Doomed")
+
+        async def deliver(store: MetaStore, mailbox: str, text: bytes) -> str:
+            writer = _blobs.writer()
+            writer.write(text)
+            blob = writer.finish()
+            await store.commit_ingest(IngestRecord(mailbox, blob, "", time.time(),
+                                                   (LocalDelivery(account.id, account.address, mailbox, b"", ()),)))
+            return blob.id
+        await deliver(meta, "Doomed", b"Subject: old\r\n\r\nold\r\n")
+        old = (await meta.message_rows(doomed.id, [1]))[0]
+        await other.delete_mailbox(account.id, "Doomed")
+        reborn = await other.create_mailbox(account.id, "Reborn")
+        assert reborn.id == doomed.id and reborn.uidvalidity != doomed.uidvalidity  # SQLite reuses the id
+        blob_id = await deliver(other, "Reborn", b"Subject: new\r\n\r\nnew\r\n")
+        new = (await meta.message_rows(reborn.id, [1]))[0]
+        assert new.blob_id == blob_id != old.blob_id
+    finally:
+        other_db.close()

@@ -39,3 +39,43 @@ def test_silent_tls_clients_count_from_accept_and_are_dropped_at_the_handshake_t
         ImapLines(port, user).close()  # the count came back: a real client gets in
     finally:
         srv.stop()
+
+
+def read_until_closed(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sends before it closes, or None if it is still open after ``seconds``."""
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except TimeoutError:
+        return None
+    except ConnectionError:
+        pass
+    return data
+
+
+def test_the_command_timeout_counts_from_the_last_command_not_from_the_first(tmp_path) -> None:
+    """One timer per connection is moved by every read (net/connection.py): a client that keeps
+    talking is never cut off, one that goes quiet is, on SMTP and on IMAP after login."""
+    srv = start_server(tmp_path, '[limits]\ncommand_timeout = "1s"\n')
+    try:
+        user = srv.add_user("talker")
+        smtp = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10)
+        assert smtp.recv(1024).startswith(b"220")
+        imap = ImapLines(srv.ports["imaps"], user)
+        started = time.monotonic()
+        while time.monotonic() - started < 3:  # three timeouts' worth of a client that keeps talking
+            smtp.sendall(b"NOOP\r\n")
+            assert smtp.recv(1024).startswith(b"250")
+            quiet = time.monotonic()  # the last time the SMTP client was heard
+            imap.command("NOOP")
+            time.sleep(0.3)
+        assert read_until_closed(smtp, 5) is not None
+        assert 0.8 < time.monotonic() - quiet < 3
+        assert read_until_closed(imap.sock, 5) is not None
+        smtp.close()
+        imap.file.close()
+        imap.sock.close()
+    finally:
+        srv.stop()

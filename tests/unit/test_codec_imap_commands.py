@@ -182,6 +182,22 @@ def test_fetch_literal_header_field_name() -> None:
     assert command == c.Fetch(False, S("1"), (FetchItem("BODY", BodySection((), "HEADER.FIELDS", ("Subject",))),))
 
 
+def test_fetch_attributes_parsed_once_answer_like_a_fresh_parse() -> None:
+    """The parsed attribute lists of recent FETCH commands are kept by their bytes (codec.imap.fetch):
+    another set, the UID prefix (VANISHED is for UID FETCH only) and a literal all still count."""
+    items = b" (UID FLAGS BODY.PEEK[HEADER.FIELDS (DATE SUBJECT)]) (CHANGEDSINCE 7 VANISHED)"
+    first = parse(b"a UID FETCH 1:5" + items)
+    again = parse(b"b UID FETCH 9,11" + items)
+    assert again.tag == "b" and again.sequence == SequenceSet(((9, 9), (11, 11)))
+    assert (again.items, again.changedsince, again.vanished) == (first.items, 7, True)
+    parser = ImapParser()
+    parser.feed(b"c FETCH 1" + items + b"\r\n")  # the same tail without UID: still refused
+    event = parser.next()
+    assert isinstance(event, Malformed) and "VANISHED" in event.text
+    literal = parse(b"d UID FETCH 1 (BODY.PEEK[HEADER.FIELDS ({4+}\r\nDATE)])")
+    assert literal.items[0].section.fields == ("DATE",)
+
+
 def test_fetch_modifiers_and_uid() -> None:
     assert parse(b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)") == c.Fetch(
         True, ALL_MESSAGES, (FetchItem("FLAGS"),), 12345, True

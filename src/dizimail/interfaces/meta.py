@@ -113,6 +113,9 @@ class MetaStore(Protocol):
         """Counts for STATUS and SELECT (RFC 3501 §6.3.10, RFC 7162, RFC 8438), kept as messages change:
         no message is counted per call."""
 
+    async def find_status(self, account_id: int, name: str) -> tuple[MailboxInfo, MailboxStatus] | None:
+        """The mailbox of that name and its counters (as :meth:`mailbox_status`), or None."""
+
     async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
         """Claim the \\Recent messages (RFC 3501 §2.3.2): UIDs ``first <= uid < end`` are \\Recent for
         the caller, including any not yet seen by it; later sessions see them as old."""

@@ -38,6 +38,9 @@ class Connection(asyncio.Protocol):
         self.tls: ssl.SSLObject | None = None
         self._closed = False
         self._data_waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0  # when the read in progress times out (loop time)
+        self._timer: asyncio.TimerHandle | None = None  # armed for _timer_at <= _deadline
+        self._timer_at = 0.0
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._paused_writing = False
@@ -81,6 +84,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake_reader()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionClosed())
@@ -106,13 +112,36 @@ class Connection(asyncio.Protocol):
             self._paused_reading = False
             self.transport.resume_reading()
         before = len(self.buf)
-        self._data_waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout
+        if self._timer is None or self._timer_at > self._deadline:
+            self._arm(loop)
+        self._data_waiter = loop.create_future()
         try:
-            await asyncio.wait_for(self._data_waiter, timeout)
+            await self._data_waiter
         finally:
             self._data_waiter = None
         if len(self.buf) == before and self._closed:
             raise ConnectionClosed()
+
+    # One timer per connection, not one per read (asyncio.wait_for made a future, a timer and
+    # callbacks for every command): each read only moves the deadline, and the timer, when it
+    # fires early, re-arms itself for the deadline as it stands then.
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = self._deadline
+        self._timer = loop.call_at(self._deadline, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        waiter = self._data_waiter
+        if waiter is None or waiter.done():
+            return  # not reading now: the next read arms the timer again
+        if loop.time() + 0.005 >= self._deadline:  # timers may fire a little early: no re-arming spin
+            waiter.set_exception(TimeoutError())
+        else:
+            self._arm(loop)
 
     async def read_line(self, limit: int, timeout: float) -> bytes:
         """One line without its CRLF (or bare LF). Raises LineTooLong, ConnectionClosed, TimeoutError."""

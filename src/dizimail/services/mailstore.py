@@ -81,10 +81,10 @@ class Mailstore:
         return view
 
     async def status(self, account: Account, name: str) -> tuple[MailboxInfo, MailboxStatus]:
-        box = await self.meta.get_mailbox(account.id, canonical_name(name))
-        if box is None:
+        found = await self.meta.find_status(account.id, canonical_name(name))
+        if found is None:
             raise NotFound("unknown_mailbox", name)
-        return box, await self.meta.mailbox_status(box.id)
+        return found
 
     async def changes_since(self, view: SelectedMailbox, modseq: int) -> MailboxChanges:
         """Everything that changed in the selected mailbox since a client's MODSEQ, expunges

@@ -142,9 +142,14 @@ class SelectedMailbox:
     def uids_in(self, spans: Sequence[tuple[int, int]], by_uid: bool) -> array[int]:
         """The view's UIDs within ascending, disjoint ``spans`` of UIDs or of sequence numbers."""
         out: array[int] = array("I")
+        uids = self.uids
         for lo, hi in spans:
-            if by_uid:
-                out.extend(self.uids[bisect.bisect_left(self.uids, lo):bisect.bisect_right(self.uids, hi)])
+            if by_uid and lo == hi:  # a list page names its 50 messages one by one
+                i = bisect.bisect_left(uids, lo)
+                if i < len(uids) and uids[i] == lo:
+                    out.append(lo)
+            elif by_uid:
+                out.extend(uids[bisect.bisect_left(uids, lo):bisect.bisect_right(uids, hi)])
             else:
                 out.extend(self.uids[lo - 1:hi])
         return out

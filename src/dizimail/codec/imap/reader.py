@@ -95,6 +95,13 @@ class Reader:
         if not self.accept(b" "):
             raise ParseError(f"missing {what}" if self.at_end() else f"expected space before {what}")
 
+    def rest(self, limit: int) -> bytes | None:
+        """The bytes from here to the end of the command, if at most ``limit`` and it carries no
+        literal (a key for a cache of what they parse to)."""
+        if self._literals or len(self.data) - self.pos > limit:
+            return None
+        return self.data[self.pos:]
+
     def end(self) -> None:
         if not self.at_end():
             raise ParseError("unexpected extra arguments")

@@ -8,14 +8,12 @@ and resolves it only against a known mailbox size, so a hostile
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
 MAX_SEQUENCE_SET = 65536  # characters; longer sets are refused before any work
 MAX_NUMBER = 2**32 - 1  # RFC 3501 §9 nz-number is an unsigned 32-bit integer
-_NZ_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 
 Bound: TypeAlias = int | None
 """One end of a range: a number, or ``None`` for ``*``."""
@@ -24,7 +22,7 @@ Bound: TypeAlias = int | None
 def _bound(text: str) -> Bound:
     if text == "*":
         return None
-    if _NZ_NUMBER.fullmatch(text) is None or int(text) > MAX_NUMBER:
+    if not (0 < len(text) <= 10 and text.isascii() and text.isdigit() and text[0] != "0") or int(text) > MAX_NUMBER:
         raise ValueError(f"bad number in sequence set: {text[:20]!r}")
     return int(text)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from array import array
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from operator import itemgetter
@@ -47,8 +48,10 @@ _BOX_FROM = "FROM mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.acco
 _MSG_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, blob_id, prefix"
 SQL_FIRST_UNSEEN = f"SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND {_UNSEEN}"
 SQL_DELETED_UIDS = f"SELECT uid FROM messages WHERE mailbox_id = ?1 AND {_DELETED} ORDER BY uid"
-_SQL_STATUS = ("SELECT uidnext, uidvalidity, highestmodseq, recent_uid, n_messages, n_bytes, n_unseen, n_deleted "
-               "FROM mailboxes WHERE id = ?")
+_STATUS_COLS = "uidnext, uidvalidity, highestmodseq, recent_uid, n_messages, n_bytes, n_unseen, n_deleted"
+_SQL_STATUS = f"SELECT {_STATUS_COLS} FROM mailboxes WHERE id = ?"
+_SQL_FIND_STATUS = (f"SELECT {_BOX_COLS}, " + ", ".join(f"m.{c}" for c in _STATUS_COLS.split(", "))
+                    + f" {_BOX_FROM} WHERE m.account_id = ? AND m.name = ?")
 # Each distinct flag string with a keyword, one index probe apiece (a skip scan: few strings, many rows).
 SQL_KEYWORD_FLAGS = (f"WITH RECURSIVE k(f) AS (SELECT min(flags) FROM messages WHERE mailbox_id = ?1 AND {_KEYWORDS} "
                      f"UNION ALL SELECT (SELECT min(flags) FROM messages WHERE mailbox_id = ?1 AND {_KEYWORDS} "
@@ -104,10 +107,81 @@ def _expunge_rows(raw: sqlite3.Connection, mailbox_id: int, rows: list[Any], kee
     return [r[3] for r in rows]
 
 
+class RowCache:
+    """Message rows this process has read, per mailbox, kept right by MODSEQ (RFC 7162 §3.1).
+
+    A client lists the same page of a large mailbox again and again (a webmail at every visit,
+    with a new connection each time), and reading 50 scattered rows cost a quarter of such a FETCH.
+    A row changes only with its flags, and every flag change gives it a MODSEQ above the
+    mailbox's HIGHESTMODSEQ as it was: before rows are served, the rows changed since the
+    HIGHESTMODSEQ the kept ones were read at are read again (by any process: the version comes
+    from the database). UIDs are never reused within a UIDVALIDITY, so a kept row of an expunged
+    message is still that message's row (sessions that have yet to announce the expunge read it).
+    Used on the event loop's connection only; bounded by rows held, the least recently used
+    mailboxes go first."""
+
+    REFRESH_MAX = 500  # changed rows read to bring a mailbox's rows up to date; more: start again
+
+    def __init__(self, max_rows: int = 50_000) -> None:
+        self.max_rows = max_rows
+        self._boxes: OrderedDict[int, tuple[int, int, dict[int, MessageEntry]]] = OrderedDict()
+        self._held = 0
+
+    def read(self, raw: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]) -> list[MessageEntry]:
+        box = raw.execute("SELECT highestmodseq, uidvalidity FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if box is None:  # deleted meanwhile: only kept rows of expunged messages remain
+            self._drop(mailbox_id)
+            return _message_rows(raw, mailbox_id, uids)
+        modseq, uidvalidity = box
+        kept = self._boxes.get(mailbox_id)
+        if kept is not None and kept[1] != uidvalidity:
+            self._drop(mailbox_id)
+            kept = None
+        if kept is not None and kept[0] != modseq:
+            entries = kept[2]
+            changed = raw.execute(f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? LIMIT ?",
+                                  (mailbox_id, kept[0], self.REFRESH_MAX + 1)).fetchall()
+            if len(changed) > self.REFRESH_MAX:
+                self._drop(mailbox_id)
+                kept = None
+            else:
+                for r in changed:
+                    if r[2] in entries:
+                        entries[r[2]] = _entry(r)
+                kept = self._boxes[mailbox_id] = (modseq, uidvalidity, entries)
+        if kept is None:
+            kept = self._boxes[mailbox_id] = (modseq, uidvalidity, {})
+        self._boxes.move_to_end(mailbox_id)
+        entries = kept[2]
+        missing = [u for u in uids if u not in entries]
+        if not missing:
+            return [entries[u] for u in uids]
+        found = _message_rows(raw, mailbox_id, missing)  # read after the version: at least as new
+        before = len(entries)
+        for e in found:
+            if e.id:  # not a kept row of an expunged message (those live only briefly)
+                entries[e.uid] = e
+        self._held += len(entries) - before
+        if len(missing) == len(uids):
+            out = found
+        else:
+            gone = {e.uid: e for e in found if not e.id}
+            out = [row for u in uids if (row := entries.get(u) or gone.get(u)) is not None]
+        while self._held > self.max_rows and self._boxes:
+            self._drop(next(iter(self._boxes)))
+        return out
+
+    def _drop(self, mailbox_id: int) -> None:
+        kept = self._boxes.pop(mailbox_id, None)
+        if kept is not None:
+            self._held -= len(kept[2])
+
+
 class SqliteMailboxOps:
     db: SqliteDatabase
     blobs: BlobStore
     cache: MailboxCache
+    rows: RowCache
     _write: Callable[..., Awaitable[Any]]
 
     async def list_mailboxes(self, account_id: int) -> list[MailboxInfo]:
@@ -196,6 +270,16 @@ class SqliteMailboxOps:
         box = self.db.quick().execute(_SQL_STATUS, (mailbox_id,)).fetchone()
         if box is None:
             raise NotFound("unknown_mailbox", str(mailbox_id))
+        return await self._status(mailbox_id, box)
+
+    async def find_status(self, account_id: int, name: str) -> tuple[MailboxInfo, MailboxStatus] | None:
+        """The mailbox and its STATUS counters in one statement (STATUS is sent for every folder
+        a client lists, and again on a timer)."""
+        r = self.db.quick().execute(_SQL_FIND_STATUS, (account_id, name)).fetchone()
+        return None if r is None else (_box(r), await self._status(r[0], r[8:]))
+
+    async def _status(self, mailbox_id: int, box: Any) -> MailboxStatus:
+        """``box``: the columns of _SQL_STATUS."""
         uidnext, recent_from = box[0], box[3]
         recent = 0
         if recent_from < uidnext:
@@ -260,7 +344,7 @@ class SqliteMailboxOps:
             return []
         if len(uids) > INLINE_ROWS:
             return await self.db.read(lambda conn: _message_rows(_raw(conn), mailbox_id, uids))
-        return _message_rows(self.db.quick(), mailbox_id, uids)
+        return self.rows.read(self.db.quick(), mailbox_id, uids)
 
     async def deleted_uids(self, mailbox_id: int) -> list[int]:
         return [r[0] for r in self.db.quick().execute(SQL_DELETED_UIDS, (mailbox_id,))]

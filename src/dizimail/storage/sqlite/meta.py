@@ -28,7 +28,7 @@ from dizimail.model.types import (
 )
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.keys import KEY_COLUMNS, SqliteKeyOps, key_values
-from dizimail.storage.sqlite.mailboxes import SqliteMailboxOps, release_blobs
+from dizimail.storage.sqlite.mailboxes import RowCache, SqliteMailboxOps, release_blobs
 from dizimail.storage.sqlite.search import index_document
 from dizimail.storage.sqlite.sql import MailboxCache
 from dizimail.storage.sqlite.tables import (
@@ -104,6 +104,7 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
         self.db = db
         self.blobs = blob_store
         self.cache = MailboxCache()
+        self.rows = RowCache()
 
     async def _write(self, fn: Callable[[Connection], Any], sync_dirs: set[str] | None = None) -> Any:
         return await self.db.write(fn, sync_dirs)
