@@ -274,6 +274,29 @@ async def test_indexer_adds_documents_for_new_messages(stores):
     assert await mailstore.index_pending() == 0
 
 
+async def test_indexer_takes_one_batch_while_mail_arrives_and_the_backlog_when_quiet(stores):
+    """Indexing as fast as mail arrived took a third of the node's CPU from reception (issue #9's
+    SMTP benchmark); while busy the node's indexer asks for one batch a period."""
+    from dizimail.services.mailstore import Mailstore
+    from dizimail.services.notify import Notifier
+    from dizimail.services.search import BATCH
+    from dizimail.storage.sqlite.search import SqliteSearchIndex
+
+    meta, _queue, blobs = stores
+    index = SqliteSearchIndex(meta.db)
+    mailstore = Mailstore(meta, blobs, Notifier(), index)
+    await meta.add_domain("example.test")
+    await meta.add_accounts([("a@example.test", HASH, "", 0)])
+    a = await meta.get_account("a@example.test")
+    for n in range(BATCH * 2 + 10):
+        blob = put_blob(blobs, f"Subject: report {n}\r\n\r\nnumber {n}\r\n".encode())
+        await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
+                                              (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    assert await mailstore.index_pending(busy=True) == BATCH
+    assert await mailstore.index_pending(busy=False) == BATCH + 10
+    assert await mailstore.index_pending(busy=False) == 0
+
+
 async def test_indexer_leaves_relayed_mail_alone_until_a_mailbox_holds_it(stores, monkeypatch):
     """Only blobs that a mailbox message references get a search document: mail that is only
     queued (relayed out) is never indexed. A blob that gains its first mailbox message later (the

@@ -103,6 +103,7 @@ class Ingest:
         self.describe = describe
         self.quota = quota or QuotaRule()
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
+        self.received = 0  # messages received so far (the search indexer yields while it moves)
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -124,6 +125,8 @@ class Ingest:
                       dkim: DkimKey | None = None) -> tuple[BlobRef, BlobMeta | None, bytes]:
         """fsync and name the blob; compute its IMAP renderings (and DKIM signature) once, while it is
         in the page cache."""
+        self.received += 1
+
         def work() -> tuple[BlobRef, BlobMeta | None, bytes]:
             blob = reception.writer.finish()
             describe_it = describe and self.describe is not None and blob.size <= DESCRIBE_LIMIT

@@ -30,7 +30,7 @@ from dizimail.services.folders import canonical_name
 from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
-from dizimail.services.search import MessageSearch
+from dizimail.services.search import INDEX_BUDGET, MessageSearch
 from dizimail.services.selected import SelectedMailbox, normalize_flags
 from dizimail.services.threads import ThreadNode
 
@@ -190,9 +190,11 @@ class Mailstore:
                 data += await asyncio.to_thread(handle.read)
         return entry.prefix + data
 
-    async def index_pending(self) -> int:
-        """Add search documents for messages committed since the last run; returns how many."""
-        return await self.searching.index_pending()
+    async def index_pending(self, busy: bool = False) -> int:
+        """Add search documents for messages committed since the last run; returns how many.
+        ``busy``: mail is arriving, so one batch only (the rest waits for a quiet moment, and a
+        search gives the messages it needs their documents first)."""
+        return await self.searching.index_pending(budget=0.0 if busy else INDEX_BUDGET)
 
     async def search(self, view: SelectedMailbox, key: SearchKey, saved: Sequence[int] = ()) -> list[int]:
         """SEARCH (RFC 9051 §6.4.4): see MessageSearch.search."""

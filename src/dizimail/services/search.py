@@ -37,7 +37,7 @@ INLINE = 2000  # messages handled on the event loop; more go to a thread
 BATCH = 200  # blobs read per thread hop when giving them documents or keys
 INDEX_LIMIT = 32 * 1024 * 1024  # bytes of a message read for its search document
 HEADER_LIMIT = 1024 * 1024  # bytes of a message read for its sort keys (they are all header fields)
-INDEX_BUDGET = 0.5  # seconds one indexer run may go on while a backlog is left
+INDEX_BUDGET = 0.5  # seconds one indexer run may go on while a backlog is left and no mail arrives
 THREAD_ALGORITHMS = {"ORDEREDSUBJECT": ordered_subject, "REFERENCES": references}
 
 
@@ -253,9 +253,9 @@ class MessageSearch:
     def _read_docs(self, blob_ids: list[str]) -> list[tuple[str, SearchDoc]]:
         return self._read_each(blob_ids, INDEX_LIMIT, search_doc)
 
-    async def index_pending(self, limit: int = BATCH) -> int:
+    async def index_pending(self, limit: int = BATCH, budget: float = INDEX_BUDGET) -> int:
         """Add search documents for messages committed since the last run, a batch at a time for
-        up to INDEX_BUDGET seconds while a backlog is left; returns how many."""
+        up to ``budget`` seconds while a backlog is left (0: one batch); returns how many."""
         done = 0
         started = time.monotonic()
         while True:
@@ -265,5 +265,5 @@ class MessageSearch:
             docs = await asyncio.to_thread(self._read_docs, blob_ids)
             await self.index.add(docs)
             done += len(docs)
-            if len(blob_ids) < limit or time.monotonic() - started > INDEX_BUDGET:
+            if len(blob_ids) < limit or time.monotonic() - started >= budget:
                 return done
