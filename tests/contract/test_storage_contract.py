@@ -250,18 +250,24 @@ async def test_search_index_uses_fts_for_large_mailboxes(stores, monkeypatch):
     assert await index.search(box, "subject", "电厂") == {2}
 
 
-async def test_indexer_adds_documents_for_new_messages(stores):
+async def _indexed_account(stores):
+    """A Mailstore with its search index, and an account to deliver to."""
     from dizimail.services.mailstore import Mailstore
-    from dizimail.services.messages import describe_blob
     from dizimail.services.notify import Notifier
     from dizimail.storage.sqlite.search import SqliteSearchIndex
 
     meta, _queue, blobs = stores
     index = SqliteSearchIndex(meta.db)
-    mailstore = Mailstore(meta, blobs, Notifier(), index)
     await meta.add_domain("example.test")
     await meta.add_accounts([("a@example.test", HASH, "", 0)])
-    a = await meta.get_account("a@example.test")
+    return Mailstore(meta, blobs, Notifier(), index), index, await meta.get_account("a@example.test")
+
+
+async def test_indexer_adds_documents_for_new_messages(stores):
+    from dizimail.services.messages import describe_blob
+
+    meta, _queue, blobs = stores
+    mailstore, index, a = await _indexed_account(stores)
     raw = "Subject: 锅炉检修通知\r\n\r\n明天上午九点开始。\r\n".encode()
     blob = put_blob(blobs, raw)
     await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(), (LocalDelivery(a.id, a.address, "INBOX", b""),),
@@ -277,17 +283,10 @@ async def test_indexer_adds_documents_for_new_messages(stores):
 async def test_indexer_takes_one_batch_while_mail_arrives_and_the_backlog_when_quiet(stores):
     """Indexing as fast as mail arrived took a third of the node's CPU from reception (issue #9's
     SMTP benchmark); while busy the node's indexer asks for one batch a period."""
-    from dizimail.services.mailstore import Mailstore
-    from dizimail.services.notify import Notifier
     from dizimail.services.search import BATCH
-    from dizimail.storage.sqlite.search import SqliteSearchIndex
 
     meta, _queue, blobs = stores
-    index = SqliteSearchIndex(meta.db)
-    mailstore = Mailstore(meta, blobs, Notifier(), index)
-    await meta.add_domain("example.test")
-    await meta.add_accounts([("a@example.test", HASH, "", 0)])
-    a = await meta.get_account("a@example.test")
+    mailstore, _index, a = await _indexed_account(stores)
     for n in range(BATCH * 2 + 10):
         blob = put_blob(blobs, f"Subject: report {n}\r\n\r\nnumber {n}\r\n".encode())
         await meta.commit_ingest(IngestRecord(f"Q{n}", blob, "", time.time(),
