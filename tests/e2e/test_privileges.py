@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pwd
 import shutil
@@ -14,15 +15,80 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from conftest import DOMAIN, write_config
 from helpers import fetch_all
 
-DIZIMAIL = str(Path(sys.executable).parent / "dizimail")
-
-
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
 NOBODY = pwd.getpwnam("nobody")
+PROGRAM = Path(tempfile.gettempdir()) / f"dizimail-readable-{os.getpid()}"
+
+
+def _runtime_distributions() -> list[importlib.metadata.Distribution]:
+    """dizimail's runtime dependencies, recursively (no extras)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = [req for req in importlib.metadata.requires("dizimail") or [] if "extra ==" not in req]
+    while todo:
+        req = Requirement(todo.pop())
+        name = req.name.lower().replace("_", "-")
+        if name in found or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        dist = found[name] = importlib.metadata.distribution(req.name)
+        todo += dist.requires or []
+    return list(found.values())
+
+
+def _interpreter() -> str:
+    """A Python of this version that the service user may run: the venv's own may sit in a home
+    directory nobody can enter (a checkout in /root, as `make test` on a fresh machine has it)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (os.path.realpath(sys.executable), f"/usr/bin/python{version}"):
+        try:
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], user="nobody",
+                                   capture_output=True, text=True, timeout=30)
+        except OSError:  # not there, or not the service user's to run
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == str(tuple(sys.version_info[:2])):
+            return candidate
+    pytest.fail("no Python the service user may run")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def readable_program() -> Iterator[None]:
+    """dizimail installed where the service user can read it, as a real installation is (under /opt,
+    say): its package and its runtime dependencies copied into a world-readable directory, run with a
+    Python nobody may run. The checkout itself may be unreadable to nobody, and a node that drops
+    root refuses to start then (privileges.check)."""
+    import dizimail
+
+    shutil.rmtree(PROGRAM, ignore_errors=True)
+    PROGRAM.mkdir(mode=0o755)
+    shutil.copytree(Path(dizimail.__file__).parent, PROGRAM / "dizimail",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for dist in _runtime_distributions():
+        for file in dist.files or []:
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and not str(file).startswith(".."):
+                target = PROGRAM / file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    for path in [PROGRAM, *PROGRAM.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    DIZIMAIL[:] = [_interpreter(), "-c",
+                   "import sys; sys.argv[0] = 'dizimail'; from dizimail.cli.main import main; main()"]
+    os.environ["PYTHONPATH"], saved = str(PROGRAM), os.environ.get("PYTHONPATH")
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+        shutil.rmtree(PROGRAM, ignore_errors=True)
+
+
+DIZIMAIL: list[str] = []  # the command line of the readable copy (readable_program)
 
 
 @pytest.fixture
@@ -53,15 +119,15 @@ def as_nobody(code: str) -> str:
 
 
 def cli_as_root(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DIZIMAIL, *args, "--config", str(config_file)], capture_output=True, text=True,
+    return subprocess.run([*DIZIMAIL, *args, "--config", str(config_file)], capture_output=True, text=True,
                           timeout=120)
 
 
 def run_dropped(data: Path) -> Path:
     config_file, ports = dropped_config(data)
-    subprocess.run([DIZIMAIL, "user", "add", f"dropper@{DOMAIN}", "--password", "pw", "--config",
+    subprocess.run([*DIZIMAIL, "user", "add", f"dropper@{DOMAIN}", "--password", "pw", "--config",
                     str(config_file)], check=True, capture_output=True, timeout=60)
-    proc = subprocess.Popen([DIZIMAIL, "serve", "--config", str(config_file)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*DIZIMAIL, "serve", "--config", str(config_file)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stdout:
@@ -124,7 +190,7 @@ def test_a_link_planted_by_the_service_user_is_not_followed_and_the_start_is_ref
     result = cli_as_root(config_file, "user", "list")
     assert result.returncode != 0 and "symbolic link" in result.stderr, result.stdout + result.stderr
     assert victim.stat().st_uid == 0 and victim.read_text() == "root:secret\n"
-    proc = subprocess.run([DIZIMAIL, "serve", "--config", str(config_file)], capture_output=True, text=True,
+    proc = subprocess.run([*DIZIMAIL, "serve", "--config", str(config_file)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode != 0 and "symbolic link" in proc.stderr
     assert victim.stat().st_uid == 0
@@ -147,10 +213,23 @@ def test_a_config_the_service_user_could_have_changed_is_refused(base):
     assert result.returncode != 0 and f"{config_file} belongs to nobody" in result.stderr, result.stderr
     os.chown(config_file, 0, 0)
     os.chown(base / "data", NOBODY.pw_uid, NOBODY.pw_gid)  # as the old hand-over left it
-    result = subprocess.run([DIZIMAIL, "serve", "--config", str(config_file)], capture_output=True, text=True,
+    result = subprocess.run([*DIZIMAIL, "serve", "--config", str(config_file)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode != 0 and "belongs to nobody" in result.stderr, result.stderr
     os.chown(base / "data", 0, 0)
     (base / "data" / "tls").chmod(0o777)
     result = cli_as_root(config_file, "user", "list")
     assert result.returncode != 0 and "tls is writable by nobody" in result.stderr, result.stderr
+
+
+def test_a_program_the_service_user_cannot_read_is_refused_at_start(base):
+    """After the drop the node still loads modules and starts the queue runner: a program the service
+    user cannot read (a checkout in root's home) would fail later and obscurely, so the start says so."""
+    private = base / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(PROGRAM, private / "lib")
+    config_file, _ = dropped_config(base / "data")
+    result = subprocess.run([*DIZIMAIL, "serve", "--config", str(config_file)], capture_output=True, text=True,
+                            timeout=60, env=dict(os.environ, PYTHONPATH=str(private / "lib")))
+    assert result.returncode != 0, result.stdout
+    assert f"nobody cannot read {private / 'lib'}" in result.stderr, result.stderr

@@ -25,6 +25,7 @@ import logging
 import os
 import pwd
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,8 +94,35 @@ def _state_paths(config: Config) -> list[Path]:
             config.path(config.storage.blob_dir), config.path(config.storage.spool_dir), key.parent, key]
 
 
+def _program_paths() -> list[Path]:
+    """Where the running program lives: the interpreter, dizimail's package and every directory on
+    the import path (modules are loaded on first use, and the queue runner is a child process)."""
+    import dizimail
+
+    paths = [Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(dizimail.__file__).parent]
+    paths += [Path(p) for p in sys.path if p and os.path.isdir(p)]
+    return list(dict.fromkeys(paths))
+
+
+def unreadable_program(user: ServiceUser) -> Path | None:
+    """The first place of the program the service user could not read (or run), or None."""
+    wanted = [(path, os.R_OK | os.X_OK if path.is_dir() or path == Path(sys.executable) else os.R_OK)
+              for path in _program_paths()]  # looked at as root: the user may not even see them
+    with acting_as(user):
+        for path, mode in wanted:
+            if not os.access(path, mode, effective_ids=True):
+                return path
+    return None
+
+
 def check(config: Config, config_path: Path | None, user: ServiceUser) -> None:
-    """Refuse (UnsafeDataDir) a setup the service user could have tampered with in a way that matters."""
+    """Refuse (UnsafeDataDir) a setup the service user could have tampered with in a way that matters,
+    or one in which it could not go on (a program it cannot read)."""
+    if (where := unreadable_program(user)) is not None:
+        raise UnsafeDataDir(f"server.run_as: {user.name} cannot read {where}, and the node needs its program "
+                            f"after it stops being root (modules load on first use, the queue runner is a child "
+                            f"process); install dizimail where {user.name} can read it (under /opt, say), or "
+                            f"leave run_as empty")
     fix = (f"; make sure it is as you meant, then give it to root and take the write permission from "
            f"{user.name} (chown root, chmod go-w)")
     reads = [config_path] if config_path is not None else []
