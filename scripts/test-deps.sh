@@ -6,6 +6,7 @@
 set -euo pipefail
 
 # Each line: a capability check (a shell command that must succeed), " => ", then the packages that give it.
+# (Cyrus SASL's PLAIN module: without it mbsync falls back to LOGIN; it is only recommended by libsasl2.)
 CHECKS=(
   "command -v swaks => swaks"
   "perl -MNet::SSLeay -e1 => libnet-ssleay-perl"
@@ -19,6 +20,7 @@ CHECKS=(
   "test -x /usr/sbin/dnsmasq => dnsmasq-base"
   "command -v openssl => openssl"
   "command -v mbsync => isync"
+  "ls /usr/lib/*/sasl2/libplain.so* => libsasl2-modules"
   "command -v offlineimap => offlineimap3"
   "command -v mutt => mutt"
   "command -v tmux => tmux"
