@@ -51,8 +51,25 @@ __all__ = [
 _TAIL = 32  # bytes of a discarded line kept to see whether it announced a literal
 _LITERAL_TAIL = re.compile(rb"\{([0-9]+)([+-]?)\}")
 _MAX_SIZE_DIGITS = 18
-_OUTSIDE_QUOTES = re.compile(rb'(?:[^"]++|"(?:[^"\\]|\\.)*+")*+')
+_QUOTE_OR_ESCAPE = re.compile(rb'["\\]')
 _COMMAND, _IDLE, _SASL = range(3)
+
+
+def _quotes_closed(line: bytes, end: int) -> bool:
+    """Whether every quoted string in ``line[:end]`` is closed (a backslash escapes the next byte
+    inside one). A scan rather than a regular expression with possessive quantifiers: Python before
+    3.11.5 matched those wrongly (Debian 12 has 3.11.2), and one with plain ones can backtrack."""
+    pos = 0
+    while (opening := line.find(b'"', pos, end)) >= 0:
+        pos = opening + 1
+        while True:
+            found = _QUOTE_OR_ESCAPE.search(line, pos, end)
+            if found is None:
+                return False
+            pos = found.start() + (2 if line[found.start()] == 0x5C else 1)
+            if line[found.start()] == 0x22:
+                break
+    return True
 
 
 def _announced(line: bytes) -> tuple[int | None, bool, bool, int] | None:
@@ -255,7 +272,7 @@ class ImapParser:
                 return self._refuse(Malformed(e.tag, e.text, e.code), found)
             self._tag, self._name = tag, f"UID {name}" if uid else name
         tag = self._tag or ""
-        if _OUTSIDE_QUOTES.fullmatch(line, 0, start) is None:
+        if not _quotes_closed(line, start):
             return self._refuse(Malformed(tag, "unterminated quoted string"), found)
         if size is None:
             return self._refuse(Malformed(tag, "literal size out of range"), found)

@@ -35,7 +35,7 @@ ASTRING_ATOM = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')  # ASTRING-CHAR ad
 TAG = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\+]+')  # ASTRING-CHAR except "+"
 _LIST_ATOM = re.compile(rb'[^\x00-\x20\x7f-\xff(){"\\]+')  # list-char adds "%" "*"
 # RFC 9051 §9 quoted: no CR, LF, NUL; "\" escapes only DQUOTE and "\". 8-bit is UTF-8 (RFC 6855 §3).
-_QUOTED = re.compile(rb'"((?:[^"\\\x00\r\n]|\\["\\])*+)"')
+_QUOTED = re.compile(rb'"((?:[^"\\\x00\r\n]|\\["\\])*)"')  # not *+: wrong before Python 3.11.5
 _QUOTED_PAIR = re.compile(rb'\\(["\\])')
 LITERAL = re.compile(rb"(~?)\{([0-9]{1,18})([+-]?)\}")
 _NUMBER = re.compile(rb"[0-9]{1,20}")
