@@ -66,7 +66,12 @@ def wait_relayed(smarthost: ServerThread, before: int, node: ServerThread) -> No
     try:
         wait_for(lambda: relayed(smarthost) > before, timeout=60, what="the message at the smarthost")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; the sender's queue says: {queued_errors(node)}") from None
+        entries = json.loads(dizimail_cli(node.config_file, "queue", "list", "--json").stdout)
+        runner = node.node.runner_process
+        alive = runner is not None and runner.proc is not None and runner.proc.returncode is None
+        raise AssertionError(f"{exc}; the sender's queue holds {entries}; its runner process is "
+                             f"{'alive' if alive else 'not running'}, started "
+                             f"{runner.starts if runner is not None else 0} times") from None
 
 
 def test_may_with_credentials_and_an_unverified_certificate_sends_no_credentials(smarthost, tmp_path):
