@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server
-from helpers import add_route, submit, wait_for
+from helpers import add_route, fetch_all, submit, wait_for
 
 RELAY_USER = "relay"
 FAST = 'retry_schedule = ["1s"]\npoll_interval = "0.2s"\ndestination_backoff = "0.5s"\n'
@@ -69,9 +69,12 @@ def wait_relayed(smarthost: ServerThread, before: int, node: ServerThread) -> No
         entries = json.loads(dizimail_cli(node.config_file, "queue", "list", "--json").stdout)
         runner = node.node.runner_process
         alive = runner is not None and runner.proc is not None and runner.proc.returncode is None
+        bounces = [m[-600:] for m in fetch_all(node, f"{RELAY_USER}@example.test")]
+        at_smarthost = smarthost.call(lambda s: s.queue.list())
         raise AssertionError(f"{exc}; the sender's queue holds {entries}; its runner process is "
                              f"{'alive' if alive else 'not running'}, started "
-                             f"{runner.starts if runner is not None else 0} times") from None
+                             f"{runner.starts if runner is not None else 0} times; the sender's mailbox "
+                             f"holds {bounces}; the smarthost's queue {at_smarthost}") from None
 
 
 def test_may_with_credentials_and_an_unverified_certificate_sends_no_credentials(smarthost, tmp_path):
@@ -132,3 +135,24 @@ def test_credentials_go_to_a_smarthost_with_the_pinned_certificate_and_not_to_an
         assert "is not the pinned one" in errors[0] and len(logins) == logged and relayed(gateway) == before
     finally:
         wrong.stop()
+
+
+def test_no_password_or_a_refused_login_defers_and_never_bounces(smarthost, tmp_path):
+    """A username without a password (not set yet, or set a moment ago and not seen yet) sends no
+    AUTH; a login the smarthost refuses defers even when its reply is permanent (as Postfix's
+    smtp_sasl_auth_soft_bounce): a password is fixed in a minute, bounced mail is gone. The last test
+    here: the refused logins count against this client at the smarthost."""
+    gateway, _ = smarthost
+    ca = gateway.config.path(gateway.config.tls.cert_file)
+    node = sender_node(tmp_path / "a", gateway, f'tls_ca_file = "{ca}"\n')
+    try:
+        dizimail_cli(node.config_file, "secret", "remove", "smarthost-password")
+        send_out(node, "no password")
+        errors = wait_for(lambda: queued_errors(node), what="the deferral")
+        assert "no password" in errors[0], errors
+        dizimail_cli(node.config_file, "secret", "set", "smarthost-password", "--stdin", input="wrong\n")
+        errors = wait_for(lambda: [e for e in queued_errors(node) if "AUTH refused" in e], what="the refusal")
+        assert "535" in errors[0], errors
+        assert fetch_all(node, f"{RELAY_USER}@example.test") == []  # no bounce
+    finally:
+        node.stop()

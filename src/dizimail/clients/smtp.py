@@ -86,10 +86,12 @@ class SmtpClientSession:
                 raise ConnectFailed("will not send credentials without TLS")
             if not self.peer_verified:  # unreachable today (see SmtpClient.context): a guard, not a path
                 raise ConnectFailed("will not send credentials: the server's certificate is not verified")
+            if not hop.password:  # not set, or set a moment ago and not seen yet: try again later
+                raise ConnectFailed("no password for the smarthost's user (dizimail secret set smarthost-password)")
             token = base64.b64encode(f"\0{hop.username}\0{hop.password}".encode()).decode()
             reply = await self.execute(command("AUTH", "PLAIN", token))
-            if reply.code != 235:
-                raise ConnectFailed(f"AUTH refused: {reply}", reply)
+            if reply.code != 235:  # deferred even when permanent, as Postfix's smtp_sasl_auth_soft_bounce:
+                raise ConnectFailed(f"AUTH refused: {reply}")  # a password is fixed, the mail should not bounce
 
     def _check_peer(self, context: ssl.SSLContext) -> bool:
         """Whether the TLS peer is the one we meant: its certificate chain verified (the handshake
