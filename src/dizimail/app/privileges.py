@@ -95,12 +95,15 @@ def _state_paths(config: Config) -> list[Path]:
 
 
 def _program_paths() -> list[Path]:
-    """Where the running program lives: the interpreter, dizimail's package and every directory on
-    the import path (modules are loaded on first use, and the queue runner is a child process)."""
+    """Where the running program lives: the interpreter, dizimail's package and each directory of the
+    import path that modules were loaded from (more load on first use, and the queue runner is a
+    child process). Import-path entries nothing came from (root's own ~/.local) are not asked for."""
     import dizimail
 
+    loaded = {os.path.dirname(f) for m in list(sys.modules.values()) if isinstance(f := getattr(m, "__file__", None), str)}
     paths = [Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(dizimail.__file__).parent]
-    paths += [Path(p) for p in sys.path if p and os.path.isdir(p)]
+    paths += [Path(p) for p in sys.path if p and os.path.isdir(p)
+              and any(d == p or d.startswith(p + os.sep) for d in loaded)]
     return list(dict.fromkeys(paths))
 
 
