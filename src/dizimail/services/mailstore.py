@@ -190,11 +190,10 @@ class Mailstore:
                 data += await asyncio.to_thread(handle.read)
         return entry.prefix + data
 
-    async def index_pending(self, busy: bool = False) -> int:
-        """Add search documents for messages committed since the last run; returns how many.
-        ``busy``: mail is arriving, so one batch only (the rest waits for a quiet moment, and a
-        search gives the messages it needs their documents first)."""
-        return await self.searching.index_pending(budget=0.0 if busy else INDEX_BUDGET)
+    async def index_pending(self, budget: float = INDEX_BUDGET) -> int:
+        """Add search documents for messages committed since the last run, for up to ``budget`` seconds
+        (0: one batch); returns how many. The node's indexer asks with IndexPacer's budget."""
+        return await self.searching.index_pending(budget=budget)
 
     async def search(self, view: SelectedMailbox, key: SearchKey, saved: Sequence[int] = ()) -> list[int]:
         """SEARCH (RFC 9051 §6.4.4): see MessageSearch.search."""
