@@ -320,3 +320,29 @@ async def test_indexer_leaves_relayed_mail_alone_until_a_mailbox_holds_it(stores
     assert await index.pending(100) == []  # the same blob row as before: the regular look starts after it
     monkeypatch.setattr(search_module, "FULL_CHECK", 0.0)
     assert await index.pending(100) == [relayed.id, stored.id]  # in row order
+
+
+async def test_access_lists_store(stores):
+    """The block and allow lists (interfaces/access.py): unique per list, scope and pattern; the version
+    moves with every addition and removal, also one that leaves the count as it was."""
+    from dizimail.model.access import AccessEntry, ListName
+    from dizimail.storage.sqlite.access import SqliteAccessListStore
+
+    meta, _queue, _blobs = stores
+    store = SqliteAccessListStore(meta.db)
+    empty = await store.access_version()
+    entries = [AccessEntry(ListName.BLOCK, "", "@usa.test", "spam"), AccessEntry(ListName.BLOCK, "a.test", "@usa.test"),
+               AccessEntry(ListName.ALLOW, "", "@usa.test"), AccessEntry(ListName.BLOCK, "", "@usa.test")]
+    assert await store.add_access(entries) == 3
+    one = await store.access_version()
+    assert one != empty
+    listed = await store.list_access()
+    assert [(e.list, e.scope, e.pattern, e.note) for e in listed] == [
+        (ListName.ALLOW, "", "@usa.test", ""), (ListName.BLOCK, "", "@usa.test", "spam"),
+        (ListName.BLOCK, "a.test", "@usa.test", "")]
+    assert all(e.created > 0 for e in listed)
+    await store.remove_access(ListName.BLOCK, "a.test", "@usa.test")
+    await store.add_access([AccessEntry(ListName.BLOCK, "b.test", "@usa.test")])  # same count, new version
+    assert await store.access_version() not in (one, empty)
+    with pytest.raises(NotFound):
+        await store.remove_access(ListName.BLOCK, "a.test", "@usa.test")

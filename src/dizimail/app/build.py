@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from dizimail.clients.fetch import StdlibMailboxClient
 from dizimail.clients.smtp import SmtpClient
 from dizimail.config.schema import Config
+from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
+from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.fetch import FetchService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
@@ -24,6 +26,7 @@ from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
+from dizimail.services.resolver import make_resolver
 from dizimail.services.route_table import RouteTable
 from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
@@ -31,6 +34,7 @@ from dizimail.services.submit import Submitter
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
+from dizimail.storage.sqlite.access import SqliteAccessListStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
@@ -60,6 +64,7 @@ class Services:
     routes: RouteTable
     fetch: FetchService
     secrets: Secrets
+    access: AccessLists
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Stores:
     keys: SqliteDkimKeyStore
     fetch: SqliteFetchStore
     search: SqliteSearchIndex
+    access: SqliteAccessListStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -103,7 +109,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
     try:
         stores = Stores(db=db, meta=SqliteMetaStore(db, blobs), blobs=blobs, queue=SqliteQueueStore(db),
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
-                        fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db))
+                        fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -125,7 +131,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
-    policy = Policy(config, router, relay, dkim)
+    access = AccessLists(stores.access)
+    dnsbl = Dnsbl(config.antispam.dnsbl_zones, make_resolver(config.delivery.dns_servers, config.antispam.dnsbl_timeout))
+    policy = Policy(config, router, relay, dkim, access, dnsbl)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -134,7 +142,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     mailstore=Mailstore(meta, stores.blobs, notifier, stores.search, quota),
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
-                    routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box))
+                    routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
+                    access=access)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -124,7 +124,7 @@ def fetch_add(
 ) -> None:
     """Fetch a remote mailbox on a timer (and when its user logs in)."""
     from dizimail.model.outbound import FetchAccount
-    from dizimail.services.delivery.nexthop import split_hostport
+    from dizimail.services.resolver import split_hostport
     from dizimail.util.units import parse_duration
     default_port = {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143,
                     ("imap", "none"): 143}.get((protocol, security), 110)

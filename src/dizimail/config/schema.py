@@ -138,7 +138,8 @@ class DeliveryConfig(Section):
         "SHA-256 of the smarthost's certificate (hex, colons allowed), e.g. the gateway's self-signed one: "
         "pinned, it replaces CA verification"))
     dns_servers: list[str] = Field(default_factory=list, description=(
-        "resolvers for MX/A lookups as IP or IP:PORT; empty: the system's /etc/resolv.conf"))
+        "resolvers this node asks (MX/A for delivery, DNSBLs for anti-spam) as IP or IP:PORT; empty: the "
+        "system's /etc/resolv.conf"))
     mx_port: int = Field(25, description="port used for hosts found through MX/A records")
     helo_name: str = Field("", description="name in our EHLO (default: server.hostname)")
     concurrency: int = Field(20, description="parallel deliveries in all (the operator can change it at run time)")
@@ -172,10 +173,27 @@ class FetchConfig(Section):
     max_messages: int = Field(500, description="most messages taken from one account per run")
 
 
+# Networks that DNSBLs never list and the connection rate does not count: this host and the private
+# ranges (an inner network's clients; asking a public DNSBL about them only tells it our layout).
+LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                  "fc00::/7", "fe80::/10")
+
+
+class AntispamConfig(Section):
+    dnsbl_zones: list[str] = Field(default_factory=lambda: ["bl.spamcop.net", "zen.spamhaus.org"], description=(
+        "DNS block lists asked about each client that is not logged in, not a relay network and not exempt "
+        "(a listing refuses its recipients with 554 5.7.1; a zone that does not answer never blocks mail)"))
+    dnsbl_timeout: Duration = Field(3.0, description="how long a DNSBL answer is waited for")
+    exempt_networks: list[str] = Field(default_factory=lambda: list(LOCAL_NETWORKS), description=(
+        "clients never looked up in DNSBLs nor rate-limited (default: loopback and the private ranges)"))
+    max_connection_rate: int = Field(120, description=(
+        "SMTP connections one client (IPv6: a /64) may open a minute before it is told 421 4.7.0; 0: no limit"))
+
+
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
-CORE_CHECKS = ("auth-required", "may-send-as", "size", "recipient-limit", "recipient", "routing-trick", "relay",
-               "quota", "message-format", "hop-count", "mail-loop")
+CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
+               "routing-trick", "relay", "block-list", "dnsbl", "quota", "message-format", "hop-count", "mail-loop")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log"]
 
@@ -218,6 +236,7 @@ class Config(Section):
     delivery: DeliveryConfig = DeliveryConfig()
     fetch: FetchConfig = FetchConfig()
     policy: PolicyConfig = PolicyConfig()
+    antispam: AntispamConfig = AntispamConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

@@ -5,6 +5,7 @@ files) and, later, a distributed one (PostgreSQL). ``app`` picks one from the
 config; ``tests/contract`` runs one suite per interface against each.
 """
 
+from dizimail.interfaces.access import AccessListStore
 from dizimail.interfaces.blob import BlobStore, BlobWriter
 from dizimail.interfaces.fetch import FetchStore
 from dizimail.interfaces.keys import DkimKeyStore
@@ -14,5 +15,5 @@ from dizimail.interfaces.routing import RoutingStore
 from dizimail.interfaces.search import SearchIndex
 from dizimail.interfaces.settings import SettingsStore
 
-__all__ = ["BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
+__all__ = ["AccessListStore", "BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
            "SearchIndex", "SettingsStore"]

@@ -63,6 +63,41 @@ class ConnectionLimiter:
         return admit, self.release
 
 
+class ConnectionRate:
+    """At most ``per_minute`` new connections per client (client_key) over any minute, as a token
+    bucket: each client's bucket holds ``per_minute`` tokens and refills one every 60/``per_minute``
+    seconds; a connection takes one. O(1) per connection; buckets that are full again are dropped
+    when the table grows past ``max_clients``, so a scan from many addresses cannot grow it for ever."""
+
+    def __init__(self, per_minute: int, max_clients: int = 100_000) -> None:
+        self.capacity = float(per_minute)
+        self.refill = per_minute / 60.0
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, when)
+
+    def take(self, ip: str, now: float) -> bool:
+        """Count a connection at ``now`` (seconds, monotonic); False when the client is over its rate."""
+        if self.capacity <= 0:
+            return True
+        key = client_key(ip)
+        tokens, when = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - when) * self.refill)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        if key not in self._buckets and len(self._buckets) >= self.max_clients:
+            self._prune(now)
+        self._buckets[key] = (tokens - 1.0, now)
+        return True
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, (tokens, when) in self._buckets.items() if tokens + (now - when) * self.refill >= self.capacity]
+        for k in full:
+            del self._buckets[k]
+        while len(self._buckets) >= self.max_clients:  # every one of them busy: the oldest go
+            del self._buckets[next(iter(self._buckets))]
+
+
 class MemoryBudget:
     """Bytes that all sessions together may hold in memory for client data not yet processed (IMAP
     literals): each session takes before it buffers and gives back when done, so many connections

@@ -10,7 +10,7 @@ import re
 from dizimail.interfaces import MetaStore, RoutingStore
 from dizimail.model.errors import InvalidInput, NotFound
 from dizimail.model.outbound import Route
-from dizimail.services.delivery.nexthop import split_hostport
+from dizimail.services.resolver import split_hostport
 
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 

@@ -14,6 +14,7 @@ import dns.resolver
 from dizimail.config.schema import DeliveryConfig
 from dizimail.interfaces import RoutingStore
 from dizimail.interfaces.outbound import Hop
+from dizimail.services.resolver import make_resolver, split_hostport
 from dizimail.services.secretbox import Secrets
 
 log = logging.getLogger("dizimail.delivery")
@@ -33,31 +34,12 @@ class Destination:
     error: str = ""
 
 
-def split_hostport(value: str, default_port: int) -> tuple[str, int]:
-    """"host", "host:port", "[v6]:port" or "[1.2.3.4]" → (host, port)."""
-    value = value.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else default_port
-        return host, port
-    if value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-        return host, int(port_text)
-    return value, default_port
-
-
 class NextHops:
     def __init__(self, config: DeliveryConfig, routing: RoutingStore, secrets: Secrets) -> None:
         self.config = config
         self.routing = routing
         self.secrets = secrets
-        self.resolver = dns.asyncresolver.Resolver(configure=not config.dns_servers)
-        if config.dns_servers:
-            servers = [split_hostport(s, 53) for s in config.dns_servers]
-            self.resolver.nameservers = [h for h, _ in servers]
-            self.resolver.port = servers[0][1]
-        self.resolver.cache = dns.resolver.Cache()
-        self.resolver.lifetime = 10.0
+        self.resolver = make_resolver(config.dns_servers, 10.0)
 
     def _tls(self, domain: str) -> str:
         return self.config.tls_policy.get(domain, "may")

@@ -8,7 +8,9 @@ from dataclasses import dataclass, replace
 
 from dizimail.config.schema import CORE_CHECKS, Config
 from dizimail.model.outbound import DkimKey
+from dizimail.services.access import AccessLists
 from dizimail.services.dkim import DkimService
+from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
 from dizimail.services.policy.checks import (
     AuthRequired,
@@ -25,6 +27,7 @@ from dizimail.services.policy.checks import (
     Size,
 )
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
+from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.verdict import ACCEPT, Stage, Verdict
@@ -43,7 +46,8 @@ class Policy:
     """Every way in asks here: the SMTP session at each stage, and the submitter (DSNs, the fetcher,
     later webmail and the importers) for the recipients and the message it is about to ingest."""
 
-    def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService) -> None:
+    def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
+                 lists: AccessLists, dnsbl: Dnsbl) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -52,6 +56,9 @@ class Policy:
             AuthRequired(), MaySendAs(router), Size(config.limits), RecipientLimit(config.limits), Recipient(),
             RoutingTrick(networks), Relay(networks), Quota(self.quota), MessageFormat(config.limits, config.smtp),
             HopCount(config.policy), MailLoop(config.policy)]
+        shared = NetworkFacts(lists, networks, config.antispam.exempt_networks)
+        checks += [ConnectionRateCheck(shared, config.antispam.max_connection_rate), BlockList(shared),
+                   DnsblCheck(shared, dnsbl)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions

@@ -202,6 +202,18 @@ relay_networks = Table(
     Column("created", Float, nullable=False),
 )
 
+access_entries = Table(
+    "access_entries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list", String, nullable=False),
+    Column("scope", String, nullable=False),
+    Column("pattern", String, nullable=False),
+    Column("note", String, nullable=False, server_default=""),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("list", "scope", "pattern"),
+    sqlite_autoincrement=True,
+)
+
 dkim_keys = Table(
     "dkim_keys", metadata,
     Column("domain", String, primary_key=True),
