@@ -107,3 +107,39 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str =
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- SMTP from a chosen loopback address (127.0.0.x: a client of its own for lists, DNS and rates) ---
+
+
+def connect(node, ip: str) -> tuple[smtplib.SMTP, int, str]:
+    """An SMTP client from ``ip`` on port 25: the client, the greeting's code and text."""
+    client = smtplib.SMTP(source_address=(ip, 0), timeout=30)
+    code, text = client.connect("127.0.0.1", node.ports["smtp"])
+    return client, code, text.decode()
+
+
+def greeting(node, ip: str) -> tuple[int, str]:
+    client, code, text = connect(node, ip)
+    client.close()
+    return code, text
+
+
+def transaction(node, ip: str, sender: str, rcpt: str, helo: str = "client.example.org",
+                subject: str = "") -> tuple[int, int, str]:
+    """(greeting code, MAIL code, the last reply's code and text) of one try; sends the message (Subject
+    ``subject``, by default "from <ip>") if every step was accepted."""
+    client, code, text = connect(node, ip)
+    try:
+        if code != 220:
+            return code, 0, text
+        client.ehlo(helo)
+        mail_code, mail_text = client.mail(sender)
+        if mail_code != 250:
+            return code, mail_code, mail_text.decode()
+        rcpt_code, rcpt_text = client.rcpt(rcpt)
+        if rcpt_code == 250:
+            client.data(f"From: <{sender}>\r\nSubject: {subject or 'from ' + ip}\r\n\r\nhello\r\n".encode())
+        return code, mail_code, f"{rcpt_code} {rcpt_text.decode()}"
+    finally:
+        client.close()

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import DOMAIN, PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import fetch_all, wait_for
-from peers import A, DnsmasqPeer, free_dns_port
+from helpers import fetch_all, greeting, transaction, wait_for
+from peers import PTR, A, DnsmasqPeer, free_dns_port
 
 RATE = 20
 OTHER_DOMAIN = "second.test"
@@ -26,6 +26,7 @@ OTHER_DOMAIN = "second.test"
 @pytest.fixture(scope="module")
 def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
     records = [A("2.0.0.127.dnsbl.test", "127.0.0.2"),  # 127.0.0.2 is listed (the RFC 5782 test entry)
+               PTR("127.0.0.2", "listed.test"),  # its own PTR (not the one the A record would make)
                A("3.0.0.127.codes.test", "127.255.255.254")]  # an error code for 127.0.0.3: not a listing
     with DnsmasqPeer(tmp_path_factory.mktemp("dns"), free_dns_port(), records) as peer:
         yield peer
@@ -40,38 +41,6 @@ def node(tmp_path_factory: pytest.TempPathFactory, dns: DnsmasqPeer) -> Iterator
     srv.call(lambda s: s.accounts.add_domain(OTHER_DOMAIN))
     yield srv
     srv.stop()
-
-
-def connect(node: ServerThread, ip: str) -> tuple[smtplib.SMTP, int, str]:
-    """An SMTP client from ``ip`` on port 25: the client, the greeting's code and text."""
-    client = smtplib.SMTP(source_address=(ip, 0), timeout=30)
-    code, text = client.connect("127.0.0.1", node.ports["smtp"])
-    return client, code, text.decode()
-
-
-def greeting(node: ServerThread, ip: str) -> tuple[int, str]:
-    client, code, text = connect(node, ip)
-    client.close()
-    return code, text
-
-
-def transaction(node: ServerThread, ip: str, sender: str, rcpt: str) -> tuple[int, int, str]:
-    """(greeting code, MAIL code, the last reply's code and text) of one try; sends the message if
-    every step was accepted."""
-    client, code, text = connect(node, ip)
-    try:
-        if code != 220:
-            return code, 0, text
-        client.ehlo("client.example.org")
-        mail_code, mail_text = client.mail(sender)
-        if mail_code != 250:
-            return code, mail_code, mail_text.decode()
-        rcpt_code, rcpt_text = client.rcpt(rcpt)
-        if rcpt_code == 250:
-            client.data(f"From: <{sender}>\r\nSubject: from {ip}\r\n\r\nhello\r\n".encode())
-        return code, mail_code, f"{rcpt_code} {rcpt_text.decode()}"
-    finally:
-        client.close()
 
 
 def cli(node: ServerThread, *args: str, check: bool = True):

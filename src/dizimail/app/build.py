@@ -11,6 +11,7 @@ from dizimail.clients.smtp import SmtpClient
 from dizimail.config.schema import Config
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
+from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
@@ -132,8 +133,10 @@ def build_services(config: Config, stores: Stores) -> Services:
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
     access = AccessLists(stores.access)
-    dnsbl = Dnsbl(config.antispam.dnsbl_zones, make_resolver(config.delivery.dns_servers, config.antispam.dnsbl_timeout))
-    policy = Policy(config, router, relay, dkim, access, dnsbl)
+    servers, antispam = config.delivery.dns_servers, config.antispam
+    dnsbl = Dnsbl(antispam.dnsbl_zones, make_resolver(servers, antispam.dnsbl_timeout))
+    rdns = ReverseDns(make_resolver(servers, antispam.dns_timeout))
+    policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout))
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())

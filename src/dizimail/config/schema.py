@@ -179,6 +179,16 @@ LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.
                   "fc00::/7", "fe80::/10")
 
 
+# Points a finding adds to a message's spam score (anti-spam layer 2; the content filter adds its own,
+# on the same 0-10 scale). `antispam.weights` overrides them; docs/antispam.md says what each means.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "helo.not_fqdn": 1.0, "helo.ours": 3.0, "helo.literal_mismatch": 1.0,
+    "iprev.fail": 1.5, "iprev.temperror": 0.0,
+    "spf.fail": 3.0, "spf.softfail": 1.0, "spf.neutral": 0.2, "spf.none": 0.3, "spf.permerror": 0.5,
+    "spf.temperror": 0.0,
+}
+
+
 class AntispamConfig(Section):
     dnsbl_zones: list[str] = Field(default_factory=lambda: ["bl.spamcop.net", "zen.spamhaus.org"], description=(
         "DNS block lists asked about each client that is not logged in, not a relay network and not exempt "
@@ -188,14 +198,29 @@ class AntispamConfig(Section):
         "clients never looked up in DNSBLs nor rate-limited (default: loopback and the private ranges)"))
     max_connection_rate: int = Field(120, description=(
         "SMTP connections one client (IPv6: a /64) may open a minute before it is told 421 4.7.0; 0: no limit"))
+    dns_timeout: Duration = Field(5.0, description="how long the reverse DNS and SPF look-ups of one client may take")
+    weights: dict[str, float] = Field(default_factory=dict, description=(
+        "points a finding adds to the spam score, overriding the defaults (docs/antispam.md), e.g. "
+        '{ "iprev.fail" = 3.0 }'))
+
+    @model_validator(mode="after")
+    def _known_weights(self) -> AntispamConfig:
+        unknown = [k for k in self.weights if k not in DEFAULT_WEIGHTS]
+        if unknown:
+            raise ValueError(f"unknown weight(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_WEIGHTS)}")
+        return self
+
+    def weight(self, key: str) -> float:
+        return self.weights.get(key, DEFAULT_WEIGHTS[key])
 
 
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
-               "routing-trick", "relay", "block-list", "dnsbl", "quota", "message-format", "hop-count", "mail-loop")
+               "routing-trick", "relay", "block-list", "dnsbl", "iprev", "helo", "spf", "quota", "message-format",
+               "hop-count", "mail-loop")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
-CheckAction = Literal["default", "tempfail", "log"]
+CheckAction = Literal["default", "tempfail", "log", "reject"]
 
 
 class PolicyConfig(Section):
@@ -203,7 +228,8 @@ class PolicyConfig(Section):
         "the checks that decide whether mail is taken, in the order they run (docs/config.md lists them)"))
     actions: dict[str, CheckAction] = Field(default_factory=dict, description=(
         "per check: default (as the check says), tempfail (a refusal becomes temporary: try a check out "
-        "without losing mail) or log (only record what it would have done)"))
+        "without losing mail), log (only record what it would have done) or reject (a scoring check such as "
+        "iprev, helo or spf refuses when it finds against the client, instead of only adding to the score)"))
     max_hops: int = Field(50, description="most Received: header fields a message may carry (RFC 5321 §6.3)")
     max_own_passes: int = Field(2, description=(
         "a message that already passed through this server this many times is refused as a mail loop"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -22,6 +21,7 @@ import dns.exception
 import dns.resolver
 
 from dizimail.services.access import client_address
+from dizimail.services.taskcache import TaskCache
 
 log = logging.getLogger("dizimail.antispam")
 LISTED = ipaddress.ip_network("127.0.0.0/8")
@@ -58,43 +58,18 @@ class Dnsbl:
     def __init__(self, zones: list[str], resolver: dns.asyncresolver.Resolver) -> None:
         self.zones = [z.strip().rstrip(".").lower() for z in zones if z.strip()]
         self.resolver = resolver
-        self._cache: dict[str, tuple[float, asyncio.Task[_Answer]]] = {}
+        self._cache: TaskCache[str, _Answer] = TaskCache(self._lookup, lambda a: a.ttl, ERROR_TTL, MAX_CACHED)
 
     def prefetch(self, ip: str) -> None:
         """Start the look-up of ``ip`` (if none is cached) without waiting for it."""
         if self.zones:
-            self._task(ip)
+            self._cache.get(ip)
 
     async def listed(self, ip: str) -> tuple[Listing, ...]:
         """The zones that list ``ip`` (none when no zone answered in time)."""
         if not self.zones:
             return ()
-        return (await asyncio.shield(self._task(ip))).listings
-
-    def _task(self, ip: str) -> asyncio.Task[_Answer]:
-        now = time.monotonic()
-        cached = self._cache.get(ip)
-        if cached is not None:
-            expires, task = cached
-            if not task.done() or now < expires:
-                return task
-        if len(self._cache) >= MAX_CACHED:
-            self._prune(now)
-        task = asyncio.get_running_loop().create_task(self._lookup(ip))
-        self._cache[ip] = (now + ERROR_TTL, task)
-        task.add_done_callback(lambda t: self._settle(ip, t))
-        return task
-
-    def _settle(self, ip: str, task: asyncio.Task[_Answer]) -> None:
-        entry = self._cache.get(ip)
-        if entry is not None and entry[1] is task and not task.cancelled() and task.exception() is None:
-            self._cache[ip] = (time.monotonic() + task.result().ttl, task)
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, (expires, task) in self._cache.items() if task.done() and expires <= now]:
-            del self._cache[key]
-        while len(self._cache) >= MAX_CACHED:  # all fresh: the oldest go
-            del self._cache[next(iter(self._cache))]
+        return (await self._cache.value(ip)).listings
 
     async def _lookup(self, ip: str) -> _Answer:
         addr = client_address(ip)

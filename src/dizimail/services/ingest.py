@@ -36,6 +36,8 @@ from dizimail.model.types import (
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
+from dizimail.services.policy.report import authentication_results
+from dizimail.services.policy.verdict import Finding
 from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
@@ -56,6 +58,7 @@ class Envelope:
     hold: list[tuple[str, Account]] = field(default_factory=list)  # (rcpt, holding account): poll-mode gateway
     dkim: DkimKey | None = None  # sign for the remote recipients (submitted mail)
     fetched: tuple[int, str] | None = None  # (fetch account id, remote UID), recorded with the commit
+    findings: list[Finding] = field(default_factory=list)  # what the scoring checks saw (Authentication-Results)
 
     @property
     def count(self) -> int:
@@ -169,21 +172,22 @@ class Ingest:
         """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
+        trace = authentication_results(self.hostname, envelope.findings)
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         # A mailbox too full for the message defers its recipient in the queue (retried as space frees),
         # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
-                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode(),
+                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace,
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for _rcpt, acc in envelope.local) + tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
-                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode(),
+                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode() + trace,
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for rcpt, acc in envelope.hold)
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender=envelope.sender,
                               received_at=reception.received_at, deliveries=deliveries,
-                              queued=tuple(envelope.remote), queue_prefix=signature, params=envelope.params,
+                              queued=tuple(envelope.remote), queue_prefix=trace + signature, params=envelope.params,
                               meta=meta, fetched=envelope.fetched)
         result = await self.meta.commit_ingest(record)
         if not result.delivered and not envelope.remote and result.refused:  # nothing was written

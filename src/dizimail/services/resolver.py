@@ -20,14 +20,26 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
     return value, default_port
 
 
-def make_resolver(servers: list[str], lifetime: float) -> dns.asyncresolver.Resolver:
-    """An asyncio resolver with its own answer cache (TTLs honoured) asking ``servers`` (IP[:PORT]; all
-    on the first one's port), or the system's resolvers when the list is empty."""
-    resolver = dns.asyncresolver.Resolver(configure=not servers)
+def _configure(resolver: dns.resolver.BaseResolver, servers: list[str], lifetime: float) -> None:
     if servers:
         parsed = [split_hostport(s, 53) for s in servers]
         resolver.nameservers = [h for h, _ in parsed]
         resolver.port = parsed[0][1]
-    resolver.cache = dns.resolver.Cache()
     resolver.lifetime = lifetime
+
+
+def make_resolver(servers: list[str], lifetime: float) -> dns.asyncresolver.Resolver:
+    """An asyncio resolver with its own answer cache (TTLs honoured) asking ``servers`` (IP[:PORT]; all
+    on the first one's port), or the system's resolvers when the list is empty."""
+    resolver = dns.asyncresolver.Resolver(configure=not servers)
+    _configure(resolver, servers, lifetime)
+    resolver.cache = dns.resolver.Cache()
+    return resolver
+
+
+def make_sync_resolver(servers: list[str], lifetime: float) -> dns.resolver.Resolver:
+    """The same for libraries that ask DNS synchronously (pyspf, dkimpy), run in worker threads."""
+    resolver = dns.resolver.Resolver(configure=not servers)
+    _configure(resolver, servers, lifetime)
+    resolver.cache = dns.resolver.LRUCache()
     return resolver

@@ -61,6 +61,12 @@ class Router:
             result.kind = Kind.REMOTE
         return result
 
+    async def is_ours(self, domain: str) -> bool:
+        """Whether ``domain`` (lower-case) is a local domain or one our routing table serves."""
+        if (await self.meta.lookup(f"postmaster@{domain}")).domain is not None:
+            return True
+        return await self._route(f"postmaster@{domain}") is not None
+
     async def _expand(self, address: str, result: Resolution, seen: set[str], depth: int) -> Kind:
         if address in seen or depth > MAX_ALIAS_DEPTH or len(seen) > MAX_EXPANSION:
             return Kind.LOCAL  # a loop or an absurd chain contributes nothing more

@@ -16,7 +16,8 @@ from dizimail.model.types import Account
 from dizimail.net.connection import Connection, ConnectionClosed, LineTooLong
 from dizimail.services.ingest import Envelope, Reception
 from dizimail.services.policy.facts import Client, MessageFacts, Mode
-from dizimail.services.policy.verdict import Action, Verdict
+from dizimail.services.policy.report import score, summary
+from dizimail.services.policy.verdict import Action, Finding, Verdict
 from dizimail.smtp import replies
 from dizimail.smtp.replies import Reply
 
@@ -52,6 +53,8 @@ class SmtpSession:
         self.sid = session_id
         self.helo: str | None = None
         self.esmtp = False
+        self.connect_findings: list[Finding] = []  # what the scoring checks saw at connect, and at HELO
+        self.helo_findings: list[Finding] = []
         self.account: Account | None = None
         self.tx: Transaction | None = None
         self.bad = 0
@@ -96,7 +99,7 @@ class SmtpSession:
 
     async def run(self) -> None:
         limits = self.ctx.config.limits
-        verdict = await self.ctx.policy.connect(self.client())
+        verdict = await self.ctx.policy.connect(self.client(), self.connect_findings)
         if not verdict.accepted:  # RFC 5321 §3.1: a refusing server still greets, with the refusal
             self.send(replies.of_verdict(verdict))
             await self.conn.drain_quietly()
@@ -153,12 +156,13 @@ class SmtpSession:
         assert isinstance(cmd, codec.Ehlo)
         self.abort_bdat()
         self.tx = None
+        findings: list[Finding] = []
         verdict = await self.ctx.policy.helo(Client(self.conn.peer_ip, self.mode, self.conn.tls is not None,
-                                                    cmd.domain, self.account))
+                                                    cmd.domain, self.account), findings)
         if not verdict.accepted:
             self.speak(verdict)
             return
-        self.helo, self.esmtp = cmd.domain, cmd.extended
+        self.helo, self.esmtp, self.helo_findings = cmd.domain, cmd.extended, findings
         if cmd.extended:
             self.reply(250, "", replies.hello(self.ctx.hostname, cmd.domain, self.conn.peer_ip), *self.capabilities())
         else:
@@ -195,7 +199,7 @@ class SmtpSession:
             log.info("smtp.tls.failed session=%s ip=%s error=%s", self.sid, self.conn.peer_ip, exc)
             raise ConnectionClosed() from exc
         # RFC 3207 §4.2: forget everything learnt before the handshake.
-        self.helo, self.esmtp, self.tx, self.account = None, False, None, None
+        self.helo, self.esmtp, self.tx, self.account, self.helo_findings = None, False, None, None, []
 
     # --- AUTH (RFC 4954) ------------------------------------------------------
     async def cmd_auth(self, cmd: codec.Command) -> None:
@@ -265,12 +269,14 @@ class SmtpSession:
             self.refuse(replies.NEEDS_SMTPUTF8)
         else:
             sender = cmd.address.text if cmd.address is not None else ""
-            verdict = await self.ctx.policy.mail(self.client(), sender, cmd.params)
+            findings = [*self.connect_findings, *self.helo_findings]
+            verdict = await self.ctx.policy.mail(self.client(), sender, cmd.params, findings)
             if not verdict.accepted:
                 self.speak(verdict)
                 return
             params = {k: v or "" for k, v in cmd.params.items()}
-            self.tx = Transaction(Envelope(sender=sender, params=params), utf8="SMTPUTF8" in cmd.params)
+            self.tx = Transaction(Envelope(sender=sender, params=params, findings=findings),
+                                  utf8="SMTPUTF8" in cmd.params)
             self.send(replies.SENDER_OK)
 
     async def cmd_rcpt(self, cmd: codec.Command) -> None:
@@ -301,9 +307,14 @@ class SmtpSession:
         protocol = ("UTF8" if tx.utf8 else "") + ("ESMTP" if self.esmtp else "SMTP") + \
             ("S" if self.conn.tls else "") + ("A" if self.account else "")
         reception.write(self.ctx.ingest.received_header(
-            reception, helo=self.helo or "unknown", client_ip=self.conn.peer_ip, client_name="unknown",
+            reception, helo=self.helo or "unknown", client_ip=self.conn.peer_ip, client_name=self.client_name(),
             protocol=protocol, recipient=single, tls=self.conn.tls_description()))
         return reception
+
+    def client_name(self) -> str:
+        """The client's forward-confirmed reverse name (the iprev check's), else "unknown"."""
+        return next((f.comment for f in self.connect_findings if f.method == "iprev" and f.result == "pass"
+                     and f.comment), "unknown")
 
     def new_meter(self) -> BodyMeter:
         return BodyMeter(self.ctx.policy.max_message_size(self.client()), self.ctx.hostname)
@@ -343,7 +354,7 @@ class SmtpSession:
         client = self.client()
         message = MessageFacts(meter.size, meter.too_big, meter.bare_lf, meter.longest_line, meter.trace.received,
                                meter.trace.own)
-        verdict = await self.ctx.policy.data(client, tx.envelope, message)
+        verdict = await self.ctx.policy.data(client, tx.envelope, message, tx.envelope.findings)
         if not verdict.accepted:
             reception.abort()
             self.speak(verdict)
@@ -357,8 +368,9 @@ class SmtpSession:
             self.send(replies.of_error(exc))
             return
         self.accepted += 1
-        log.info("smtp.data.accepted session=%s id=%s from=<%s> rcpts=%d size=%d", self.sid,
-                 reception.queue_id, env.sender, env.count, meter.size)
+        log.info("smtp.data.accepted session=%s id=%s from=<%s> rcpts=%d size=%d%s", self.sid,
+                 reception.queue_id, env.sender, env.count, meter.size,
+                 f" score={score(env.findings):g} findings={summary(env.findings)}" if env.findings else "")
         self.send(replies.queued(reception.queue_id, len(result.refused)))
 
     async def cmd_bdat(self, cmd: codec.Command) -> None:

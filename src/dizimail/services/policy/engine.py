@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from dizimail.config.schema import CORE_CHECKS, Config
 from dizimail.model.outbound import DkimKey
 from dizimail.services.access import AccessLists
+from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
@@ -27,10 +28,11 @@ from dizimail.services.policy.checks import (
     Size,
 )
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
+from dizimail.services.policy.identity import HeloCheck, IprevCheck, SpfCheck
 from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
-from dizimail.services.policy.verdict import ACCEPT, Stage, Verdict
+from dizimail.services.policy.verdict import ACCEPT, Finding, Stage, Verdict
 from dizimail.services.routing import Resolution, Router
 
 log = logging.getLogger("dizimail.policy")
@@ -47,7 +49,7 @@ class Policy:
     later webmail and the importers) for the recipients and the message it is about to ingest."""
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
-                 lists: AccessLists, dnsbl: Dnsbl) -> None:
+                 lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -57,8 +59,10 @@ class Policy:
             RoutingTrick(networks), Relay(networks), Quota(self.quota), MessageFormat(config.limits, config.smtp),
             HopCount(config.policy), MailLoop(config.policy)]
         shared = NetworkFacts(lists, networks, config.antispam.exempt_networks)
-        checks += [ConnectionRateCheck(shared, config.antispam.max_connection_rate), BlockList(shared),
-                   DnsblCheck(shared, dnsbl)]
+        antispam = config.antispam
+        checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
+                   DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
+                   HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions
@@ -68,11 +72,20 @@ class Policy:
 
     async def decide(self, facts: Facts) -> Verdict:
         """The first refusal of the stage's checks in table order, else accept. A check set to
-        ``tempfail`` refuses temporarily; one set to ``log`` only says what it would have done."""
+        ``tempfail`` refuses temporarily; one set to ``log`` only says what it would have done. Findings
+        of scoring checks go to ``facts.findings``; a check set to ``reject`` refuses with a negative
+        finding's refusal, and an enforced finding (DMARC p=reject) refuses unless the check is ``log``."""
         for check, action in self._table[facts.stage]:
             verdict = await check.evaluate(facts)
-            if verdict is None or verdict.accepted:
+            if verdict is None:
                 continue
+            if verdict.accepted:
+                facts.findings.extend(verdict.findings)
+                refusal = next((f.refusal for f in verdict.findings if f.refusal is not None and (
+                    action == "reject" or (f.enforced and action != "log"))), None)
+                if refusal is None:
+                    continue
+                verdict = refusal
             verdict = replace(verdict, check=check.name)
             if action == "log":
                 log.info("policy.would_refuse check=%s stage=%s ip=%s code=%d reason=%s", check.name, facts.stage,
@@ -86,14 +99,15 @@ class Policy:
         return ACCEPT
 
     # --- the stages ----------------------------------------------------------------
-    async def connect(self, client: Client) -> Verdict:
-        return await self.decide(Facts(Stage.CONNECT, client))
+    async def connect(self, client: Client, findings: list[Finding] | None = None) -> Verdict:
+        return await self.decide(Facts(Stage.CONNECT, client, findings=_list(findings)))
 
-    async def helo(self, client: Client) -> Verdict:
-        return await self.decide(Facts(Stage.HELO, client))
+    async def helo(self, client: Client, findings: list[Finding] | None = None) -> Verdict:
+        return await self.decide(Facts(Stage.HELO, client, findings=_list(findings)))
 
-    async def mail(self, client: Client, sender: str, params: Mapping[str, str | None]) -> Verdict:
-        return await self.decide(Facts(Stage.MAIL, client, sender=sender, params=params))
+    async def mail(self, client: Client, sender: str, params: Mapping[str, str | None],
+                   findings: list[Finding] | None = None) -> Verdict:
+        return await self.decide(Facts(Stage.MAIL, client, sender=sender, params=params, findings=_list(findings)))
 
     async def rcpt(self, client: Client, envelope: Envelope, address: str, shown: str,
                    params: Mapping[str, str | None]) -> RcptDecision:
@@ -104,9 +118,10 @@ class Policy:
                       rcpt=address, shown=shown, resolution=resolution)
         return RcptDecision(await self.decide(facts), resolution)
 
-    async def data(self, client: Client, envelope: Envelope, message: MessageFacts) -> Verdict:
+    async def data(self, client: Client, envelope: Envelope, message: MessageFacts,
+                   findings: list[Finding] | None = None) -> Verdict:
         return await self.decide(Facts(Stage.DATA, client, sender=envelope.sender, params=envelope.params,
-                                       recipients=envelope.count, message=message))
+                                       recipients=envelope.count, message=message, findings=_list(findings)))
 
     # --- decisions that are not refusals ----------------------------------------------
     def max_message_size(self, client: Client) -> int:
@@ -119,3 +134,7 @@ class Policy:
         if client.account is None or not envelope.remote or not envelope.sender:
             return None
         return await self.dkim.key_for(envelope.sender)
+
+
+def _list(findings: list[Finding] | None) -> list[Finding]:
+    return findings if findings is not None else []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dizimail.model.types import Account
-from dizimail.services.policy.verdict import Stage
+from dizimail.services.policy.verdict import Finding, Stage
 from dizimail.services.routing import Resolution
 
 
@@ -56,3 +56,4 @@ class Facts:
     shown: str = ""
     resolution: Resolution | None = None
     message: MessageFacts | None = None
+    findings: list[Finding] = field(default_factory=list)  # the caller's: what scoring checks saw so far

@@ -29,7 +29,8 @@ class Action(StrEnum):
 class Verdict:
     """One decision. ``key`` names the reply text in the i18n catalogue (formatted with ``args``), so
     SMTP, webmail and the importers each word it their own way; ``check`` and ``reason`` say who decided
-    and why (for the log, never for the client)."""
+    and why (for the log, never for the client). An accepting verdict may carry ``findings``: what a
+    scoring check saw (anti-spam layer 2 on), kept with the message."""
 
     action: Action
     code: int = 250
@@ -38,6 +39,7 @@ class Verdict:
     args: Mapping[str, str] = field(default_factory=dict)
     check: str = ""
     reason: str = ""
+    findings: tuple[Finding, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -52,7 +54,31 @@ class Verdict:
                        self.key, self.args, self.check, self.reason)
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a scoring check found: points towards the message's spam score (0 for a pass), why, and for
+    an authentication method (iprev, spf, dkim, dmarc, arc) its result and properties as the
+    Authentication-Results header (RFC 8601) gives them. ``refusal`` is the answer when the operator set
+    the check to ``reject`` (policy.actions), e.g. 550 5.7.23 for an SPF fail (RFC 7372); ``enforced``
+    findings refuse whatever the setting says unless it is ``log`` (a DMARC p=reject)."""
+
+    check: str
+    score: float
+    reason: str
+    method: str = ""
+    result: str = ""
+    properties: tuple[tuple[str, str], ...] = ()
+    comment: str = ""
+    refusal: Verdict | None = None
+    enforced: bool = False
+
+
 ACCEPT = Verdict(Action.ACCEPT)
+
+
+def found(*findings: Finding) -> Verdict:
+    """An acceptance that reports what the check saw."""
+    return Verdict(Action.ACCEPT, findings=findings)
 
 
 def reject(code: int, enhanced: str, key: str, reason: str = "", **args: str) -> Verdict:

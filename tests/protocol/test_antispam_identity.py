@@ -1,0 +1,106 @@
+"""Anti-spam layer 2, who the client says it is (issue #10): forward-confirmed reverse DNS, HELO and
+SPF against a real dnsmasq, over real SMTP. By default each finding only adds to the score and is
+written into the Authentication-Results header of the delivered message; set to ``reject`` a check
+refuses (RFC 7372 codes)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import ServerThread, start_server
+from helpers import connect, fetch_all, greeting, transaction
+from peers import PTR, TXT, A, DnsmasqPeer, free_dns_port
+
+GOOD, NO_PTR, LIAR = "127.0.0.7", "127.0.0.9", "127.0.0.8"
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
+    records = [A("mail.good.test", GOOD),  # with its PTR: forward-confirmed
+               PTR(LIAR, "liar.test"), A("liar.test", "192.0.2.1"),  # a PTR name that leads elsewhere
+               TXT("good.test", "v=spf1 ip4:127.0.0.7 -all"), TXT("soft.test", "v=spf1 ~all"),
+               TXT("broken.test", "v=spf1 include: -all"), TXT("strict.test", "v=spf1 -all")]
+    with DnsmasqPeer(tmp_path_factory.mktemp("dns"), free_dns_port(), records) as peer:
+        yield peer
+
+
+def node_with(tmp, dns: DnsmasqPeer, policy: str = "") -> ServerThread:
+    return start_server(tmp, extra=(
+        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\n' + policy +
+        f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, dns: DnsmasqPeer) -> Iterator[ServerThread]:
+    srv = node_with(tmp_path_factory.mktemp("scoring"), dns)
+    yield srv
+    srv.stop()
+
+
+def delivered(node: ServerThread, user: str, subject: str) -> bytes:
+    found = [m for m in fetch_all(node, user) if f"Subject: {subject}".encode() in m]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def auth_results(message: bytes) -> str:
+    head = message.split(b"\r\n\r\n", 1)[0].decode()
+    match = re.search(r"^Authentication-Results: ([^\r\n]*(?:\r\n\t[^\r\n]*)*)", head, re.M)
+    assert match, head
+    return re.sub(r"\r\n\t", " ", match.group(1))
+
+
+def test_a_confirmed_client_with_spf_pass(node):
+    user = node.add_user("good")
+    assert transaction(node, GOOD, "a@good.test", user, helo="mail.good.test", subject="good")[2].startswith("250")
+    message = delivered(node, user, "good")
+    assert auth_results(message) == ("mx.example.test; iprev=pass policy.iprev=127.0.0.7 (mail.good.test); "
+                                     "spf=pass smtp.mailfrom=a@good.test")
+    assert b"Received: from mail.good.test (mail.good.test [127.0.0.7])" in message
+
+
+def test_failures_score_and_are_reported_but_the_mail_is_taken(node):
+    user = node.add_user("scored")
+    assert transaction(node, NO_PTR, "b@good.test", user, helo="localhost", subject="no ptr")[2].startswith("250")
+    results = auth_results(delivered(node, user, "no ptr"))
+    assert results == "mx.example.test; iprev=fail policy.iprev=127.0.0.9; spf=fail smtp.mailfrom=b@good.test"
+    assert transaction(node, LIAR, "c@soft.test", user, subject="liar")[2].startswith("250")
+    message = delivered(node, user, "liar")
+    assert auth_results(message) == ("mx.example.test; iprev=fail policy.iprev=127.0.0.8 (liar.test); "
+                                     "spf=softfail smtp.mailfrom=c@soft.test")
+    assert b"(unknown [127.0.0.8])" in message  # an unconfirmed name is not the client's
+    assert transaction(node, GOOD, "d@broken.test", user, subject="permerror")[2].startswith("250")
+    assert "spf=permerror smtp.mailfrom=d@broken.test" in auth_results(delivered(node, user, "permerror"))
+
+
+def test_the_null_sender_is_checked_by_its_helo_name(node):
+    user = node.add_user("bounces")
+    assert transaction(node, GOOD, "", user, helo="good.test", subject="dsn")[2].startswith("250")
+    assert "spf=pass smtp.helo=good.test" in auth_results(delivered(node, user, "dsn"))
+
+
+def test_checks_set_to_reject_refuse_with_rfc7372_codes(tmp_path, dns):
+    srv = node_with(tmp_path / "strict", dns, '[policy]\nactions = { iprev = "reject", spf = "reject", '
+                                              'helo = "reject" }\n')
+    try:
+        user = srv.add_user("strict")
+        code, text = greeting(srv, NO_PTR)
+        assert code == 554 and "5.7.25" in text and "reverse DNS" in text, text
+        code, mail, last = transaction(srv, GOOD, "x@good.test", user, helo="mail.good.test", subject="ok")
+        assert last.startswith("250"), last
+        _, mail, last = transaction(srv, GOOD, "x@soft.test", user, helo="mail.good.test")
+        assert mail == 250  # softfail: points, never a refusal
+        _, mail, last = transaction(srv, GOOD, "x@strict.test", user, helo="mail.good.test")
+        assert mail == 550 and "5.7.23" in last and "<x@strict.test>" in last, last
+        _, mail, last = transaction(srv, GOOD, "x@broken.test", user, helo="mail.good.test")
+        assert mail == 550 and "5.7.24" in last, last
+        client, _code, _text = connect(srv, GOOD)
+        with client:
+            code, text = client.ehlo("mx.example.test")  # claims to be this server
+            assert code == 550 and b"5.7.1" in text, text
+            assert client.ehlo("mail.good.test")[0] == 250
+    finally:
+        srv.stop()
