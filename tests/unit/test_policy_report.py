@@ -23,5 +23,5 @@ def test_hostile_values_cannot_break_out_of_the_header():
                 Finding("spf", 0.0, "x", "spf", "pass", (("smtp.mailfrom", "张三@电力.cn"),))]
     header = authentication_results("mx.example.test", findings)
     assert b"\r\nX-Injected" not in header and header.isascii()
-    assert b'smtp.mailfrom="a\\";b=c (x)@example.org" (evilX-Injected1)' in header
+    assert b'smtp.mailfrom="a\\";b=c (x)@example.org" (evilX-Injected 1)' in header
     assert b"smtp.mailfrom=xn--tfr181f.cn" in header

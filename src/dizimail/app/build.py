@@ -21,13 +21,14 @@ from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.messages import describe_blob
+from dizimail.services.msgauth import MessageAuth
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
-from dizimail.services.resolver import make_resolver
+from dizimail.services.resolver import make_resolver, make_sync_resolver
 from dizimail.services.route_table import RouteTable
 from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
@@ -136,7 +137,8 @@ def build_services(config: Config, stores: Stores) -> Services:
     servers, antispam = config.delivery.dns_servers, config.antispam
     dnsbl = Dnsbl(antispam.dnsbl_zones, make_resolver(servers, antispam.dnsbl_timeout))
     rdns = ReverseDns(make_resolver(servers, antispam.dns_timeout))
-    policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout))
+    auth = MessageAuth(make_sync_resolver(servers, antispam.dns_timeout))
+    policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())

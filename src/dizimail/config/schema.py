@@ -186,6 +186,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "iprev.fail": 1.5, "iprev.temperror": 0.0,
     "spf.fail": 3.0, "spf.softfail": 1.0, "spf.neutral": 0.2, "spf.none": 0.3, "spf.permerror": 0.5,
     "spf.temperror": 0.0,
+    "dkim.fail": 1.0, "dkim.permerror": 0.5, "arc.fail": 0.5,
+    "dmarc.fail": 1.0, "dmarc.quarantine": 6.0, "dmarc.reject": 8.0, "dmarc.permerror": 0.5,
 }
 
 
@@ -199,6 +201,11 @@ class AntispamConfig(Section):
     max_connection_rate: int = Field(120, description=(
         "SMTP connections one client (IPv6: a /64) may open a minute before it is told 421 4.7.0; 0: no limit"))
     dns_timeout: Duration = Field(5.0, description="how long the reverse DNS and SPF look-ups of one client may take")
+    dmarc_override: list[str] = Field(default_factory=list, description=(
+        "From: domains whose DMARC p=reject is not enforced here (scored as dmarc.reject instead), e.g. a "
+        "partner whose mail reaches us through a forwarder that breaks both SPF and DKIM"))
+    max_verify_size: Size = Field(16 * 1024 * 1024, description=(
+        "messages larger than this are not DKIM/DMARC-verified (dkim=none; their memory and CPU are spared)"))
     weights: dict[str, float] = Field(default_factory=dict, description=(
         "points a finding adds to the spam score, overriding the defaults (docs/antispam.md), e.g. "
         '{ "iprev.fail" = 3.0 }'))
@@ -218,7 +225,7 @@ class AntispamConfig(Section):
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
                "routing-trick", "relay", "block-list", "dnsbl", "iprev", "helo", "spf", "quota", "message-format",
-               "hop-count", "mail-loop")
+               "hop-count", "mail-loop", "dmarc")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]
 

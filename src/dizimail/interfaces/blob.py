@@ -24,6 +24,10 @@ class BlobWriter(Protocol):
     def abort(self) -> None:
         """Drop the partial message."""
 
+    def peek(self, limit: int) -> bytes:
+        """The first ``limit`` bytes written so far (the checks at the end of DATA read the message
+        before it is committed). Blocking: run in a thread."""
+
 
 class BlobStore(Protocol):
     def writer(self) -> BlobWriter:

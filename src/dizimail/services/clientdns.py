@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -76,18 +77,24 @@ class ReverseDns:
         return Iprev("temperror" if temporary else "fail", names[0] if names else "")
 
 
-def spf_lookup_with(resolver: dns.resolver.Resolver) -> Any:
+_thread = threading.local()  # the resolver of the SpfChecker whose check runs in this worker thread
+
+
+def _spf_lookup(name: str, qtype: str, strict: bool = True, timeout: float = 20) -> list[tuple[tuple[str, str], Any]]:
     """pyspf's DNS hook (``spf.DNSLookup``: module-level, meant to be replaced, as its own pydns and
-    dnspython variants are) asking ``resolver`` instead of the system's."""
-    def lookup(name: str, qtype: str, strict: bool = True, timeout: float = 20) -> list[tuple[tuple[str, str], Any]]:
-        try:
-            answer = resolver.resolve(name, qtype, lifetime=timeout, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return []
-        except (dns.exception.DNSException, OSError) as exc:
-            raise spf.TempError(f"DNS {exc}") from exc
-        return list(_records(name, qtype, answer))
-    return lookup
+    dnspython variants are). It asks the resolver of the check running in this thread, so nodes with
+    different resolvers in one process (the tests) never ask each other's."""
+    resolver: dns.resolver.Resolver = _thread.resolver
+    try:
+        answer = resolver.resolve(name, qtype, lifetime=timeout, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return []
+    except (dns.exception.DNSException, OSError) as exc:
+        raise spf.TempError(f"DNS {exc}") from exc
+    return list(_records(name, qtype, answer))
+
+
+spf.DNSLookup = _spf_lookup
 
 
 def _records(name: str, qtype: str, answer: dns.resolver.Answer) -> Iterator[tuple[tuple[str, str], Any]]:
@@ -105,15 +112,18 @@ def _records(name: str, qtype: str, answer: dns.resolver.Answer) -> Iterator[tup
 class SpfChecker:
     def __init__(self, servers: list[str], timeout: float) -> None:
         self.timeout = timeout
-        spf.DNSLookup = spf_lookup_with(make_sync_resolver(servers, timeout))
+        self.resolver = make_sync_resolver(servers, timeout)
+
+    def _check(self, ip: str, identity: str, helo: str) -> tuple[str, str]:
+        _thread.resolver = self.resolver
+        result, explanation = spf.check2(i=ip, s=identity, h=helo, timeout=self.timeout, querytime=self.timeout)
+        return str(result), str(explanation)
 
     async def check(self, ip: str, sender: str, helo: str) -> tuple[str, str]:
         """(result, explanation) for the MAIL FROM identity (the HELO one for the null sender, RFC 7208
         §2.4); results: pass, fail, softfail, neutral, none, permerror, temperror."""
         identity = sender or f"postmaster@{helo}"
         try:
-            result, explanation = await asyncio.to_thread(
-                spf.check2, i=ip, s=identity, h=helo, timeout=self.timeout, querytime=self.timeout)
+            return await asyncio.to_thread(self._check, ip, identity, helo)
         except Exception as exc:  # pyspf raises on what it cannot parse at all: an error, never a crash
             return "temperror", f"{type(exc).__name__}: {exc}"
-        return str(result), str(explanation)

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -94,6 +94,16 @@ class Reception:
 
     def abort(self) -> None:
         self.writer.abort()
+
+    def reader(self, limit: int) -> Callable[[], Awaitable[bytes]]:
+        """Reads the message received so far (at most ``limit`` bytes) once, for every check that asks."""
+        cached: list[bytes] = []
+
+        async def read() -> bytes:
+            if not cached:
+                cached.append(await asyncio.to_thread(self.writer.peek, limit))
+            return cached[0]
+        return read
 
 
 class Ingest:

@@ -13,6 +13,8 @@ from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
+from dizimail.services.msgauth import MessageAuth
+from dizimail.services.policy.authn import MessageAuthCheck
 from dizimail.services.policy.checks import (
     AuthRequired,
     Check,
@@ -49,7 +51,7 @@ class Policy:
     later webmail and the importers) for the recipients and the message it is about to ingest."""
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
-                 lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker) -> None:
+                 lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -62,7 +64,8 @@ class Policy:
         antispam = config.antispam
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
-                   HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf)]
+                   HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
+                   MessageAuthCheck(shared, antispam, auth)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -40,6 +40,7 @@ class MessageFacts:
     longest_line: int = 0
     received: int = 0  # Received: header fields (RFC 5321 §6.3 hop count)
     own_received: int = 0  # of those, ones this server added (a message coming back to us)
+    read: Callable[[], Awaitable[bytes]] | None = None  # the message as received (Reception.reader), if checks need it
 
 
 @dataclass

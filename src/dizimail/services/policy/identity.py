@@ -28,7 +28,9 @@ SPF_REFUSALS = {
 }
 
 
-class _Layer2(Check):
+class Layer2(Check):
+    """Base of the layer-2 checks: who they judge (port-25 clients the network layer does not exempt)."""
+
     def __init__(self, shared: NetworkFacts, config: AntispamConfig) -> None:
         self.shared = shared
         self.config = config
@@ -39,7 +41,7 @@ class _Layer2(Check):
                 and not await self.shared.exempt_network(client))
 
 
-class IprevCheck(_Layer2):
+class IprevCheck(Layer2):
     """Forward-confirmed reverse DNS of the client (RFC 8601 §3.2), at connect: its name also goes into
     the Received header."""
 
@@ -68,7 +70,7 @@ class IprevCheck(_Layer2):
                              refusal=reject(554, "5.7.25", "iprev_failed", why, ip=ip)))
 
 
-class HeloCheck(_Layer2):
+class HeloCheck(Layer2):
     """The HELO/EHLO name (RFC 5321 §4.1.1.1): a fully qualified domain or an address literal (the
     client's own address), and not a name of this server or of a domain it serves."""
 
@@ -103,7 +105,7 @@ class HeloCheck(_Layer2):
                              refusal=reject(550, "5.7.1", "helo_refused", why)))
 
 
-class SpfCheck(_Layer2):
+class SpfCheck(Layer2):
     """SPF of the MAIL FROM domain, or of the HELO name for the null sender (RFC 7208 §2.4)."""
 
     name = "spf"

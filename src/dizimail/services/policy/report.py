@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dizimail.services.policy.verdict import Finding
 
 _TOKEN = re.compile(r"[A-Za-z0-9._+@-]+")
-_COMMENT_BAD = re.compile(r"[^A-Za-z0-9._-]")
+_COMMENT_BAD = re.compile(r"[^A-Za-z0-9._= -]")
 
 
 def _value(text: str) -> str:

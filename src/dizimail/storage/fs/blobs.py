@@ -50,6 +50,12 @@ class FsBlobWriter:
         os.replace(self._tmp, f"{directory}/{digest}")
         return BlobRef(id=digest, size=self._size, directory=directory)
 
+    def peek(self, limit: int) -> bytes:
+        assert self._file is not None, "peek after finish"
+        self._file.flush()
+        with open(self._tmp, "rb") as handle:
+            return handle.read(limit)
+
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
