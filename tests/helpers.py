@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 import poplib
 import smtplib
 import socket
@@ -32,6 +33,19 @@ def pop3(server, user: str, password: str = PASSWORD) -> poplib.POP3:
         p.close()
         raise
     return p
+
+
+def junk(node, user: str, password: str = PASSWORD) -> list[bytes]:
+    """The messages in ``user``'s Junk folder (IMAP)."""
+    imap = imaplib.IMAP4("127.0.0.1", node.ports["imap"])
+    try:
+        imap.starttls(client_tls())
+        imap.login(user, password)
+        imap.select("Junk", readonly=True)
+        _, ids = imap.search(None, "ALL")
+        return [imap.fetch(i, "(BODY.PEEK[])")[1][0][1] for i in ids[0].split()]
+    finally:
+        imap.logout()
 
 
 def fetch_all(server, user: str, password: str = PASSWORD) -> list[bytes]:

@@ -346,3 +346,21 @@ async def test_access_lists_store(stores):
     assert await store.access_version() not in (one, empty)
     with pytest.raises(NotFound):
         await store.remove_access(ListName.BLOCK, "a.test", "@usa.test")
+
+
+async def test_bayes_store_counts_and_unlearns(stores):
+    """The content filter's counts (interfaces/bayes.py): deltas add up, unlearning never goes below
+    zero, tokens back at 0/0 are gone, the version moves with every change."""
+    from dizimail.storage.sqlite.bayes import SqliteBayesStore
+
+    meta, _queue, _blobs = stores
+    store = SqliteBayesStore(meta.db)
+    assert await store.load_model("") == (0, 0, {}, 0)
+    v1 = await store.apply("", 2, 0, {"viagra": (2, 0), "common": (2, 0)})
+    v2 = await store.apply("", 0, 1, {"common": (0, 1), "meeting": (0, 1)})
+    assert v2 > v1 and await store.model_version("") == v2
+    assert await store.load_model("") == (2, 1, {"viagra": [2, 0], "common": [2, 1], "meeting": [0, 1]}, v2)
+    await store.apply("", -3, 0, {"viagra": (-3, 0), "never": (-1, 0)})
+    nspam, nham, tokens, _ = await store.load_model("")
+    assert (nspam, nham) == (0, 1) and "viagra" not in tokens and "never" not in tokens
+    assert await store.load_model("alice@example.test") == (0, 0, {}, 0)  # models are separate

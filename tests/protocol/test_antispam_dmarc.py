@@ -12,7 +12,7 @@ import pytest
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server
 from dizimail.services.msgauth import MessageAuth
 from dizimail.services.resolver import make_sync_resolver
-from helpers import add_route, connect, fetch_all, submit, wait_for
+from helpers import add_route, connect, fetch_all, junk, submit, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 
 SENDER_DOMAIN, RECEIVER_DOMAIN = "sender.test", "second.test"
@@ -90,13 +90,16 @@ def test_a_forged_sender_is_refused_by_p_reject(world):
     assert not [m for m in fetch_all(receiver, rcpt) if b"Subject: forged" in m]
 
 
-def test_override_and_quarantine_only_score(world):
+def test_override_scores_little_and_quarantine_goes_to_junk(world):
     _sender, receiver, _dns = world
     rcpt = recipient(receiver, "scored")
     assert send_direct(receiver, "127.0.0.13", "x@partner.test", rcpt, "partner")[0] == 250
     assert "dmarc=fail header.from=partner.test (p=reject)" in auth_results(one(receiver, rcpt, "partner"))
     assert send_direct(receiver, "127.0.0.13", "x@quar.test", rcpt, "quarantine")[0] == 250
-    results = auth_results(one(receiver, rcpt, "quarantine"))
+    # p=quarantine 6 points + no reverse DNS 1.5 + SPF none 0.3: 7.8, the Junk folder
+    (quarantined,) = junk(receiver, rcpt)
+    assert b"X-Spam-Score: 7.8" in quarantined
+    results = auth_results(quarantined)
     assert "dkim=none" in results and "dmarc=fail header.from=quar.test (p=quarantine)" in results, results
     assert send_direct(receiver, "127.0.0.13", "x@nodmarc.test", rcpt, "no record")[0] == 250
     assert "dmarc=none header.from=nodmarc.test" in auth_results(one(receiver, rcpt, "no record"))

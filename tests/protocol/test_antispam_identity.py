@@ -41,7 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, dns: DnsmasqPeer) -> Iterator
 
 
 def delivered(node: ServerThread, user: str, subject: str) -> bytes:
-    found = [m for m in fetch_all(node, user) if f"Subject: {subject}".encode() in m]
+    found = [m for m in fetch_all(node, user) if re.search(rf"^Subject: (\[SPAM\] )?{subject}\r$".encode(), m, re.M)]
     assert len(found) == 1, found
     return found[0]
 
@@ -71,7 +71,10 @@ def test_a_confirmed_client_with_spf_pass(node):
 def test_failures_score_and_are_reported_but_the_mail_is_taken(node):
     user = node.add_user("scored")
     assert transaction(node, NO_PTR, "b@good.test", user, helo="localhost", subject="no ptr")[2].startswith("250")
-    results = auth_results(delivered(node, user, "no ptr"))
+    message = delivered(node, user, "no ptr")
+    results = auth_results(message)
+    # iprev 1.5 + a HELO that is no FQDN 1.0 + SPF fail 3.0: 5.5 points, the subject is tagged
+    assert b"X-Spam-Score: 5.5" in message and b"Subject: [SPAM] no ptr" in message, message
     assert results == "mx.example.test; iprev=fail policy.iprev=127.0.0.9; spf=fail smtp.mailfrom=b@good.test"
     assert transaction(node, LIAR, "c@soft.test", user, subject="liar")[2].startswith("250")
     message = delivered(node, user, "liar")

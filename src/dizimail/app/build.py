@@ -12,6 +12,7 @@ from dizimail.config.schema import Config
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
 from dizimail.services.clientdns import ReverseDns, SpfChecker
+from dizimail.services.content.filter import ContentFilter
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
@@ -26,6 +27,7 @@ from dizimail.services.notify import Notifier
 from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.policy.report import SpamRule
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.services.resolver import make_resolver, make_sync_resolver
@@ -37,6 +39,7 @@ from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.access import SqliteAccessListStore
+from dizimail.storage.sqlite.bayes import SqliteBayesStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
@@ -67,6 +70,7 @@ class Services:
     fetch: FetchService
     secrets: Secrets
     access: AccessLists
+    content: ContentFilter
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Stores:
     fetch: SqliteFetchStore
     search: SqliteSearchIndex
     access: SqliteAccessListStore
+    bayes: SqliteBayesStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -111,7 +116,8 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
     try:
         stores = Stores(db=db, meta=SqliteMetaStore(db, blobs), blobs=blobs, queue=SqliteQueueStore(db),
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
-                        fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db))
+                        fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
+                        bayes=SqliteBayesStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -129,16 +135,20 @@ def build_services(config: Config, stores: Stores) -> Services:
     notifier = Notifier()
     router = Router(meta, stores.routing)
     quota = QuotaRule(config.policy.quota_grace)
-    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota)
+    antispam = config.antispam
+    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
+                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag))
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
     access = AccessLists(stores.access)
-    servers, antispam = config.delivery.dns_servers, config.antispam
+    servers = config.delivery.dns_servers
     dnsbl = Dnsbl(antispam.dnsbl_zones, make_resolver(servers, antispam.dnsbl_timeout))
     rdns = ReverseDns(make_resolver(servers, antispam.dns_timeout))
     auth = MessageAuth(make_sync_resolver(servers, antispam.dns_timeout))
-    policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth)
+    content = ContentFilter(stores.bayes)
+    policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth,
+                    content)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -148,7 +158,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
-                    access=access)
+                    access=access, content=content)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -187,7 +187,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "spf.fail": 3.0, "spf.softfail": 1.0, "spf.neutral": 0.2, "spf.none": 0.3, "spf.permerror": 0.5,
     "spf.temperror": 0.0,
     "dkim.fail": 1.0, "dkim.permerror": 0.5, "arc.fail": 0.5,
-    "dmarc.fail": 1.0, "dmarc.quarantine": 6.0, "dmarc.reject": 8.0, "dmarc.permerror": 0.5,
+    "dmarc.fail": 1.0, "dmarc.quarantine": 6.0, "dmarc.reject": 2.0, "dmarc.permerror": 0.5,
 }
 
 
@@ -206,6 +206,13 @@ class AntispamConfig(Section):
         "partner whose mail reaches us through a forwarder that breaks both SPF and DKIM"))
     max_verify_size: Size = Field(16 * 1024 * 1024, description=(
         "messages larger than this are not DKIM/DMARC-verified (dkim=none; their memory and CPU are spared)"))
+    content_min_trained: int = Field(20, description=(
+        "the content filter scores only once its model has learnt this many spam and this many ham messages "
+        "(`dizimail spam train`); before, it adds nothing"))
+    tag_at: float = Field(5.0, description="spam score (0-10) from which the subject gets subject_tag and X-Spam-Flag")
+    junk_at: float = Field(7.0, description="spam score from which mail goes to the recipient's Junk folder")
+    reject_at: float = Field(9.0, description="spam score from which mail is refused at DATA (550 5.7.1)")
+    subject_tag: str = Field("[SPAM] ", description="put before the subject of mail scoring tag_at or more")
     weights: dict[str, float] = Field(default_factory=dict, description=(
         "points a finding adds to the spam score, overriding the defaults (docs/antispam.md), e.g. "
         '{ "iprev.fail" = 3.0 }'))
@@ -225,7 +232,7 @@ class AntispamConfig(Section):
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
                "routing-trick", "relay", "block-list", "dnsbl", "iprev", "helo", "spf", "quota", "message-format",
-               "hop-count", "mail-loop", "dmarc")
+               "hop-count", "mail-loop", "dmarc", "content")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]
 

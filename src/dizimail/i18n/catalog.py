@@ -75,6 +75,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "spf_error": {"en": "<{sender}>: SPF validation error", "zh_CN": "<{sender}>：SPF 验证出错"},
     "dmarc_reject": {"en": "Message rejected: it fails the DMARC policy of {domain} (p=reject)",
                      "zh_CN": "邮件被拒绝：未通过 {domain} 的 DMARC 策略（p=reject）"},
+    "spam_rejected": {"en": "Message rejected as spam", "zh_CN": "邮件被判定为垃圾邮件，已拒收"},
     "bad_access_pattern": {"en": "Not a valid entry (an address or network, user@domain, @domain or *.domain)",
                            "zh_CN": "无效条目（应为地址或网段、user@domain、@domain 或 *.domain）"},
     "unknown_access_entry": {"en": "That entry is not listed", "zh_CN": "该条目不在列表中"},

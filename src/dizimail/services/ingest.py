@@ -36,7 +36,7 @@ from dizimail.model.types import (
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
-from dizimail.services.policy.report import authentication_results
+from dizimail.services.policy.report import SpamRule, authentication_results, tag_subject
 from dizimail.services.policy.verdict import Finding
 from dizimail.services.routing import Kind, Resolution
 
@@ -108,13 +108,15 @@ class Reception:
 
 class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
-                 describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None) -> None:
+                 describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None,
+                 spam: SpamRule | None = None) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
         self.notifier = notifier
         self.describe = describe
         self.quota = quota or QuotaRule()
+        self.spam = spam
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
         self.received = 0  # messages received so far (the search indexer yields while it moves)
 
@@ -180,14 +182,18 @@ class Ingest:
 
     async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
         """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
+        marks = self.spam.judge(envelope.findings) if self.spam is not None else None
+        if marks is not None and marks.tag and self.spam is not None:
+            reception = await self._tagged(reception, self.spam.subject_tag)
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
-        trace = authentication_results(self.hostname, envelope.findings)
+        trace = authentication_results(self.hostname, envelope.findings) + (marks.headers if marks else b"")
+        junk = {acc.id: await self._junk(acc) for _, acc in envelope.local} if marks is not None and marks.junk else {}
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         # A mailbox too full for the message defers its recipient in the queue (retried as space frees),
         # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
-            LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
+            LocalDelivery(account_id=acc.id, address=acc.address, mailbox=junk.get(acc.id, "INBOX"),
                           prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace,
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for _rcpt, acc in envelope.local) + tuple(
@@ -209,6 +215,23 @@ class Ingest:
         if envelope.remote or result.refused:
             self.queued.set()
         return result
+
+    async def _junk(self, account: Account) -> str:
+        """The account's Junk folder (special use \\Junk, RFC 6154), or INBOX if it has none."""
+        boxes = await self.meta.list_mailboxes(account.id)
+        return next((b.name for b in boxes if b.special_use == "\\Junk"), "INBOX")
+
+    async def _tagged(self, reception: Reception, tag: str) -> Reception:
+        """The same message with ``tag`` before its Subject (the bytes are rewritten once, in a thread)."""
+        data = await asyncio.to_thread(reception.writer.peek, reception.size + 1)
+        tagged = Reception(reception.queue_id, self.blobs.writer(), reception.received_at)
+        try:
+            tagged.write(tag_subject(data, tag))
+        except BaseException:
+            tagged.abort()
+            raise
+        reception.abort()
+        return tagged
 
     async def redeliver(self, queue_id: str, blob: BlobRef, sender: str, account: Account) -> CommitResult:
         """A queued local recipient (over quota earlier) gets its copy now; QuotaExceeded if still full."""

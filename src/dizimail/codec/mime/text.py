@@ -88,6 +88,14 @@ def body_text(raw: bytes, limit: int = 1_000_000, *, structure: Part | None = No
 
 
 def _part_text(raw: bytes, part: Part, left: int) -> str:
+    text = part_content(raw, part, left)
+    if part.subtype == "html":
+        text = html_to_text(text)
+    return text.strip()
+
+
+def part_content(raw: bytes, part: Part, left: int) -> str:
+    """The decoded content of a text part (HTML still marked up), enough for ``left`` characters of text."""
     is_html = part.subtype == "html"
     # Enough decoded bytes for ``left`` characters (4 bytes each at most), more for
     # HTML whose markup goes; the encoded form can be 3 times larger (QP).
@@ -101,10 +109,7 @@ def _part_text(raw: bytes, part: Part, left: int) -> str:
     if charset is None and is_html:
         meta = _META_CHARSET.search(data, 0, 4096)
         charset = meta.group(1).decode("ascii", "replace") if meta else None
-    text = decode(data, charset, final=not cut).replace("\r\n", "\n")
-    if is_html:
-        text = html_to_text(text)
-    return text.strip()
+    return decode(data, charset, final=not cut).replace("\r\n", "\n")
 
 
 def html_to_text(markup: str) -> str:

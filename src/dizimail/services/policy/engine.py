@@ -10,6 +10,7 @@ from dizimail.config.schema import CORE_CHECKS, Config
 from dizimail.model.outbound import DkimKey
 from dizimail.services.access import AccessLists
 from dizimail.services.clientdns import ReverseDns, SpfChecker
+from dizimail.services.content.filter import ContentFilter
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
@@ -29,6 +30,7 @@ from dizimail.services.policy.checks import (
     RoutingTrick,
     Size,
 )
+from dizimail.services.policy.content import ContentCheck
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
 from dizimail.services.policy.identity import HeloCheck, IprevCheck, SpfCheck
 from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
@@ -51,7 +53,8 @@ class Policy:
     later webmail and the importers) for the recipients and the message it is about to ingest."""
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
-                 lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth) -> None:
+                 lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth,
+                 content: ContentFilter) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -65,7 +68,7 @@ class Policy:
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
-                   MessageAuthCheck(shared, antispam, auth)]
+                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from dizimail.codec.mime.headers import split_header
 from dizimail.services.policy.verdict import Finding
 
 _TOKEN = re.compile(r"[A-Za-z0-9._+@-]+")
@@ -52,3 +54,65 @@ def summary(findings: Iterable[Finding]) -> str:
 
 def score(findings: Iterable[Finding]) -> float:
     return sum(f.score for f in findings)
+
+
+def total(findings: Iterable[Finding]) -> float:
+    """The spam score a message is judged by: every finding's points, within 0–10."""
+    return min(max(score(findings), 0.0), 10.0)
+
+
+def printable(text: str, limit: int = 40) -> str:
+    """Mail-borne text (a token, a name) as it may appear in a header we write: ASCII, no controls, short."""
+    safe = text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if 31 < ord(c) < 127 and c not in ";()\\\"" else "?" for c in safe.replace("\\", "/"))
+
+
+@dataclass(frozen=True, slots=True)
+class SpamMarks:
+    """What the spam score does to a message at ingest: its X-Spam-* header lines, the [SPAM] subject
+    tag, the Junk folder."""
+
+    score: float
+    headers: bytes
+    tag: bool
+    junk: bool
+
+
+class SpamRule:
+    def __init__(self, tag_at: float, junk_at: float, subject_tag: str) -> None:
+        self.tag_at = tag_at
+        self.junk_at = junk_at
+        self.subject_tag = subject_tag
+
+    def judge(self, findings: list[Finding]) -> SpamMarks | None:
+        """None when nothing judged the message (a logged-in user's, a trusted network's)."""
+        if not findings:
+            return None
+        points = total(findings)
+        flagged = points >= self.tag_at
+        report = [printable(f.reason, 200) if f.check == "content" else
+                  f.check + (f"={f.result}" if f.result else "") + f" {f.score:+g}"
+                  for f in findings if f.score or (f.check == "content" and not f.refusal)]
+        lines = [f"X-Spam-Score: {points:.1f}",
+                 f"X-Spam-Status: {'Yes' if flagged else 'No'}, score={points:.1f} tag={self.tag_at:g} "
+                 f"junk={self.junk_at:g}"]
+        if flagged:
+            lines.append("X-Spam-Flag: YES")
+        if report:
+            lines.append("X-Spam-Report: " + ";\r\n\t".join(report))
+        return SpamMarks(points, ("\r\n".join(lines) + "\r\n").encode("ascii"), flagged, points >= self.junk_at)
+
+
+def tag_subject(message: bytes, tag: str) -> bytes:
+    """``message`` with ``tag`` before its first Subject's value (or a Subject of its own when there is
+    none); one already tagged is left as it is."""
+    block = split_header(message)
+    prefix = tag.encode("utf-8")
+    for f in block.fields:
+        if f.name == "subject":
+            colon = message.index(b":", f.start) + 1
+            value_start = colon + len(message[colon:f.end]) - len(message[colon:f.end].lstrip(b" \t"))
+            if message[value_start:value_start + len(prefix.strip())] == prefix.strip():
+                return message
+            return message[:value_start] + prefix + message[value_start:]
+    return message[:block.end] + b"Subject: " + prefix.strip() + b"\r\n" + message[block.end:]

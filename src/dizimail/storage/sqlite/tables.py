@@ -214,6 +214,23 @@ access_entries = Table(
     sqlite_autoincrement=True,
 )
 
+bayes_models = Table(
+    "bayes_models", metadata,
+    Column("name", String, primary_key=True),
+    Column("nspam", Integer, nullable=False, server_default="0"),
+    Column("nham", Integer, nullable=False, server_default="0"),
+    Column("version", Integer, nullable=False, server_default="0"),
+)
+
+bayes_tokens = Table(
+    "bayes_tokens", metadata,
+    Column("model", String, primary_key=True),
+    Column("token", String, primary_key=True),
+    Column("spam", Integer, nullable=False),
+    Column("ham", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 dkim_keys = Table(
     "dkim_keys", metadata,
     Column("domain", String, primary_key=True),

@@ -1,0 +1,19 @@
+"""BayesStore: the content filter's token counts (anti-spam layer 4), one model per name ("" the global
+model; a user's address for a personal one)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+
+class BayesStore(Protocol):
+    async def load_model(self, name: str) -> tuple[int, int, dict[str, list[int]], int]:
+        """(spam messages, ham messages, token → [spam, ham], version); empty for an unknown name."""
+
+    async def model_version(self, name: str) -> int:
+        """Changes with every :meth:`apply` (by any process); 0 for an unknown name."""
+
+    async def apply(self, name: str, nspam: int, nham: int, tokens: Mapping[str, tuple[int, int]]) -> int:
+        """Add the deltas (message counts and per-token counts, negative to unlearn; no count goes below
+        0) in one transaction; returns the new version."""

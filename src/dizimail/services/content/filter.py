@@ -1,0 +1,64 @@
+"""The content filter as the node and the command line use it: the global model loaded from the store
+(and reloaded when another process trained it), scoring off the event loop, training in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+from dizimail.interfaces.bayes import BayesStore
+from dizimail.services.content.bayes import Model
+from dizimail.services.content.tokens import tokenize
+
+GLOBAL = ""
+RECHECK = 5.0  # seconds between looks at whether another process trained the model
+
+
+class ContentFilter:
+    def __init__(self, store: BayesStore) -> None:
+        self.store = store
+        self._models: dict[str, tuple[Model, int]] = {}
+        self._checked: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def model(self, name: str = GLOBAL) -> Model:
+        now = time.monotonic()
+        cached = self._models.get(name)
+        if cached is not None and now - self._checked.get(name, 0.0) < RECHECK:
+            return cached[0]
+        async with self._lock:
+            self._checked[name] = now
+            version = await self.store.model_version(name)
+            cached = self._models.get(name)
+            if cached is None or cached[1] != version:
+                nspam, nham, counts, version = await self.store.load_model(name)
+                cached = (Model(nspam, nham, counts), version)
+                self._models[name] = cached
+        return cached[0]
+
+    async def score(self, raw: bytes, name: str = GLOBAL) -> tuple[float, list[tuple[float, str]]]:
+        """(0..10, the deciding tokens) of a message; tokenising and combining run in a worker thread."""
+        model = await self.model(name)
+        return await asyncio.to_thread(lambda: model.score(tokenize(raw)))
+
+    async def trained(self, name: str = GLOBAL) -> tuple[int, int]:
+        model = await self.model(name)
+        return model.nspam, model.nham
+
+    async def learn(self, messages: Iterable[bytes], spam: bool, name: str = GLOBAL, sign: int = 1) -> int:
+        """Count (``sign`` -1: uncount) messages as spam or ham; returns how many."""
+        deltas: Counter[str] = Counter()
+        count = 0
+        for raw in messages:
+            deltas.update(await asyncio.to_thread(tokenize, raw))
+            count += 1
+        await self.apply(name, spam, count * sign, {t: n * sign for t, n in deltas.items()})
+        return count
+
+    async def apply(self, name: str, spam: bool, messages: int, tokens: dict[str, int]) -> None:
+        """Add counted tokens (from :func:`tokenize` over ``messages`` messages) to the stored model."""
+        pairs = {t: (n, 0) if spam else (0, n) for t, n in tokens.items()}
+        await self.store.apply(name, messages if spam else 0, 0 if spam else messages, pairs)
+        self._checked.pop(name, None)

@@ -1,0 +1,45 @@
+"""Anti-spam layer 4 in the policy table: the content filter's score as a finding, and the one decision
+the spam score makes at DATA: refusal from ``antispam.reject_at`` (the sender is told; nothing silently
+vanishes). Tagging and the Junk folder are the ingest's (services.policy.report.SpamRule), on the same
+total: the content score plus every other finding's points, at most 10."""
+
+from __future__ import annotations
+
+from dizimail.config.schema import AntispamConfig
+from dizimail.services.content.filter import ContentFilter
+from dizimail.services.policy.facts import Facts
+from dizimail.services.policy.identity import Layer2
+from dizimail.services.policy.network import NetworkFacts
+from dizimail.services.policy.report import printable, total
+from dizimail.services.policy.verdict import Finding, Stage, Verdict, found, reject
+
+
+class ContentCheck(Layer2):
+    name = "content"
+    stages = frozenset({Stage.DATA})
+
+    def __init__(self, shared: NetworkFacts, config: AntispamConfig, content: ContentFilter) -> None:
+        super().__init__(shared, config)
+        self.content = content
+
+    async def evaluate(self, facts: Facts) -> Verdict | None:
+        message = facts.message
+        if message is None or message.read is None or message.too_big or not await self.judged(facts):
+            return None
+        findings = []
+        nspam, nham = await self.content.trained()
+        least = self.config.content_min_trained
+        if message.size <= self.config.max_verify_size and nspam >= least and nham >= least:
+            score, clues = await self.content.score(await message.read())
+            spammy = [printable(t) for p, t in clues if p > 0.5][:5]
+            hammy = [printable(t) for p, t in clues if p < 0.5][:3]
+            why = f"content {score:.1f}" + (f": spam tokens {', '.join(spammy)}" if spammy else "") + \
+                (f"; ham tokens {', '.join(hammy)}" if hammy else "")
+            findings.append(Finding(self.name, round(score, 1), why))
+        points = total([*facts.findings, *findings])
+        refusal = reject(550, "5.7.1", "spam_rejected", f"spam score {points:.1f}") if points >= self.config.reject_at \
+            else None
+        if refusal is not None:
+            findings.append(Finding(self.name, 0.0, f"total {points:.1f} >= {self.config.reject_at:g}",
+                                    refusal=refusal, enforced=True))
+        return found(*findings) if findings else None

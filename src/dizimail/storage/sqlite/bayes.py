@@ -1,0 +1,52 @@
+"""SqliteBayesStore (interfaces/bayes.py): the content filter's token counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from sqlalchemy import Connection
+
+from dizimail.storage.sqlite.db import SqliteDatabase, driver
+
+
+class SqliteBayesStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    async def load_model(self, name: str) -> tuple[int, int, dict[str, list[int]], int]:
+        def job(conn: Connection) -> tuple[int, int, dict[str, list[int]], int]:  # a scan: the read pool
+            cursor = driver(conn)
+            row = cursor.execute("SELECT nspam, nham, version FROM bayes_models WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return 0, 0, {}, 0
+            tokens = {str(t): [int(s), int(h)] for t, s, h in cursor.execute(
+                "SELECT token, spam, ham FROM bayes_tokens WHERE model = ?", (name,))}
+            return int(row[0]), int(row[1]), tokens, int(row[2])
+        return await self.db.read(job)
+
+    async def model_version(self, name: str) -> int:
+        row = self.db.quick().execute("SELECT version FROM bayes_models WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    async def apply(self, name: str, nspam: int, nham: int, tokens: Mapping[str, tuple[int, int]]) -> int:
+        items = [(name, token, ds, dh) for token, (ds, dh) in tokens.items() if ds or dh]
+
+        def job(conn: Connection) -> int:
+            cursor = driver(conn)
+            # Deltas go in as they are (an upsert's "excluded" row is what was inserted); anything that went
+            # below zero (unlearning what was never learnt) is then clamped, and tokens at 0/0 removed.
+            cursor.execute("INSERT INTO bayes_models (name, nspam, nham, version) VALUES (?, ?, ?, 1) "
+                           "ON CONFLICT (name) DO UPDATE SET nspam = nspam + excluded.nspam, "
+                           "nham = nham + excluded.nham, version = version + 1", (name, nspam, nham))
+            cursor.execute("UPDATE bayes_models SET nspam = max(nspam, 0), nham = max(nham, 0) WHERE name = ?", (name,))
+            cursor.executemany(
+                "INSERT INTO bayes_tokens (model, token, spam, ham) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (model, token) DO UPDATE SET spam = spam + excluded.spam, ham = ham + excluded.ham", items)
+            batch = json.dumps([t for _, t, _, _ in items])
+            cursor.execute("UPDATE bayes_tokens SET spam = max(spam, 0), ham = max(ham, 0) WHERE model = ? AND "
+                           "token IN (SELECT value FROM json_each(?)) AND (spam < 0 OR ham < 0)", (name, batch))
+            cursor.execute("DELETE FROM bayes_tokens WHERE model = ? AND token IN (SELECT value FROM json_each(?)) "
+                           "AND spam = 0 AND ham = 0", (name, batch))
+            return int(cursor.execute("SELECT version FROM bayes_models WHERE name = ?", (name,)).fetchone()[0])
+        return await self.db.write(job)

@@ -1,0 +1,130 @@
+"""Anti-spam layer 4 (issue #10): the content filter trained with `dizimail spam train`, judged with
+`dizimail spam score`, and at work on real SMTP delivery: a spam score of 5 tags the subject and adds
+X-Spam-* headers, 7 delivers to Junk, 9 refuses at DATA. Chinese mail in GB2312, GBK and UTF-8."""
+
+from __future__ import annotations
+
+import email.header
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ServerThread, dizimail_cli, start_server
+from helpers import connect, fetch_all, junk
+from peers import DnsmasqPeer, free_dns_port
+
+SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
+              "lottery claim urgent free credit loan pills discount exclusive").split()
+HAM_WORDS = ("meeting agenda report turbine maintenance schedule review budget project minutes shift "
+             "inspection boiler safety procedure draft attached thanks regards colleague").split()
+SPAM_ZH = "代开发票 优惠 中奖 联系电话 贷款 免费 低价 点击 领取 现金 红包 推广".split()
+HAM_ZH = "会议通知 锅炉检修 安全检查 值班安排 项目进度 报告 审核 部门 计划 培训".split()
+CHARSETS = ("utf-8", "gbk", "gb2312")
+
+
+def message(kind: str, n: int, rng: random.Random, charset: str = "utf-8", subject: str = "") -> bytes:
+    words = SPAM_WORDS if kind == "spam" else HAM_WORDS
+    zh = SPAM_ZH if kind == "spam" else HAM_ZH
+    text = " ".join(rng.choice(words) for _ in range(40)) + "\n" + "，".join(rng.choice(zh) for _ in range(12))
+    subject = subject or f"{' '.join(rng.choice(words) for _ in range(3))} {rng.choice(zh)} {n}"
+    encoded_subject = email.header.Header(subject, charset).encode()
+    return (f"From: sender{n}@example.org\r\nTo: staff@example.test\r\nSubject: {encoded_subject}\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + text.replace("\n", "\r\n").encode(charset) + b"\r\n"
+
+
+def write_corpus(folder: Path, kind: str, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    for n in range(count):
+        (folder / f"{n:04d}.eml").write_bytes(message(kind, n, rng, CHARSETS[n % 3]))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_corpus(root / "ham", "ham", 60, 1)
+    write_corpus(root / "spam", "spam", 60, 2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
+    with DnsmasqPeer(tmp_path_factory.mktemp("dns"), free_dns_port()) as peer:
+        yield peer
+
+
+def trained_node(tmp: Path, dns: DnsmasqPeer, corpus: Path, antispam: str = "") -> ServerThread:
+    srv = start_server(tmp, extra=(
+        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\n' + antispam +
+        f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
+    out = dizimail_cli(srv.config_file, "spam", "train", "--ham", str(corpus / "ham"), "--spam", str(corpus / "spam"))
+    assert "learnt 60 ham and 60 spam" in out.stdout, out.stdout + out.stderr
+    return srv
+
+
+def send(node: ServerThread, ip: str, rcpt: str, data: bytes) -> tuple[int, str]:
+    client, code, _ = connect(node, ip)
+    with client:
+        client.ehlo("mail.example.org")
+        assert client.mail("sender@example.org")[0] == 250 and client.rcpt(rcpt)[0] == 250
+        code, text = client.data(data)
+        return code, text.decode()
+
+
+def test_score_command_prints_a_line_per_message(tmp_path, dns, corpus):
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        rng = random.Random(99)
+        unseen = tmp_path / "unseen"
+        unseen.mkdir()
+        for n, charset in enumerate(CHARSETS):  # Chinese in each charset, not the messages it learnt
+            (unseen / f"spam-{charset}.eml").write_bytes(message("spam", 100 + n, rng, charset))
+            (unseen / f"ham-{charset}.eml").write_bytes(message("ham", 200 + n, rng, charset))
+        (unseen / "zh-only-spam.eml").write_bytes(
+            "Subject: 代开发票\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n".encode()
+            + "代开发票，优惠，联系电话，领取现金红包".encode("gb2312"))
+        out = dizimail_cli(srv.config_file, "spam", "score", str(unseen)).stdout.splitlines()
+        scores = {Path(line.rsplit(" ", 1)[0]).name: float(line.rsplit(" ", 1)[1]) for line in out}
+        assert len(scores) == 7, out
+        for charset in CHARSETS:
+            assert scores[f"spam-{charset}.eml"] >= 9 and scores[f"ham-{charset}.eml"] < 1, scores
+        assert scores["zh-only-spam.eml"] >= 7, scores
+    finally:
+        srv.stop()
+
+
+def test_tag_junk_and_headers_over_smtp(tmp_path, dns, corpus):
+    srv = trained_node(tmp_path / "n", dns, corpus, "reject_at = 10.5\n")  # nothing refused: see where it goes
+    try:
+        user = srv.add_user("staff")
+        rng = random.Random(7)
+        assert send(srv, "127.0.0.30", user, message("spam", 1, rng, "gbk", subject="cheap pills 中奖"))[0] == 250
+        assert send(srv, "127.0.0.30", user, message("ham", 2, rng, "utf-8", subject="turbine report 会议通知"))[0] == 250
+        inbox = fetch_all(srv, user)
+        assert len(inbox) == 1 and b"X-Spam-Status: No" in inbox[0] and b"X-Spam-Flag" not in inbox[0]
+        spam = junk(srv, user)
+        assert len(spam) == 1, spam
+        head = spam[0].split(b"\r\n\r\n", 1)[0]
+        assert b"X-Spam-Flag: YES" in head and b"\tcontent 10.0: spam tokens " in head, head.decode(errors="replace")
+        subject = next(line for line in head.split(b"\r\n") if line.startswith(b"Subject:"))
+        assert subject.startswith(b"Subject: [SPAM] "), subject
+        decoded = str(email.header.make_header(email.header.decode_header(subject[9:].decode())))
+        assert decoded == "[SPAM] cheap pills 中奖", decoded
+    finally:
+        srv.stop()
+
+
+def test_a_score_of_9_is_refused_at_data(tmp_path, dns, corpus):
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        user = srv.add_user("staff")
+        rng = random.Random(8)
+        code, text = send(srv, "127.0.0.31", user, message("spam", 3, rng))
+        assert code == 550 and "5.7.1" in text and "spam" in text, (code, text)
+        assert send(srv, "127.0.0.31", user, message("ham", 4, rng))[0] == 250
+        assert len(fetch_all(srv, user)) == 1 and junk(srv, user) == []
+    finally:
+        srv.stop()

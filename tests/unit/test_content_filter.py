@@ -1,0 +1,53 @@
+"""The content filter's parts without a network: tokens (hostile and Chinese input), the combining rule
+and its scale, subject tagging."""
+
+import random
+
+from dizimail.services.content.bayes import Model, chi2q
+from dizimail.services.content.tokens import MAX_TOKENS, tokenize
+from dizimail.services.policy.report import tag_subject
+
+
+def test_tokens_of_a_chinese_html_message():
+    raw = ("Subject: =?gb2312?b?" + __import__("base64").b64encode("代开发票优惠".encode("gb2312")).decode() + "?=\r\n"
+           "From: =?utf-8?q?=E5=BC=A0=E4=B8=89?= <zhang@Example.CN>\r\n"
+           "Received: from evil.test\r\nList-Id: <list.example.org>\r\n"
+           "Content-Type: text/html; charset=gbk\r\n\r\n").encode() + (
+        '<p style="display:none">hidden</p><a href="http://phish.test/x">http://bank.example.com</a>'
+        '<img src="x.gif">联系电话 FREE money $100</p>').encode("gbk")
+    tokens = tokenize(raw)
+    assert {"subject:代开", "subject:开发", "subject:票优", "from-domain:example.cn", "html:hidden",
+            "html:linkmismatch", "html:imageonly", "href:phish.test", "联系", "系电", "free", "CAPS:free",
+            "money"} <= tokens
+    assert not any("evil" in t or "list.example" in t for t in tokens)  # trace and list headers are not read
+
+
+def test_mbox_from_line_is_skipped_and_hostile_input_is_bounded():
+    assert "subject:hello" in tokenize(b"From someone  Sat Jan  1 00:00:00 2000\nSubject: hello\n\nbody\n")
+    rng = random.Random(1)
+    words = " ".join("".join(rng.choice("abcdefghij") for _ in range(8)) for _ in range(50_000))
+    assert len(tokenize(b"Subject: x\r\n\r\n" + words.encode())) <= MAX_TOKENS + 50
+    assert tokenize(b"") == {"headers:0", "part:text/plain", "charset:us-ascii"}
+    assert isinstance(tokenize(b"\xff\xfe<<<<" * 10_000), set)
+
+
+def test_scores_are_5_without_evidence_and_move_on_a_log_odds_scale():
+    model = Model()
+    assert model.score({"a"})[0] == 5.0
+    for _ in range(50):
+        model.learn({"viagra", "casino", "common"}, spam=True)
+        model.learn({"meeting", "turbine", "common"}, spam=False)
+    spam, _ = model.score({"viagra", "casino", "common"})
+    ham, _ = model.score({"meeting", "turbine", "common"})
+    even, _ = model.score({"viagra", "meeting"})
+    assert spam > 7 and ham < 3 and 4 < even < 6
+    model.learn({"viagra", "casino", "common"}, spam=True, sign=-1)  # unlearning
+    assert model.nspam == 49 and model.counts["viagra"] == [49, 0]
+    assert abs(chi2q(0.0, 4) - 1.0) < 1e-12 and chi2q(1000.0, 4) < 1e-100
+
+
+def test_subject_tag():
+    assert tag_subject(b"From: a\r\nSubject: hello\r\n\r\nbody", "[SPAM] ") == \
+        b"From: a\r\nSubject: [SPAM] hello\r\n\r\nbody"
+    assert tag_subject(b"Subject: [SPAM] hello\r\n\r\n", "[SPAM] ") == b"Subject: [SPAM] hello\r\n\r\n"
+    assert tag_subject(b"From: a\r\n\r\nbody", "[SPAM] ") == b"From: a\r\nSubject: [SPAM]\r\n\r\nbody"
