@@ -5,14 +5,15 @@ X-Spam-* headers, 7 delivers to Junk, 9 refuses at DATA. Chinese mail in GB2312,
 from __future__ import annotations
 
 import email.header
+import imaplib
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerThread, dizimail_cli, start_server
-from helpers import connect, fetch_all, junk
+from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
+from helpers import connect, fetch_all, junk, wait_for
 from peers import DnsmasqPeer, free_dns_port
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
@@ -126,5 +127,41 @@ def test_a_score_of_9_is_refused_at_data(tmp_path, dns, corpus):
         assert code == 550 and "5.7.1" in text and "spam" in text, (code, text)
         assert send(srv, "127.0.0.31", user, message("ham", 4, rng))[0] == 250
         assert len(fetch_all(srv, user)) == 1 and junk(srv, user) == []
+    finally:
+        srv.stop()
+
+
+def test_moving_into_and_out_of_junk_teaches_the_filter(tmp_path, dns, corpus):
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        user = srv.add_user("staff")
+        words = "zorblax quintor flimdrop vextrum glarnish pombify skreet wubbledy"  # never seen by the model
+        body = f"From: someone@example.org\r\nSubject: zorblax quintor\r\n\r\n{words}\r\n".encode()
+        sample = tmp_path / "sample.eml"
+        sample.write_bytes(body.replace(b"Subject: ", b"Subject: again ", 1))
+
+        def score() -> float:
+            return float(dizimail_cli(srv.config_file, "spam", "score", str(sample)).stdout.split()[-1])
+
+        before = score()
+        assert send(srv, "127.0.0.32", user, body)[0] == 250
+        assert srv.call(lambda s: s.content.trained()) == (60, 60)
+        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+        try:
+            imap.starttls(client_tls())
+            imap.login(user, PASSWORD)
+            imap.select("INBOX")
+            _, (uids,) = imap.uid("SEARCH", "ALL")
+            assert imap.uid("MOVE", uids.decode(), "Junk")[0] == "OK"
+            wait_for(lambda: srv.call(lambda s: s.content.trained()) == (61, 60), what="learning the move as spam")
+            learnt = score()
+            assert before == 5.0 and learnt > 6, (before, learnt)  # no evidence; then one spam says so
+            imap.select("Junk")
+            _, (uids,) = imap.uid("SEARCH", "ALL")
+            assert imap.uid("MOVE", uids.decode(), "INBOX")[0] == "OK"  # a mistake: back out, learnt as ham
+            wait_for(lambda: srv.call(lambda s: s.content.trained()) == (60, 61), what="unlearning and learning ham")
+            assert score() < 4  # unlearnt as spam, learnt as ham
+        finally:
+            imap.logout()
     finally:
         srv.stop()

@@ -12,7 +12,7 @@ from dizimail.config.schema import Config
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
 from dizimail.services.clientdns import ReverseDns, SpfChecker
-from dizimail.services.content.filter import ContentFilter
+from dizimail.services.content.filter import ContentFilter, JunkLearner
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
@@ -153,8 +153,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
     accounts.login_hooks.append(fetch.on_login)
-    return Services(config=config, accounts=accounts, router=router, ingest=ingest,
-                    mailstore=Mailstore(meta, stores.blobs, notifier, stores.search, quota),
+    mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
+    mailstore.on_copy = JunkLearner(content, mailstore.read_blob).copied
+    return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),

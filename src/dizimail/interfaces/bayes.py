@@ -17,3 +17,8 @@ class BayesStore(Protocol):
     async def apply(self, name: str, nspam: int, nham: int, tokens: Mapping[str, tuple[int, int]]) -> int:
         """Add the deltas (message counts and per-token counts, negative to unlearn; no count goes below
         0) in one transaction; returns the new version."""
+
+    async def learned_as(self, name: str, blob_id: str) -> bool | None:
+        """How model ``name`` learnt the message: True spam, False ham, None not at all."""
+
+    async def mark_learned(self, name: str, blob_id: str, spam: bool) -> None: ...

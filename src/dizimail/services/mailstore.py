@@ -10,7 +10,7 @@ and thread it through :class:`~dizimail.services.search.MessageSearch`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from dizimail.codec.imap.searchkeys import SearchKey
@@ -62,6 +62,9 @@ class Mailstore:
                  quota: QuotaRule | None = None) -> None:
         self.meta = meta
         self.quota = quota or QuotaRule()
+        # told of every COPY/MOVE that touches a special-use mailbox: (source's, target's special use,
+        # the blobs copied); the Junk learner of the content filter listens
+        self.on_copy: Callable[[str | None, str | None, list[str]], None] | None = None
         self.blobs = blobs
         self.notifier = notifier
         self.searching = MessageSearch(meta, search_index, blobs)
@@ -120,6 +123,9 @@ class Mailstore:
         except PreconditionFailed as exc:
             raise QuotaExceeded(f"{account.address}: {exc.detail}") from exc
         self.notifier.changed([box.id] + ([view.info.id] if move else []))
+        if self.on_copy is not None and (box.special_use or view.info.special_use):
+            entries = await view.load([src for src, _dst in pairs])
+            self.on_copy(view.info.special_use, box.special_use, [e.blob_id for e in entries.values()])
         return box, pairs
 
     async def open_maildrop(self, account: Account) -> Maildrop:
@@ -206,6 +212,13 @@ class Mailstore:
     async def thread(self, view: SelectedMailbox, algorithm: str, uids: Sequence[int]) -> list[ThreadNode]:
         """THREAD (RFC 5256 §3): see MessageSearch.thread."""
         return await self.searching.thread(view, algorithm, uids)
+
+    async def read_blob(self, blob_id: str, limit: int = 32 * 1024 * 1024) -> bytes:
+        """A stored message's bytes (at most ``limit``), read in a worker thread."""
+        def read() -> bytes:
+            with self.blobs.open(blob_id) as handle:
+                return handle.read(limit)
+        return await asyncio.to_thread(read)
 
     async def sweep(self, grace: float) -> int:
         """Remove message files that nothing has referenced for ``grace`` seconds."""

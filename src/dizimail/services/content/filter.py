@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from dizimail.interfaces.bayes import BayesStore
 from dizimail.services.content.bayes import Model
 from dizimail.services.content.tokens import tokenize
 
+log = logging.getLogger("dizimail.antispam")
 GLOBAL = ""
 RECHECK = 5.0  # seconds between looks at whether another process trained the model
 
@@ -62,3 +64,46 @@ class ContentFilter:
         pairs = {t: (n, 0) if spam else (0, n) for t, n in tokens.items()}
         await self.store.apply(name, messages if spam else 0, 0 if spam else messages, pairs)
         self._checked.pop(name, None)
+
+    async def learn_message(self, blob_id: str, data: bytes, spam: bool, name: str = GLOBAL) -> bool:
+        """Learn one stored message as spam or ham, once: one learnt the other way before is unlearnt
+        first (moved into Junk, then back out). False if it was already learnt so."""
+        before = await self.store.learned_as(name, blob_id)
+        if before is spam:
+            return False
+        tokens = await asyncio.to_thread(tokenize, data)
+        if before is not None:
+            await self.apply(name, before, -1, {t: -1 for t in tokens})
+        await self.apply(name, spam, 1, {t: 1 for t in tokens})
+        await self.store.mark_learned(name, blob_id, spam)
+        return True
+
+
+class JunkLearner:
+    """Users train the filter with their Junk folder (RFC 6154 \\Junk): a message copied or moved into it
+    is learnt as spam; one copied or moved out of it (not into Trash) as ham. In the background: the
+    IMAP reply does not wait."""
+
+    def __init__(self, content: ContentFilter, read: Callable[[str], Awaitable[bytes]]) -> None:
+        self.content = content
+        self.read = read
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def copied(self, source: str | None, target: str | None, blob_ids: list[str]) -> None:
+        """After COPY/MOVE from a mailbox with special use ``source`` to one with ``target``."""
+        if target == "\\Junk" and source != "\\Junk":
+            spam = True
+        elif source == "\\Junk" and target not in ("\\Junk", "\\Trash"):
+            spam = False
+        else:
+            return
+        task = asyncio.get_running_loop().create_task(self._learn(blob_ids, spam))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _learn(self, blob_ids: list[str], spam: bool) -> None:
+        for blob_id in blob_ids:
+            try:
+                await self.content.learn_message(blob_id, await self.read(blob_id), spam)
+            except Exception:  # one unreadable message does not stop the others
+                log.exception("spam.learn.failed blob=%s", blob_id)

@@ -50,3 +50,14 @@ class SqliteBayesStore:
                            "AND spam = 0 AND ham = 0", (name, batch))
             return int(cursor.execute("SELECT version FROM bayes_models WHERE name = ?", (name,)).fetchone()[0])
         return await self.db.write(job)
+
+    async def learned_as(self, name: str, blob_id: str) -> bool | None:
+        row = self.db.quick().execute("SELECT spam FROM bayes_learned WHERE model = ? AND blob_id = ?",
+                                      (name, blob_id)).fetchone()
+        return None if row is None else bool(row[0])
+
+    async def mark_learned(self, name: str, blob_id: str, spam: bool) -> None:
+        def job(conn: Connection) -> None:
+            driver(conn).execute("INSERT OR REPLACE INTO bayes_learned (model, blob_id, spam) VALUES (?, ?, ?)",
+                                 (name, blob_id, int(spam)))
+        await self.db.write(job)

@@ -231,6 +231,14 @@ bayes_tokens = Table(
     sqlite_with_rowid=False,
 )
 
+bayes_learned = Table(
+    "bayes_learned", metadata,
+    Column("model", String, primary_key=True),
+    Column("blob_id", String, primary_key=True),
+    Column("spam", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 dkim_keys = Table(
     "dkim_keys", metadata,
     Column("domain", String, primary_key=True),

@@ -1,6 +1,7 @@
 """The content filter's model (anti-spam layer 4): message counts per model, token counts per model and
-token (WITHOUT ROWID: the key is the row). ``version`` counts changes, so a process reloads a model only
-when another one trained it.
+token (WITHOUT ROWID: the key is the row), and which messages (blobs) a model learnt and as what, so a
+message moved into Junk twice counts once and one moved back out is unlearnt first. ``version`` counts
+changes, so a process reloads a model only when another one trained it.
 
 Revision ID: 0010
 Revises: 0009
@@ -19,8 +20,11 @@ def upgrade() -> None:
                "nham INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0)")
     op.execute("CREATE TABLE bayes_tokens (model TEXT NOT NULL, token TEXT NOT NULL, spam INTEGER NOT NULL, "
                "ham INTEGER NOT NULL, PRIMARY KEY (model, token)) WITHOUT ROWID")
+    op.execute("CREATE TABLE bayes_learned (model TEXT NOT NULL, blob_id TEXT NOT NULL, spam INTEGER NOT NULL, "
+               "PRIMARY KEY (model, blob_id)) WITHOUT ROWID")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE bayes_learned")
     op.execute("DROP TABLE bayes_tokens")
     op.execute("DROP TABLE bayes_models")
