@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import connect, fetch_all, junk, wait_for
-from peers import DnsmasqPeer, free_dns_port
+from helpers import connect, fetch_all, junk, submit, wait_for
+from peers import TXT, DnsmasqPeer, free_dns_port
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
               "lottery claim urgent free credit loan pills discount exclusive").split()
@@ -163,5 +163,43 @@ def test_moving_into_and_out_of_junk_teaches_the_filter(tmp_path, dns, corpus):
             assert score() < 4  # unlearnt as spam, learnt as ham
         finally:
             imap.logout()
+    finally:
+        srv.stop()
+
+
+def test_the_automatic_whitelist_skips_the_content_filter_for_authenticated_senders(tmp_path, dns, corpus):
+    """Layer 3: a partner a local user wrote to, and a sender with whitelist_after clean messages, are
+    not content-filtered when DMARC passes for them; the same From: forged from elsewhere still is."""
+    dns.add(TXT("partner.test", "v=spf1 ip4:127.0.0.33 -all"), TXT("_dmarc.partner.test", "v=DMARC1; p=none"))
+    srv = trained_node(tmp_path / "n", dns, corpus, "whitelist_after = 2\n")
+    try:
+        user = srv.add_user("staff")
+        rng = random.Random(10)
+
+        def from_(sender: str, ip: str, kind: str) -> tuple[int, str]:
+            data = message(kind, rng.randrange(1000), rng).replace(b"From: ", f"From: {sender}\r\nX-Old: ".encode(), 1)
+            client, _code, _ = connect(srv, ip)
+            with client:
+                client.ehlo("mail.partner.test")
+                assert client.mail(sender)[0] == 250 and client.rcpt(user)[0] == 250
+                code, text = client.data(data)
+                return code, text.decode()
+
+        assert from_("boss@partner.test", "127.0.0.33", "spam")[0] == 550  # not whitelisted yet: refused
+        with submit(srv, user) as s:  # the local user writes to the partner
+            s.sendmail(user, ["boss@partner.test"], b"Subject: hello\r\n\r\nours\r\n")
+        wait_for(lambda: srv.call(lambda s: s.whitelist.trusted("boss@partner.test", ["example.test"])),
+                 what="the written-to partner in the whitelist")
+        assert from_("boss@partner.test", "127.0.0.33", "spam")[0] == 250  # content filter skipped
+        assert from_("boss@partner.test", "127.0.0.34", "spam")[0] == 550  # forged (SPF fails): filtered
+        # Two clean messages, then the same sender's spam-like one passes
+        assert from_("news@partner.test", "127.0.0.33", "ham")[0] == 250
+        assert from_("news@partner.test", "127.0.0.33", "ham")[0] == 250
+        wait_for(lambda: srv.call(lambda s: s.whitelist.trusted("news@partner.test", ["example.test"])),
+                 what="two clean messages counted")
+        assert from_("news@partner.test", "127.0.0.33", "spam")[0] == 250
+        news = [m.split(b"\r\n\r\n", 1)[0] for m in fetch_all(srv, user) if b"From: news@partner.test" in m]
+        assert len(news) == 3 and all(b"X-Spam-Status: No" in h for h in news)
+        assert sum(b"\tcontent " in h or b"X-Spam-Report: content " in h for h in news) == 2  # the third: skipped
     finally:
         srv.stop()

@@ -13,6 +13,7 @@ from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter, JunkLearner
+from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
@@ -39,7 +40,7 @@ from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.access import SqliteAccessListStore
-from dizimail.storage.sqlite.bayes import SqliteBayesStore
+from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteWhitelistStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
@@ -71,6 +72,7 @@ class Services:
     secrets: Secrets
     access: AccessLists
     content: ContentFilter
+    whitelist: AutoWhitelist
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Stores:
     search: SqliteSearchIndex
     access: SqliteAccessListStore
     bayes: SqliteBayesStore
+    whitelist: SqliteWhitelistStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -117,7 +120,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
         stores = Stores(db=db, meta=SqliteMetaStore(db, blobs), blobs=blobs, queue=SqliteQueueStore(db),
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
-                        bayes=SqliteBayesStore(db))
+                        bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -136,8 +139,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     router = Router(meta, stores.routing)
     quota = QuotaRule(config.policy.quota_grace)
     antispam = config.antispam
+    whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after)
     ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
-                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag))
+                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag), whitelist)
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
@@ -148,7 +152,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     auth = MessageAuth(make_sync_resolver(servers, antispam.dns_timeout))
     content = ContentFilter(stores.bayes)
     policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth,
-                    content)
+                    content, whitelist)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -159,7 +163,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
-                    access=access, content=content)
+                    access=access, content=content, whitelist=whitelist)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -1,9 +1,9 @@
 """BayesStore: the content filter's token counts (anti-spam layer 4), one model per name ("" the global
-model; a user's address for a personal one)."""
+model; a user's address for a personal one). WhitelistStore: the automatic whitelist (layer 3)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -22,3 +22,11 @@ class BayesStore(Protocol):
         """How model ``name`` learnt the message: True spam, False ham, None not at all."""
 
     async def mark_learned(self, name: str, blob_id: str, spam: bool) -> None: ...
+
+
+class WhitelistStore(Protocol):
+    async def awl_get(self, sender: str, domains: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """Per recipient domain that knows ``sender``: (clean messages counted, whether a local user wrote to it)."""
+
+    async def awl_add(self, pairs: Sequence[tuple[str, str]], clean: int = 0, written: bool = False) -> None:
+        """For each (sender, domain): add ``clean`` messages, and mark it written-to if ``written``."""

@@ -33,10 +33,11 @@ from dizimail.model.types import (
     LocalDelivery,
     QueuedRecipient,
 )
+from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
-from dizimail.services.policy.report import SpamRule, authentication_results, tag_subject
+from dizimail.services.policy.report import SpamMarks, SpamRule, authentication_results, tag_subject
 from dizimail.services.policy.verdict import Finding
 from dizimail.services.routing import Kind, Resolution
 
@@ -59,6 +60,7 @@ class Envelope:
     dkim: DkimKey | None = None  # sign for the remote recipients (submitted mail)
     fetched: tuple[int, str] | None = None  # (fetch account id, remote UID), recorded with the commit
     findings: list[Finding] = field(default_factory=list)  # what the scoring checks saw (Authentication-Results)
+    submitted: bool = False  # by a logged-in user (their remote recipients join the automatic whitelist)
 
     @property
     def count(self) -> int:
@@ -109,7 +111,7 @@ class Reception:
 class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
                  describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None,
-                 spam: SpamRule | None = None) -> None:
+                 spam: SpamRule | None = None, whitelist: AutoWhitelist | None = None) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
@@ -117,6 +119,7 @@ class Ingest:
         self.describe = describe
         self.quota = quota or QuotaRule()
         self.spam = spam
+        self.whitelist = whitelist
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
         self.received = 0  # messages received so far (the search indexer yields while it moves)
 
@@ -214,7 +217,21 @@ class Ingest:
                  len(result.refused), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")
         if envelope.remote or result.refused:
             self.queued.set()
+        if self.whitelist is not None:
+            self._observe(envelope, marks)
         return result
+
+    def _observe(self, envelope: Envelope, marks: SpamMarks | None) -> None:
+        """Layer 3 learns: whom local users write to, and which authenticated senders send clean mail."""
+        assert self.whitelist is not None
+        if envelope.submitted and envelope.remote and envelope.sender:
+            domain = envelope.sender.rpartition("@")[2]
+            self.whitelist.observe(written=[(r.address, domain) for r in envelope.remote])
+        elif marks is not None and not marks.tag:
+            sender = next((v for f in envelope.findings if f.check == "whitelist" for k, v in f.properties
+                           if k == "from"), "")
+            if sender:
+                self.whitelist.observe(clean=[(sender, rcpt.rpartition("@")[2]) for rcpt, _ in envelope.local])
 
     async def _junk(self, account: Account) -> str:
         """The account's Junk folder (special use \\Junk, RFC 6154), or INBOX if it has none."""

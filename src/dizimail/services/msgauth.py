@@ -173,9 +173,16 @@ def _parse_record(record: str) -> dict[str, str]:
 
 
 def _from_domains(message: bytes) -> Iterator[str]:
-    block = split_header(message)
-    for f in block.fields:
+    for address in from_addresses(message):
+        yield address.rpartition("@")[2]
+
+
+def from_addresses(message: bytes) -> list[str]:
+    """The RFC 5322.From addresses of a message, lower-case (domain without a final dot)."""
+    out = []
+    for f in split_header(message).fields:
         if f.name == "from":
             for item in parse_addresses(decode_header_bytes(field_value(message, f))):
-                if isinstance(item, Mailbox) and item.domain:
-                    yield item.domain.lower().rstrip(".")
+                if isinstance(item, Mailbox) and item.domain and item.local:
+                    out.append(f"{item.local}@{item.domain.rstrip('.')}".lower())
+    return out

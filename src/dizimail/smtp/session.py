@@ -275,8 +275,8 @@ class SmtpSession:
                 self.speak(verdict)
                 return
             params = {k: v or "" for k, v in cmd.params.items()}
-            self.tx = Transaction(Envelope(sender=sender, params=params, findings=findings),
-                                  utf8="SMTPUTF8" in cmd.params)
+            self.tx = Transaction(Envelope(sender=sender, params=params, findings=findings,
+                                           submitted=self.account is not None), utf8="SMTPUTF8" in cmd.params)
             self.send(replies.SENDER_OK)
 
     async def cmd_rcpt(self, cmd: codec.Command) -> None:

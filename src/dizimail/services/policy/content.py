@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dizimail.config.schema import AntispamConfig
 from dizimail.services.content.filter import ContentFilter
+from dizimail.services.content.whitelist import AutoWhitelist
+from dizimail.services.msgauth import from_addresses
 from dizimail.services.policy.facts import Facts
 from dizimail.services.policy.identity import Layer2
 from dizimail.services.policy.network import NetworkFacts
@@ -18,18 +20,22 @@ class ContentCheck(Layer2):
     name = "content"
     stages = frozenset({Stage.DATA})
 
-    def __init__(self, shared: NetworkFacts, config: AntispamConfig, content: ContentFilter) -> None:
+    def __init__(self, shared: NetworkFacts, config: AntispamConfig, content: ContentFilter,
+                 whitelist: AutoWhitelist) -> None:
         super().__init__(shared, config)
         self.content = content
+        self.whitelist = whitelist
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         message = facts.message
         if message is None or message.read is None or message.too_big or not await self.judged(facts):
             return None
-        findings = []
+        findings: list[Finding] = []
+        small = message.size <= self.config.max_verify_size
+        trusted = await self._whitelisted(facts, findings) if small else None
         nspam, nham = await self.content.trained()
         least = self.config.content_min_trained
-        if message.size <= self.config.max_verify_size and nspam >= least and nham >= least:
+        if small and trusted is None and nspam >= least and nham >= least:
             score, clues = await self.content.score(await message.read())
             spammy = [printable(t) for p, t in clues if p > 0.5][:5]
             hammy = [printable(t) for p, t in clues if p < 0.5][:3]
@@ -43,3 +49,18 @@ class ContentCheck(Layer2):
             findings.append(Finding(self.name, 0.0, f"total {points:.1f} >= {self.config.reject_at:g}",
                                     refusal=refusal, enforced=True))
         return found(*findings) if findings else None
+
+    async def _whitelisted(self, facts: Facts, findings: list[Finding]) -> str | None:
+        """Layer 3: with DMARC passed for a single From: address, whether it skips the content filter. The
+        address goes on a finding either way (the ingest counts its clean messages)."""
+        if not any(f.method == "dmarc" and f.result == "pass" for f in facts.findings):
+            return None
+        assert facts.message is not None and facts.message.read is not None
+        senders = set(from_addresses(await facts.message.read()))
+        if len(senders) != 1:
+            return None
+        sender = senders.pop()
+        why = await self.whitelist.trusted(sender, facts.rcpt_domains)
+        findings.append(Finding("whitelist", 0.0, why or f"{sender}: not (yet) whitelisted",
+                                properties=(("from", sender),)))
+        return why

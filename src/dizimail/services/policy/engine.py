@@ -11,6 +11,7 @@ from dizimail.model.outbound import DkimKey
 from dizimail.services.access import AccessLists
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter
+from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
@@ -54,7 +55,7 @@ class Policy:
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
                  lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth,
-                 content: ContentFilter) -> None:
+                 content: ContentFilter, whitelist: AutoWhitelist) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -68,7 +69,7 @@ class Policy:
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
-                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content)]
+                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions
@@ -126,8 +127,10 @@ class Policy:
 
     async def data(self, client: Client, envelope: Envelope, message: MessageFacts,
                    findings: list[Finding] | None = None) -> Verdict:
+        domains = tuple(dict.fromkeys(r.rpartition("@")[2] for r, _ in [*envelope.local, *envelope.hold]))
         return await self.decide(Facts(Stage.DATA, client, sender=envelope.sender, params=envelope.params,
-                                       recipients=envelope.count, message=message, findings=_list(findings)))
+                                       recipients=envelope.count, message=message, rcpt_domains=domains,
+                                       findings=_list(findings)))
 
     # --- decisions that are not refusals ----------------------------------------------
     def max_message_size(self, client: Client) -> int:

@@ -57,4 +57,5 @@ class Facts:
     shown: str = ""
     resolution: Resolution | None = None
     message: MessageFacts | None = None
+    rcpt_domains: tuple[str, ...] = ()  # at DATA: the domains of the local recipients
     findings: list[Finding] = field(default_factory=list)  # the caller's: what scoring checks saw so far

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection
 
@@ -60,4 +61,29 @@ class SqliteBayesStore:
         def job(conn: Connection) -> None:
             driver(conn).execute("INSERT OR REPLACE INTO bayes_learned (model, blob_id, spam) VALUES (?, ?, ?)",
                                  (name, blob_id, int(spam)))
+        await self.db.write(job)
+
+
+class SqliteWhitelistStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    async def awl_get(self, sender: str, domains: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        out = {}
+        for domain in dict.fromkeys(domains):
+            row = self.db.quick().execute("SELECT clean, written FROM awl WHERE sender = ? AND domain = ?",
+                                          (sender, domain)).fetchone()
+            if row is not None:
+                out[domain] = (int(row[0]), bool(row[1]))
+        return out
+
+    async def awl_add(self, pairs: Sequence[tuple[str, str]], clean: int = 0, written: bool = False) -> None:
+        now = time.time()
+
+        def job(conn: Connection) -> None:
+            driver(conn).executemany(
+                "INSERT INTO awl (sender, domain, clean, written, updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sender, domain) DO UPDATE SET clean = clean + excluded.clean, "
+                "written = max(written, excluded.written), updated = excluded.updated",
+                [(s, d, clean, int(written), now) for s, d in dict.fromkeys(pairs)])
         await self.db.write(job)

@@ -239,6 +239,16 @@ bayes_learned = Table(
     sqlite_with_rowid=False,
 )
 
+awl = Table(
+    "awl", metadata,
+    Column("sender", String, primary_key=True),
+    Column("domain", String, primary_key=True),
+    Column("clean", Integer, nullable=False, server_default="0"),
+    Column("written", Integer, nullable=False, server_default="0"),
+    Column("updated", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 dkim_keys = Table(
     "dkim_keys", metadata,
     Column("domain", String, primary_key=True),
