@@ -25,6 +25,7 @@ CHECKS=(
   "command -v mutt => mutt"
   "command -v tmux => tmux"
   "test -r /etc/ssl/certs/ca-certificates.crt => ca-certificates"
+  "test -x /usr/sbin/clamd => clamav-daemon"
 )
 
 missing() {
@@ -52,6 +53,10 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $need >/dev/null
 # The tests start their own peers on loopback ports; the distribution's own daemon is not needed.
 if [[ " $need " == *" postfix "* ]]; then (postfix stop >/dev/null 2>&1 || true); fi
+# The tests start their own clamd with their own signatures (no freshclam: there may be no network).
+if [[ " $need " == *" clamav-daemon "* ]]; then
+  (service clamav-daemon stop >/dev/null 2>&1 || true; service clamav-freshclam stop >/dev/null 2>&1 || true)
+fi
 
 still=$(missing)
 if [ -n "$still" ]; then

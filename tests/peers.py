@@ -21,6 +21,7 @@ noqa F401, then name `postfix_peer` (`dnsmasq_peer`, `smtp_sink_peer`) as a test
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import ipaddress
 import json
 import os
@@ -747,6 +748,57 @@ class SmtpSinkPeer(_Peer):
 
 
 # --- thin fixtures (see the module docstring) -----------------------------------------------------------------
+
+
+# --- clamd: the virus scanner, with signatures of our own -------------------------------------------------
+
+# The EICAR test file (not a virus), built from halves so this file is not reported by scanners itself.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+MARKER = b"DIZIMAIL-TEST-VIRUS-MARKER"  # any file holding these bytes is "infected" for ClamdPeer
+
+
+class ClamdPeer(_Peer):
+    """ClamAV's clamd on a loopback TCP port with a signature database generated here (there is no
+    network for freshclam): EICAR by its MD5 (``Dizimail-Test.EICAR``) and ``MARKER`` anywhere in a
+    file (``Dizimail-Test.Marker``), found in archives nested up to 10 deep. Starting takes a second."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir = Path(workdir).absolute()
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        clamd = need("/usr/sbin/clamd")
+        _require_free("127.0.0.1", self.port)
+        db = self.workdir / "db"
+        db.mkdir(parents=True, exist_ok=True)
+        (db / "dizimail-test.hdb").write_text(f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:Dizimail-Test.EICAR\n")
+        (db / "dizimail-test.ndb").write_text(f"Dizimail-Test.Marker:0:*:{MARKER.hex()}\n")
+        conf = self.workdir / "clamd.conf"
+        lines = ["Foreground yes", f"TCPSocket {self.port}", "TCPAddr 127.0.0.1", f"DatabaseDirectory {db}",
+                 f"LogFile {self.workdir / 'clamd.log'}", f"PidFile {self.workdir / 'clamd.pid'}", "ScanArchive yes",
+                 "MaxRecursion 24", "SelfCheck 3600"]
+        if os.geteuid() == 0:
+            lines.append("User root")  # its default, clamav, could not read a private tmp_path
+        conf.write_text("".join(f"{line}\n" for line in lines))
+        with open(self.workdir / "clamd.stderr", "wb") as stderr:
+            self._proc = subprocess.Popen([clamd, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=stderr,
+                                          stderr=stderr)
+        wait_until(lambda: self._proc is not None and (self._proc.poll() is not None or _accepts("127.0.0.1", self.port)),
+                   60, f"clamd on {self.address}", self.diagnostics)
+        if self._proc.poll() is not None:
+            raise AssertionError(f"clamd exited with {self._proc.returncode}\n{self.diagnostics()}")
+
+    def stop(self) -> None:
+        _stop_child(self._proc)
+        self._proc = None
+
+    def diagnostics(self) -> str:
+        return f"--- stderr ---\n{_tail(self.workdir / 'clamd.stderr')}\n--- log ---\n{_tail(self.workdir / 'clamd.log')}"
 
 
 def free_port() -> int:

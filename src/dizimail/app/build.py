@@ -11,6 +11,7 @@ from dizimail.clients.smtp import SmtpClient
 from dizimail.config.schema import Config
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
+from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter, JunkLearner
 from dizimail.services.content.whitelist import AutoWhitelist
@@ -73,6 +74,7 @@ class Services:
     access: AccessLists
     content: ContentFilter
     whitelist: AutoWhitelist
+    scanner: VirusScanner | None
 
 
 @dataclass
@@ -151,8 +153,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     rdns = ReverseDns(make_resolver(servers, antispam.dns_timeout))
     auth = MessageAuth(make_sync_resolver(servers, antispam.dns_timeout))
     content = ContentFilter(stores.bayes)
+    scanner = VirusScanner(config.antivirus.clamd, config.antivirus.timeout) if config.antivirus.clamd else None
     policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth,
-                    content, whitelist)
+                    content, whitelist, scanner)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -163,7 +166,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
-                    access=access, content=content, whitelist=whitelist)
+                    access=access, content=content, whitelist=whitelist,
+                    scanner=scanner)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -105,6 +105,8 @@ class Node:
             self.runner = make_runner(config, services, self.stores)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
+        if services.scanner is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._virus_self_check(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
 
     async def _indexer(self, services: Services) -> None:
@@ -120,6 +122,16 @@ class Node:
                 except Exception:  # retried at the next interval
                     log.exception("search.index.failed")
             await asyncio.sleep(interval)  # at most one run a period
+
+    async def _virus_self_check(self, services: Services) -> None:
+        """clamd must still detect the EICAR test file: checked at start and every self_check_interval."""
+        assert services.scanner is not None
+        while True:
+            try:
+                await services.scanner.self_check()
+            except Exception:  # logged; tried again at the next interval
+                log.exception("antivirus.selfcheck.error")
+            await asyncio.sleep(self.config.antivirus.self_check_interval)
 
     async def _fetcher(self, services: Services) -> None:
         """Poll the fetch accounts whose interval has passed (the gateway holding box, users' external mail)."""

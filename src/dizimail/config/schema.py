@@ -231,11 +231,20 @@ class AntispamConfig(Section):
         return self.weights.get(key, DEFAULT_WEIGHTS[key])
 
 
+class AntivirusConfig(Section):
+    clamd: str = Field("", description=(
+        "clamd's TCP address (HOST:PORT, e.g. 127.0.0.1:3310) to scan every message with; empty: no virus "
+        "scanning. Set, mail is never taken unscanned: while clamd is down it is tempfailed (451 4.7.1)"))
+    timeout: Duration = Field(60.0, description="how long one scan may take before the message is tempfailed")
+    self_check_interval: Duration = Field(3600.0, description=(
+        "how often clamd is asked to detect the EICAR test file (antivirus.selfcheck.failed is logged if not)"))
+
+
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
                "routing-trick", "relay", "block-list", "dnsbl", "iprev", "helo", "spf", "quota", "message-format",
-               "hop-count", "mail-loop", "dmarc", "content")
+               "hop-count", "mail-loop", "antivirus", "dmarc", "content")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]
 
@@ -280,6 +289,7 @@ class Config(Section):
     fetch: FetchConfig = FetchConfig()
     policy: PolicyConfig = PolicyConfig()
     antispam: AntispamConfig = AntispamConfig()
+    antivirus: AntivirusConfig = AntivirusConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

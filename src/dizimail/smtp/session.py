@@ -353,7 +353,7 @@ class SmtpSession:
         """Ask the policy about the whole message, then commit; the 250 goes out only after the commit."""
         client = self.client()
         message = MessageFacts(meter.size, meter.too_big, meter.bare_lf, meter.longest_line, meter.trace.received,
-                               meter.trace.own, reception.reader(self.ctx.config.antispam.max_verify_size))
+                               meter.trace.own, reception.reader(self.ctx.config.limits.max_message_size))
         verdict = await self.ctx.policy.data(client, tx.envelope, message, tx.envelope.findings)
         if not verdict.accepted:
             reception.abort()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from dizimail.config.schema import CORE_CHECKS, Config
 from dizimail.model.outbound import DkimKey
 from dizimail.services.access import AccessLists
+from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter
 from dizimail.services.content.whitelist import AutoWhitelist
@@ -38,6 +39,7 @@ from dizimail.services.policy.network import BlockList, ConnectionRateCheck, Dns
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.verdict import ACCEPT, Finding, Stage, Verdict
+from dizimail.services.policy.virus import AntivirusCheck
 from dizimail.services.routing import Resolution, Router
 
 log = logging.getLogger("dizimail.policy")
@@ -55,7 +57,7 @@ class Policy:
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
                  lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth,
-                 content: ContentFilter, whitelist: AutoWhitelist) -> None:
+                 content: ContentFilter, whitelist: AutoWhitelist, scanner: VirusScanner | None) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -69,7 +71,8 @@ class Policy:
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
-                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist)]
+                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist),
+                   AntivirusCheck(scanner)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions
