@@ -157,3 +157,13 @@ def transaction(node, ip: str, sender: str, rcpt: str, helo: str = "client.examp
         return code, mail_code, f"{rcpt_code} {rcpt_text.decode()}"
     finally:
         client.close()
+
+
+def send_data(node, ip: str, rcpt: str, data: bytes, sender: str = "someone@example.org") -> tuple[int, str]:
+    """One message from ``ip`` to port 25, envelope accepted; the final reply to DATA (code, text)."""
+    client, _code, _ = connect(node, ip)
+    with client:
+        client.ehlo("mail.example.org")
+        assert client.mail(sender)[0] == 250 and client.rcpt(rcpt)[0] == 250
+        code, text = client.data(data)
+        return code, text.decode()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import connect, fetch_all, junk, submit, wait_for
+from helpers import connect, fetch_all, junk, send_data, submit, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
@@ -66,15 +66,6 @@ def trained_node(tmp: Path, dns: DnsmasqPeer, corpus: Path, antispam: str = "") 
     return srv
 
 
-def send(node: ServerThread, ip: str, rcpt: str, data: bytes) -> tuple[int, str]:
-    client, code, _ = connect(node, ip)
-    with client:
-        client.ehlo("mail.example.org")
-        assert client.mail("sender@example.org")[0] == 250 and client.rcpt(rcpt)[0] == 250
-        code, text = client.data(data)
-        return code, text.decode()
-
-
 def test_score_command_prints_a_line_per_message(tmp_path, dns, corpus):
     srv = trained_node(tmp_path / "n", dns, corpus)
     try:
@@ -102,8 +93,8 @@ def test_tag_junk_and_headers_over_smtp(tmp_path, dns, corpus):
     try:
         user = srv.add_user("staff")
         rng = random.Random(7)
-        assert send(srv, "127.0.0.30", user, message("spam", 1, rng, "gbk", subject="cheap pills 中奖"))[0] == 250
-        assert send(srv, "127.0.0.30", user, message("ham", 2, rng, "utf-8", subject="turbine report 会议通知"))[0] == 250
+        assert send_data(srv, "127.0.0.30", user, message("spam", 1, rng, "gbk", subject="cheap pills 中奖"))[0] == 250
+        assert send_data(srv, "127.0.0.30", user, message("ham", 2, rng, "utf-8", subject="turbine report 会议通知"))[0] == 250
         inbox = fetch_all(srv, user)
         assert len(inbox) == 1 and b"X-Spam-Status: No" in inbox[0] and b"X-Spam-Flag" not in inbox[0]
         spam = junk(srv, user)
@@ -123,9 +114,9 @@ def test_a_score_of_9_is_refused_at_data(tmp_path, dns, corpus):
     try:
         user = srv.add_user("staff")
         rng = random.Random(8)
-        code, text = send(srv, "127.0.0.31", user, message("spam", 3, rng))
+        code, text = send_data(srv, "127.0.0.31", user, message("spam", 3, rng))
         assert code == 550 and "5.7.1" in text and "spam" in text, (code, text)
-        assert send(srv, "127.0.0.31", user, message("ham", 4, rng))[0] == 250
+        assert send_data(srv, "127.0.0.31", user, message("ham", 4, rng))[0] == 250
         assert len(fetch_all(srv, user)) == 1 and junk(srv, user) == []
     finally:
         srv.stop()
@@ -144,7 +135,7 @@ def test_moving_into_and_out_of_junk_teaches_the_filter(tmp_path, dns, corpus):
             return float(dizimail_cli(srv.config_file, "spam", "score", str(sample)).stdout.split()[-1])
 
         before = score()
-        assert send(srv, "127.0.0.32", user, body)[0] == 250
+        assert send_data(srv, "127.0.0.32", user, body)[0] == 250
         assert srv.call(lambda s: s.content.trained()) == (60, 60)
         imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import ServerThread, start_server
-from helpers import connect, fetch_all, submit
+from helpers import fetch_all, send_data, submit
 from peers import EICAR, MARKER, ClamdPeer, free_port
 
 
@@ -58,13 +58,8 @@ def nested_archive(depth: int) -> bytes:
     return data
 
 
-def deliver(node: ServerThread, rcpt: str, data: bytes, ip: str = "127.0.0.1") -> tuple[int, str]:
-    client, code, _ = connect(node, ip)
-    with client:
-        client.ehlo("mail.example.org")
-        assert client.mail("someone@example.org")[0] == 250 and client.rcpt(rcpt)[0] == 250
-        code, text = client.data(data)
-        return code, text.decode()
+def deliver(node: ServerThread, rcpt: str, data: bytes) -> tuple[int, str]:
+    return send_data(node, "127.0.0.1", rcpt, data)
 
 
 def test_infected_mail_is_refused_naming_the_virus(node):
