@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import connect, fetch_all, junk, send_data, submit, wait_for
+from helpers import fetch_all, junk, send_data, submit, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
@@ -169,12 +169,7 @@ def test_the_automatic_whitelist_skips_the_content_filter_for_authenticated_send
 
         def from_(sender: str, ip: str, kind: str) -> tuple[int, str]:
             data = message(kind, rng.randrange(1000), rng).replace(b"From: ", f"From: {sender}\r\nX-Old: ".encode(), 1)
-            client, _code, _ = connect(srv, ip)
-            with client:
-                client.ehlo("mail.partner.test")
-                assert client.mail(sender)[0] == 250 and client.rcpt(user)[0] == 250
-                code, text = client.data(data)
-                return code, text.decode()
+            return send_data(srv, ip, user, data, sender=sender)
 
         assert from_("boss@partner.test", "127.0.0.33", "spam")[0] == 550  # not whitelisted yet: refused
         with submit(srv, user) as s:  # the local user writes to the partner
