@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side, interleaved: dizimail vs the Postfix + Dovecot reference (../shared/reference).
 #
-#   bench/compare.sh OUTDIR [ROUNDS]        # as root; default 3 rounds; about 6 minutes
+#   bench/compare.sh OUTDIR [ROUNDS]        # as root; default 3 rounds; about 11 minutes
+#   DZ_UP=bench/antispam_up.sh bench/compare.sh OUTDIR   # dizimail with every anti-spam layer and clamd on
 #
 #  - SMTP 4 KiB to mailbox (mailbench smtp_4k, 20 lanes of smtp-source, 5,000 messages) against the
 #    reference in TUNING=stock. The reference is verified over IMAP (messages visible in INBOX);
@@ -34,11 +35,12 @@ DZ=$OUT/dizimail
 cleanup() {
   "$SHARED/reference/down.sh" "$REF" >/dev/null 2>&1 || true
   [ -f "$DZ/dizimail.pid" ] && kill "$(cat "$DZ/dizimail.pid")" 2>/dev/null || true
+  for f in dnsmasq clamd; do [ -f "$DZ/$f.pid" ] && kill "$(cat "$DZ/$f.pid")" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 echo "== starting reference (stock) and dizimail" >&2
 USERS=5000 FRESH=1 TUNING=stock "$SHARED/reference/up.sh" "$REF" 12000 > "$OUT/ref-up.txt"
-"$HERE/dizimail_up.sh" "$DZ" 13000 > "$OUT/dizimail-up.txt"
+"${DZ_UP:-$HERE/dizimail_up.sh}" "$DZ" 13000 > "$OUT/dizimail-up.txt"
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r smtp_4k: reference" >&2
   "$SHARED/bench/run_all.sh" --target-env "$REF/target.env" --only smtp_4k --out "$OUT/results.jsonl" \

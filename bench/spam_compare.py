@@ -105,16 +105,21 @@ required_score 5.0
 def run_spamassassin(work: Path, train: Path, test: dict[str, Path]) -> tuple[dict[str, float], float]:
     db = work / "sa"
     db.mkdir()
-    prefs = db / "user_prefs"
-    prefs.write_text(SA_PREFS.format(db=db))
+    for pre in Path("/etc/spamassassin").glob("*.pre"):  # the plugin loads; local.cf is ours
+        shutil.copy(pre, db / pre.name)
+    (db / "local.cf").write_text(SA_PREFS.format(db=db))
     for label in ("ham", "spam"):
-        subprocess.run(["sa-learn", "--local", "-p", str(prefs), f"--{label}", str(train / label)], check=True,
-                       capture_output=True)
+        subprocess.run(["sa-learn", "--local", "--siteconfigpath", str(db), f"--{label}", str(train / label)],
+                       check=True, capture_output=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    spamd = subprocess.Popen(["spamd", "--local", "--listen", f"127.0.0.1:{port}", "--max-children", "4",
-                              "-u", "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+    user: list[str] = []
+    if os.geteuid() == 0:  # spamd refuses to run its children as root: Debian's debian-spamd reads our files
+        user = ["-u", "debian-spamd"]
+        for path in (work, db, *db.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    spamd = subprocess.Popen(["spamd", "--local", "--listen", f"127.0.0.1:{port}", "--max-children", "4", *user,
                               "--siteconfigpath", str(db), "--nouser-config", "--pidfile", str(db / "pid")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -124,7 +129,6 @@ def run_spamassassin(work: Path, train: Path, test: dict[str, Path]) -> tuple[di
                 break
             except OSError:
                 time.sleep(0.2)
-        shutil.copy(prefs, db / "local.cf")  # spamd --nouser-config: the prefs as site config
         def score(path: Path) -> float:
             out = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-c"], stdin=open(path, "rb"),
                                  capture_output=True, text=True).stdout.strip()
