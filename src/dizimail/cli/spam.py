@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,10 +84,13 @@ def score(paths: Annotated[list[Path], typer.Argument(help="message files or fol
     """Print ``<path> <score>`` per message: the content score 0-10 that delivery would use (no network)."""
     async def go(s: Services) -> None:
         model = await s.content.model()
+        out = sys.stdout
         for path in message_files(paths):
             data = _read(path)
             if data is None:
                 continue
             value, _clues = model.score(tokenize(data))
-            console.print(f"{path} {value:.2f}", soft_wrap=True)
+            name = str(path).replace("\n", "?").replace("\r", "?")  # one line per message, whatever the name
+            out.write(f"{name} {value:.2f}\n")
+        out.flush()
     run(config, go)
