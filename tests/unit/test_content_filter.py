@@ -51,3 +51,16 @@ def test_subject_tag():
         b"From: a\r\nSubject: [SPAM] hello\r\n\r\nbody"
     assert tag_subject(b"Subject: [SPAM] hello\r\n\r\n", "[SPAM] ") == b"Subject: [SPAM] hello\r\n\r\n"
     assert tag_subject(b"From: a\r\n\r\nbody", "[SPAM] ") == b"From: a\r\nSubject: [SPAM]\r\n\r\nbody"
+
+
+def test_html_tells_are_looked_for_in_a_bounded_prefix():
+    """Each tell pattern runs over at most MAX_MARKUP characters (a pattern holds the GIL for its whole
+    search): a hostile part of megabytes of unclosed anchors costs no more than its first 64 KiB."""
+    from dizimail.services.content.tokens import MAX_MARKUP
+
+    filler = "<a " + "href=x " * 60
+    early = b"Content-Type: text/html\r\n\r\n" + b'<p style="display:none">x</p>' + filler.encode() * 2000
+    late = b"Content-Type: text/html\r\n\r\n" + filler.encode() * (MAX_MARKUP // len(filler) + 10) + \
+        b'<p style="display:none">x</p>'
+    assert "html:hidden" in tokenize(early)
+    assert "html:hidden" not in tokenize(late) and "html" in tokenize(late)

@@ -26,13 +26,14 @@ from dizimail.codec.mime.structure import parse_structure
 from dizimail.codec.mime.text import addresses, html_to_text, part_content
 
 MAX_TEXT = 200_000  # characters of decoded text looked at
+MAX_MARKUP = 64 * 1024  # characters of an HTML part searched for its tells (each pattern runs without a GIL switch)
 MAX_TOKENS = 5000
 _WORD = re.compile(r"[^\W\d_][^\W_]{1,24}(?:['’][^\W\d_]{1,3})?")
 _MONEY = re.compile(r"[$€£¥]\s?\d[\d,]*(?:\.\d\d)?|\d[\d,]*\s?(?:dollars|usd|rmb|元|万元)", re.IGNORECASE)
 _PERCENT = re.compile(r"\d{1,3}%")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 _URL = re.compile(r"(?:https?://|www\.)([A-Za-z0-9.-]{1,253})", re.IGNORECASE)
-_HREF = re.compile(r"<a\b[^<>]{0,2000}?href\s*=\s*[\"']?\s*(?:https?://)?([A-Za-z0-9.-]{1,253})[^<>]{0,2000}>"
+_HREF = re.compile(r"<a\b[^<>]{0,500}?href\s*=\s*[\"']?\s*(?:https?://)?([A-Za-z0-9.-]{1,253})[^<>]{0,500}>"
                    r"([^<]{0,500})</a", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01](?:px|pt)?\b|"
                      r"<font[^<>]{0,200}size\s*=\s*[\"']?[01]\b", re.IGNORECASE)
@@ -122,8 +123,9 @@ def _body(raw: bytes, out: set[str]) -> None:
         content = part_content(raw, part, left)
         texts += 1
         if ctype == "text/html":
-            _html_tells(content, out)
-            content = html_to_text(content)
+            text = html_to_text(content)
+            _html_tells(content[:MAX_MARKUP], text, out)
+            content = text
         left -= len(content)
         _text(content[:MAX_TEXT], out, "")
         for host in _URL.findall(content):
@@ -132,12 +134,11 @@ def _body(raw: bytes, out: set[str]) -> None:
         out.add("body:notext")
 
 
-def _html_tells(markup: str, out: set[str]) -> None:
+def _html_tells(markup: str, text: str, out: set[str]) -> None:
     out.add("html")
     if _HIDDEN.search(markup):
         out.add("html:hidden")
     images = len(_IMG.findall(markup))
-    text = html_to_text(markup)
     words = len(_WORD.findall(text))
     if images:
         out.add(f"html:img{min(images, 5)}")
