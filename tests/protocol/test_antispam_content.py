@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.header
 import imaplib
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,5 +188,27 @@ def test_the_automatic_whitelist_skips_the_content_filter_for_authenticated_send
         news = [m.split(b"\r\n\r\n", 1)[0] for m in fetch_all(srv, user) if b"From: news@partner.test" in m]
         assert len(news) == 3 and all(b"X-Spam-Status: No" in h for h in news)
         assert sum(b"\tcontent " in h or b"X-Spam-Report: content " in h for h in news) == 2  # the third: skipped
+    finally:
+        srv.stop()
+
+
+def test_spam_past_reject_at_can_be_quarantined_and_a_release_learns_ham(tmp_path, dns, corpus):
+    """antispam.reject_action = quarantine: spam scoring 9 is taken and held (the sender is not told);
+    released, it reaches the inbox with its X-Spam headers, and the filter learns it as ham."""
+    srv = trained_node(tmp_path / "n", dns, corpus, 'reject_action = "quarantine"\n')
+    try:
+        user = srv.add_user("staff")
+        rng = random.Random(11)
+        assert send_data(srv, "127.0.0.35", user, message("spam", 5, rng, subject="cheap pills"))[0] == 250
+        assert fetch_all(srv, user) == [] and junk(srv, user) == []  # not notified: notify_spam is empty
+        (entry,) = json.loads(dizimail_cli(srv.config_file, "quarantine", "list", "--json").stdout)
+        assert entry["kind"] == "spam" and entry["reason"].startswith("spam score 10.0 >= 9"), entry
+        assert any(f["check"] == "content" and f["points"] >= 9 for f in entry["findings"]), entry
+        dizimail_cli(srv.config_file, "quarantine", "release", str(entry["id"]))
+        (released,) = fetch_all(srv, user)
+        head = released.split(b"\r\n\r\n", 1)[0]
+        assert b"X-Spam-Score: 10.0" in head and b"Subject: =?utf-8?q?cheap_pills?=" in head, head
+        # learnt as ham by the command line's process: the node sees it at its next look (RECHECK)
+        wait_for(lambda: srv.call(lambda s: s.content.trained()) == (60, 61), what="the release learnt as ham")
     finally:
         srv.stop()

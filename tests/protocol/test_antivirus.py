@@ -5,15 +5,17 @@ unscanned; the client's retry then delivers it once."""
 from __future__ import annotations
 
 import base64
+import email
 import io
+import json
 import tarfile
 import zipfile
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import ServerThread, start_server
-from helpers import fetch_all, send_data, submit
+from conftest import ServerThread, dizimail_cli, start_server, write_config
+from helpers import fetch_all, send_data, submit, wait_for
 from peers import EICAR, MARKER, ClamdPeer, free_port
 
 
@@ -103,5 +105,98 @@ def test_mail_is_tempfailed_while_clamd_is_down_and_arrives_once_after(tmp_path,
             clamd.start()
         assert deliver(srv, user, with_attachment("report.pdf", b"%PDF-1.4 clean", subject="retried"))[0] == 250
         assert len([m for m in fetch_all(srv, user) if b"Subject: retried" in m]) == 1
+    finally:
+        srv.stop()
+
+
+def quarantine_node(tmp_path, clamd: ClamdPeer, keep: str = "30d", sweep: str = "60s") -> ServerThread:
+    config_file, ports = write_config(tmp_path, extra=(
+        f'\n[antivirus]\nclamd = "{clamd.address}"\naction = "quarantine"\n'
+        f'[quarantine]\nnotify_virus = ["recipients", "sender", "admin"]\nkeep = "{keep}"\n'))
+    config_file.write_text(config_file.read_text().replace("[storage]\n", f'[storage]\nsweep_interval = "{sweep}"\n'))
+    srv = ServerThread(config_file, ports)
+    srv.start()
+    admin = srv.add_user("admin")
+    srv.call(lambda s: s.accounts.add_alias("postmaster@example.test", [admin]))
+    return srv
+
+
+def entries(srv: ServerThread) -> list[dict]:
+    return json.loads(dizimail_cli(srv.config_file, "quarantine", "list", "--json").stdout)
+
+
+def test_quarantined_virus_is_held_explained_released_and_deleted(tmp_path, clamd):
+    """antivirus.action = quarantine: the infected message is taken (250) but delivered to nobody; the
+    recipient and the admin get bilingual notices (a forged outside sender gets none); the admin sees
+    why, releases one message to its recipient and deletes another, whose blob then goes."""
+    srv = quarantine_node(tmp_path / "n", clamd)
+    try:
+        user, admin = srv.add_user("av5"), "admin@example.test"
+        infected = with_attachment("eicar.com", EICAR, subject="=?utf-8?b?5Y+R56Wo?= invoice")  # 发票
+        for _ in range(2):
+            code, text = deliver(srv, user, infected)
+            assert code == 250, (code, text)
+        held = wait_for(lambda: len(entries(srv)) == 2 and entries(srv), what="two entries")
+        first = held[1]
+        assert first["kind"] == "virus" and first["reason"] == "virus Dizimail-Test.EICAR.UNOFFICIAL", first
+        assert first["recipients"] == [user] and first["sender"] == "someone@example.org", first
+        assert first["subject"] == "发票 invoice" and first["from"] == "someone@example.org", first
+        assert {"check": "antivirus", "result": "infected", "points": 0.0,
+                "reason": "virus Dizimail-Test.EICAR.UNOFFICIAL"} in first["findings"], first
+
+        notices = wait_for(lambda: len(fetch_all(srv, user)) == 2 and fetch_all(srv, user), what="two notices")
+        text = notices[0].decode("utf-8", "replace")
+        assert "Auto-Submitted: auto-generated" in text and "From: =?utf-8?" in text, text
+        body = email.message_from_bytes(notices[0]).get_payload(decode=True).decode("utf-8")
+        assert "Dizimail-Test.EICAR" in body and "已被隔离" in body and "held in the quarantine" in body and "发票 invoice" in body, body
+        assert all(b"filename=eicar.com" not in m for m in notices)  # the virus itself stays in the quarantine
+        to_admin = wait_for(lambda: len(fetch_all(srv, admin)) == 2 and fetch_all(srv, admin), what="admin notices")
+        admin_body = email.message_from_bytes(to_admin[0]).get_payload(decode=True).decode("utf-8")
+        assert f"dizimail quarantine release {first['id']}" in admin_body or \
+            f"dizimail quarantine release {held[0]['id']}" in admin_body, admin_body
+        assert "antivirus=infected" in admin_body, admin_body
+
+        shown = dizimail_cli(srv.config_file, "quarantine", "show", str(first["id"])).stdout
+        assert "virus Dizimail-Test.EICAR.UNOFFICIAL" in shown and "Subject: =?utf-8?b?5Y+R56Wo?= invoice" in shown, shown
+
+        out = dizimail_cli(srv.config_file, "quarantine", "release", str(first["id"])).stdout
+        assert "released: 1 local delivery" in out, out
+        inbox = fetch_all(srv, user)
+        assert len(inbox) == 3 and sum(b"filename=eicar.com" in m for m in inbox) == 1  # the admin's choice: delivered once
+        assert [e["id"] for e in entries(srv)] == [held[0]["id"]]
+
+        dizimail_cli(srv.config_file, "quarantine", "delete", str(held[0]["id"]))
+        assert entries(srv) == []
+        gone = dizimail_cli(srv.config_file, "quarantine", "release", str(held[0]["id"]), check=False)
+        assert gone.returncode != 0 and "No such message in the quarantine" in gone.stderr, (gone.stdout, gone.stderr)
+        # The deleted entry's blob lost its only reference (the sweeper takes it after the grace period).
+        unreferenced = srv.call_stores(lambda st: st.db.read(lambda c: c.connection.driver_connection.execute(
+            "SELECT count(*) FROM blobs WHERE refcount <= 0 AND zero_since IS NOT NULL").fetchone()[0]))
+        assert unreferenced == 1
+    finally:
+        srv.stop()
+
+
+def test_a_local_senders_virus_is_held_and_the_sender_told(tmp_path, clamd):
+    srv = quarantine_node(tmp_path / "n", clamd)
+    try:
+        user, other = srv.add_user("av6"), srv.add_user("av7")
+        with submit(srv, user) as s:
+            s.sendmail(user, [other], with_attachment("eicar.com", EICAR, subject="from inside"))
+        told = wait_for(lambda: fetch_all(srv, user), what="the sender's notice")
+        body = email.message_from_bytes(told[0]).get_payload(decode=True).decode("utf-8")
+        assert "请检查您的电脑是否感染病毒" in body and "check your computer for viruses" in body and other in body, body
+        assert all(b"filename=eicar.com" not in m for m in fetch_all(srv, other))
+    finally:
+        srv.stop()
+
+
+def test_quarantine_expires(tmp_path, clamd):
+    srv = quarantine_node(tmp_path / "n", clamd, keep="2s", sweep="1s")
+    try:
+        user = srv.add_user("av8")
+        assert deliver(srv, user, with_attachment("eicar.com", EICAR))[0] == 250
+        assert len(entries(srv)) == 1
+        wait_for(lambda: entries(srv) == [], what="the entry to expire")
     finally:
         srv.stop()

@@ -30,6 +30,7 @@ from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.report import SpamRule
+from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
 from dizimail.services.resolver import make_resolver, make_sync_resolver
@@ -45,6 +46,7 @@ from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteWhitelistStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
+from dizimail.storage.sqlite.quarantine import SqliteQuarantineStore
 from dizimail.storage.sqlite.queue import SqliteQueueStore
 from dizimail.storage.sqlite.routing import SqliteRoutingStore
 from dizimail.storage.sqlite.search import SqliteSearchIndex
@@ -75,6 +77,7 @@ class Services:
     content: ContentFilter
     whitelist: AutoWhitelist
     scanner: VirusScanner | None
+    quarantine: Quarantine
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Stores:
     access: SqliteAccessListStore
     bayes: SqliteBayesStore
     whitelist: SqliteWhitelistStore
+    quarantine: SqliteQuarantineStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -122,7 +126,8 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
         stores = Stores(db=db, meta=SqliteMetaStore(db, blobs), blobs=blobs, queue=SqliteQueueStore(db),
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
-                        bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db))
+                        bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
+                        quarantine=SqliteQuarantineStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -143,7 +148,8 @@ def build_services(config: Config, stores: Stores) -> Services:
     antispam = config.antispam
     whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after)
     ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
-                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag), whitelist)
+                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag), whitelist,
+                    config.quarantine.keep)
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
@@ -160,6 +166,13 @@ def build_services(config: Config, stores: Stores) -> Services:
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
     accounts.login_hooks.append(fetch.on_login)
+    held = config.quarantine
+
+    async def admin() -> str:
+        return held.admin or await accounts.postmaster(hostname)
+    quarantine = Quarantine(stores.quarantine, ingest, submitter, router, stores.blobs, content, held, hostname,
+                            config.path(held.templates), admin)
+    ingest.on_quarantine = quarantine.held
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
@@ -167,7 +180,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
-                    scanner=scanner)
+                    scanner=scanner, quarantine=quarantine)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

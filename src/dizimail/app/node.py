@@ -143,12 +143,13 @@ class Node:
                 log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
-        """Periodic removal of message files that lost their last reference (after a grace period), and
-        of the allocator's free memory (app/memory.py)."""
+        """Periodic removal of quarantined mail past its time, of message files that lost their last
+        reference (after a grace period), and of the allocator's free memory (app/memory.py)."""
         while True:
             await asyncio.sleep(self.config.storage.sweep_interval)
             trim()
             try:
+                await services.quarantine.expire()
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
                 log.exception("storage.sweep.failed")

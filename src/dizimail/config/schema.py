@@ -215,6 +215,9 @@ class AntispamConfig(Section):
     tag_at: float = Field(5.0, description="spam score (0-10) from which the subject gets subject_tag and X-Spam-Flag")
     junk_at: float = Field(7.0, description="spam score from which mail goes to the recipient's Junk folder")
     reject_at: float = Field(9.0, description="spam score from which mail is refused at DATA (550 5.7.1)")
+    reject_action: Literal["reject", "quarantine"] = Field("reject", description=(
+        "what reject_at does: reject (550 5.7.1 at DATA: the sender is told) or quarantine (taken, held for "
+        "`dizimail quarantine release`; the sender is not told)"))
     subject_tag: str = Field("[SPAM] ", description="put before the subject of mail scoring tag_at or more")
     weights: dict[str, float] = Field(default_factory=dict, description=(
         "points a finding adds to the spam score, overriding the defaults (docs/antispam.md), e.g. "
@@ -236,8 +239,29 @@ class AntivirusConfig(Section):
         "clamd's TCP address (HOST:PORT, e.g. 127.0.0.1:3310) to scan every message with; empty: no virus "
         "scanning. Set, mail is never taken unscanned: while clamd is down it is tempfailed (451 4.7.1)"))
     timeout: Duration = Field(60.0, description="how long one scan may take before the message is tempfailed")
+    action: Literal["reject", "quarantine"] = Field("reject", description=(
+        "infected mail: reject (554 5.7.1 at DATA, naming the virus) or quarantine (taken and held; notices go "
+        "out as quarantine.notify_virus says)"))
     self_check_interval: Duration = Field(3600.0, description=(
         "how often clamd is asked to detect the EICAR test file (antivirus.selfcheck.failed is logged if not)"))
+
+
+Notified = Literal["recipients", "sender", "admin"]
+VIRUS_NOTICES: tuple[Notified, ...] = ("recipients", "admin")
+
+
+class QuarantineConfig(Section):
+    keep: Duration = Field(30 * 86400.0, description="how long a quarantined message is kept before it is deleted")
+    notify_virus: list[Notified] = Field(default_factory=lambda: list(VIRUS_NOTICES), description=(
+        "who is told when infected mail is quarantined: its local recipients, its sender (only when the sender "
+        "is an account here: a virus's sender address is forged, telling it is backscatter) and the admin"))
+    notify_spam: list[Notified] = Field(default_factory=list, description=(
+        "who is told when mail is quarantined for its spam score (antispam.reject_action = quarantine)"))
+    admin: str = Field("", description=(
+        "where admin notices go (default: the postmaster of the first local domain, as for <Postmaster>)"))
+    templates: Path = Field(Path("templates"), description=(
+        "directory of notice templates that replace the built-in ones by file name "
+        "(quarantine-recipients.txt, quarantine-sender.txt, quarantine-admin.txt; docs/antispam.md)"))
 
 
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
@@ -290,6 +314,7 @@ class Config(Section):
     policy: PolicyConfig = PolicyConfig()
     antispam: AntispamConfig = AntispamConfig()
     antivirus: AntivirusConfig = AntivirusConfig()
+    quarantine: QuarantineConfig = QuarantineConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

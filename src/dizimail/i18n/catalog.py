@@ -33,6 +33,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "open_relay_refused": {"en": "Refusing to allow relaying for every address (that makes an open relay)",
                            "zh_CN": "拒绝允许所有地址转发（那将成为开放中继）"},
     "unknown_queue_id": {"en": "No such message in the queue", "zh_CN": "队列中没有该邮件"},
+    "unknown_quarantine_id": {"en": "No such message in the quarantine", "zh_CN": "隔离区中没有该邮件"},
     "fetch_exists": {"en": "That mailbox is already being fetched", "zh_CN": "该邮箱已在收取中"},
     "unknown_fetch": {"en": "No such fetch account", "zh_CN": "没有该收取账户"},
     "bad_setting": {"en": "Invalid value", "zh_CN": "无效的值"},

@@ -201,6 +201,32 @@ class IngestRecord:
     params: dict[str, str] = field(default_factory=dict)
     meta: BlobMeta | None = None
     fetched: tuple[int, str] | None = None  # (fetch account id, remote UID): recorded in the same transaction
+    quarantine: Quarantined | None = None  # held for a human instead of delivered (no deliveries, nothing queued)
+    released: int | None = None  # the quarantine entry these deliveries release (removed in the same transaction)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A message held for a human instead of delivered (a virus, a spam score past the line): its
+    envelope, why, and what each check found (``findings``: (check, result, points, reason) each), kept
+    until it is released, deleted or ``expires``. ``prefix``: the trace lines delivery would have put
+    before it (Authentication-Results, X-Spam-*), put there on release."""
+
+    queue_id: str
+    blob_id: str
+    size: int
+    sender: str
+    recipients: tuple[str, ...]  # as the client gave them (a release resolves them again)
+    kind: str  # "virus" | "spam"
+    reason: str
+    score: float
+    findings: tuple[tuple[str, str, float, str], ...]
+    prefix: bytes
+    subject: str
+    from_: str
+    created: float
+    expires: float
+    id: int = 0  # given by the store
 
 
 @dataclass(frozen=True)
@@ -209,6 +235,7 @@ class CommitResult:
     refused: tuple[str, ...]  # addresses whose delivery its limit refused (queued if it had a fallback)
     mailboxes: tuple[int, ...] = ()  # mailbox ids that changed (for change notifications)
     uids: tuple[int, ...] = ()  # the UID each delivery got, in order (APPENDUID)
+    quarantined: int = 0  # the quarantine entry the message went to instead (0: it did not)
 
 
 @dataclass(frozen=True)

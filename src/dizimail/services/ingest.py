@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -31,10 +31,12 @@ from dizimail.model.types import (
     CommitResult,
     IngestRecord,
     LocalDelivery,
+    Quarantined,
     QueuedRecipient,
 )
 from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import sign as sign_dkim
+from dizimail.services.messages import header_summary
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.report import SpamMarks, SpamRule, authentication_results, tag_subject
@@ -43,6 +45,7 @@ from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
+HEAD_LIMIT = 64 * 1024  # what is read of a quarantined message for its subject and From:
 
 
 def new_queue_id() -> str:
@@ -111,7 +114,8 @@ class Reception:
 class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
                  describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None,
-                 spam: SpamRule | None = None, whitelist: AutoWhitelist | None = None) -> None:
+                 spam: SpamRule | None = None, whitelist: AutoWhitelist | None = None,
+                 quarantine_keep: float = 30 * 86400.0) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
@@ -122,6 +126,8 @@ class Ingest:
         self.whitelist = whitelist
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
         self.received = 0  # messages received so far (the search indexer yields while it moves)
+        self.quarantine_keep = quarantine_keep
+        self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -186,6 +192,9 @@ class Ingest:
     async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
         """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
         marks = self.spam.judge(envelope.findings) if self.spam is not None else None
+        held = next((f for f in envelope.findings if f.quarantine), None)
+        if held is not None:
+            return await self._hold(reception, envelope, held, marks)
         if marks is not None and marks.tag and self.spam is not None:
             reception = await self._tagged(reception, self.spam.subject_tag)
         blob, meta, signature = await self._finish(
@@ -219,6 +228,55 @@ class Ingest:
             self.queued.set()
         if self.whitelist is not None:
             self._observe(envelope, marks)
+        return result
+
+    async def _hold(self, reception: Reception, envelope: Envelope, held: Finding,
+                    marks: SpamMarks | None) -> CommitResult:
+        """Into the quarantine instead of the mailboxes and the queue (one transaction, like a delivery)."""
+        head = await asyncio.to_thread(reception.writer.peek, HEAD_LIMIT)
+        blob, meta, _ = await self._finish(reception)
+        subject, sender = header_summary(head)
+        recipients = dict.fromkeys([*(r for r, _ in envelope.local), *(r.address for r in envelope.remote),
+                                    *(r for r, _ in envelope.hold)])
+        entry = Quarantined(
+            queue_id=reception.queue_id, blob_id=blob.id, size=blob.size, sender=envelope.sender,
+            recipients=tuple(recipients), kind="virus" if held.check == "antivirus" else "spam",
+            reason=held.quarantine, score=marks.score if marks is not None else 0.0,
+            findings=tuple((f.check, f.result, f.score, f.reason) for f in envelope.findings),
+            prefix=authentication_results(self.hostname, envelope.findings) + (marks.headers if marks else b""),
+            subject=subject, from_=sender, created=reception.received_at,
+            expires=reception.received_at + self.quarantine_keep)
+        result = await self.meta.commit_ingest(IngestRecord(
+            queue_id=reception.queue_id, blob=blob, sender=envelope.sender, received_at=reception.received_at,
+            meta=meta, fetched=envelope.fetched, quarantine=entry))
+        log.info("quarantine.held id=%s entry=%d kind=%s from=<%s> rcpts=%d reason=%r", reception.queue_id,
+                 result.quarantined, entry.kind, envelope.sender, len(recipients), entry.reason)
+        if self.on_quarantine is not None:
+            self.on_quarantine(replace(entry, id=result.quarantined))
+        return result
+
+    async def release(self, entry: Quarantined, envelope: Envelope) -> CommitResult:
+        """A quarantined message goes where it was going (``envelope``: its recipients resolved anew), with the
+        trace lines it would have had; the entry goes in the same transaction. QuotaExceeded when nothing
+        could be stored (the entry stays)."""
+        blob = BlobRef(entry.blob_id, entry.size)
+        return_path = f"Return-Path: <{entry.sender}>\r\n".encode()
+        deliveries = tuple(
+            LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
+                          prefix=return_path + f"Delivered-To: {rcpt if hold else acc.address}\r\n".encode() +
+                          entry.prefix, limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
+            for hold, pairs in ((False, envelope.local), (True, envelope.hold)) for rcpt, acc in pairs)
+        result = await self.meta.commit_ingest(IngestRecord(
+            queue_id=entry.queue_id, blob=blob, sender=entry.sender, received_at=time.time(), deliveries=deliveries,
+            queued=tuple(envelope.remote), queue_prefix=entry.prefix, released=entry.id))
+        if not result.delivered and not envelope.remote:
+            raise QuotaExceeded(f"quarantine entry {entry.id}: no recipient could take it "
+                                f"({', '.join(result.refused) or 'none left'})")
+        self.notifier.changed(result.mailboxes)
+        if envelope.remote or result.refused:
+            self.queued.set()
+        log.info("quarantine.released id=%s entry=%d local=%d queued=%d", entry.queue_id, entry.id,
+                 len(result.delivered), len(envelope.remote))
         return result
 
     def _observe(self, envelope: Envelope, marks: SpamMarks | None) -> None:

@@ -3,6 +3,7 @@ renderings, the search text and the SORT/THREAD keys."""
 
 from __future__ import annotations
 
+from dizimail.codec.mime.address import Mailbox, parse_addresses
 from dizimail.codec.mime.charsets import decode_header_bytes, decode_words
 from dizimail.codec.mime.headers import field_value, split_header
 from dizimail.codec.mime.imap import bodystructure, envelope
@@ -62,3 +63,21 @@ def describe_blob(raw: bytes, with_search: bool = False) -> BlobMeta:
     return BlobMeta(envelope(raw), bodystructure(raw, extensible=True, structure=structure),
                     bodystructure(raw, extensible=False, structure=structure),
                     search_doc(raw) if with_search else None, sort_keys(raw))
+
+
+def header_summary(raw: bytes, limit: int = 998) -> tuple[str, str]:
+    """(Subject decoded, the first From: address) of a message, each at most ``limit`` characters and
+    without line breaks or other controls: for lists and notices, where it is shown as data."""
+    subject = sender = ""
+    for item in split_header(raw).fields:
+        if item.name == "subject" and not subject:
+            subject = decode_words(decode_header_bytes(field_value(raw, item)))
+        elif item.name == "from" and not sender:
+            first = next((m for m in parse_addresses(decode_header_bytes(field_value(raw, item)))
+                          if isinstance(m, Mailbox)), None)
+            sender = f"{first.local}@{first.domain}" if first is not None and first.domain else ""
+    return _plain(subject, limit), _plain(sender, limit)
+
+
+def _plain(text: str, limit: int) -> str:
+    return "".join(c if c.isprintable() else " " for c in text[:limit]).strip()

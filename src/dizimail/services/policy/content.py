@@ -1,6 +1,6 @@
 """Anti-spam layer 4 in the policy table: the content filter's score as a finding, and the one decision
 the spam score makes at DATA: refusal from ``antispam.reject_at`` (the sender is told; nothing silently
-vanishes). Tagging and the Junk folder are the ingest's (services.policy.report.SpamRule), on the same
+vanishes), or held in the quarantine with ``antispam.reject_action = quarantine``. Tagging and the Junk folder are the ingest's (services.policy.report.SpamRule), on the same
 total: the content score plus every other finding's points, at most 10."""
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ class ContentCheck(Layer2):
                 (f"; ham tokens {', '.join(hammy)}" if hammy else "")
             findings.append(Finding(self.name, round(score, 1), why))
         points = total([*facts.findings, *findings])
-        refusal = reject(550, "5.7.1", "spam_rejected", f"spam score {points:.1f}") if points >= self.config.reject_at \
-            else None
-        if refusal is not None:
-            findings.append(Finding(self.name, 0.0, f"total {points:.1f} >= {self.config.reject_at:g}",
-                                    refusal=refusal, enforced=True))
+        if points >= self.config.reject_at:
+            why = f"spam score {points:.1f} >= {self.config.reject_at:g}"
+            if self.config.reject_action == "quarantine":
+                findings.append(Finding(self.name, 0.0, why, quarantine=why))
+            else:
+                findings.append(Finding(self.name, 0.0, why, refusal=reject(550, "5.7.1", "spam_rejected", why),
+                                        enforced=True))
         return found(*findings) if findings else None
 
     async def _whitelisted(self, facts: Facts, findings: list[Finding]) -> str | None:

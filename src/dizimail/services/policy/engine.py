@@ -72,7 +72,7 @@ class Policy:
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
                    MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist),
-                   AntivirusCheck(scanner)]
+                   AntivirusCheck(scanner, config.antivirus.action == "quarantine")]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions

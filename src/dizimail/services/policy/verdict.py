@@ -60,7 +60,8 @@ class Finding:
     an authentication method (iprev, spf, dkim, dmarc, arc) its result and properties as the
     Authentication-Results header (RFC 8601) gives them. ``refusal`` is the answer when the operator set
     the check to ``reject`` (policy.actions), e.g. 550 5.7.23 for an SPF fail (RFC 7372); ``enforced``
-    findings refuse whatever the setting says unless it is ``log`` (a DMARC p=reject)."""
+    findings refuse whatever the setting says unless it is ``log`` (a DMARC p=reject). ``quarantine``: why
+    the message is to be held for a human instead of delivered (the ingest does it)."""
 
     check: str
     score: float
@@ -71,6 +72,7 @@ class Finding:
     comment: str = ""
     refusal: Verdict | None = None
     enforced: bool = False
+    quarantine: str = ""
 
 
 ACCEPT = Verdict(Action.ACCEPT)

@@ -29,6 +29,7 @@ from dizimail.model.types import (
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.keys import KEY_COLUMNS, SqliteKeyOps, key_values
 from dizimail.storage.sqlite.mailboxes import RowCache, SqliteMailboxOps, release_blobs
+from dizimail.storage.sqlite.quarantine import hold, take
 from dizimail.storage.sqlite.search import index_document
 from dizimail.storage.sqlite.sql import MailboxCache
 from dizimail.storage.sqlite.tables import (
@@ -357,7 +358,7 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
             # Fallbacks go to the queue only beside something else of the message: when every delivery was
             # refused and nothing else is queued, nothing at all is written.
             pending = list(record.queued) + (fallbacks if delivered or record.queued else [])
-            refs = len(delivered) + (1 if pending else 0)
+            refs = len(delivered) + (1 if pending else 0) + (1 if record.quarantine is not None else 0)
             if not refs:  # nothing stored, nothing queued: write nothing at all
                 raise _NothingStored(CommitResult(delivered=(), refused=tuple(refused)))
             if pending:
@@ -366,6 +367,7 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                 cur.executemany(_SQL_INSERT_QUEUE_RCPT, [
                     (record.queue_id, r.address, r.notify, r.orcpt, r.status, record.received_at, r.last_error)
                     for r in pending])
+            held = hold(cur, record.quarantine) if record.quarantine is not None else 0
             if record.fetched is not None:
                 cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",
                             (*record.fetched, record.received_at))
@@ -374,8 +376,10 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                                         meta and meta.body, 0, *columns, refs))
             if meta is not None and meta.search is not None:
                 index_document(cur.connection, blob.id, meta.search)
+            if record.released is not None and take(conn, record.released) is None:  # released meanwhile
+                raise NotFound("unknown_quarantine_id", str(record.released))
             return CommitResult(delivered=tuple(delivered), refused=tuple(refused), mailboxes=tuple(boxes),
-                                uids=tuple(uids))
+                                uids=tuple(uids), quarantined=held)
         try:
             return await self._write(job, sync)  # type: ignore[no-any-return]
         except _NothingStored as nothing:

@@ -284,6 +284,26 @@ fetch_accounts = Table(
     UniqueConstraint("host", "port", "username", "account_id"),
 )
 
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("queue_id", String, nullable=False),
+    Column("blob_id", String, nullable=False),  # holds one reference to the blob
+    Column("size", BigInteger, nullable=False),
+    Column("sender", String, nullable=False),
+    Column("recipients", String, nullable=False),  # JSON list
+    Column("kind", String, nullable=False),
+    Column("reason", String, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("findings", String, nullable=False),  # JSON list of [check, result, points, reason]
+    Column("prefix", LargeBinary, nullable=False),
+    Column("subject", String, nullable=False),
+    Column("from_addr", String, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("ix_quarantine_expires", "expires"),
+)
+
 fetch_seen = Table(
     "fetch_seen", metadata,
     Column("fetch_id", Integer, ForeignKey("fetch_accounts.id", ondelete="CASCADE"), primary_key=True),
