@@ -8,6 +8,8 @@ import email.header
 import imaplib
 import json
 import random
+import smtplib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,5 +212,78 @@ def test_spam_past_reject_at_can_be_quarantined_and_a_release_learns_ham(tmp_pat
         assert b"X-Spam-Score: 10.0" in head and b"Subject: =?utf-8?q?cheap_pills?=" in head, head
         # learnt as ham by the command line's process: the node sees it at its next look (RECHECK)
         wait_for(lambda: srv.call(lambda s: s.content.trained()) == (60, 61), what="the release learnt as ham")
+    finally:
+        srv.stop()
+
+
+def test_thresholds_per_domain_and_per_user(tmp_path, dns, corpus):
+    """A user's thresholds override their domain's, which override [antispam]. One spam message to two
+    users: refused only if both would refuse; each copy tagged, filed and headed by its own user's."""
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        staff, boss = srv.add_user("staff"), srv.add_user("boss")
+        out = dizimail_cli(srv.config_file, "spam", "settings", "set", "--user", boss, "--tag-at", "10.5",
+                           "--junk-at", "10.5", "--reject-at", "10.5").stdout
+        assert "tag at 10.5, Junk at 10.5, refuse at 10.5" in out, out
+        bad = dizimail_cli(srv.config_file, "spam", "settings", "set", "--user", staff, "--junk-at", "9.5", check=False)
+        assert bad.returncode != 0 and "each must be at most the next" in bad.stderr, bad.stderr  # junk above refuse
+        time.sleep(2.1)  # the node looks again within two seconds
+        rng = random.Random(12)
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"]) as s:
+            s.ehlo("client.example.org")
+            s.mail("someone@example.org")
+            s.rcpt(staff)
+            s.rcpt(boss)
+            code, _ = s.data(message("spam", 6, rng, subject="cheap pills"))
+        assert code == 250
+        (theirs,) = fetch_all(srv, boss)  # the boss's copy: inbox, untagged, not flagged
+        head = theirs.split(b"\r\n\r\n", 1)[0]
+        assert b"X-Spam-Status: No, score=10.0 tag=10.5 junk=10.5" in head and b"[SPAM]" not in head, head
+        assert fetch_all(srv, staff) == []
+        (ours,) = junk(srv, staff)  # staff's copy: Junk, tagged, flagged
+        assert b"Subject: [SPAM] " in ours and b"X-Spam-Flag: YES" in ours
+        code, text = send_data(srv, "127.0.0.36", staff, message("spam", 7, rng))
+        assert code == 550, (code, text)  # staff alone: refused at 9
+        dizimail_cli(srv.config_file, "spam", "settings", "set", "--domain", "example.test", "--reject-at", "10.5")
+        listed = json.loads(dizimail_cli(srv.config_file, "spam", "settings", "list", "--json").stdout)
+        assert {"scope": "example.test", "reject_at": 10.5} in [{k: e[k] for k in ("scope", "reject_at")}
+                                                                for e in listed], listed
+        time.sleep(2.1)
+        assert send_data(srv, "127.0.0.36", staff, message("spam", 8, rng))[0] == 250  # the domain's: no refusal
+        assert len(junk(srv, staff)) == 2
+        dizimail_cli(srv.config_file, "spam", "settings", "remove", "--domain", "example.test")
+        time.sleep(2.1)
+        assert send_data(srv, "127.0.0.36", staff, message("spam", 9, rng))[0] == 550
+    finally:
+        srv.stop()
+
+
+def test_a_personal_model_scores_its_users_mail_and_learns_from_their_junk(tmp_path, dns, corpus):
+    """A user with a personal model (--personal) who wants what most call spam: trained the other way
+    round, their model lets it through to them while the global model still refuses it for others; their
+    moves into Junk teach their own model as well as the global one."""
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        fan, staff = srv.add_user("fan"), srv.add_user("staff")
+        dizimail_cli(srv.config_file, "spam", "settings", "set", "--user", fan, "--personal")
+        out = dizimail_cli(srv.config_file, "spam", "train", "--user", fan, "--ham", str(corpus / "spam"),
+                           "--spam", str(corpus / "ham")).stdout
+        assert "learnt 60 ham and 60 spam" in out, out
+        time.sleep(2.1)
+        rng = random.Random(13)
+        assert send_data(srv, "127.0.0.37", staff, message("spam", 10, rng))[0] == 550
+        assert send_data(srv, "127.0.0.37", fan, message("spam", 11, rng, subject="casino bonus"))[0] == 250
+        (mine,) = fetch_all(srv, fan)
+        assert b"X-Spam-Status: No" in mine and b"\tpersonal content 0.0" in mine, mine.split(b"\r\n\r\n")[0]
+        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+        try:
+            imap.starttls(client_tls())
+            imap.login(fan, PASSWORD)
+            imap.select("INBOX")
+            assert imap.uid("MOVE", "1:*", "Junk")[0] == "OK"
+        finally:
+            imap.logout()
+        wait_for(lambda: srv.call(lambda s: s.content.trained(fan)) == (61, 60), what="the personal model learning")
+        assert srv.call(lambda s: s.content.trained()) == (61, 60)  # and the global one
     finally:
         srv.stop()

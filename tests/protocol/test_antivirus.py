@@ -192,7 +192,7 @@ def test_a_local_senders_virus_is_held_and_the_sender_told(tmp_path, clamd):
 
 
 def test_quarantine_expires(tmp_path, clamd):
-    srv = quarantine_node(tmp_path / "n", clamd, keep="2s", sweep="1s")
+    srv = quarantine_node(tmp_path / "n", clamd, keep="8s", sweep="1s")
     try:
         user = srv.add_user("av8")
         assert deliver(srv, user, with_attachment("eicar.com", EICAR))[0] == 250

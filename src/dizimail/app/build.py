@@ -14,6 +14,7 @@ from dizimail.services.accounts import AccountService
 from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter, JunkLearner
+from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
@@ -42,7 +43,7 @@ from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.access import SqliteAccessListStore
-from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteWhitelistStore
+from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteSpamSettingsStore, SqliteWhitelistStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
@@ -78,6 +79,7 @@ class Services:
     whitelist: AutoWhitelist
     scanner: VirusScanner | None
     quarantine: Quarantine
+    spam_settings: SpamSettings
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Stores:
     bayes: SqliteBayesStore
     whitelist: SqliteWhitelistStore
     quarantine: SqliteQuarantineStore
+    spam_settings: SqliteSpamSettingsStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -127,7 +130,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
-                        quarantine=SqliteQuarantineStore(db))
+                        quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -147,9 +150,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     quota = QuotaRule(config.policy.quota_grace)
     antispam = config.antispam
     whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after)
-    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
-                    SpamRule(antispam.tag_at, antispam.junk_at, antispam.subject_tag), whitelist,
-                    config.quarantine.keep)
+    spam_settings = SpamSettings(stores.spam_settings, antispam)
+    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota, SpamRule(antispam.subject_tag),
+                    whitelist, config.quarantine.keep, spam_settings.levels)
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)
@@ -161,7 +164,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     content = ContentFilter(stores.bayes)
     scanner = VirusScanner(config.antivirus.clamd, config.antivirus.timeout) if config.antivirus.clamd else None
     policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth,
-                    content, whitelist, scanner)
+                    content, whitelist, spam_settings, scanner)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -174,13 +177,13 @@ def build_services(config: Config, stores: Stores) -> Services:
                             config.path(held.templates), admin)
     ingest.on_quarantine = quarantine.held
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
-    mailstore.on_copy = JunkLearner(content, mailstore.read_blob).copied
+    mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
-                    scanner=scanner, quarantine=quarantine)
+                    scanner=scanner, quarantine=quarantine, spam_settings=spam_settings)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from dizimail.model.spam import SpamSetting
+
 
 class BayesStore(Protocol):
     async def load_model(self, name: str) -> tuple[int, int, dict[str, list[int]], int]:
@@ -30,3 +32,18 @@ class WhitelistStore(Protocol):
 
     async def awl_add(self, pairs: Sequence[tuple[str, str]], clean: int = 0, written: bool = False) -> None:
         """For each (sender, domain): add ``clean`` messages, and mark it written-to if ``written``."""
+
+
+class SpamSettingsStore(Protocol):
+    """Per-domain and per-user spam settings (thresholds, personal models), changed at run time."""
+
+    async def list_spam_settings(self) -> list[SpamSetting]: ...
+
+    async def spam_settings_version(self) -> tuple[int, float]:
+        """Changes whenever a setting is put or removed (by any process)."""
+
+    async def put_spam_setting(self, setting: SpamSetting) -> None:
+        """Insert or replace the setting of ``setting.scope``."""
+
+    async def remove_spam_setting(self, scope: str) -> bool:
+        """False if ``scope`` had none."""

@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import QuotaExceeded, TemporaryFailure
 from dizimail.model.outbound import DkimKey
+from dizimail.model.spam import Levels
 from dizimail.model.types import (
     Account,
     BlobMeta,
@@ -45,6 +46,7 @@ from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
+DEFAULT_LEVELS = Levels(5.0, 7.0, 9.0)
 HEAD_LIMIT = 64 * 1024  # what is read of a quarantined message for its subject and From:
 
 
@@ -68,6 +70,18 @@ class Envelope:
     @property
     def count(self) -> int:
         return len(self.local) + len(self.remote) + len(self.hold)
+
+    def addresses(self) -> list[str]:
+        """Whom the message goes to, once each: local accounts (an alias's by their own address), the
+        poll-mode holding box's recipients, remote addresses. Spam settings are looked up by these."""
+        return list(dict.fromkeys([*(a.address for _, a in self.local), *(r for r, _ in self.hold),
+                                   *(r.address for r in self.remote)]))
+
+    def only(self, addresses: set[str]) -> Envelope:
+        """The same envelope for some of its recipients (as :meth:`addresses` names them)."""
+        return replace(self, local=[p for p in self.local if p[1].address in addresses],
+                       hold=[p for p in self.hold if p[0] in addresses],
+                       remote=[r for r in self.remote if r.address in addresses])
 
     def add(self, address: str, resolution: Resolution, notify: str | None = None, orcpt: str | None = None) -> None:
         """Take an accepted recipient (lower-case ``address``) as the router resolved it; an account or
@@ -115,7 +129,8 @@ class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
                  describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None,
                  spam: SpamRule | None = None, whitelist: AutoWhitelist | None = None,
-                 quarantine_keep: float = 30 * 86400.0) -> None:
+                 quarantine_keep: float = 30 * 86400.0, levels: Callable[[str], Awaitable[Levels]] | None = None
+                 ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
@@ -127,6 +142,7 @@ class Ingest:
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
         self.received = 0  # messages received so far (the search indexer yields while it moves)
         self.quarantine_keep = quarantine_keep
+        self.levels = levels  # each recipient's spam thresholds (services.content.settings)
         self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
 
     def begin(self) -> Reception:
@@ -190,33 +206,83 @@ class Ingest:
         return result
 
     async def commit(self, reception: Reception, envelope: Envelope) -> CommitResult:
-        """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure)."""
-        marks = self.spam.judge(envelope.findings) if self.spam is not None else None
+        """Make the message durable and visible; raises MailError (QuotaExceeded, TemporaryFailure).
+
+        Judged mail is marked per recipient (their thresholds, their personal score): X-Spam-* lines
+        and the Junk folder go with each delivery; when some recipients' copies are to carry the
+        [SPAM] subject tag and others' not, the message is stored twice, once tagged."""
+        marks = await self._judge(envelope)
         held = next((f for f in envelope.findings if f.quarantine), None)
         if held is not None:
-            return await self._hold(reception, envelope, held, marks)
-        if marks is not None and marks.tag and self.spam is not None:
-            reception = await self._tagged(reception, self.spam.subject_tag)
+            return await self._hold(reception, envelope, held, next(iter(marks.values()), None))
+        tagged = {a for a, m in marks.items() if m.tag}
+        if tagged and self.spam is not None:
+            if len(tagged) == len(marks):
+                reception = await self._tagged(reception, self.spam.subject_tag)
+            else:
+                copy = await self._tagged(reception, self.spam.subject_tag, keep=True)
+                return await self._split([(reception, envelope.only(set(marks) - tagged)),
+                                          (copy, replace(envelope.only(tagged), fetched=None))], marks)
+        return await self._store(reception, envelope, marks)
+
+    async def _split(self, parts: list[tuple[Reception, Envelope]], marks: dict[str, SpamMarks]) -> CommitResult:
+        """Each part of a message stored in more than one form; over quota only if no part could be stored."""
+        results: list[CommitResult] = []
+        full: QuotaExceeded | None = None
+        for i, (reception, envelope) in enumerate(parts):
+            try:
+                results.append(await self._store(reception, envelope, marks))
+            except QuotaExceeded as exc:
+                full = exc
+            except BaseException:
+                for later, _ in parts[i + 1:]:
+                    later.abort()
+                raise
+        if not results:
+            assert full is not None
+            raise full
+        return CommitResult(delivered=sum((r.delivered for r in results), ()),
+                            refused=sum((r.refused for r in results), ()),
+                            mailboxes=sum((r.mailboxes for r in results), ()), uids=sum((r.uids for r in results), ()))
+
+    async def _judge(self, envelope: Envelope) -> dict[str, SpamMarks]:
+        """Each recipient's marks (empty: nothing judged the message)."""
+        if self.spam is None or not envelope.findings:
+            return {}
+        out: dict[str, SpamMarks] = {}
+        for address in envelope.addresses():
+            levels = await self.levels(address) if self.levels is not None else DEFAULT_LEVELS
+            marked = self.spam.judge(envelope.findings, levels, address)
+            if marked is not None:
+                out[address] = marked
+        return out
+
+    async def _store(self, reception: Reception, envelope: Envelope, marks: dict[str, SpamMarks]) -> CommitResult:
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
-        trace = authentication_results(self.hostname, envelope.findings) + (marks.headers if marks else b"")
-        junk = {acc.id: await self._junk(acc) for _, acc in envelope.local} if marks is not None and marks.junk else {}
+        auth = authentication_results(self.hostname, envelope.findings)
+
+        def trace(address: str) -> bytes:
+            return auth + (marks[address].headers if address in marks else b"")
+        junk = {acc.id: await self._junk(acc) for _, acc in envelope.local
+                if acc.address in marks and marks[acc.address].junk}
         return_path = f"Return-Path: <{envelope.sender}>\r\n".encode()
         # A mailbox too full for the message defers its recipient in the queue (retried as space frees),
         # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox=junk.get(acc.id, "INBOX"),
-                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace,
+                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace(acc.address),
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for _rcpt, acc in envelope.local) + tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
-                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode() + trace,
+                          prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode() + trace(rcpt),
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
             for rcpt, acc in envelope.hold)
+        queue_prefix = trace(envelope.remote[0].address) if envelope.remote else auth
         record = IngestRecord(queue_id=reception.queue_id, blob=blob, sender=envelope.sender,
                               received_at=reception.received_at, deliveries=deliveries,
-                              queued=tuple(envelope.remote), queue_prefix=trace + signature, params=envelope.params,
-                              meta=meta, fetched=envelope.fetched)
+                              queued=tuple(envelope.remote), queue_prefix=queue_prefix + signature,
+                              params=envelope.params, meta=meta, fetched=envelope.fetched)
         result = await self.meta.commit_ingest(record)
         if not result.delivered and not envelope.remote and result.refused:  # nothing was written
             raise QuotaExceeded(f"every local recipient is over quota: {', '.join(result.refused)}")
@@ -227,7 +293,7 @@ class Ingest:
         if envelope.remote or result.refused:
             self.queued.set()
         if self.whitelist is not None:
-            self._observe(envelope, marks)
+            self._observe(envelope, bool(marks) and not any(m.tag for m in marks.values()))
         return result
 
     async def _hold(self, reception: Reception, envelope: Envelope, held: Finding,
@@ -279,13 +345,13 @@ class Ingest:
                  len(result.delivered), len(envelope.remote))
         return result
 
-    def _observe(self, envelope: Envelope, marks: SpamMarks | None) -> None:
+    def _observe(self, envelope: Envelope, clean: bool) -> None:
         """Layer 3 learns: whom local users write to, and which authenticated senders send clean mail."""
         assert self.whitelist is not None
         if envelope.submitted and envelope.remote and envelope.sender:
             domain = envelope.sender.rpartition("@")[2]
             self.whitelist.observe(written=[(r.address, domain) for r in envelope.remote])
-        elif marks is not None and not marks.tag:
+        elif clean:
             sender = next((v for f in envelope.findings if f.check == "whitelist" for k, v in f.properties
                            if k == "from"), "")
             if sender:
@@ -296,16 +362,19 @@ class Ingest:
         boxes = await self.meta.list_mailboxes(account.id)
         return next((b.name for b in boxes if b.special_use == "\\Junk"), "INBOX")
 
-    async def _tagged(self, reception: Reception, tag: str) -> Reception:
-        """The same message with ``tag`` before its Subject (the bytes are rewritten once, in a thread)."""
+    async def _tagged(self, reception: Reception, tag: str, keep: bool = False) -> Reception:
+        """The same message with ``tag`` before its Subject (the bytes are rewritten once, in a thread);
+        ``keep``: as a copy with a queue id of its own, the untagged one kept."""
         data = await asyncio.to_thread(reception.writer.peek, reception.size + 1)
-        tagged = Reception(reception.queue_id, self.blobs.writer(), reception.received_at)
+        tagged = Reception(new_queue_id() if keep else reception.queue_id, self.blobs.writer(),
+                           reception.received_at)
         try:
             tagged.write(tag_subject(data, tag))
         except BaseException:
             tagged.abort()
             raise
-        reception.abort()
+        if not keep:
+            reception.abort()
         return tagged
 
     async def redeliver(self, queue_id: str, blob: BlobRef, sender: str, account: Account) -> CommitResult:

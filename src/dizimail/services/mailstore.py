@@ -62,9 +62,9 @@ class Mailstore:
                  quota: QuotaRule | None = None) -> None:
         self.meta = meta
         self.quota = quota or QuotaRule()
-        # told of every COPY/MOVE that touches a special-use mailbox: (source's, target's special use,
-        # the blobs copied); the Junk learner of the content filter listens
-        self.on_copy: Callable[[str | None, str | None, list[str]], None] | None = None
+        # told of every COPY/MOVE that touches a special-use mailbox: (the account's address, source's and
+        # target's special use, the blobs copied); the Junk learner of the content filter listens
+        self.on_copy: Callable[[str, str | None, str | None, list[str]], None] | None = None
         self.blobs = blobs
         self.notifier = notifier
         self.searching = MessageSearch(meta, search_index, blobs)
@@ -125,7 +125,8 @@ class Mailstore:
         self.notifier.changed([box.id] + ([view.info.id] if move else []))
         if self.on_copy is not None and (box.special_use or view.info.special_use):
             entries = await view.load([src for src, _dst in pairs])
-            self.on_copy(view.info.special_use, box.special_use, [e.blob_id for e in entries.values()])
+            self.on_copy(account.address, view.info.special_use, box.special_use,
+                         [e.blob_id for e in entries.values()])
         return box, pairs
 
     async def open_maildrop(self, account: Account) -> Maildrop:

@@ -45,6 +45,15 @@ class ContentFilter:
         model = await self.model(name)
         return await asyncio.to_thread(lambda: model.score(tokenize(raw)))
 
+    async def score_many(self, raw: bytes, names: list[str]) -> list[tuple[float, list[tuple[float, str]]]]:
+        """:meth:`score` against several models (the global one, personal ones), tokenising once."""
+        models = [await self.model(name) for name in names]
+
+        def work() -> list[tuple[float, list[tuple[float, str]]]]:
+            tokens = tokenize(raw)
+            return [model.score(tokens) for model in models]
+        return await asyncio.to_thread(work)
+
     async def trained(self, name: str = GLOBAL) -> tuple[int, int]:
         model = await self.model(name)
         return model.nspam, model.nham
@@ -84,26 +93,32 @@ class JunkLearner:
     is learnt as spam; one copied or moved out of it (not into Trash) as ham. In the background: the
     IMAP reply does not wait."""
 
-    def __init__(self, content: ContentFilter, read: Callable[[str], Awaitable[bytes]]) -> None:
+    def __init__(self, content: ContentFilter, read: Callable[[str], Awaitable[bytes]],
+                 personal: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.content = content
         self.read = read
+        self.personal = personal
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def copied(self, source: str | None, target: str | None, blob_ids: list[str]) -> None:
-        """After COPY/MOVE from a mailbox with special use ``source`` to one with ``target``."""
+    def copied(self, address: str, source: str | None, target: str | None, blob_ids: list[str]) -> None:
+        """After ``address``'s COPY/MOVE from a mailbox with special use ``source`` to one with ``target``:
+        the global model learns, and the user's own too if they have one."""
         if target == "\\Junk" and source != "\\Junk":
             spam = True
         elif source == "\\Junk" and target not in ("\\Junk", "\\Trash"):
             spam = False
         else:
             return
-        task = asyncio.get_running_loop().create_task(self._learn(blob_ids, spam))
+        task = asyncio.get_running_loop().create_task(self._learn(address, blob_ids, spam))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _learn(self, blob_ids: list[str], spam: bool) -> None:
+    async def _learn(self, address: str, blob_ids: list[str], spam: bool) -> None:
+        names = [GLOBAL] + ([address] if self.personal is not None and await self.personal(address) else [])
         for blob_id in blob_ids:
             try:
-                await self.content.learn_message(blob_id, await self.read(blob_id), spam)
+                data = await self.read(blob_id)
+                for name in names:
+                    await self.content.learn_message(blob_id, data, spam, name)
             except Exception:  # one unreadable message does not stop the others
                 log.exception("spam.learn.failed blob=%s", blob_id)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dizimail.config.schema import AntispamConfig
 from dizimail.services.content.filter import ContentFilter
+from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.msgauth import from_addresses
 from dizimail.services.policy.facts import Facts
 from dizimail.services.policy.identity import Layer2
 from dizimail.services.policy.network import NetworkFacts
-from dizimail.services.policy.report import printable, total
+from dizimail.services.policy.report import GLOBAL_MODEL, PERSONAL, findings_for, printable, total
 from dizimail.services.policy.verdict import Finding, Stage, Verdict, found, reject
 
 
@@ -21,10 +22,11 @@ class ContentCheck(Layer2):
     stages = frozenset({Stage.DATA})
 
     def __init__(self, shared: NetworkFacts, config: AntispamConfig, content: ContentFilter,
-                 whitelist: AutoWhitelist) -> None:
+                 whitelist: AutoWhitelist, settings: SpamSettings) -> None:
         super().__init__(shared, config)
         self.content = content
         self.whitelist = whitelist
+        self.settings = settings
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         message = facts.message
@@ -33,24 +35,44 @@ class ContentCheck(Layer2):
         findings: list[Finding] = []
         small = message.size <= self.config.max_verify_size
         trusted = await self._whitelisted(facts, findings) if small else None
-        nspam, nham = await self.content.trained()
-        least = self.config.content_min_trained
-        if small and trusted is None and nspam >= least and nham >= least:
-            score, clues = await self.content.score(await message.read())
-            spammy = [printable(t) for p, t in clues if p > 0.5][:5]
-            hammy = [printable(t) for p, t in clues if p < 0.5][:3]
-            why = f"content {score:.1f}" + (f": spam tokens {', '.join(spammy)}" if spammy else "") + \
-                (f"; ham tokens {', '.join(hammy)}" if hammy else "")
-            findings.append(Finding(self.name, round(score, 1), why))
-        points = total([*facts.findings, *findings])
-        if points >= self.config.reject_at:
-            why = f"spam score {points:.1f} >= {self.config.reject_at:g}"
+        if small and trusted is None:
+            findings += await self._scores(facts, await message.read())
+        recipients = facts.rcpt_addresses or ("",)
+        totals = {r: total(findings_for([*facts.findings, *findings], r)) for r in recipients}
+        levels = {r: await self.settings.levels(r) if r else self.settings.default for r in recipients}
+        # Refused (or held) only when every recipient's threshold says so: one message, one answer at DATA;
+        # the recipients whose threshold it did not reach get it (in Junk from theirs, as the ingest decides).
+        if all(totals[r] >= levels[r].reject_at for r in recipients):
+            points = min(totals.values())
+            why = f"spam score {points:.1f} >= {max(lv.reject_at for lv in levels.values()):g}"
             if self.config.reject_action == "quarantine":
                 findings.append(Finding(self.name, 0.0, why, quarantine=why))
             else:
                 findings.append(Finding(self.name, 0.0, why, refusal=reject(550, "5.7.1", "spam_rejected", why),
                                         enforced=True))
         return found(*findings) if findings else None
+
+    async def _scores(self, facts: Facts, data: bytes) -> list[Finding]:
+        """The global model's score, and each recipient's own model's if they have one that learnt enough
+        (tokenised once)."""
+        least = self.config.content_min_trained
+        names: list[str] = []
+        for name in ("", *[r for r in facts.rcpt_addresses if await self.settings.personal(r)]):
+            nspam, nham = await self.content.trained(name)
+            if nspam >= least and nham >= least:
+                names.append(name)
+        if not names:
+            return []
+        findings = []
+        for name, (points, clues) in zip(names, await self.content.score_many(data, names), strict=True):
+            spammy = [printable(t) for p, t in clues if p > 0.5][:5]
+            hammy = [printable(t) for p, t in clues if p < 0.5][:3]
+            why = (("personal " if name else "") + f"content {points:.1f}" +
+                   (f": spam tokens {', '.join(spammy)}" if spammy else "") +
+                   (f"; ham tokens {', '.join(hammy)}" if hammy else ""))
+            findings.append(Finding(self.name, round(points, 1), why, result=PERSONAL if name else GLOBAL_MODEL,
+                                    properties=(("rcpt", name),) if name else ()))
+        return findings
 
     async def _whitelisted(self, facts: Facts, findings: list[Finding]) -> str | None:
         """Layer 3: with DMARC passed for a single From: address, whether it skips the content filter. The

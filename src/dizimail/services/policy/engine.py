@@ -12,6 +12,7 @@ from dizimail.services.access import AccessLists
 from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter
+from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
@@ -57,7 +58,8 @@ class Policy:
 
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
                  lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth,
-                 content: ContentFilter, whitelist: AutoWhitelist, scanner: VirusScanner | None) -> None:
+                 content: ContentFilter, whitelist: AutoWhitelist, settings: SpamSettings,
+                 scanner: VirusScanner | None) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -71,7 +73,7 @@ class Policy:
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
                    DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
-                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist),
+                   MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist, settings),
                    AntivirusCheck(scanner, config.antivirus.action == "quarantine")]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
@@ -133,6 +135,7 @@ class Policy:
         domains = tuple(dict.fromkeys(r.rpartition("@")[2] for r, _ in [*envelope.local, *envelope.hold]))
         return await self.decide(Facts(Stage.DATA, client, sender=envelope.sender, params=envelope.params,
                                        recipients=envelope.count, message=message, rcpt_domains=domains,
+                                       rcpt_addresses=tuple(envelope.addresses()),
                                        findings=_list(findings)))
 
     # --- decisions that are not refusals ----------------------------------------------

@@ -58,4 +58,5 @@ class Facts:
     resolution: Resolution | None = None
     message: MessageFacts | None = None
     rcpt_domains: tuple[str, ...] = ()  # at DATA: the domains of the local recipients
+    rcpt_addresses: tuple[str, ...] = ()  # at DATA: every recipient (services.ingest.Envelope.addresses)
     findings: list[Finding] = field(default_factory=list)  # the caller's: what scoring checks saw so far

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dizimail.codec.mime.headers import split_header
+from dizimail.model.spam import Levels
 from dizimail.services.policy.verdict import Finding
 
 _TOKEN = re.compile(r"[A-Za-z0-9._+@-]+")
@@ -52,6 +53,18 @@ def summary(findings: Iterable[Finding]) -> str:
     return " ".join(items)
 
 
+GLOBAL_MODEL, PERSONAL = "global", "personal"  # the results of the content filter's score findings
+
+
+def findings_for(findings: Iterable[Finding], rcpt: str) -> list[Finding]:
+    """What counts for one recipient: every finding, but the content score of their own model (a content
+    finding with result ``personal`` and their ``rcpt`` property) in place of the global one when they
+    have it; others' personal scores never."""
+    items = list(findings)
+    own = [f for f in items if f.result == PERSONAL and ("rcpt", rcpt) in f.properties]
+    return [f for f in items if f.result != PERSONAL and not (own and f.result == GLOBAL_MODEL)] + own
+
+
 def score(findings: Iterable[Finding]) -> float:
     return sum(f.score for f in findings)
 
@@ -79,28 +92,29 @@ class SpamMarks:
 
 
 class SpamRule:
-    def __init__(self, tag_at: float, junk_at: float, subject_tag: str) -> None:
-        self.tag_at = tag_at
-        self.junk_at = junk_at
+    def __init__(self, subject_tag: str) -> None:
         self.subject_tag = subject_tag
 
-    def judge(self, findings: list[Finding]) -> SpamMarks | None:
-        """None when nothing judged the message (a logged-in user's, a trusted network's)."""
+    def judge(self, findings: list[Finding], levels: Levels, rcpt: str = "") -> SpamMarks | None:
+        """What the findings do to the message for one recipient (``rcpt``: whose personal score counts)
+        with their ``levels``; None when nothing judged the message (a logged-in user's, a trusted
+        network's)."""
         if not findings:
             return None
+        findings = findings_for(findings, rcpt)
         points = total(findings)
-        flagged = points >= self.tag_at
+        flagged = points >= levels.tag_at
         report = [printable(f.reason, 200) if f.check == "content" else
                   f.check + (f"={f.result}" if f.result else "") + f" {f.score:+g}"
                   for f in findings if f.score or (f.check == "content" and not f.refusal)]
         lines = [f"X-Spam-Score: {points:.1f}",
-                 f"X-Spam-Status: {'Yes' if flagged else 'No'}, score={points:.1f} tag={self.tag_at:g} "
-                 f"junk={self.junk_at:g}"]
+                 f"X-Spam-Status: {'Yes' if flagged else 'No'}, score={points:.1f} tag={levels.tag_at:g} "
+                 f"junk={levels.junk_at:g}"]
         if flagged:
             lines.append("X-Spam-Flag: YES")
         if report:
             lines.append("X-Spam-Report: " + ";\r\n\t".join(report))
-        return SpamMarks(points, ("\r\n".join(lines) + "\r\n").encode("ascii"), flagged, points >= self.junk_at)
+        return SpamMarks(points, ("\r\n".join(lines) + "\r\n").encode("ascii"), flagged, points >= levels.junk_at)
 
 
 def tag_subject(message: bytes, tag: str) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection
 
+from dizimail.model.spam import SpamSetting
 from dizimail.storage.sqlite.db import SqliteDatabase, driver
 
 
@@ -87,3 +88,34 @@ class SqliteWhitelistStore:
                 "written = max(written, excluded.written), updated = excluded.updated",
                 [(s, d, clean, int(written), now) for s, d in dict.fromkeys(pairs)])
         await self.db.write(job)
+
+
+class SqliteSpamSettingsStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    async def list_spam_settings(self) -> list[SpamSetting]:
+        def job(conn: Connection) -> list[SpamSetting]:
+            return [SpamSetting(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), r[5])
+                    for r in driver(conn).execute("SELECT scope, tag_at, junk_at, reject_at, personal, updated "
+                                                  "FROM spam_settings ORDER BY scope")]
+        return await self.db.read(job)
+
+    async def spam_settings_version(self) -> tuple[int, float]:
+        count, latest = self.db.quick().execute("SELECT count(*), coalesce(max(updated), 0) FROM spam_settings"
+                                                ).fetchone()
+        return int(count), float(latest)
+
+    async def put_spam_setting(self, setting: SpamSetting) -> None:
+        def job(conn: Connection) -> None:
+            driver(conn).execute(
+                "INSERT OR REPLACE INTO spam_settings (scope, tag_at, junk_at, reject_at, personal, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (setting.scope, setting.tag_at, setting.junk_at, setting.reject_at,
+                                              None if setting.personal is None else int(setting.personal),
+                                              setting.updated or time.time()))
+        await self.db.write(job)
+
+    async def remove_spam_setting(self, scope: str) -> bool:
+        def job(conn: Connection) -> bool:
+            return bool(driver(conn).execute("DELETE FROM spam_settings WHERE scope = ?", (scope,)).rowcount)
+        return bool(await self.db.write(job))

@@ -284,6 +284,17 @@ fetch_accounts = Table(
     UniqueConstraint("host", "port", "username", "account_id"),
 )
 
+spam_settings = Table(
+    "spam_settings", metadata,
+    Column("scope", String, primary_key=True),  # a domain, or a user's address
+    Column("tag_at", Float, nullable=True),
+    Column("junk_at", Float, nullable=True),
+    Column("reject_at", Float, nullable=True),
+    Column("personal", Integer, nullable=True),
+    Column("updated", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 quarantine = Table(
     "quarantine", metadata,
     Column("id", Integer, primary_key=True),

@@ -1,5 +1,6 @@
 """Quarantine (issue #10): messages held for a human instead of delivered, each with its envelope, why,
-and what every check found; each row holds one reference to its blob.
+and what every check found; each row holds one reference to its blob. Spam settings: per-domain and
+per-user thresholds and personal models (NULL: inherited).
 
 Revision ID: 0012
 Revises: 0011
@@ -20,7 +21,10 @@ def upgrade() -> None:
                "subject VARCHAR NOT NULL, from_addr VARCHAR NOT NULL, created FLOAT NOT NULL, "
                "expires FLOAT NOT NULL)")
     op.execute("CREATE INDEX ix_quarantine_expires ON quarantine (expires)")
+    op.execute("CREATE TABLE spam_settings (scope VARCHAR NOT NULL PRIMARY KEY, tag_at FLOAT, junk_at FLOAT, "
+               "reject_at FLOAT, personal INTEGER, updated FLOAT NOT NULL) WITHOUT ROWID")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE spam_settings")
     op.execute("DROP TABLE quarantine")
