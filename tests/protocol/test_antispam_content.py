@@ -62,7 +62,7 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
 
 def trained_node(tmp: Path, dns: DnsmasqPeer, corpus: Path, antispam: str = "") -> ServerThread:
     srv = start_server(tmp, extra=(
-        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\n' + antispam +
+        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\npregreet_wait = "0s"\n' + antispam +
         f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
     out = dizimail_cli(srv.config_file, "spam", "train", "--ham", str(corpus / "ham"), "--spam", str(corpus / "spam"))
     assert "learnt 60 ham and 60 spam" in out.stdout, out.stdout + out.stderr

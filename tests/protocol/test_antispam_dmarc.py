@@ -25,7 +25,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThre
                TXT("_dmarc.relaxed.test", "v=DMARC1; p=reject; adkim=s")]
     with DnsmasqPeer(tmp_path_factory.mktemp("dns"), free_dns_port(), records) as dns:
         receiver = start_server(tmp_path_factory.mktemp("receiver"), hostname="mx.receiver.test", extra=(
-            '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\ndmarc_override = ["partner.test"]\n'
+            '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\npregreet_wait = "0s"\ndmarc_override = ["partner.test"]\n'
             f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
         sender = start_server(tmp_path_factory.mktemp("sender"), hostname="a.sender.test")
         try:

@@ -6,7 +6,10 @@ refuses (RFC 7372 codes)."""
 from __future__ import annotations
 
 import re
+import smtplib
+import socket
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pytest
 
@@ -27,9 +30,9 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
         yield peer
 
 
-def node_with(tmp, dns: DnsmasqPeer, policy: str = "") -> ServerThread:
+def node_with(tmp, dns: DnsmasqPeer, policy: str = "", pregreet: str = "0s") -> ServerThread:
     return start_server(tmp, extra=(
-        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\n' + policy +
+        f'\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\npregreet_wait = "{pregreet}"\n' + policy +
         f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
 
 
@@ -111,5 +114,68 @@ def test_checks_set_to_reject_refuse_with_rfc7372_codes(tmp_path, dns):
             code, text = client.ehlo("mx.example.test")  # claims to be this server
             assert code == 550 and b"5.7.1" in text, text
             assert client.ehlo("mail.good.test")[0] == 250
+    finally:
+        srv.stop()
+
+
+def talk(node: ServerThread, ip: str, early: bool) -> tuple[list[bytes], socket.socket, BinaryIO]:
+    """Connect from ``ip``; with ``early``, send EHLO at once, before reading anything. The greeting's lines."""
+    sock = socket.create_connection(("127.0.0.1", node.ports["smtp"]), timeout=15, source_address=(ip, 0))
+    if early:
+        sock.sendall(b"EHLO client.example.org\r\n")
+    reader = sock.makefile("rb")
+    lines = [reader.readline()]
+    while lines[-1][3:4] == b"-":
+        lines.append(reader.readline())
+    return lines, sock, reader
+
+
+def test_early_talkers_score_and_patient_clients_are_tested_once_a_day(tmp_path, dns):
+    """postscreen's pregreet test: the greeting's first line goes out alone; a client that talks before
+    its last line scores pregreet.fail; one that waited is greeted at once next time."""
+    srv = node_with(tmp_path / "n", dns, pregreet="1s")
+    try:
+        user = srv.add_user("pg1")
+        lines, sock, reader = talk(srv, "127.0.0.40", early=True)
+        sock.close()
+        assert lines[0].startswith(b"220-mx.example.test") and lines[-1].startswith(b"220 "), lines
+        lines, sock, reader = talk(srv, "127.0.0.40", early=False)
+        sock.close()
+        assert lines[0].startswith(b"220-"), lines  # an early talker is tested again at its next connection
+        lines, sock, reader = talk(srv, "127.0.0.41", early=False)
+        sock.close()
+        assert lines[0].startswith(b"220-"), lines  # tested: held
+        lines, sock, reader = talk(srv, "127.0.0.41", early=False)
+        sock.close()
+        assert len(lines) == 1 and lines[0].startswith(b"220 mx.example.test ESMTP"), lines  # passed: not again
+
+        sock = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=15, source_address=("127.0.0.42", 0))
+        sock.sendall(b"EHLO mail.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<" + user.encode() +
+                     b">\r\nDATA\r\n")  # a bulk mailer's pipeline, before any greeting
+        reader = sock.makefile("rb")
+        replies = b"".join(reader.readline() for _ in range(2 + 1 + 9 + 3))
+        assert b"354 " in replies, replies  # taken, scored
+        sock.sendall(b"Subject: early bird\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+        assert b"250 " in reader.readline()
+        sock.close()
+        head = delivered(srv, user, "early bird").split(b"\r\n\r\n")[0]
+        assert b"pregreet=fail +4" in head, head
+    finally:
+        srv.stop()
+
+
+def test_an_early_talker_is_refused_when_pregreet_is_set_to_reject(tmp_path, dns):
+    srv = start_server(tmp_path / "n", extra=(
+        '\n[antispam]\ndnsbl_zones = []\nexempt_networks = []\npregreet_wait = "1s"\n'
+        '[policy]\nactions = { pregreet = "reject" }\n'
+        f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
+    try:
+        lines, sock, reader = talk(srv, "127.0.0.43", early=True)
+        reply = reader.readline()
+        assert lines[-1].startswith(b"220 ") and reply.startswith(b"554 5.5.1 Protocol error"), (lines, reply)
+        assert sock.recv(100) == b""  # and disconnected
+        sock.close()
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], source_address=("127.0.0.44", 0)) as s:
+            assert s.ehlo("mail.example.org")[0] == 250  # a patient client is served
     finally:
         srv.stop()

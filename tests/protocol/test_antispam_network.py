@@ -35,7 +35,7 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqPeer]:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, dns: DnsmasqPeer) -> Iterator[ServerThread]:
     srv = start_server(tmp_path_factory.mktemp("antispam"), extra=(
-        f'\n[antispam]\ndnsbl_zones = ["dnsbl.test", "codes.test"]\nexempt_networks = []\n'
+        f'\n[antispam]\ndnsbl_zones = ["dnsbl.test", "codes.test"]\nexempt_networks = []\npregreet_wait = "0s"\n'
         f'max_connection_rate = {RATE}\n'
         f'[delivery]\ndns_servers = ["{dns.nameserver}"]\nsmarthost = "127.0.0.1:{free_dns_port()}"\n'))
     srv.call(lambda s: s.accounts.add_domain(OTHER_DOMAIN))
@@ -168,7 +168,7 @@ def test_a_dnsbl_that_does_not_answer_never_blocks(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         srv = start_server(tmp_path / "n", extra=(
-            '\n[antispam]\ndnsbl_zones = ["dnsbl.test"]\nexempt_networks = []\ndnsbl_timeout = "1s"\n'
+            '\n[antispam]\ndnsbl_zones = ["dnsbl.test"]\nexempt_networks = []\npregreet_wait = "0s"\ndnsbl_timeout = "1s"\n'
             f'[delivery]\ndns_servers = ["127.0.0.1:{silent.getsockname()[1]}"]\n'
             f'smarthost = "127.0.0.1:{free_dns_port()}"\n'))
         try:

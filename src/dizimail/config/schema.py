@@ -182,7 +182,7 @@ LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.
 # Points a finding adds to a message's spam score (anti-spam layer 2; the content filter adds its own,
 # on the same 0-10 scale). `antispam.weights` overrides them; docs/antispam.md says what each means.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "helo.not_fqdn": 1.0, "helo.ours": 3.0, "helo.literal_mismatch": 1.0,
+    "pregreet.fail": 4.0, "helo.not_fqdn": 1.0, "helo.ours": 3.0, "helo.literal_mismatch": 1.0,
     "iprev.fail": 1.5, "iprev.temperror": 0.0,
     "spf.fail": 3.0, "spf.softfail": 1.0, "spf.neutral": 0.2, "spf.none": 0.3, "spf.permerror": 0.5,
     "spf.temperror": 0.0,
@@ -200,6 +200,10 @@ class AntispamConfig(Section):
         "clients never looked up in DNSBLs nor rate-limited (default: loopback and the private ranges)"))
     max_connection_rate: int = Field(120, description=(
         "SMTP connections one client (IPv6: a /64) may open a minute before it is told 421 4.7.0; 0: no limit"))
+    pregreet_wait: Duration = Field(2.0, description=(
+        "how long a port-25 client's greeting is held after its first line (220-) to see whether it talks too "
+        "early, as spam software does (postscreen's pregreet test); a client that waited is not tested again for "
+        "a day. 0: no test"))
     dns_timeout: Duration = Field(5.0, description="how long the reverse DNS and SPF look-ups of one client may take")
     dmarc_override: list[str] = Field(default_factory=list, description=(
         "From: domains whose DMARC p=reject is not enforced here (scored as dmarc.reject instead), e.g. a "
@@ -267,7 +271,7 @@ class QuarantineConfig(Section):
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
-               "routing-trick", "relay", "block-list", "dnsbl", "iprev", "helo", "spf", "quota", "message-format",
+               "routing-trick", "relay", "block-list", "dnsbl", "pregreet", "iprev", "helo", "spf", "quota", "message-format",
                "hop-count", "mail-loop", "antivirus", "dmarc", "content")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]

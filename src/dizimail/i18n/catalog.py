@@ -58,6 +58,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "mail_loop": {"en": "Mail loop detected: this message has passed through this server before",
                   "zh_CN": "检测到邮件循环：该邮件之前已经过本服务器"},
     # Anti-spam layer 1 (services.policy.network): {ip}, {sender}, {rcpt}, {zone} from the verdict.
+    "pregreet": {"en": "Protocol error: you talked before the greeting", "zh_CN": "协议错误：在服务器问候之前就发送了数据"},
     "connection_rate": {"en": "Too many connections from your address; try again later",
                         "zh_CN": "来自您地址的连接过于频繁，请稍后再试"},
     "client_blocked": {"en": "Service unavailable; client [{ip}] blocked by this server's policy",

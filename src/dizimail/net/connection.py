@@ -186,6 +186,16 @@ class Connection(asyncio.Protocol):
         del self.buf[:n]
         return data
 
+    async def wait_for_input(self, timeout: float) -> int:
+        """How many bytes the client sent, waiting at most ``timeout`` seconds for some; nothing is
+        consumed (the SMTP pregreet test)."""
+        if not self.buf:
+            try:
+                await self._fill(timeout)
+            except TimeoutError:
+                pass
+        return len(self.buf)
+
     def unread(self, data: bytes) -> None:
         self.buf[:0] = data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -104,9 +105,9 @@ class SmtpSession:
             self.send(replies.of_verdict(verdict))
             await self.conn.drain_quietly()
             return
-        self.send(replies.greeting(self.ctx.hostname))
         try:
-            await self.conn.drain()
+            if not await self.greet():
+                return
             while True:
                 try:
                     line = await self.conn.read_line(limits.max_command_line, limits.command_timeout)
@@ -128,6 +129,29 @@ class SmtpSession:
             pass
         finally:
             self.abort_bdat()
+
+    async def greet(self) -> bool:
+        """The greeting; held after its first line for a client the pregreet test judges. False: the
+        client talked too early and the policy refuses it (its first command gets the refusal)."""
+        greeting = replies.greeting(self.ctx.hostname)
+        wait = await self.ctx.policy.pregreet_wait(self.client())
+        if wait:
+            self.conn.write(f"220-{greeting.text}\r\n".encode())
+            await self.conn.drain()
+            early = await self.conn.wait_for_input(wait)
+            verdict = await self.ctx.policy.greeted(self.client(), early, self.connect_findings)
+            self.conn.write(f"220 {self.ctx.hostname}\r\n".encode())  # the greeting's last line
+            if not verdict.accepted:
+                limits = self.ctx.config.limits
+                with contextlib.suppress(LineTooLong):
+                    await self.conn.read_line(limits.max_command_line, limits.command_timeout)
+                self.speak(verdict)
+                await self.conn.drain_quietly()
+                return False
+        else:
+            self.send(greeting)
+        await self.conn.drain()
+        return True
 
     async def dispatch(self, line: bytes) -> None:
         try:

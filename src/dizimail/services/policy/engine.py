@@ -35,7 +35,7 @@ from dizimail.services.policy.checks import (
 )
 from dizimail.services.policy.content import ContentCheck
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
-from dizimail.services.policy.identity import HeloCheck, IprevCheck, SpfCheck
+from dizimail.services.policy.identity import HeloCheck, IprevCheck, PregreetCheck, SpfCheck
 from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
@@ -70,8 +70,9 @@ class Policy:
             HopCount(config.policy), MailLoop(config.policy)]
         shared = NetworkFacts(lists, networks, config.antispam.exempt_networks)
         antispam = config.antispam
+        self.pregreet = PregreetCheck(shared, antispam)
         checks += [ConnectionRateCheck(shared, antispam.max_connection_rate), BlockList(shared),
-                   DnsblCheck(shared, dnsbl), IprevCheck(shared, antispam, rdns),
+                   DnsblCheck(shared, dnsbl), self.pregreet, IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
                    MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist, settings),
                    AntivirusCheck(scanner, config.antivirus.action == "quarantine")]
@@ -113,6 +114,16 @@ class Policy:
     # --- the stages ----------------------------------------------------------------
     async def connect(self, client: Client, findings: list[Finding] | None = None) -> Verdict:
         return await self.decide(Facts(Stage.CONNECT, client, findings=_list(findings)))
+
+    async def pregreet_wait(self, client: Client) -> float:
+        """How long the SMTP session holds the greeting's last line (0: it greets at once)."""
+        if not self._table[Stage.GREET]:
+            return 0.0
+        return await self.pregreet.wait(client)
+
+    async def greeted(self, client: Client, early: int, findings: list[Finding] | None = None) -> Verdict:
+        """After the held greeting: ``early`` bytes came before its end."""
+        return await self.decide(Facts(Stage.GREET, client, early=early, findings=_list(findings)))
 
     async def helo(self, client: Client, findings: list[Finding] | None = None) -> Verdict:
         return await self.decide(Facts(Stage.HELO, client, findings=_list(findings)))

@@ -60,3 +60,4 @@ class Facts:
     rcpt_domains: tuple[str, ...] = ()  # at DATA: the domains of the local recipients
     rcpt_addresses: tuple[str, ...] = ()  # at DATA: every recipient (services.ingest.Envelope.addresses)
     findings: list[Finding] = field(default_factory=list)  # the caller's: what scoring checks saw so far
+    early: int | None = None  # at GREET: bytes the client sent before the greeting was complete

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
+from collections import OrderedDict
 
 from dizimail.config.schema import AntispamConfig
+from dizimail.model.access import ListName
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.policy.checks import Check
-from dizimail.services.policy.facts import Facts, Mode
+from dizimail.services.policy.facts import Client, Facts, Mode
 from dizimail.services.policy.network import NetworkFacts
 from dizimail.services.policy.verdict import Finding, Stage, Verdict, found, reject, tempfail
 from dizimail.services.routing import Router
@@ -36,9 +39,54 @@ class Layer2(Check):
         self.config = config
 
     async def judged(self, facts: Facts) -> bool:
-        client = facts.client
+        return await self.judges(facts.client)
+
+    async def judges(self, client: Client) -> bool:
         return (client.mode is Mode.MX and not self.shared.trusted(client)
                 and not await self.shared.exempt_network(client))
+
+
+class PregreetCheck(Layer2):
+    """Early talkers (postscreen's pregreet test): the greeting's first line goes out alone (``220-``),
+    and a client that sends anything before its last line did not wait for the server, as RFC 5321
+    §4.3.1 says it must; bulk mailing software does that to save time. A client that waited is not
+    held again for :data:`PASS_TTL`; allow-listed clients are never held. Scores ``pregreet.fail``;
+    set to ``reject``, such a client's first command is refused and it is disconnected."""
+
+    name = "pregreet"
+    stages = frozenset({Stage.GREET})
+    PASS_TTL = 86400.0
+    MAX_PASSED = 100_000
+
+    def __init__(self, shared: NetworkFacts, config: AntispamConfig) -> None:
+        super().__init__(shared, config)
+        self.passed: OrderedDict[str, float] = OrderedDict()  # client address → when it last waited
+
+    async def wait(self, client: Client) -> float:
+        """How long to hold this client's greeting (0: not tested)."""
+        if self.config.pregreet_wait <= 0 or not await self.judges(client):
+            return 0.0
+        when = self.passed.get(client.ip)
+        if when is not None and time.monotonic() - when < self.PASS_TTL:
+            return 0.0
+        if await self.shared.lists.match(ListName.ALLOW, "", ip=client.ip) is not None:
+            return 0.0
+        return self.config.pregreet_wait
+
+    async def evaluate(self, facts: Facts) -> Verdict | None:
+        if facts.early is None:
+            return None
+        ip = facts.client.ip
+        if not facts.early:
+            self.passed[ip] = time.monotonic()
+            self.passed.move_to_end(ip)
+            while len(self.passed) > self.MAX_PASSED:
+                self.passed.popitem(last=False)
+            return None
+        self.passed.pop(ip, None)
+        why = f"{ip} sent {facts.early} bytes before the greeting"
+        return found(Finding(self.name, self.config.weight("pregreet.fail"), why, result="fail",
+                             refusal=reject(554, "5.5.1", "pregreet", why)))
 
 
 class IprevCheck(Layer2):

@@ -17,6 +17,7 @@ class Stage(StrEnum):
     MAIL = "mail"
     RCPT = "rcpt"
     DATA = "data"
+    GREET = "greet"  # after the greeting's first line, before its last (postscreen's pregreet test)
 
 
 class Action(StrEnum):
