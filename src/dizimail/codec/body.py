@@ -50,6 +50,7 @@ class BodyMeter:
 
 _RECEIVED = re.compile(rb"\nreceived[ \t]*:", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\n\r?\n")
+_VERDICT = re.compile(rb"\n(?:x-spam-[a-z]{1,12}|authentication-results)[ \t]*:", re.IGNORECASE)
 
 
 class TraceCounter:
@@ -62,10 +63,11 @@ class TraceCounter:
     def __init__(self, host: str = "") -> None:
         self.received = 0
         self.own = 0
+        self.verdicts = 0  # X-Spam-* and Authentication-Results fields (services.policy.gateway)
         self.done = False
         self._own = re.compile(rb"\n\tby " + re.escape(host.encode("utf-8")) + rb" \(dizimail\)", re.IGNORECASE) \
             if host else None
-        self._keep = 16 + len(host.encode("utf-8"))  # longer than any pattern, shorter than two
+        self._keep = 32 + len(host.encode("utf-8"))  # longer than any pattern, shorter than two
         self._tail = b"\n"  # the message starts a line
 
     def feed(self, data: bytes) -> None:
@@ -76,6 +78,7 @@ class TraceCounter:
         end = _HEADER_END.search(buf, max(0, seen - 2))
         stop = end.start() + 1 if end is not None else len(buf)
         self.received += sum(1 for m in _RECEIVED.finditer(buf, 0, stop) if m.end() > seen)
+        self.verdicts += sum(1 for m in _VERDICT.finditer(buf, 0, stop) if m.end() > seen)
         if self._own is not None:
             self.own += sum(1 for m in self._own.finditer(buf, 0, stop) if m.end() > seen)
         if end is not None:

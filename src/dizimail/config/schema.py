@@ -223,6 +223,13 @@ class AntispamConfig(Section):
         "what reject_at does: reject (550 5.7.1 at DATA: the sender is told) or quarantine (taken, held for "
         "`dizimail quarantine release`; the sender is not told)"))
     subject_tag: str = Field("[SPAM] ", description="put before the subject of mail scoring tag_at or more")
+    gateways: list[str] = Field(default_factory=list, description=(
+        "on an inner server: its gateway's networks, whose verdict headers (X-Spam-Score, Authentication-Results) "
+        "are believed and file the mail (Junk, tag) by each recipient's thresholds; such headers from anyone else "
+        "are removed"))
+    authserv_ids: list[str] = Field(default_factory=list, description=(
+        "other names of this trust boundary besides server.hostname (on an inner server: the gateway's hostname): "
+        "Authentication-Results naming them are removed from mail that does not come from a gateway"))
     weights: dict[str, float] = Field(default_factory=dict, description=(
         "points a finding adds to the spam score, overriding the defaults (docs/antispam.md), e.g. "
         '{ "iprev.fail" = 3.0 }'))
@@ -272,7 +279,7 @@ class QuarantineConfig(Section):
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
                "routing-trick", "relay", "block-list", "dnsbl", "pregreet", "iprev", "helo", "spf", "quota", "message-format",
-               "hop-count", "mail-loop", "antivirus", "dmarc", "content")
+               "hop-count", "mail-loop", "verdict-headers", "antivirus", "dmarc", "content")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]
 

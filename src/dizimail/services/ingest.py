@@ -39,6 +39,7 @@ from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import sign as sign_dkim
 from dizimail.services.messages import header_summary
 from dizimail.services.notify import Notifier
+from dizimail.services.policy.gateway import strip_fields
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.report import SpamMarks, SpamRule, authentication_results, tag_subject
 from dizimail.services.policy.verdict import Finding
@@ -211,6 +212,9 @@ class Ingest:
         Judged mail is marked per recipient (their thresholds, their personal score): X-Spam-* lines
         and the Junk folder go with each delivery; when some recipients' copies are to carry the
         [SPAM] subject tag and others' not, the message is stored twice, once tagged."""
+        spans = sorted(span for f in envelope.findings for span in f.strip)
+        if spans:  # forged verdict headers (services.policy.gateway)
+            reception = await self._rewritten(reception, lambda data: strip_fields(data, spans))
         marks = await self._judge(envelope)
         held = next((f for f in envelope.findings if f.quarantine), None)
         if held is not None:
@@ -247,7 +251,7 @@ class Ingest:
 
     async def _judge(self, envelope: Envelope) -> dict[str, SpamMarks]:
         """Each recipient's marks (empty: nothing judged the message)."""
-        if self.spam is None or not envelope.findings:
+        if self.spam is None or not any(not f.strip for f in envelope.findings):  # removals judge nothing
             return {}
         out: dict[str, SpamMarks] = {}
         for address in envelope.addresses():
@@ -363,19 +367,23 @@ class Ingest:
         return next((b.name for b in boxes if b.special_use == "\\Junk"), "INBOX")
 
     async def _tagged(self, reception: Reception, tag: str, keep: bool = False) -> Reception:
-        """The same message with ``tag`` before its Subject (the bytes are rewritten once, in a thread);
-        ``keep``: as a copy with a queue id of its own, the untagged one kept."""
+        """The same message with ``tag`` before its Subject; ``keep``: as a copy with a queue id of its own,
+        the untagged one kept."""
+        return await self._rewritten(reception, lambda data: tag_subject(data, tag), keep)
+
+    async def _rewritten(self, reception: Reception, edit: Callable[[bytes], bytes], keep: bool = False) -> Reception:
+        """The message as ``edit`` changes it (the bytes are rewritten once, in a thread)."""
         data = await asyncio.to_thread(reception.writer.peek, reception.size + 1)
-        tagged = Reception(new_queue_id() if keep else reception.queue_id, self.blobs.writer(),
+        edited = Reception(new_queue_id() if keep else reception.queue_id, self.blobs.writer(),
                            reception.received_at)
         try:
-            tagged.write(tag_subject(data, tag))
+            edited.write(await asyncio.to_thread(edit, data))
         except BaseException:
-            tagged.abort()
+            edited.abort()
             raise
         if not keep:
             reception.abort()
-        return tagged
+        return edited
 
     async def redeliver(self, queue_id: str, blob: BlobRef, sender: str, account: Account) -> CommitResult:
         """A queued local recipient (over quota earlier) gets its copy now; QuotaExceeded if still full."""

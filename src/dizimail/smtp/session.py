@@ -376,8 +376,10 @@ class SmtpSession:
     async def finish_message(self, reception: Reception, tx: Transaction, meter: BodyMeter) -> None:
         """Ask the policy about the whole message, then commit; the 250 goes out only after the commit."""
         client = self.client()
-        message = MessageFacts(meter.size, meter.too_big, meter.bare_lf, meter.longest_line, meter.trace.received,
-                               meter.trace.own, reception.reader(self.ctx.config.limits.max_message_size))
+        message = MessageFacts(meter.size, meter.too_big, meter.bare_lf, meter.longest_line,
+                               received=meter.trace.received, own_received=meter.trace.own,
+                               verdict_fields=meter.trace.verdicts,
+                               read=reception.reader(self.ctx.config.limits.max_message_size))
         verdict = await self.ctx.policy.data(client, tx.envelope, message, tx.envelope.findings)
         if not verdict.accepted:
             reception.abort()

@@ -35,6 +35,7 @@ from dizimail.services.policy.checks import (
 )
 from dizimail.services.policy.content import ContentCheck
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
+from dizimail.services.policy.gateway import VerdictHeaders
 from dizimail.services.policy.identity import HeloCheck, IprevCheck, PregreetCheck, SpfCheck
 from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
 from dizimail.services.policy.quota import QuotaRule
@@ -75,7 +76,8 @@ class Policy:
                    DnsblCheck(shared, dnsbl), self.pregreet, IprevCheck(shared, antispam, rdns),
                    HeloCheck(shared, antispam, router, config.server.hostname), SpfCheck(shared, antispam, spf),
                    MessageAuthCheck(shared, antispam, auth), ContentCheck(shared, antispam, content, whitelist, settings),
-                   AntivirusCheck(scanner, config.antivirus.action == "quarantine")]
+                   AntivirusCheck(scanner, config.antivirus.action == "quarantine"),
+                   VerdictHeaders(antispam, config.server.hostname)]
         registry = {check.name: check for check in checks}
         assert set(registry) == set(CORE_CHECKS), "config.schema.CORE_CHECKS names every check"
         actions = config.policy.actions

@@ -40,6 +40,7 @@ class MessageFacts:
     longest_line: int = 0
     received: int = 0  # Received: header fields (RFC 5321 §6.3 hop count)
     own_received: int = 0  # of those, ones this server added (a message coming back to us)
+    verdict_fields: int = 0  # X-Spam-* and Authentication-Results fields in its header (codec.body.TraceCounter)
     read: Callable[[], Awaitable[bytes]] | None = None  # the message as received (Reception.reader), if checks need it
 
 

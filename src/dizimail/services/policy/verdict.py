@@ -62,7 +62,8 @@ class Finding:
     Authentication-Results header (RFC 8601) gives them. ``refusal`` is the answer when the operator set
     the check to ``reject`` (policy.actions), e.g. 550 5.7.23 for an SPF fail (RFC 7372); ``enforced``
     findings refuse whatever the setting says unless it is ``log`` (a DMARC p=reject). ``quarantine``: why
-    the message is to be held for a human instead of delivered (the ingest does it)."""
+    the message is to be held for a human instead of delivered (the ingest does it); ``strip``: header
+    fields to take out of it (forged verdict headers)."""
 
     check: str
     score: float
@@ -74,6 +75,7 @@ class Finding:
     refusal: Verdict | None = None
     enforced: bool = False
     quarantine: str = ""
+    strip: tuple[tuple[int, int], ...] = ()  # byte ranges of the received message the ingest removes
 
 
 ACCEPT = Verdict(Action.ACCEPT)
