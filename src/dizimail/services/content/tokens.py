@@ -19,6 +19,7 @@ linear (no nested quantifiers over the same characters).
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from dizimail.codec.mime.charsets import decode_header_bytes, decode_words
 from dizimail.codec.mime.headers import field_value, split_header
@@ -174,14 +175,16 @@ def _host(host: str, out: set[str], kind: str) -> None:
 def _text(text: str, out: set[str], prefix: str) -> None:
     if len(out) >= MAX_TOKENS:
         return
-    for match in _WORD.finditer(text):
-        word = match.group()
-        lower = word.lower()
-        out.add(prefix + lower)
-        if len(word) >= 4 and word.isupper():
-            out.add(prefix + "CAPS:" + lower)
-        if len(out) >= MAX_TOKENS:
-            return
+    words = _WORD.findall(text)
+    tokens = dict.fromkeys(map(str.lower, words))  # distinct, in order (C loops, not a Python one per word)
+    tokens.update(dict.fromkeys("CAPS:" + w.lower() for w in words if w.isupper() and len(w) >= 4))
+    room = MAX_TOKENS - len(out)
+    if prefix:
+        out.update(prefix + t for t in islice(tokens, room))
+    else:
+        out.update(islice(tokens, room))
+    if len(out) >= MAX_TOKENS:
+        return
     for match in _CJK.finditer(text):
         run = match.group()
         for i in range(len(run) - 1):
