@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import DOMAIN, ServerThread, start_server
-from helpers import add_route, fetch_all, junk, send_data, transaction, wait_for
+from helpers import add_route, fetch_all, junk, send_data, submit, transaction, wait_for
 from peers import DnsmasqPeer, free_dns_port
 
 
@@ -64,3 +64,14 @@ def test_verdict_headers_from_anyone_else_are_removed(networks):
     assert "Authentication-Results: mx.elsewhere.org; spf=fail" in head and "Subject: trust me" in head, head
     assert send_data(inner, "127.0.0.61", user, b"X-Spam-Score: 9.9\r\nSubject: not junk\r\n\r\nhi\r\n")[0] == 250
     assert junk(inner, user) == [] and len(fetch_all(inner, user)) == 2  # a forged score files nothing
+
+
+def test_a_logged_in_users_verdict_headers_are_removed_too(networks):
+    inner, _gateway = networks
+    user, colleague = inner.add_user("gw3"), inner.add_user("gw4")
+    with submit(inner, user) as s:
+        s.sendmail(user, [colleague], b"X-Spam-Flag: YES\r\nAuthentication-Results: mail.example.test; dkim=pass\r\n"
+                                      b"Subject: from inside\r\n\r\nhi\r\n")
+    (message,) = fetch_all(inner, colleague)
+    head = message.split(b"\r\n\r\n", 1)[0]
+    assert b"X-Spam-Flag" not in head and b"dkim=pass" not in head and b"Subject: from inside" in head, head

@@ -1,4 +1,4 @@
-"""Verdict headers across the two networks (the ``verdict-headers`` check, at DATA, port 25).
+"""Verdict headers across the two networks (the ``verdict-headers`` check, at DATA).
 
 A message's spam verdict travels in its header: ``Authentication-Results`` (RFC 8601) and ``X-Spam-*``.
 Only a server of our own may write them. From the networks in ``antispam.gateways`` (the inner
@@ -6,7 +6,8 @@ server's own gateway) they are believed: the gateway's ``X-Spam-Score`` becomes 
 the inner server files the message by its recipient's thresholds (Junk, tag) without judging it
 again. From anyone else they are forgeries (RFC 8601 §5: a header claiming our trust boundary that
 did not come from it is removed): every ``X-Spam-*`` field, and every ``Authentication-Results``
-naming this server or one of ``antispam.authserv_ids``, is taken out of the message at ingest.
+naming this server or one of ``antispam.authserv_ids``, is taken out of the message at ingest; from
+logged-in users too (their colleagues' mail programs may act on such fields).
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ class VerdictHeaders(Check):
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         message = facts.message
-        if (facts.client.mode is not Mode.MX or facts.client.account is not None or message is None
-                or message.read is None or message.too_big or not message.verdict_fields):
+        if (facts.client.mode is Mode.LOCAL or message is None or message.read is None or message.too_big
+                or not message.verdict_fields):
             return None  # most mail: nothing to read (the fields were counted as the message streamed in)
         data = await message.read()
         addr = client_address(facts.client.ip)
-        if addr is not None and any(addr in net for net in self.gateways):
+        if (facts.client.mode is Mode.MX and facts.client.account is None and addr is not None
+                and any(addr in net for net in self.gateways)):
             block = split_header(data)
             score = next((m for f in block.fields if f.name == "x-spam-score"
                           for m in [_SCORE.match(field_value(data, f))] if m), None)
