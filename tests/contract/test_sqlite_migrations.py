@@ -58,3 +58,15 @@ async def test_mail_stored_before_0008_gets_counts_and_sort_keys(tmp_path):
         assert (status.messages, status.unseen, status.deleted) == (2, 0, 0)  # kept by the triggers
     finally:
         db.close()
+
+
+def test_the_head_revision_known_without_alembic_is_alembics_head():
+    """SqliteDatabase.upgrade skips Alembic when the database is at head_revision(): it must be Alembic's."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from dizimail.storage.sqlite.db import _MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [head_revision()]

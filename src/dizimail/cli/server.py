@@ -11,13 +11,11 @@ import uvloop
 
 from dizimail.app.build import open_database
 from dizimail.app.init import InitError, default_hostname, init_data_dir
-from dizimail.app.node import serve, setup_logging
 from dizimail.app.privileges import UnsafeDataDir
 from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail
 from dizimail.config.loader import default_config_path
 from dizimail.i18n import translate
 from dizimail.model.errors import MailError
-from dizimail.net.listener import ListenError
 
 
 @app.command("init")
@@ -64,6 +62,8 @@ def init_cmd(
 def serve_cmd(config: ConfigOpt = None) -> None:
     """Run this node's listeners in the foreground until Ctrl-C or SIGTERM."""
     cfg = load_or_fail(config)
+    from dizimail.app.node import serve, setup_logging  # the front-ends: only the serving command needs them
+    from dizimail.net.listener import ListenError
     setup_logging(cfg.server.log_level)
     try:
         uvloop.run(serve(cfg, (config or default_config_path()).resolve()))
