@@ -797,6 +797,14 @@ class ClamdPeer(_Peer):
         _stop_child(self._proc)
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no goodbye to its clients."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
+        (self.workdir / "clamd.pid").unlink(missing_ok=True)
+
     def diagnostics(self) -> str:
         return f"--- stderr ---\n{_tail(self.workdir / 'clamd.stderr')}\n--- log ---\n{_tail(self.workdir / 'clamd.log')}"
 

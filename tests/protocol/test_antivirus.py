@@ -5,10 +5,14 @@ unscanned; the client's retry then delivers it once."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import io
 import json
+import os
+import socket
 import tarfile
+import threading
 import zipfile
 from collections.abc import Iterator
 
@@ -200,3 +204,69 @@ def test_quarantine_expires(tmp_path, clamd):
         wait_for(lambda: entries(srv) == [], what="the entry to expire")
     finally:
         srv.stop()
+
+
+class CuttingWatch(threading.Thread):
+    """A loopback relay to clamd that kills clamd (SIGKILL) once ``after`` bytes of one scan went through:
+    clamd dies in the middle of a scan, not before it."""
+
+    def __init__(self, clamd: ClamdPeer, after: int) -> None:
+        super().__init__(daemon=True)
+        self.clamd, self.after, self.armed = clamd, after, True
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.server.getsockname()[1]}"
+
+    def run(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.relay, args=(client,), daemon=True).start()
+
+    def relay(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.clamd.port), timeout=10)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=self.pipe, args=(upstream, client), daemon=True).start()
+        sent = 0
+        with client, upstream:
+            while data := client.recv(65536):
+                upstream.sendall(data)
+                sent += len(data)
+                if self.armed and sent > self.after:
+                    self.armed = False
+                    self.clamd.kill()
+                    return
+
+    @staticmethod
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+
+def test_clamd_killed_mid_scan_tempfails_and_the_retry_arrives_once(tmp_path):
+    with ClamdPeer(tmp_path / "clamd", free_port()) as clamd:
+        watch = CuttingWatch(clamd, after=256 * 1024)
+        watch.start()
+        srv = start_server(tmp_path / "n", extra=f'\n[antivirus]\nclamd = "{watch.address}"\ntimeout = "10s"\n')
+        try:
+            user = srv.add_user("av9")
+            big = with_attachment("archive.bin", os.urandom(1024 * 1024), subject="big and retried")
+            code, text = deliver(srv, user, big)
+            assert code == 451 and "4.7.1" in text, (code, text)  # clamd died while it read the message
+            assert not watch.armed and fetch_all(srv, user) == []
+            clamd.start()
+            assert deliver(srv, user, big)[0] == 250  # the client's retry
+            assert len([m for m in fetch_all(srv, user) if b"Subject: big and retried" in m]) == 1
+        finally:
+            srv.stop()
+            watch.server.close()
