@@ -151,8 +151,8 @@ def build_services(config: Config, stores: Stores) -> Services:
     antispam = config.antispam
     whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after)
     spam_settings = SpamSettings(stores.spam_settings, antispam)
-    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota, SpamRule(antispam.subject_tag),
-                    whitelist, config.quarantine.keep, spam_settings.levels)
+    ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
+                    SpamRule(antispam.subject_tag, spam_settings.levels), whitelist, config.quarantine.keep)
     accounts = AccountService(meta, config.auth)
     relay = RelayNetworks(config.smtp.trusted_networks, stores.routing, allow_everyone=config.smtp.allow_open_relay)
     dkim = DkimService(stores.keys, config.delivery.dkim_selector)

@@ -24,7 +24,6 @@ from email.utils import format_datetime
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import QuotaExceeded, TemporaryFailure
 from dizimail.model.outbound import DkimKey
-from dizimail.model.spam import Levels
 from dizimail.model.types import (
     Account,
     BlobMeta,
@@ -47,7 +46,6 @@ from dizimail.services.routing import Kind, Resolution
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
-DEFAULT_LEVELS = Levels(5.0, 7.0, 9.0)
 HEAD_LIMIT = 64 * 1024  # what is read of a quarantined message for its subject and From:
 
 
@@ -130,8 +128,7 @@ class Ingest:
     def __init__(self, meta: MetaStore, blobs: BlobStore, hostname: str, notifier: Notifier,
                  describe: Callable[[bytes], BlobMeta] | None = None, quota: QuotaRule | None = None,
                  spam: SpamRule | None = None, whitelist: AutoWhitelist | None = None,
-                 quarantine_keep: float = 30 * 86400.0, levels: Callable[[str], Awaitable[Levels]] | None = None
-                 ) -> None:
+                 quarantine_keep: float = 30 * 86400.0) -> None:
         self.meta = meta
         self.blobs = blobs
         self.hostname = hostname
@@ -143,7 +140,6 @@ class Ingest:
         self.queued = asyncio.Event()  # set when something was queued: wakes the queue runner
         self.received = 0  # messages received so far (the search indexer yields while it moves)
         self.quarantine_keep = quarantine_keep
-        self.levels = levels  # each recipient's spam thresholds (services.content.settings)
         self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
 
     def begin(self) -> Reception:
@@ -255,8 +251,7 @@ class Ingest:
             return {}
         out: dict[str, SpamMarks] = {}
         for address in envelope.addresses():
-            levels = await self.levels(address) if self.levels is not None else DEFAULT_LEVELS
-            marked = self.spam.judge(envelope.findings, levels, address)
+            marked = self.spam.judge(envelope.findings, await self.spam.levels(address), address)
             if marked is not None:
                 out[address] = marked
         return out

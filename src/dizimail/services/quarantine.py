@@ -128,10 +128,13 @@ class Quarantine:
 
     async def message(self, entry: Quarantined) -> bytes:
         """The held message as it would be delivered: its trace lines, then its bytes."""
+        return entry.prefix + await self._held_bytes(entry)
+
+    async def _held_bytes(self, entry: Quarantined) -> bytes:
         def read() -> bytes:
             with self.blobs.open(entry.blob_id) as f:
                 return f.read()
-        return entry.prefix + await asyncio.to_thread(read)
+        return await asyncio.to_thread(read)
 
     async def release(self, entry_id: int, learn: bool = True) -> CommitResult:
         """Deliver to the recipients (resolved again: one removed since gets nothing) and forget the entry;
@@ -144,8 +147,7 @@ class Quarantine:
             raise NotFound("unknown_user", f"none of {', '.join(entry.recipients)} exists any more")
         result = await self.ingest.release(entry, envelope)
         if learn and entry.kind == "spam":
-            data = await self.message(entry)
-            await self.content.learn_message(entry.blob_id, data[len(entry.prefix):], spam=False)
+            await self.content.learn_message(entry.blob_id, await self._held_bytes(entry), spam=False)
         return result
 
     async def delete(self, entry_id: int) -> None:

@@ -16,6 +16,8 @@ from dizimail.services.policy.network import NetworkFacts
 from dizimail.services.policy.report import GLOBAL_MODEL, PERSONAL, findings_for, printable, total
 from dizimail.services.policy.verdict import Finding, Stage, Verdict, found, reject
 
+MAX_PERSONAL = 20
+
 
 class ContentCheck(Layer2):
     name = "content"
@@ -54,10 +56,12 @@ class ContentCheck(Layer2):
 
     async def _scores(self, facts: Facts, data: bytes) -> list[Finding]:
         """The global model's score, and each recipient's own model's if they have one that learnt enough
-        (tokenised once)."""
+        (tokenised once). At most MAX_PERSONAL personal models per message: a sender listing many such
+        recipients gets the rest judged by the global model, not a scoring run each."""
         least = self.config.content_min_trained
         names: list[str] = []
-        for name in ("", *[r for r in facts.rcpt_addresses if await self.settings.personal(r)]):
+        personal = [r for r in facts.rcpt_addresses if await self.settings.personal(r)][:MAX_PERSONAL]
+        for name in ("", *personal):
             nspam, nham = await self.content.trained(name)
             if nspam >= least and nham >= least:
                 names.append(name)

@@ -4,7 +4,7 @@ and a one-line summary for the log."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from dizimail.codec.mime.headers import split_header
@@ -92,8 +92,11 @@ class SpamMarks:
 
 
 class SpamRule:
-    def __init__(self, subject_tag: str) -> None:
+    """The subject tag, and where each recipient's thresholds come from (services.content.settings)."""
+
+    def __init__(self, subject_tag: str, levels: Callable[[str], Awaitable[Levels]]) -> None:
         self.subject_tag = subject_tag
+        self.levels = levels
 
     def judge(self, findings: list[Finding], levels: Levels, rcpt: str = "") -> SpamMarks | None:
         """What the findings do to the message for one recipient (``rcpt``: whose personal score counts)
