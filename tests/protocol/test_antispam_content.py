@@ -125,6 +125,39 @@ def test_a_score_of_9_is_refused_at_data(tmp_path, dns, corpus):
         srv.stop()
 
 
+def test_mail_fetched_from_an_external_mailbox_is_judged_filed_and_cleaned(tmp_path, dns, corpus):
+    """A user's other mailbox (fetch account mode) carries internet mail nothing here has judged: the
+    content filter scores it, spam past reject_at goes to Junk (a fetched message is never refused: the
+    bounce would go to a forged sender), and verdict headers someone put in it are removed."""
+    srv = trained_node(tmp_path / "n", dns, corpus, '[fetch]\non_login = false\ncheck_interval = "1h"\n')
+    try:
+        owner, outside = srv.add_user("owner"), srv.add_user("outside")
+        rng = random.Random(11)
+        forged = (b"X-Spam-Flag: NO\r\nX-Spam-Score: 0.0\r\n"
+                  b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n")
+        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])  # APPEND: the messages wait on the remote side
+        imap.starttls(client_tls())
+        imap.login(outside, PASSWORD)
+        for data in (forged + message("spam", 5, rng, subject="cheap pills 中奖"),
+                     message("ham", 6, rng, subject="turbine report 会议通知")):
+            assert imap.append("INBOX", None, None, data)[0] == "OK"
+        imap.logout()
+        dizimail_cli(srv.config_file, "fetch", "add", f"127.0.0.1:{srv.ports['pop3']}", outside, "--password",
+                     PASSWORD, "--security", "starttls", "--no-verify", "--to", owner)
+        assert "2 message(s) fetched" in dizimail_cli(srv.config_file, "fetch", "run").stdout
+        assert fetch_all(srv, outside) == []  # both taken: none refused or left behind
+        [ham] = fetch_all(srv, owner)
+        assert b"X-Spam-Status: No" in ham and b"Subject: [SPAM]" not in ham
+        [spam] = junk(srv, owner)
+        head = spam.split(b"\r\n\r\n", 1)[0]
+        assert b"X-Spam-Flag: YES" in head and b"content 10.0: spam tokens " in head, head.decode(errors="replace")
+        assert b"X-Spam-Flag: NO" not in head and b"X-Spam-Score: 0.0" not in head, head.decode(errors="replace")
+        assert b"dkim=pass" not in head, head.decode(errors="replace")
+        assert json.loads(dizimail_cli(srv.config_file, "queue", "list", "--json").stdout) == []  # no bounce
+    finally:
+        srv.stop()
+
+
 def test_moving_into_and_out_of_junk_teaches_the_filter(tmp_path, dns, corpus):
     srv = trained_node(tmp_path / "n", dns, corpus)
     try:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import DOMAIN, ServerThread, start_server
+from conftest import DOMAIN, PASSWORD, ServerThread, dizimail_cli, start_server
 from helpers import add_route, fetch_all, junk, send_data, submit, transaction, wait_for
 from peers import DnsmasqPeer, free_dns_port
 
@@ -46,6 +46,29 @@ def test_the_inner_server_files_mail_by_its_gateways_verdict(networks):
     assert "Authentication-Results: gw.example.test;" in head, head  # the gateway's, kept
     assert "Subject: [SPAM] cheap stuff" in head and "gateway=trusted +" in head, head
     assert fetch_all(inner, user) == []
+
+
+def test_mail_polled_from_the_gateways_holding_mailbox_is_filed_by_its_verdict_too(networks):
+    """Poll mode (the gateway holds, the inner server fetches in envelope mode): the user's Junk folder
+    follows the gateway's score as when it pushes over SMTP."""
+    inner, gateway = networks
+    gateway.call(lambda s: s.accounts.add_domain("hold.test"))
+    gateway.call(lambda s: s.accounts.add_user("holder@hold.test", PASSWORD, "holding", 0))
+    add_route(gateway, "poll.test", "hold:holder@hold.test")
+    inner.call(lambda s: s.accounts.add_domain("poll.test"))
+    user = "polled@poll.test"
+    inner.call(lambda s: s.accounts.add_user(user, PASSWORD, "polled", 0))
+    greeted, mail, last = transaction(gateway, "127.0.0.62", "someone@example.org", user, helo="notaname",
+                                      subject="cheap stuff")
+    assert (greeted, mail) == (220, 250) and last.startswith("250"), last
+    dizimail_cli(inner.config_file, "fetch", "add", f"127.0.0.1:{gateway.ports['pop3']}", "holder@hold.test",
+                 "--password", PASSWORD, "--security", "starttls", "--no-verify", "--interval", "1h")
+    dizimail_cli(inner.config_file, "fetch", "run")
+    (message,) = wait_for(lambda: junk(inner, user), what="the polled message in the inner server's Junk")
+    head = message.split(b"\r\n\r\n", 1)[0].decode()
+    assert "Authentication-Results: gw.example.test;" in head, head
+    assert "Subject: [SPAM] cheap stuff" in head and "gateway=trusted +" in head, head
+    assert fetch_all(inner, user) == [] and fetch_all(gateway, "holder@hold.test") == []
 
 
 def test_verdict_headers_from_anyone_else_are_removed(networks):

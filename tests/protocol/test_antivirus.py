@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import email
+import imaplib
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import ServerThread, dizimail_cli, start_server, write_config
+from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server, write_config
 from helpers import fetch_all, send_data, submit, wait_for
 from peers import EICAR, MARKER, ClamdPeer, free_port
 
@@ -191,6 +192,64 @@ def test_a_local_senders_virus_is_held_and_the_sender_told(tmp_path, clamd):
         body = email.message_from_bytes(told[0]).get_payload(decode=True).decode("utf-8")
         assert "请检查您的电脑是否感染病毒" in body and "check your computer for viruses" in body and other in body, body
         assert all(b"filename=eicar.com" not in m for m in fetch_all(srv, other))
+    finally:
+        srv.stop()
+
+
+def append(node: ServerThread, user: str, data: bytes) -> None:
+    """Put a message straight into a mailbox (IMAP APPEND: a user's own copy, not scanned)."""
+    imap = imaplib.IMAP4("127.0.0.1", node.ports["imap"])
+    try:
+        imap.starttls(client_tls())
+        imap.login(user, PASSWORD)
+        assert imap.append("INBOX", None, None, data)[0] == "OK"
+    finally:
+        imap.logout()
+
+
+def test_an_infected_message_fetched_from_an_external_mailbox_is_held_not_bounced(node):
+    """Fetched mail has no client to refuse, and a bounce would go to a forged sender: even with
+    ``antivirus.action = reject`` the infected message is taken off the remote side into the quarantine
+    (the owner is told), and the clean one arrives."""
+    owner, outside = node.add_user("avf1"), node.add_user("avf2")
+    append(node, outside, b"Return-Path: <someone@example.org>\r\n"
+           + with_attachment("eicar.com", EICAR, subject="fetched virus"))
+    append(node, outside, b"From: friend@example.org\r\nSubject: fetched clean\r\n\r\nhello\r\n")
+    before = {e["id"] for e in entries(node)}
+    dizimail_cli(node.config_file, "fetch", "add", f"127.0.0.1:{node.ports['pop3']}", outside, "--password", PASSWORD,
+                 "--security", "starttls", "--no-verify", "--to", owner, "--interval", "1h")
+    assert "2 message(s) fetched" in dizimail_cli(node.config_file, "fetch", "run").stdout
+    assert fetch_all(node, outside) == []
+    [held] = [e for e in entries(node) if e["id"] not in before]
+    assert held["kind"] == "virus" and held["recipients"] == [owner] and "Dizimail-Test.EICAR" in held["reason"], held
+    inbox = wait_for(lambda: len(fetch_all(node, owner)) == 2 and fetch_all(node, owner), what="the mail and the notice")
+    assert sum(b"Subject: fetched clean" in m for m in inbox) == 1
+    assert all(b"filename=eicar.com" not in m for m in inbox)
+    queued = json.loads(dizimail_cli(node.config_file, "queue", "list", "--json").stdout)
+    assert not [q for q in queued if "someone@example.org" in json.dumps(q)], queued  # no bounce went out
+
+
+def test_fetched_mail_waits_on_the_remote_side_while_clamd_is_down(tmp_path, clamd):
+    """Not scanned is not taken: with clamd down a fetched message stays where it is (no bounce, no
+    delivery), the account shows why, and the next run after clamd is back delivers it once."""
+    srv = start_server(tmp_path / "n", extra=f'\n[antivirus]\nclamd = "{clamd.address}"\ntimeout = "5s"\n'
+                                                 '[fetch]\non_login = false\ncheck_interval = "1h"\n')
+    try:
+        owner, outside = srv.add_user("avf3"), srv.add_user("avf4")
+        append(srv, outside, with_attachment("report.pdf", b"%PDF-1.4 clean", subject="fetched later"))
+        dizimail_cli(srv.config_file, "fetch", "add", f"127.0.0.1:{srv.ports['pop3']}", outside, "--password",
+                     PASSWORD, "--security", "starttls", "--no-verify", "--to", owner)
+        clamd.stop()
+        try:
+            assert "0 message(s) fetched" in dizimail_cli(srv.config_file, "fetch", "run").stdout
+            [account] = json.loads(dizimail_cli(srv.config_file, "fetch", "list", "--json").stdout)
+            assert "antivirus" in account["last_error"], account
+            assert len(fetch_all(srv, outside)) == 1 and fetch_all(srv, owner) == []
+        finally:
+            clamd.start()
+        assert "1 message(s) fetched" in dizimail_cli(srv.config_file, "fetch", "run").stdout
+        assert [b"Subject: fetched later" in m for m in fetch_all(srv, owner)] == [True]
+        assert fetch_all(srv, outside) == []
     finally:
         srv.stop()
 

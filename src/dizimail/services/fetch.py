@@ -25,10 +25,11 @@ from dizimail.config.schema import FetchConfig
 from dizimail.i18n import translate
 from dizimail.interfaces import FetchStore
 from dizimail.interfaces.remote import FetchFailed, MailboxClient
-from dizimail.model.errors import InvalidInput, MailError, NotFound
+from dizimail.model.errors import InvalidInput, MailError, NotFound, TemporaryFailure
 from dizimail.model.outbound import FetchAccount
 from dizimail.model.types import Account
-from dizimail.services.policy.verdict import Refused, Verdict
+from dizimail.services.policy.facts import Mode
+from dizimail.services.policy.verdict import Action, Refused, Verdict
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn
 from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
@@ -182,11 +183,14 @@ class FetchService:
         mark = (acc.id, uid)
         sender, rcpt, data = split_envelope(raw)
         recipients = ([rcpt] if rcpt else []) if acc.mode == "envelope" else [acc.account or ""]
+        mode = Mode.POLL if acc.mode == "envelope" else Mode.FETCH  # our gateway's holding box, or the internet's
         try:
             if not recipients:
                 raise NotFound("unknown_user", "no Delivered-To line in a held message")
-            await self.submitter.submit(sender, recipients, data, protocol="fetch", fetched=mark)
+            await self.submitter.submit(sender, recipients, data, protocol="fetch", fetched=mark, mode=mode)
         except Refused as exc:
+            if exc.verdict.action is Action.TEMPFAIL:  # e.g. the virus scanner is down: it stays there for now
+                raise TemporaryFailure(f"{exc.verdict.check}: {exc.verdict.reason}") from exc
             # The policy refuses the message itself (a mail loop, too many hops, too big): the sender is
             # told, as an SMTP client would have been, and the copy is taken off the remote side.
             log.warning("fetch.refused id=%d uid=%s check=%s reason=%s; bounced to <%s>", acc.id, uid,
@@ -198,7 +202,8 @@ class FetchService:
             # Nobody here by that name: a human looks at it (CONVENTIONS habit 9), it is not dropped.
             log.warning("fetch.unroutable id=%d uid=%s rcpt=%s detail=%s; delivered to %s", acc.id, uid,
                         recipients, exc.detail, self.postmaster)
-            await self.submitter.submit(sender, [await self.postmaster()], data, protocol="fetch", fetched=mark)
+            await self.submitter.submit(sender, [await self.postmaster()], data, protocol="fetch", fetched=mark,
+                                        mode=mode)
 
     def _bounce(self, acc: FetchAccount, uid: str, sender: str, recipients: Sequence[str], data: bytes,
                 verdict: Verdict) -> bytes:

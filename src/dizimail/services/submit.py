@@ -4,8 +4,9 @@ importers) enter like SMTP mail: the same policy decides, then ``services.ingest
 
 :meth:`Submitter.submit` asks the policy about each recipient (resolved by the router: local accounts,
 aliases, hold routes, remote) and about the message (size, hop count, mail loops), as an SMTP session
-would at RCPT and at the end of DATA, for a client of mode ``local`` (so fetched mail is virus-scanned
-like mail over SMTP; the anti-spam layers do not judge ``local`` clients).
+would at RCPT and at the end of DATA, for a client of mode ``local``, or ``fetch`` / ``poll`` for the
+fetcher (services.policy.facts.Mode): every message is virus-scanned like mail over SMTP; the content
+filter judges mail fetched from users' external mailboxes, not the system's own.
 """
 
 from __future__ import annotations
@@ -42,27 +43,33 @@ class Submitter:
         return env, refused
 
     async def submit(self, sender: str, recipients: list[str], data: bytes, *, protocol: str = "local",
-                     fetched: tuple[int, str] | None = None, account: Account | None = None) -> CommitResult:
+                     fetched: tuple[int, str] | None = None, account: Account | None = None,
+                     mode: Mode = Mode.LOCAL) -> CommitResult:
         """Ingest ``data`` for ``recipients``. Raises NotFound when no recipient is accepted, and
         :class:`Refused` when the policy refuses the message itself (too big, a mail loop ...)."""
-        client = Client("127.0.0.1", Mode.LOCAL, account=account)
+        client = Client("127.0.0.1", mode, account=account)
         env, refused = await self.envelope(client, sender, recipients)
         env.fetched = fetched
         if not env.count:
             raise NotFound("unknown_user", ", ".join(refused))
         trace = TraceCounter(self.ingest.hostname)
         trace.feed(data)
-        async def read() -> bytes:
-            return data
-        verdict = await self.policy.data(client, env, MessageFacts(len(data), received=trace.received,
-                                                                   own_received=trace.own, read=read))
-        if not verdict.accepted:
-            raise Refused(verdict)
-        env.dkim = await self.policy.signing_key(client, env)
         reception = self.ingest.begin()
-        reception.write(self.ingest.received_header(reception, helo=self.ingest.hostname, client_ip="127.0.0.1",
-                                                    client_name="localhost", protocol=protocol,
-                                                    recipient=recipients[0] if len(recipients) == 1 else None,
-                                                    tls=None))
-        reception.write(data)
+        try:
+            reception.write(self.ingest.received_header(reception, helo=self.ingest.hostname, client_ip="127.0.0.1",
+                                                        client_name="localhost", protocol=protocol,
+                                                        recipient=recipients[0] if len(recipients) == 1 else None,
+                                                        tls=None))
+            reception.write(data)
+            # The checks read what will be stored, as over SMTP: the byte ranges a check asks to remove
+            # (forged verdict fields) are offsets into it. Their findings go with the message.
+            message = MessageFacts(len(data), received=trace.received, own_received=trace.own,
+                                   verdict_fields=trace.verdicts, read=reception.reader(reception.size))
+            verdict = await self.policy.data(client, env, message, env.findings)
+            if not verdict.accepted:
+                raise Refused(verdict)
+            env.dkim = await self.policy.signing_key(client, env)
+        except BaseException:
+            reception.abort()
+            raise
         return await self.ingest.commit(reception, env)

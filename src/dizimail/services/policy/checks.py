@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dizimail.config.schema import LimitsConfig, PolicyConfig, SmtpConfig
-from dizimail.services.policy.facts import Client, Facts, Mode
+from dizimail.services.policy.facts import OWN, Client, Facts, Mode
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.verdict import Stage, Verdict, reject, tempfail
@@ -122,7 +122,7 @@ class _RelayBase(Check):
 
     async def may_relay(self, client: Client) -> bool:
         """Logged-in users, this system's own messages, and listed client networks."""
-        if client.account is not None or client.mode is Mode.LOCAL:
+        if client.account is not None or client.mode in OWN:
             return True
         return await self.networks.may_relay(client.ip)
 

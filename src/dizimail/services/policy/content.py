@@ -1,7 +1,12 @@
 """Anti-spam layer 4 in the policy table: the content filter's score as a finding, and the one decision
 the spam score makes at DATA: refusal from ``antispam.reject_at`` (the sender is told; nothing silently
 vanishes), or held in the quarantine with ``antispam.reject_action = quarantine``. Tagging and the Junk folder are the ingest's (services.policy.report.SpamRule), on the same
-total: the content score plus every other finding's points, at most 10."""
+total: the content score plus every other finding's points, at most 10.
+
+Mail fetched from a user's external mailbox (mode ``fetch``) is judged too, by content alone (no SMTP
+client to look at), and is never refused: refusing it would bounce to a sender who is most likely
+forged (backscatter). From ``reject_at`` it goes to the Junk folder, or to the quarantine with
+``reject_action = quarantine``."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dizimail.services.content.filter import ContentFilter
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.msgauth import from_addresses
-from dizimail.services.policy.facts import Facts
+from dizimail.services.policy.facts import Client, Facts, Mode
 from dizimail.services.policy.identity import Layer2
 from dizimail.services.policy.network import NetworkFacts
 from dizimail.services.policy.report import GLOBAL_MODEL, PERSONAL, findings_for, printable, total
@@ -29,6 +34,9 @@ class ContentCheck(Layer2):
         self.content = content
         self.whitelist = whitelist
         self.settings = settings
+
+    async def judges(self, client: Client) -> bool:
+        return client.mode is Mode.FETCH or await super().judges(client)
 
     async def evaluate(self, facts: Facts) -> Verdict | None:
         message = facts.message
@@ -49,6 +57,8 @@ class ContentCheck(Layer2):
             why = f"spam score {points:.1f} >= {max(lv.reject_at for lv in levels.values()):g}"
             if self.config.reject_action == "quarantine":
                 findings.append(Finding(self.name, 0.0, why, quarantine=why))
+            elif facts.client.mode is Mode.FETCH:
+                pass  # delivered, to the Junk folder by the same total (the ingest's SpamRule)
             else:
                 findings.append(Finding(self.name, 0.0, why, refusal=reject(550, "5.7.1", "spam_rejected", why),
                                         enforced=True))

@@ -12,13 +12,25 @@ from dizimail.services.routing import Resolution
 
 
 class Mode(StrEnum):
-    """How a message comes in: the SMTP listener's mode, or ``local`` for messages this system makes or
-    fetches itself (DSNs, the fetcher, webmail later), which carry no client address to judge."""
+    """How a message comes in: the SMTP listener's mode, or one of the ways this system writes or
+    fetches mail itself, which carry no client address to judge (:data:`OWN`):
+
+    * ``local``: messages it makes (DSNs, notices, webmail later);
+    * ``fetch``: a user's external mailbox, fetched (services.fetch, account mode): internet mail that no
+      layer here has seen, so the content filter judges it and verdict headers in it are removed;
+    * ``poll``: the holding mailbox of this organisation's own gateway (envelope mode): the gateway
+      judged it, and its ``X-Spam-Score`` is believed as from a gateway pushing over SMTP.
+    """
 
     MX = "mx"
     SUBMISSION = "submission"
     SMTPS = "smtps"
     LOCAL = "local"
+    FETCH = "fetch"
+    POLL = "poll"
+
+
+OWN = frozenset({Mode.LOCAL, Mode.FETCH, Mode.POLL})  # no SMTP client: nothing of layers 1-2 applies
 
 
 @dataclass

@@ -7,7 +7,10 @@ the inner server files the message by its recipient's thresholds (Junk, tag) wit
 again. From anyone else they are forgeries (RFC 8601 §5: a header claiming our trust boundary that
 did not come from it is removed): every ``X-Spam-*`` field, and every ``Authentication-Results``
 naming this server or one of ``antispam.authserv_ids``, is taken out of the message at ingest; from
-logged-in users too (their colleagues' mail programs may act on such fields).
+logged-in users too (their colleagues' mail programs may act on such fields), and from mail fetched
+out of a user's external mailbox (``fetch``). Mail the inner server polls from its gateway's holding
+mailbox (``poll``, a fetch account in envelope mode the administrator set up) is the gateway's, as
+if it had been pushed over SMTP.
 """
 
 from __future__ import annotations
@@ -61,24 +64,29 @@ class VerdictHeaders(Check):
         self.gateways: list[Network] = [ipaddress.ip_network(n, strict=False) for n in config.gateways]
         self.ids = frozenset(i.lower() for i in [hostname, *config.authserv_ids])
 
+    def from_gateway(self, facts: Facts) -> bool:
+        addr = client_address(facts.client.ip)
+        return (facts.client.mode is Mode.MX and facts.client.account is None and addr is not None
+                and any(addr in net for net in self.gateways))
+
     async def evaluate(self, facts: Facts) -> Verdict | None:
         message = facts.message
         if (facts.client.mode is Mode.LOCAL or message is None or message.read is None or message.too_big
                 or not message.verdict_fields):
             return None  # most mail: nothing to read (the fields were counted as the message streamed in)
         data = await message.read()
-        addr = client_address(facts.client.ip)
-        if (facts.client.mode is Mode.MX and facts.client.account is None and addr is not None
-                and any(addr in net for net in self.gateways)):
+        if facts.client.mode is Mode.POLL or self.from_gateway(facts):
             block = split_header(data)
             score = next((m for f in block.fields if f.name == "x-spam-score"
                           for m in [_SCORE.match(field_value(data, f))] if m), None)
             if score is None:
                 return None
             points = min(max(float(score.group(1)), 0.0), 10.0)
-            return found(Finding("gateway", points, f"gateway {facts.client.ip} scored {points:g}", result="trusted"))
+            where = "the gateway's holding mailbox" if facts.client.mode is Mode.POLL else f"gateway {facts.client.ip}"
+            return found(Finding("gateway", points, f"{where} scored {points:g}", result="trusted"))
         spans = verdict_fields(data, self.ids)
         if not spans:
             return None
-        return found(Finding(self.name, 0.0, f"{len(spans)} verdict header field(s) from {facts.client.ip} removed",
+        source = "a fetched mailbox" if facts.client.mode is Mode.FETCH else facts.client.ip
+        return found(Finding(self.name, 0.0, f"{len(spans)} verdict header field(s) from {source} removed",
                              result="stripped", strip=tuple(spans)))

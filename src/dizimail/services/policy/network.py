@@ -31,7 +31,7 @@ from dizimail.services.access import AccessLists, Hit, client_address, normalize
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.limits import ConnectionRate
 from dizimail.services.policy.checks import Check
-from dizimail.services.policy.facts import Client, Facts, Mode
+from dizimail.services.policy.facts import OWN, Client, Facts, Mode
 from dizimail.services.policy.relay import Network, RelayNetworks
 from dizimail.services.policy.verdict import Stage, Verdict, reject, tempfail
 
@@ -54,7 +54,7 @@ class NetworkFacts:
 
     @staticmethod
     def trusted(client: Client) -> bool:
-        return client.account is not None or client.mode is Mode.LOCAL
+        return client.account is not None or client.mode in OWN
 
     async def exempt_network(self, client: Client) -> bool:
         """A relay network or an exempt one: no DNSBL, no rate."""
