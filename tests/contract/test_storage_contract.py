@@ -348,6 +348,29 @@ async def test_access_lists_store(stores):
         await store.remove_access(ListName.BLOCK, "a.test", "@usa.test")
 
 
+async def test_personal_models_in_memory_are_bounded_and_counts_need_no_load(stores):
+    """services.content.filter over a real store: whether a model learnt enough is read from its counts
+    (nothing loaded), and past the token budget the least recently used personal models leave memory
+    (the global one stays); a model that left is loaded again when it scores."""
+    from dizimail.services.content.filter import GLOBAL, ContentFilter
+    from dizimail.storage.sqlite.bayes import SqliteBayesStore
+
+    meta, _queue, _blobs = stores
+    store = SqliteBayesStore(meta.db)
+    await store.apply(GLOBAL, 1, 1, {"g1": (1, 0), "g2": (0, 1)})
+    for n in range(4):
+        await store.apply(f"u{n}@example.test", 3, 2, {f"t{n}-{i}": (1, 0) for i in range(10)})
+    content = ContentFilter(store, personal_tokens=25)
+    assert await content.trained("u0@example.test") == (3, 2) and content.cached() == []
+    await content.model(GLOBAL)
+    for n in range(4):
+        assert (await content.model(f"u{n}@example.test")).nspam == 3
+    assert content.cached() == [GLOBAL, "u2@example.test", "u3@example.test"]  # 20 tokens kept of 40
+    await content.model("u1@example.test")
+    assert content.cached() == [GLOBAL, "u3@example.test", "u1@example.test"]
+    assert (await content.model("u1@example.test")).counts["t1-0"] == [1, 0]
+
+
 async def test_bayes_store_counts_and_unlearns(stores):
     """The content filter's counts (interfaces/bayes.py): deltas add up, unlearning never goes below
     zero, tokens back at 0/0 are gone, the version moves with every change."""

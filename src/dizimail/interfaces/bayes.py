@@ -16,6 +16,9 @@ class BayesStore(Protocol):
     async def model_version(self, name: str) -> int:
         """Changes with every :meth:`apply` (by any process); 0 for an unknown name."""
 
+    async def model_counts(self, name: str) -> tuple[int, int, int]:
+        """(spam messages, ham messages, version) without the tokens; zeros for an unknown name."""
+
     async def apply(self, name: str, nspam: int, nham: int, tokens: Mapping[str, tuple[int, int]]) -> int:
         """Add the deltas (message counts and per-token counts, negative to unlearn; no count goes below
         0) in one transaction; returns the new version."""

@@ -1,12 +1,18 @@
 """The content filter as the node and the command line use it: the global model loaded from the store
-(and reloaded when another process trained it), scoring off the event loop, training in batches."""
+(and reloaded when another process trained it), scoring off the event loop, training in batches.
+
+Personal models (one per user who asked for one) are loaded when they score a message and kept while
+memory allows: least recently used first out once the kept personal models hold more than
+:data:`PERSONAL_TOKENS` tokens (a few hundred bytes each in memory), so 5,000 users with personal
+models cost a bounded amount, not 5,000 models. Whether a model has learnt enough to score is read from
+its counts alone, without loading it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from dizimail.interfaces.bayes import BayesStore
@@ -16,19 +22,24 @@ from dizimail.services.content.tokens import tokenize
 log = logging.getLogger("dizimail.antispam")
 GLOBAL = ""
 RECHECK = 5.0  # seconds between looks at whether another process trained the model
+MAX_COUNTS = 20_000  # models whose counts are remembered; past that all are forgotten and read again
+PERSONAL_TOKENS = 500_000  # tokens of personal models kept in memory (the global model is always kept)
 
 
 class ContentFilter:
-    def __init__(self, store: BayesStore) -> None:
+    def __init__(self, store: BayesStore, personal_tokens: int = PERSONAL_TOKENS) -> None:
         self.store = store
-        self._models: dict[str, tuple[Model, int]] = {}
+        self.personal_tokens = personal_tokens
+        self._models: OrderedDict[str, tuple[Model, int]] = OrderedDict()  # least recently used first
         self._checked: dict[str, float] = {}
+        self._counts: dict[str, tuple[int, int, float]] = {}  # name → (nspam, nham, when read)
         self._lock = asyncio.Lock()
 
     async def model(self, name: str = GLOBAL) -> Model:
         now = time.monotonic()
         cached = self._models.get(name)
         if cached is not None and now - self._checked.get(name, 0.0) < RECHECK:
+            self._models.move_to_end(name)
             return cached[0]
         async with self._lock:
             self._checked[name] = now
@@ -38,7 +49,25 @@ class ContentFilter:
                 nspam, nham, counts, version = await self.store.load_model(name)
                 cached = (Model(nspam, nham, counts), version)
                 self._models[name] = cached
+            self._models.move_to_end(name)
+            self._evict(keep=name)
         return cached[0]
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently used personal models past the token budget (never ``keep``, which is
+        about to score, nor the global model)."""
+        held = sum(len(m.counts) for n, (m, _) in self._models.items() if n != GLOBAL)
+        for name in list(self._models):
+            if held <= self.personal_tokens:
+                break
+            if name in (GLOBAL, keep):
+                continue
+            held -= len(self._models.pop(name)[0].counts)
+            self._checked.pop(name, None)
+
+    def cached(self) -> list[str]:
+        """Names of the models in memory, least recently used first."""
+        return list(self._models)
 
     async def score(self, raw: bytes, name: str = GLOBAL) -> tuple[float, list[tuple[float, str]]]:
         """(0..10, the deciding tokens) of a message; tokenising and combining run in a worker thread."""
@@ -55,8 +84,18 @@ class ContentFilter:
         return await asyncio.to_thread(work)
 
     async def trained(self, name: str = GLOBAL) -> tuple[int, int]:
-        model = await self.model(name)
-        return model.nspam, model.nham
+        """(spam, ham) messages the model learnt: from memory if loaded, else its counts alone."""
+        now = time.monotonic()
+        cached = self._models.get(name)
+        if cached is not None and now - self._checked.get(name, 0.0) < RECHECK:
+            return cached[0].nspam, cached[0].nham
+        counts = self._counts.get(name)
+        if counts is None or now - counts[2] >= RECHECK:
+            nspam, nham, _version = await self.store.model_counts(name)
+            if len(self._counts) >= MAX_COUNTS:
+                self._counts.clear()
+            counts = self._counts[name] = (nspam, nham, now)
+        return counts[0], counts[1]
 
     async def learn(self, messages: Iterable[bytes], spam: bool, name: str = GLOBAL, sign: int = 1) -> int:
         """Count (``sign`` -1: uncount) messages as spam or ham; returns how many."""
@@ -73,6 +112,7 @@ class ContentFilter:
         pairs = {t: (n, 0) if spam else (0, n) for t, n in tokens.items()}
         await self.store.apply(name, messages if spam else 0, 0 if spam else messages, pairs)
         self._checked.pop(name, None)
+        self._counts.pop(name, None)
 
     async def learn_message(self, blob_id: str, data: bytes, spam: bool, name: str = GLOBAL) -> bool:
         """Learn one stored message as spam or ham, once: one learnt the other way before is unlearnt

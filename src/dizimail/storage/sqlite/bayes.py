@@ -31,6 +31,10 @@ class SqliteBayesStore:
         row = self.db.quick().execute("SELECT version FROM bayes_models WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
+    async def model_counts(self, name: str) -> tuple[int, int, int]:
+        row = self.db.quick().execute("SELECT nspam, nham, version FROM bayes_models WHERE name = ?", (name,)).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
     async def apply(self, name: str, nspam: int, nham: int, tokens: Mapping[str, tuple[int, int]]) -> int:
         items = [(name, token, ds, dh) for token, (ds, dh) in tokens.items() if ds or dh]
 
