@@ -371,6 +371,20 @@ async def test_personal_models_in_memory_are_bounded_and_counts_need_no_load(sto
     assert (await content.model("u1@example.test")).counts["t1-0"] == [1, 0]
 
 
+async def test_whitelist_entries_are_removed_and_expire(stores):
+    from dizimail.storage.sqlite.bayes import SqliteWhitelistStore
+
+    meta, _queue, _blobs = stores
+    store = SqliteWhitelistStore(meta.db)
+    await store.awl_add([("a@x.test", "example.test"), ("b@x.test", "example.test")], clean=1)
+    await store.awl_add([("a@x.test", "other.test")], written=True)
+    assert await store.awl_remove([("a@x.test", "example.test"), ("nobody@x.test", "example.test")]) == 1
+    assert await store.awl_get("a@x.test", ["example.test", "other.test"]) == {"other.test": (0, True)}
+    assert await store.awl_expire(time.time() - 60) == 0
+    assert await store.awl_expire(time.time() + 60) == 2
+    assert await store.awl_get("b@x.test", ["example.test"]) == {}
+
+
 async def test_bayes_store_counts_and_unlearns(stores):
     """The content filter's counts (interfaces/bayes.py): deltas add up, unlearning never goes below
     zero, tokens back at 0/0 are gone, the version moves with every change."""

@@ -172,15 +172,20 @@ def test_moving_into_and_out_of_junk_teaches_the_filter(tmp_path, dns, corpus):
 
         before = score()
         assert send_data(srv, "127.0.0.32", user, body)[0] == 250
+        rng = random.Random(12)
+        for n in range(3):  # other mail in the same INBOX, which stays there
+            assert send_data(srv, "127.0.0.32", user, message("ham", 300 + n, rng))[0] == 250
         assert srv.call(lambda s: s.content.trained()) == (60, 60)
         imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
         try:
             imap.starttls(client_tls())
             imap.login(user, PASSWORD)
             imap.select("INBOX")
-            _, (uids,) = imap.uid("SEARCH", "ALL")
+            _, (uids,) = imap.uid("SEARCH", "SUBJECT", "zorblax")
             assert imap.uid("MOVE", uids.decode(), "Junk")[0] == "OK"
             wait_for(lambda: srv.call(lambda s: s.content.trained()) == (61, 60), what="learning the move as spam")
+            time.sleep(0.5)  # the learner runs in the background: nothing more is learnt than the one moved
+            assert srv.call(lambda s: s.content.trained()) == (61, 60)
             learnt = score()
             assert before == 5.0 and learnt > 6, (before, learnt)  # no evidence; then one spam says so
             imap.select("Junk")
@@ -223,6 +228,23 @@ def test_the_automatic_whitelist_skips_the_content_filter_for_authenticated_send
         news = [m.split(b"\r\n\r\n", 1)[0] for m in fetch_all(srv, user) if b"From: news@partner.test" in m]
         assert len(news) == 3 and all(b"X-Spam-Status: No" in h for h in news)
         assert sum(b"\tcontent " in h or b"X-Spam-Report: content " in h for h in news) == 2  # the third: skipped
+
+        # The user calls the whitelisted sender's mail spam: it leaves the whitelist and is filtered again.
+        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+        try:
+            imap.starttls(client_tls())
+            imap.login(user, PASSWORD)
+            imap.select("INBOX")
+            _, (uids,) = imap.uid("SEARCH", "FROM", "news@partner.test")
+            assert imap.uid("MOVE", uids.split()[-1].decode(), "Junk")[0] == "OK"
+        finally:
+            imap.logout()
+        wait_for(lambda: srv.call(lambda s: s.whitelist.trusted("news@partner.test", ["example.test"])) is None,
+                 what="the sender out of the whitelist")
+        assert from_("news@partner.test", "127.0.0.33", "spam")[0] == 550
+        # Unseen for whitelist_keep (a year), the written-to partner goes too.
+        assert srv.call(lambda s: s.whitelist.expire(now=time.time() + 366 * 86400)) >= 1
+        assert srv.call(lambda s: s.whitelist.trusted("boss@partner.test", ["example.test"])) is None
     finally:
         srv.stop()
 

@@ -149,7 +149,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     router = Router(meta, stores.routing)
     quota = QuotaRule(config.policy.quota_grace)
     antispam = config.antispam
-    whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after)
+    whitelist = AutoWhitelist(stores.whitelist, antispam.whitelist_after, antispam.whitelist_keep)
     spam_settings = SpamSettings(stores.spam_settings, antispam)
     ingest = Ingest(meta, stores.blobs, hostname, notifier, describe_blob, quota,
                     SpamRule(antispam.subject_tag, spam_settings.levels), whitelist, config.quarantine.keep)
@@ -177,7 +177,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                             config.path(held.templates), admin)
     ingest.on_quarantine = quarantine.held
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
-    mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal).copied
+    mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,

@@ -150,6 +150,7 @@ class Node:
             trim()
             try:
                 await services.quarantine.expire()
+                await services.whitelist.expire()
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
                 log.exception("storage.sweep.failed")

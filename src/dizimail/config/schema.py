@@ -216,6 +216,9 @@ class AntispamConfig(Section):
     whitelist_after: int = Field(10, description=(
         "clean, DMARC-authenticated messages from a sender to a domain after which the sender skips the content "
         "filter for that domain (a sender a local user wrote to skips it at once); 0: no automatic whitelist"))
+    whitelist_keep: Duration = Field(365 * 86400.0, description=(
+        "how long a sender stays on the automatic whitelist without a new clean message or a user writing to it; "
+        "0: for ever (a user moving its mail into Junk removes it at once)"))
     tag_at: float = Field(5.0, description="spam score (0-10) from which the subject gets subject_tag and X-Spam-Flag")
     junk_at: float = Field(7.0, description="spam score from which mail goes to the recipient's Junk folder")
     reject_at: float = Field(9.0, description="spam score from which mail is refused at DATA (550 5.7.1)")

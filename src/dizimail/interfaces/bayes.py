@@ -36,6 +36,12 @@ class WhitelistStore(Protocol):
     async def awl_add(self, pairs: Sequence[tuple[str, str]], clean: int = 0, written: bool = False) -> None:
         """For each (sender, domain): add ``clean`` messages, and mark it written-to if ``written``."""
 
+    async def awl_remove(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Forget these (sender, domain) pairs; how many there were."""
+
+    async def awl_expire(self, before: float) -> int:
+        """Forget pairs last added to before ``before`` (a timestamp); how many."""
+
 
 class SpamSettingsStore(Protocol):
     """Per-domain and per-user spam settings (thresholds, personal models), changed at run time."""

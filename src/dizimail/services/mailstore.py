@@ -124,9 +124,11 @@ class Mailstore:
             raise QuotaExceeded(f"{account.address}: {exc.detail}") from exc
         self.notifier.changed([box.id] + ([view.info.id] if move else []))
         if self.on_copy is not None and (box.special_use or view.info.special_use):
+            # ``load`` answers with the view's window, which is the whole mailbox in a view that keeps all
+            # its rows: only the copied messages are passed on.
             entries = await view.load([src for src, _dst in pairs])
             self.on_copy(account.address, view.info.special_use, box.special_use,
-                         [e.blob_id for e in entries.values()])
+                         [entries[src].blob_id for src, _dst in pairs if src in entries])
         return box, pairs
 
     async def open_maildrop(self, account: Account) -> Maildrop:

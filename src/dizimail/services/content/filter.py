@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dizimail.interfaces.bayes import BayesStore
 from dizimail.services.content.bayes import Model
 from dizimail.services.content.tokens import tokenize
+from dizimail.services.msgauth import from_addresses
 
 log = logging.getLogger("dizimail.antispam")
 GLOBAL = ""
@@ -134,10 +135,12 @@ class JunkLearner:
     IMAP reply does not wait."""
 
     def __init__(self, content: ContentFilter, read: Callable[[str], Awaitable[bytes]],
-                 personal: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 personal: Callable[[str], Awaitable[bool]] | None = None,
+                 revoke: Callable[[list[str], str], Awaitable[None]] | None = None) -> None:
         self.content = content
         self.read = read
         self.personal = personal
+        self.revoke = revoke  # the automatic whitelist: a sender whose mail a user calls spam leaves it
         self.tasks: set[asyncio.Task[None]] = set()
 
     def copied(self, address: str, source: str | None, target: str | None, blob_ids: list[str]) -> None:
@@ -160,5 +163,7 @@ class JunkLearner:
                 data = await self.read(blob_id)
                 for name in names:
                     await self.content.learn_message(blob_id, data, spam, name)
+                if spam and self.revoke is not None:
+                    await self.revoke(from_addresses(data), address.rpartition("@")[2])
             except Exception:  # one unreadable message does not stop the others
                 log.exception("spam.learn.failed blob=%s", blob_id)

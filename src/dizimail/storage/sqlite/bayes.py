@@ -93,6 +93,18 @@ class SqliteWhitelistStore:
                 [(s, d, clean, int(written), now) for s, d in dict.fromkeys(pairs)])
         await self.db.write(job)
 
+    async def awl_remove(self, pairs: Sequence[tuple[str, str]]) -> int:
+        def job(conn: Connection) -> int:
+            cursor = driver(conn)
+            return sum(cursor.execute("DELETE FROM awl WHERE sender = ? AND domain = ?", pair).rowcount
+                       for pair in dict.fromkeys(pairs))
+        return await self.db.write(job)
+
+    async def awl_expire(self, before: float) -> int:
+        def job(conn: Connection) -> int:
+            return int(driver(conn).execute("DELETE FROM awl WHERE updated < ?", (before,)).rowcount)
+        return await self.db.write(job)
+
 
 class SqliteSpamSettingsStore:
     def __init__(self, db: SqliteDatabase) -> None:
