@@ -7,7 +7,8 @@ import poplib
 import smtplib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from conftest import PASSWORD, client_tls
 
@@ -35,17 +36,24 @@ def pop3(server, user: str, password: str = PASSWORD) -> poplib.POP3:
     return p
 
 
-def junk(node, user: str, password: str = PASSWORD) -> list[bytes]:
-    """The messages in ``user``'s Junk folder (IMAP)."""
-    imap = imaplib.IMAP4("127.0.0.1", node.ports["imap"])
+@contextmanager
+def imap_login(node, user: str, password: str = PASSWORD) -> Iterator[imaplib.IMAP4]:
+    """A logged-in IMAP session (STARTTLS), logged out at the end."""
+    imap = imaplib.IMAP4("127.0.0.1", node.ports["imap"], timeout=30)
     try:
         imap.starttls(client_tls())
         imap.login(user, password)
+        yield imap
+    finally:
+        imap.logout()
+
+
+def junk(node, user: str, password: str = PASSWORD) -> list[bytes]:
+    """The messages in ``user``'s Junk folder (IMAP)."""
+    with imap_login(node, user, password) as imap:
         imap.select("Junk", readonly=True)
         _, ids = imap.search(None, "ALL")
         return [imap.fetch(i, "(BODY.PEEK[])")[1][0][1] for i in ids[0].split()]
-    finally:
-        imap.logout()
 
 
 def fetch_all(server, user: str, password: str = PASSWORD) -> list[bytes]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import fetch_all, junk, send_data, submit, wait_for
+from helpers import fetch_all, imap_login, junk, send_data, submit, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
@@ -135,13 +135,10 @@ def test_mail_fetched_from_an_external_mailbox_is_judged_filed_and_cleaned(tmp_p
         rng = random.Random(11)
         forged = (b"X-Spam-Flag: NO\r\nX-Spam-Score: 0.0\r\n"
                   b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n")
-        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])  # APPEND: the messages wait on the remote side
-        imap.starttls(client_tls())
-        imap.login(outside, PASSWORD)
-        for data in (forged + message("spam", 5, rng, subject="cheap pills 中奖"),
-                     message("ham", 6, rng, subject="turbine report 会议通知")):
-            assert imap.append("INBOX", None, None, data)[0] == "OK"
-        imap.logout()
+        with imap_login(srv, outside) as imap:  # APPEND: the messages wait on the remote side
+            for data in (forged + message("spam", 5, rng, subject="cheap pills 中奖"),
+                         message("ham", 6, rng, subject="turbine report 会议通知")):
+                assert imap.append("INBOX", None, None, data)[0] == "OK"
         dizimail_cli(srv.config_file, "fetch", "add", f"127.0.0.1:{srv.ports['pop3']}", outside, "--password",
                      PASSWORD, "--security", "starttls", "--no-verify", "--to", owner)
         assert "2 message(s) fetched" in dizimail_cli(srv.config_file, "fetch", "run").stdout
@@ -230,15 +227,10 @@ def test_the_automatic_whitelist_skips_the_content_filter_for_authenticated_send
         assert sum(b"\tcontent " in h or b"X-Spam-Report: content " in h for h in news) == 2  # the third: skipped
 
         # The user calls the whitelisted sender's mail spam: it leaves the whitelist and is filtered again.
-        imap = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
-        try:
-            imap.starttls(client_tls())
-            imap.login(user, PASSWORD)
+        with imap_login(srv, user) as imap:
             imap.select("INBOX")
             _, (uids,) = imap.uid("SEARCH", "FROM", "news@partner.test")
             assert imap.uid("MOVE", uids.split()[-1].decode(), "Junk")[0] == "OK"
-        finally:
-            imap.logout()
         wait_for(lambda: srv.call(lambda s: s.whitelist.trusted("news@partner.test", ["example.test"])) is None,
                  what="the sender out of the whitelist")
         assert from_("news@partner.test", "127.0.0.33", "spam")[0] == 550

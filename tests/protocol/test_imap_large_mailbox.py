@@ -4,16 +4,14 @@ session's changes look like to a view that holds UIDs only (RFC 3501 §7.4.1, RF
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import imaplib
 import itertools
 import re
-from collections.abc import Iterator
 
 import pytest
 
-from conftest import PASSWORD, client_tls
 from dizimail.services.selected import BATCH
+from helpers import imap_login
 
 MESSAGES = BATCH + BATCH // 2  # rows come in two batches
 SEEN = BATCH + BATCH // 5  # messages 1..SEEN are \Seen
@@ -21,15 +19,7 @@ KEYWORD_AT = BATCH + 300  # the one message with the keyword $Big
 _tags = itertools.count(1)
 
 
-@contextlib.contextmanager
-def imap(server, user: str) -> Iterator[imaplib.IMAP4]:
-    conn = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
-    try:
-        conn.starttls(client_tls())
-        conn.login(user, PASSWORD)
-        yield conn
-    finally:
-        conn.shutdown()
+imap = imap_login
 
 
 def ok(result):
