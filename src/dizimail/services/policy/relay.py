@@ -10,6 +10,7 @@ import time
 
 from dizimail.interfaces import RoutingStore
 from dizimail.model.errors import InvalidInput
+from dizimail.services.access import client_address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 CACHE_SECONDS = 2.0  # an operator's change reaches running sessions within this
@@ -50,9 +51,8 @@ class RelayNetworks:
         return [str(n) for n in self.configured], await self.routing.list_relay_networks()
 
     async def may_relay(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
+        addr = client_address(ip)  # an IPv4-mapped IPv6 peer is its IPv4 address, as for the lists
+        if addr is None:
             return False
         return any(addr in net for net in await self.networks())
 

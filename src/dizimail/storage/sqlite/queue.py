@@ -24,9 +24,12 @@ _ITEM = ("SELECT id, blob_id, sender, size, created, params, prefix, held, warne
          "FROM queue WHERE id = ?")
 _RCPTS = ("SELECT id, address, notify, orcpt, status, attempts, next_attempt, last_error FROM queue_recipients "
           "WHERE queue_id = ? ORDER BY id")
-_DUE = ("SELECT q.id FROM queue q WHERE q.held = 0 AND q.lease_expiry < ? AND EXISTS ("
-        "SELECT 1 FROM queue_recipients r WHERE r.queue_id = q.id AND r.status IN ('queued', 'deferred') "
-        "AND r.next_attempt <= ?) ORDER BY q.created LIMIT ?")
+# Messages with a recipient due, oldest first. The due recipients are found once, through their index, and
+# the messages looked up by id: as a correlated EXISTS, SQLite searched the due index again for every
+# message of the queue (6,000 deferred messages after an outage: 3.6 s per lease, quadratic).
+_DUE = ("SELECT q.id FROM queue q WHERE q.id IN (SELECT r.queue_id FROM queue_recipients r "
+        "WHERE r.status IN ('queued', 'deferred') AND r.next_attempt <= ?2) AND q.held = 0 AND q.lease_expiry < ?1 "
+        "ORDER BY q.created LIMIT ?3")
 
 
 def _raw(conn: Connection) -> sqlite3.Connection:
