@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import email
+import email.header
 import io
 import json
 import os
@@ -113,10 +114,10 @@ def test_mail_is_tempfailed_while_clamd_is_down_and_arrives_once_after(tmp_path,
         srv.stop()
 
 
-def quarantine_node(tmp_path, clamd: ClamdPeer, keep: str = "30d", sweep: str = "60s") -> ServerThread:
+def quarantine_node(tmp_path, clamd: ClamdPeer, keep: str = "30d", sweep: str = "60s", every: str = "2s") -> ServerThread:
     config_file, ports = write_config(tmp_path, extra=(
         f'\n[antivirus]\nclamd = "{clamd.address}"\naction = "quarantine"\n'
-        f'[quarantine]\nnotify_virus = ["recipients", "sender", "admin"]\nkeep = "{keep}"\n'))
+        f'[quarantine]\nnotify_virus = ["recipients", "sender", "admin"]\nkeep = "{keep}"\nnotice_every = "{every}"\n'))
     config_file.write_text(config_file.read_text().replace("[storage]\n", f'[storage]\nsweep_interval = "{sweep}"\n'))
     srv = ServerThread(config_file, ports)
     srv.start()
@@ -177,6 +178,27 @@ def test_quarantined_virus_is_held_explained_released_and_deleted(tmp_path, clam
         unreferenced = srv.call_stores(lambda st: st.db.read(lambda c: c.connection.driver_connection.execute(
             "SELECT count(*) FROM blobs WHERE refcount <= 0 AND zero_since IS NOT NULL").fetchone()[0]))
         assert unreferenced == 1
+    finally:
+        srv.stop()
+
+
+def test_an_outbreak_sends_each_person_a_notice_and_then_a_digest_not_a_mail_per_message(tmp_path, clamd):
+    """Five infected messages within quarantine.notice_every: the recipient and the admin each get the
+    first notice at once and one bilingual digest of the other four at the end of the interval."""
+    srv = quarantine_node(tmp_path / "n", clamd, every="6s")  # the five arrive well within it
+    try:
+        user, admin = srv.add_user("av9"), "admin@example.test"
+        for n in range(5):
+            assert deliver(srv, user, with_attachment("eicar.com", EICAR, subject=f"outbreak {n}"))[0] == 250
+        held = wait_for(lambda: len(entries(srv)) == 5 and entries(srv), what="five entries")
+        for who in (user, admin):
+            got = wait_for(lambda who=who: len(fetch_all(srv, who)) == 2 and fetch_all(srv, who), what=f"{who}: digest")
+            digest = email.message_from_bytes(got[1])
+            body = digest.get_payload(decode=True).decode("utf-8")
+            assert "又有 4 封邮件被隔离" in str(email.header.make_header(email.header.decode_header(digest["Subject"])))
+            assert "4 more messages were held" in body and "自上一封通知以来" in body, body
+            listed = {e["id"] for e in held} - {min(e["id"] for e in held)}
+            assert all(f"  {i:>7}  " in body for i in listed), body
     finally:
         srv.stop()
 

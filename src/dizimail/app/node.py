@@ -164,6 +164,8 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(listener.stop() for listener in self.listeners), return_exceptions=True)
+        if self.services is not None:
+            await self.services.quarantine.close()
         await self._stack.aclose()
 
 

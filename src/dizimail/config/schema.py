@@ -273,9 +273,13 @@ class QuarantineConfig(Section):
         "who is told when mail is quarantined for its spam score (antispam.reject_action = quarantine)"))
     admin: str = Field("", description=(
         "where admin notices go (default: the postmaster of the first local domain, as for <Postmaster>)"))
+    notice_every: Duration = Field(600.0, description=(
+        "after a notice, what is held for the same person within this interval is told in one digest at its "
+        "end (a virus outbreak sends each person a notice and a digest per interval, not one mail per message)"))
     templates: Path = Field(Path("templates"), description=(
         "directory of notice templates that replace the built-in ones by file name "
-        "(quarantine-recipients.txt, quarantine-sender.txt, quarantine-admin.txt; docs/antispam.md)"))
+        "(quarantine-recipients.txt, quarantine-sender.txt, quarantine-admin.txt, quarantine-digest.txt; "
+        "docs/antispam.md)"))
 
 
 # The checks of the policy layer (services.policy), in the order they run by default. Those in

@@ -6,7 +6,12 @@ the notices (bilingual, from templates an operator may replace: docs/antispam.md
 
 A release resolves the recipients again and delivers as the message would have been, with the trace
 lines it had (Authentication-Results, X-Spam-*); a spam release also teaches the content filter that
-the message was ham."""
+the message was ham.
+
+Notices are throttled per addressee: the first goes at once, and whatever is held for the same person
+(or the admin) in the next ``quarantine.notice_every`` is told in one digest at its end, so a virus
+outbreak of thousands of messages sends each person a notice and a digest per interval, not thousands
+of mails. The digests are kept in memory: one lost in a crash leaves the entries in ``quarantine list``."""
 
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from dizimail.util.units import format_size
 log = logging.getLogger("dizimail.quarantine")
 TEMPLATE_LIMIT = 64 * 1024
 AUDIENCES = ("recipients", "sender", "admin")
+DIGEST_LINES = 200  # entries listed one by one in a digest; the rest are counted
 
 
 def _when(ts: float) -> str:
@@ -45,6 +51,11 @@ def _when(ts: float) -> str:
 def _line(text: str, limit: int = 300) -> str:
     """Mail-borne text as one line of a notice: no line breaks or other controls."""
     return "".join(c if c.isprintable() else " " for c in text[:limit])
+
+
+def digest_line(entry: Quarantined) -> str:
+    return (f"  {entry.id:>7}  {_when(entry.created)}  {_line(entry.reason, 80)}  <{_line(entry.sender, 100)}>  "
+            f"{_line(entry.subject, 100)}")
 
 
 def template_values(entry: Quarantined, hostname: str) -> dict[str, str]:
@@ -116,6 +127,8 @@ class Quarantine:
         self.templates = Templates(templates)
         self.admin = admin
         self.tasks: set[asyncio.Task[None]] = set()
+        self._digests: dict[tuple[str, str], list[Quarantined]] = {}  # (audience, addressee) → held since
+        self._windows: set[asyncio.Task[None]] = set()
 
     async def entries(self, limit: int = 10_000) -> list[Quarantined]:
         return await self.store.list_quarantine(limit)
@@ -162,6 +175,19 @@ class Quarantine:
         return removed
 
     # --- notices ---------------------------------------------------------------------------------------
+    async def close(self) -> None:
+        """At the node's stop: notices under way finish (5 s at most); digests not yet due are dropped
+        (logged; the entries stay in the quarantine)."""
+        waiting = sum(len(held) for held in self._digests.values())
+        if waiting:
+            log.info("quarantine.digests.dropped entries=%d (they stay in the quarantine)", waiting)
+        for task in list(self._windows):
+            task.cancel()
+        await asyncio.gather(*self._windows, return_exceptions=True)
+        self._digests.clear()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
+
     def held(self, entry: Quarantined) -> None:
         """The ingest's hook: notices go out in the background (the SMTP reply does not wait for them)."""
         audiences = self.config.notify_virus if entry.kind == "virus" else self.config.notify_spam
@@ -175,7 +201,14 @@ class Quarantine:
         values = template_values(entry, self.hostname)
         for audience in audiences:
             try:
-                to = await self._addressees(entry, audience)
+                to = []
+                for address in await self._addressees(entry, audience):
+                    pending = self._digests.get((audience, address.lower()))
+                    if pending is None:  # nothing told lately: now, and a window opens
+                        to.append(address)
+                        self._open_window(audience, address)
+                    else:
+                        pending.append(entry)
                 if not to:
                     continue
                 subject, body = self.templates.render(f"quarantine-{audience}.txt", values)
@@ -183,6 +216,40 @@ class Quarantine:
                 log.info("quarantine.notified entry=%d audience=%s rcpts=%d", entry.id, audience, len(to))
             except Exception:  # a notice that cannot go out is logged; the message is held either way
                 log.exception("quarantine.notice.failed entry=%d audience=%s", entry.id, audience)
+
+    def _open_window(self, audience: str, address: str) -> None:
+        self._digests[(audience, address.lower())] = []
+        task = asyncio.get_running_loop().create_task(self._close_window(audience, address))
+        self._windows.add(task)
+        task.add_done_callback(self._windows.discard)
+
+    async def _close_window(self, audience: str, address: str) -> None:
+        """At the end of the interval: one digest of what was held meanwhile (and another window), or
+        nothing (and the next notice goes at once)."""
+        key = (audience, address.lower())
+        while True:
+            await asyncio.sleep(self.config.notice_every)
+            held = self._digests.get(key) or []
+            if not held:
+                self._digests.pop(key, None)
+                return
+            self._digests[key] = []
+            try:
+                await self._send_digest(audience, address, held)
+            except Exception:
+                log.exception("quarantine.digest.failed audience=%s entries=%d", audience, len(held))
+
+    async def _send_digest(self, audience: str, address: str, held: list[Quarantined]) -> None:
+        lines = [digest_line(e) for e in held[:DIGEST_LINES]]
+        if len(held) > DIGEST_LINES:
+            lines.append(f"  ... {len(held) - DIGEST_LINES} more / 另有 {len(held) - DIGEST_LINES} 封")
+        values = {"count": str(len(held)), "entries": "\n".join(lines), "hostname": self.hostname,
+                  "first": _when(held[0].created), "last": _when(held[-1].created),
+                  "audience": audience, "every": f"{self.config.notice_every / 60:g}"}
+        subject, body = self.templates.render("quarantine-digest.txt", values)
+        await self.submitter.submit("", [address], notice(self.hostname, [address], subject, body,
+                                                         f"digest{held[-1].id}"))
+        log.info("quarantine.digest audience=%s entries=%d", audience, len(held))
 
     async def _addressees(self, entry: Quarantined, audience: str) -> list[str]:
         if audience == "admin":
