@@ -109,6 +109,30 @@ def test_store_expunge_and_flags_seen_by_other_session(server, user):
     two.logout()
 
 
+def test_a_list_page_fetched_again_follows_flag_changes_and_each_sessions_recent(server, user):
+    """A list page's FETCH data are kept per message (imap/fetch.py ResponseCache) by UID and MODSEQ:
+    a flag another session sets shows in the same FETCH sent again, \\Recent stays the claiming
+    session's, and the data of one session are never another's."""
+    deliver(server, user, b"Subject: page one\r\n\r\n1\r\n", b"Subject: page two\r\n\r\n2\r\n")
+    page = "(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+    one = imap(server, user)
+    one.select("INBOX")  # claims both as \\Recent
+    first = ok(one.uid("FETCH", "1:*", page))
+    assert b"\\Recent" in first[0][0] and b"Subject: page one" in first[0][1]
+    assert ok(one.uid("FETCH", "1:*", page)) == first  # the same answer, from what was kept
+    two = imap(server, user)
+    two.select("INBOX")  # nothing left to claim: not \\Recent here
+    seen_by_two = ok(two.uid("FETCH", "1:*", page))
+    assert b"\\Recent" not in seen_by_two[0][0] and b"Subject: page one" in seen_by_two[0][1]
+    ok(two.uid("STORE", "2", "+FLAGS", "(\\Flagged)"))
+    again = ok(one.uid("FETCH", "1:*", page))
+    flagged = [x for x in again if isinstance(x, tuple) and b"UID 2 " in x[0]]
+    assert flagged and b"\\Flagged" in flagged[0][0] and b"\\Recent" in flagged[0][0], again
+    assert b"\\Flagged" not in again[0][0]
+    one.logout()
+    two.logout()
+
+
 def test_a_view_keeping_its_rows_follows_other_sessions(server, user):
     """A small mailbox's view keeps every row after the first FETCH; flag changes, expunges and
     new mail from elsewhere still reach its FETCH, SEARCH and STORE results."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dizimail.codec.imap.utf7 import decode_mutf7, encode_mutf7
 from dizimail.codec.imap.writer import quote, sequence_set_string
@@ -41,6 +41,7 @@ class SessionBase:
     watch: Watch | None  # NOTIFY (RFC 5465): what this session hears of
     held_flags: set[int]  # flag changes not yet told (NOTIFY without FlagChange) ...
     held_view: SelectedMailbox | None  # ... in this mailbox
+    _resolved: tuple[Any, ...] | None = None  # the last resolve_uids: (view, generation, uid, set, UIDs)
 
     # --- output --------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -157,15 +158,24 @@ class SessionBase:
         return list(self.resolve_uids(sequence, uid))
 
     def resolve_uids(self, sequence: Any, uid: bool) -> Sequence[int]:
-        """``resolve`` as a compact array, four bytes a message: what FETCH 1:* walks."""
+        """``resolve`` as a compact array, four bytes a message: what FETCH 1:* walks. The last answer
+        is kept while the view's UIDs stay as they are: a client showing a list page fetches the same
+        set again and again (callers never change the array)."""
         view = self.selected
         assert view is not None
         if sequence.uses_saved:  # "$": the result of the last SEARCH RETURN (SAVE) (RFC 5182)
             return [u for u in self.saved if view.has(u)]
+        kept = self._resolved
+        if (kept is not None and kept[0] is view and kept[1] == view.generation and kept[2] == uid
+                and (kept[3] is sequence or kept[3] == sequence)):
+            return cast("Sequence[int]", kept[4])
         if not view.uids:
             return []
         if uid:
-            return view.uids_in(sequence.normalized(view.uids[-1]), by_uid=True)
-        if sequence.exceeds(view.exists):
-            raise CommandError("BAD", "Message sequence number out of range")
-        return view.uids_in(sequence.normalized(view.exists), by_uid=False)
+            result = view.uids_in(sequence.normalized(view.uids[-1]), by_uid=True)
+        else:
+            if sequence.exceeds(view.exists):
+                raise CommandError("BAD", "Message sequence number out of range")
+            result = view.uids_in(sequence.normalized(view.exists), by_uid=False)
+        self._resolved = (view, view.generation, uid, sequence, result)
+        return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.writer import imap_date, sequence_set_string
@@ -16,6 +18,52 @@ BODY_ITEMS = {"BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC82
 META_ITEMS = {"ENVELOPE", "BODYSTRUCTURE"}
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
 DRAIN_EVERY = 64 * 1024  # bytes of responses after which FETCH waits for the client to take them
+KEPT_RESPONSES = 8 * 1024 * 1024  # bytes of rendered FETCH data kept (a list page's, shared by sessions)
+
+
+class ResponseCache:
+    """Rendered FETCH data of messages, for item lists that need no message bytes (a list page: UID,
+    FLAGS, RFC822.SIZE, header fields), by what it depends on: the mailbox (id and UIDVALIDITY), the
+    items, the UID, its MODSEQ (which moves with every flag change), whether it is \\Recent in the
+    session and whether the session speaks IMAP4rev2 (no \\Recent). A page shown again is then a
+    look-up per message instead of a rendering. LRU, KEPT_RESPONSES bytes."""
+
+    def __init__(self, budget: int = KEPT_RESPONSES) -> None:
+        self.budget = budget
+        self.size = 0
+        self._data: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._items: dict[tuple[Any, ...], int] = {}  # item lists → a number for the keys
+        self._next = itertools.count(1)  # never reused: entries of a forgotten list stay unreachable
+
+    def token(self, items: list[Any]) -> int:
+        key = tuple(items)  # hashed once per command
+        token = self._items.get(key)
+        if token is None:
+            if len(self._items) >= 1024:  # hostile variety: start again (tokens are never reused)
+                self._items.clear()
+            token = self._items[key] = next(self._next)
+        return token
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        data = self._data.get(key)
+        if data is not None:
+            self._data.move_to_end(key)
+        return data
+
+    def put(self, key: tuple[Any, ...], data: bytes) -> None:
+        if len(data) > self.budget // 64:
+            return
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.size -= len(old)
+        self._data[key] = data
+        self.size += len(data)
+        while self.size > self.budget:
+            _, dropped = self._data.popitem(last=False)
+            self.size -= len(dropped)
+
+
+RESPONSES = ResponseCache()
 
 
 def literal(data: bytes, binary_literal: bool = False) -> bytes:
@@ -73,6 +121,9 @@ class FetchRenderer:
         needs_raw, needs_meta = _needs(items)
         head_items = [i for i in items if _header_only(i)]
         self._labels = {}
+        # No message bytes needed (a list page): each message's data is looked up before it is rendered.
+        token = None if needs_raw else RESPONSES.token(items)
+        box = (view.info.id, view.info.uidvalidity)
         store = s.ctx.mailstore
         missing = False
         found = 0
@@ -87,23 +138,32 @@ class FetchRenderer:
                 seq = view.seq_of(entry.uid)
                 if seq is None:
                     continue
-                try:
-                    raw = await store.read_message(entry) if needs_raw else b""
-                    meta = await store.blob_meta(entry) if needs_meta else None
-                    heads = {}
-                    for i in head_items:  # kept answers without an await: a list page asks for 50
-                        sec = i.section
-                        heads[id(i)] = store.known_header_fields(entry, sec.kind, sec.fields) or \
-                            await store.header_fields(entry, sec.kind, sec.fields)
-                    parts = self.render(entry, items, raw, meta, heads)
-                except OSError:  # expunged longer ago than the blob grace period: its bytes are gone
-                    missing = True
-                    continue
-                except _UnknownCte as exc:
-                    raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
-                if entry.uid in newly:
-                    parts.append(f"FLAGS ({' '.join(s.visible_flags(view.flags_of(entry.uid, entry.flags)))})".encode())
-                response = b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+                key = None
+                if token is not None and entry.uid not in newly:
+                    key = (box, token, entry.uid, entry.modseq, entry.uid in view.recent, s.rev2)
+                data = RESPONSES.get(key) if key is not None else None
+                if data is None:
+                    try:
+                        raw = await store.read_message(entry) if needs_raw else b""
+                        meta = await store.blob_meta(entry) if needs_meta else None
+                        heads = {}
+                        for i in head_items:  # kept answers without an await: a list page asks for 50
+                            sec = i.section
+                            heads[id(i)] = store.known_header_fields(entry, sec.kind, sec.fields) or \
+                                await store.header_fields(entry, sec.kind, sec.fields)
+                        parts = self.render(entry, items, raw, meta, heads)
+                    except OSError:  # expunged longer ago than the blob grace period: its bytes are gone
+                        missing = True
+                        continue
+                    except _UnknownCte as exc:
+                        raise CommandError("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from exc
+                    if entry.uid in newly:
+                        flags = " ".join(s.visible_flags(view.flags_of(entry.uid, entry.flags)))
+                        parts.append(f"FLAGS ({flags})".encode())
+                    data = b" ".join(parts)
+                    if key is not None:
+                        RESPONSES.put(key, data)
+                response = b"* %d FETCH (" % seq + data + b")\r\n"
                 s.send(response)
                 unsent += len(response)
                 if unsent >= DRAIN_EVERY and not s.conn.has_pending():  # big responses: wait for the client now

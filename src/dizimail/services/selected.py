@@ -98,6 +98,7 @@ class SelectedMailbox:
         self.info = info
         self.readonly = readonly
         self.uids: array[int] = array("I")  # ascending; sequence number n is uids[n - 1]
+        self.generation = 0  # moves whenever ``uids`` changes (what the session's resolved sets depend on)
         self.recent = RecentUids()
         self.pending_expunge: set[int] = set()
         self.keywords: set[str] = set()
@@ -124,6 +125,7 @@ class SelectedMailbox:
         elif snap.recent_from < snap.uidnext:
             self.recent.add(*await self.meta.take_recent(self.info.id))
         self.uids = snap.uids
+        self.generation += 1
         self.synced_modseq, self.uidnext = snap.highestmodseq, snap.uidnext
         self.keywords = set(snap.keywords)
         self.first_unseen = None if snap.first_unseen is None else self.seq_of(snap.first_unseen)
@@ -224,6 +226,7 @@ class SelectedMailbox:
             self._told = {u: m for u, m in self._told.items() if m > self.synced_modseq}
         new = [e for e in changes.new if not self.has(e.uid)]
         if new:
+            self.generation += 1
             for e in new:
                 if self.uids and e.uid < self.uids[-1]:  # never expected: UIDs only grow
                     bisect.insort(self.uids, e.uid)
@@ -269,6 +272,7 @@ class SelectedMailbox:
         uids = sorted(self.pending_expunge, reverse=True)
         self.pending_expunge.clear()
         seqs = [seq for seq in (self.seq_of(u) for u in uids) if seq is not None]
+        self.generation += 1
         if len(seqs) <= 64:
             for seq in seqs:  # descending, so each index is still valid
                 del self.uids[seq - 1]

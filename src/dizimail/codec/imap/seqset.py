@@ -8,11 +8,13 @@ and resolves it only against a known mailbox size, so a hostile
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
 MAX_SEQUENCE_SET = 65536  # characters; longer sets are refused before any work
+CACHED_SET = 2048  # characters: sets up to this long are parsed once and kept (a list page's 50 UIDs)
 MAX_NUMBER = 2**32 - 1  # RFC 3501 §9 nz-number is an unsigned 32-bit integer
 
 Bound: TypeAlias = int | None
@@ -51,7 +53,14 @@ class SequenceSet:
 
     @classmethod
     def parse(cls, text: str) -> SequenceSet:
-        """Parse ``1,3:5,7:*`` or ``$``; ValueError when malformed. Linear in ``len(text)``."""
+        """Parse ``1,3:5,7:*`` or ``$``; ValueError when malformed. Linear in ``len(text)``. Short sets
+        are kept (the last 256): a client showing a list page sends the same one again and again."""
+        if len(text) <= CACHED_SET:
+            return _parse_kept(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> SequenceSet:
         if len(text) > MAX_SEQUENCE_SET:
             raise ValueError("sequence set too long")
         if text == "$":
@@ -151,3 +160,8 @@ class SequenceSet:
     def exceeds(self, max_value: int) -> bool:
         """True when an explicit number is above ``max_value`` (invalid for sequence numbers, RFC 9051 §9)."""
         return any(b is not None and b > max_value for r in self.ranges for b in r)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_kept(text: str) -> SequenceSet:
+    return SequenceSet._parse(text)  # errors are not kept: ValueError propagates every time
