@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from dizimail.imap.server import ImapContext
 
 
+KEEP_RESOLVED = 1000  # UIDs: the largest resolved set a session keeps for the next command
+
 class CommandError(Exception):
     """Answer the command with ``NO``/``BAD`` and an optional response code."""
 
@@ -177,5 +179,6 @@ class SessionBase:
             if sequence.exceeds(view.exists):
                 raise CommandError("BAD", "Message sequence number out of range")
             result = view.uids_in(sequence.normalized(view.exists), by_uid=False)
-        self._resolved = (view, view.generation, uid, sequence, result)
+        if len(result) <= KEEP_RESOLVED:  # a page, not 1:* of a large mailbox held by an idle session
+            self._resolved = (view, view.generation, uid, sequence, result)
         return result

@@ -39,7 +39,7 @@ class ResponseCache:
         key = tuple(items)  # hashed once per command
         token = self._items.get(key)
         if token is None:
-            if len(self._items) >= 1024:  # hostile variety: start again (tokens are never reused)
+            if len(self._items) >= 256:  # hostile variety: start again (tokens are never reused)
                 self._items.clear()
             token = self._items[key] = next(self._next)
         return token

@@ -128,6 +128,7 @@ class Quarantine:
         self.admin = admin
         self.tasks: set[asyncio.Task[None]] = set()
         self._digests: dict[tuple[str, str], list[Quarantined]] = {}  # (audience, addressee) → held since
+        self._more: dict[tuple[str, str], int] = {}  # held since beyond DIGEST_LINES: counted, not kept
         self._windows: set[asyncio.Task[None]] = set()
 
     async def entries(self, limit: int = 10_000) -> list[Quarantined]:
@@ -178,13 +179,14 @@ class Quarantine:
     async def close(self) -> None:
         """At the node's stop: notices under way finish (5 s at most); digests not yet due are dropped
         (logged; the entries stay in the quarantine)."""
-        waiting = sum(len(held) for held in self._digests.values())
+        waiting = sum(len(held) for held in self._digests.values()) + sum(self._more.values())
         if waiting:
             log.info("quarantine.digests.dropped entries=%d (they stay in the quarantine)", waiting)
         for task in list(self._windows):
             task.cancel()
         await asyncio.gather(*self._windows, return_exceptions=True)
         self._digests.clear()
+        self._more.clear()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
 
@@ -203,12 +205,15 @@ class Quarantine:
             try:
                 to = []
                 for address in await self._addressees(entry, audience):
-                    pending = self._digests.get((audience, address.lower()))
+                    key = (audience, address.lower())
+                    pending = self._digests.get(key)
                     if pending is None:  # nothing told lately: now, and a window opens
                         to.append(address)
                         self._open_window(audience, address)
-                    else:
+                    elif len(pending) < DIGEST_LINES:
                         pending.append(entry)
+                    else:  # an outbreak: memory stays bounded, the digest says how many more
+                        self._more[key] = self._more.get(key, 0) + 1
                 if not to:
                     continue
                 subject, body = self.templates.render(f"quarantine-{audience}.txt", values)
@@ -230,20 +235,21 @@ class Quarantine:
         while True:
             await asyncio.sleep(self.config.notice_every)
             held = self._digests.get(key) or []
+            more = self._more.pop(key, 0)
             if not held:
                 self._digests.pop(key, None)
                 return
             self._digests[key] = []
             try:
-                await self._send_digest(audience, address, held)
+                await self._send_digest(audience, address, held, more)
             except Exception:
                 log.exception("quarantine.digest.failed audience=%s entries=%d", audience, len(held))
 
-    async def _send_digest(self, audience: str, address: str, held: list[Quarantined]) -> None:
-        lines = [digest_line(e) for e in held[:DIGEST_LINES]]
-        if len(held) > DIGEST_LINES:
-            lines.append(f"  ... {len(held) - DIGEST_LINES} more / 另有 {len(held) - DIGEST_LINES} 封")
-        values = {"count": str(len(held)), "entries": "\n".join(lines), "hostname": self.hostname,
+    async def _send_digest(self, audience: str, address: str, held: list[Quarantined], more: int) -> None:
+        lines = [digest_line(e) for e in held]
+        if more:
+            lines.append(f"  ... {more} more / 另有 {more} 封 (dizimail quarantine list)")
+        values = {"count": str(len(held) + more), "entries": "\n".join(lines), "hostname": self.hostname,
                   "first": _when(held[0].created), "last": _when(held[-1].created),
                   "audience": audience, "every": f"{self.config.notice_every / 60:g}"}
         subject, body = self.templates.render("quarantine-digest.txt", values)
