@@ -345,3 +345,51 @@ def test_clamd_killed_mid_scan_tempfails_and_the_retry_arrives_once(tmp_path):
         finally:
             srv.stop()
             watch.server.close()
+
+
+class HoldingWatch(CuttingWatch):
+    """A loopback relay to clamd that holds the scan of the test's message until ``release`` is set: the
+    message stays in the checks at the end of DATA for as long as the test wants."""
+
+    def __init__(self, clamd: ClamdPeer) -> None:
+        super().__init__(clamd, after=0)
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def relay(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.clamd.port), timeout=10)
+        threading.Thread(target=self.pipe, args=(upstream, client), daemon=True).start()
+        with client, upstream:
+            while data := client.recv(65536):
+                if self.armed and b"four kilobytes" in data:  # the test's message, not the self-check
+                    self.armed = False
+                    self.holding.set()
+                    self.release.wait(30)
+                upstream.sendall(data)
+
+
+def test_messages_being_checked_are_bounded_in_memory_and_the_next_one_waits_its_turn(tmp_path, clamd):
+    """limits.max_check_memory: a message whose bytes the checks hold counts until it is committed; one
+    finishing while the budget is spent gets 451 (its sender retries), and a message alone always fits."""
+    watch = HoldingWatch(clamd)
+    watch.start()
+    srv = start_server(tmp_path / "n", extra=f'\n[antivirus]\nclamd = "{watch.address}"\ntimeout = "20s"\n'
+                                                 '[limits]\nmax_check_memory = "3KB"\n')
+    try:
+        user = srv.add_user("av10")
+        big = b"Subject: four kilobytes\r\n\r\n" + (b"x" * 62 + b"\r\n") * 64  # over the budget: alone, it fits
+        small = b"Subject: small\r\n\r\nhello\r\n"
+        first: list[tuple[int, str]] = []
+        sender = threading.Thread(target=lambda: first.append(deliver(srv, user, big)))
+        sender.start()
+        assert watch.holding.wait(20)  # the big one is in the virus scan now
+        code, text = deliver(srv, user, small)
+        assert code == 451 and "4.3.0" in text, (code, text)
+        watch.release.set()
+        sender.join(30)
+        assert first and first[0][0] == 250, first
+        assert deliver(srv, user, small)[0] == 250  # the budget came back
+        assert sorted(b"four kilobytes" in m for m in fetch_all(srv, user)) == [False, True]
+    finally:
+        srv.stop()
+        watch.server.close()
+

@@ -95,6 +95,9 @@ class LimitsConfig(Section):
         "counts towards the limits from the moment it is accepted"))
     max_literal_memory: Size = Field(parse_size("256MB"), description=(
         "IMAP literal bytes all sessions of the node may hold at once; a literal beyond gets NO [LIMIT] unread"))
+    max_check_memory: Size = Field(parse_size("256MB"), description=(
+        "bytes of received messages the checks at the end of DATA (virus scan, DKIM, content filter) may hold "
+        "at once, all SMTP sessions together; a message beyond is answered 451 (the sender tries again later)"))
 
 
 class AuthConfig(Section):

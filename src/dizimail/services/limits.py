@@ -107,9 +107,10 @@ class MemoryBudget:
         self.limit = limit
         self.in_use = 0
 
-    def take(self, size: int) -> bool:
-        """Reserve ``size`` bytes; False (nothing reserved) when that would pass the limit."""
-        if size > self.limit - self.in_use:
+    def take(self, size: int, alone: bool = False) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when that would pass the limit. With ``alone``,
+        a reservation larger than the whole limit is granted when nothing else is reserved."""
+        if size > self.limit - self.in_use and not (alone and self.in_use == 0):
             return False
         self.in_use += size
         return True

@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dizimail.config.schema import Config
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
 from dizimail.services.accounts import AccountService
 from dizimail.services.ingest import Ingest
-from dizimail.services.limits import ConnectionLimiter
+from dizimail.services.limits import ConnectionLimiter, MemoryBudget
 from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.facts import Mode
 from dizimail.smtp import replies
@@ -31,6 +31,12 @@ class SmtpContext:
     policy: Policy
     ingest: Ingest
     tls: ssl.SSLContext | None
+    # Message bytes the checks at the end of DATA hold (limits.max_check_memory): each message is read
+    # into memory once for them, so many large messages finishing at once cannot grow the node past it.
+    checking: MemoryBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checking = MemoryBudget(self.config.limits.max_check_memory)
 
     @property
     def hostname(self) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from dizimail.codec import sasl
 from dizimail.codec import smtp as codec
 from dizimail.codec.body import BodyMeter
-from dizimail.model.errors import MailError
+from dizimail.model.errors import MailError, TemporaryFailure
 from dizimail.model.types import Account
 from dizimail.net.connection import Connection, ConnectionClosed, LineTooLong
 from dizimail.services.ingest import Envelope, Reception
@@ -374,7 +374,21 @@ class SmtpSession:
         await self.finish_message(reception, tx, decoder.meter)
 
     async def finish_message(self, reception: Reception, tx: Transaction, meter: BodyMeter) -> None:
-        """Ask the policy about the whole message, then commit; the 250 goes out only after the commit."""
+        """Ask the policy about the whole message, then commit; the 250 goes out only after the commit.
+        The message's size is reserved in the node's check memory meanwhile (the checks read it whole):
+        when that is spent, 451 and the sender tries again later (a message alone always fits)."""
+        checking = self.ctx.checking
+        if not checking.take(meter.size, alone=True):
+            reception.abort()
+            log.warning("smtp.data.busy session=%s size=%d in_use=%d", self.sid, meter.size, self.ctx.checking.in_use)
+            self.send(replies.of_error(TemporaryFailure("too many messages being checked")))
+            return
+        try:
+            await self._finish_message(reception, tx, meter)
+        finally:
+            self.ctx.checking.give(meter.size)
+
+    async def _finish_message(self, reception: Reception, tx: Transaction, meter: BodyMeter) -> None:
         client = self.client()
         message = MessageFacts(meter.size, meter.too_big, meter.bare_lf, meter.longest_line,
                                received=meter.trace.received, own_received=meter.trace.own,
