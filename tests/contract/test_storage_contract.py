@@ -395,7 +395,7 @@ async def test_personal_models_in_memory_are_bounded_and_counts_need_no_load(sto
 
 
 async def test_whitelist_entries_are_removed_and_expire(stores):
-    from dizimail.storage.sqlite.bayes import SqliteWhitelistStore
+    from dizimail.storage.sqlite.bayes import SQL_AWL_EXPIRE, SqliteWhitelistStore
 
     meta, _queue, _blobs = stores
     store = SqliteWhitelistStore(meta.db)
@@ -405,6 +405,8 @@ async def test_whitelist_entries_are_removed_and_expire(stores):
     assert await store.awl_get("a@x.test", ["example.test", "other.test"]) == {"other.test": (0, True)}
     assert await store.awl_expire(time.time() - 60) == 0
     assert await store.awl_expire(time.time() + 60) == 2
+    plan = [r[3] for r in meta.db.quick().execute("EXPLAIN QUERY PLAN " + SQL_AWL_EXPIRE, (0,))]
+    assert [step for step in plan if "ix_awl_updated" in step], plan  # the sweeper never scans the table
     assert await store.awl_get("b@x.test", ["example.test"]) == {}
 
 

@@ -17,11 +17,12 @@ import threading
 import zipfile
 from collections.abc import Iterator
 
+import dkim
 import pytest
 
 from conftest import PASSWORD, ServerThread, dizimail_cli, start_server, write_config
-from helpers import fetch_all, imap_login, send_data, submit, wait_for
-from peers import EICAR, MARKER, ClamdPeer, free_port
+from helpers import add_route, fetch_all, imap_login, send_data, submit, wait_for
+from peers import EICAR, MARKER, ClamdPeer, SmtpSinkPeer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +179,31 @@ def test_quarantined_virus_is_held_explained_released_and_deleted(tmp_path, clam
         unreferenced = srv.call_stores(lambda st: st.db.read(lambda c: c.connection.driver_connection.execute(
             "SELECT count(*) FROM blobs WHERE refcount <= 0 AND zero_since IS NOT NULL").fetchone()[0]))
         assert unreferenced == 1
+    finally:
+        srv.stop()
+
+
+def test_a_released_submission_leaves_dkim_signed_as_it_would_have_without_the_quarantine(tmp_path, clamd):
+    """A logged-in user's message to a remote recipient, held for a virus: released, it reaches the remote
+    side with the DKIM signature it would have carried (made when it was held), and the signature verifies."""
+    srv = quarantine_node(tmp_path / "n", clamd)
+    try:
+        txt = dizimail_cli(srv.config_file, "dkim", "generate", "example.test").stdout.split('"')[1]
+        user = srv.add_user("av10")
+        with SmtpSinkPeer(tmp_path / "sink", free_port()) as sink:
+            add_route(srv, "sink.test", f"127.0.0.1:{sink.port}")
+            message = with_attachment("eicar.com", EICAR, subject="held outbound").replace(
+                b"From: someone@example.org", f"From: <{user}>".encode())
+            with submit(srv, user) as s:
+                s.sendmail(user, ["partner@sink.test"], message)
+            (entry,) = wait_for(lambda: entries(srv), what="the entry")
+            assert entry["recipients"] == ["partner@sink.test"], entry
+            out = dizimail_cli(srv.config_file, "quarantine", "release", str(entry["id"])).stdout
+            assert f"entry {entry['id']} released" in out, out
+            (sent,) = sink.wait_for(1)
+        data = sent.data.replace(b"\n", b"\r\n")
+        assert b"DKIM-Signature:" in data and b"d=example.test" in data, data[:600]
+        assert dkim.verify(data, dnsfunc=lambda name, timeout=5: txt.encode()), data[:600]
     finally:
         srv.stop()
 

@@ -210,7 +210,8 @@ class Quarantined:
     """A message held for a human instead of delivered (a virus, a spam score past the line): its
     envelope, why, and what each check found (``findings``: (check, result, points, reason) each), kept
     until it is released, deleted or ``expires``. ``prefix``: the trace lines delivery would have put
-    before it (Authentication-Results, X-Spam-*), put there on release."""
+    before it (Authentication-Results, X-Spam-*), put there on release; ``signature``: the DKIM-Signature
+    field its remote recipients' copy would have carried (submitted mail), empty otherwise."""
 
     queue_id: str
     blob_id: str
@@ -227,6 +228,7 @@ class Quarantined:
     created: float
     expires: float
     id: int = 0  # given by the store
+    signature: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -299,7 +299,7 @@ class Ingest:
                     marks: SpamMarks | None) -> CommitResult:
         """Into the quarantine instead of the mailboxes and the queue (one transaction, like a delivery)."""
         head = await asyncio.to_thread(reception.writer.peek, HEAD_LIMIT)
-        blob, meta, _ = await self._finish(reception)
+        blob, meta, signature = await self._finish(reception, dkim=envelope.dkim if envelope.remote else None)
         subject, sender = header_summary(head)
         recipients = dict.fromkeys([*(r for r, _ in envelope.local), *(r.address for r in envelope.remote),
                                     *(r for r, _ in envelope.hold)])
@@ -310,7 +310,7 @@ class Ingest:
             findings=tuple((f.check, f.result, f.score, f.reason) for f in envelope.findings),
             prefix=authentication_results(self.hostname, envelope.findings) + (marks.headers if marks else b""),
             subject=subject, from_=sender, created=reception.received_at,
-            expires=reception.received_at + self.quarantine_keep)
+            expires=reception.received_at + self.quarantine_keep, signature=signature)
         result = await self.meta.commit_ingest(IngestRecord(
             queue_id=reception.queue_id, blob=blob, sender=envelope.sender, received_at=reception.received_at,
             meta=meta, fetched=envelope.fetched, quarantine=entry))
@@ -333,7 +333,7 @@ class Ingest:
             for hold, pairs in ((False, envelope.local), (True, envelope.hold)) for rcpt, acc in pairs)
         result = await self.meta.commit_ingest(IngestRecord(
             queue_id=entry.queue_id, blob=blob, sender=entry.sender, received_at=time.time(), deliveries=deliveries,
-            queued=tuple(envelope.remote), queue_prefix=entry.prefix, released=entry.id))
+            queued=tuple(envelope.remote), queue_prefix=entry.prefix + entry.signature, released=entry.id))
         if not result.delivered and not envelope.remote:
             raise QuotaExceeded(f"quarantine entry {entry.id}: no recipient could take it "
                                 f"({', '.join(result.refused) or 'none left'})")

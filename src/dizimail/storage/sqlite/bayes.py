@@ -11,6 +11,8 @@ from sqlalchemy import Connection
 from dizimail.model.spam import SpamSetting
 from dizimail.storage.sqlite.db import SqliteDatabase, driver
 
+SQL_AWL_EXPIRE = "DELETE FROM awl WHERE updated < ?"  # through ix_awl_updated: no scan of the table per sweep
+
 
 class SqliteBayesStore:
     def __init__(self, db: SqliteDatabase) -> None:
@@ -102,7 +104,7 @@ class SqliteWhitelistStore:
 
     async def awl_expire(self, before: float) -> int:
         def job(conn: Connection) -> int:
-            return int(driver(conn).execute("DELETE FROM awl WHERE updated < ?", (before,)).rowcount)
+            return int(driver(conn).execute(SQL_AWL_EXPIRE, (before,)).rowcount)
         return await self.db.write(job)
 
 

@@ -15,15 +15,15 @@ from dizimail.storage.sqlite.db import SqliteDatabase, driver
 from dizimail.storage.sqlite.mailboxes import release_blobs
 
 _COLUMNS = ("id, queue_id, blob_id, size, sender, recipients, kind, reason, score, findings, prefix, subject, "
-            "from_addr, created, expires")
+            "from_addr, created, expires, signature")
 
 
 def hold(cur: sqlite3.Cursor, q: Quarantined) -> int:
     """Insert the entry (inside commit_ingest's transaction, which also counts its blob reference)."""
-    cur.execute(f"INSERT INTO quarantine ({_COLUMNS.partition(', ')[2]}) VALUES ({', '.join('?' * 14)})",
+    cur.execute(f"INSERT INTO quarantine ({_COLUMNS.partition(', ')[2]}) VALUES ({', '.join('?' * 15)})",
                 (q.queue_id, q.blob_id, q.size, q.sender, json.dumps(list(q.recipients)), q.kind, q.reason, q.score,
                  json.dumps([list(f) for f in q.findings], ensure_ascii=False), q.prefix, q.subject, q.from_,
-                 q.created, q.expires))
+                 q.created, q.expires, q.signature))
     return int(cur.lastrowid or 0)
 
 
@@ -40,7 +40,8 @@ def _entry(r: Any) -> Quarantined:
     return Quarantined(id=r[0], queue_id=r[1], blob_id=r[2], size=r[3], sender=r[4],
                        recipients=tuple(json.loads(r[5])), kind=r[6], reason=r[7], score=r[8],
                        findings=tuple((str(c), str(res), float(p), str(why)) for c, res, p, why in json.loads(r[9])),
-                       prefix=bytes(r[10]), subject=r[11], from_=r[12], created=r[13], expires=r[14])
+                       prefix=bytes(r[10]), subject=r[11], from_=r[12], created=r[13], expires=r[14],
+                       signature=bytes(r[15]))
 
 
 class SqliteQuarantineStore:
