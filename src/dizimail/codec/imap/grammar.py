@@ -217,11 +217,36 @@ def parse_head(r: Reader) -> tuple[str, str, bool]:
     return tag, name, uid
 
 
+# Commands kept by what follows their tag: a client sends the same NOOP, STATUS, FETCH of a list page
+# and IDLE again and again, with only the tag changing. Commands are immutable. Lines with a literal and
+# LOGIN/AUTHENTICATE (credentials) are never kept.
+KEPT_COMMANDS = 512
+KEPT_LINE = 2048  # bytes
+_kept: dict[bytes, Command] = {}
+_NOT_KEPT = (Login, Authenticate)
+
+
 def parse_command(data: bytes, literals: Mapping[int, tuple[bytes, bool]] | None = None) -> tuple[str, Command]:
     """Parse one whole command (line pieces joined, literal bodies in ``literals``); return (tag, command).
 
     Raises :class:`ParseError` with ``tag`` set whenever the tag could be read.
     """
+    if literals or len(data) > KEPT_LINE:
+        return _parse(data, literals)
+    cut = data.find(b" ")
+    kept = _kept.get(data[cut:]) if cut > 0 else None
+    if kept is not None and TAG.fullmatch(data, 0, cut):
+        tag = data[:cut].decode("ascii")
+        return tag, dataclasses.replace(kept, tag=tag)
+    tag, command = _parse(data, None)
+    if not isinstance(command, _NOT_KEPT):
+        if len(_kept) >= KEPT_COMMANDS:
+            del _kept[next(iter(_kept))]
+        _kept[data[len(tag):]] = command
+    return tag, command
+
+
+def _parse(data: bytes, literals: Mapping[int, tuple[bytes, bool]] | None) -> tuple[str, Command]:
     r = Reader(data, literals)
     tag, name, uid = parse_head(r)
     try:
