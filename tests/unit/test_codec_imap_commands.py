@@ -379,3 +379,23 @@ def test_context_return_options(line: bytes, returns: tuple[str, ...], partial: 
     sort = parse(line.replace(b"SEARCH", b"SORT").replace(b") ALL", b") (DATE) UTF-8 ALL"))
     assert isinstance(sort, c.Sort)
     assert (sort.returns, sort.partial) == (returns, partial)
+
+
+def test_a_repeated_command_line_is_parsed_once_and_answers_with_its_own_tag():
+    """Commands are kept by what follows the tag: the same line under another tag is the kept command
+    with that tag; a bad tag in front of a kept line is still refused; credentials are never kept."""
+    from dizimail.codec.imap import grammar
+    from dizimail.codec.imap.reader import ParseError
+
+    line = b" STATUS INBOX (MESSAGES UNSEEN)"
+    first = grammar.parse_command(b"a1" + line)
+    second = grammar.parse_command(b"zz9" + line)
+    assert first[0] == "a1" and second[0] == "zz9" and second[1].tag == "zz9" and first[1].tag == "a1"
+    assert grammar._kept[line] is not None and second[1] == c.Status(tag="zz9", mailbox="INBOX", items=("MESSAGES", "UNSEEN"))
+    with pytest.raises(ParseError):
+        grammar.parse_command(b"a{" + line)
+    grammar.parse_command(b"a2 LOGIN boss secret-password")
+    assert not [k for k in grammar._kept if b"secret-password" in k]
+    for n in range(grammar.KEPT_COMMANDS + 10):  # bounded
+        grammar.parse_command(b"t STATUS f%d (MESSAGES)" % n)
+    assert len(grammar._kept) == grammar.KEPT_COMMANDS
