@@ -101,11 +101,16 @@ async def test_blob_is_released_when_last_reference_goes(stores):
     blob = put_blob(blobs, b"Subject: once\r\n\r\nonly\r\n")
     await meta.commit_ingest(IngestRecord("Q", blob, "", time.time(),
                                           (LocalDelivery(a.id, a.address, "INBOX", b""),)))
+    from dizimail.storage.sqlite.bayes import SqliteBayesStore
+    learnt = SqliteBayesStore(meta.db)  # a user moved it into Junk: the filter noted it learnt it
+    await learnt.mark_learned("a@example.test", blob.id, spam=True)
     box = await meta.get_mailbox(a.id, "INBOX")
     await meta.expunge(box.id, [1])
     assert (await meta.get_account("a@example.test")).used_bytes == 0
     assert await meta.sweep_blobs(grace=3600) == 0 and blobs.exists(blob.id)  # kept for the grace period
+    assert await learnt.learned_as("a@example.test", blob.id) is True
     assert await meta.sweep_blobs(grace=0) == 1
+    assert await learnt.learned_as("a@example.test", blob.id) is None  # the note goes with the blob
     assert not blobs.exists(blob.id)  # out of reach at once; its space comes back with purge
     assert blobs.purge() == 1 and blobs.purge() == 0
 

@@ -467,8 +467,8 @@ class SqliteMailboxOps:
         return list(await self._write(job))
 
     async def sweep_blobs(self, grace: float, limit: int = 1000) -> int:
-        """Remove blobs unreferenced for longer than ``grace`` seconds: rows, search documents,
-        and files (discarded: renamed aside; the caller purges them after the commit). Runs in the
+        """Remove blobs unreferenced for longer than ``grace`` seconds: rows, search documents, what
+        the content filter noted it learnt from them, and files (discarded: renamed aside; the caller purges them after the commit). Runs in the
         writer thread, so it is serialised with commit_ingest's check that a blob it references
         still exists: identical bytes written meanwhile are either discarded with it (the commit
         then refuses, the client retries) or written after it (a new row)."""
@@ -479,6 +479,7 @@ class SqliteMailboxOps:
             dead = [r[0] for r in raw.execute("SELECT id FROM blobs WHERE refcount <= 0 AND zero_since < ? LIMIT ?",
                                               (time.time() - grace, limit))]
             drop_documents(raw, dead)
+            raw.executemany("DELETE FROM bayes_learned WHERE blob_id = ?", [(b,) for b in dead])
             raw.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in dead])
             for blob_id in dead:
                 self.blobs.discard(blob_id)

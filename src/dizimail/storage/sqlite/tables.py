@@ -236,6 +236,7 @@ bayes_learned = Table(
     Column("model", String, primary_key=True),
     Column("blob_id", String, primary_key=True),
     Column("spam", Integer, nullable=False),
+    Index("ix_bayes_learned_blob", "blob_id"),  # the rows of a swept blob go with it
     sqlite_with_rowid=False,
 )
 
@@ -246,6 +247,7 @@ awl = Table(
     Column("clean", Integer, nullable=False, server_default="0"),
     Column("written", Integer, nullable=False, server_default="0"),
     Column("updated", Float, nullable=False),
+    Index("ix_awl_updated", "updated"),
     sqlite_with_rowid=False,
 )
 
@@ -312,6 +314,7 @@ quarantine = Table(
     Column("from_addr", String, nullable=False),
     Column("created", Float, nullable=False),
     Column("expires", Float, nullable=False),
+    Column("signature", LargeBinary, nullable=False, server_default=text("x''")),  # DKIM-Signature for release
     Index("ix_quarantine_expires", "expires"),
 )
 
