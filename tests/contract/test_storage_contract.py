@@ -346,6 +346,14 @@ async def test_a_backlog_of_deferred_mail_is_leased_oldest_first_without_a_scan_
                                                                    "451 later", time.time() + 3600)], release=True)
     second = await queue.lease("two", time.time(), time.time() + 300, 10)
     assert [i.queue_id for i in second] == [f"B{n:03d}" for n in range(10, 20)]  # leased and deferred ones skipped
+    # The due look-up is a read outside the write lock: two runners reading the same candidates at once
+    # never both take one, and a message held since the read is not taken.
+    await queue.set_held("B025", True)
+    three, four = await asyncio.gather(*(queue.lease(owner, time.time(), time.time() + 300, 10)
+                                         for owner in ("three", "four")))
+    taken = [i.queue_id for i in three] + [i.queue_id for i in four]
+    assert len(taken) == len(set(taken)) and three and "B025" not in taken, (three, four)
+    assert set(taken) <= {f"B{n:03d}" for n in range(20, 40)}
     plan = [r[3] for r in meta.db.quick().execute("EXPLAIN QUERY PLAN " + _DUE, (0, 0, 10))]
     assert not [step for step in plan if "CORRELATED" in step], plan
 

@@ -1,7 +1,9 @@
 """SqliteQueueStore (interfaces/queue.py): leases on the queue row, outcomes per recipient.
 
-Every change runs in the single writer thread, so "find due, then lease" is
-atomic without SELECT ... FOR UPDATE (the PostgreSQL store will use SKIP LOCKED).
+A lease finds the due messages in a read (a look at the due index: 164 ms with 100,000 due, which
+would otherwise hold the write lock), then takes each in the writer thread only if it is still
+unleased and not held: two runners that read the same candidates never both take one (the
+PostgreSQL store will use SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -76,17 +78,24 @@ class SqliteQueueStore:
         return await self.db.read(lambda conn: _item(_raw(conn), queue_id, False))
 
     async def lease(self, owner: str, now: float, expiry: float, limit: int) -> list[QueueItem]:
+        candidates = await self.db.read(lambda conn: [r[0] for r in _raw(conn).execute(_DUE, (now, now, limit))])
+        if not candidates:
+            return []
+
         def job(conn: Connection) -> list[QueueItem]:
             raw = _raw(conn)
-            ids = [r[0] for r in raw.execute(_DUE, (now, now, limit))]
-            raw.executemany("UPDATE queue SET lease_owner = ?, lease_expiry = ? WHERE id = ?",
-                            [(owner, expiry, i) for i in ids])
             items = []
-            for i in ids:
-                item = _item(raw, i, True)
-                if item is not None:
-                    item.recipients = [r for r in item.recipients if r.next_attempt <= now]
+            for i in candidates:
+                taken = raw.execute("UPDATE queue SET lease_owner = ?, lease_expiry = ? WHERE id = ? AND held = 0 "
+                                    "AND lease_expiry < ?", (owner, expiry, i, now)).rowcount
+                item = _item(raw, i, True) if taken else None
+                if item is None:
+                    continue
+                item.recipients = [r for r in item.recipients if r.next_attempt <= now]
+                if item.recipients:
                     items.append(item)
+                else:  # settled since the read: nothing due after all
+                    raw.execute("UPDATE queue SET lease_owner = NULL, lease_expiry = 0 WHERE id = ?", (i,))
             return items
         return await self.db.write(job)
 
