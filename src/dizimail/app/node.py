@@ -14,6 +14,7 @@ from dizimail.app.build import Services, Stores, make_runner, open_node
 from dizimail.app.memory import trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
+from dizimail.app.workers import SmtpWorkers, read_tls
 from dizimail.config.schema import Config
 from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
@@ -52,6 +53,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self.runner: QueueRunner | None = None
         self.runner_process: RunnerProcess | None = None
+        self.workers: SmtpWorkers | None = None
         self.user: privileges.ServiceUser | None = None  # whom root becomes after binding
 
     async def start(self) -> None:
@@ -70,7 +72,8 @@ class Node:
             if sealed := await services.fetch.seal_stored():
                 log.info("fetch.passwords.sealed count=%d", sealed)
         limiter = ConnectionLimiter(config.limits.max_connections_per_ip)
-        smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls)
+        workers = config.server.smtp_workers if self.config_path is not None else 0
+        smtp_ctx = SmtpContext(config, services.accounts, services.policy, services.ingest, tls, mx_auth=not workers)
         pop3_ctx = Pop3Context(config, services.accounts, services.mailstore, tls)
         imap_ctx = ImapContext(config, services.accounts, services.folders, services.mailstore, services.ingest,
                                services.notifier, tls)
@@ -84,6 +87,10 @@ class Node:
             if name in ("smtp", "submission", "smtps"):
                 listener = smtp_listener(smtp_ctx, Mode("mx" if name == "smtp" else name), spec.address, spec.port,
                                          limiter=limiter)
+                if name == "smtp" and workers:
+                    assert self.config_path is not None
+                    self.workers = SmtpWorkers(self.config_path, workers, listener, services.notifier,
+                                               services.ingest, read_tls(config) if tls is not None else None)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
             else:
@@ -105,6 +112,8 @@ class Node:
             self.runner = make_runner(config, services, self.stores)
             self._tasks.append(asyncio.get_running_loop().create_task(self.runner.run()))
         self._tasks.append(asyncio.get_running_loop().create_task(self._fetcher(services)))
+        if self.workers is not None:  # started once root is dropped (serve), like the queue runner
+            self._tasks.append(asyncio.get_running_loop().create_task(self.workers.run()))
         if services.scanner is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._virus_self_check(services)))
         log.info("node.ready role=%s listeners=%d", config.server.role, len(self.listeners))
@@ -160,6 +169,8 @@ class Node:
 
     async def stop(self) -> None:
         log.info("node.stopping")
+        if self.workers is not None:
+            await self.workers.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

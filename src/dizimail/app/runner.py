@@ -114,13 +114,19 @@ class RunnerProcess:
                 log.warning("queue.runner.process.bad_line")
 
     async def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
+        if self.proc is not None:
+            await terminate([self.proc])
+
+
+async def terminate(procs: list[asyncio.subprocess.Process], grace: float = 15.0) -> None:
+    """SIGTERM to the children still running, SIGKILL to those still there after ``grace`` seconds."""
+    running = [proc for proc in procs if proc.returncode is None]
+    for proc in running:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
+    for proc in running:
         try:
-            await asyncio.wait_for(proc.wait(), 15)
+            await asyncio.wait_for(proc.wait(), grace)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

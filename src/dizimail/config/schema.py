@@ -39,6 +39,10 @@ class ServerConfig(Section):
     run_as: str = Field("", description="user to switch to after binding ports when started as root")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     node_id: str = Field("", description="names this node's queue leases (default: hostname); unique per node")
+    smtp_workers: int = Field(0, ge=0, le=64, description=(
+        "processes beside the node that serve port 25's sessions (every anti-spam and virus check included), "
+        "for a node that should use every core; the node accepts, counts and hands each connection over. "
+        "With workers, port 25 offers no AUTH (users log in on submission and smtps). 0: the node serves them"))
 
 
 class Listener(Section):

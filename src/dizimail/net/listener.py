@@ -24,6 +24,7 @@ Handler = Callable[[Connection], Awaitable[None]]
 Refuse = Callable[[Connection, str], Awaitable[None]]
 Admit = Callable[[str], str | None]  # peer IP -> None (admitted and counted) or the refusal's i18n key
 Release = Callable[[str], None]
+HandOff = Callable[[socket.socket, str], bool]  # (admitted socket, peer IP) -> True if another process took it
 
 
 class ListenError(Exception):
@@ -60,7 +61,10 @@ class Listener:
         self.tls = tls
         self.handshake_timeout = handshake_timeout
         self.sockets: list[socket.socket] = []
-        self.active = 0  # admitted connections, handshakes in progress included
+        self.active = 0  # admitted connections, handshakes in progress included, handed-off ones too
+        # Admitted connections may be handed to a worker process (app.workers), which serves them and
+        # reports their end (:meth:`handed_back`); False from it: served here, as without workers.
+        self.hand_off: HandOff | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,11 +98,26 @@ class Listener:
             reason = "too_many_connections" if self.active >= self.max_connections else self.admit(ip)
             if reason is None:
                 self.active += 1
+                if self.hand_off is not None and self.hand_off(client, ip):
+                    client.close()  # the worker holds its own descriptor now
+                    continue
             elif self.tls is not None:  # nothing can be said before a handshake: spend nothing on one
                 log.info("%s.refused ip=%s reason=%s", self.name, ip, reason)
                 client.close()
                 continue
             self._track(self._adopt(client, ip, reason))
+
+    def handed_back(self, ip: str) -> None:
+        """A connection handed off by :attr:`hand_off` ended (or its worker died)."""
+        self._done(ip)
+
+    def adopt(self, client: socket.socket, ip: str) -> None:
+        """Serve a connection another process accepted and admitted (an SMTP worker's side)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        client.setblocking(False)
+        self.active += 1
+        self._track(self._adopt(client, ip, None))
 
     def _resume(self, sock: socket.socket) -> None:
         if sock.fileno() >= 0 and self._loop is not None:

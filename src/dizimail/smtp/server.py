@@ -31,6 +31,10 @@ class SmtpContext:
     policy: Policy
     ingest: Ingest
     tls: ssl.SSLContext | None
+    # Port 25 offers AUTH unless SMTP workers serve it (server.smtp_workers): a worker's lockout counters
+    # would be its own, so logins go to the submission ports, which the node serves.
+    mx_auth: bool = True
+    session_prefix: str = "s"  # an SMTP worker's sessions are w<slot>s<n>: one name space per process
     # Message bytes the checks at the end of DATA hold (limits.max_check_memory): each message is read
     # into memory once for them, so many large messages finishing at once cannot grow the node past it.
     checking: MemoryBudget = field(init=False)
@@ -48,7 +52,7 @@ class SmtpContext:
 
 def smtp_listener(ctx: SmtpContext, mode: Mode, host: str, port: int, *, limiter: ConnectionLimiter) -> Listener:
     async def handle(conn: Connection) -> None:
-        sid = f"s{next(_ids)}"
+        sid = f"{ctx.session_prefix}{next(_ids)}"
         # One INFO line per session (logging is a measurable share of a relay's CPU); connect at DEBUG.
         log.debug("smtp.connect session=%s mode=%s ip=%s", sid, mode, conn.peer_ip)
         session = SmtpSession(ctx, conn, mode, sid)

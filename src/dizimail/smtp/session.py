@@ -171,7 +171,8 @@ class SmtpSession:
                 "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"]
         if self.conn.tls is None and self.ctx.tls is not None:
             caps.append("STARTTLS")
-        if self.account is None and (self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)):
+        if self.account is None and self.offers_auth() and (
+                self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)):
             caps.append("AUTH " + " ".join(sasl.MECHANISMS))
         caps.append("HELP")
         return caps
@@ -226,10 +227,15 @@ class SmtpSession:
         self.helo, self.esmtp, self.tx, self.account, self.helo_findings = None, False, None, None, []
 
     # --- AUTH (RFC 4954) ------------------------------------------------------
+    def offers_auth(self) -> bool:
+        return self.mode is not Mode.MX or self.ctx.mx_auth
+
     async def cmd_auth(self, cmd: codec.Command) -> None:
         assert isinstance(cmd, codec.Auth)
         if self.helo is None or not self.esmtp:
             self.refuse(replies.NEED_EHLO)
+        elif not self.offers_auth():
+            self.refuse(replies.AUTH_NOT_HERE)
         elif self.account is not None:
             self.refuse(replies.ALREADY_AUTHENTICATED)
         elif self.tx is not None:
