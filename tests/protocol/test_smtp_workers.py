@@ -186,3 +186,27 @@ def test_a_killed_worker_is_replaced_its_connections_are_released_and_nothing_ac
         assert sorted(subjects) == ["Subject: before the kill", "Subject: cut short"], subjects
     finally:
         node.stop()
+
+
+def test_one_client_spreads_over_the_workers_and_its_connection_rate_holds_across_them(tmp_path):
+    """One address's connections go to the least busy worker (the inner server gets all its mail from its
+    gateway's one address), so each worker enforces its share of antispam.max_connection_rate: 4 a
+    minute over two workers, and the fifth connection in the minute is told 421 4.7.0."""
+    _config_file, ports, node = workers_node(tmp_path, 2, extra=(
+        '\n[antispam]\nmax_connection_rate = 4\nexempt_networks = []\ndnsbl_zones = []\npregreet_wait = "0s"\n'))
+    try:
+        source = "127.0.0.50"
+        greetings = []
+        for _ in range(5):
+            sock, greeted = greeting(ports["smtp"], source)
+            if greeted.startswith(b"220"):
+                sock.sendall(b"QUIT\r\n")
+                sock.recv(512)
+            sock.close()
+            greetings.append(greeted[:3])
+        assert greetings == [b"220"] * 4 + [b"421"], greetings
+        log = node.tail(400)
+        served = set(re.findall(r"smtp\.disconnect session=(w\d)s\d+ mode=mx ip=127\.0\.0\.50", log))
+        assert served == {"w0", "w1"}, log
+    finally:
+        node.stop()

@@ -6,10 +6,14 @@ With workers:
 
 * The node keeps port 25's listening socket and admits every connection itself, as before: the
   per-IP and per-node limits count at accept, exactly, whatever process serves the session.
-* An admitted connection goes to a worker over a Unix socket (SCM_RIGHTS), chosen by the client's
-  address, so that one client's connections always meet the same worker (its connection rate, early
-  talking and DNS answers are judged in one place). The worker runs the whole session: every check,
-  the commit, the reply.
+* An admitted connection goes over a Unix socket (SCM_RIGHTS) to the worker with the fewest
+  connections (in turn among equals), which runs the whole session: every check, the commit, the
+  reply. Not by client address: the inner server gets all its internet mail from one address, its
+  gateway's, which would then keep one worker busy and the others idle (tried: `bench/compare.sh`'s
+  smtp-source also sends from one address, and with two workers it went no faster than without).
+  What a worker keeps about one client across its connections is therefore its share: the
+  connection rate (``antispam.max_connection_rate``) is divided among the workers, and an early-talker
+  test passed in one worker is taken again in another (once a day each).
 * Worker → node, on the same socket: ``ready``; ``closed IP`` (the node's count of that client goes
   down); ``changed ID ...`` (mailboxes that got mail: the node's IDLE and NOTIFY sessions are told);
   ``queued`` (the node wakes the queue runner).
@@ -35,7 +39,6 @@ import os
 import signal
 import socket
 import sys
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +65,7 @@ class _Worker:
     channel: socket.socket
     ready: bool = False
     open: Counter[str] = field(default_factory=Counter)  # connections handed over, by client IP
+    connections: int = 0
 
 
 class SmtpWorkers:
@@ -78,6 +82,7 @@ class SmtpWorkers:
         self.workers: list[_Worker | None] = [None] * count
         self.starts = 0
         self.stopping = False
+        self._turn = 0
         listener.hand_off = self.hand_off
 
     async def run(self) -> None:
@@ -87,12 +92,14 @@ class SmtpWorkers:
         ready = [w for w in self.workers if w is not None and w.ready]
         if not ready:
             return False
-        worker = ready[zlib.crc32(ip.encode()) % len(ready)]
+        self._turn = (self._turn + 1) % len(ready)
+        worker = min(ready[self._turn:] + ready[:self._turn], key=lambda w: w.connections)
         try:
             socket.send_fds(worker.channel, [b"mx " + ip.encode()], [client.fileno()], socket.MSG_DONTWAIT)
         except OSError:  # its queue is full or it is gone: served here
             return False
         worker.open[ip] += 1
+        worker.connections += 1
         return True
 
     async def _keep(self, slot: int) -> None:
@@ -107,7 +114,7 @@ class SmtpWorkers:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-c", "from dizimail.cli.main import main; main()", "smtp-worker",
                     "--config", str(self.config_path), "--channel-fd", str(theirs.fileno()), "--tls-fd", str(tls_fd),
-                    "--slot", str(slot),
+                    "--slot", str(slot), "--of", str(self.count),
                     stdin=asyncio.subprocess.DEVNULL,
                     pass_fds=(theirs.fileno(), *((tls_fd,) if tls_fd >= 0 else ())))
             finally:
@@ -147,6 +154,7 @@ class SmtpWorkers:
                 ip = rest.decode("ascii", "replace")
                 if worker.open[ip] > 0:
                     worker.open[ip] -= 1
+                    worker.connections -= 1
                     if not worker.open[ip]:
                         del worker.open[ip]
                     self.listener.handed_back(ip)
@@ -171,10 +179,14 @@ def read_tls(config: Config) -> bytes | None:
     return cert.read_bytes().rstrip(b"\n") + b"\n" + key.read_bytes()
 
 
-async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int) -> None:
+async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of: int) -> None:
     """``dizimail smtp-worker`` (started by ``serve``): serve the port 25 sessions the node hands over,
-    until SIGTERM or the node's end of the channel closes."""
+    until SIGTERM or the node's end of the channel closes. ``slot`` of ``of`` workers."""
     loop = asyncio.get_running_loop()
+    rate = config.antispam.max_connection_rate
+    if rate > 0:  # each worker sees about 1/of of a client's connections
+        config = config.model_copy(update={"antispam": config.antispam.model_copy(
+            update={"max_connection_rate": max(1, -(-rate // max(of, 1)))})})
     channel = socket.socket(fileno=channel_fd)
     tls = server_context(Path(f"/proc/self/fd/{tls_fd}"), Path(f"/proc/self/fd/{tls_fd}")) if tls_fd >= 0 else None
     if tls_fd >= 0:

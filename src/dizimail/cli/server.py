@@ -74,14 +74,15 @@ def serve_cmd(config: ConfigOpt = None) -> None:
 @app.command("smtp-worker", hidden=True)
 def smtp_worker_cmd(channel_fd: Annotated[int, typer.Option("--channel-fd")],
                     tls_fd: Annotated[int, typer.Option("--tls-fd")] = -1,
-                    slot: Annotated[int, typer.Option("--slot")] = 0, config: ConfigOpt = None) -> None:
+                    slot: Annotated[int, typer.Option("--slot")] = 0, of: Annotated[int, typer.Option("--of")] = 1,
+                    config: ConfigOpt = None) -> None:
     """One of the node's SMTP workers (server.smtp_workers): started by `serve`, not by hand."""
     cfg = load_or_fail(config)
     from dizimail.app.node import setup_logging
     from dizimail.app.workers import run_worker
     as_service_user(cfg, config)
     setup_logging(cfg.server.log_level)
-    uvloop.run(run_worker(cfg, channel_fd, tls_fd, slot))
+    uvloop.run(run_worker(cfg, channel_fd, tls_fd, slot, of))
 
 
 @app.command("upgrade")
