@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a dizimail target for ../shared/bench (mailbench.py) under WORKDIR.
 #
-#   bench/dizimail_up.sh WORKDIR [PORTBASE]     # default PORTBASE 13000; USERS=5000
+#   bench/dizimail_up.sh WORKDIR [PORTBASE]     # default PORTBASE 13000; USERS=5000; SMTP_WORKERS=N
 #
 # Creates the same 5,000 users as ../shared/reference/up.sh (user0001@example.test ...,
 # password pw-<localpart>) with `dizimail user import`, starts `dizimail serve` in the
@@ -33,6 +33,11 @@ print('address,password')
 for i in range(1, n + 1):
     print(f'user{i:04d}@example.test,pw-user{i:04d}')" "$USERS" > "$W/users.csv"
   "$DZ" user import "$W/users.csv" --config "$W/data/dizimail.toml" 2>/dev/null | tail -1
+fi
+# SMTP_WORKERS=N: port 25 served by N worker processes beside the node (server.smtp_workers); unset: as is.
+if [ -n "${SMTP_WORKERS:-}" ]; then
+  sed -i '/^smtp_workers = /d' "$W/data/dizimail.toml"
+  sed -i "s/^\[server\]$/[server]\nsmtp_workers = $SMTP_WORKERS/" "$W/data/dizimail.toml"
 fi
 if [ -f "$W/dizimail.pid" ] && kill -0 "$(cat "$W/dizimail.pid")" 2>/dev/null; then
   kill "$(cat "$W/dizimail.pid")"; sleep 1

@@ -119,6 +119,7 @@ def main() -> None:
         ap.add_argument(f"--{flag}", type=int, default=default)  # sinks on sink-base +1 (dizimail), +2 (Postfix)
     ap.add_argument("--raw", type=Path, help="write runs.jsonl and both MTAs' configs here")
     ap.add_argument("--runner", choices=["inline", "process"], default="process", help="dizimail delivery.runner")
+    ap.add_argument("--smtp-workers", type=int, default=0, help="dizimail server.smtp_workers")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dzrelay.", dir="/tmp"))
     os.chmod(work, 0o755)
@@ -132,6 +133,7 @@ def main() -> None:
         keys = f'concurrency = 20\ndestination_concurrency = 20\nrunner = "{a.runner}"\n'
         text = text.replace("[delivery]\n", "[delivery]\n" + keys, 1) if "[delivery]\n" in text else \
             text + "\n[delivery]\n" + keys
+        text = text.replace("[server]\n", f"[server]\nsmtp_workers = {a.smtp_workers}\n", 1)
         conf.write_text(text + '\n[smtp]\ntrusted_networks = ["127.0.0.1/32"]\n')
         subprocess.run([DZ, "route", "add", "sink.test", f"127.0.0.1:{sinks[0].port}", "--config", str(conf)],
                        check=True, stdout=subprocess.DEVNULL)
