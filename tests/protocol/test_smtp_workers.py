@@ -114,6 +114,8 @@ def test_workers_serve_port_25_tell_idle_sessions_and_wake_the_queue_runner(tmp_
             pids = worker_pids(node)
         finally:
             node.stop()
+    # The workers' counts of received mail reach the node (its search indexer waits while a burst arrives).
+    assert "node.stopping received=9" in node.log_path.read_text(), node.log_path.read_text()[-3000:]
     assert len(pids) == 2 and not [pid for pid in pids if alive(pid)], ("workers outlived the node", pids)
 
 

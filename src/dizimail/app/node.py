@@ -168,7 +168,7 @@ class Node:
                 log.info("storage.sweep removed=%d", removed)
 
     async def stop(self) -> None:
-        log.info("node.stopping")
+        log.info("node.stopping received=%d", self.services.ingest.received if self.services else 0)
         if self.workers is not None:
             await self.workers.stop()
         for task in self._tasks:

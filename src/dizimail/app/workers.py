@@ -16,7 +16,8 @@ With workers:
   test passed in one worker is taken again in another (once a day each).
 * Worker → node, on the same socket: ``ready``; ``closed IP`` (the node's count of that client goes
   down); ``changed ID ...`` (mailboxes that got mail: the node's IDLE and NOTIFY sessions are told);
-  ``queued`` (the node wakes the queue runner).
+  ``queued`` (the node wakes the queue runner); ``received N`` (messages taken in the last quarter
+  second: the node's search indexer waits while a burst arrives, services.search.IndexPacer).
 * A worker that dies is replaced. Its sessions end with it and their clients retry: nothing is
   acknowledged before it is committed. While no worker is ready, the node serves port 25 itself.
 * Port 25 then offers no AUTH (:attr:`SmtpContext.mx_auth`): a worker's lockout counters would be
@@ -57,6 +58,7 @@ from dizimail.smtp.server import SmtpContext, smtp_listener
 log = logging.getLogger("dizimail.app")
 RESTART_DELAY = 1.0
 MESSAGE = 4096  # bytes: the longest channel message (a "changed" line is cut into several)
+RECEIVED_EVERY = 0.25  # seconds between a worker's counts of received messages
 
 
 @dataclass
@@ -162,6 +164,8 @@ class SmtpWorkers:
                 self.notifier.changed(int(w) for w in rest.split() if w.isdigit())
             elif verb == b"queued":
                 self.ingest.queued.set()
+            elif verb == b"received" and rest.isdigit():
+                self.ingest.received += int(rest)
             elif verb == b"ready":
                 worker.ready = True
                 log.info("smtp.worker.ready pid=%d", worker.proc.pid)
@@ -241,16 +245,27 @@ async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of
                 tell(b"queued")
                 await asyncio.sleep(0.005)  # a burst is one wake-up
 
+        async def count_received() -> None:
+            told = services.ingest.received
+            while True:
+                await asyncio.sleep(RECEIVED_EVERY)
+                now = services.ingest.received
+                if now != told:
+                    tell(b"received %d" % (now - told))
+                    told = now
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, done.set)
         loop.add_reader(channel_fd, adopt)
         waker = loop.create_task(wake_runner())
+        counter = loop.create_task(count_received())
         tell(b"ready")
         log.info("smtp.worker.started pid=%d", os.getpid())
         try:
             await done.wait()
         finally:
             waker.cancel()
+            counter.cancel()
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(channel_fd)
             await listener.stop()
