@@ -115,7 +115,7 @@ def test_workers_serve_port_25_tell_idle_sessions_and_wake_the_queue_runner(tmp_
         finally:
             node.stop()
     # The workers' counts of received mail reach the node (its search indexer waits while a burst arrives).
-    assert "node.stopping received=9" in node.log_path.read_text(), node.log_path.read_text()[-3000:]
+    assert "node.stopped received=9" in node.log_path.read_text(), node.log_path.read_text()[-3000:]
     assert len(pids) == 2 and not [pid for pid in pids if alive(pid)], ("workers outlived the node", pids)
 
 
@@ -186,6 +186,10 @@ def test_a_killed_worker_is_replaced_its_connections_are_released_and_nothing_ac
             subjects.append(parts[0][1].decode().strip())
         imap.logout()
         assert sorted(subjects) == ["Subject: before the kill", "Subject: cut short"], subjects
+        # The node itself killed: its worker sees the channel close and leaves too.
+        (_dead, replacement) = worker_pids(node)
+        node.kill()
+        wait_for(lambda: not alive(replacement), what="the worker to leave with its node")
     finally:
         node.stop()
 

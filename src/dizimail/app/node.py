@@ -168,7 +168,7 @@ class Node:
                 log.info("storage.sweep removed=%d", removed)
 
     async def stop(self) -> None:
-        log.info("node.stopping received=%d", self.services.ingest.received if self.services else 0)
+        log.info("node.stopping")
         if self.workers is not None:
             await self.workers.stop()
         for task in self._tasks:
@@ -177,6 +177,7 @@ class Node:
         await asyncio.gather(*(listener.stop() for listener in self.listeners), return_exceptions=True)
         if self.services is not None:
             await self.services.quarantine.close()
+            log.info("node.stopped received=%d", self.services.ingest.received)  # its workers' included
         await self._stack.aclose()
 
 

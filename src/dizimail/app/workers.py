@@ -129,6 +129,7 @@ class SmtpWorkers:
             try:
                 code = await proc.wait()
             finally:
+                self._hear(worker)  # what it said before it left
                 loop.remove_reader(ours.fileno())
                 self.workers[slot] = None
                 ours.close()
@@ -245,20 +246,24 @@ async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of
                 tell(b"queued")
                 await asyncio.sleep(0.005)  # a burst is one wake-up
 
-        async def count_received() -> None:
-            told = services.ingest.received
+        told = services.ingest.received  # messages the node has heard of
+
+        def count_received() -> None:
+            nonlocal told
+            if services.ingest.received != told:
+                tell(b"received %d" % (services.ingest.received - told))
+                told = services.ingest.received
+
+        async def keep_counting() -> None:
             while True:
                 await asyncio.sleep(RECEIVED_EVERY)
-                now = services.ingest.received
-                if now != told:
-                    tell(b"received %d" % (now - told))
-                    told = now
+                count_received()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, done.set)
         loop.add_reader(channel_fd, adopt)
         waker = loop.create_task(wake_runner())
-        counter = loop.create_task(count_received())
+        counter = loop.create_task(keep_counting())
         tell(b"ready")
         log.info("smtp.worker.started pid=%d", os.getpid())
         try:
@@ -266,8 +271,9 @@ async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of
         finally:
             waker.cancel()
             counter.cancel()
+            await listener.stop()
+            count_received()
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(channel_fd)
-            await listener.stop()
             await services.quarantine.close()
             channel.close()
