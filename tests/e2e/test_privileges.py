@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from conftest import DOMAIN, write_config
-from helpers import fetch_all
+from conftest import DOMAIN, client_tls, write_config
+from helpers import fetch_all, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
 NOBODY = pwd.getpwnam("nobody")
@@ -153,6 +153,49 @@ def run_dropped(data: Path) -> Path:
         proc.stdout.close()
         proc.stderr.close()
     return config_file
+
+
+def test_smtp_workers_of_a_root_start_run_as_the_service_user_and_still_offer_starttls(base):
+    """Workers start after root is dropped: they run as the service user, and they cannot read the TLS key
+    (root's, 0600) but get it from the node, so STARTTLS on port 25 works in them."""
+    config_file, ports = dropped_config(base / "data")
+    config_file.write_text(config_file.read_text().replace("[server]\n", "[server]\nsmtp_workers = 1\n", 1))
+    subprocess.run([*DIZIMAIL, "user", "add", f"worker@{DOMAIN}", "--password", "pw", "--config", str(config_file)],
+                   check=True, capture_output=True, timeout=60)
+    log = base / "serve.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*DIZIMAIL, "serve", "--config", str(config_file)], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        wait_for(lambda: "smtp.worker.ready" in log.read_text(), what="the worker")
+        (worker,) = [int(d) for d in os.listdir("/proc") if d.isdigit() and _parent(int(d)) == proc.pid
+                     and b"smtp-worker" in Path(f"/proc/{d}/cmdline").read_bytes()]
+        uid_line = next(x for x in Path(f"/proc/{worker}/status").read_text().splitlines() if x.startswith("Uid:"))
+        assert set(uid_line.split()[1:]) == {str(NOBODY.pw_uid)}
+        assert stat.S_IMODE((base / "data" / "tls" / "key.pem").stat().st_mode) == 0o600
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=30) as s:
+            s.starttls(context=client_tls())
+            assert s.sendmail("a@outside.example", [f"worker@{DOMAIN}"], b"Subject: w\r\n\r\nover TLS\r\n") == {}
+        server = type("S", (), {"ports": ports})
+        [message] = fetch_all(server, f"worker@{DOMAIN}", "pw")
+        assert b"over TLS" in message and b"ESMTPS" in message, message[:600]
+        assert "smtp.disconnect session=w0s1 mode=mx" in log.read_text()  # the worker served it
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, IndexError, ValueError):
+        return -1
 
 
 def test_after_a_root_start_the_service_user_cannot_change_config_or_certificate(base):
