@@ -13,7 +13,8 @@ With workers:
   smtp-source also sends from one address, and with two workers it went no faster than without).
   What a worker keeps about one client across its connections is therefore its share: the
   connection rate (``antispam.max_connection_rate``) is divided among the workers, and an early-talker
-  test passed in one worker is taken again in another (once a day each).
+  test passed in one worker is taken again in another (once a day each). So is the memory the checks
+  at the end of DATA may hold (``limits.max_check_memory``): the bound stays one for the node.
 * Worker → node, on the same socket: ``ready``; ``closed IP`` (the node's count of that client goes
   down); ``changed ID ...`` (mailboxes that got mail: the node's IDLE and NOTIFY sessions are told);
   ``queued`` (the node wakes the queue runner); ``received N`` (messages taken in the last quarter
@@ -184,14 +185,22 @@ def read_tls(config: Config) -> bytes | None:
     return cert.read_bytes().rstrip(b"\n") + b"\n" + key.read_bytes()
 
 
+def worker_share(config: Config, of: int) -> Config:
+    """A worker's config: of the node-wide bounds a worker enforces alone, its 1/``of`` share (rounded up;
+    a rate of 0 stays "no limit", and a message alone always fits the check memory anyway)."""
+    def share(value: int) -> int:
+        return value if value <= 0 else max(1, -(-value // max(of, 1)))
+    return config.model_copy(update={
+        "antispam": config.antispam.model_copy(
+            update={"max_connection_rate": share(config.antispam.max_connection_rate)}),
+        "limits": config.limits.model_copy(update={"max_check_memory": share(config.limits.max_check_memory)})})
+
+
 async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of: int) -> None:
     """``dizimail smtp-worker`` (started by ``serve``): serve the port 25 sessions the node hands over,
     until SIGTERM or the node's end of the channel closes. ``slot`` of ``of`` workers."""
     loop = asyncio.get_running_loop()
-    rate = config.antispam.max_connection_rate
-    if rate > 0:  # each worker sees about 1/of of a client's connections
-        config = config.model_copy(update={"antispam": config.antispam.model_copy(
-            update={"max_connection_rate": max(1, -(-rate // max(of, 1)))})})
+    config = worker_share(config, of)
     channel = socket.socket(fileno=channel_fd)
     tls = server_context(Path(f"/proc/self/fd/{tls_fd}"), Path(f"/proc/self/fd/{tls_fd}")) if tls_fd >= 0 else None
     if tls_fd >= 0:
