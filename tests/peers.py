@@ -657,8 +657,12 @@ class SinkMessage:
     data: bytes
 
 
-def _parse_dump(raw: bytes) -> SinkMessage:
+def _parse_dump(raw: bytes) -> SinkMessage | None:
+    """None for a dump smtp-sink is still writing (it writes a file in several pieces, the envelope
+    first, after the transaction's counter already moved): read it again later (SmtpSinkPeer.settled)."""
     head, _, data = raw.partition(b"\nReceived: ")
+    if data.count(b"\n") < 3:
+        return None
     fields: dict[str, list[str]] = {}
     for line in head.decode(errors="replace").split("\n"):
         key, _, value = line.partition(": ")
@@ -737,14 +741,25 @@ class SmtpSinkPeer(_Peer):
     def messages(self) -> list[SinkMessage]:
         """Dumped transactions, oldest first (needs dump=True)."""
         files = sorted(self.dump_dir.iterdir(), key=lambda f: (f.stat().st_mtime_ns, f.name))
-        return [_parse_dump(f.read_bytes()) for f in files if f.is_file()]
+        dumps = (_parse_dump(f.read_bytes()) for f in files if f.is_file())
+        return [d for d in dumps if d is not None]
 
     def wait_for(self, count: int, timeout: float = 30) -> list[SinkMessage]:
         """Wait until `count` messages have ended with "."; return the dumps (empty without dump)."""
         wait_until(lambda: self.count() >= count and (not self.dump or len(self.messages()) >= count), timeout,
                    f"{count} message(s) at smtp-sink {self.address}:{self.port}",
                    lambda: f"counters: {self.counters()}")
-        return self.messages() if self.dump else []
+        return self.settled() if self.dump else []
+
+    def settled(self) -> list[SinkMessage]:
+        """The dumps once two reads 0.1 s apart agree: none is still being written."""
+        last = self.messages()
+        while True:
+            time.sleep(0.1)
+            now = self.messages()
+            if now == last:
+                return now
+            last = now
 
 
 # --- thin fixtures (see the module docstring) -----------------------------------------------------------------

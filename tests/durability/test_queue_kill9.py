@@ -54,7 +54,7 @@ def test_kill9_during_delivery_loses_nothing_and_duplicates_at_most_the_in_fligh
                         config_file, "queue", "list").stdout:
                     break
                 time.sleep(0.2)
-            seen = Counter(int(m) for msg in sink.messages() for m in MARKER.findall(msg.data))
+            seen = Counter(int(m) for msg in sink.settled() for m in MARKER.findall(msg.data))
         missing = sorted(set(range(MESSAGES)) - seen.keys())
         duplicates = sum(n - 1 for n in seen.values() if n > 1)
         print(f"killed at {at_kill}/{MESSAGES} delivered; after restart: missing {len(missing)}, "
