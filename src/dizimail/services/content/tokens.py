@@ -3,10 +3,17 @@ or not (as Graham and Robinson count them).
 
 - Headers people and mailers write (Subject, From's display name and domain, To/Cc counts, X-Mailer,
   Content-Type), never the trace and list fields a relay adds (Received, Message-ID, Date, List-*,
-  X-Spam-*): those say which network carried the mail, which no longer holds on the next one.
+  X-Spam-*), nor how many fields there are (relays add them): those say which network carried the mail,
+  which no longer holds on the next one. The subject's words are words of the text (one vocabulary:
+  a word learnt from bodies counts in a subject, which matters most for short mail such as feed
+  items); only its shape (ALL CAPS, "!") is a token of its own.
+- URLs are taken out of the text before its words are read: their hosts are tokens, their paths are
+  not words anyone reads (``/click/`` in a news feed's links is not the "click" of spam).
 - The text of text/plain and text/html parts, decoded (RFC 2045/2047, the charsets of codec.mime):
-  words of letters in lower case, an ALL-CAPS mark, money and percentages; CJK runs as overlapping
-  character bigrams (a 2-character word is the commonest Chinese word length; a segmenter such as
+  words of letters in lower case, an ALL-CAPS mark, money and percentages; a run longer than
+  LONG_WORD letters and digits (base64 shown as text, hashes) only as ``skip:``, its first letter and
+  its length in tens (as SpamBayes: thousands of one-off tokens say nothing and fill MAX_TOKENS);
+  CJK runs as overlapping character bigrams (a 2-character word is the commonest Chinese word length; a segmenter such as
   jieba was weighed: a dependency and ~20x slower for little over bigrams in Bayes filters).
 - What HTML shows and hides: hidden text, tiny or invisible fonts, an image-only body, links whose
   text names another host than their target, link counts; URL hosts (and their registrable domain).
@@ -29,11 +36,13 @@ from dizimail.codec.mime.text import addresses, html_to_text, part_content
 MAX_TEXT = 200_000  # characters of decoded text looked at
 MAX_MARKUP = 64 * 1024  # characters of an HTML part searched for its tells (each pattern runs without a GIL switch)
 MAX_TOKENS = 5000
-_WORD = re.compile(r"[^\W\d_][^\W_]{1,24}(?:['’][^\W\d_]{1,3})?")
+_WORD = re.compile(r"[^\W\d_][^\W_]{1,2000}(?:['’][^\W\d_]{1,3})?")
+LONG_WORD = 12  # longer "words" (base64, hashes, glued text) count by first letter and length only
 _MONEY = re.compile(r"[$€£¥]\s?\d[\d,]*(?:\.\d\d)?|\d[\d,]*\s?(?:dollars|usd|rmb|元|万元)", re.IGNORECASE)
 _PERCENT = re.compile(r"\d{1,3}%")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 _URL = re.compile(r"(?:https?://|www\.)([A-Za-z0-9.-]{1,253})", re.IGNORECASE)
+_WHOLE_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']{1,2000}", re.IGNORECASE)
 _HREF = re.compile(r"<a\b[^<>]{0,500}?href\s*=\s*[\"']?\s*(?:https?://)?([A-Za-z0-9.-]{1,253})[^<>]{0,500}>"
                    r"([^<]{0,500})</a", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01](?:px|pt)?\b|"
@@ -68,10 +77,8 @@ def tokenize(raw: bytes) -> set[str]:
 
 def _headers(raw: bytes, out: set[str]) -> None:
     block = split_header(raw)
-    names: list[str] = []
     for f in block.fields[:200]:
         name = f.name
-        names.append(name)
         if name in _SKIP_HEADERS:
             if name in ("to", "cc"):
                 count = len(addresses(decode_words(decode_header_bytes(field_value(raw, f)))[:4000]))
@@ -79,7 +86,7 @@ def _headers(raw: bytes, out: set[str]) -> None:
             continue
         value = decode_words(decode_header_bytes(field_value(raw, f)))[:2000]
         if name in _HEADER_WORDS:
-            _text(value, out, f"{name}:")
+            _text(value, out, "")
             if value and value.upper() == value and any(c.isalpha() for c in value):
                 out.add(f"{name}:ALLCAPS")
             if "!" in value:
@@ -100,7 +107,6 @@ def _headers(raw: bytes, out: set[str]) -> None:
             out.add(f"ct:{value.split(';')[0].strip().lower()[:60]}")
         elif name.startswith("x-") and not name.startswith(("x-spam", "x-virus")):
             out.add(f"hdr:{name[:40]}")
-    out.add(f"headers:{min(len(names) // 5, 8)}")
 
 
 def _body(raw: bytes, out: set[str]) -> None:
@@ -128,9 +134,10 @@ def _body(raw: bytes, out: set[str]) -> None:
             _html_tells(content[:MAX_MARKUP], text, out)
             content = text
         left -= len(content)
-        _text(content[:MAX_TEXT], out, "")
+        content = content[:MAX_TEXT]
         for host in _URL.findall(content):
             _host(host, out, "url")
+        _text(_WHOLE_URL.sub(" ", content), out, "")
     if texts == 0:
         out.add("body:notext")
 
@@ -177,7 +184,10 @@ def _text(text: str, out: set[str], prefix: str) -> None:
         return
     words = _WORD.findall(text)
     tokens = dict.fromkeys(map(str.lower, words))  # distinct, in order (C loops, not a Python one per word)
-    tokens.update(dict.fromkeys("CAPS:" + w.lower() for w in words if w.isupper() and len(w) >= 4))
+    for long in [t for t in tokens if len(t) > LONG_WORD]:
+        del tokens[long]
+        tokens[f"skip:{long[0]}{len(long) // 10 * 10}"] = None
+    tokens.update(dict.fromkeys("CAPS:" + w.lower() for w in words if w.isupper() and 4 <= len(w) <= LONG_WORD))
     room = MAX_TOKENS - len(out)
     if prefix:
         out.update(prefix + t for t in islice(tokens, room))
