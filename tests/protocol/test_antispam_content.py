@@ -4,11 +4,14 @@ X-Spam-* headers, 7 delivers to Junk, 9 refuses at DATA. Chinese mail in GB2312,
 
 from __future__ import annotations
 
+import base64
 import email.header
 import imaplib
 import json
 import random
 import smtplib
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ import pytest
 from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
 from helpers import fetch_all, imap_login, junk, send_data, submit, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
+from processes import ServerProcess
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
               "lottery claim urgent free credit loan pills discount exclusive").split()
@@ -334,3 +338,50 @@ def test_a_personal_model_scores_its_users_mail_and_learns_from_their_junk(tmp_p
         assert srv.call(lambda s: s.content.trained()) == (61, 60)  # and the global one
     finally:
         srv.stop()
+
+
+def test_hostile_text_for_the_filter_does_not_stall_the_node(tmp_path, dns, corpus):
+    """What anyone can send to port 25, read by the content filter in `dizimail serve`: a base64 text of
+    150,000 digits and a currency word after them (the money pattern was tried from every digit:
+    quadratic, about 15 minutes holding the GIL), and a quoted-printable line of 60,000 blanks (trailing
+    blank removal tried from every blank: quadratic, about a minute). While one client sends them,
+    another client's greetings come within 100 ms, and both messages are taken."""
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    user = srv.add_user("staff")
+    srv.stop()  # the node runs as in production, in a process of its own (no GIL shared with the test)
+    served = ServerProcess(srv.config_file, tmp_path / "node.log")
+    digits = base64.encodebytes(("1" * 150_000 + "x, 5 usd\n").encode())
+    hostile = [
+        b"Subject: prices\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + digits.replace(b"\n", b"\r\n"),
+        b"Subject: blanks\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + b" " * 60_000 + b"x\r\n",
+    ]
+    replies: list[object] = []
+
+    def send() -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=600) as smtp:
+                for raw in hostile:
+                    replies.append(smtp.sendmail("sender@example.org", [user], raw))
+        except Exception as exc:  # reported below
+            replies.append(exc)
+
+    try:
+        served.wait_ready()
+        sender = threading.Thread(target=send)
+        sender.start()
+        waits: list[float] = []
+        deadline = time.monotonic() + 30
+        while sender.is_alive() and time.monotonic() < deadline:
+            started = time.perf_counter()
+            with socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=30) as sock:
+                assert sock.recv(512).startswith(b"220")
+            waits.append(time.perf_counter() - started)
+            time.sleep(0.01)
+        slow = [round(w * 1000) for w in waits if w > 0.1]
+        assert not slow, f"greetings over 100 ms while the filter read hostile text: {slow} ms of {len(waits)}"
+        sender.join(60)
+        assert replies == [{}, {}], replies  # both taken (sendmail returns the refused recipients)
+    finally:
+        served.stop()
