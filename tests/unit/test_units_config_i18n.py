@@ -21,6 +21,15 @@ def test_parse_size_rejects_garbage(bad):
         parse_size(bad)
 
 
+def test_units_parse_blanks_in_linear_time():
+    """Blanks around the value are allowed; a long run of them before something else is refused after
+    one look (the old ``\\s*…\\s*$`` split the run in every way: 20,000 blanks took 2 s, these days)."""
+    assert parse_size(" 25 MB ") == 25 * 1024**2 and parse_duration("\t5m\n") == 300
+    for parse in (parse_size, parse_duration):
+        with pytest.raises(ValueError):
+            parse("1" + " " * 1_000_000 + "x1")
+
+
 @pytest.mark.parametrize(("text", "expected"), [("30s", 30), ("5m", 300), ("2h", 7200), ("500ms", 0.5),
                                                 ("1d", 86400), (10, 10.0)])
 def test_parse_duration(text, expected):

@@ -35,7 +35,9 @@ from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
 
 log = logging.getLogger("dizimail.fetch")
-_TRACE = re.compile(rb"(Return-Path|Delivered-To):[ \t]*<?([^>\r\n]*)>?\r?\n", re.IGNORECASE)
+# The blank run is taken whole ((?![ \t])): [ \t]* and [^>\r\n]* overlap, so a long run of blanks before a
+# failing end was split in every way (quadratic: 64 KiB took 98 s). The results are the same.
+_TRACE = re.compile(rb"(Return-Path|Delivered-To):[ \t]*(?![ \t])<?([^>\r\n]*)>?\r?\n", re.IGNORECASE)
 _MIN_GAP = 5.0  # seconds between two on-demand runs of one account
 _KICK_LIST_TTL = 1.0  # seconds a login reuses the list of fetch accounts another login read
 

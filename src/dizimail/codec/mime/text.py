@@ -29,7 +29,9 @@ _HTML_BREAK = re.compile(r"<(?:br|p|div|tr|li|h[1-6]|/p|/div|/tr|/li|/h[1-6]|/ta
 _HTML_TAG = re.compile(r"<[^<>]*>")  # [^<>] keeps a run of unclosed "<" linear
 _BLANKS = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_META_CHARSET = re.compile(rb"<meta\b[^<>]{0,300}?charset\s*=\s*[\"']?\s*([-\w.:]+)", re.IGNORECASE)
+# One blank run where no quote stands: "\s*[\"']?\s*" split a run of blanks between two \s* in every way
+# (quadratic: 4 KiB of blanks took 0.3 s, and each HTML part pays it).
+_META_CHARSET = re.compile(rb"<meta\b[^<>]{0,300}?charset\s*=\s*(?:[\"']\s*)?([-\w.:]+)", re.IGNORECASE)
 
 
 def header_text(raw: bytes) -> dict[str, list[str]]:
