@@ -79,3 +79,18 @@ def test_html_tells_are_looked_for_in_a_bounded_prefix():
         b'<p style="display:none">x</p>'
     assert "html:hidden" in tokenize(early)
     assert "html:hidden" not in tokenize(late) and "html" in tokenize(late)
+
+
+def test_html_tells_are_looked_for_in_a_bounded_total_of_markup():
+    """Hundreds of HTML parts cost no more than MAX_MARKUP_TOTAL characters of tell-searching in all:
+    the parts past it still give their text but no tells."""
+    from dizimail.services.content.tokens import MAX_MARKUP, MAX_MARKUP_TOTAL
+
+    filler = "<p class='" + "y" * 1000 + "'>x</p>"  # markup, hardly any text
+    part = b"--b\r\nContent-Type: text/html\r\n\r\n" + (filler * (MAX_MARKUP // len(filler) + 1)).encode() + b"\r\n"
+    parts = MAX_MARKUP_TOTAL // MAX_MARKUP
+    hidden = b'--b\r\nContent-Type: text/html\r\n\r\n<p style="display:none">late</p>\r\n'
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + part * parts + hidden + b"--b--\r\n"
+    tokens = tokenize(raw)
+    assert "late" in tokens and "html:hidden" not in tokens
+    assert "html:hidden" in tokenize(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + part + hidden + b"--b--\r\n")

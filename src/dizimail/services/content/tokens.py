@@ -38,6 +38,7 @@ from dizimail.codec.mime.text import addresses, html_to_text, part_content
 
 MAX_TEXT = 200_000  # characters of decoded text looked at
 MAX_MARKUP = 64 * 1024  # characters of an HTML part searched for its tells (each pattern runs without a GIL switch)
+MAX_MARKUP_TOTAL = 256 * 1024  # ... and of all a message's HTML parts together (a message may hold hundreds)
 MAX_TOKENS = 5000
 _WORD = re.compile(r"[^\W\d_][^\W_]{1,2000}(?:['’][^\W\d_]{1,3})?")
 LONG_WORD = 12  # longer "words" (base64, hashes, glued text) count by first letter and length only
@@ -56,8 +57,10 @@ _WHOLE_URL = re.compile(_URL_START + r"[^\s<>\"']{1,2000}")
 # The HTML tells run over the lower-cased markup (lower() once is a fast C loop; a case-insensitive
 # pattern costs tens of ns a character), so their letters are lower case.
 # "=\s*(?:[\"']\s*)?": with no quote, two \s* side by side split a run of blanks in every way (quadratic:
-# a 64 KiB part of blank lines after "<a href=" took 105 s).
-_HREF = re.compile(r"<a\b[^<>]{0,500}?href\s*=\s*(?:[\"']\s*)?(?:https?://)?([a-z0-9.-]{1,253})[^<>]{0,500}>"
+# a 64 KiB part of blank lines after "<a href=" took 105 s). The host is taken whole ((?![a-z0-9.-])):
+# each shorter host would rescan the 500-character tail (253 x 500 steps for every "<a").
+_HREF = re.compile(r"<a\b[^<>]{0,500}?href\s*=\s*(?:[\"']\s*)?(?:https?://)?([a-z0-9.-]{1,253})(?![a-z0-9.-])"
+                   r"[^<>]{0,500}>"
                    r"([^<]{0,500})</a")
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01](?:px|pt)?\b|"
                      r"<font[^<>]{0,200}size\s*=\s*[\"']?[01]\b")
@@ -126,6 +129,7 @@ def _headers(raw: bytes, out: set[str]) -> None:
 def _body(raw: bytes, out: set[str]) -> None:
     root = parse_structure(raw)
     left = MAX_TEXT
+    markup_left = MAX_MARKUP_TOTAL
     texts = 0
     for part in root.walk():
         if part.children:
@@ -145,7 +149,10 @@ def _body(raw: bytes, out: set[str]) -> None:
         texts += 1
         if ctype == "text/html":
             text = html_to_text(content)
-            _html_tells(content[:MAX_MARKUP], text, out)
+            if markup_left > 0:
+                markup = content[:min(MAX_MARKUP, markup_left)]
+                markup_left -= len(markup)
+                _html_tells(markup, text, out)
             content = text
         left -= len(content)
         content = content[:MAX_TEXT]
