@@ -31,7 +31,8 @@ from dizimail.codec.imap.searchkeys import (
 )
 from dizimail.codec.imap.seqset import MAX_NUMBER, MAX_SEQUENCE_SET, Bound, SequenceSet
 
-_ASTRING_ATOM = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\]+')
+# ASCII 0x21-0x7e but (){%*"\ (a negated class reaching U+10FFFF took re 4 ms to compile)
+_ASTRING_ATOM = re.compile("[" + "".join(f"\\x{c:02x}" for c in range(0x21, 0x7F) if chr(c) not in '(){%*"\\') + "]+")
 
 
 def _astring_text(value: str) -> str:
