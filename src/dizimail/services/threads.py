@@ -5,7 +5,10 @@ References are attacker-controlled, so nothing here recurses (a chain of thousan
 is as deep as it is long) and no step is quadratic in the common case: children are kept in
 insertion-ordered dicts (unlinking is O(1)), a link is checked for loops by walking up from the new
 parent (only when the child already has children: a fresh container cannot close a loop), and
-every traversal uses an explicit stack.
+every traversal uses an explicit stack. Two bounds keep hostile References linear: the loop check
+walks up at most MAX_ANCESTORS containers (a deeper chain counts as a loop and is not linked: a
+hundred references a message made chains 99 deep per message, and walking them whole was quadratic),
+and pruning visits each dummy once instead of copying its children up every level of a dummy chain.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dizimail.model.types import MessageKeys
+
+MAX_ANCESTORS = 256
 
 
 @dataclass(eq=False, slots=True)
@@ -44,13 +49,16 @@ class _Box:
         self.kids[child] = None
 
     def above(self, other: _Box) -> bool:
-        """Whether ``self`` is ``other`` or one of its ancestors (linking ``other`` under ``self`` would loop)."""
+        """Whether ``self`` is ``other`` or one of its ancestors (linking ``other`` under ``self`` would
+        loop); also when ``other`` has more than MAX_ANCESTORS ancestors (not linking never loops)."""
         node: _Box | None = other
-        while node is not None:
+        for _ in range(MAX_ANCESTORS + 1):
+            if node is None:
+                return False
             if node is self:
                 return True
             node = node.parent
-        return False
+        return True
 
 
 def _date(item: MessageKeys) -> tuple[float, int]:
@@ -153,22 +161,36 @@ def _prune(roots: list[_Box]) -> list[ThreadNode]:
         order.append(box)
         stack.extend(box.kids)
     nodes: dict[_Box, ThreadNode] = {}
-    for box in reversed(order):  # each box after all of its descendants
+
+    def spliced(box: _Box) -> list[ThreadNode]:
+        """``box``'s children with every dummy among its descendants replaced by its own children, in
+        order (an empty dummy vanishes, a full one is spliced in); each dummy is walked once, by the
+        nearest message above it."""
         children: list[ThreadNode] = []
-        for kid in box.kids:
-            node = nodes.pop(kid)
-            if node.uid is None:
-                children.extend(node.children)  # an empty dummy vanishes, a full one is spliced in
+        pending = [iter(box.kids)]
+        while pending:
+            kid = next(pending[-1], None)
+            if kid is None:
+                pending.pop()
+            elif kid.item is None:
+                pending.append(iter(kid.kids))
             else:
-                children.append(node)
-        nodes[box] = ThreadNode(box.item.uid if box.item is not None else None, children)
+                children.append(nodes.pop(kid))
+        return children
+
+    for box in reversed(order):  # each message after all of its descendants
+        if box.item is not None:
+            nodes[box] = ThreadNode(box.item.uid, spliced(box))
     top: list[ThreadNode] = []
     for box in roots:
-        node = nodes[box]
-        if node.uid is None and len(node.children) <= 1:
-            top.extend(node.children)
+        if box.item is not None:
+            top.append(nodes.pop(box))
+            continue
+        children = spliced(box)
+        if len(children) <= 1:
+            top.extend(children)
         else:
-            top.append(node)
+            top.append(ThreadNode(None, children))
     return top
 
 
