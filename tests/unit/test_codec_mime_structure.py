@@ -262,6 +262,18 @@ def test_encoded_words_and_charset_labels() -> None:
     assert lookup("hex") is None and lookup("punycode") is None and lookup("x-nothing") is None
 
 
+def test_made_up_charset_labels_leave_no_trace() -> None:
+    """A label the codec search cannot know is refused before codecs.lookup, which would cache each
+    failed name for good: a message of thousands of made-up labels must not grow that cache."""
+    import encodings
+
+    before = len(encodings._cache)
+    assert all(decode_words(f"=?x-made-up-{i}?Q?hi?=") == "hi" for i in range(5000))
+    assert len(encodings._cache) == before
+    assert lookup("Windows-1252") == "cp1252" and lookup("ISO_8859-1:1987") == "iso8859-1"
+    assert lookup("euc-kr") == "cp949" and lookup("KS_C_5601-1987") == "cp949" and lookup("utf8") == "utf-8"
+
+
 def test_base64_is_decoded_leniently() -> None:
     assert decode_base64(b"aGVs\r\nbG8=") == b"hello"
     assert decode_base64(b"aGVsbG8=aGVsbG8=") == b"hellohello"  # each line padded on its own

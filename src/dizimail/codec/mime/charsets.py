@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import encodings
+import pkgutil
 import re
+from encodings.aliases import aliases as _ALIASES
 
 from dizimail.codec.mime.transfer import decode_base64
 
@@ -47,6 +50,12 @@ _SUPERSETS = {
 # quadratic time (punycode, and idna through it): a hostile label must not pick them.
 _REFUSED = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
 
+# Every name the standard codec search can find: its aliases and its codec modules. A label outside
+# them is refused before codecs.lookup, which caches each failed name for good (encodings._cache): one
+# message could otherwise grow that cache by thousands of made-up charset names.
+_KNOWN = frozenset(_ALIASES) | frozenset(_ALIASES.values()) | frozenset(
+    m.name for m in pkgutil.iter_modules(encodings.__path__))
+
 _FALLBACKS = ("utf-8", "gb18030")
 _DECODE_ERRORS = (UnicodeError, LookupError, TypeError, ValueError)
 
@@ -60,6 +69,9 @@ def lookup(label: str | None) -> str | None:
         return None
     name = label.strip().strip("\"'").split("*", 1)[0].strip().lower()
     name = _SUPERSETS.get(name, name)
+    known = encodings.normalize_encoding(name)
+    if known not in _KNOWN and known.replace(".", "_") not in _KNOWN:
+        return None
     try:
         info = codecs.lookup(name)
     except (LookupError, ValueError):
