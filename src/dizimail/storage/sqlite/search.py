@@ -75,10 +75,19 @@ def _fts(raw: sqlite3.Connection, mailbox_id: int, columns: list[str], term: str
 
 SQL_UNINDEXED = (f"SELECT DISTINCT b.id FROM blobs b CROSS JOIN messages m INDEXED BY ix_messages_blob "
                  f"ON m.blob_id = b.id WHERE b.{UNINDEXED} AND m.mailbox_id = ?")
-_SQL_HEADER_CANDIDATES = (
-    "SELECT m.uid, d.headers, m.prefix FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id "
-    "WHERE m.mailbox_id = ?1 AND (instr(d.headers, ?2) > 0 OR instr(lower(CAST(m.prefix AS TEXT)), ?3) > 0 "
-    "OR substr(lower(CAST(m.prefix AS TEXT)), 1, length(?4)) = ?4)")
+LONG_TERM = 64  # characters: a longer term is looked for with dz_contains (db.py), linear, not instr()
+
+
+def _has(column: str, term: str, param: str = "?") -> str:
+    """SQL for "``term`` is in ``column``": instr() costs term x text, fine for a word or a phrase."""
+    return f"instr({column}, {param}) > 0" if len(term) <= LONG_TERM else f"dz_contains({column}, {param})"
+
+
+def _sql_header_candidates(term: str) -> str:
+    return ("SELECT m.uid, d.headers, m.prefix FROM messages m JOIN search_docs d ON d.blob_id = m.blob_id "
+            f"WHERE m.mailbox_id = ?1 AND ({_has('d.headers', term, '?2')} "
+            "OR instr(lower(CAST(m.prefix AS TEXT)), ?3) > 0 "
+            "OR substr(lower(CAST(m.prefix AS TEXT)), 1, length(?4)) = ?4)")
 FULL_CHECK = 60.0  # seconds between looks at every blob row (the regular look starts after the last row seen)
 # Blobs that some message in a mailbox references and that have no search document: queue-only
 # blobs (mail relayed out, never stored here) are never indexed.
@@ -106,7 +115,7 @@ class SqliteSearchIndex:
                     found = _fts(raw, mailbox_id, columns, term, size[0] * HITS_PER_MESSAGE + 1000)
                     if found is not None:
                         return found
-            cond = " OR ".join(f"instr(d.{c}, ?) > 0" for c in columns)
+            cond = " OR ".join(_has(f"d.{c}", term) for c in columns)
             return {r[0] for r in raw.execute(f"SELECT m.uid {_JOIN} AND ({cond})", (mailbox_id, *[term] * len(columns)))}
         return await read_mailbox(self.db, mailbox_id, run)
 
@@ -122,7 +131,7 @@ class SqliteSearchIndex:
             return any(line.startswith(label) and term in line[len(label):] for line in lines)
 
         def run(raw: sqlite3.Connection) -> set[int]:
-            rows = raw.execute(_SQL_HEADER_CANDIDATES, (mailbox_id, term or label, f"\n{name}:", f"{name}:"))
+            rows = raw.execute(_sql_header_candidates(term or label), (mailbox_id, term or label, f"\n{name}:", f"{name}:"))
             return {uid for uid, headers, prefix in rows
                     if has(headers.splitlines()) or has(bytes(prefix).decode("utf-8", "replace").casefold().splitlines())}
         return await read_mailbox(self.db, mailbox_id, run)
