@@ -60,6 +60,34 @@ async def test_mail_stored_before_0008_gets_counts_and_sort_keys(tmp_path):
         db.close()
 
 
+def test_names_stored_in_a_labels_before_0014_are_kept_in_u_labels(tmp_path):
+    """Look-ups now ask for U-labels (util.idn): 0014 respells what an operator stored as A-labels, and
+    leaves a row alone when its other spelling is stored too."""
+    db = SqliteDatabase(tmp_path / "dizimail.db")
+    db.upgrade("0013")
+    with db.write_engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        for name in ("xn--tfr181f.cn", "xn--fiqs8s.cn", "中国.cn", "example.test"):
+            raw.execute("INSERT INTO domains (name, status, created) VALUES (?, 'active', 0)", (name,))
+        raw.execute("INSERT INTO routes (domain, kind, host, port, created) VALUES ('xn--wnyq9s.cn', 'smtp', 'h', 25, 0)")
+        raw.execute("INSERT INTO dkim_keys (domain, selector, private_key, public_key, created) "
+                    "VALUES ('xn--tfr181f.cn', 's', x'00', 'p', 0)")
+        for scope in ("xn--tfr181f.cn", "boss@xn--tfr181f.cn", "xn--zzzz-.cn"):
+            raw.execute("INSERT INTO spam_settings (scope, updated) VALUES (?, 0)", (scope,))
+    db.upgrade()
+    try:
+        raw = db.write_engine.raw_connection()
+        def column(sql: str) -> set[str]:
+            return {row[0] for row in raw.execute(sql).fetchall()}
+        assert column("SELECT name FROM domains") == {"电力.cn", "xn--fiqs8s.cn", "中国.cn", "example.test"}
+        assert column("SELECT domain FROM routes") == {"电网.cn"}
+        assert column("SELECT domain FROM dkim_keys") == {"电力.cn"}
+        assert column("SELECT scope FROM spam_settings") == {"电力.cn", "boss@电力.cn", "xn--zzzz-.cn"}
+        raw.close()
+    finally:
+        db.close()
+
+
 def test_the_head_revision_known_without_alembic_is_alembics_head():
     """SqliteDatabase.upgrade skips Alembic when the database is at head_revision(): it must be Alembic's."""
     from alembic.config import Config

@@ -10,7 +10,7 @@ import typer
 
 from dizimail.cli.common import ConfigOpt, app, console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
-from dizimail.services.dkim import txt_record
+from dizimail.services.dkim import record_name, txt_record
 
 route_app = typer.Typer(help="The mail routing table: DOMAIN → HOST[:PORT] or hold:USER.", no_args_is_help=True)
 relay_app = typer.Typer(help="Client networks allowed to relay through this server (e.g. the inner server).",
@@ -88,7 +88,7 @@ def dkim_generate(domain: str, bits: Annotated[int, typer.Option(help="RSA key s
     is signed from now on."""
     key = run(config, lambda s: s.dkim.generate(domain, bits))
     console.print(f"Publish this TXT record, then mail from {key.domain} is signed:")
-    print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')
+    print(f'{record_name(key)}. IN TXT "{txt_record(key)}"')
 
 
 @dkim_app.command("show")
@@ -98,7 +98,7 @@ def dkim_show(domain: str, config: ConfigOpt = None) -> None:
     if key is None:
         console.print(f"no DKIM key for {domain}")
         raise typer.Exit(1)
-    print(f'{key.selector}._domainkey.{key.domain}. IN TXT "{txt_record(key)}"')
+    print(f'{record_name(key)}. IN TXT "{txt_record(key)}"')
 
 
 fetch_app = typer.Typer(help="Mailboxes fetched over POP3/IMAP: the gateway's holding box (poll mode) and users' "

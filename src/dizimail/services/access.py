@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from dizimail.interfaces import AccessListStore
 from dizimail.model.access import AccessEntry, ListName
 from dizimail.model.errors import InvalidInput
+from dizimail.util.idn import ascii_domain, unicode_domain
 
 CACHE_SECONDS = 2.0  # an operator's change reaches running sessions within this
 MAX_IMPORT_LINE = 1000
@@ -30,13 +31,13 @@ _LOCAL_BAD = frozenset(' \t\r\n<>()[],;:\\"')
 
 
 def normalize_domain(text: str) -> str:
-    """Lower-case, no final dot, A-labels for an internationalised name (电力.cn → xn--...)."""
-    domain = text.strip().rstrip(".").lower()
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidInput("bad_access_pattern", f"{text}: not a valid domain") from exc
+    """Lower-case, no final dot, A-labels for an internationalised name (电力.cn → xn--...): the lists
+    match names as DNS spells them (client host names from PTR records are A-labels), where local
+    domains are kept in U-labels (services.accounts); util.idn converts both ways."""
+    try:
+        domain = ascii_domain(text)
+    except ValueError as exc:
+        raise InvalidInput("bad_access_pattern", f"{text}: not a valid domain") from exc
     if not domain or len(domain) > 253 or not all(_LABEL.fullmatch(label) for label in domain.split(".")):
         raise InvalidInput("bad_access_pattern", f"{text}: not a valid domain")
     return domain
@@ -75,8 +76,8 @@ def display_pattern(pattern: str) -> str:
         return pattern
     head, sep, domain = pattern.rpartition("@") if "@" in pattern else pattern.rpartition("*.")
     try:
-        return head + sep + domain.encode("ascii").decode("idna")
-    except UnicodeError:
+        return head + sep + unicode_domain(domain)
+    except ValueError:
         return pattern
 
 

@@ -22,6 +22,7 @@ from dizimail.model.errors import AuthFailed, InvalidInput, MailError, NotFound
 from dizimail.model.types import ACTIVE, SUSPENDED, Account, Alias, Domain
 from dizimail.services.lockout import FailureTracker as FailureTracker  # re-exported: net.listener uses it
 from dizimail.util.charclass import from_up
+from dizimail.util.idn import unicode_domain
 
 log = logging.getLogger("dizimail.auth")
 
@@ -34,10 +35,14 @@ _LOCAL_RE = re.compile(rf"^{_ATOM}+(?:\.{_ATOM}+)*$")
 
 
 def normalize_domain(name: str) -> str:
-    name = name.strip().lower().rstrip(".")
-    if len(name) > 253 or not _DOMAIN_RE.match(name):
-        raise InvalidInput("bad_domain", name)
-    return name
+    """Lower-case, no final dot, U-labels (xn--tfr181f.cn and 电力。cn are both 电力.cn: util.idn)."""
+    try:
+        domain = unicode_domain(name)
+    except ValueError:
+        raise InvalidInput("bad_domain", name) from None
+    if len(domain) > 253 or not _DOMAIN_RE.match(domain):
+        raise InvalidInput("bad_domain", domain)
+    return domain
 
 
 def normalize_address(address: str) -> str:

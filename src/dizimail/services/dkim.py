@@ -17,10 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from dizimail.interfaces import DkimKeyStore
 from dizimail.model.outbound import DkimKey
 from dizimail.services.accounts import normalize_domain
+from dizimail.util.idn import ascii_domain, unicode_address
 
 log = logging.getLogger("dizimail.dkim")
 SIGNED_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to", b"in-reply-to",
                   b"references", b"mime-version", b"content-type", b"content-transfer-encoding"]
+
+
+def record_name(key: DkimKey) -> str:
+    """Where the public key is published: ``selector._domainkey.domain``, in A-labels (DNS)."""
+    return f"{key.selector}._domainkey.{ascii_domain(key.domain)}"
 
 
 def txt_record(key: DkimKey) -> str:
@@ -32,7 +38,7 @@ def sign(key: DkimKey, message: bytes) -> bytes:
     present = {line.split(b":", 1)[0].strip().lower()
                for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if b":" in line and line[:1] not in b" \t"}
     headers = [h for h in SIGNED_HEADERS if h in present] or [b"from"]
-    signature: bytes = dkim.sign(message, key.selector.encode(), key.domain.encode(), key.private_key,
+    signature: bytes = dkim.sign(message, key.selector.encode(), ascii_domain(key.domain).encode(), key.private_key,
                                  canonicalize=(b"relaxed", b"relaxed"), include_headers=headers)
     return signature.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
@@ -56,5 +62,5 @@ class DkimService:
         return key
 
     async def key_for(self, address: str) -> DkimKey | None:
-        domain = address.rpartition("@")[2].lower()
+        domain = unicode_address(address.lower()).rpartition("@")[2]  # keys are kept under U-labels
         return await self.keys.get_dkim_key(domain) if domain else None

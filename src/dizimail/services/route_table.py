@@ -5,14 +5,17 @@ the local domains and aliases) while mail comes in."""
 
 from __future__ import annotations
 
-import re
-
 from dizimail.interfaces import MetaStore, RoutingStore
 from dizimail.model.errors import InvalidInput, NotFound
 from dizimail.model.outbound import Route
+from dizimail.services.accounts import normalize_domain
 from dizimail.services.resolver import split_hostport
+from dizimail.util.idn import unicode_address
 
-_DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+
+def _domain(text: str) -> str:
+    """"*" (the default route), or a domain name in U-labels as local domains are kept (accounts)."""
+    return "*" if text.strip() == "*" else normalize_domain(text)
 
 
 class RouteTable:
@@ -23,11 +26,9 @@ class RouteTable:
     async def add(self, domain: str, target: str) -> Route:
         """``target``: HOST[:PORT] (an SMTP next hop; PORT defaults to 25) or ``hold:USER`` (keep the domain's
         mail in USER's mailbox for the inner server to fetch). ``domain`` "*" is the default route."""
-        domain = domain.strip().lower().rstrip(".")
-        if domain != "*" and not _DOMAIN.fullmatch(domain):
-            raise InvalidInput("bad_domain", domain)
+        domain = _domain(domain)
         if target.lower().startswith("hold:"):
-            holder = target[5:].strip().lower()
+            holder = unicode_address(target[5:].strip().lower())
             info = await self.meta.lookup(holder)
             if info.account is None:
                 raise NotFound("unknown_user", holder)
@@ -51,7 +52,7 @@ class RouteTable:
         return await self.routing.list_routes()
 
     async def get(self, domain: str) -> Route | None:
-        return await self.routing.get_route(domain.strip().lower().rstrip("."))
+        return await self.routing.get_route(_domain(domain))
 
     async def remove(self, domain: str) -> None:
-        await self.routing.remove_route(domain.strip().lower().rstrip("."))
+        await self.routing.remove_route(_domain(domain))

@@ -10,6 +10,7 @@ from enum import StrEnum
 from dizimail.interfaces import MetaStore, RoutingStore
 from dizimail.model.outbound import Route
 from dizimail.model.types import ACTIVE, Account
+from dizimail.util.idn import unicode_address
 
 MAX_ALIAS_DEPTH = 8
 MAX_EXPANSION = 10_000
@@ -62,8 +63,8 @@ class Router:
         return result
 
     async def is_ours(self, domain: str) -> bool:
-        """Whether ``domain`` (lower-case) is a local domain or one our routing table serves."""
-        if (await self.meta.lookup(f"postmaster@{domain}")).domain is not None:
+        """Whether ``domain`` (lower-case, either IDN spelling) is a local domain or one our routing table serves."""
+        if (await self.meta.lookup(unicode_address(f"postmaster@{domain}"))).domain is not None:
             return True
         return await self._route(f"postmaster@{domain}") is not None
 
@@ -71,7 +72,7 @@ class Router:
         if address in seen or depth > MAX_ALIAS_DEPTH or len(seen) > MAX_EXPANSION:
             return Kind.LOCAL  # a loop or an absurd chain contributes nothing more
         seen.add(address)
-        info = await self.meta.lookup(address)
+        info = await self.meta.lookup(unicode_address(address))  # our domains are kept in U-labels
         domain = info.domain
         if domain is None:
             if address not in result.remote:
@@ -101,11 +102,11 @@ class Router:
     async def _route(self, address: str) -> Route | None:
         if self.routing is None:
             return None
-        return await self.routing.get_route(address.rpartition("@")[2])
+        return await self.routing.get_route(unicode_address(address).rpartition("@")[2])
 
     async def _hold(self, route: Route) -> Resolution:
         """A domain routed to "hold" (gateway, poll mode): one copy per recipient in the holding mailbox."""
-        info = await self.meta.lookup(route.host)
+        info = await self.meta.lookup(unicode_address(route.host))
         if info.account is None or info.account.status != ACTIVE:
             return Resolution(Kind.SUSPENDED)
         return Resolution(Kind.HOLD, accounts=[info.account], ours=True)

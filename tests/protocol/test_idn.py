@@ -1,0 +1,47 @@
+"""Internationalised domain names over the wire: a company on 电力.cn gets its mail however a sender spells
+the domain (A-labels, as MTAs without SMTPUTF8 send it, or U-labels), and its staff log in with either."""
+
+from __future__ import annotations
+
+import smtplib
+
+from conftest import PASSWORD, dizimail_cli, start_server
+from helpers import add_route, fetch_all, imap_login
+
+MESSAGE = "From: bob@example.org\r\nSubject: 锅炉检修\r\n\r\n明天检修。\r\n".encode()
+
+
+def test_mail_for_an_idn_domain_arrives_however_the_sender_spells_it(tmp_path):
+    srv = start_server(tmp_path)
+    try:
+        dizimail_cli(srv.config_file, "domain", "add", "xn--tfr181f.cn")  # as an operator may type it
+        listing = dizimail_cli(srv.config_file, "domain", "list").stdout
+        assert "电力.cn" in listing and "xn--" not in listing, listing
+        dizimail_cli(srv.config_file, "user", "add", "alice@电力。cn", "--password", PASSWORD)  # an IME's full stop
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
+            s.ehlo("mx.example.org")
+            assert s.sendmail("bob@example.org", ["alice@xn--tfr181f.cn", "ALICE@XN--TFR181F.CN"], MESSAGE) == {}
+            s.mail("bob@example.org")
+            assert s.rcpt("nobody@xn--tfr181f.cn")[0] == 550  # ours, and unknown: not a relay refusal
+            assert s.rcpt("x@xn--fiqs8s.cn")[:2] == (554, b"5.7.1 <x@xn--fiqs8s.cn>: Relay access denied")
+        messages = fetch_all(srv, "alice@xn--tfr181f.cn")  # logged in under the A-label spelling
+        assert len(messages) == 1 and "锅炉检修".encode() in messages[0]
+        with imap_login(srv, "alice@xn--tfr181f.cn") as imap:
+            assert imap.select("INBOX", readonly=True)[1] == [b"1"]
+    finally:
+        srv.stop()
+
+
+def test_a_route_for_an_idn_domain_takes_its_mail_in_either_spelling(tmp_path):
+    """A gateway's organisation domain may be internationalised: `route add` takes it in either spelling
+    (it refused U-labels before), and mail in A-labels finds the route."""
+    srv = start_server(tmp_path)
+    try:
+        add_route(srv, "电网.cn", "127.0.0.1:9")
+        assert srv.call(lambda s: s.routes.get("xn--wnyq9s.cn")).domain == "电网.cn"
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
+            s.ehlo("mx.example.org")
+            s.mail("bob@example.org")
+            assert s.rcpt("staff@xn--wnyq9s.cn")[0] == 250  # relayed for the routed domain, not refused
+    finally:
+        srv.stop()
