@@ -6,7 +6,8 @@ from __future__ import annotations
 import smtplib
 
 from conftest import PASSWORD, dizimail_cli, start_server
-from helpers import add_route, fetch_all, imap_login
+from helpers import add_route, fetch_all, imap_login, submit, wait_for
+from peers import smtp_sink_peer_fixture  # noqa: F401
 
 MESSAGE = "From: bob@example.org\r\nSubject: 锅炉检修\r\n\r\n明天检修。\r\n".encode()
 
@@ -43,5 +44,28 @@ def test_a_route_for_an_idn_domain_takes_its_mail_in_either_spelling(tmp_path):
             s.ehlo("mx.example.org")
             s.mail("bob@example.org")
             assert s.rcpt("staff@xn--wnyq9s.cn")[0] == 250  # relayed for the routed domain, not refused
+    finally:
+        srv.stop()
+
+
+def test_outbound_mail_names_idn_domains_in_a_labels_and_bounces_what_needs_smtputf8(tmp_path, smtp_sink_peer):
+    """Staff of 电力.cn write to 电网.cn, whose server (smtp-sink) offers no SMTPUTF8: the envelope goes in
+    A-labels, which it reads; a UTF-8 local part it cannot take comes back to the sender as a 5.6.7 bounce
+    instead of being sent in raw UTF-8."""
+    srv = start_server(tmp_path)
+    try:
+        dizimail_cli(srv.config_file, "domain", "add", "电力.cn")
+        srv.call(lambda s: s.accounts.add_user("alice@电力.cn", PASSWORD, "Alice", 0))
+        add_route(srv, "电网.cn", f"127.0.0.1:{smtp_sink_peer.port}")
+        with submit(srv, "alice@xn--tfr181f.cn") as s:
+            body = "From: alice@电力.cn\r\nTo: bob@电网.cn\r\nSubject: 调度\r\n\r\n请回电。\r\n".encode()
+            rcpts = ["bob@电网.cn", "张三@电网.cn", "carol@xn--wnyq9s.cn"]  # the route found in either spelling
+            assert s.sendmail("alice@电力.cn", rcpts, body, mail_options=["SMTPUTF8"]) == {}
+        [sent] = smtp_sink_peer.wait_for(1)
+        assert sent.sender == "alice@xn--tfr181f.cn"
+        assert sorted(sent.recipients) == ["bob@xn--wnyq9s.cn", "carol@xn--wnyq9s.cn"]
+        [bounce] = wait_for(lambda: fetch_all(srv, "alice@电力.cn"), what="the bounce for 张三@电网.cn")
+        assert b"5.6.7" in bounce and "张三@电网.cn".encode() in bounce, bounce
+        assert smtp_sink_peer.count() == 1
     finally:
         srv.stop()

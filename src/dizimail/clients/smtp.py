@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dizimail.codec.smtp_client import DataEncoder, Reply, ReplyError, ReplyParser, command, parse_ehlo
 from dizimail.interfaces.outbound import ConnectFailed, Envelope, Hop, SessionLost, TransactionResult
 from dizimail.net.connection import Connection, ConnectionClosed
+from dizimail.util.idn import ascii_domain
 
 log = logging.getLogger("dizimail.smtp.client")
 FLUSH = 256 * 1024
@@ -130,6 +131,29 @@ class SmtpClientSession:
             raise SessionLost(str(exc) or type(exc).__name__) from exc
 
     async def _send(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
+        """Domains go in A-labels, which every server reads (RFC 5890; ours are kept in U-labels). A local
+        part in UTF-8 needs SMTPUTF8 (RFC 6531 §3.2): at a hop without it such an address is refused
+        here, as the server would have to refuse it, and the others go."""
+        utf8 = "SMTPUTF8" in self.extensions
+        sender = _wire_address(envelope.sender)
+        wire = [_wire_address(r) for r in envelope.recipients]
+        if not utf8 and not sender.isascii():
+            return TransactionResult(NEEDS_SMTPUTF8, tuple(NEEDS_SMTPUTF8 for _ in wire), None)
+        sendable = [i for i, r in enumerate(wire) if utf8 or r.isascii()]
+        if len(sendable) == len(wire):
+            return await self._transact(Envelope(sender, tuple(wire), envelope.mail_params, envelope.rcpt_params),
+                                        body)
+        if not sendable:
+            return TransactionResult(NEEDS_SMTPUTF8, tuple(NEEDS_SMTPUTF8 for _ in wire), None)
+        params = envelope.rcpt_params
+        result = await self._transact(Envelope(sender, tuple(wire[i] for i in sendable), envelope.mail_params,
+                                               tuple(params[i] if i < len(params) else () for i in sendable)), body)
+        rcpts = [NEEDS_SMTPUTF8] * len(wire)
+        for reply, i in zip(result.rcpts, sendable, strict=True):
+            rcpts[i] = reply
+        return TransactionResult(result.mail, tuple(rcpts), result.data)
+
+    async def _transact(self, envelope: Envelope, body: AsyncIterator[bytes]) -> TransactionResult:
         self.dot_sent = False
         pipelining = "PIPELINING" in self.extensions
         mail_params = [p for p in envelope.mail_params if self._supported(p)]
@@ -199,6 +223,21 @@ class SmtpClientSession:
                 pass
         self.broken = True
         await self.conn.close()
+
+
+NEEDS_SMTPUTF8 = Reply(553, ("5.6.7 Address needs SMTPUTF8, which the next hop does not offer",))
+
+
+def _wire_address(address: str) -> str:
+    """``address`` with its domain in A-labels (unchanged: the null path, an address literal, a domain the
+    IDNA codec cannot spell)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{ascii_domain(domain)}"
+    except ValueError:
+        return address
 
 
 class SmtpClient:

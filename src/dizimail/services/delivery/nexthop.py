@@ -16,6 +16,7 @@ from dizimail.interfaces import RoutingStore
 from dizimail.interfaces.outbound import Hop
 from dizimail.services.resolver import make_resolver, split_hostport
 from dizimail.services.secretbox import Secrets
+from dizimail.util.idn import ascii_domain, unicode_domain
 
 log = logging.getLogger("dizimail.delivery")
 MAX_MX_HOSTS = 10
@@ -42,10 +43,21 @@ class NextHops:
         self.resolver = make_resolver(config.dns_servers, 10.0)
 
     def _tls(self, domain: str) -> str:
-        return self.config.tls_policy.get(domain, "may")
+        """``domain`` in A-labels; the operator may have written the policy's key in either spelling."""
+        policy = self.config.tls_policy
+        if domain in policy or "xn--" not in domain:
+            return policy.get(domain, "may")
+        try:
+            return policy.get(unicode_domain(domain), "may")
+        except ValueError:
+            return "may"
 
     async def resolve(self, domain: str) -> Destination:
-        route = await self.routing.get_route(domain) or await self.routing.get_route("*")
+        try:  # routes are kept under U-labels, DNS is asked in A-labels (util.idn)
+            named, domain = unicode_domain(domain), ascii_domain(domain)
+        except ValueError:
+            named = domain
+        route = await self.routing.get_route(named) or await self.routing.get_route("*")
         if route is not None and route.kind == "smtp":
             tls = self._tls(domain)
             return Destination(f"route:{route.host}:{route.port}:{tls}", (Hop(route.host, route.port, tls),))
