@@ -86,6 +86,26 @@ def test_import_5000_users_with_bad_rows_then_export(config_file, tmp_path):
     assert records[0]["quota"] == str(100 * 1024 * 1024)
 
 
+def test_import_files_saved_by_chinese_excel(config_file, tmp_path):
+    """Excel on Chinese Windows saves CSV in GBK (or UTF-8 with a BOM): --encoding reads the first, the BOM
+    is skipped, and a GBK file read as UTF-8 is refused with the way out, not imported as mojibake."""
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(f"address,password,quota,name\nli4@{DOMAIN},pw-li4-secret,,李四\n".encode("gbk"))
+    refused = cli(config_file, "user", "import", str(gbk), check=False)
+    assert refused.returncode == 2 and "--encoding gb18030" in refused.stderr, refused.stderr
+    assert "1 users imported" in cli(config_file, "user", "import", str(gbk), "--encoding", "gbk").stdout
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(f"address,password,quota,name\nwang5@{DOMAIN},pw-wang5-secret,,王五\n".encode("utf-8-sig"))
+    assert "1 users imported" in cli(config_file, "user", "import", str(bom)).stdout
+    names = {r["address"]: r["name"] for r in csv.DictReader(cli(config_file, "user", "export").stdout.splitlines())}
+    assert (names[f"li4@{DOMAIN}"], names[f"wang5@{DOMAIN}"]) == ("李四", "王五")
+    blocks = tmp_path / "blocks.txt"
+    blocks.write_bytes("@spam.example 广告\n".encode("gb18030"))
+    assert "1 added" in cli(config_file, "block", "import", str(blocks), "--encoding", "gb18030").stdout
+    assert "广告" in cli(config_file, "block", "list").stdout
+    assert cli(config_file, "user", "import", str(gbk), "--encoding", "klingon", check=False).returncode == 2
+
+
 def test_imported_user_logs_in_and_export_reimports(tmp_path):
     srv = start_server(tmp_path / "a")
     try:

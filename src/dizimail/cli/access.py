@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dizimail.cli.common import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, EncodingOpt, app, console, read_import, run
 from dizimail.cli.output import JsonOpt, err_console, print_json, print_table
 from dizimail.model.access import ListName
 from dizimail.services.access import display_pattern
@@ -18,7 +18,6 @@ PATTERN_HELP = ("an address or CIDR network (192.0.2.7, 198.51.100.0/24, 2001:db
                 "(spam@usa.com), a domain's senders (@usa.com) or its subdomains' (*.usa.com)")
 DomainOpt = Annotated[str | None, typer.Option("--domain", help=(
     "only for mail to this domain's recipients (default: the whole server)"))]
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 def _register(name: ListName, summary: str, effect: str) -> None:
@@ -57,14 +56,8 @@ def _register(name: ListName, summary: str, effect: str) -> None:
     @sub.command("import")
     def import_(file: Annotated[Path, typer.Argument(help="one entry per line, optionally followed by a note; "
                                                          "# comments")],
-                domain: DomainOpt = None, config: ConfigOpt = None) -> None:
-        try:
-            if file.stat().st_size > MAX_IMPORT_BYTES:
-                fail(f"{file} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB", 2)
-            lines = file.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read {file}: {exc}", 2)
-            return
+                domain: DomainOpt = None, encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
+        lines = read_import(file, encoding).splitlines()
         result = run(config, lambda s: s.access.import_lines(name, lines, domain))
         for lineno, _line, why in result.errors:
             err_console.print(f"line {lineno}: {why}")

@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 
 from dizimail.app.build import Services
-from dizimail.cli.common import ConfigOpt, app, console, err_console, fail, run
+from dizimail.cli.common import ConfigOpt, EncodingOpt, app, console, err_console, fail, read_import, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.util.units import format_size, parse_size
@@ -193,13 +193,9 @@ def parse_user_csv(text: str) -> tuple[list[tuple[int, tuple[str, str, str, int]
 
 @user_app.command("import")
 def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password[,quota,name]")],
-                config: ConfigOpt = None) -> None:
+                encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
     """Bulk-create users from CSV; bad rows are reported with their line number, good rows imported."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {file}: {exc}", 2)
-        return
+    text = read_import(file, encoding)
     rows, problems = parse_user_csv(text)
     async def go(s: Services) -> int:
         done = 0

@@ -20,12 +20,38 @@ from dizimail.i18n import translate
 from dizimail.model.errors import MailError
 
 T = TypeVar("T")
-__all__ = ["ConfigOpt", "app", "as_service_user", "console", "err_console", "fail", "load_or_fail", "run"]
+__all__ = ["ConfigOpt", "EncodingOpt", "app", "as_service_user", "console", "err_console", "fail", "load_or_fail",
+           "read_import", "run"]
 
 app = typer.Typer(help="dizimail: a complete, self-hosted mail system.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (or $DIZIMAIL_CONFIG)")]
+
+
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # an import file is read whole
+EncodingOpt = Annotated[str, typer.Option("--encoding", help="the file's character set: utf-8 (a BOM is skipped), "
+                                                            "or gb18030 / gbk for CSV saved by Excel on Chinese Windows")]
+
+
+def read_import(file: Path, encoding: str, max_bytes: int = MAX_IMPORT_BYTES) -> str:
+    """An import file's text; exit code 2 with the reason (and for text that is not UTF-8, what to do) if it
+    cannot be read."""
+    import codecs
+
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        fail(f"unknown --encoding {encoding!r}", 2)
+    try:
+        if file.stat().st_size > max_bytes:
+            fail(f"{file} is larger than {max_bytes // (1024 * 1024)} MB", 2)
+        return file.read_text(encoding="utf-8-sig" if codec == "utf-8" else codec)
+    except UnicodeDecodeError as exc:
+        hint = " (not UTF-8: if Excel saved it, try --encoding gb18030)" if codec == "utf-8" else ""
+        fail(f"cannot read {file} as {codec}: byte {exc.start}{hint}", 2)
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}", 2)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
