@@ -40,10 +40,12 @@ eicar = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!
 open(f"{sys.argv[1]}/bench.hdb", "w").write(f"{hashlib.md5(eicar).hexdigest()}:{len(eicar)}:Bench.EICAR\n")
 open(f"{sys.argv[1]}/bench.ndb", "w").write(f"Bench.Marker:0:*:{b'DIZIMAIL-BENCH-MARKER'.hex()}\n")
 PY
+mkdir -p "$W/clamtmp"
 cat > "$W/clamd.conf" <<CONF
 TCPSocket $CLAMD_PORT
 TCPAddr 127.0.0.1
 DatabaseDirectory $W/clamdb
+TemporaryDirectory $W/clamtmp
 PidFile $W/clamd.pid
 LogFile $W/clamd.log
 User root

@@ -794,7 +794,10 @@ class ClamdPeer(_Peer):
         (db / "dizimail-test.hdb").write_text(f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:Dizimail-Test.EICAR\n")
         (db / "dizimail-test.ndb").write_text(f"Dizimail-Test.Marker:0:*:{MARKER.hex()}\n")
         conf = self.workdir / "clamd.conf"
+        scratch = self.workdir / "tmp"  # its INSTREAM files: a clamd the tests kill leaves them here, not in /tmp
+        scratch.mkdir(exist_ok=True)
         lines = ["Foreground yes", f"TCPSocket {self.port}", "TCPAddr 127.0.0.1", f"DatabaseDirectory {db}",
+                 f"TemporaryDirectory {scratch}",
                  f"LogFile {self.workdir / 'clamd.log'}", f"PidFile {self.workdir / 'clamd.pid'}", "ScanArchive yes",
                  "MaxRecursion 24", "SelfCheck 3600"]
         if os.geteuid() == 0:
