@@ -19,6 +19,7 @@ from dizimail.config.schema import Config
 from dizimail.imap.server import ImapContext, imap_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
+from dizimail.services.cancel import raise_if_cancelling
 from dizimail.services.limits import ConnectionLimiter
 from dizimail.services.policy.facts import Mode
 from dizimail.services.queue.runner import QueueRunner
@@ -26,6 +27,7 @@ from dizimail.services.search import IndexPacer
 from dizimail.smtp.server import SmtpContext, smtp_listener
 
 log = logging.getLogger("dizimail.app")
+STOP_GRACE = 10.0  # seconds a cancelled background task has to end when the node stops
 
 ROLE_SERVICES = {
     "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"),
@@ -129,6 +131,7 @@ class Node:
                 try:
                     await services.mailstore.index_pending(budget)
                 except Exception:  # retried at the next interval
+                    raise_if_cancelling()
                     log.exception("search.index.failed")
             await asyncio.sleep(interval)  # at most one run a period
 
@@ -139,6 +142,7 @@ class Node:
             try:
                 await services.scanner.self_check()
             except Exception:  # logged; tried again at the next interval
+                raise_if_cancelling()
                 log.exception("antivirus.selfcheck.error")
             await asyncio.sleep(self.config.antivirus.self_check_interval)
 
@@ -149,6 +153,7 @@ class Node:
             try:
                 await services.fetch.run_due()
             except Exception:  # an account's failure is recorded on it; anything else is retried
+                raise_if_cancelling()
                 log.exception("fetch.run.failed")
 
     async def _sweeper(self, services: Services) -> None:
@@ -162,6 +167,7 @@ class Node:
                 await services.whitelist.expire()
                 removed = await services.mailstore.sweep(self.config.storage.blob_grace)
             except Exception:  # a failed sweep is retried at the next interval
+                raise_if_cancelling()
                 log.exception("storage.sweep.failed")
                 continue
             if removed:
@@ -173,12 +179,23 @@ class Node:
             await self.workers.stop()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _ended(self._tasks, "node.task")
         await asyncio.gather(*(listener.stop() for listener in self.listeners), return_exceptions=True)
         if self.services is not None:
             await self.services.quarantine.close()
             log.info("node.stopped received=%d", self.services.ingest.received)  # its workers' included
         await self._stack.aclose()
+
+
+async def _ended(tasks: list[asyncio.Task[None]], what: str) -> None:
+    """Wait for cancelled tasks to end, at most STOP_GRACE seconds: a task that does not (a cancellation
+    some library swallowed, services.cancel) is logged and left, never waited for for ever."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
+    for task in pending:
+        log.error("%s.stuck task=%s: not ended %.0f s after cancel; stopping without it", what,
+                  task.get_coro(), STOP_GRACE)
 
 
 async def serve(config: Config, config_path: Path | None = None) -> None:

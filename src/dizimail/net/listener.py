@@ -34,6 +34,7 @@ class ListenError(Exception):
 ACCEPT_BATCH = 256  # connections taken from the kernel's queue per readiness event
 ACCEPT_PAUSE = 0.1  # seconds without accepting after EMFILE/ENFILE/ENOMEM (the queue waits in the kernel)
 HANDSHAKE_TIMEOUT = 10.0  # seconds an implicit-TLS client has to finish its handshake
+STOP_GRACE = 10.0  # seconds cancelled sessions have to end when the listener stops
 
 
 class Listener:
@@ -168,7 +169,11 @@ class Listener:
         self.sockets = []
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded: a session whose cancellation a library swallowed must not hold the stop
+            _done, stuck = await asyncio.wait(list(self._tasks), timeout=STOP_GRACE)
+            if stuck:
+                log.error("%s.stop.stuck sessions=%d: not ended %.0f s after cancel", self.name, len(stuck),
+                          STOP_GRACE)
 
 
 def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:

@@ -17,6 +17,7 @@ from typing import BinaryIO, cast
 
 import aioclamd
 
+from dizimail.services.cancel import raise_if_cancelling
 from dizimail.services.resolver import split_hostport
 
 log = logging.getLogger("dizimail.antivirus")
@@ -60,6 +61,7 @@ class VirusScanner:
         try:
             answer = await self.client.instream(cast(BinaryIO, _Chunks(data)))
         except (aioclamd.ClamdError, OSError, TimeoutError) as exc:
+            raise_if_cancelling()  # the error may stand for a cancellation (services.cancel)
             log.warning("antivirus.unavailable clamd=%s error=%s", self.address, exc)
             return ScanResult("error", detail=f"{type(exc).__name__}: {exc}")
         if not answer:
