@@ -49,6 +49,16 @@ def test_certificate_names_the_address_the_node_listens_on(tmp_path):
     assert set(ips) == {"127.0.0.1", "127.0.0.2"}
 
 
+def test_an_internationalised_hostname_is_written_in_a_labels(tmp_path):
+    """邮件.电力.cn (as a Chinese operator types it, ideographic full stop included) names the server as
+    greetings, Received fields and certificates can carry it: in A-labels."""
+    data = tmp_path / "data"
+    assert init("--data-dir", str(data), "--hostname", "邮件.电力。cn", "--domain", "电力.cn").returncode == 0
+    assert tomllib.loads((data / "dizimail.toml").read_text())["server"]["hostname"] == "xn--5nq051n.xn--tfr181f.cn"
+    cn, dns, _ips = names_in(data / "tls" / "cert.pem")
+    assert cn == "xn--5nq051n.xn--tfr181f.cn" and "xn--5nq051n.xn--tfr181f.cn" in dns
+
+
 def test_init_refuses_a_hostname_with_a_quote_or_a_line_break_and_creates_nothing(tmp_path):
     for bad in ('mail"x.test', "mail.test\n[server]", "mail test", "-mail.test", "a..b"):
         result = init("--data-dir", str(tmp_path / "data"), "--hostname", bad)

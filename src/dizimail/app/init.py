@@ -25,6 +25,7 @@ from dizimail.config.loader import load_config
 from dizimail.config.schema import PORT_OFFSETS, SERVICES, Config
 from dizimail.model.errors import MailError
 from dizimail.storage.fs.keyfile import load_or_create_key
+from dizimail.util.idn import ascii_domain
 
 CONFIG_NAME = "dizimail.toml"
 DEMO_USERS = ("alice", "bob")
@@ -43,8 +44,12 @@ class InitResult:
 
 
 def check_hostname(name: str) -> str:
-    """A host name (RFC 1123 §2.1): letters, digits and hyphens in dot-separated labels."""
-    name = name.rstrip(".").lower()
+    """A host name (RFC 1123 §2.1): letters, digits and hyphens in dot-separated labels; an internationalised
+    one (邮件.电力.cn) in its A-labels, as greetings, Received fields and the certificate need it."""
+    try:
+        name = ascii_domain(name)
+    except ValueError:
+        raise InitError(f"invalid host name {name!r}: not a domain name") from None
     if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
         raise InitError(f"invalid host name {name!r}: use letters, digits, hyphens and dots (e.g. mail.example.com)")
     return name
