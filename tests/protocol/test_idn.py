@@ -57,15 +57,19 @@ def test_outbound_mail_names_idn_domains_in_a_labels_and_bounces_what_needs_smtp
         dizimail_cli(srv.config_file, "domain", "add", "电力.cn")
         srv.call(lambda s: s.accounts.add_user("alice@电力.cn", PASSWORD, "Alice", 0))
         add_route(srv, "电网.cn", f"127.0.0.1:{smtp_sink_peer.port}")
+        dizimail_cli(srv.config_file, "dkim", "generate", "xn--tfr181f.cn")
         with submit(srv, "alice@xn--tfr181f.cn") as s:
             body = "From: alice@电力.cn\r\nTo: bob@电网.cn\r\nSubject: 调度\r\n\r\n请回电。\r\n".encode()
             rcpts = ["bob@电网.cn", "张三@电网.cn", "carol@xn--wnyq9s.cn"]  # the route found in either spelling
             assert s.sendmail("alice@电力.cn", rcpts, body, mail_options=["SMTPUTF8"]) == {}
-        [sent] = smtp_sink_peer.wait_for(1)
-        assert sent.sender == "alice@xn--tfr181f.cn"
-        assert sorted(sent.recipients) == ["bob@xn--wnyq9s.cn", "carol@xn--wnyq9s.cn"]
+            # an older client names its own domain in A-labels: still alice's address, still signed
+            assert s.sendmail("alice@xn--tfr181f.cn", ["bob@xn--wnyq9s.cn"], b"From: alice@xn--tfr181f.cn\r\nSubject: plain\r\n\r\nok\r\n") == {}
+        sent = smtp_sink_peer.wait_for(2)
+        assert [m.sender for m in sent] == ["alice@xn--tfr181f.cn"] * 2
+        assert sorted(r for m in sent for r in m.recipients) == ["bob@xn--wnyq9s.cn"] * 2 + ["carol@xn--wnyq9s.cn"]
+        assert all(b"d=xn--tfr181f.cn;" in m.data for m in sent), [m.data[:400] for m in sent]
         [bounce] = wait_for(lambda: fetch_all(srv, "alice@电力.cn"), what="the bounce for 张三@电网.cn")
         assert b"5.6.7" in bounce and "张三@电网.cn".encode() in bounce, bounce
-        assert smtp_sink_peer.count() == 1
+        assert smtp_sink_peer.count() == 2
     finally:
         srv.stop()

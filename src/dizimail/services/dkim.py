@@ -37,7 +37,7 @@ def sign(key: DkimKey, message: bytes) -> bytes:
     """The DKIM-Signature header line(s) for ``message`` (relaxed/relaxed, rsa-sha256), CRLF-terminated."""
     present = {line.split(b":", 1)[0].strip().lower()
                for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if b":" in line and line[:1] not in b" \t"}
-    headers = [h for h in SIGNED_HEADERS if h in present] or [b"from"]
+    headers = [h for h in SIGNED_HEADERS if h in present or h == b"from"]  # From always (RFC 6376 §5.4), even absent
     signature: bytes = dkim.sign(message, key.selector.encode(), ascii_domain(key.domain).encode(), key.private_key,
                                  canonicalize=(b"relaxed", b"relaxed"), include_headers=headers)
     return signature.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
