@@ -15,10 +15,12 @@ MESSAGE = "From: bob@example.org\r\nSubject: 锅炉检修\r\n\r\n明天检修。
 def test_mail_for_an_idn_domain_arrives_however_the_sender_spells_it(tmp_path):
     srv = start_server(tmp_path)
     try:
-        dizimail_cli(srv.config_file, "domain", "add", "xn--tfr181f.cn")  # as an operator may type it
+        added = dizimail_cli(srv.config_file, "domain", "add", "xn--tfr181f.cn").stdout  # as an operator may type it
+        assert "domain 电力.cn added" in added, added
         listing = dizimail_cli(srv.config_file, "domain", "list").stdout
         assert "电力.cn" in listing and "xn--" not in listing, listing
-        dizimail_cli(srv.config_file, "user", "add", "alice@电力。cn", "--password", PASSWORD)  # an IME's full stop
+        added = dizimail_cli(srv.config_file, "user", "add", "Alice@电力。cn", "--password", PASSWORD).stdout  # an IME's
+        assert "user alice@电力.cn added" in added, added  # full stop
         with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
             s.ehlo("mx.example.org")
             assert s.sendmail("bob@example.org", ["alice@xn--tfr181f.cn", "ALICE@XN--TFR181F.CN"], MESSAGE) == {}

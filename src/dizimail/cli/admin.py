@@ -16,6 +16,7 @@ from dizimail.app.build import Services
 from dizimail.cli.common import ConfigOpt, EncodingOpt, app, console, err_console, fail, read_import, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
+from dizimail.services.accounts import normalize_address
 from dizimail.util.units import format_size, parse_size
 
 domain_app = typer.Typer(help="Manage mail domains.", no_args_is_help=True)
@@ -44,8 +45,8 @@ def domain_add(name: str, alias_of: Annotated[str | None, typer.Option(
         "--alias-of", help="make NAME a domain alias: its addresses map onto this domain's")] = None,
                config: ConfigOpt = None) -> None:
     """Add a local domain (or a domain alias)."""
-    run(config, lambda s: s.accounts.add_domain(name, alias_of))
-    console.print(f"domain {name} added" + (f" as an alias of {alias_of}" if alias_of else ""))
+    domain = run(config, lambda s: s.accounts.add_domain(name, alias_of))  # as stored: 电力.cn for xn--tfr181f.cn
+    console.print(f"domain {domain.name} added" + (f" as an alias of {domain.alias_of}" if domain.alias_of else ""))
 
 
 @domain_app.command("list")
@@ -100,7 +101,7 @@ def user_add(address: str, password: PasswordOpt = None, password_stdin: StdinOp
     """Add a user with a mailbox."""
     secret = read_password(password, password_stdin)
     run(config, lambda s: s.accounts.add_user(address, secret, name, quota_arg(quota)))
-    console.print(f"user {address} added")
+    console.print(f"user {normalize_address(address)} added")
 
 
 @user_app.command("list")
