@@ -383,7 +383,9 @@ async def test_a_backlog_of_deferred_mail_is_leased_oldest_first_without_a_scan_
     taken = [i.queue_id for i in three] + [i.queue_id for i in four]
     # Which of the two writes comes first is the scheduler's choice: the first takes what both read.
     assert len(taken) == len(set(taken)) and (three or four) and "B025" not in taken, (three, four)
-    assert set(taken) <= {f"B{n:03d}" for n in range(20, 40)}
+    # Read at once, they share ten candidates; read one after the other, the second gets the next ten, up to
+    # B040 (B025 is held).
+    assert set(taken) <= {f"B{n:03d}" for n in range(20, 41)}, taken
     plan = [r[3] for r in meta.db.quick().execute("EXPLAIN QUERY PLAN " + _DUE, (0, 0, 10))]
     assert not [step for step in plan if "CORRELATED" in step], plan
 
