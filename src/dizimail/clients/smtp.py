@@ -137,13 +137,11 @@ class SmtpClientSession:
         utf8 = "SMTPUTF8" in self.extensions
         sender = _wire_address(envelope.sender)
         wire = [_wire_address(r) for r in envelope.recipients]
-        if not utf8 and not sender.isascii():
-            return TransactionResult(NEEDS_SMTPUTF8, tuple(NEEDS_SMTPUTF8 for _ in wire), None)
-        sendable = [i for i, r in enumerate(wire) if utf8 or r.isascii()]
+        sendable = [i for i, r in enumerate(wire) if utf8 or (r.isascii() and sender.isascii())]
         if len(sendable) == len(wire):
             return await self._transact(Envelope(sender, tuple(wire), envelope.mail_params, envelope.rcpt_params),
                                         body)
-        if not sendable:
+        if not sendable:  # nothing this hop can take: no transaction at all
             return TransactionResult(NEEDS_SMTPUTF8, tuple(NEEDS_SMTPUTF8 for _ in wire), None)
         params = envelope.rcpt_params
         result = await self._transact(Envelope(sender, tuple(wire[i] for i in sendable), envelope.mail_params,
