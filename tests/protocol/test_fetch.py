@@ -208,3 +208,27 @@ def test_a_plaintext_fetch_password_from_before_works_and_is_sealed_at_the_next_
         assert len(fetch_all(again, owner)) == 2
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_a_refused_fetch_login_closes_its_connection(pair, protocol):
+    """A wrong password (or a mailbox in use) ends the fetcher's session: the remote server sees the
+    connection closed, not left open until the garbage collector finds it (the exception, kept here,
+    still refers to the client)."""
+    import asyncio
+
+    from dizimail.clients.fetch import StdlibMailboxClient
+    from dizimail.interfaces.remote import FetchFailed
+
+    gateway, _inner = pair
+    remote = gateway.add_user(f"refused-{protocol}")
+    listener = next(x for x in gateway.node.listeners if x.port == gateway.ports[protocol])
+    account = FetchAccount(0, None, "account", protocol, "127.0.0.1", gateway.ports[protocol], "starttls", False,
+                           remote, "not-the-password", 60.0, True)
+    with pytest.raises(FetchFailed) as refused:
+        asyncio.run(StdlibMailboxClient().open(account, 30))
+    assert "uthentication" in str(refused.value) or "ERR" in str(refused.value), refused.value
+    deadline = time.monotonic() + 10
+    while listener.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listener.active == 0, f"{listener.active} connection(s) still open on the remote server"

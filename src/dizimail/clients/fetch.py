@@ -36,10 +36,14 @@ class _Pop3:
             self.client: poplib.POP3 = poplib.POP3_SSL(acc.host, acc.port, timeout=timeout, context=context)
         else:
             self.client = poplib.POP3(acc.host, acc.port, timeout=timeout)
+        try:  # a refused login (wrong password, the mailbox in use) must not leave the connection open
             if acc.security == "starttls":
                 self.client.stls(context)
-        self.client.user(acc.username)
-        self.client.pass_(acc.password)
+            self.client.user(acc.username)
+            self.client.pass_(acc.password)
+        except BaseException:
+            self.client.close()
+            raise
 
     def listing(self) -> dict[str, str]:
         _resp, lines, _octets = self.client.uidl()
@@ -61,7 +65,10 @@ class _Pop3:
         self.client.dele(int(ref))
 
     def close(self) -> None:
-        self.client.quit()  # POP3 deletes take effect at QUIT (RFC 1939 UPDATE state)
+        try:
+            self.client.quit()  # POP3 deletes take effect at QUIT (RFC 1939 UPDATE state)
+        finally:
+            self.client.close()  # poplib closes only after a good QUIT reply
 
 
 class _Imap:
@@ -70,12 +77,16 @@ class _Imap:
             self.client: imaplib.IMAP4 = imaplib.IMAP4_SSL(acc.host, acc.port, ssl_context=context, timeout=timeout)
         else:
             self.client = imaplib.IMAP4(acc.host, acc.port, timeout=timeout)
+        try:  # as for POP3: nothing left open when the login or SELECT is refused
             if acc.security == "starttls":
                 self.client.starttls(context)
-        self.client.login(acc.username, acc.password)
-        typ, data = self.client.select("INBOX")
-        if typ != "OK":
-            raise OSError(f"SELECT INBOX failed: {data!r}")
+            self.client.login(acc.username, acc.password)
+            typ, data = self.client.select("INBOX")
+            if typ != "OK":
+                raise OSError(f"SELECT INBOX failed: {data!r}")
+        except BaseException:
+            self.client.shutdown()
+            raise
         validity = _UIDVALIDITY.search(b" ".join(x for x in self.client.untagged_responses.get("OK", [])
                                                  if isinstance(x, bytes)))
         self.validity = validity.group(1).decode() if validity else "0"
@@ -106,9 +117,11 @@ class _Imap:
         self.deleted = True
 
     def close(self) -> None:
-        if self.deleted:
-            self.client.expunge()
-        self.client.logout()
+        try:
+            if self.deleted:
+                self.client.expunge()
+        finally:
+            self.client.logout()  # shuts the socket down whatever the server answers
 
 
 class StdlibMailbox:
