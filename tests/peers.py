@@ -98,6 +98,14 @@ def _require_free(host: str, port: int, udp: bool = False) -> None:
                 raise AssertionError(f"{host}:{port} is not free: {e}") from e
 
 
+def _is_free(host: str, port: int, udp: bool = False) -> bool:
+    try:
+        _require_free(host, port, udp)
+    except AssertionError:
+        return False
+    return True
+
+
 def _reachable_by_others(path: Path) -> bool:
     """Can an unprivileged uid walk down to `path`? pytest's own tmp_path root is private (0700)."""
     return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
@@ -589,7 +597,8 @@ class DnsmasqPeer(_Peer):
         self.conf.write_text("".join(f"{o}\n" for o in [*options, *(r.option() for r in ordered)]))
         with open(self.workdir / "dnsmasq.stderr", "wb") as stderr:
             self._proc = subprocess.Popen([dnsmasq, "--keep-in-foreground", f"--conf-file={self.conf}"],
-                                          stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+                                          stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                          start_new_session=True)  # its own group: stop() ends its TCP children
         wait_until(lambda: self._proc is not None and (self._proc.poll() is not None
                                                       or _accepts(self.address, self.port)),
                    15, f"dnsmasq on {self.nameserver}", self.diagnostics)
@@ -597,8 +606,16 @@ class DnsmasqPeer(_Peer):
             raise AssertionError(f"dnsmasq exited with {self._proc.returncode}\n{self.diagnostics()}")
 
     def stop(self) -> None:
+        """Stop dnsmasq and the children it forks for TCP queries: they hold its listening sockets
+        (inherited) until they end, and a restart on the same port found it busy."""
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         _stop_child(self._proc)
         self._proc = None
+        wait_until(lambda: _is_free(self.address, self.port, udp=True), 10, f"{self.nameserver} to be free")
 
     def restart(self) -> None:
         self.stop()
