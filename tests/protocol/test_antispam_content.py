@@ -95,6 +95,28 @@ def test_score_command_prints_a_line_per_message(tmp_path, dns, corpus):
         srv.stop()
 
 
+def test_score_uses_the_model_delivery_would_and_says_when_there_is_none(tmp_path, dns, corpus):
+    """Delivery scores only with a model that has learnt enough (antispam.content_min_trained), a user's
+    own before the global one; `spam score` said 5.00 of an untrained model as if delivery used it."""
+    srv = start_server(tmp_path / "n", extra='\n[antispam]\ndnsbl_zones = []\n')
+    try:
+        user = srv.add_user("staff")
+        sample = tmp_path / "sample.eml"
+        sample.write_bytes(message("spam", 5, random.Random(5), "gbk"))
+        untrained = dizimail_cli(srv.config_file, "spam", "score", str(sample))
+        assert untrained.stdout == f"{sample} 5.00\n"
+        assert "the global model has learnt from 0 spam and 0 ham" in untrained.stderr
+        assert "delivery does not score content yet" in untrained.stderr
+        dizimail_cli(srv.config_file, "spam", "train", "--ham", str(corpus / "ham"), "--spam", str(corpus / "spam"))
+        trained = dizimail_cli(srv.config_file, "spam", "score", str(sample))
+        assert trained.stderr == "" and float(trained.stdout.split()[-1]) >= 9
+        personal = dizimail_cli(srv.config_file, "spam", "score", "--user", user, str(sample))
+        assert personal.stdout == trained.stdout  # no model of the user's own: the global one, as delivery
+        assert f"{user}'s own model has learnt from 0 spam and 0 ham" in personal.stderr
+    finally:
+        srv.stop()
+
+
 def test_tag_junk_and_headers_over_smtp(tmp_path, dns, corpus):
     srv = trained_node(tmp_path / "n", dns, corpus, "reject_at = 10.5\n")  # nothing refused: see where it goes
     try:

@@ -86,9 +86,9 @@ def train(ham: Annotated[list[Path] | None, typer.Option("--ham", help="a folder
 def score(paths: Annotated[list[Path], typer.Argument(help="message files or folders")],
           user: UserOpt = None, config: ConfigOpt = None) -> None:
     """Print ``<path> <score>`` per message: the content score 0-10 that delivery would use (no network;
-    --user: with that user's personal model)."""
+    --user: with that user's personal model once it has learnt enough, else the global one)."""
     async def go(s: Services) -> None:
-        model = await s.content.model(scope_of(user=user) if user is not None else "")
+        model = await s.content.model(await _scoring_model(s, user))
         out = sys.stdout
         for path in message_files(paths):
             data = _read(path)
@@ -99,6 +99,26 @@ def score(paths: Annotated[list[Path], typer.Argument(help="message files or fol
             out.write(f"{name} {value:.2f}\n")
         out.flush()
     run(config, go)
+
+
+async def _scoring_model(s: Services, user: str | None) -> str:
+    """The model delivery would score with (services/policy/content.py): a user's own once it has learnt
+    enough, else the global one; said on stderr when delivery would not score at all yet."""
+    least = s.config.antispam.content_min_trained
+    if user is not None:
+        name = scope_of(user=user)
+        nspam, nham = await s.content.trained(name)
+        if nspam >= least and nham >= least:
+            return name
+        err_console.print(f"{user}'s own model has learnt from {nspam} spam and {nham} ham, fewer than "
+                          f"antispam.content_min_trained = {least} each: scores are the global model's, "
+                          "as delivery would use")
+    nspam, nham = await s.content.trained("")
+    if nspam < least or nham < least:
+        err_console.print(f"the global model has learnt from {nspam} spam and {nham} ham, fewer than "
+                          f"antispam.content_min_trained = {least} each: delivery does not score content "
+                          "yet, and these scores mean nothing (train it first: dizimail spam train)")
+    return ""
 
 
 settings_app = typer.Typer(help="Spam thresholds and personal models per domain and per user.", no_args_is_help=True)
