@@ -7,7 +7,7 @@ import smtplib
 
 from conftest import PASSWORD, dizimail_cli, start_server
 from helpers import add_route, fetch_all, imap_login, submit, wait_for
-from peers import smtp_sink_peer_fixture  # noqa: F401
+from peers import DnsmasqPeer, free_dns_port, smtp_sink_peer_fixture  # noqa: F401
 
 MESSAGE = "From: bob@example.org\r\nSubject: 锅炉检修\r\n\r\n明天检修。\r\n".encode()
 
@@ -75,3 +75,21 @@ def test_outbound_mail_names_idn_domains_in_a_labels_and_bounces_what_needs_smtp
         assert smtp_sink_peer.count() == 2
     finally:
         srv.stop()
+
+
+def test_a_bounce_names_an_idn_domain_that_does_not_exist_as_people_read_it(tmp_path):
+    """The reason in the bounce named the domain in A-labels alone (xn--wnyq9s.cn), which the Chinese
+    sender cannot read; both spellings now."""
+    with DnsmasqPeer(tmp_path / "dns", free_dns_port(), local_domains=("test", "cn")) as dns:  # .cn: NXDOMAIN
+        srv = start_server(tmp_path / "n", f'[delivery]\ndns_servers = ["{dns.nameserver}"]\n')
+        try:
+            dizimail_cli(srv.config_file, "domain", "add", "电力.cn")
+            srv.call(lambda s: s.accounts.add_user("alice@电力.cn", PASSWORD, "Alice", 0))
+            with submit(srv, "alice@xn--tfr181f.cn") as s:  # smtplib's AUTH takes ASCII only
+                body = "From: alice@电力.cn\r\nTo: bob@电网.cn\r\nSubject: 调度\r\n\r\n请回电。\r\n".encode()
+                assert s.sendmail("alice@电力.cn", ["bob@电网.cn"], body, mail_options=["SMTPUTF8"]) == {}
+            [bounce] = wait_for(lambda: fetch_all(srv, "alice@电力.cn"), what="the bounce for bob@电网.cn")
+            assert "5.1.2 Domain 电网.cn (xn--wnyq9s.cn) does not exist".encode() in bounce, bounce
+            assert "query[MX] xn--wnyq9s.cn" in dns.log()
+        finally:
+            srv.stop()

@@ -67,10 +67,13 @@ class NextHops:
             return Destination(f"smarthost:{host}:{port}", (Hop(
                 host, port, self.config.smarthost_tls, username=self.config.smarthost_username,
                 password=password, fingerprint=self.config.smarthost_tls_fingerprint),))
-        return await self._mx(domain)
+        return await self._mx(domain, named)
 
-    async def _mx(self, domain: str) -> Destination:
+    async def _mx(self, domain: str, named: str) -> Destination:
+        """``domain`` in A-labels (what DNS is asked); ``named``, as people read it, goes in the reasons
+        that reach the sender's bounce (电网.cn (xn--wnyq9s.cn), not the A-label alone)."""
         key = f"mx:{domain}"
+        shown = domain if named == domain else f"{named} ({domain})"
         literal = _address_literal(domain)
         if literal is not None:
             return Destination(key, (Hop(literal, self.config.mx_port, self._tls(domain)),))
@@ -79,13 +82,13 @@ class NextHops:
             records = sorted(((r.preference, str(r.exchange).rstrip(".").lower()) for r in answer),
                              key=lambda pr: pr[0])
         except dns.resolver.NXDOMAIN:
-            return Destination(key, (), f"5.1.2 Domain {domain} does not exist")
+            return Destination(key, (), f"5.1.2 Domain {shown} does not exist")
         except dns.resolver.NoAnswer:
             records = [(0, domain)]  # RFC 5321 §5.1: no MX, the domain itself is the host
         except (dns.exception.DNSException, OSError) as exc:
-            return Destination(key, (), f"4.4.3 DNS lookup of {domain} failed: {type(exc).__name__}")
+            return Destination(key, (), f"4.4.3 DNS lookup of {shown} failed: {type(exc).__name__}")
         if len(records) == 1 and records[0][1] in ("", "."):
-            return Destination(key, (), f"5.1.10 Domain {domain} accepts no mail (null MX)")
+            return Destination(key, (), f"5.1.10 Domain {shown} accepts no mail (null MX)")
         hops: list[Hop] = []
         temporary = ""
         for _pref, host in records[:MAX_MX_HOSTS]:
@@ -96,7 +99,7 @@ class NextHops:
                 continue
             hops.extend(Hop(a, self.config.mx_port, self._tls(domain), server_name=host) for a in addresses)
         if not hops:
-            return Destination(key, (), temporary or f"5.4.4 No address for the mail hosts of {domain}")
+            return Destination(key, (), temporary or f"5.4.4 No address for the mail hosts of {shown}")
         return Destination(key, tuple(hops))
 
     async def _addresses(self, host: str) -> list[str]:
