@@ -39,6 +39,7 @@ from dizimail.services.route_table import RouteTable
 from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
 from dizimail.services.submit import Submitter
+from dizimail.services.tokens import TokenService
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
@@ -52,6 +53,7 @@ from dizimail.storage.sqlite.queue import SqliteQueueStore
 from dizimail.storage.sqlite.routing import SqliteRoutingStore
 from dizimail.storage.sqlite.search import SqliteSearchIndex
 from dizimail.storage.sqlite.settings import SqliteDkimKeyStore, SqliteSettingsStore
+from dizimail.storage.sqlite.tokens import SqliteTokenStore
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Services:
     scanner: VirusScanner | None
     quarantine: Quarantine
     spam_settings: SpamSettings
+    tokens: TokenService
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Stores:
     whitelist: SqliteWhitelistStore
     quarantine: SqliteQuarantineStore
     spam_settings: SqliteSpamSettingsStore
+    tokens: SqliteTokenStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -130,7 +134,8 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         routing=SqliteRoutingStore(db), settings=SqliteSettingsStore(db), keys=SqliteDkimKeyStore(db),
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
-                        quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db))
+                        quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
+                        tokens=SqliteTokenStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -183,7 +188,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
-                    scanner=scanner, quarantine=quarantine, spam_settings=spam_settings)
+                    scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
+                    tokens=TokenService(stores.tokens, accounts))
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -30,8 +30,8 @@ log = logging.getLogger("dizimail.app")
 STOP_GRACE = 10.0  # seconds a cancelled background task has to end when the node stops
 
 ROLE_SERVICES = {
-    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"),
-    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"),
+    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "https"),
+    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "https"),
     "gateway": ("smtp", "pop3", "pop3s", "imap", "imaps"),
 }
 
@@ -83,7 +83,7 @@ class Node:
             spec = getattr(config.listeners, name)
             if not spec.port:
                 continue
-            if name in ("smtps", "pop3s", "imaps") and tls is None:
+            if name in ("smtps", "pop3s", "imaps", "https") and tls is None:
                 log.warning("%s disabled: no TLS certificate", name)
                 continue
             if name in ("smtp", "submission", "smtps"):
@@ -93,6 +93,13 @@ class Node:
                     assert self.config_path is not None
                     self.workers = SmtpWorkers(self.config_path, workers, listener, services.notifier,
                                                services.ingest, read_tls(config) if tls is not None else None)
+            elif name == "https":
+                from dizimail.web.api import WebContext  # FastAPI is imported only where it is served
+                from dizimail.web.server import https_listener
+
+                assert tls is not None
+                listener = https_listener(config, WebContext(services.accounts, services.tokens), spec.address,
+                                          spec.port, tls, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
             else:

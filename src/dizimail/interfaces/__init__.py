@@ -14,6 +14,7 @@ from dizimail.interfaces.queue import QueueStore
 from dizimail.interfaces.routing import RoutingStore
 from dizimail.interfaces.search import SearchIndex
 from dizimail.interfaces.settings import SettingsStore
+from dizimail.interfaces.tokens import TokenStore
 
 __all__ = ["AccessListStore", "BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
-           "SearchIndex", "SettingsStore"]
+           "SearchIndex", "SettingsStore", "TokenStore"]

@@ -25,6 +25,7 @@ Refuse = Callable[[Connection, str], Awaitable[None]]
 Admit = Callable[[str], str | None]  # peer IP -> None (admitted and counted) or the refusal's i18n key
 Release = Callable[[str], None]
 HandOff = Callable[[socket.socket, str], bool]  # (admitted socket, peer IP) -> True if another process took it
+Hosted = Callable[[], asyncio.Protocol]  # a protocol that serves a connection by itself (the HTTPS side's)
 
 
 class ListenError(Exception):
@@ -50,7 +51,10 @@ class Listener:
 
     def __init__(self, name: str, host: str, port: int, handler: Handler, refuse: Refuse, *,
                  admit: Admit, release: Release, max_connections: int, tls: ssl.SSLContext | None = None,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT, hosted: Hosted | None = None) -> None:
+        """``hosted``: admitted connections are served by a protocol of its making (an HTTP server's)
+        instead of ``handler`` over a :class:`Connection`; the listener still admits, counts, times the
+        handshake and closes them at stop."""
         self.name = name
         self.host = host
         self.port = port
@@ -67,6 +71,8 @@ class Listener:
         # reports their end (:meth:`handed_back`); False from it: served here, as without workers.
         self.hand_off: HandOff | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hosted = hosted
+        self._hosted: set[_Hosting] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -137,9 +143,13 @@ class Listener:
     async def _adopt(self, client: socket.socket, ip: str, reason: str | None) -> None:
         """Make a transport of an accepted socket (after the TLS handshake, for implicit TLS)."""
         assert self._loop is not None
+        hosted = self.hosted
+        factory: Callable[[], asyncio.Protocol] = (
+            (lambda: _Accepted(self, ip, reason)) if hosted is None or reason is not None
+            else (lambda: _Hosting(self, ip, hosted())))
         try:
             await self._loop.connect_accepted_socket(
-                lambda: _Accepted(self, ip, reason), client, ssl=self.tls,
+                factory, client, ssl=self.tls,
                 ssl_handshake_timeout=self.handshake_timeout if self.tls else None)
         except (OSError, ssl.SSLError, TimeoutError) as exc:  # a failed handshake ends only this client
             log.info("%s.handshake.failed ip=%s error=%s", self.name, ip, exc or type(exc).__name__)
@@ -167,6 +177,8 @@ class Listener:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
         self.sockets = []
+        for hosting in list(self._hosted):
+            hosting.abort()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:  # bounded: a session whose cancellation a library swallowed must not hold the stop
@@ -216,3 +228,58 @@ class _Accepted(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._listener._track(self._listener._serve(self, self._ip, self._reason))
+
+
+class _Hosting(asyncio.Protocol):
+    """Passes a connection's events to a protocol that serves it by itself; tells the listener when the
+    connection ends (its count and the client's share are released once)."""
+
+    def __init__(self, listener: Listener, ip: str, inner: asyncio.Protocol) -> None:
+        self._listener = listener
+        self._ip = ip
+        self.inner = inner
+        self.transport: asyncio.BaseTransport | None = None
+        self._quiet: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self._listener._hosted.add(self)
+        # Until the client sends its first bytes nobody times it out (the protocol's own timers start
+        # with a request): it gets as long as a handshake has.
+        self._quiet = asyncio.get_running_loop().call_later(self._listener.handshake_timeout, self.abort)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        try:
+            self.inner.connection_lost(exc)
+        finally:
+            if self in self._listener._hosted:
+                self._listener._hosted.discard(self)
+                self._listener._done(self._ip)
+
+    def abort(self) -> None:
+        """Drop the connection now: a TLS close would wait for the client's close_notify, holding the
+        client's share of connections as long as it cares to stay silent."""
+        abort = getattr(self.transport, "abort", None)  # uvloop's transports are not asyncio.Transport
+        if abort is not None:
+            abort()
+        elif self.transport is not None:
+            self.transport.close()

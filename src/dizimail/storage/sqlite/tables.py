@@ -324,3 +324,16 @@ fetch_seen = Table(
     Column("uid", String, primary_key=True),
     Column("created", Float, nullable=False),
 )
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", LargeBinary, nullable=False, unique=True),  # SHA-256 of the secret
+    Column("role", String, nullable=False),
+    Column("subject", String, nullable=False),
+    Column("domains", String, nullable=False),  # JSON list
+    Column("label", String, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),  # 0: never
+    Column("revoked", Integer, nullable=False, server_default=text("0")),
+)

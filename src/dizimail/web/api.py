@@ -1,0 +1,318 @@
+"""The REST API, ``/api/v1`` (issue #11): JSON in and out, bearer tokens (``dizimail token create``), the
+same service functions as the command line. Roles: an admin reaches everything; a domain admin only
+its domains (another domain answers 404, as one that does not exist: nothing to guess); a user only
+its own account.
+
+No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run time."""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Self
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dizimail.i18n.catalog import translate
+from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
+from dizimail.model.tokens import ApiToken, Role
+from dizimail.model.types import Account, Domain
+from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
+from dizimail.services.tokens import TokenService
+
+log = logging.getLogger("dizimail.web")
+MAX_BODY = 1 << 20  # bytes of a request body (JSON documents; imports will stream through their own routes)
+PREFIX = "/api/v1"
+SECURITY_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+                    (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+                    (b"strict-transport-security", b"max-age=31536000")]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, key: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(key)
+        self.status, self.key, self.headers = status, key, headers
+
+
+def language(request: Request) -> str:
+    """zh_CN when the client prefers Chinese (Accept-Language), else English."""
+    accepted = request.headers.get("accept-language", "")[:200].lower()
+    first = accepted.split(",")[0].strip()
+    return "zh_CN" if first.startswith("zh") else "en"
+
+
+def error_body(request: Request, status: int, key: str, detail: str = "") -> JSONResponse:
+    body: dict[str, Any] = {"error": key, "message": translate(key, language(request))}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status)
+
+
+_STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, LockedOut: 429}
+
+
+# --- who is asking ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Principal:
+    token: ApiToken
+
+    @property
+    def role(self) -> Role:
+        return self.token.role
+
+    def sees_domain(self, domain: str) -> bool:
+        return self.role is Role.ADMIN or (self.role is Role.DOMAIN_ADMIN and domain in self.token.domains)
+
+    def sees_user(self, address: str) -> bool:
+        if self.role is Role.USER:
+            return address == self.token.subject
+        return self.sees_domain(address.rpartition("@")[2])
+
+
+@dataclass
+class WebContext:
+    """What the HTTPS side reaches: services only, as every front-end."""
+
+    accounts: AccountService
+    tokens: TokenService
+
+
+def make_app(services: WebContext) -> FastAPI:
+    app = FastAPI(title="dizimail", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=None,
+                  redoc_url=None)  # no docs page yet: Swagger UI's assets would come from a CDN
+
+    async def principal(request: Request) -> Principal:
+        ip = request.client.host if request.client else "?"
+        if services.accounts.auth_refused(ip):
+            raise ApiError(429, "locked_out")
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        token = await services.tokens.verify(secret.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            if scheme:  # a wrong token counts as a failed login of this client (no account named)
+                services.accounts.bad_exchange(ip)
+            raise ApiError(401, "unauthenticated", {"WWW-Authenticate": "Bearer"})
+        return Principal(token)
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    def admin_only(who: Principal) -> None:
+        if who.role is not Role.ADMIN:
+            raise ApiError(403, "forbidden")
+
+    def staff(who: Principal) -> None:
+        if who.role is Role.USER:
+            raise ApiError(403, "forbidden")
+
+    def visible(value: str, normalize: Callable[[str], str], sees: Callable[[str], bool]) -> str:
+        """``value`` as stored, if the token reaches it; 404 as for what does not exist otherwise."""
+        try:
+            normalized = normalize(value)
+        except InvalidInput:
+            raise ApiError(404, "not_found") from None
+        if not sees(normalized):
+            raise ApiError(404, "not_found")
+        return normalized
+
+    def visible_domain(who: Principal, name: str) -> str:
+        return visible(name, normalize_domain, who.sees_domain)
+
+    def visible_user(who: Principal, address: str) -> str:
+        return visible(address, normalize_address, who.sees_user)
+
+    # --- errors ---------------------------------------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        response = error_body(request, exc.status, exc.key)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(MailError)
+    async def on_mail_error(request: Request, exc: MailError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)),
+                      503 if exc.temporary else 400)
+        return error_body(request, status, exc.public_key)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", ""))
+                          for e in exc.errors()[:10])
+        return error_body(request, 422, "bad_request", where)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        key = {404: "not_found", 405: "bad_request"}.get(exc.status_code, "bad_request")
+        return error_body(request, exc.status_code, key)
+
+    # --- who am I -------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/me", response_model=TokenOut, tags=["tokens"])
+    async def me(who: Who) -> TokenOut:
+        """The token this request carries: its role and what it reaches."""
+        return TokenOut.of(who.token)
+
+    # --- domains --------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/domains", response_model=list[DomainOut], tags=["domains"])
+    async def list_domains(who: Who) -> list[DomainOut]:
+        """Every domain the token reaches (a domain admin: its own)."""
+        staff(who)
+        return [DomainOut.of(d) for d in await services.accounts.list_domains() if who.sees_domain(d.name)]
+
+    @app.post(f"{PREFIX}/domains", response_model=DomainOut, status_code=201, tags=["domains"])
+    async def add_domain(who: Who, body: DomainIn, response: Response) -> DomainOut:
+        """Add a local domain (or, with ``alias_of``, a domain alias). Admins only."""
+        admin_only(who)
+        domain = await services.accounts.add_domain(body.name, body.alias_of)
+        log.info("api.domain.added token=%d domain=%s", who.token.id, domain.name)
+        response.headers["Location"] = f"{PREFIX}/domains/{quote(domain.name)}"
+        return DomainOut.of(domain)
+
+    @app.get(f"{PREFIX}/domains/{{domain}}", response_model=DomainOut, tags=["domains"])
+    async def get_domain(who: Who, domain: str) -> DomainOut:
+        name = visible_domain(who, domain)
+        found = next((d for d in await services.accounts.list_domains() if d.name == name), None)
+        if found is None:
+            raise ApiError(404, "not_found")
+        return DomainOut.of(found)
+
+    @app.delete(f"{PREFIX}/domains/{{domain}}", status_code=204, tags=["domains"])
+    async def remove_domain(who: Who, domain: str) -> Response:
+        """Remove a domain that holds no users or aliases any more. Admins only."""
+        admin_only(who)
+        await services.accounts.remove_domain(visible_domain(who, domain))
+        log.info("api.domain.removed token=%d domain=%s", who.token.id, domain)
+        return Response(status_code=204)
+
+    # --- users ----------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/domains/{{domain}}/users", response_model=list[UserOut], tags=["users"])
+    async def list_users(who: Who, domain: str) -> list[UserOut]:
+        staff(who)
+        name = visible_domain(who, domain)
+        return [UserOut.of(a) for a in await services.accounts.list_users(name)]
+
+    @app.post(f"{PREFIX}/domains/{{domain}}/users", response_model=UserOut, status_code=201, tags=["users"])
+    async def add_user(who: Who, domain: str, body: UserIn, response: Response) -> UserOut:
+        """Add a user to the domain (an admin, or that domain's admin)."""
+        staff(who)
+        name = visible_domain(who, domain)
+        address = normalize_address(f"{body.local_part}@{name}")
+        await services.accounts.add_user(address, body.password, body.name, body.quota_bytes)
+        log.info("api.user.added token=%d user=%s", who.token.id, address)
+        response.headers["Location"] = f"{PREFIX}/users/{quote(address)}"
+        return UserOut.of(await services.accounts.get_user(address))
+
+    @app.get(f"{PREFIX}/users/{{address}}", response_model=UserOut, tags=["users"])
+    async def get_user(who: Who, address: str) -> UserOut:
+        return UserOut.of(await services.accounts.get_user(visible_user(who, address)))
+
+    @app.delete(f"{PREFIX}/users/{{address}}", status_code=204, tags=["users"])
+    async def remove_user(who: Who, address: str) -> Response:
+        """Remove a user and everything it holds (an admin, or its domain's admin)."""
+        staff(who)
+        normalized = visible_user(who, address)
+        await services.accounts.remove_user(normalized)
+        log.info("api.user.removed token=%d user=%s", who.token.id, normalized)
+        return Response(status_code=204)
+
+    return app
+
+
+# --- documents ----------------------------------------------------------------------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenOut(Strict):
+    id: int
+    role: str
+    user: str
+    domains: list[str]
+    expires: float | None
+
+    @classmethod
+    def of(cls, t: ApiToken) -> Self:
+        return cls(id=t.id, role=str(t.role), user=t.subject, domains=list(t.domains), expires=t.expires or None)
+
+
+class DomainIn(Strict):
+    name: str = Field(min_length=1, max_length=253)
+    alias_of: str | None = Field(None, max_length=253)
+
+
+class DomainOut(Strict):
+    name: str
+    status: str
+    alias_of: str | None
+
+    @classmethod
+    def of(cls, d: Domain) -> Self:
+        return cls(name=d.name, status=str(d.status), alias_of=d.alias_of)
+
+
+class UserIn(Strict):
+    local_part: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = Field("", max_length=200)
+    quota_bytes: int = Field(0, ge=0)
+
+
+class UserOut(Strict):
+    address: str
+    name: str
+    status: str
+    quota_bytes: int
+    used_bytes: int
+    messages: int
+
+    @classmethod
+    def of(cls, a: Account) -> Self:
+        return cls(address=a.address, name=a.name, status=str(a.status), quota_bytes=a.quota_bytes,
+                   used_bytes=a.used_bytes, messages=a.message_count)
+
+
+# --- the ASGI layer around the app ---------------------------------------------------------------------
+def guarded(app: ASGIApp) -> ASGIApp:
+    """Security headers on every answer; request bodies cut at MAX_BODY (413), whatever Content-Length says."""
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        lang = "zh_CN" if headers.get(b"accept-language", b"")[:200].lower().startswith(b"zh") else "en"
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await _too_large(send, lang)
+            return
+        seen = 0
+        refused = False  # the 413 is sent: whatever the app answers after it is dropped
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY and not refused:
+                refused = True
+                await _too_large(send, lang)
+            return {"type": "http.disconnect"} if refused else message
+
+        async def secured(message: Message) -> None:
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+        await app(scope, counted, secured)
+    return wrapper
+
+
+async def _too_large(send: Callable[[Message], Awaitable[None]], lang: str) -> None:
+    body = json.dumps({"error": "too_large", "message": translate("too_large", lang)}, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})

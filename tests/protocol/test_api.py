@@ -1,0 +1,213 @@
+"""The REST API over the node's own HTTPS listener (issue #11), with a real HTTP client (urllib) and
+tokens made by the real command line: roles, cross-domain attempts, revoked and expired tokens,
+limits, headers, and what the API creates working over IMAP."""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import smtplib
+import socket
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from conftest import DOMAIN, client_tls, dizimail_cli, start_server
+
+
+def token(server, *args: str) -> str:
+    out = dizimail_cli(server.config_file, "token", "create", *args)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def api(server, method: str, path: str, secret: str | None = None, body: Any = None, *, raw: bytes | None = None,
+        lang: str = "en") -> tuple[int, dict[str, str], Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    url = f"https://127.0.0.1:{server.ports['https']}{quote(path, safe='/:@?&=')}"  # 电力.cn as a browser sends it
+    request = urllib.request.Request(url, data=data, method=method)
+    if secret is not None:
+        request.add_header("Authorization", f"Bearer {secret}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    request.add_header("Accept-Language", lang)
+    try:
+        with urllib.request.urlopen(request, context=client_tls(), timeout=15) as response:
+            status, headers, text = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, text = exc.code, dict(exc.headers), exc.read()
+    return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else None
+
+
+def raw_post(server, secret: str, head: bytes, body: bytes) -> tuple[int, Any]:
+    """POST /api/v1/domains over a bare TLS socket (urllib gives up when the server answers early)."""
+    with client_tls().wrap_socket(socket.create_connection(("127.0.0.1", server.ports["https"]), timeout=15)) as sock:
+        sock.sendall(b"POST /api/v1/domains HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + secret.encode() + b"\r\n" + head + b"\r\n")
+        try:
+            sock.sendall(body + b"0\r\n\r\n" if body else b"")
+        except OSError:
+            pass  # the answer may already be on its way
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+@pytest.fixture(scope="module")
+def admin(server) -> str:
+    return token(server, "--role", "admin", "--label", "tests")
+
+
+def test_token_create_prints_the_secret_on_its_last_line_and_list_never_shows_it(server, admin):
+    assert admin.startswith("dzm_") and len(admin) > 40
+    listing = dizimail_cli(server.config_file, "token", "list", "--json").stdout
+    assert admin not in listing
+    assert {"role": "admin", "label": "tests", "state": "active"}.items() <= json.loads(listing)[0].items()
+    status, _, me = api(server, "GET", "/api/v1/me", admin)
+    assert status == 200 and me["role"] == "admin"
+
+
+def test_no_token_or_a_wrong_one_is_401_in_the_callers_language(server):
+    status, headers, body = api(server, "GET", "/api/v1/domains")
+    assert status == 401 and headers["www-authenticate"] == "Bearer" and body["error"] == "unauthenticated"
+    status, _, body = api(server, "GET", "/api/v1/domains", "dzm_" + "x" * 43, lang="zh-CN,zh;q=0.9")
+    assert status == 401 and body["message"].startswith("需要有效的 API 令牌")
+
+
+def test_an_admin_creates_a_domain_and_a_user_who_then_reads_mail_over_imap(server, admin):
+    status, headers, domain = api(server, "POST", "/api/v1/domains", admin, {"name": "xn--tfr181f.cn"})
+    assert status == 201 and domain == {"name": "电力.cn", "status": "active", "alias_of": None}
+    assert headers["location"] == "/api/v1/domains/" + quote("电力.cn")
+    assert api(server, "POST", "/api/v1/domains", admin, {"name": "电力.cn"})[0] == 409
+    assert "电力.cn" in [d["name"] for d in api(server, "GET", "/api/v1/domains", admin)[2]]
+    status, _, user = api(server, "POST", "/api/v1/domains/xn--tfr181f.cn/users", admin,
+                          {"local_part": "zhang", "password": "Turbine-7-pass", "name": "张工"})
+    assert status == 201 and user["address"] == "zhang@电力.cn" and user["name"] == "张工"
+    assert api(server, "GET", "/api/v1/users/zhang@xn--tfr181f.cn", admin)[2]["address"] == "zhang@电力.cn"
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        assert imap.login("zhang@xn--tfr181f.cn", "Turbine-7-pass")[0] == "OK"
+    finally:
+        imap.logout()
+    assert api(server, "DELETE", "/api/v1/users/zhang@电力.cn", admin)[0] == 204
+    assert api(server, "GET", "/api/v1/users/zhang@电力.cn", admin)[0] == 404
+    assert api(server, "DELETE", "/api/v1/domains/电力.cn", admin)[0] == 204
+
+
+def test_a_domain_admin_reaches_its_domains_and_nothing_of_another(server, admin):
+    for name in ("north.test", "south.test"):
+        assert api(server, "POST", "/api/v1/domains", admin, {"name": name})[0] == 201
+    api(server, "POST", "/api/v1/domains/south.test/users", admin, {"local_part": "s1", "password": "pw-s1-long"})
+    north = token(server, "--role", "domain-admin", "--domain", "north.test")
+    assert [d["name"] for d in api(server, "GET", "/api/v1/domains", north)[2]] == ["north.test"]
+    assert api(server, "POST", "/api/v1/domains/north.test/users", north,
+               {"local_part": "n1", "password": "pw-n1-long"})[0] == 201
+    assert [u["address"] for u in api(server, "GET", "/api/v1/domains/north.test/users", north)[2]] == ["n1@north.test"]
+    # the other domain is as absent as one that does not exist: the same answer, nothing to tell them apart
+    for method, path, body in [("GET", "/api/v1/domains/south.test", None),
+                               ("GET", "/api/v1/domains/south.test/users", None),
+                               ("POST", "/api/v1/domains/south.test/users", {"local_part": "x", "password": "pw-x-long"}),
+                               ("GET", "/api/v1/users/s1@south.test", None),
+                               ("DELETE", "/api/v1/users/s1@south.test", None),
+                               ("GET", "/api/v1/domains/nowhere.test", None),
+                               ("GET", "/api/v1/users/s1@SOUTH.TEST", None)]:
+        status, _, answer = api(server, method, path, north, body)
+        assert (status, answer["error"]) == (404, "not_found"), (method, path, status, answer)
+    assert api(server, "GET", "/api/v1/users/s1@south.test", admin)[0] == 200  # still there
+    assert api(server, "POST", "/api/v1/domains", north, {"name": "west.test"})[0] == 403
+    assert api(server, "DELETE", "/api/v1/domains/north.test", north)[0] == 403
+
+
+def test_a_user_token_reaches_its_own_account_only(server, admin, user):
+    other = server.add_user(f"other{time.monotonic_ns()}")
+    mine = token(server, "--role", "user", "--user", user)
+    assert api(server, "GET", f"/api/v1/users/{user}", mine)[2]["address"] == user
+    assert api(server, "GET", f"/api/v1/users/{other}", mine)[0] == 404
+    assert api(server, "GET", "/api/v1/domains", mine)[0] == 403
+    assert api(server, "GET", f"/api/v1/domains/{DOMAIN}/users", mine)[0] == 403
+    assert api(server, "DELETE", f"/api/v1/users/{user}", mine)[0] == 403
+
+
+def test_revoked_and_expired_tokens_are_refused(server, admin):
+    doomed = token(server, "--role", "admin")
+    assert api(server, "GET", "/api/v1/me", doomed)[0] == 200
+    token_id = api(server, "GET", "/api/v1/me", doomed)[2]["id"]
+    dizimail_cli(server.config_file, "token", "revoke", str(token_id))
+    assert api(server, "GET", "/api/v1/me", doomed)[0] == 401
+    brief = token(server, "--role", "admin", "--expires", "1s")
+    assert api(server, "GET", "/api/v1/me", brief)[0] == 200
+    time.sleep(1.2)
+    assert api(server, "GET", "/api/v1/me", brief)[0] == 401
+    states = {t["id"]: t["state"] for t in json.loads(dizimail_cli(server.config_file, "token", "list", "--json").stdout)}
+    assert states[token_id] == "revoked" and "expired" in states.values()
+
+
+def test_token_create_refuses_what_makes_no_sense(server):
+    for args, words in [(("--role", "domain-admin"), "names its domains"),
+                        (("--role", "domain-admin", "--domain", "nowhere.test"), "Unknown domain"),
+                        (("--role", "user"), "names its account"),
+                        (("--role", "admin", "--domain", DOMAIN), "Only a domain admin"),
+                        (("--role", "user", "--user", "ghost@example.test"), "Unknown user"),
+                        (("--role", "admin", "--expires", "soon"), "not a duration")]:
+        out = dizimail_cli(server.config_file, "token", "create", *args, check=False)
+        assert out.returncode != 0 and words in out.stderr and "dzm_" not in out.stdout, (args, out)
+
+
+def test_limits_headers_and_the_openapi_document(server, admin):
+    status, headers, spec = api(server, "GET", "/api/v1/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.1") and "/api/v1/domains/{domain}/users" in spec["paths"]
+    assert headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and "server" not in headers
+    for head, body in [(b"Content-Length: 2097152\r\n", b""),  # said too large: answered before a byte is read
+                       (b"Transfer-Encoding: chunked\r\n", b"100001\r\n" + b" " * 0x100001 + b"\r\n")]:
+        status, answer = raw_post(server, admin, head, body)  # ... or found too large while read
+        assert status == 413 and answer["error"] == "too_large", (head, status, answer)
+    status, _, body = api(server, "POST", "/api/v1/domains", admin, raw=b"{not json")
+    assert status == 422 and body["error"] == "bad_request"
+    status, _, body = api(server, "POST", "/api/v1/domains", admin, {"name": "x.test", "extra": 1})
+    assert status == 422 and "extra" in body["detail"]
+    assert api(server, "GET", "/api/v1/nothing-here", admin)[0] == 404
+
+
+def test_a_client_that_says_nothing_after_connecting_is_closed(tmp_path):
+    """No request within the handshake timeout: the connection (and the client's share) is given back."""
+    srv = start_server(tmp_path, '[limits]\ntls_handshake_timeout = "1s"\nmax_connections_per_ip = 3\n')
+    try:
+        quiet = [client_tls().wrap_socket(socket.create_connection(("127.0.0.1", srv.ports["https"]), timeout=10))
+                 for _ in range(3)]
+        try:
+            started = time.monotonic()
+            for sock in quiet:
+                try:
+                    assert sock.recv(1) == b""  # closed by the server ...
+                except ConnectionResetError:
+                    pass  # ... or dropped at once
+            assert time.monotonic() - started < 8
+            secret = token(srv, "--role", "admin")
+            # counted back at once, though these clients still hold their sockets (a TLS close would wait
+            # for their close_notify, and keep their share of connections taken meanwhile)
+            assert api(srv, "GET", "/api/v1/me", secret)[0] == 200
+        finally:
+            for sock in quiet:
+                sock.close()
+    finally:
+        srv.stop()
+
+
+def test_wrong_tokens_lock_the_client_out_like_failed_logins(tmp_path):
+    srv = start_server(tmp_path, "fail_threshold = 3\n")  # in [auth]
+    try:
+        secret = token(srv, "--role", "admin")
+        for _ in range(3):
+            assert api(srv, "GET", "/api/v1/me", "dzm_wrong")[0] == 401
+        with pytest.raises(OSError):  # refused at connect, as IMAP and submission refuse a locked-out client
+            api(srv, "GET", "/api/v1/me", secret)
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as smtp:  # mail still comes in
+            assert smtp.noop()[0] == 250
+    finally:
+        srv.stop()
