@@ -211,3 +211,50 @@ def test_wrong_tokens_lock_the_client_out_like_failed_logins(tmp_path):
             assert smtp.noop()[0] == 250
     finally:
         srv.stop()
+
+
+def test_admin_actions_from_the_api_and_the_command_line_are_in_the_audit_log(tmp_path):
+    srv = start_server(tmp_path / "n")
+    try:
+        admin = token(srv, "--role", "admin", "--label", "ops")
+        assert api(srv, "POST", "/api/v1/domains", admin, {"name": "audit.test"})[0] == 201
+        body = {"local_part": "li", "password": "Secret-Pw-4711", "name": "李工"}
+        assert api(srv, "POST", "/api/v1/domains/audit.test/users", admin, body)[0] == 201
+        dizimail_cli(srv.config_file, "user", "quota", "li@audit.test", "1GB")
+        dizimail_cli(srv.config_file, "user", "passwd", "li@audit.test", "--password", "Other-Pw-0815")
+        assert api(srv, "DELETE", "/api/v1/users/li@audit.test", admin)[0] == 204
+        admin_id = api(srv, "GET", "/api/v1/me", admin)[2]["id"]
+
+        entries = json.loads(dizimail_cli(srv.config_file, "audit", "list", "--json", "--domain", "audit.test").stdout)
+        assert [e["action"] for e in entries] == ["user.remove", "user.password", "user.quota", "user.add",
+                                                   "domain.add"]  # newest first
+        remove, password, quota, add, domain = entries
+        assert (domain["actor"], domain["role"], domain["ip"]) == (f"token:{admin_id}", "admin", "127.0.0.1")
+        assert domain["before"] is None and domain["after"]["name"] == "audit.test"
+        assert add["after"] == {"address": "li@audit.test", "name": "李工", "status": "active", "quota_bytes": 0}
+        assert quota["actor"].startswith("cli:") and quota["ip"] == ""
+        assert (quota["before"]["quota_bytes"], quota["after"]["quota_bytes"]) == (0, 1 << 30)
+        assert password["before"] == password["after"]  # a password change shows, the password never
+        assert remove["before"]["address"] == "li@audit.test" and remove["after"] is None
+
+        status, _, listed = api(srv, "GET", "/api/v1/audit?action=user.&limit=2", admin)
+        assert status == 200 and [e["action"] for e in listed] == ["user.remove", "user.password"]
+        status, _, older = api(srv, "GET", f"/api/v1/audit?action=user.&before={listed[-1]['id']}", admin)
+        assert [e["action"] for e in older] == ["user.quota", "user.add"]
+
+        dizimail_cli(srv.config_file, "domain", "add", "north.test")
+        north = token(srv, "--role", "domain-admin", "--domain", "north.test")
+        seen = api(srv, "GET", "/api/v1/audit", north)[2]
+        assert seen and {e["domain"] for e in seen} == {"north.test"}  # its domain's entries, nobody else's
+        assert api(srv, "GET", "/api/v1/audit", token(srv, "--role", "user", "--user", srv.add_user("u1")))[0] == 403
+
+        export = tmp_path / "audit.csv"
+        dizimail_cli(srv.config_file, "audit", "export", str(export))
+        text = export.read_text(encoding="utf-8")
+        assert text.startswith("\ufeffid,at,actor,") and "李工" in text
+        assert "Secret-Pw-4711" not in text and "Other-Pw-0815" not in text and admin not in text
+        rows = text.splitlines()[1:]
+        assert [r.split(",")[5] for r in rows][:2] == ["token.create", "domain.add"]  # oldest first
+        assert oct(export.stat().st_mode & 0o777) == "0o600"
+    finally:
+        srv.stop()

@@ -11,6 +11,7 @@ from dizimail.clients.smtp import SmtpClient
 from dizimail.config.schema import Config
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService
+from dizimail.services.admin import AdminActions
 from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.content.filter import ContentFilter, JunkLearner
@@ -44,6 +45,7 @@ from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.access import SqliteAccessListStore
+from dizimail.storage.sqlite.audit import SqliteAuditStore
 from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteSpamSettingsStore, SqliteWhitelistStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
@@ -83,6 +85,7 @@ class Services:
     quarantine: Quarantine
     spam_settings: SpamSettings
     tokens: TokenService
+    admin: AdminActions
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Stores:
     quarantine: SqliteQuarantineStore
     spam_settings: SqliteSpamSettingsStore
     tokens: SqliteTokenStore
+    audit: SqliteAuditStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -135,7 +139,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
-                        tokens=SqliteTokenStore(db))
+                        tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db))
         yield build_services(config, stores), stores
     finally:
         db.close()
@@ -182,6 +186,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                             config.path(held.templates), admin)
     ingest.on_quarantine = quarantine.held
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
+    tokens = TokenService(stores.tokens, accounts)
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
@@ -189,7 +194,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                     routes=RouteTable(stores.routing, meta), fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
                     scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
-                    tokens=TokenService(stores.tokens, accounts))
+                    tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit))
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 
 from dizimail.app.build import Services
-from dizimail.cli.common import ConfigOpt, EncodingOpt, app, console, err_console, fail, read_import, run
+from dizimail.cli.common import ConfigOpt, EncodingOpt, app, cli_actor, console, err_console, fail, read_import, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.services.accounts import normalize_address
@@ -45,7 +45,7 @@ def domain_add(name: str, alias_of: Annotated[str | None, typer.Option(
         "--alias-of", help="make NAME a domain alias: its addresses map onto this domain's")] = None,
                config: ConfigOpt = None) -> None:
     """Add a local domain (or a domain alias)."""
-    domain = run(config, lambda s: s.accounts.add_domain(name, alias_of))  # as stored: 电力.cn for xn--tfr181f.cn
+    domain = run(config, lambda s: s.admin.add_domain(cli_actor(), name, alias_of))  # as stored: 电力.cn for xn--tfr181f.cn
     console.print(f"domain {domain.name} added" + (f" as an alias of {domain.alias_of}" if domain.alias_of else ""))
 
 
@@ -62,21 +62,21 @@ def domain_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @domain_app.command("remove")
 def domain_remove(name: str, config: ConfigOpt = None) -> None:
     """Remove a domain that has no users or aliases left."""
-    run(config, lambda s: s.accounts.remove_domain(name))
+    run(config, lambda s: s.admin.remove_domain(cli_actor(), name))
     console.print(f"domain {name} removed")
 
 
 @domain_app.command("suspend")
 def domain_suspend(name: str, config: ConfigOpt = None) -> None:
     """Stop a domain receiving mail and its users logging in."""
-    run(config, lambda s: s.accounts.set_domain_active(name, False))
+    run(config, lambda s: s.admin.set_domain_active(cli_actor(), name, False))
     console.print(f"domain {name} suspended")
 
 
 @domain_app.command("resume")
 def domain_resume(name: str, config: ConfigOpt = None) -> None:
     """Undo ``suspend``."""
-    run(config, lambda s: s.accounts.set_domain_active(name, True))
+    run(config, lambda s: s.admin.set_domain_active(cli_actor(), name, True))
     console.print(f"domain {name} resumed")
 
 
@@ -100,7 +100,7 @@ def user_add(address: str, password: PasswordOpt = None, password_stdin: StdinOp
              config: ConfigOpt = None) -> None:
     """Add a user with a mailbox."""
     secret = read_password(password, password_stdin)
-    run(config, lambda s: s.accounts.add_user(address, secret, name, quota_arg(quota)))
+    run(config, lambda s: s.admin.add_user(cli_actor(), address, secret, name, quota_arg(quota)))
     console.print(f"user {normalize_address(address)} added")
 
 
@@ -126,28 +126,28 @@ def user_passwd(address: str, password: PasswordOpt = None, password_stdin: Stdi
                 config: ConfigOpt = None) -> None:
     """Change a user's password."""
     secret = read_password(password, password_stdin)
-    run(config, lambda s: s.accounts.set_password(address, secret))
+    run(config, lambda s: s.admin.set_password(cli_actor(), address, secret))
     console.print(f"password of {address} changed")
 
 
 @user_app.command("remove")
 def user_remove(address: str, config: ConfigOpt = None) -> None:
     """Delete a user and all their mail."""
-    run(config, lambda s: s.accounts.remove_user(address))
+    run(config, lambda s: s.admin.remove_user(cli_actor(), address))
     console.print(f"user {address} removed")
 
 
 @user_app.command("suspend")
 def user_suspend(address: str, config: ConfigOpt = None) -> None:
     """Block logins and incoming mail (550 5.2.1) for a user."""
-    run(config, lambda s: s.accounts.set_user_active(address, False))
+    run(config, lambda s: s.admin.set_user_active(cli_actor(), address, False))
     console.print(f"user {address} suspended")
 
 
 @user_app.command("resume")
 def user_resume(address: str, config: ConfigOpt = None) -> None:
     """Undo ``suspend``."""
-    run(config, lambda s: s.accounts.set_user_active(address, True))
+    run(config, lambda s: s.admin.set_user_active(cli_actor(), address, True))
     console.print(f"user {address} resumed")
 
 
@@ -156,7 +156,7 @@ def user_quota(address: str, quota: Annotated[str, typer.Argument(help="e.g. 500
                config: ConfigOpt = None) -> None:
     """Set a user's mailbox quota."""
     size = quota_arg(quota)
-    run(config, lambda s: s.accounts.set_quota(address, size))
+    run(config, lambda s: s.admin.set_quota(cli_actor(), address, size))
     console.print(f"quota of {address} set to {format_size(size) if size else 'unlimited'}")
 
 
@@ -198,13 +198,15 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
     """Bulk-create users from CSV; bad rows are reported with their line number, good rows imported."""
     text = read_import(file, encoding)
     rows, problems = parse_user_csv(text)
+    actor = cli_actor()
+
     async def go(s: Services) -> int:
         done = 0
         with Progress(console=err_console, transient=False) as progress:
             task = progress.add_task("importing users", total=len(rows))
             for start in range(0, len(rows), IMPORT_BATCH):
                 batch = rows[start:start + IMPORT_BATCH]
-                results = await s.accounts.add_users([r for _, r in batch])
+                results = await s.admin.import_users(actor, [r for _, r in batch])
                 for (lineno, r), error in zip(batch, results, strict=True):
                     if error is None:
                         done += 1
@@ -260,7 +262,7 @@ def open_private(file: Path) -> BinaryIO:
 def alias_add(address: str, targets: Annotated[list[str], typer.Argument(help="local users or remote addresses")],
               config: ConfigOpt = None) -> None:
     """Add an alias (or more targets to an existing one)."""
-    run(config, lambda s: s.accounts.add_alias(address, targets))
+    run(config, lambda s: s.admin.add_alias(cli_actor(), address, targets))
     console.print(f"alias {address} -> {', '.join(targets)}")
 
 
@@ -278,5 +280,5 @@ def alias_list(domain: Annotated[str | None, typer.Option("--domain")] = None, a
 @alias_app.command("remove")
 def alias_remove(address: str, config: ConfigOpt = None) -> None:
     """Remove an alias."""
-    run(config, lambda s: s.accounts.remove_alias(address))
+    run(config, lambda s: s.admin.remove_alias(cli_actor(), address))
     console.print(f"alias {address} removed")

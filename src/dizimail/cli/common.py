@@ -17,6 +17,7 @@ from dizimail.cli.output import console, err_console, error
 from dizimail.config.loader import ConfigError, default_config_path, load_config
 from dizimail.config.schema import Config
 from dizimail.i18n import translate
+from dizimail.model.audit import Actor
 from dizimail.model.errors import MailError
 
 T = TypeVar("T")
@@ -65,6 +66,12 @@ def load_or_fail(config_path: Path | None) -> Config:
         return load_config(config_path or default_config_path())
     except ConfigError as exc:
         fail(str(exc), 2)
+
+
+def cli_actor() -> Actor:
+    """Who acts from the command line, for the audit log: the Unix user (whoever ran sudo, if they did)."""
+    name = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
+    return Actor(f"cli:{name}")
 
 
 def as_service_user(config: Config, config_path: Path | None) -> None:

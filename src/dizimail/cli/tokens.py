@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dizimail.cli.common import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, app, cli_actor, console, fail, run
 from dizimail.cli.output import JsonOpt, err_console, print_json, print_table
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.util.units import parse_duration
@@ -39,8 +39,8 @@ def create(role: Annotated[Role, typer.Option("--role", help="admin, domain-admi
         lifetime = parse_duration(expires)
     except ValueError as exc:
         fail(str(exc), 2)
-    token, secret = run(config, lambda s: s.tokens.create(role, domains=domain or [], user=user, label=label,
-                                                          lifetime=lifetime))
+    token, secret = run(config, lambda s: s.admin.create_token(cli_actor(), role, domains=domain or [], user=user,
+                                                               label=label, lifetime=lifetime))
     err_console.print(f"token {token.id} ({token.role}) created, expires {_when(token.expires)}; "
                       "shown once, keep it secret:")
     console.print(secret)
@@ -62,5 +62,5 @@ def list_(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @token_app.command("revoke")
 def revoke(token_id: Annotated[int, typer.Argument(help="the token's id (token list)")], config: ConfigOpt = None) -> None:
     """Revoke a token: refused from the next request on."""
-    run(config, lambda s: s.tokens.revoke(token_id))
+    run(config, lambda s: s.admin.revoke_token(cli_actor(), token_id))
     console.print(f"token {token_id} revoked")

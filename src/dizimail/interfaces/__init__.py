@@ -6,6 +6,7 @@ config; ``tests/contract`` runs one suite per interface against each.
 """
 
 from dizimail.interfaces.access import AccessListStore
+from dizimail.interfaces.audit import AuditStore
 from dizimail.interfaces.blob import BlobStore, BlobWriter
 from dizimail.interfaces.fetch import FetchStore
 from dizimail.interfaces.keys import DkimKeyStore
@@ -16,5 +17,5 @@ from dizimail.interfaces.search import SearchIndex
 from dizimail.interfaces.settings import SettingsStore
 from dizimail.interfaces.tokens import TokenStore
 
-__all__ = ["AccessListStore", "BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
+__all__ = ["AccessListStore", "AuditStore", "BlobStore", "BlobWriter", "DkimKeyStore", "FetchStore", "MetaStore", "QueueStore", "RoutingStore",
            "SearchIndex", "SettingsStore", "TokenStore"]

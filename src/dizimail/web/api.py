@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Self
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dizimail.i18n.catalog import translate
+from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.model.types import Account, Domain
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
+from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
 from dizimail.services.tokens import TokenService
 
 log = logging.getLogger("dizimail.web")
@@ -62,6 +64,12 @@ _STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, LockedOut: 429}
 @dataclass(frozen=True)
 class Principal:
     token: ApiToken
+    ip: str
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names: the token, its role, the client's address."""
+        return Actor(f"token:{self.token.id}", self.ip, str(self.token.role))
 
     @property
     def role(self) -> Role:
@@ -82,6 +90,7 @@ class WebContext:
 
     accounts: AccountService
     tokens: TokenService
+    admin: AdminActions
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -98,7 +107,7 @@ def make_app(services: WebContext) -> FastAPI:
             if scheme:  # a wrong token counts as a failed login of this client (no account named)
                 services.accounts.bad_exchange(ip)
             raise ApiError(401, "unauthenticated", {"WWW-Authenticate": "Bearer"})
-        return Principal(token)
+        return Principal(token, ip)
 
     Who = Annotated[Principal, Depends(principal)]
 
@@ -167,8 +176,7 @@ def make_app(services: WebContext) -> FastAPI:
     async def add_domain(who: Who, body: DomainIn, response: Response) -> DomainOut:
         """Add a local domain (or, with ``alias_of``, a domain alias). Admins only."""
         admin_only(who)
-        domain = await services.accounts.add_domain(body.name, body.alias_of)
-        log.info("api.domain.added token=%d domain=%s", who.token.id, domain.name)
+        domain = await services.admin.add_domain(who.actor, body.name, body.alias_of)
         response.headers["Location"] = f"{PREFIX}/domains/{quote(domain.name)}"
         return DomainOut.of(domain)
 
@@ -184,8 +192,7 @@ def make_app(services: WebContext) -> FastAPI:
     async def remove_domain(who: Who, domain: str) -> Response:
         """Remove a domain that holds no users or aliases any more. Admins only."""
         admin_only(who)
-        await services.accounts.remove_domain(visible_domain(who, domain))
-        log.info("api.domain.removed token=%d domain=%s", who.token.id, domain)
+        await services.admin.remove_domain(who.actor, visible_domain(who, domain))
         return Response(status_code=204)
 
     # --- users ----------------------------------------------------------------------------------
@@ -201,10 +208,9 @@ def make_app(services: WebContext) -> FastAPI:
         staff(who)
         name = visible_domain(who, domain)
         address = normalize_address(f"{body.local_part}@{name}")
-        await services.accounts.add_user(address, body.password, body.name, body.quota_bytes)
-        log.info("api.user.added token=%d user=%s", who.token.id, address)
+        account = await services.admin.add_user(who.actor, address, body.password, body.name, body.quota_bytes)
         response.headers["Location"] = f"{PREFIX}/users/{quote(address)}"
-        return UserOut.of(await services.accounts.get_user(address))
+        return UserOut.of(account)
 
     @app.get(f"{PREFIX}/users/{{address}}", response_model=UserOut, tags=["users"])
     async def get_user(who: Who, address: str) -> UserOut:
@@ -215,9 +221,19 @@ def make_app(services: WebContext) -> FastAPI:
         """Remove a user and everything it holds (an admin, or its domain's admin)."""
         staff(who)
         normalized = visible_user(who, address)
-        await services.accounts.remove_user(normalized)
-        log.info("api.user.removed token=%d user=%s", who.token.id, normalized)
+        await services.admin.remove_user(who.actor, normalized)
         return Response(status_code=204)
+
+    # --- the audit log ----------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/audit", response_model=list[AuditOut], tags=["audit"])
+    async def audit(who: Who, actor: str = "", action: str = "", since: float = 0.0, until: float = 0.0,
+                    before: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditOut]:
+        """Administrative actions, newest first (``before``: the smallest id of the page before). A domain
+        admin sees its domains' entries only."""
+        staff(who)
+        domains = None if who.role is Role.ADMIN else who.token.domains
+        query = AuditQuery(domains, actor, action, since, until, before, limit)
+        return [AuditOut.of(e) for e in await services.admin.entries(query)]
 
     return app
 
@@ -252,6 +268,23 @@ class DomainOut(Strict):
     @classmethod
     def of(cls, d: Domain) -> Self:
         return cls(name=d.name, status=str(d.status), alias_of=d.alias_of)
+
+
+class AuditOut(Strict):
+    id: int
+    at: float
+    actor: str
+    role: str
+    ip: str
+    action: str
+    target: str
+    domain: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> Self:
+        return cls(**entry_dict(e))
 
 
 class UserIn(Strict):

@@ -337,3 +337,20 @@ api_tokens = Table(
     Column("expires", Float, nullable=False),  # 0: never
     Column("revoked", Integer, nullable=False, server_default=text("0")),
 )
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("role", String, nullable=False),
+    Column("ip", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("domain", String, nullable=False),
+    Column("before", String, nullable=False),
+    Column("after", String, nullable=False),
+    Index("ix_audit_domain", "domain", "id"),
+    Index("ix_audit_at", "at"),
+    sqlite_autoincrement=True,
+)
