@@ -66,6 +66,22 @@ async def test_domains_accounts_aliases(stores):
         await meta.update_account("ghost@example.test", status="active")
 
 
+async def test_accounts_page_by_local_part_and_search_takes_wildcards_as_text(stores):
+    meta, _queue, _blobs = stores
+    await meta.add_domain("example.test")
+    await meta.add_domain("other.test")
+    await meta.add_accounts([(f"u{i}@example.test", HASH, "王工" if i == 3 else f"n{i}", 0) for i in range(7)]
+                            + [("odd@example.test", HASH, "50%_x", 0), ("u9@other.test", HASH, "n", 0)])
+    first = await meta.page_accounts("example.test", limit=3)
+    assert [a.address for a in first] == ["odd@example.test", "u0@example.test", "u1@example.test"]
+    rest = await meta.page_accounts("example.test", after="u1", limit=100)
+    assert [a.address.partition("@")[0] for a in rest] == ["u2", "u3", "u4", "u5", "u6"]  # other.test apart
+    assert [a.address for a in await meta.page_accounts("example.test", search="王")] == ["u3@example.test"]
+    assert [a.address for a in await meta.page_accounts("example.test", search="%_")] == ["odd@example.test"]
+    assert await meta.page_accounts("example.test", search="_") == [await meta.get_account("odd@example.test")]
+    assert len(await meta.page_accounts("example.test", search="U")) == 7  # ASCII without regard to case
+
+
 async def test_ingest_commit_uids_modseq_and_expunge(stores):
     meta, queue, blobs = stores
     await meta.add_domain("example.test")

@@ -4,10 +4,12 @@ limits, headers, and what the API creates working over IMAP."""
 
 from __future__ import annotations
 
+import csv
 import imaplib
 import json
 import smtplib
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -256,5 +258,60 @@ def test_admin_actions_from_the_api_and_the_command_line_are_in_the_audit_log(tm
         rows = text.splitlines()[1:]
         assert [r.split(",")[5] for r in rows][:2] == ["token.create", "domain.add"]  # oldest first
         assert oct(export.stat().st_mode & 0o777) == "0o600"
+    finally:
+        srv.stop()
+
+
+def smtp_greeting_delay(port: int) -> float:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        assert sock.makefile("rb").readline().startswith(b"220")
+    return time.monotonic() - started
+
+
+def test_a_5000_user_domain_pages_and_searches_and_mail_is_not_kept_waiting(tmp_path):
+    srv = start_server(tmp_path / "n")
+    try:
+        hashed = srv.node.services.accounts.hash_password("Pw-of-everyone-1")  # imported as it is: fast
+        with open(tmp_path / "users.csv", "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["address", "password", "quota", "name"])
+            out.writerows([f"u{i:04d}@{DOMAIN}", hashed, 0, ("王工" if i % 100 == 0 else "staff ") + str(i)]
+                          for i in range(5000))
+            out.writerow([f"odd@{DOMAIN}", hashed, 0, "100%_off"])
+        dizimail_cli(srv.config_file, "user", "import", str(tmp_path / "users.csv"))
+        admin = token(srv, "--role", "admin")
+
+        seen, after = [], ""
+        while page := api(srv, "GET", f"/api/v1/domains/{DOMAIN}/users?limit=1000&after={after}", admin)[2]:
+            seen += [u["address"] for u in page]
+            after = page[-1]["address"].partition("@")[0]
+        assert len(seen) == len(set(seen)) == 5001 and seen == sorted(seen)
+        found = api(srv, "GET", f"/api/v1/domains/{DOMAIN}/users?q=王工", admin)[2]
+        assert len(found) == 50 and all(u["name"].startswith("王工") for u in found)
+        assert [u["address"] for u in api(srv, "GET", f"/api/v1/domains/{DOMAIN}/users?q=%_", admin)[2]] == [
+            f"odd@{DOMAIN}"]  # LIKE's wildcards are plain text here
+        assert api(srv, "GET", f"/api/v1/domains/{DOMAIN}/users?limit=5000", admin)[0] == 422
+
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                assert api(srv, "GET", f"/api/v1/domains/{DOMAIN}/users?limit=1000&q=staff", admin)[0] == 200
+        # two clients at it without a pause (the server shares this process, and its GIL, with them)
+        workers = [threading.Thread(target=hammer) for _ in range(2)]
+        for w in workers:
+            w.start()
+        try:
+            time.sleep(0.5)
+            delays = []
+            for _ in range(10):
+                delays.append(smtp_greeting_delay(srv.ports["smtp"]))
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(30)
+        assert max(delays) < 0.1, delays
     finally:
         srv.stop()

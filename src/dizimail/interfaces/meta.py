@@ -59,6 +59,10 @@ class MetaStore(Protocol):
 
     async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
 
+    async def page_accounts(self, domain: str, *, after: str = "", search: str = "", limit: int = 100) -> list[Account]:
+        """One page of a domain's accounts in local-part order: those after the local part ``after``;
+        with ``search``, only those whose local part or name contains it (case-insensitive for ASCII)."""
+
     async def update_account(self, address: str, *, password_hash: str | None = None,
                              status: str | None = None, quota_bytes: int | None = None,
                              name: str | None = None) -> None: ...

@@ -260,6 +260,11 @@ class AccountService:
     async def list_users(self, domain: str | None = None) -> list[Account]:
         return await self.meta.list_accounts(normalize_domain(domain) if domain else None)
 
+    async def page_users(self, domain: str, *, after: str = "", search: str = "", limit: int = 100) -> list[Account]:
+        """A page of a domain's users (the admin's user list: 5,000 users are not sent at once)."""
+        return await self.meta.page_accounts(normalize_domain(domain), after=after.lower(), search=search[:200],
+                                             limit=max(1, min(limit, 1000)))
+
     async def set_password(self, address: str, password: str) -> None:
         hashed = await asyncio.to_thread(self.hash_password, password)
         await self.meta.update_account(normalize_address(address), password_hash=hashed)

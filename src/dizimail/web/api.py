@@ -197,10 +197,14 @@ def make_app(services: WebContext) -> FastAPI:
 
     # --- users ----------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/domains/{{domain}}/users", response_model=list[UserOut], tags=["users"])
-    async def list_users(who: Who, domain: str) -> list[UserOut]:
+    async def list_users(who: Who, domain: str, after: Annotated[str, Query(max_length=64)] = "",
+                         q: Annotated[str, Query(max_length=200)] = "",
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[UserOut]:
+        """One page in local-part order: ``after`` the last local part of the page before; ``q`` keeps those
+        whose local part or name contains it."""
         staff(who)
         name = visible_domain(who, domain)
-        return [UserOut.of(a) for a in await services.accounts.list_users(name)]
+        return [UserOut.of(a) for a in await services.accounts.page_users(name, after=after, search=q, limit=limit)]
 
     @app.post(f"{PREFIX}/domains/{{domain}}/users", response_model=UserOut, status_code=201, tags=["users"])
     async def add_user(who: Who, domain: str, body: UserIn, response: Response) -> UserOut:

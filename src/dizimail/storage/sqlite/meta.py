@@ -231,6 +231,17 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
             return [_account(r) for r in conn.execute(query)]
         return await self.db.read(job)
 
+    async def page_accounts(self, domain: str, *, after: str = "", search: str = "", limit: int = 100) -> list[Account]:
+        def job(conn: Connection) -> list[Account]:
+            query = (_account_query().where(domains.c.name == domain.lower(), accounts.c.local_part > after)
+                     .order_by(accounts.c.local_part).limit(limit))
+            if search:  # LIKE with its wildcards escaped: the text is matched as typed
+                pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                query = query.where(accounts.c.local_part.like(pattern, escape="\\")
+                                    | accounts.c.name.like(pattern, escape="\\"))
+            return [_account(r) for r in conn.execute(query)]
+        return await self.db.read(job)
+
     async def update_account(self, address: str, *, password_hash: str | None = None,
                              status: str | None = None, quota_bytes: int | None = None,
                              name: str | None = None) -> None:
