@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import DOMAIN, client_tls, dizimail_cli, start_server
+from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
+from helpers import wait_for
 
 
 def token(server, *args: str) -> str:
@@ -315,3 +316,42 @@ def test_a_5000_user_domain_pages_and_searches_and_mail_is_not_kept_waiting(tmp_
         assert max(delays) < 0.1, delays
     finally:
         srv.stop()
+
+
+def test_aliases_over_the_api_take_mail(server, admin, user):
+    local = user.partition("@")[0]
+    status, headers, alias = api(server, "POST", f"/api/v1/domains/{DOMAIN}/aliases", admin,
+                                 {"local_part": f"team-{local}", "targets": [user, "x@remote.test"]})
+    assert status == 201 and alias == {"address": f"team-{local}@{DOMAIN}", "targets": [user, "x@remote.test"]}
+    assert api(server, "GET", headers["location"].replace("%40", "@"), admin)[2] == alias
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=15) as smtp:
+        smtp.sendmail("someone@outside.test", [alias["address"]], b"Subject: via alias\r\n\r\nhello\r\n")
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        imap.login(user, PASSWORD)
+        wait_for(lambda: imap.select("INBOX", readonly=True)[1] == [b"1"], what="the mail sent to the alias")
+    finally:
+        imap.logout()
+    assert api(server, "DELETE", f"/api/v1/aliases/{alias['address']}", admin)[0] == 204
+    assert api(server, "GET", f"/api/v1/aliases/{alias['address']}", admin)[0] == 404
+    assert api(server, "POST", f"/api/v1/domains/{DOMAIN}/aliases", admin, {"local_part": "t", "targets": []})[0] == 422
+
+
+def test_tokens_over_the_api_are_for_admins_and_each_token_may_revoke_itself(server, admin):
+    api(server, "POST", "/api/v1/domains", admin, {"name": "tok.test"})
+    status, _, made = api(server, "POST", "/api/v1/tokens", admin,
+                          {"role": "domain-admin", "domains": ["tok.test"], "label": "北区", "lifetime_seconds": 3600})
+    assert status == 201 and made["secret"].startswith("dzm_") and made["token"]["domains"] == ["tok.test"]
+    scoped = made["secret"]
+    assert [d["name"] for d in api(server, "GET", "/api/v1/domains", scoped)[2]] == ["tok.test"]
+    listed = api(server, "GET", "/api/v1/tokens", admin)[2]
+    assert made["token"] in listed and scoped not in json.dumps(listed)
+    assert api(server, "GET", "/api/v1/tokens", scoped)[0] == 403
+    assert api(server, "POST", "/api/v1/tokens", scoped, {"role": "admin"})[0] == 403  # no way up
+    assert api(server, "DELETE", f"/api/v1/tokens/{listed[0]['id']}", scoped)[0] == 403
+    assert api(server, "DELETE", f"/api/v1/tokens/{made['token']['id']}", scoped)[0] == 204  # itself
+    assert api(server, "GET", "/api/v1/me", scoped)[0] == 401
+    assert api(server, "POST", "/api/v1/tokens", admin, {"role": "user"})[2]["error"] == "token_needs_user"
+    entries = api(server, "GET", "/api/v1/audit?action=token.", admin)[2]
+    assert [e["action"] for e in entries[:2]] == ["token.revoke", "token.create"]
+    assert entries[0]["actor"] == f"token:{made['token']['id']}" and entries[0]["after"]["revoked"] is True

@@ -7,6 +7,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ann
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Self
@@ -23,7 +24,7 @@ from dizimail.i18n.catalog import translate
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
 from dizimail.model.tokens import ApiToken, Role
-from dizimail.model.types import Account, Domain
+from dizimail.model.types import Account, Alias, Domain
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
 from dizimail.services.tokens import TokenService
@@ -228,6 +229,61 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.remove_user(who.actor, normalized)
         return Response(status_code=204)
 
+    # --- aliases --------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/domains/{{domain}}/aliases", response_model=list[AliasOut], tags=["aliases"])
+    async def list_aliases(who: Who, domain: str) -> list[AliasOut]:
+        staff(who)
+        return [AliasOut.of(a) for a in await services.accounts.list_aliases(visible_domain(who, domain))]
+
+    @app.post(f"{PREFIX}/domains/{{domain}}/aliases", response_model=AliasOut, status_code=201, tags=["aliases"])
+    async def add_alias(who: Who, domain: str, body: AliasIn, response: Response) -> AliasOut:
+        """Add an alias (or more targets to one): local users or remote addresses."""
+        staff(who)
+        address = normalize_address(f"{body.local_part}@{visible_domain(who, domain)}")
+        await services.admin.add_alias(who.actor, address, body.targets)
+        response.headers["Location"] = f"{PREFIX}/aliases/{quote(address)}"
+        return await find_alias(address)
+
+    async def find_alias(address: str) -> AliasOut:
+        found = [a for a in await services.accounts.list_aliases(address.rpartition("@")[2]) if a.address == address]
+        if not found:
+            raise ApiError(404, "not_found")
+        return AliasOut.of(found[0])
+
+    @app.get(f"{PREFIX}/aliases/{{address}}", response_model=AliasOut, tags=["aliases"])
+    async def get_alias(who: Who, address: str) -> AliasOut:
+        staff(who)
+        return await find_alias(visible_user(who, address))
+
+    @app.delete(f"{PREFIX}/aliases/{{address}}", status_code=204, tags=["aliases"])
+    async def remove_alias(who: Who, address: str) -> Response:
+        staff(who)
+        await services.admin.remove_alias(who.actor, visible_user(who, address))
+        return Response(status_code=204)
+
+    # --- API tokens -----------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/tokens", response_model=list[TokenInfo], tags=["tokens"])
+    async def list_tokens(who: Who) -> list[TokenInfo]:
+        """Every token (never a secret). Admins only."""
+        admin_only(who)
+        return [TokenInfo.of(t) for t in await services.tokens.list()]
+
+    @app.post(f"{PREFIX}/tokens", response_model=NewToken, status_code=201, tags=["tokens"])
+    async def create_token(who: Who, body: TokenIn) -> NewToken:
+        """A new token; its secret is in this answer only. Admins only."""
+        admin_only(who)
+        token, secret = await services.admin.create_token(who.actor, body.role, domains=body.domains, user=body.user,
+                                                          label=body.label, lifetime=body.lifetime_seconds)
+        return NewToken(token=TokenInfo.of(token), secret=secret)
+
+    @app.delete(f"{PREFIX}/tokens/{{token_id}}", status_code=204, tags=["tokens"])
+    async def revoke_token(who: Who, token_id: int) -> Response:
+        """Revoke a token: an admin any, every token itself."""
+        if who.role is not Role.ADMIN and token_id != who.token.id:
+            raise ApiError(403, "forbidden")
+        await services.admin.revoke_token(who.actor, token_id)
+        return Response(status_code=204)
+
     # --- the audit log ----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/audit", response_model=list[AuditOut], tags=["audit"])
     async def audit(who: Who, actor: str = "", action: str = "", since: float = 0.0, until: float = 0.0,
@@ -272,6 +328,50 @@ class DomainOut(Strict):
     @classmethod
     def of(cls, d: Domain) -> Self:
         return cls(name=d.name, status=str(d.status), alias_of=d.alias_of)
+
+
+class AliasIn(Strict):
+    local_part: str = Field(min_length=1, max_length=64)
+    targets: list[str] = Field(min_length=1, max_length=1000)
+
+
+class AliasOut(Strict):
+    address: str
+    targets: list[str]
+
+    @classmethod
+    def of(cls, a: Alias) -> Self:
+        return cls(address=a.address, targets=list(a.targets))
+
+
+class TokenIn(Strict):
+    role: Role
+    domains: list[str] = Field(default_factory=list, max_length=100)
+    user: str = Field("", max_length=320)
+    label: str = Field("", max_length=200)
+    lifetime_seconds: float = Field(90 * 86400, ge=0, le=10 * 365 * 86400, description="0: until revoked")
+
+
+class TokenInfo(Strict):
+    id: int
+    role: str
+    user: str
+    domains: list[str]
+    label: str
+    created: float
+    expires: float | None
+    state: str
+
+    @classmethod
+    def of(cls, t: ApiToken) -> Self:
+        state = "revoked" if t.revoked else "active" if t.live(time.time()) else "expired"
+        return cls(id=t.id, role=str(t.role), user=t.subject, domains=list(t.domains), label=t.label, created=t.created,
+                   expires=t.expires or None, state=state)
+
+
+class NewToken(Strict):
+    token: TokenInfo
+    secret: str
 
 
 class AuditOut(Strict):
