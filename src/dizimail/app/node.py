@@ -98,7 +98,8 @@ class Node:
                 from dizimail.web.server import https_listener
 
                 assert tls is not None
-                listener = https_listener(config, WebContext(services.accounts, services.tokens, services.admin), spec.address,
+                listener = https_listener(config, WebContext(services.accounts, services.tokens, services.admin,
+                                                     services.routes, services.relay, services.dkim), spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)

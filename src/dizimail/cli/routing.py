@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dizimail.cli.common import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, app, cli_actor, console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.services.dkim import record_name, txt_record
 
@@ -29,7 +29,7 @@ def route_add(domain: Annotated[str, typer.Argument(help='a domain, or "*" for e
 
     Used before the smarthost and DNS, and also when DNS fails. A routed domain is accepted from anyone
     on this server (it is ours to relay), so list only domains you serve."""
-    route = run(config, lambda s: s.routes.add(domain, target))
+    route = run(config, lambda s: s.admin.add_route(cli_actor(), domain, target))
     where = f"held in the mailbox of {route.host}" if route.kind == "hold" else f"{route.host}:{route.port}"
     console.print(f"route {route.domain} → {where}")
 
@@ -50,7 +50,7 @@ def route_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @route_app.command("remove")
 def route_remove(domain: str, config: ConfigOpt = None) -> None:
     """Remove DOMAIN's route."""
-    run(config, lambda s: s.routes.remove(domain))
+    run(config, lambda s: s.admin.remove_route(cli_actor(), domain))
     console.print(f"route {domain} removed")
 
 
@@ -58,7 +58,7 @@ def route_remove(domain: str, config: ConfigOpt = None) -> None:
 def relay_allow(network: Annotated[str, typer.Argument(help="an address or CIDR network, e.g. 10.1.0.0/16")],
                 config: ConfigOpt = None) -> None:
     """Let clients in NETWORK send to any domain without logging in."""
-    added = run(config, lambda s: s.relay.allow(network))
+    added = run(config, lambda s: s.admin.allow_relay(cli_actor(), network))
     console.print(f"relaying allowed for {added}")
 
 
@@ -77,7 +77,7 @@ def relay_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @relay_app.command("remove")
 def relay_remove(network: str, config: ConfigOpt = None) -> None:
     """Stop NETWORK relaying (networks from the config file are changed there)."""
-    run(config, lambda s: s.relay.remove(network))
+    run(config, lambda s: s.admin.remove_relay(cli_actor(), network))
     console.print(f"relaying no longer allowed for {network}")
 
 
@@ -86,7 +86,7 @@ def dkim_generate(domain: str, bits: Annotated[int, typer.Option(help="RSA key s
                   config: ConfigOpt = None) -> None:
     """Make a signing key for DOMAIN and print the DNS TXT record to publish. Mail submitted from DOMAIN
     is signed from now on."""
-    key = run(config, lambda s: s.dkim.generate(domain, bits))
+    key = run(config, lambda s: s.admin.generate_dkim(cli_actor(), domain, bits))
     console.print(f"Publish this TXT record, then mail from {key.domain} is signed:")
     print(f'{record_name(key)}. IN TXT "{txt_record(key)}"')
 

@@ -2,8 +2,8 @@
 written to the audit log (issue #11): who, what, the object before and after, when, from where. Passwords
 and token secrets never reach the log.
 
-Covered so far: domains, users, aliases and API tokens. The queue, routes, relay networks, the anti-spam
-lists and settings, DKIM keys, fetch accounts and secrets still act through their own services unlogged.
+Covered so far: domains, users, aliases, API tokens, routes, relay networks and DKIM keys. The queue, the
+anti-spam lists and settings, fetch accounts and secrets still act through their own services unlogged.
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ from typing import Any
 from dizimail.interfaces.audit import AuditStore
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import MailError
+from dizimail.model.outbound import DkimKey, Route
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.model.types import Account, Domain
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
+from dizimail.services.dkim import DkimService, record_name
+from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
 
 log = logging.getLogger("dizimail.audit")
@@ -34,6 +38,15 @@ def _user(a: Account | None) -> dict[str, Any] | None:
 
 def _domain(d: Domain | None) -> dict[str, Any] | None:
     return None if d is None else {"name": d.name, "status": str(d.status), "alias_of": d.alias_of}
+
+
+def _route(r: Route | None) -> dict[str, Any] | None:
+    return None if r is None else {"domain": r.domain, "kind": r.kind, "host": r.host, "port": r.port}
+
+
+def _key(k: DkimKey | None) -> dict[str, Any] | None:
+    """The public half only (the record to publish): a private key never reaches the log."""
+    return None if k is None else {"record": record_name(k), "public_key": k.public_key}
 
 
 def _token(t: ApiToken) -> dict[str, Any]:
@@ -53,10 +66,14 @@ class AuditQuery:
 
 
 class AdminActions:
-    def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore) -> None:
+    def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
+                 relay: RelayNetworks, dkim: DkimService) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
+        self.routes = routes
+        self.relay = relay
+        self.dkim = dkim
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -158,6 +175,33 @@ class AdminActions:
         after = next((t for t in await self.tokens.list() if t.id == token_id), None)
         assert before is not None and after is not None
         await self._record(actor, "token.revoke", str(token_id), _scope(before), _token(before), _token(after))
+
+    # --- mail flow: routes, relay networks, DKIM keys -------------------------------------------------
+    async def add_route(self, actor: Actor, domain: str, target: str) -> Route:
+        before = await self.routes.get(domain)
+        route = await self.routes.add(domain, target)
+        await self._record(actor, "route.add", route.domain, "", _route(before), _route(route))
+        return route
+
+    async def remove_route(self, actor: Actor, domain: str) -> None:
+        before = await self.routes.get(domain)
+        await self.routes.remove(domain)
+        await self._record(actor, "route.remove", before.domain if before else domain, "", _route(before), None)
+
+    async def allow_relay(self, actor: Actor, network: str) -> str:
+        added = await self.relay.allow(network)
+        await self._record(actor, "relay.allow", added, "", None, {"network": added})
+        return added
+
+    async def remove_relay(self, actor: Actor, network: str) -> None:
+        await self.relay.remove(network)
+        await self._record(actor, "relay.remove", network, "", {"network": network}, None)
+
+    async def generate_dkim(self, actor: Actor, domain: str, bits: int = 2048) -> DkimKey:
+        before = await self.dkim.key_for(f"x@{normalize_domain(domain)}")
+        key = await self.dkim.generate(domain, bits)
+        await self._record(actor, "dkim.generate", key.domain, key.domain, _key(before), _key(key))
+        return key
 
     # --- the log ----------------------------------------------------------------------------------
     async def entries(self, query: AuditQuery) -> list[AuditEntry]:

@@ -23,10 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dizimail.i18n.catalog import translate
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
+from dizimail.model.outbound import DkimKey, Route
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.model.types import Account, Alias, Domain
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
+from dizimail.services.dkim import DkimService, record_name, txt_record
+from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
 
 log = logging.getLogger("dizimail.web")
@@ -92,6 +96,9 @@ class WebContext:
     accounts: AccountService
     tokens: TokenService
     admin: AdminActions
+    routes: RouteTable
+    relay: RelayNetworks
+    dkim: DkimService
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -261,6 +268,64 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.remove_alias(who.actor, visible_user(who, address))
         return Response(status_code=204)
 
+    # --- mail flow: routes, relay networks, DKIM ---------------------------------------------------
+    @app.get(f"{PREFIX}/routes", response_model=list[RouteOut], tags=["routes"])
+    async def list_routes(who: Who) -> list[RouteOut]:
+        """The routing table (push to a next hop, or hold for polling). Admins only."""
+        admin_only(who)
+        return [RouteOut.of(r) for r in await services.routes.list()]
+
+    @app.post(f"{PREFIX}/routes", response_model=RouteOut, status_code=201, tags=["routes"])
+    async def add_route(who: Who, body: RouteIn) -> RouteOut:
+        """``target``: HOST[:PORT] or hold:USER; ``domain`` "*" is the default route. Admins only."""
+        admin_only(who)
+        return RouteOut.of(await services.admin.add_route(who.actor, body.domain, body.target))
+
+    @app.delete(f"{PREFIX}/routes/{{domain}}", status_code=204, tags=["routes"])
+    async def remove_route(who: Who, domain: str) -> Response:
+        admin_only(who)
+        if await services.routes.get(domain) is None:
+            raise ApiError(404, "not_found")
+        await services.admin.remove_route(who.actor, domain)
+        return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/relay", response_model=list[RelayOut], tags=["relay"])
+    async def list_relay(who: Who) -> list[RelayOut]:
+        """Networks that may relay without logging in: from the config file and added here. Admins only."""
+        admin_only(who)
+        configured, listed = await services.relay.listed()
+        return [RelayOut(network=n, source="config") for n in configured] + [
+            RelayOut(network=n, source="relay allow") for n in listed]
+
+    @app.post(f"{PREFIX}/relay", response_model=RelayOut, status_code=201, tags=["relay"])
+    async def allow_relay(who: Who, body: RelayIn) -> RelayOut:
+        admin_only(who)
+        return RelayOut(network=await services.admin.allow_relay(who.actor, body.network), source="relay allow")
+
+    @app.delete(f"{PREFIX}/relay/{{network:path}}", status_code=204, tags=["relay"])
+    async def remove_relay(who: Who, network: str) -> Response:
+        """``network`` as listed, e.g. /api/v1/relay/10.1.0.0/16."""
+        admin_only(who)
+        if network not in (await services.relay.listed())[1]:
+            raise ApiError(404, "not_found")
+        await services.admin.remove_relay(who.actor, network)
+        return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/dkim/{{domain}}", response_model=DkimOut, tags=["dkim"])
+    async def get_dkim(who: Who, domain: str) -> DkimOut:
+        """The domain's signing key as the DNS TXT record to publish (an admin, or that domain's admin)."""
+        staff(who)
+        key = await services.dkim.key_for(f"x@{visible_domain(who, domain)}")
+        if key is None:
+            raise ApiError(404, "not_found")
+        return DkimOut.of(key)
+
+    @app.post(f"{PREFIX}/dkim/{{domain}}", response_model=DkimOut, status_code=201, tags=["dkim"])
+    async def generate_dkim(who: Who, domain: str, body: DkimIn) -> DkimOut:
+        """A new signing key (replacing the old one: publish its record first)."""
+        staff(who)
+        return DkimOut.of(await services.admin.generate_dkim(who.actor, visible_domain(who, domain), body.bits))
+
     # --- API tokens -----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/tokens", response_model=list[TokenInfo], tags=["tokens"])
     async def list_tokens(who: Who) -> list[TokenInfo]:
@@ -342,6 +407,46 @@ class AliasOut(Strict):
     @classmethod
     def of(cls, a: Alias) -> Self:
         return cls(address=a.address, targets=list(a.targets))
+
+
+class RouteIn(Strict):
+    domain: str = Field(min_length=1, max_length=253)
+    target: str = Field(min_length=1, max_length=330, description="HOST[:PORT] or hold:USER")
+
+
+class RouteOut(Strict):
+    domain: str
+    kind: str
+    host: str
+    port: int | None
+
+    @classmethod
+    def of(cls, r: Route) -> Self:
+        return cls(domain=r.domain, kind=r.kind, host=r.host, port=r.port if r.kind == "smtp" else None)
+
+
+class RelayIn(Strict):
+    network: str = Field(min_length=1, max_length=64)
+
+
+class RelayOut(Strict):
+    network: str
+    source: str
+
+
+class DkimIn(Strict):
+    bits: int = Field(2048, ge=1024, le=4096)
+
+
+class DkimOut(Strict):
+    domain: str
+    selector: str
+    record_name: str
+    txt: str
+
+    @classmethod
+    def of(cls, k: DkimKey) -> Self:
+        return cls(domain=k.domain, selector=k.selector, record_name=record_name(k), txt=txt_record(k))
 
 
 class TokenIn(Strict):
