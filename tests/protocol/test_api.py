@@ -389,3 +389,52 @@ def test_routes_relay_networks_and_dkim_keys_over_the_api(server, admin):
     assert entries[0]["target"] == "flow.test" and "PRIVATE" not in json.dumps(entries)
     actions = [e["action"] for e in api(server, "GET", "/api/v1/audit?limit=20", admin)[2]]
     assert {"route.add", "route.remove", "relay.allow", "relay.remove", "dkim.generate"} <= set(actions)
+
+
+def imap_login_ok(server, address: str, password: str) -> bool:
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        imap.login(address, password)
+        return True
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            imap.logout()
+        except imaplib.IMAP4.abort:
+            pass
+
+
+def test_suspend_resume_quota_and_passwords_over_the_api(server, admin):
+    api(server, "POST", "/api/v1/domains", admin, {"name": "patch.test"})
+    api(server, "POST", "/api/v1/domains/patch.test/users", admin, {"local_part": "p1", "password": "First-pw-1"})
+    api(server, "POST", "/api/v1/domains/patch.test/users", admin, {"local_part": "p2", "password": "First-pw-2"})
+    boss = token(server, "--role", "domain-admin", "--domain", "patch.test")
+    me = token(server, "--role", "user", "--user", "p1@patch.test")
+
+    assert api(server, "PATCH", "/api/v1/users/p1@patch.test", me, {"password": "Second-pw-1"})[0] == 200
+    assert imap_login_ok(server, "p1@patch.test", "Second-pw-1") and not imap_login_ok(server, "p1@patch.test", "First-pw-1")
+    assert api(server, "PATCH", "/api/v1/users/p1@patch.test", me, {"status": "suspended"})[0] == 403
+    assert api(server, "PATCH", "/api/v1/users/p1@patch.test", me, {"quota_bytes": 0})[0] == 403
+    assert api(server, "PATCH", "/api/v1/users/p2@patch.test", me, {"password": "x-Y-z-123"})[0] == 404
+
+    status, _, user = api(server, "PATCH", "/api/v1/users/p2@patch.test", boss, {"quota_bytes": 5 << 20, "status": "suspended"})
+    assert status == 200 and (user["quota_bytes"], user["status"]) == (5 << 20, "suspended")
+    assert not imap_login_ok(server, "p2@patch.test", "First-pw-2")
+    assert api(server, "PATCH", "/api/v1/users/p2@patch.test", boss, {"status": "active"})[2]["status"] == "active"
+    assert imap_login_ok(server, "p2@patch.test", "First-pw-2")
+    assert api(server, "PATCH", "/api/v1/users/p2@patch.test", boss, {"status": "gone"})[0] == 422
+
+    assert api(server, "PATCH", "/api/v1/domains/patch.test", boss, {"status": "suspended"})[0] == 403
+    assert api(server, "PATCH", "/api/v1/domains/patch.test", admin, {"status": "suspended"})[2]["status"] == "suspended"
+    assert not imap_login_ok(server, "p2@patch.test", "First-pw-2")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=15) as smtp:
+        smtp.mail("someone@outside.test")
+        assert smtp.rcpt("p2@patch.test")[0] >= 500  # a suspended domain takes no mail
+    api(server, "PATCH", "/api/v1/domains/patch.test", admin, {"status": "active"})
+    assert imap_login_ok(server, "p2@patch.test", "First-pw-2")
+    actions = [e["action"] for e in api(server, "GET", "/api/v1/audit?limit=12", admin)[2]]
+    assert {"user.password", "user.quota", "user.suspend", "user.resume", "domain.suspend", "domain.resume"} <= set(actions)
+    password_entry = next(e for e in api(server, "GET", "/api/v1/audit?action=user.password", admin)[2])
+    assert password_entry["actor"] == f"token:{api(server, 'GET', '/api/v1/me', me)[2]['id']}"
+    assert "Second-pw-1" not in json.dumps(api(server, "GET", "/api/v1/audit?limit=100", admin)[2])

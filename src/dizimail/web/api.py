@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -196,6 +196,14 @@ def make_app(services: WebContext) -> FastAPI:
             raise ApiError(404, "not_found")
         return DomainOut.of(found)
 
+    @app.patch(f"{PREFIX}/domains/{{domain}}", response_model=DomainOut, tags=["domains"])
+    async def change_domain(who: Who, domain: str, body: DomainPatch) -> DomainOut:
+        """Suspend (no mail in, no logins) or resume a domain. Admins only."""
+        admin_only(who)
+        name = visible_domain(who, domain)
+        await services.admin.set_domain_active(who.actor, name, body.status == "active")
+        return await get_domain(who, name)
+
     @app.delete(f"{PREFIX}/domains/{{domain}}", status_code=204, tags=["domains"])
     async def remove_domain(who: Who, domain: str) -> Response:
         """Remove a domain that holds no users or aliases any more. Admins only."""
@@ -227,6 +235,21 @@ def make_app(services: WebContext) -> FastAPI:
     @app.get(f"{PREFIX}/users/{{address}}", response_model=UserOut, tags=["users"])
     async def get_user(who: Who, address: str) -> UserOut:
         return UserOut.of(await services.accounts.get_user(visible_user(who, address)))
+
+    @app.patch(f"{PREFIX}/users/{{address}}", response_model=UserOut, tags=["users"])
+    async def change_user(who: Who, address: str, body: UserPatch) -> UserOut:
+        """Change a password (a user its own too), or suspend, resume, set the quota (an admin, or the
+        domain's admin)."""
+        normalized = visible_user(who, address)
+        if who.role is Role.USER and (body.status is not None or body.quota_bytes is not None):
+            raise ApiError(403, "forbidden")
+        if body.password is not None:
+            await services.admin.set_password(who.actor, normalized, body.password)
+        if body.status is not None:
+            await services.admin.set_user_active(who.actor, normalized, body.status == "active")
+        if body.quota_bytes is not None:
+            await services.admin.set_quota(who.actor, normalized, body.quota_bytes)
+        return UserOut.of(await services.accounts.get_user(normalized))
 
     @app.delete(f"{PREFIX}/users/{{address}}", status_code=204, tags=["users"])
     async def remove_user(who: Who, address: str) -> Response:
@@ -494,6 +517,16 @@ class AuditOut(Strict):
     @classmethod
     def of(cls, e: AuditEntry) -> Self:
         return cls(**entry_dict(e))
+
+
+class DomainPatch(Strict):
+    status: Literal["active", "suspended"]
+
+
+class UserPatch(Strict):
+    password: str | None = Field(None, min_length=1, max_length=1024)
+    status: Literal["active", "suspended"] | None = None
+    quota_bytes: int | None = Field(None, ge=0)
 
 
 class UserIn(Strict):
