@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
-from helpers import wait_for
+from helpers import submit, wait_for
 
 
 def token(server, *args: str) -> str:
@@ -438,3 +438,35 @@ def test_suspend_resume_quota_and_passwords_over_the_api(server, admin):
     password_entry = next(e for e in api(server, "GET", "/api/v1/audit?action=user.password", admin)[2])
     assert password_entry["actor"] == f"token:{api(server, 'GET', '/api/v1/me', me)[2]['id']}"
     assert "Second-pw-1" not in json.dumps(api(server, "GET", "/api/v1/audit?limit=100", admin)[2])
+
+
+def test_the_queue_over_the_api(tmp_path):
+    srv = start_server(tmp_path / "n")  # its smarthost does not answer: mail to other domains waits
+    try:
+        admin = token(srv, "--role", "admin")
+        sender = srv.add_user("q")
+        with submit(srv, sender) as s:
+            for n in range(2):
+                s.sendmail(sender, ["far@remote.test"], f"Subject: 待发 {n}\r\n\r\nbody\r\n".encode())
+        queued = wait_for(lambda: len(got := api(srv, "GET", "/api/v1/queue", admin)[2]) == 2 and got,
+                          what="two queued messages")
+        assert all(q["sender"] == sender and q["recipients"][0]["address"] == "far@remote.test" for q in queued)
+        first = queued[0]["queue_id"]
+        item = api(srv, "GET", f"/api/v1/queue/{first}", admin)[2]
+        assert "Subject: " in item["headers"] and item["queue_id"] == first
+        assert api(srv, "POST", "/api/v1/queue/hold", admin, {"queue_id": first})[2] == {"messages": 1}
+        assert [q["held"] for q in api(srv, "GET", "/api/v1/queue", admin)[2]] == [True, False]
+        assert api(srv, "POST", "/api/v1/queue/release", admin, {"queue_id": None})[2]["messages"] >= 1
+        assert api(srv, "POST", "/api/v1/queue/retry", admin, {"queue_id": None})[0] == 200
+        assert api(srv, "POST", "/api/v1/queue/bounce", admin, {"queue_id": None})[0] == 422
+        assert api(srv, "DELETE", f"/api/v1/queue/{first}", admin)[0] == 204
+        assert api(srv, "GET", f"/api/v1/queue/{first}", admin)[0] == 404
+        assert api(srv, "PUT", "/api/v1/queue/concurrency", admin, {"total": 7})[2]["total"] == 7
+        assert api(srv, "GET", "/api/v1/queue/concurrency", admin)[2]["total"] == 7
+        assert api(srv, "PUT", "/api/v1/queue/concurrency", admin, {"total": 0})[0] == 422
+        north = token(srv, "--role", "domain-admin", "--domain", DOMAIN)
+        assert api(srv, "GET", "/api/v1/queue", north)[0] == 403
+        actions = [e["action"] for e in api(srv, "GET", "/api/v1/audit?action=queue.", admin)[2]]
+        assert actions == ["queue.concurrency", "queue.delete", "queue.retry", "queue.release", "queue.hold"]
+    finally:
+        srv.stop()

@@ -188,14 +188,15 @@ def build_services(config: Config, stores: Stores) -> Services:
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
     tokens = TokenService(stores.tokens, accounts)
     routes = RouteTable(stores.routing, meta)
+    queue = QueueService(stores.queue, stores.settings, stores.blobs)
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
-                    queue=QueueService(stores.queue, stores.settings, stores.blobs), folders=Folders(meta, notifier),
+                    queue=queue, folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=routes, fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
                     scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
-                    tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim))
+                    tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue))
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -99,7 +99,9 @@ class Node:
 
                 assert tls is not None
                 listener = https_listener(config, WebContext(services.accounts, services.tokens, services.admin,
-                                                     services.routes, services.relay, services.dkim), spec.address,
+                                                     services.routes, services.relay, services.dkim, services.queue,
+                                                     (config.delivery.concurrency,
+                                                      config.delivery.destination_concurrency)), spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dizimail.app.build import Services
-from dizimail.cli.common import ConfigOpt, app, as_service_user, console, fail, load_or_fail, run
+from dizimail.cli.common import ConfigOpt, app, as_service_user, cli_actor, console, fail, load_or_fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.model.types import PENDING
 
@@ -84,14 +84,14 @@ def queue_retry(queue_id: Annotated[str | None, typer.Argument()] = None, every:
                 config: ConfigOpt = None) -> None:
     """Attempt delivery of a message (or --all) now, whatever its schedule says."""
     qid = _one_or_all(queue_id, every)
-    count = run(config, lambda s: s.queue.retry(qid))
+    count = run(config, lambda s: s.admin.queue_act(cli_actor(), "retry", qid))
     console.print(f"{count} message(s) scheduled for delivery now")
 
 
 @queue_app.command("flush")
 def queue_flush(config: ConfigOpt = None) -> None:
     """Attempt delivery of every queued message now."""
-    count = run(config, lambda s: s.queue.retry(None))
+    count = run(config, lambda s: s.admin.queue_act(cli_actor(), "retry", None))
     console.print(f"{count} message(s) scheduled for delivery now")
 
 
@@ -100,7 +100,7 @@ def queue_hold(queue_id: Annotated[str | None, typer.Argument()] = None, every: 
                config: ConfigOpt = None) -> None:
     """Keep a message (or --all) in the queue without delivering it until `release`."""
     qid = _one_or_all(queue_id, every)
-    count = run(config, lambda s: s.queue.hold(qid))
+    count = run(config, lambda s: s.admin.queue_act(cli_actor(), "hold", qid))
     console.print(f"{count} message(s) held")
 
 
@@ -109,14 +109,14 @@ def queue_release(queue_id: Annotated[str | None, typer.Argument()] = None, ever
                   config: ConfigOpt = None) -> None:
     """Let a held message (or --all) be delivered again."""
     qid = _one_or_all(queue_id, every)
-    count = run(config, lambda s: s.queue.release(qid))
+    count = run(config, lambda s: s.admin.queue_act(cli_actor(), "release", qid))
     console.print(f"{count} message(s) released")
 
 
 @queue_app.command("delete")
 def queue_delete(queue_id: QueueId, config: ConfigOpt = None) -> None:
     """Remove a message from the queue without delivering it (no bounce is sent)."""
-    run(config, lambda s: s.queue.delete(queue_id))
+    run(config, lambda s: s.admin.queue_delete(cli_actor(), queue_id))
     console.print(f"{queue_id} deleted")
 
 
@@ -127,8 +127,8 @@ def queue_concurrency(total: Annotated[int | None, typer.Option("--total", help=
                       config: ConfigOpt = None) -> None:
     """Show or change delivery concurrency; running servers apply a change within a second."""
     async def go(s: Services) -> tuple[int, int]:
-        await s.queue.set_concurrency(total, per_destination)
-        return await s.queue.concurrency(s.config.delivery.concurrency, s.config.delivery.destination_concurrency)
+        defaults = s.config.delivery.concurrency, s.config.delivery.destination_concurrency
+        return await s.admin.set_concurrency(cli_actor(), total, per_destination, defaults)
     now_total, now_per = run(config, go)
     console.print(f"concurrency: {now_total} in all, {now_per} per destination")
 

@@ -2,7 +2,7 @@
 written to the audit log (issue #11): who, what, the object before and after, when, from where. Passwords
 and token secrets never reach the log.
 
-Covered so far: domains, users, aliases, API tokens, routes, relay networks and DKIM keys. The queue, the
+Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys and the queue. The
 anti-spam lists and settings, fetch accounts and secrets still act through their own services unlogged.
 """
 
@@ -24,6 +24,7 @@ from dizimail.model.types import Account, Domain
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.dkim import DkimService, record_name
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
 
@@ -67,13 +68,14 @@ class AuditQuery:
 
 class AdminActions:
     def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
-                 relay: RelayNetworks, dkim: DkimService) -> None:
+                 relay: RelayNetworks, dkim: DkimService, queue: QueueService) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
         self.routes = routes
         self.relay = relay
         self.dkim = dkim
+        self.queue = queue
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -202,6 +204,31 @@ class AdminActions:
         key = await self.dkim.generate(domain, bits)
         await self._record(actor, "dkim.generate", key.domain, key.domain, _key(before), _key(key))
         return key
+
+    # --- the outbound queue --------------------------------------------------------------------------
+    async def queue_act(self, actor: Actor, action: str, queue_id: str | None) -> int:
+        """``retry`` (now), ``hold`` or ``release`` one message, or every one (None); how many changed."""
+        act = {"retry": self.queue.retry, "hold": self.queue.hold, "release": self.queue.release}[action]
+        count = await act(queue_id)
+        await self._record(actor, f"queue.{action}", queue_id or "all", "", None, {"messages": count})
+        return count
+
+    async def queue_delete(self, actor: Actor, queue_id: str) -> None:
+        item = await self.queue.show(queue_id)
+        await self.queue.delete(queue_id)
+        await self._record(actor, "queue.delete", queue_id, "", {"sender": item.sender, "size": item.size,
+                           "recipients": [r.address for r in item.recipients]}, None)
+
+    async def set_concurrency(self, actor: Actor, total: int | None, per_destination: int | None,
+                              defaults: tuple[int, int]) -> tuple[int, int]:
+        before = await self.queue.concurrency(*defaults)
+        await self.queue.set_concurrency(total, per_destination)
+        after = await self.queue.concurrency(*defaults)
+        if after != before:
+            await self._record(actor, "queue.concurrency", "delivery", "",
+                               {"total": before[0], "per_destination": before[1]},
+                               {"total": after[0], "per_destination": after[1]})
+        return after
 
     # --- the log ----------------------------------------------------------------------------------
     async def entries(self, query: AuditQuery) -> list[AuditEntry]:

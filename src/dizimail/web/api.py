@@ -23,13 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dizimail.i18n.catalog import translate
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
-from dizimail.model.outbound import DkimKey, Route
+from dizimail.model.outbound import DkimKey, QueueItem, Route
 from dizimail.model.tokens import ApiToken, Role
-from dizimail.model.types import Account, Alias, Domain
+from dizimail.model.types import Account, Alias, Domain, QueueEntry
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
 from dizimail.services.dkim import DkimService, record_name, txt_record
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
 
@@ -99,6 +100,8 @@ class WebContext:
     routes: RouteTable
     relay: RelayNetworks
     dkim: DkimService
+    queue: QueueService
+    delivery_defaults: tuple[int, int]  # delivery.concurrency and .destination_concurrency from the config
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -349,6 +352,48 @@ def make_app(services: WebContext) -> FastAPI:
         staff(who)
         return DkimOut.of(await services.admin.generate_dkim(who.actor, visible_domain(who, domain), body.bits))
 
+    # --- the outbound queue ------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/queue", response_model=list[QueuedOut], tags=["queue"])
+    async def list_queue(who: Who) -> list[QueuedOut]:
+        """Messages with recipients still pending, oldest first. Admins only."""
+        admin_only(who)
+        return [QueuedOut.of(e) for e in await services.queue.list()]
+
+    @app.get(f"{PREFIX}/queue/concurrency", response_model=Concurrency, tags=["queue"])
+    async def get_concurrency(who: Who) -> Concurrency:
+        admin_only(who)
+        total, per = await services.queue.concurrency(*services.delivery_defaults)
+        return Concurrency(total=total, per_destination=per)
+
+    @app.put(f"{PREFIX}/queue/concurrency", response_model=Concurrency, tags=["queue"])
+    async def set_concurrency(who: Who, body: ConcurrencyIn) -> Concurrency:
+        """Parallel deliveries in all and to one destination; running nodes apply it within a second."""
+        admin_only(who)
+        total, per = await services.admin.set_concurrency(who.actor, body.total, body.per_destination,
+                                                          services.delivery_defaults)
+        return Concurrency(total=total, per_destination=per)
+
+    @app.post(f"{PREFIX}/queue/{{action}}", response_model=QueueActed, tags=["queue"])
+    async def act_on_queue(who: Who, action: Literal["retry", "hold", "release"], body: QueueAct) -> QueueActed:
+        """Deliver now (``retry``), ``hold`` or ``release`` one message, or every one (``queue_id`` null)."""
+        admin_only(who)
+        return QueueActed(messages=await services.admin.queue_act(who.actor, action, body.queue_id))
+
+    @app.get(f"{PREFIX}/queue/{{queue_id}}", response_model=QueueItemOut, tags=["queue"])
+    async def show_queued(who: Who, queue_id: str) -> QueueItemOut:
+        """One message: envelope, every recipient's state, and its header section as received (text)."""
+        admin_only(who)
+        item = await services.queue.show(queue_id)
+        headers = (await services.queue.headers(item)).decode("utf-8", "replace")
+        return QueueItemOut(**QueuedOut.of(item).model_dump(), headers=headers, params=dict(item.params))
+
+    @app.delete(f"{PREFIX}/queue/{{queue_id}}", status_code=204, tags=["queue"])
+    async def delete_queued(who: Who, queue_id: str) -> Response:
+        """Remove a message without delivering it (no bounce)."""
+        admin_only(who)
+        await services.admin.queue_delete(who.actor, queue_id)
+        return Response(status_code=204)
+
     # --- API tokens -----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/tokens", response_model=list[TokenInfo], tags=["tokens"])
     async def list_tokens(who: Who) -> list[TokenInfo]:
@@ -470,6 +515,52 @@ class DkimOut(Strict):
     @classmethod
     def of(cls, k: DkimKey) -> Self:
         return cls(domain=k.domain, selector=k.selector, record_name=record_name(k), txt=txt_record(k))
+
+
+class QueuedRcpt(Strict):
+    address: str
+    status: str
+    attempts: int
+    next_attempt: float
+    last_error: str
+
+
+class QueuedOut(Strict):
+    queue_id: str
+    created: float
+    size: int
+    sender: str
+    held: bool
+    recipients: list[QueuedRcpt]
+
+    @classmethod
+    def of(cls, e: QueueEntry | QueueItem) -> Self:
+        return cls(queue_id=e.queue_id, created=e.created, size=e.size, sender=e.sender, held=e.held,
+                   recipients=[QueuedRcpt(address=r.address, status=str(r.status), attempts=r.attempts,
+                                          next_attempt=r.next_attempt, last_error=r.last_error) for r in e.recipients])
+
+
+class QueueItemOut(QueuedOut):
+    params: dict[str, str]
+    headers: str
+
+
+class QueueAct(Strict):
+    queue_id: str | None = Field(None, max_length=64, description="null: every message")
+
+
+class QueueActed(Strict):
+    messages: int
+
+
+class ConcurrencyIn(Strict):
+    total: int | None = Field(None, ge=1, le=1000)
+    per_destination: int | None = Field(None, ge=1, le=1000)
+
+
+class Concurrency(Strict):
+    total: int
+    per_destination: int
 
 
 class TokenIn(Strict):
