@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,8 @@ from dizimail.services.tokens import TokenService
 log = logging.getLogger("dizimail.web")
 MAX_BODY = 1 << 20  # bytes of a request body (JSON documents; imports will stream through their own routes)
 PREFIX = "/api/v1"
+MAX_INT = (1 << 62) - 1  # what SQLite's INTEGER holds, with room: larger numbers are refused (422), not stored
+MAX_TIME = 1e11  # seconds since 1970: year 5138
 SECURITY_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
                     (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
@@ -106,7 +108,8 @@ class WebContext:
 
 def make_app(services: WebContext) -> FastAPI:
     app = FastAPI(title="dizimail", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=None,
-                  redoc_url=None)  # no docs page yet: Swagger UI's assets would come from a CDN
+                  redoc_url=None,  # no docs page yet: Swagger UI's assets would come from a CDN
+                  responses={code: {"model": ErrorOut, "description": text} for code, text in ERRORS.items()})
 
     async def principal(request: Request) -> Principal:
         ip = request.client.host if request.client else "?"
@@ -410,7 +413,7 @@ def make_app(services: WebContext) -> FastAPI:
         return NewToken(token=TokenInfo.of(token), secret=secret)
 
     @app.delete(f"{PREFIX}/tokens/{{token_id}}", status_code=204, tags=["tokens"])
-    async def revoke_token(who: Who, token_id: int) -> Response:
+    async def revoke_token(who: Who, token_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Response:
         """Revoke a token: an admin any, every token itself."""
         if who.role is not Role.ADMIN and token_id != who.token.id:
             raise ApiError(403, "forbidden")
@@ -419,8 +422,12 @@ def make_app(services: WebContext) -> FastAPI:
 
     # --- the audit log ----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/audit", response_model=list[AuditOut], tags=["audit"])
-    async def audit(who: Who, actor: str = "", action: str = "", since: float = 0.0, until: float = 0.0,
-                    before: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditOut]:
+    async def audit(who: Who, actor: Annotated[str, Query(max_length=200)] = "",
+                    action: Annotated[str, Query(max_length=100)] = "",
+                    since: Annotated[float, Query(ge=0, le=MAX_TIME)] = 0.0,
+                    until: Annotated[float, Query(ge=0, le=MAX_TIME)] = 0.0,
+                    before: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditOut]:
         """Administrative actions, newest first (``before``: the smallest id of the page before). A domain
         admin sees its domains' entries only."""
         staff(who)
@@ -434,6 +441,20 @@ def make_app(services: WebContext) -> FastAPI:
 # --- documents ----------------------------------------------------------------------------------------
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Strict):
+    """Every error: a key and its text in the caller's language (Accept-Language: zh_CN or en)."""
+
+    error: str
+    message: str
+    detail: str | None = None
+
+
+ERRORS = {400: "Bad request", 401: "No valid token", 403: "Not allowed for this token",
+          404: "Not found, or not reachable with this token", 409: "Conflicts with what exists",
+          413: "Body too large", 422: "Invalid request", 429: "Client locked out after failed logins",
+          503: "Temporarily unavailable"}
 
 
 class TokenOut(Strict):
@@ -617,14 +638,14 @@ class DomainPatch(Strict):
 class UserPatch(Strict):
     password: str | None = Field(None, min_length=1, max_length=1024)
     status: Literal["active", "suspended"] | None = None
-    quota_bytes: int | None = Field(None, ge=0)
+    quota_bytes: int | None = Field(None, ge=0, le=MAX_INT)
 
 
 class UserIn(Strict):
     local_part: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
     name: str = Field("", max_length=200)
-    quota_bytes: int = Field(0, ge=0)
+    quota_bytes: int = Field(0, ge=0, le=MAX_INT)
 
 
 class UserOut(Strict):
