@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import fetch_all, imap_login, junk, send_data, submit, wait_for
+from conftest import DOMAIN, PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
+from helpers import api, fetch_all, imap_login, junk, send_data, submit, token, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 from processes import ServerProcess
 
@@ -417,3 +417,53 @@ def test_hostile_text_for_the_filter_does_not_stall_the_node(tmp_path, dns, corp
         assert replies == [{}, {}, {}, {}], replies  # all taken (sendmail returns the refused recipients)
     finally:
         served.stop()
+
+
+def test_quarantine_lists_and_thresholds_over_the_rest_api(tmp_path, dns, corpus):
+    """The anti-spam administration over the REST API, end to end: a domain admin blocks a sender for its
+    domain (mail from it is then refused) and sets a user's thresholds; an admin releases held spam."""
+    srv = trained_node(tmp_path / "n", dns, corpus, 'reject_action = "quarantine"\n')
+    try:
+        user = srv.add_user("staff")
+        admin = token(srv, "--role", "admin")
+        boss = token(srv, "--role", "domain-admin", "--domain", DOMAIN)
+
+        status, _, added = api(srv, "POST", "/api/v1/lists/block", boss,
+                               {"patterns": ["pest@pests.example"], "domain": DOMAIN, "note": "报修骚扰"})
+        assert (status, added) == (201, {"added": 1})
+        assert api(srv, "POST", "/api/v1/lists/block", boss, {"patterns": ["@x.example"]})[0] == 403  # server-wide
+        assert api(srv, "POST", "/api/v1/lists/block", boss, {"patterns": ["@x.example"], "domain": "other.test"})[0] == 404
+        listed = api(srv, "GET", f"/api/v1/lists/block?domain={DOMAIN}", boss)[2]
+        assert [(e["pattern"], e["note"]) for e in listed] == [("pest@pests.example", "报修骚扰")]
+        imported = api(srv, "POST", "/api/v1/lists/allow/import", admin, {"lines": ["192.0.2.0/24 lab", "not an entry!"]})[2]
+        assert imported["added"] == 1 and [e["line"] for e in imported["rejected"]] == [2]
+        time.sleep(2.1)  # the lists are read again within two seconds
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=15) as s:
+            s.ehlo("client.example.org")
+            assert s.mail("pest@pests.example")[0] == 250
+            code, text = s.rcpt(user)
+            assert code == 550 and b"5.7.1" in text, (code, text)
+        assert api(srv, "DELETE", f"/api/v1/lists/block/pest@pests.example?domain={DOMAIN}", boss)[0] == 204
+
+        status, _, setting = api(srv, "PUT", f"/api/v1/spam-settings/{user}", boss, {"junk_at": 6.5})
+        assert status == 200 and (setting["scope"], setting["junk_at"], setting["reject_at"]) == (user, 6.5, None)
+        assert api(srv, "PUT", f"/api/v1/spam-settings/{user}", boss, {"junk_at": 11})[0] == 422
+        assert api(srv, "PUT", "/api/v1/spam-settings/other.test", boss, {"junk_at": 6})[0] == 404
+        assert [e["scope"] for e in api(srv, "GET", "/api/v1/spam-settings", boss)[2]] == [user]
+        assert api(srv, "DELETE", f"/api/v1/spam-settings/{user}", boss)[0] == 204
+
+        assert send_data(srv, "127.0.0.36", user, message("spam", 7, random.Random(13), subject="cheap pills"))[0] == 250
+        (held,) = api(srv, "GET", "/api/v1/quarantine", admin)[2]
+        assert held["kind"] == "spam" and held["from"] and any(f["check"] == "content" for f in held["findings"])
+        assert api(srv, "GET", "/api/v1/quarantine", boss)[0] == 403
+        assert api(srv, "GET", f"/api/v1/quarantine/{held['id']}", admin)[2] == held
+        status, _, released = api(srv, "POST", f"/api/v1/quarantine/{held['id']}/release", admin, {"learn": False})
+        assert (status, released) == (200, {"delivered": 1, "over_quota": []})
+        assert len(fetch_all(srv, user)) == 1 and api(srv, "GET", "/api/v1/quarantine", admin)[2] == []
+        assert srv.call(lambda s: s.content.trained()) == (60, 60)  # learn: false
+        assert api(srv, "DELETE", f"/api/v1/quarantine/{held['id']}", admin)[0] == 404
+        actions = {e["action"] for e in api(srv, "GET", "/api/v1/audit?limit=50", admin)[2]}
+        assert {"block.add", "block.remove", "allow.import", "spam.settings", "spam.settings.remove",
+                "quarantine.release"} <= actions
+    finally:
+        srv.stop()

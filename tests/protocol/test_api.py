@@ -11,38 +11,13 @@ import smtplib
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
-from helpers import submit, wait_for
-
-
-def token(server, *args: str) -> str:
-    out = dizimail_cli(server.config_file, "token", "create", *args)
-    return out.stdout.strip().splitlines()[-1]
-
-
-def api(server, method: str, path: str, secret: str | None = None, body: Any = None, *, raw: bytes | None = None,
-        lang: str = "en") -> tuple[int, dict[str, str], Any]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    url = f"https://127.0.0.1:{server.ports['https']}{quote(path, safe='/:@?&=')}"  # 电力.cn as a browser sends it
-    request = urllib.request.Request(url, data=data, method=method)
-    if secret is not None:
-        request.add_header("Authorization", f"Bearer {secret}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    request.add_header("Accept-Language", lang)
-    try:
-        with urllib.request.urlopen(request, context=client_tls(), timeout=15) as response:
-            status, headers, text = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        status, headers, text = exc.code, dict(exc.headers), exc.read()
-    return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else None
+from helpers import api, submit, token, wait_for
 
 
 def raw_post(server, secret: str, head: bytes, body: bytes) -> tuple[int, Any]:

@@ -196,7 +196,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     routes=routes, fetch=fetch, secrets=Secrets(stores.settings, box),
                     access=access, content=content, whitelist=whitelist,
                     scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
-                    tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue))
+                    tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue, access,
+                                                                  quarantine, spam_settings))
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

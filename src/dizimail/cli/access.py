@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dizimail.cli.common import ConfigOpt, EncodingOpt, app, console, read_import, run
+from dizimail.cli.common import ConfigOpt, EncodingOpt, app, cli_actor, console, read_import, run
 from dizimail.cli.output import JsonOpt, err_console, print_json, print_table
 from dizimail.model.access import ListName
 from dizimail.services.access import display_pattern
@@ -28,7 +28,7 @@ def _register(name: ListName, summary: str, effect: str) -> None:
     def add(patterns: Annotated[list[str], typer.Argument(help=PATTERN_HELP)], domain: DomainOpt = None,
             note: Annotated[str, typer.Option("--note", help="why (shown by list)")] = "",
             config: ConfigOpt = None) -> None:
-        added = run(config, lambda s: s.access.add(name, patterns, domain, note))
+        added = run(config, lambda s: s.admin.list_add(cli_actor(), name, patterns, domain, note))
         where = f"mail to {domain}" if domain else "the whole server"
         console.print(f"{added} {'entry' if added == 1 else 'entries'} added to the {name} list for {where}"
                       f"{'' if added == len(patterns) else f' ({len(patterns) - added} already listed)'}")
@@ -49,7 +49,7 @@ def _register(name: ListName, summary: str, effect: str) -> None:
     @sub.command("remove")
     def remove(pattern: Annotated[str, typer.Argument(help=PATTERN_HELP)], domain: DomainOpt = None,
                config: ConfigOpt = None) -> None:
-        removed = run(config, lambda s: s.access.remove(name, pattern, domain))
+        removed = run(config, lambda s: s.admin.list_remove(cli_actor(), name, pattern, domain))
         console.print(f"{removed} removed from the {name} list")
     remove.__doc__ = f"Remove one entry from the {name} list (with the --domain it was added with)."
 
@@ -58,7 +58,7 @@ def _register(name: ListName, summary: str, effect: str) -> None:
                                                          "# comments")],
                 domain: DomainOpt = None, encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
         lines = read_import(file, encoding).splitlines()
-        result = run(config, lambda s: s.access.import_lines(name, lines, domain))
+        result = run(config, lambda s: s.admin.list_import(cli_actor(), name, lines, domain))
         for lineno, _line, why in result.errors:
             err_console.print(f"line {lineno}: {why}")
         console.print(f"{result.added} added, {result.listed} already listed, {len(result.errors)} lines rejected")

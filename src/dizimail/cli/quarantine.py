@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dizimail.app.build import Services
-from dizimail.cli.common import ConfigOpt, app, console, run
+from dizimail.cli.common import ConfigOpt, app, cli_actor, console, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.codec.mime.headers import split_header
 from dizimail.model.types import Quarantined
@@ -63,7 +63,7 @@ def quarantine_release(entry_id: EntryId, no_learn: Annotated[bool, typer.Option
         "--no-learn", help="do not teach the content filter that the message was ham")] = False,
         config: ConfigOpt = None) -> None:
     """Deliver a held message to its recipients (a spam one is learnt as ham) and take it out."""
-    result = run(config, lambda s: s.quarantine.release(entry_id, learn=not no_learn))
+    result = run(config, lambda s: s.admin.quarantine_release(cli_actor(), entry_id, learn=not no_learn))
     console.print(f"entry {entry_id} released: {len(result.delivered)} local "
                   f"{'delivery' if len(result.delivered) == 1 else 'deliveries'}"
                   + (f", over quota (queued): {', '.join(result.refused)}" if result.refused else ""))
@@ -75,6 +75,6 @@ def quarantine_delete(entry_ids: Annotated[list[int], typer.Argument(help="entry
     """Delete held messages for good."""
     async def go(s: Services) -> None:
         for entry_id in entry_ids:
-            await s.quarantine.delete(entry_id)
+            await s.admin.quarantine_delete(cli_actor(), entry_id)
     run(config, go)
     console.print(f"{len(entry_ids)} deleted")

@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 
 from dizimail.app.build import Services
-from dizimail.cli.common import ConfigOpt, app, console, fail, run
+from dizimail.cli.common import ConfigOpt, app, cli_actor, console, fail, run
 from dizimail.cli.output import JsonOpt, err_console, print_json, print_table
 from dizimail.services.content.settings import scope_of
 from dizimail.services.content.tokens import tokenize
@@ -143,8 +143,8 @@ def settings_set(domain: DomainOpt = None, user: UserScopeOpt = None,
     """Set a domain's or a user's thresholds (those not given stay as they were; unset ones are inherited)."""
     if tag_at is None and junk_at is None and reject_at is None and personal is None:
         fail("nothing to set: give --tag-at, --junk-at, --reject-at or --personal/--no-personal", 2)
-    new = run(config, lambda s: s.spam_settings.set(scope_of(domain=domain, user=user), tag_at=tag_at,
-                                                     junk_at=junk_at, reject_at=reject_at, personal=personal))
+    new = run(config, lambda s: s.admin.set_spam(cli_actor(), scope_of(domain=domain, user=user), tag_at=tag_at,
+                                                 junk_at=junk_at, reject_at=reject_at, personal=personal))
     console.print(f"{new.scope}: tag at {_show(new.tag_at)}, Junk at {_show(new.junk_at)}, refuse at "
                   f"{_show(new.reject_at)}, personal model {_show(new.personal)} (-: inherited)")
 
@@ -170,5 +170,5 @@ def settings_remove(domain: DomainOpt = None, user: UserScopeOpt = None, config:
 
 
 async def _remove(s: Services, scope: str) -> str:
-    await s.spam_settings.remove(scope)
+    await s.admin.remove_spam(cli_actor(), scope)
     return scope

@@ -2,8 +2,9 @@
 written to the audit log (issue #11): who, what, the object before and after, when, from where. Passwords
 and token secrets never reach the log.
 
-Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys and the queue. The
-anti-spam lists and settings, fetch accounts and secrets still act through their own services unlogged.
+Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys, the queue, the
+block and allow lists, the quarantine and the spam settings. Fetch accounts and secrets still act through
+their own services unlogged.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dizimail.interfaces.audit import AuditStore
+from dizimail.model.access import ListName
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import MailError
 from dizimail.model.outbound import DkimKey, Route
+from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import ApiToken, Role
-from dizimail.model.types import Account, Domain
+from dizimail.model.types import Account, CommitResult, Domain
+from dizimail.services.access import AccessLists, ImportResult
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
+from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
@@ -50,6 +56,16 @@ def _key(k: DkimKey | None) -> dict[str, Any] | None:
     return None if k is None else {"record": record_name(k), "public_key": k.public_key}
 
 
+def _held(e: Any) -> dict[str, Any]:
+    return {"kind": e.kind, "reason": e.reason, "sender": e.sender, "recipients": list(e.recipients),
+            "subject": e.subject}
+
+
+def _setting(s: SpamSetting | None) -> dict[str, Any] | None:
+    return None if s is None else {"tag_at": s.tag_at, "junk_at": s.junk_at, "reject_at": s.reject_at,
+                                   "personal": s.personal}
+
+
 def _token(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "role": str(t.role), "user": t.subject, "domains": list(t.domains), "label": t.label,
             "expires": t.expires or None, "revoked": t.revoked}
@@ -68,7 +84,8 @@ class AuditQuery:
 
 class AdminActions:
     def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
-                 relay: RelayNetworks, dkim: DkimService, queue: QueueService) -> None:
+                 relay: RelayNetworks, dkim: DkimService, queue: QueueService, access: AccessLists,
+                 quarantine: Quarantine, spam_settings: SpamSettings) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
@@ -76,6 +93,9 @@ class AdminActions:
         self.relay = relay
         self.dkim = dkim
         self.queue = queue
+        self.access = access
+        self.quarantine = quarantine
+        self.spam_settings = spam_settings
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -229,6 +249,52 @@ class AdminActions:
                                {"total": before[0], "per_destination": before[1]},
                                {"total": after[0], "per_destination": after[1]})
         return after
+
+    # --- anti-spam: block and allow lists, quarantine, settings -------------------------------------
+    async def list_add(self, actor: Actor, name: ListName, patterns: list[str], domain: str | None,
+                       note: str = "") -> int:
+        added = await self.access.add(name, patterns, domain, note)
+        scope = normalize_domain(domain) if domain else ""
+        await self._record(actor, f"{name}.add", ", ".join(patterns)[:500], scope, None,
+                           {"patterns": patterns, "note": note, "added": added})
+        return added
+
+    async def list_remove(self, actor: Actor, name: ListName, pattern: str, domain: str | None) -> str:
+        removed = await self.access.remove(name, pattern, domain)
+        await self._record(actor, f"{name}.remove", removed, normalize_domain(domain) if domain else "",
+                           {"pattern": removed}, None)
+        return removed
+
+    async def list_import(self, actor: Actor, name: ListName, lines: list[str], domain: str | None) -> ImportResult:
+        result = await self.access.import_lines(name, lines, domain)
+        await self._record(actor, f"{name}.import", f"{len(lines)} lines", normalize_domain(domain) if domain else "",
+                           None, {"added": result.added, "listed": result.listed, "rejected": len(result.errors)})
+        return result
+
+    async def quarantine_release(self, actor: Actor, entry_id: int, learn: bool = True) -> CommitResult:
+        entry = await self.quarantine.get(entry_id)
+        result = await self.quarantine.release(entry_id, learn=learn)
+        await self._record(actor, "quarantine.release", str(entry_id), "", _held(entry),
+                           {"delivered": len(result.delivered), "learnt_ham": learn and entry.kind == "spam"})
+        return result
+
+    async def quarantine_delete(self, actor: Actor, entry_id: int) -> None:
+        entry = await self.quarantine.get(entry_id)
+        await self.quarantine.delete(entry_id)
+        await self._record(actor, "quarantine.delete", str(entry_id), "", _held(entry), None)
+
+    async def set_spam(self, actor: Actor, scope: str, **values: Any) -> SpamSetting:
+        before = next((e for e in await self.spam_settings.entries() if e.scope == scope), None)
+        after = await self.spam_settings.set(scope, **values)
+        await self._record(actor, "spam.settings", scope, _domain_of(scope) if "@" in scope else scope,
+                           _setting(before), _setting(after))
+        return after
+
+    async def remove_spam(self, actor: Actor, scope: str) -> None:
+        before = next((e for e in await self.spam_settings.entries() if e.scope == scope), None)
+        await self.spam_settings.remove(scope)
+        await self._record(actor, "spam.settings.remove", scope, _domain_of(scope) if "@" in scope else scope,
+                           _setting(before), None)
 
     # --- the log ----------------------------------------------------------------------------------
     async def entries(self, query: AuditQuery) -> list[AuditEntry]:

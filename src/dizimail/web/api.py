@@ -21,15 +21,20 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dizimail.i18n.catalog import translate
+from dizimail.model.access import AccessEntry, ListName
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
 from dizimail.model.outbound import DkimKey, QueueItem, Route
+from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import ApiToken, Role
-from dizimail.model.types import Account, Alias, Domain, QueueEntry
+from dizimail.model.types import Account, Alias, Domain, Quarantined, QueueEntry
+from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
+from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name, txt_record
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.tokens import TokenService
@@ -103,6 +108,9 @@ class WebContext:
     relay: RelayNetworks
     dkim: DkimService
     queue: QueueService
+    access: AccessLists
+    quarantine: Quarantine
+    spam_settings: SpamSettings
     delivery_defaults: tuple[int, int]  # delivery.concurrency and .destination_concurrency from the config
 
 
@@ -397,6 +405,92 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.queue_delete(who.actor, queue_id)
         return Response(status_code=204)
 
+    # --- anti-spam: block and allow lists -----------------------------------------------------------
+    def list_scope(who: Principal, domain: str | None) -> str | None:
+        """A list's scope the token may act on: the whole server (admins), or one of its domains."""
+        staff(who)
+        if domain is None:
+            admin_only(who)
+            return None
+        return visible_domain(who, domain)
+
+    @app.get(f"{PREFIX}/lists/{{name}}", response_model=list[ListEntryOut], tags=["anti-spam"])
+    async def list_entries(who: Who, name: ListName,
+                           domain: Annotated[str | None, Query(max_length=253)] = None) -> list[ListEntryOut]:
+        """A block or allow list: the whole server's and every domain's (an admin), or one domain's."""
+        scope = list_scope(who, domain)
+        return [ListEntryOut.of(e) for e in await services.access.entries(name, scope)]
+
+    @app.post(f"{PREFIX}/lists/{{name}}", response_model=ListAdded, status_code=201, tags=["anti-spam"])
+    async def add_entries(who: Who, name: ListName, body: ListIn) -> ListAdded:
+        """Entries: an address or network, a sender (spam@usa.com), a domain's senders (@usa.com) or its
+        subdomains' (*.usa.com); for the whole server (admins) or for mail to one ``domain``."""
+        scope = list_scope(who, body.domain)
+        return ListAdded(added=await services.admin.list_add(who.actor, name, body.patterns, scope, body.note))
+
+    @app.post(f"{PREFIX}/lists/{{name}}/import", response_model=ListImported, tags=["anti-spam"])
+    async def import_entries(who: Who, name: ListName, body: ListImport) -> ListImported:
+        """Lines of a file (entry, optional note; # comments); the bad ones come back with their number."""
+        scope = list_scope(who, body.domain)
+        result = await services.admin.list_import(who.actor, name, body.lines, scope)
+        return ListImported(added=result.added, listed=result.listed,
+                            rejected=[ListLineError(line=n, text=t, why=w) for n, t, w in result.errors])
+
+    @app.delete(f"{PREFIX}/lists/{{name}}/{{pattern:path}}", status_code=204, tags=["anti-spam"])
+    async def remove_entry(who: Who, name: ListName, pattern: str,
+                           domain: Annotated[str | None, Query(max_length=253)] = None) -> Response:
+        await services.admin.list_remove(who.actor, name, pattern, list_scope(who, domain))
+        return Response(status_code=204)
+
+    # --- the quarantine ------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/quarantine", response_model=list[HeldOut], tags=["anti-spam"])
+    async def list_held(who: Who) -> list[HeldOut]:
+        """Held viruses and spam, newest first, with every finding. Admins only."""
+        admin_only(who)
+        return [HeldOut.of(e) for e in await services.quarantine.entries(1000)]
+
+    @app.get(f"{PREFIX}/quarantine/{{entry_id}}", response_model=HeldOut, tags=["anti-spam"])
+    async def show_held(who: Who, entry_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> HeldOut:
+        admin_only(who)
+        return HeldOut.of(await services.quarantine.get(entry_id))
+
+    @app.post(f"{PREFIX}/quarantine/{{entry_id}}/release", response_model=Released, tags=["anti-spam"])
+    async def release_held(who: Who, entry_id: Annotated[int, Path(ge=1, le=MAX_INT)], body: ReleaseIn) -> Released:
+        """Deliver it to its recipients (a spam one is learnt as ham unless ``learn`` is false)."""
+        admin_only(who)
+        result = await services.admin.quarantine_release(who.actor, entry_id, learn=body.learn)
+        return Released(delivered=len(result.delivered), over_quota=list(result.refused))
+
+    @app.delete(f"{PREFIX}/quarantine/{{entry_id}}", status_code=204, tags=["anti-spam"])
+    async def delete_held(who: Who, entry_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Response:
+        admin_only(who)
+        await services.admin.quarantine_delete(who.actor, entry_id)
+        return Response(status_code=204)
+
+    # --- spam settings ---------------------------------------------------------------------------------
+    def setting_scope(who: Principal, scope: str) -> str:
+        """A domain or a user's address the token reaches."""
+        staff(who)
+        return visible_user(who, scope) if "@" in scope else visible_domain(who, scope)
+
+    @app.get(f"{PREFIX}/spam-settings", response_model=list[SpamSettingOut], tags=["anti-spam"])
+    async def list_spam_settings(who: Who) -> list[SpamSettingOut]:
+        """Every domain's and user's thresholds the token reaches (unset values are inherited)."""
+        staff(who)
+        return [SpamSettingOut.of(e) for e in await services.spam_settings.entries()
+                if (who.sees_user(e.scope) if "@" in e.scope else who.sees_domain(e.scope))]
+
+    @app.put(f"{PREFIX}/spam-settings/{{scope}}", response_model=SpamSettingOut, tags=["anti-spam"])
+    async def set_spam_setting(who: Who, scope: str, body: SpamSettingIn) -> SpamSettingOut:
+        """Set a domain's or a user's thresholds (0-10; 10.5: never); values left out stay as they were."""
+        target = setting_scope(who, scope)
+        return SpamSettingOut.of(await services.admin.set_spam(who.actor, target, **body.model_dump(exclude_unset=True)))
+
+    @app.delete(f"{PREFIX}/spam-settings/{{scope}}", status_code=204, tags=["anti-spam"])
+    async def remove_spam_setting(who: Who, scope: str) -> Response:
+        await services.admin.remove_spam(who.actor, setting_scope(who, scope))
+        return Response(status_code=204)
+
     # --- API tokens -----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/tokens", response_model=list[TokenInfo], tags=["tokens"])
     async def list_tokens(who: Who) -> list[TokenInfo]:
@@ -582,6 +676,107 @@ class ConcurrencyIn(Strict):
 class Concurrency(Strict):
     total: int
     per_destination: int
+
+
+class ListIn(Strict):
+    patterns: list[str] = Field(min_length=1, max_length=1000)
+    domain: str | None = Field(None, max_length=253, description="null: the whole server (admins)")
+    note: str = Field("", max_length=200)
+
+
+class ListAdded(Strict):
+    added: int
+
+
+class ListImport(Strict):
+    lines: list[str] = Field(max_length=100_000)
+    domain: str | None = Field(None, max_length=253)
+
+
+class ListLineError(Strict):
+    line: int
+    text: str
+    why: str
+
+
+class ListImported(Strict):
+    added: int
+    listed: int
+    rejected: list[ListLineError]
+
+
+class ListEntryOut(Strict):
+    list: str
+    domain: str | None
+    pattern: str
+    note: str
+    created: float
+
+    @classmethod
+    def of(cls, e: AccessEntry) -> Self:
+        return cls(list=str(e.list), domain=e.scope or None, pattern=e.pattern, note=e.note, created=e.created)
+
+
+class Finding(Strict):
+    check: str
+    result: str
+    points: float
+    reason: str
+
+
+class HeldOut(Strict):
+    id: int
+    queue_id: str
+    kind: str
+    reason: str
+    score: float
+    sender: str
+    recipients: list[str]
+    from_: str = Field(alias="from")
+    subject: str
+    size: int
+    created: float
+    expires: float
+    findings: list[Finding]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def of(cls, e: Quarantined) -> Self:
+        return cls(id=e.id, queue_id=e.queue_id, kind=e.kind, reason=e.reason, score=e.score, sender=e.sender,
+                   recipients=list(e.recipients), from_=e.from_, subject=e.subject, size=e.size, created=e.created,
+                   expires=e.expires, findings=[Finding(check=c, result=r, points=p, reason=w)
+                                                for c, r, p, w in e.findings])
+
+
+class ReleaseIn(Strict):
+    learn: bool = True
+
+
+class Released(Strict):
+    delivered: int
+    over_quota: list[str]
+
+
+class SpamSettingIn(Strict):
+    tag_at: float | None = Field(None, ge=0, le=10.5)
+    junk_at: float | None = Field(None, ge=0, le=10.5)
+    reject_at: float | None = Field(None, ge=0, le=10.5)
+    personal: bool | None = None
+
+
+class SpamSettingOut(Strict):
+    scope: str
+    tag_at: float | None
+    junk_at: float | None
+    reject_at: float | None
+    personal: bool | None
+    updated: float
+
+    @classmethod
+    def of(cls, e: SpamSetting) -> Self:
+        return cls(scope=e.scope, tag_at=e.tag_at, junk_at=e.junk_at, reject_at=e.reject_at, personal=e.personal,
+                   updated=e.updated)
 
 
 class TokenIn(Strict):
