@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
-from helpers import api, submit, token, wait_for
+from helpers import api, fetch_all, submit, token, wait_for
 
 
 def raw_post(server, secret: str, head: bytes, body: bytes) -> tuple[int, Any]:
@@ -443,5 +443,36 @@ def test_the_queue_over_the_api(tmp_path):
         assert api(srv, "GET", "/api/v1/queue", north)[0] == 403
         actions = [e["action"] for e in api(srv, "GET", "/api/v1/audit?action=queue.", admin)[2]]
         assert actions == ["queue.concurrency", "queue.delete", "queue.retry", "queue.release", "queue.hold"]
+    finally:
+        srv.stop()
+
+
+def test_fetch_accounts_and_secrets_over_the_api(tmp_path):
+    srv = start_server(tmp_path / "n")
+    try:
+        admin = token(srv, "--role", "admin")
+        outside, inside = srv.add_user("outside"), srv.add_user("inside")
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=15) as smtp:
+            smtp.sendmail("a@remote.test", [outside], "Subject: 外部邮箱\r\n\r\nfetched from outside\r\n".encode())
+        body = {"server": f"127.0.0.1:{srv.ports['pop3s']}", "username": outside, "password": PASSWORD,
+                "protocol": "pop3", "security": "tls", "into": inside, "verify": False, "interval_seconds": 3600}
+        status, _, made = api(srv, "POST", "/api/v1/fetch", admin, body)
+        assert status == 201 and (made["mode"], made["into"], made["port"]) == ("account", inside, srv.ports["pop3s"])
+        assert PASSWORD not in json.dumps(api(srv, "GET", "/api/v1/fetch", admin)[2])
+        assert api(srv, "POST", "/api/v1/fetch", admin, {**body, "into": f"ghost@{DOMAIN}"})[0] == 404
+        assert api(srv, "POST", "/api/v1/fetch/run", admin)[2] == {"messages": 1}
+        (mail,) = wait_for(lambda: fetch_all(srv, inside), what="the fetched message")
+        assert "Subject: 外部邮箱".encode() in mail and b"fetched from outside" in mail
+        assert api(srv, "DELETE", f"/api/v1/fetch/{made['id']}", admin)[0] == 204
+        assert api(srv, "DELETE", f"/api/v1/fetch/{made['id']}", admin)[0] == 404
+
+        assert api(srv, "PUT", "/api/v1/secrets/smarthost-password", admin, {"value": "Relay-Secret-42"})[0] == 204
+        assert {"name": "smarthost-password", "set": True} in api(srv, "GET", "/api/v1/secrets", admin)[2]
+        assert srv.call(lambda s: s.secrets.get("smarthost-password")) == "Relay-Secret-42"
+        assert api(srv, "PUT", "/api/v1/secrets/root-password", admin, {"value": "x"})[0] == 422
+        assert api(srv, "DELETE", "/api/v1/secrets/smarthost-password", admin)[0] == 204
+        assert {"name": "smarthost-password", "set": False} in api(srv, "GET", "/api/v1/secrets", admin)[2]
+        log = json.dumps(api(srv, "GET", "/api/v1/audit?limit=50", admin)[2])
+        assert "Relay-Secret-42" not in log and PASSWORD not in log and '"fetch.add"' in log and '"secret.set"' in log
     finally:
         srv.stop()

@@ -188,16 +188,17 @@ def build_services(config: Config, stores: Stores) -> Services:
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
     tokens = TokenService(stores.tokens, accounts)
     routes = RouteTable(stores.routing, meta)
+    secrets = Secrets(stores.settings, box)
     queue = QueueService(stores.queue, stores.settings, stores.blobs)
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=queue, folders=Folders(meta, notifier),
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
-                    routes=routes, fetch=fetch, secrets=Secrets(stores.settings, box),
+                    routes=routes, fetch=fetch, secrets=secrets,
                     access=access, content=content, whitelist=whitelist,
                     scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
                     tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue, access,
-                                                                  quarantine, spam_settings))
+                                                                  quarantine, spam_settings, fetch, secrets))
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

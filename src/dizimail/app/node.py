@@ -101,6 +101,7 @@ class Node:
                 listener = https_listener(config, WebContext(services.accounts, services.tokens, services.admin,
                                                      services.routes, services.relay, services.dkim, services.queue,
                                                      services.access, services.quarantine, services.spam_settings,
+                                                     services.fetch, services.secrets,
                                                      (config.delivery.concurrency,
                                                       config.delivery.destination_concurrency)), spec.address,
                                           spec.port, tls, limiter=limiter)

@@ -124,19 +124,18 @@ def fetch_add(
 ) -> None:
     """Fetch a remote mailbox on a timer (and when its user logs in)."""
     from dizimail.model.outbound import FetchAccount
+    from dizimail.services.fetch import default_port
     from dizimail.services.resolver import split_hostport
     from dizimail.util.units import parse_duration
-    default_port = {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143,
-                    ("imap", "none"): 143}.get((protocol, security), 110)
     try:
-        host, port = split_hostport(server, default_port)
+        host, port = split_hostport(server, default_port(protocol, security))
         every = parse_duration(interval)
     except ValueError as exc:
         fail(f"{exc}", 2)
         return
     acc = FetchAccount(0, to, "account" if to else "envelope", protocol, host, port, security, not no_verify,
                        username, password, every, keep)
-    fetch_id = run(config, lambda s: s.fetch.add(acc))
+    fetch_id = run(config, lambda s: s.admin.fetch_add(cli_actor(), acc))
     console.print(f"fetch {fetch_id} added: {protocol} {host}:{port} user {username} → "
                   f"{to or 'envelope recipients'} every {interval}")
 
@@ -161,7 +160,7 @@ def fetch_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @fetch_app.command("remove")
 def fetch_remove(fetch_id: int, config: ConfigOpt = None) -> None:
     """Stop fetching that mailbox."""
-    run(config, lambda s: s.fetch.remove(fetch_id))
+    run(config, lambda s: s.admin.fetch_remove(cli_actor(), fetch_id))
     console.print(f"fetch {fetch_id} removed")
 
 
@@ -189,14 +188,14 @@ def secret_set(name: SecretName, stdin: Annotated[bool, typer.Option("--stdin", 
         value = str(typer.prompt(name, hide_input=True, confirmation_prompt=True))
     if not value:
         fail("an empty value; use `secret remove` to clear it", 2)
-    run(config, lambda s: s.secrets.set(name, value))
+    run(config, lambda s: s.admin.secret_set(cli_actor(), name, value))
     console.print(f"{name} stored (encrypted)")
 
 
 @secret_app.command("remove")
 def secret_remove(name: SecretName, config: ConfigOpt = None) -> None:
     """Forget a stored secret (the config's plaintext value, if any, applies again)."""
-    run(config, lambda s: s.secrets.set(name, ""))
+    run(config, lambda s: s.admin.secret_set(cli_actor(), name, ""))
     console.print(f"{name} removed")
 
 

@@ -3,8 +3,8 @@ written to the audit log (issue #11): who, what, the object before and after, wh
 and token secrets never reach the log.
 
 Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys, the queue, the
-block and allow lists, the quarantine and the spam settings. Fetch accounts and secrets still act through
-their own services unlogged.
+block and allow lists, the quarantine, the spam settings, fetch accounts and stored secrets (their values
+never).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from dizimail.interfaces.audit import AuditStore
 from dizimail.model.access import ListName
 from dizimail.model.audit import Actor, AuditEntry
-from dizimail.model.errors import MailError
-from dizimail.model.outbound import DkimKey, Route
+from dizimail.model.errors import MailError, NotFound
+from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.model.types import Account, CommitResult, Domain
@@ -28,10 +28,12 @@ from dizimail.services.access import AccessLists, ImportResult
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name
+from dizimail.services.fetch import FetchService
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
+from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
 
 log = logging.getLogger("dizimail.audit")
@@ -66,6 +68,12 @@ def _setting(s: SpamSetting | None) -> dict[str, Any] | None:
                                    "personal": s.personal}
 
 
+def _fetch(a: FetchAccount) -> dict[str, Any]:
+    """Never the password."""
+    return {"host": a.host, "port": a.port, "protocol": a.protocol, "security": a.security, "verify": a.verify,
+            "username": a.username, "into": a.account, "interval": a.interval, "keep": a.keep}
+
+
 def _token(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "role": str(t.role), "user": t.subject, "domains": list(t.domains), "label": t.label,
             "expires": t.expires or None, "revoked": t.revoked}
@@ -85,7 +93,7 @@ class AuditQuery:
 class AdminActions:
     def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
                  relay: RelayNetworks, dkim: DkimService, queue: QueueService, access: AccessLists,
-                 quarantine: Quarantine, spam_settings: SpamSettings) -> None:
+                 quarantine: Quarantine, spam_settings: SpamSettings, fetch: FetchService, secrets: Secrets) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
@@ -96,6 +104,8 @@ class AdminActions:
         self.access = access
         self.quarantine = quarantine
         self.spam_settings = spam_settings
+        self.fetch = fetch
+        self.secrets = secrets
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -295,6 +305,27 @@ class AdminActions:
         await self.spam_settings.remove(scope)
         await self._record(actor, "spam.settings.remove", scope, _domain_of(scope) if "@" in scope else scope,
                            _setting(before), None)
+
+    # --- fetch accounts and stored secrets ----------------------------------------------------------
+    async def fetch_add(self, actor: Actor, acc: FetchAccount) -> int:
+        fetch_id = await self.fetch.add(acc)
+        await self._record(actor, "fetch.add", str(fetch_id), _domain_of(acc.account) if acc.account else "", None,
+                           _fetch(acc))
+        return fetch_id
+
+    async def fetch_remove(self, actor: Actor, fetch_id: int) -> None:
+        before = next((a for a in await self.fetch.list() if a.id == fetch_id), None)
+        if before is None:
+            raise NotFound("not_found", str(fetch_id))
+        await self.fetch.remove(fetch_id)
+        await self._record(actor, "fetch.remove", str(fetch_id), _domain_of(before.account) if before.account else "",
+                           _fetch(before), None)
+
+    async def secret_set(self, actor: Actor, name: str, value: str) -> None:
+        before = dict(await self.secrets.list()).get(name)
+        await self.secrets.set(name, value)
+        await self._record(actor, "secret.set" if value else "secret.remove", name, "", {"stored": bool(before)},
+                           {"stored": bool(value)})
 
     # --- the log ----------------------------------------------------------------------------------
     async def entries(self, query: AuditQuery) -> list[AuditEntry]:

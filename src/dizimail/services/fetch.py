@@ -64,6 +64,12 @@ class _TooBig(Exception):
         self.count = count
 
 
+def default_port(protocol: str, security: str) -> int:
+    """The port a fetch account uses unless told: POP3S 995, IMAPS 993, IMAP 143, POP3 110."""
+    return {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143}.get(
+        (protocol, security), 110)
+
+
 class FetchService:
     def __init__(self, store: FetchStore, submitter: Submitter, config: FetchConfig,
                  postmaster: Callable[[], Awaitable[str]], max_size: int, box: SecretBox,

@@ -24,7 +24,7 @@ from dizimail.i18n.catalog import translate
 from dizimail.model.access import AccessEntry, ListName
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
-from dizimail.model.outbound import DkimKey, QueueItem, Route
+from dizimail.model.outbound import DkimKey, FetchAccount, QueueItem, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.model.types import Account, Alias, Domain, Quarantined, QueueEntry
@@ -33,10 +33,13 @@ from dizimail.services.accounts import AccountService, normalize_address, normal
 from dizimail.services.admin import AdminActions, AuditQuery, entry_dict
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name, txt_record
+from dizimail.services.fetch import FetchService, default_port
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
+from dizimail.services.resolver import split_hostport
 from dizimail.services.route_table import RouteTable
+from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
 
 log = logging.getLogger("dizimail.web")
@@ -111,6 +114,8 @@ class WebContext:
     access: AccessLists
     quarantine: Quarantine
     spam_settings: SpamSettings
+    fetch: FetchService
+    secrets: Secrets
     delivery_defaults: tuple[int, int]  # delivery.concurrency and .destination_concurrency from the config
 
 
@@ -491,6 +496,61 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.remove_spam(who.actor, setting_scope(who, scope))
         return Response(status_code=204)
 
+    # --- fetch accounts and stored secrets ------------------------------------------------------------
+    @app.get(f"{PREFIX}/fetch", response_model=list[FetchOut], tags=["fetch"])
+    async def list_fetch(who: Who) -> list[FetchOut]:
+        """Remote POP3/IMAP mailboxes fetched on a timer, and how their last run went (never a password)."""
+        admin_only(who)
+        return [FetchOut.of(a) for a in await services.fetch.list()]
+
+    @app.post(f"{PREFIX}/fetch", response_model=FetchOut, status_code=201, tags=["fetch"])
+    async def add_fetch(who: Who, body: FetchIn) -> FetchOut:
+        """``into``: a local user's INBOX (an external account); null: route by the envelope the gateway
+        recorded (poll mode). Admins only."""
+        admin_only(who)
+        try:
+            host, port = split_hostport(body.server, default_port(body.protocol, body.security))
+        except ValueError:
+            raise ApiError(422, "bad_request") from None
+        into = normalize_address(body.into) if body.into else None
+        if into is not None:
+            await services.accounts.get_user(into)
+        acc = FetchAccount(0, into, "account" if into else "envelope", body.protocol, host, port, body.security,
+                           body.verify, body.username, body.password, body.interval_seconds, body.keep)
+        fetch_id = await services.admin.fetch_add(who.actor, acc)
+        return FetchOut.of(next(a for a in await services.fetch.list() if a.id == fetch_id))
+
+    @app.post(f"{PREFIX}/fetch/run", response_model=QueueActed, tags=["fetch"])
+    async def run_fetch(who: Who) -> QueueActed:
+        """Fetch every account now, once: how many messages came in."""
+        admin_only(who)
+        return QueueActed(messages=await services.fetch.run_all())
+
+    @app.delete(f"{PREFIX}/fetch/{{fetch_id}}", status_code=204, tags=["fetch"])
+    async def remove_fetch(who: Who, fetch_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Response:
+        admin_only(who)
+        await services.admin.fetch_remove(who.actor, fetch_id)
+        return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/secrets", response_model=list[SecretOut], tags=["secrets"])
+    async def list_secrets(who: Who) -> list[SecretOut]:
+        """Which secrets are stored (never a value)."""
+        admin_only(who)
+        return [SecretOut(name=name, set=stored) for name, stored in await services.secrets.list()]
+
+    @app.put(f"{PREFIX}/secrets/{{name}}", status_code=204, tags=["secrets"])
+    async def set_secret(who: Who, name: str, body: SecretIn) -> Response:
+        """Store a secret encrypted (e.g. ``smarthost-password``); running nodes use it within a second."""
+        admin_only(who)
+        await services.admin.secret_set(who.actor, name, body.value)
+        return Response(status_code=204)
+
+    @app.delete(f"{PREFIX}/secrets/{{name}}", status_code=204, tags=["secrets"])
+    async def remove_secret(who: Who, name: str) -> Response:
+        admin_only(who)
+        await services.admin.secret_set(who.actor, name, "")
+        return Response(status_code=204)
+
     # --- API tokens -----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/tokens", response_model=list[TokenInfo], tags=["tokens"])
     async def list_tokens(who: Who) -> list[TokenInfo]:
@@ -777,6 +837,49 @@ class SpamSettingOut(Strict):
     def of(cls, e: SpamSetting) -> Self:
         return cls(scope=e.scope, tag_at=e.tag_at, junk_at=e.junk_at, reject_at=e.reject_at, personal=e.personal,
                    updated=e.updated)
+
+
+class FetchIn(Strict):
+    server: str = Field(min_length=1, max_length=300, description="HOST[:PORT]")
+    username: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    protocol: Literal["pop3", "imap"] = "pop3"
+    security: Literal["tls", "starttls", "none"] = "tls"
+    into: str | None = Field(None, max_length=320, description="a local user; null: poll mode (envelope)")
+    interval_seconds: float = Field(120, ge=10, le=7 * 86400)
+    keep: bool = False
+    verify: bool = True
+
+
+class FetchOut(Strict):
+    id: int
+    host: str
+    port: int
+    username: str
+    protocol: str
+    security: str
+    verify: bool
+    mode: str
+    into: str | None
+    interval: float
+    keep: bool
+    last_run: float | None
+    last_error: str
+
+    @classmethod
+    def of(cls, a: FetchAccount) -> Self:
+        return cls(id=a.id, host=a.host, port=a.port, username=a.username, protocol=a.protocol, security=a.security,
+                   verify=a.verify, mode=a.mode, into=a.account, interval=a.interval, keep=a.keep,
+                   last_run=a.last_run or None, last_error=a.last_error)
+
+
+class SecretIn(Strict):
+    value: str = Field(min_length=1, max_length=1024)
+
+
+class SecretOut(Strict):
+    name: str
+    set: bool
 
 
 class TokenIn(Strict):
