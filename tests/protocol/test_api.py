@@ -11,6 +11,7 @@ import smtplib
 import socket
 import threading
 import time
+import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -476,3 +477,29 @@ def test_fetch_accounts_and_secrets_over_the_api(tmp_path):
         assert "Relay-Secret-42" not in log and PASSWORD not in log and '"fetch.add"' in log and '"secret.set"' in log
     finally:
         srv.stop()
+
+
+def test_users_import_and_export_over_the_api(server, admin):
+    api(server, "POST", "/api/v1/domains", admin, {"name": "bulk.test"})
+    boss = token(server, "--role", "domain-admin", "--domain", "bulk.test")
+    text = ("address,password,quota,name\n"
+            "zhao@bulk.test,Zhao-pw-2026,1GB,赵工\n"
+            f"intruder@{DOMAIN},x-Y-z-123,0,not here\n"
+            "bad address@bulk.test,x-Y-z-123,0,\n"
+            "qian@bulk.test,Qian-pw-2026,lots,钱工\n")
+    status, _, result = api(server, "POST", "/api/v1/domains/bulk.test/users/import", boss, {"csv": text},
+                            lang="zh-CN")
+    assert status == 200 and result["imported"] == 1, result
+    assert [(r["line"], r["why"]) for r in result["rejected"]] == [
+        (3, f"intruder@{DOMAIN}: 不属于该域名"), (4, "bad address@bulk.test: 无效的电子邮件地址"), (5, "bad quota 'lots'")]
+    assert imap_login_ok(server, "zhao@bulk.test", "Zhao-pw-2026")
+    assert api(server, "GET", f"/api/v1/users/intruder@{DOMAIN}", admin)[0] == 404  # nothing made elsewhere
+    assert api(server, "GET", "/api/v1/domains/bulk.test/users/export", boss)[0] == 403  # hashes: admins only
+    request = urllib.request.Request(f"https://127.0.0.1:{server.ports['https']}/api/v1/domains/bulk.test/users/export",
+                                     headers={"Authorization": f"Bearer {admin}"})
+    with urllib.request.urlopen(request, context=client_tls(), timeout=15) as response:
+        assert response.headers["Content-Type"].startswith("text/csv")
+        exported = response.read().decode()
+    assert exported.startswith("address,password,quota,name,status,used\n")
+    assert 'zhao@bulk.test,"$argon2id$' in exported and "赵工" in exported and "Zhao-pw-2026" not in exported
+    assert "user.import" in {e["action"] for e in api(server, "GET", "/api/v1/audit?action=user.import", admin)[2]}

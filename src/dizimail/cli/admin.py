@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from dizimail.cli.common import ConfigOpt, EncodingOpt, app, cli_actor, console,
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.services.accounts import normalize_address
+from dizimail.services.usercsv import export_users_csv, parse_user_csv
 from dizimail.util.units import format_size, parse_size
 
 domain_app = typer.Typer(help="Manage mail domains.", no_args_is_help=True)
@@ -160,38 +159,6 @@ def user_quota(address: str, quota: Annotated[str, typer.Argument(help="e.g. 500
     console.print(f"quota of {address} set to {format_size(size) if size else 'unlimited'}")
 
 
-def parse_user_csv(text: str) -> tuple[list[tuple[int, tuple[str, str, str, int]]], list[str]]:
-    """Rows ``address,password[,quota,name]``; with a header line, columns are taken by name and
-    extra columns (as written by ``user export``) are ignored."""
-    rows: list[tuple[int, tuple[str, str, str, int]]] = []
-    problems: list[str] = []
-    columns = {"address": 0, "password": 1, "quota": 2, "name": 3}
-    positional = True
-    for lineno, fields in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
-            continue
-        if lineno == 1 and fields[0].strip().lower() == "address":
-            header = [f.strip().lower() for f in fields]
-            if "password" not in header:
-                problems.append("line 1: header needs address and password columns")
-                return rows, problems
-            columns = {name: header.index(name) for name in ("address", "password", "quota", "name")
-                       if name in header}
-            positional = False
-            continue
-        if positional and not 2 <= len(fields) <= 4 or len(fields) <= max(columns["address"], columns["password"]):
-            problems.append(f"line {lineno}: expected address,password[,quota,name]")
-            continue
-        value = {name: fields[i].strip() if i < len(fields) else "" for name, i in columns.items()}
-        try:
-            quota = parse_size(value["quota"]) if value.get("quota") else 0
-        except ValueError:
-            problems.append(f"line {lineno}: bad quota {value['quota']!r}")
-            continue
-        rows.append((lineno, (value["address"], fields[columns["password"]], value.get("name", ""), quota)))
-    return rows, problems
-
-
 @user_app.command("import")
 def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password[,quota,name]")],
                 encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
@@ -229,17 +196,13 @@ def user_export(file: Annotated[Path | None, typer.Argument(help="output CSV (de
     """Write users as CSV (address,password_hash,quota,name,status,used); re-importable. FILE is made 0600."""
     target = open_private(file) if file is not None else None  # before root (if root) becomes the service user
     users = run(config, lambda s: s.accounts.list_users(domain))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["address", "password", "quota", "name", "status", "used"])
-    for u in users:
-        writer.writerow([u.address, u.password_hash, u.quota_bytes, u.name, u.status, u.used_bytes])
+    text = export_users_csv(users)
     if target is None:
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(text)
     else:
         with target:
             target.truncate()
-            target.write(out.getvalue().encode("utf-8"))
+            target.write(text.encode("utf-8"))
         console.print(f"{len(users)} users written to {file}")
 
 

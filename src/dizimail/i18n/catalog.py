@@ -99,6 +99,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "not_found": {"en": "Not found", "zh_CN": "未找到"},
     "bad_request": {"en": "Invalid request", "zh_CN": "请求无效"},
     "too_large": {"en": "Request body too large", "zh_CN": "请求内容过大"},
+    "not_in_domain": {"en": "not in this domain", "zh_CN": "不属于该域名"},
     "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
                           "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
 }

@@ -41,12 +41,14 @@ from dizimail.services.resolver import split_hostport
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
+from dizimail.services.usercsv import export_users_csv, parse_user_csv
 
 log = logging.getLogger("dizimail.web")
 MAX_BODY = 1 << 20  # bytes of a request body (JSON documents; imports will stream through their own routes)
 PREFIX = "/api/v1"
 MAX_INT = (1 << 62) - 1  # what SQLite's INTEGER holds, with room: larger numbers are refused (422), not stored
 MAX_TIME = 1e11  # seconds since 1970: year 5138
+IMPORT_BATCH = 250  # users hashed and stored at a time by an import
 SECURITY_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
                     (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
@@ -64,6 +66,13 @@ def language(request: Request) -> str:
     accepted = request.headers.get("accept-language", "")[:200].lower()
     first = accepted.split(",")[0].strip()
     return "zh_CN" if first.startswith("zh") else "en"
+
+
+def _domain_or_none(address: str) -> str | None:
+    try:
+        return normalize_address(address).rpartition("@")[2]
+    except InvalidInput:
+        return None
 
 
 def error_body(request: Request, status: int, key: str, detail: str = "") -> JSONResponse:
@@ -250,6 +259,40 @@ def make_app(services: WebContext) -> FastAPI:
         account = await services.admin.add_user(who.actor, address, body.password, body.name, body.quota_bytes)
         response.headers["Location"] = f"{PREFIX}/users/{quote(address)}"
         return UserOut.of(account)
+
+    @app.post(f"{PREFIX}/domains/{{domain}}/users/import", response_model=Imported, tags=["users"])
+    async def import_users(who: Who, domain: str, body: ImportIn, request: Request) -> Imported:
+        """Users from CSV text (``address,password[,quota,name]``, or with a header as ``user export``
+        writes it: hashes are kept); rows for another domain and bad rows come back with their line."""
+        staff(who)
+        name = visible_domain(who, domain)
+        rows, problems = parse_user_csv(body.csv)
+        rejected = [ImportError_(line=int(p.split()[1].rstrip(":")), why=p.partition(": ")[2]) for p in problems]
+        mine = []
+        for lineno, row in rows:
+            if (found := _domain_or_none(row[0])) is not None and found != name:  # a bad address: reported below
+                rejected.append(ImportError_(line=lineno, why=f"{row[0]}: {translate('not_in_domain', language(request))}"))
+            else:
+                mine.append((lineno, row))
+        imported = 0
+        for start in range(0, len(mine), IMPORT_BATCH):  # batches: logins' hashing is not kept waiting long
+            batch = mine[start:start + IMPORT_BATCH]
+            results = await services.admin.import_users(who.actor, [r for _, r in batch])
+            for (lineno, row), error in zip(batch, results, strict=True):
+                if error is None:
+                    imported += 1
+                else:
+                    rejected.append(ImportError_(line=lineno, why=f"{row[0]}: {translate(error, language(request))}"))
+        return Imported(imported=imported, rejected=sorted(rejected, key=lambda e: e.line))
+
+    @app.get(f"{PREFIX}/domains/{{domain}}/users/export", tags=["users"],
+             responses={200: {"content": {"text/csv": {}}, "description": "address,password,quota,name,status,used"}})
+    async def export_users(who: Who, domain: str) -> Response:
+        """The domain's users as CSV, re-importable (with their password hashes: admins only)."""
+        admin_only(who)
+        users = await services.accounts.list_users(visible_domain(who, domain))
+        return Response(export_users_csv(users), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="users.csv"'})
 
     @app.get(f"{PREFIX}/users/{{address}}", response_model=UserOut, tags=["users"])
     async def get_user(who: Who, address: str) -> UserOut:
@@ -937,6 +980,20 @@ class UserPatch(Strict):
     password: str | None = Field(None, min_length=1, max_length=1024)
     status: Literal["active", "suspended"] | None = None
     quota_bytes: int | None = Field(None, ge=0, le=MAX_INT)
+
+
+class ImportIn(Strict):
+    csv: str = Field(max_length=MAX_BODY)
+
+
+class ImportError_(Strict):
+    line: int
+    why: str
+
+
+class Imported(Strict):
+    imported: int
+    rejected: list[ImportError_]
 
 
 class UserIn(Strict):
