@@ -16,7 +16,8 @@ from dizimail.config.schema import Config
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
 from dizimail.services.limits import ConnectionLimiter
-from dizimail.web.api import WebContext, guarded, make_app
+from dizimail.web.api import WebContext, make_app
+from dizimail.web.guard import guarded
 
 log = logging.getLogger("dizimail.web")
 KEEP_ALIVE = 5.0  # seconds an idle kept-alive connection stays open
