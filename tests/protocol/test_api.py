@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import imaplib
 import json
+import os
+import pwd
 import smtplib
 import socket
 import threading
@@ -212,7 +214,8 @@ def test_admin_actions_from_the_api_and_the_command_line_are_in_the_audit_log(tm
         assert (domain["actor"], domain["role"], domain["ip"]) == (f"token:{admin_id}", "admin", "127.0.0.1")
         assert domain["before"] is None and domain["after"]["name"] == "audit.test"
         assert add["after"] == {"address": "li@audit.test", "name": "李工", "status": "active", "quota_bytes": 0}
-        assert quota["actor"].startswith("cli:") and quota["ip"] == ""
+        assert quota["actor"] == "cli:" + (os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name)
+        assert quota["ip"] == ""
         assert (quota["before"]["quota_bytes"], quota["after"]["quota_bytes"]) == (0, 1 << 30)
         assert password["before"] == password["after"]  # a password change shows, the password never
         assert remove["before"]["address"] == "li@audit.test" and remove["after"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -70,7 +71,12 @@ def load_or_fail(config_path: Path | None) -> Config:
 
 def cli_actor() -> Actor:
     """Who acts from the command line, for the audit log: the Unix user (whoever ran sudo, if they did)."""
-    name = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
+    name = os.environ.get("SUDO_USER")
+    if not name:
+        try:
+            name = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:  # a uid without a name
+            name = str(os.getuid())
     return Actor(f"cli:{name}")
 
 
