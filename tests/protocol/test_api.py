@@ -494,7 +494,7 @@ def test_users_import_and_export_over_the_api(server, admin):
                             lang="zh-CN")
     assert status == 200 and result["imported"] == 1, result
     assert [(r["line"], r["why"]) for r in result["rejected"]] == [
-        (3, f"intruder@{DOMAIN}: 不属于该域名"), (4, "bad address@bulk.test: 无效的电子邮件地址"), (5, "bad quota 'lots'")]
+        (3, f"intruder@{DOMAIN}: 不属于该域名"), (4, "bad address@bulk.test: 无效的电子邮件地址"), (5, "配额无效 'lots'")]
     assert imap_login_ok(server, "zhao@bulk.test", "Zhao-pw-2026")
     assert api(server, "GET", f"/api/v1/users/intruder@{DOMAIN}", admin)[0] == 404  # nothing made elsewhere
     assert api(server, "GET", "/api/v1/domains/bulk.test/users/export", boss)[0] == 403  # hashes: admins only

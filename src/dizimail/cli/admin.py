@@ -15,7 +15,7 @@ from dizimail.cli.common import ConfigOpt, EncodingOpt, app, cli_actor, console,
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.i18n import translate
 from dizimail.services.accounts import normalize_address
-from dizimail.services.usercsv import export_users_csv, parse_user_csv
+from dizimail.services.usercsv import export_users_csv, parse_user_csv, problem_text
 from dizimail.util.units import format_size, parse_size
 
 domain_app = typer.Typer(help="Manage mail domains.", no_args_is_help=True)
@@ -164,7 +164,8 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
                 encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
     """Bulk-create users from CSV; bad rows are reported with their line number, good rows imported."""
     text = read_import(file, encoding)
-    rows, problems = parse_user_csv(text)
+    rows, bad_lines = parse_user_csv(text)
+    problems = [(line, f"line {line}: {problem_text((line, key, detail))}") for line, key, detail in bad_lines]
     actor = cli_actor()
 
     async def go(s: Services) -> int:
@@ -178,13 +179,13 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
                     if error is None:
                         done += 1
                     else:
-                        problems.append(f"line {lineno}: {r[0]}: {translate(error)}")
+                        problems.append((lineno, f"line {lineno}: {r[0]}: {translate(error)}"))
                 progress.advance(task, len(batch))
         return done
 
     imported = run(config, go)
-    for p in sorted(problems, key=lambda t: int(t.split()[1].rstrip(":"))):
-        err_console.print(p)
+    for _line, text in sorted(problems):
+        err_console.print(text)
     console.print(f"{imported} users imported, {len(problems)} rows rejected")
     if problems:
         raise typer.Exit(1)

@@ -100,6 +100,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "bad_request": {"en": "Invalid request", "zh_CN": "请求无效"},
     "too_large": {"en": "Request body too large", "zh_CN": "请求内容过大"},
     "not_in_domain": {"en": "not in this domain", "zh_CN": "不属于该域名"},
+    "csv_header": {"en": "header needs address and password columns", "zh_CN": "表头须包含 address 和 password 两列"},
+    "csv_columns": {"en": "expected address,password[,quota,name]", "zh_CN": "应为 address,password[,quota,name]"},
+    "csv_quota": {"en": "bad quota", "zh_CN": "配额无效"},
     "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
                           "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
 }

@@ -35,7 +35,7 @@ from dizimail.services.resolver import split_hostport
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
-from dizimail.services.usercsv import export_users_csv, parse_user_csv
+from dizimail.services.usercsv import export_users_csv, parse_user_csv, problem_text
 from dizimail.web.documents import (  # the routes' documents
     ERRORS,
     MAX_INT,
@@ -303,7 +303,7 @@ def make_app(services: WebContext) -> FastAPI:
         staff(who)
         name = visible_domain(who, domain)
         rows, problems = parse_user_csv(body.csv)
-        rejected = [ImportError_(line=int(p.split()[1].rstrip(":")), why=p.partition(": ")[2]) for p in problems]
+        rejected = [ImportError_(line=p[0], why=problem_text(p, language(request))) for p in problems]
         mine = []
         for lineno, row in rows:
             if (found := _domain_or_none(row[0])) is not None and found != name:  # a bad address: reported below
