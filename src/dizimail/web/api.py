@@ -80,7 +80,6 @@ from dizimail.web.documents import (  # the routes' documents
     SpamSettingOut,
     TokenIn,
     TokenInfo,
-    TokenOut,
     UserIn,
     UserOut,
     UserPatch,
@@ -232,10 +231,10 @@ def make_app(services: WebContext) -> FastAPI:
         return error_body(request, exc.status_code, key)
 
     # --- who am I -------------------------------------------------------------------------------
-    @app.get(f"{PREFIX}/me", response_model=TokenOut, tags=["tokens"])
-    async def me(who: Who) -> TokenOut:
+    @app.get(f"{PREFIX}/me", response_model=TokenInfo, tags=["tokens"])
+    async def me(who: Who) -> TokenInfo:
         """The token this request carries: its role and what it reaches."""
-        return TokenOut.of(who.token)
+        return TokenInfo.of(who.token)
 
     # --- domains --------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/domains", response_model=list[DomainOut], tags=["domains"])

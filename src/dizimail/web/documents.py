@@ -40,18 +40,6 @@ ERRORS = {400: "Bad request", 401: "No valid token", 403: "Not allowed for this 
           503: "Temporarily unavailable"}
 
 
-class TokenOut(Strict):
-    id: int
-    role: str
-    user: str
-    domains: list[str]
-    expires: float | None
-
-    @classmethod
-    def of(cls, t: ApiToken) -> Self:
-        return cls(id=t.id, role=str(t.role), user=t.subject, domains=list(t.domains), expires=t.expires or None)
-
-
 class DomainIn(Strict):
     name: str = Field(min_length=1, max_length=253)
     alias_of: str | None = Field(None, max_length=253)
