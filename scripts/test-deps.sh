@@ -7,6 +7,8 @@ set -euo pipefail
 
 # Each line: a capability check (a shell command that must succeed), " => ", then the packages that give it.
 # (Cyrus SASL's PLAIN module: without it mbsync falls back to LOGIN; it is only recommended by libsasl2.)
+# (Chromium drives the web pages' tests through Playwright, never Playwright's own browser download; a CJK
+# font lets its screenshots show the Chinese pages as users see them.)
 CHECKS=(
   "command -v swaks => swaks"
   "perl -MNet::SSLeay -e1 => libnet-ssleay-perl"
@@ -26,6 +28,8 @@ CHECKS=(
   "command -v tmux => tmux"
   "test -r /etc/ssl/certs/ca-certificates.crt => ca-certificates"
   "test -x /usr/sbin/clamd => clamav-daemon"
+  "test -x /usr/bin/chromium => chromium"
+  "fc-list :lang=zh | grep -q . => fonts-wqy-microhei"
 )
 
 missing() {

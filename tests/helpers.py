@@ -7,6 +7,7 @@ import json
 import poplib
 import smtplib
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -204,3 +205,35 @@ def api(server, method: str, path: str, secret: str | None = None, body: Any = N
     except urllib.error.HTTPError as exc:
         status, headers, text = exc.code, dict(exc.headers), exc.read()
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else None
+
+
+def greeting_delays(port: int, count: int = 10, pause: float = 0.1) -> list[float]:
+    """Seconds each of ``count`` fresh SMTP clients waited for its 220 greeting (``pause`` between them)."""
+    delays = []
+    for _ in range(count):
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            assert sock.makefile("rb").readline().startswith(b"220")
+        delays.append(time.monotonic() - started)
+        time.sleep(pause)
+    return delays
+
+
+@contextmanager
+def busy(*loops: Callable[[], None]) -> Iterator[None]:
+    """Each callable called again and again in a thread of its own while the block runs (a load)."""
+    stop = threading.Event()
+
+    def run(step: Callable[[], None]) -> None:
+        while not stop.is_set():
+            step()
+    workers = [threading.Thread(target=run, args=(step,)) for step in loops]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(0.5)  # under way before the block measures anything
+        yield
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(60)

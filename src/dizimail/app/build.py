@@ -27,6 +27,7 @@ from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.messages import describe_blob
 from dizimail.services.msgauth import MessageAuth
+from dizimail.services.notice import Notices
 from dizimail.services.notify import Notifier
 from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.quota import QuotaRule
@@ -41,6 +42,8 @@ from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
 from dizimail.services.submit import Submitter
 from dizimail.services.tokens import TokenService
+from dizimail.services.traffic import TrafficCounter
+from dizimail.services.weblogin import WebLogins
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
@@ -55,7 +58,8 @@ from dizimail.storage.sqlite.queue import SqliteQueueStore
 from dizimail.storage.sqlite.routing import SqliteRoutingStore
 from dizimail.storage.sqlite.search import SqliteSearchIndex
 from dizimail.storage.sqlite.settings import SqliteDkimKeyStore, SqliteSettingsStore
-from dizimail.storage.sqlite.tokens import SqliteTokenStore
+from dizimail.storage.sqlite.tokens import SqliteGrantStore, SqliteTokenStore
+from dizimail.storage.sqlite.traffic import SqliteTrafficStore
 
 
 @dataclass
@@ -86,6 +90,8 @@ class Services:
     spam_settings: SpamSettings
     tokens: TokenService
     admin: AdminActions
+    logins: WebLogins
+    traffic: TrafficCounter
 
 
 @dataclass
@@ -108,6 +114,8 @@ class Stores:
     spam_settings: SqliteSpamSettingsStore
     tokens: SqliteTokenStore
     audit: SqliteAuditStore
+    grants: SqliteGrantStore
+    traffic: SqliteTrafficStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -139,8 +147,13 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         fetch=SqliteFetchStore(db), search=SqliteSearchIndex(db), access=SqliteAccessListStore(db),
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
-                        tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db))
-        yield build_services(config, stores), stores
+                        tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db), grants=SqliteGrantStore(db),
+                        traffic=SqliteTrafficStore(db))
+        services = build_services(config, stores)
+        try:
+            yield services, stores
+        finally:
+            await services.traffic.close()  # counts still in memory (a worker's, a runner's, the node's)
     finally:
         db.close()
 
@@ -190,6 +203,9 @@ def build_services(config: Config, stores: Stores) -> Services:
     routes = RouteTable(stores.routing, meta)
     secrets = Secrets(stores.settings, box)
     queue = QueueService(stores.queue, stores.settings, stores.blobs)
+    logins = WebLogins(accounts, tokens, stores.grants, box)
+    traffic = TrafficCounter(stores.traffic)
+    ingest.traffic = traffic
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=queue, folders=Folders(meta, notifier),
@@ -198,7 +214,10 @@ def build_services(config: Config, stores: Stores) -> Services:
                     access=access, content=content, whitelist=whitelist,
                     scanner=scanner, quarantine=quarantine, spam_settings=spam_settings,
                     tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue, access,
-                                                                  quarantine, spam_settings, fetch, secrets))
+                                                                  quarantine, spam_settings, fetch, secrets, logins,
+                                                                  Notices(accounts, submitter, hostname,
+                                                                          config.limits.max_recipients)),
+                    logins=logins, traffic=traffic)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

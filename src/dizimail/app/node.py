@@ -103,7 +103,9 @@ class Node:
                                                      services.access, services.quarantine, services.spam_settings,
                                                      services.fetch, services.secrets,
                                                      (config.delivery.concurrency,
-                                                      config.delivery.destination_concurrency)), spec.address,
+                                                      config.delivery.destination_concurrency),
+                                                     services.logins, services.traffic,
+                                                     config.server.data_dir), spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)

@@ -105,6 +105,21 @@ CATALOG: dict[str, dict[str, str]] = {
     "csv_quota": {"en": "bad quota", "zh_CN": "配额无效"},
     "secret_unreadable": {"en": "A stored password cannot be decrypted (check storage.master_key)",
                           "zh_CN": "无法解密已保存的密码（请检查 storage.master_key）"},
+    # Web logins and grants (services.weblogin)
+    "not_admin": {"en": "This account may not administer", "zh_CN": "该账户没有管理权限"},
+    "bad_code": {"en": "Wrong or used verification code", "zh_CN": "验证码错误或已使用"},
+    "unknown_grant": {"en": "That account is no administrator", "zh_CN": "该账户不是管理员"},
+    "grant_role": {"en": "Grant admin or domain-admin", "zh_CN": "只能授予 admin 或 domain-admin 角色"},
+    "bad_month": {"en": "Invalid month (use YYYY-MM)", "zh_CN": "无效的月份（请使用 YYYY-MM）"},
+    "csrf": {"en": "The form has expired; please try again", "zh_CN": "表单已过期，请重试"},
+    "session_ended": {"en": "Please log in", "zh_CN": "请登录"},
+    "passwords_differ": {"en": "The two new passwords differ", "zh_CN": "两次输入的新密码不一致"},
+    "confirm_name": {"en": "The name typed to confirm does not match: nothing was deleted",
+                     "zh_CN": "输入的确认名称不符，未删除任何内容"},
+    "bad_subject": {"en": "A subject of one line (at most 200 characters) is needed",
+                    "zh_CN": "需要一行主题（最多 200 个字符）"},
+    "bad_body": {"en": "The text is empty or too long (at most 100,000 characters)",
+                 "zh_CN": "正文为空或过长（最多 100,000 个字符）"},
 }
 
 

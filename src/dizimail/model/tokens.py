@@ -22,6 +22,18 @@ class ApiToken:
     created: float
     expires: float  # 0: never
     revoked: bool
+    kind: str = "api"  # "api": a bearer token; "web": a browser's login session (its cookie holds the secret)
 
     def live(self, now: float) -> bool:
         return not self.revoked and (self.expires == 0 or now < self.expires)
+
+
+@dataclass(frozen=True)
+class AdminGrant:
+    """An account that may administer in the browser: the whole system, or the domains it names."""
+
+    address: str
+    role: Role  # ADMIN or DOMAIN_ADMIN
+    domains: tuple[str, ...]
+    totp: bool  # a second factor is set up: the login asks for its code
+    created: float

@@ -3,8 +3,8 @@ written to the audit log (issue #11): who, what, the object before and after, wh
 and token secrets never reach the log.
 
 Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys, the queue, the
-block and allow lists, the quarantine, the spam settings, fetch accounts and stored secrets (their values
-never).
+block and allow lists, the quarantine, the spam settings, fetch accounts, stored secrets (their values
+never) and who may administer in the browser.
 """
 
 from __future__ import annotations
@@ -22,19 +22,21 @@ from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.errors import MailError, NotFound
 from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.model.spam import SpamSetting
-from dizimail.model.tokens import ApiToken, Role
+from dizimail.model.tokens import AdminGrant, ApiToken, Role
 from dizimail.model.types import Account, CommitResult, Domain
 from dizimail.services.access import AccessLists, ImportResult
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name
 from dizimail.services.fetch import FetchService
+from dizimail.services.notice import Notices
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
+from dizimail.services.weblogin import WebLogins
 
 log = logging.getLogger("dizimail.audit")
 MAX_ENTRIES = 1000  # one page of the log at most
@@ -93,7 +95,8 @@ class AuditQuery:
 class AdminActions:
     def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
                  relay: RelayNetworks, dkim: DkimService, queue: QueueService, access: AccessLists,
-                 quarantine: Quarantine, spam_settings: SpamSettings, fetch: FetchService, secrets: Secrets) -> None:
+                 quarantine: Quarantine, spam_settings: SpamSettings, fetch: FetchService, secrets: Secrets,
+                 logins: WebLogins, notices: Notices) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
@@ -106,6 +109,8 @@ class AdminActions:
         self.spam_settings = spam_settings
         self.fetch = fetch
         self.secrets = secrets
+        self.logins = logins
+        self.notices = notices
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -327,6 +332,44 @@ class AdminActions:
         await self._record(actor, "secret.set" if value else "secret.remove", name, "", {"stored": bool(before)},
                            {"stored": bool(value)})
 
+    # --- who administers in the browser ---------------------------------------------------------------
+    async def grant_admin(self, actor: Actor, address: str, role: Role, domains: list[str]) -> AdminGrant:
+        before = await self.logins.get_grant(address)
+        grant = await self.logins.grant(address, role, domains)
+        await self._record(actor, "admin.grant", grant.address, _grant_scope(grant), _grant(before), _grant(grant))
+        return grant
+
+    async def revoke_admin(self, actor: Actor, address: str) -> None:
+        before = await self.logins.get_grant(address)
+        await self.logins.revoke(address)
+        assert before is not None
+        await self._record(actor, "admin.revoke", before.address, _grant_scope(before), _grant(before), None)
+
+    async def totp_setup(self, actor: Actor, address: str) -> tuple[str, str]:
+        secret, uri = await self.logins.totp_setup(address)
+        grant = await self.logins.get_grant(address)
+        assert grant is not None
+        await self._record(actor, "admin.totp", grant.address, _grant_scope(grant), None, _grant(grant))
+        return secret, uri
+
+    async def totp_off(self, actor: Actor, address: str) -> None:
+        before = await self.logins.get_grant(address)
+        await self.logins.totp_off(address)
+        assert before is not None
+        await self._record(actor, "admin.totp_off", before.address, _grant_scope(before), _grant(before),
+                           _grant(await self.logins.get_grant(address)))
+
+    # --- broadcast notices ------------------------------------------------------------------------------
+    async def send_notice(self, actor: Actor, subject: str, body: str, domain: str | None) -> int:
+        if domain is not None:
+            domain = normalize_domain(domain)
+            if await self._find_domain(domain) is None:
+                raise NotFound("unknown_domain", domain)
+        delivered = await self.notices.send(subject, body, domain)
+        await self._record(actor, "notice.send", domain or "*", domain or "", None,
+                           {"subject": subject.strip(), "recipients": delivered})
+        return delivered
+
     # --- the log ----------------------------------------------------------------------------------
     async def entries(self, query: AuditQuery) -> list[AuditEntry]:
         return await self.store.audit_entries(domains=query.domains, actor=query.actor, action=query.action,
@@ -336,6 +379,15 @@ class AdminActions:
 
 def _domain_of(address: str) -> str:
     return address.rpartition("@")[2]
+
+
+def _grant(g: AdminGrant | None) -> dict[str, Any] | None:
+    return None if g is None else {"address": g.address, "role": str(g.role), "domains": list(g.domains),
+                                   "totp": g.totp}
+
+
+def _grant_scope(g: AdminGrant) -> str:
+    return g.domains[0] if len(g.domains) == 1 else ""
 
 
 def _scope(token: ApiToken) -> str:

@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import QuotaExceeded, TemporaryFailure
 from dizimail.model.outbound import DkimKey
+from dizimail.model.traffic import Flow
 from dizimail.model.types import (
     Account,
     BlobMeta,
@@ -43,6 +44,7 @@ from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.report import SpamMarks, SpamRule, authentication_results, tag_subject
 from dizimail.services.policy.verdict import Finding
 from dizimail.services.routing import Kind, Resolution
+from dizimail.services.traffic import TrafficCounter, domain_of
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
@@ -141,6 +143,7 @@ class Ingest:
         self.received = 0  # messages received so far (the search indexer yields while it moves)
         self.quarantine_keep = quarantine_keep
         self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
+        self.traffic: TrafficCounter | None = None  # mail counted per day and domain (services.traffic)
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -286,6 +289,13 @@ class Ingest:
         if not result.delivered and not envelope.remote and result.refused:  # nothing was written
             raise QuotaExceeded(f"every local recipient is over quota: {', '.join(result.refused)}")
         self.notifier.changed(result.mailboxes)
+        if self.traffic is not None:
+            stored = set(result.delivered)
+            for delivery in deliveries:
+                if delivery.account_id in stored:
+                    self.traffic.count(domain_of(delivery.address), Flow.IN, blob.size)
+            if envelope.remote:
+                self.traffic.count(domain_of(envelope.sender), Flow.OUT, blob.size)
         log.debug("queue.committed id=%s from=<%s> size=%d local=%d queued=%d over_quota=%d%s",
                  reception.queue_id, envelope.sender, blob.size, len(result.delivered), len(envelope.remote),
                  len(result.refused), " dkim=" + envelope.dkim.domain if signature and envelope.dkim else "")

@@ -6,6 +6,7 @@ its own account.
 No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run time."""
 
 import logging
+import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -35,7 +36,9 @@ from dizimail.services.resolver import split_hostport
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
-from dizimail.services.usercsv import export_users_csv, parse_user_csv, problem_text
+from dizimail.services.traffic import TrafficCounter, this_month, usage_csv, usage_report
+from dizimail.services.usercsv import export_users_csv
+from dizimail.services.weblogin import WebLogins
 from dizimail.web.documents import (  # the routes' documents
     ERRORS,
     MAX_INT,
@@ -53,6 +56,8 @@ from dizimail.web.documents import (  # the routes' documents
     ErrorOut,
     FetchIn,
     FetchOut,
+    GrantIn,
+    GrantOut,
     HeldOut,
     Imported,
     ImportError_,
@@ -64,6 +69,8 @@ from dizimail.web.documents import (  # the routes' documents
     ListIn,
     ListLineError,
     NewToken,
+    NoticeIn,
+    NoticeOut,
     QueueAct,
     QueueActed,
     QueuedOut,
@@ -80,14 +87,16 @@ from dizimail.web.documents import (  # the routes' documents
     SpamSettingOut,
     TokenIn,
     TokenInfo,
+    TotpOut,
+    UsageOut,
     UserIn,
     UserOut,
     UserPatch,
 )
+from dizimail.web.imports import import_csv
 
 log = logging.getLogger("dizimail.web")
 PREFIX = "/api/v1"
-IMPORT_BATCH = 250  # users hashed and stored at a time by an import
 
 
 class ApiError(Exception):
@@ -101,13 +110,6 @@ def language(request: Request) -> str:
     accepted = request.headers.get("accept-language", "")[:200].lower()
     first = accepted.split(",")[0].strip()
     return "zh_CN" if first.startswith("zh") else "en"
-
-
-def _domain_or_none(address: str) -> str | None:
-    try:
-        return normalize_address(address).rpartition("@")[2]
-    except InvalidInput:
-        return None
 
 
 def error_body(request: Request, status: int, key: str, detail: str = "") -> JSONResponse:
@@ -129,7 +131,8 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """Who the audit log names: the token, its role, the client's address."""
-        return Actor(f"token:{self.token.id}", self.ip, str(self.token.role))
+        name = f"web:{self.token.subject}" if self.token.kind == "web" else f"token:{self.token.id}"
+        return Actor(name, self.ip, str(self.token.role))
 
     @property
     def role(self) -> Role:
@@ -161,6 +164,9 @@ class WebContext:
     fetch: FetchService
     secrets: Secrets
     delivery_defaults: tuple[int, int]  # delivery.concurrency and .destination_concurrency from the config
+    logins: WebLogins
+    traffic: TrafficCounter
+    data_dir: pathlib.Path  # the data directory (its size on the dashboard)
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -226,8 +232,10 @@ def make_app(services: WebContext) -> FastAPI:
         return error_body(request, 422, "bad_request", where)
 
     @app.exception_handler(HTTPException)
-    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: HTTPException) -> Response:
         key = {404: "not_found", 405: "bad_request"}.get(exc.status_code, "bad_request")
+        if not request.url.path.startswith(PREFIX + "/") and hasattr(request.app.state, "page_error"):
+            return await request.app.state.page_error(request, exc.status_code, key)  # type: ignore[no-any-return]
         return error_body(request, exc.status_code, key)
 
     # --- who am I -------------------------------------------------------------------------------
@@ -301,24 +309,8 @@ def make_app(services: WebContext) -> FastAPI:
         writes it: hashes are kept); rows for another domain and bad rows come back with their line."""
         staff(who)
         name = visible_domain(who, domain)
-        rows, problems = parse_user_csv(body.csv)
-        rejected = [ImportError_(line=p[0], why=problem_text(p, language(request))) for p in problems]
-        mine = []
-        for lineno, row in rows:
-            if (found := _domain_or_none(row[0])) is not None and found != name:  # a bad address: reported below
-                rejected.append(ImportError_(line=lineno, why=f"{row[0]}: {translate('not_in_domain', language(request))}"))
-            else:
-                mine.append((lineno, row))
-        imported = 0
-        for start in range(0, len(mine), IMPORT_BATCH):  # batches: logins' hashing is not kept waiting long
-            batch = mine[start:start + IMPORT_BATCH]
-            results = await services.admin.import_users(who.actor, [r for _, r in batch])
-            for (lineno, row), error in zip(batch, results, strict=True):
-                if error is None:
-                    imported += 1
-                else:
-                    rejected.append(ImportError_(line=lineno, why=f"{row[0]}: {translate(error, language(request))}"))
-        return Imported(imported=imported, rejected=sorted(rejected, key=lambda e: e.line))
+        imported, rejected = await import_csv(services.admin, who.actor, name, body.csv, language(request))
+        return Imported(imported=imported, rejected=[ImportError_(line=line, why=why) for line, why in rejected])
 
     @app.get(f"{PREFIX}/domains/{{domain}}/users/export", tags=["users"],
              responses={200: {"content": {"text/csv": {}}, "description": "address,password,quota,name,status,used"}})
@@ -652,6 +644,65 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.revoke_token(who.actor, token_id)
         return Response(status_code=204)
 
+    # --- who administers in the browser --------------------------------------------------------------
+    @app.get(f"{PREFIX}/admins", response_model=list[GrantOut], tags=["admins"])
+    async def list_grants(who: Who) -> list[GrantOut]:
+        """Accounts that may log in to the admin pages (``/admin/``). Admins only."""
+        admin_only(who)
+        return [GrantOut.of(g) for g in await services.logins.list_grants()]
+
+    @app.put(f"{PREFIX}/admins/{{address}}", response_model=GrantOut, tags=["admins"])
+    async def grant_admin(who: Who, address: str, body: GrantIn) -> GrantOut:
+        """Let an existing account administer: everything (``admin``) or its ``domains``. Admins only."""
+        admin_only(who)
+        return GrantOut.of(await services.admin.grant_admin(who.actor, address, Role(body.role), body.domains))
+
+    @app.delete(f"{PREFIX}/admins/{{address}}", status_code=204, tags=["admins"])
+    async def revoke_admin(who: Who, address: str) -> Response:
+        """Take the right away; the account's web sessions end. Admins only."""
+        admin_only(who)
+        await services.admin.revoke_admin(who.actor, address)
+        return Response(status_code=204)
+
+    @app.post(f"{PREFIX}/admins/{{address}}/totp", response_model=TotpOut, status_code=201, tags=["admins"])
+    async def totp_setup(who: Who, address: str) -> TotpOut:
+        """A new second factor for an administrator: the secret and its otpauth URI, in this answer only."""
+        admin_only(who)
+        secret, uri = await services.admin.totp_setup(who.actor, address)
+        return TotpOut(secret=secret, uri=uri)
+
+    @app.delete(f"{PREFIX}/admins/{{address}}/totp", status_code=204, tags=["admins"])
+    async def totp_off(who: Who, address: str) -> Response:
+        admin_only(who)
+        await services.admin.totp_off(who.actor, address)
+        return Response(status_code=204)
+
+    # --- broadcast notices and the usage report ------------------------------------------------------
+    @app.post(f"{PREFIX}/notices", response_model=NoticeOut, tags=["notices"])
+    async def send_notice(who: Who, body: NoticeIn) -> NoticeOut:
+        """Mail a notice to every active user of a domain (its admin too), or of every domain (admins)."""
+        staff(who)
+        domain = visible_domain(who, body.domain) if body.domain is not None else None
+        if domain is None:
+            admin_only(who)
+        return NoticeOut(delivered=await services.admin.send_notice(who.actor, body.subject, body.body, domain))
+
+    @app.get(f"{PREFIX}/reports/usage", response_model=list[UsageOut], tags=["reports"])
+    async def usage(who: Who, month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = "") -> list[UsageOut]:
+        """Per domain the token reaches: mailboxes and storage now, messages and bytes in and out in the month
+        (``YYYY-MM``, default this one)."""
+        staff(who)
+        rows = await usage_report(services.accounts, services.traffic, month or this_month(), who.sees_domain)
+        return [UsageOut.of(r) for r in rows]
+
+    @app.get(f"{PREFIX}/reports/usage.csv", tags=["reports"],
+             responses={200: {"content": {"text/csv": {}}, "description": "the usage report as CSV"}})
+    async def usage_as_csv(who: Who, month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = "") -> Response:
+        staff(who)
+        rows = await usage_report(services.accounts, services.traffic, month or this_month(), who.sees_domain)
+        return Response(usage_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="usage.csv"'})
+
     # --- the audit log ----------------------------------------------------------------------------
     @app.get(f"{PREFIX}/audit", response_model=list[AuditOut], tags=["audit"])
     async def audit(who: Who, actor: Annotated[str, Query(max_length=200)] = "",
@@ -667,4 +718,6 @@ def make_app(services: WebContext) -> FastAPI:
         query = AuditQuery(domains, actor, action, since, until, before, limit)
         return [AuditOut.of(e) for e in await services.admin.entries(query)]
 
+    from dizimail.web.pages import add_pages  # the pages on the same app, the same principals
+    add_pages(app, services)
     return app

@@ -4,6 +4,7 @@ JSON Schema is the OpenAPI document's. Unknown fields are refused (``Strict``); 
 No ``from __future__ import annotations``: pydantic and FastAPI read the annotations at run time."""
 
 import time
+from dataclasses import asdict
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +13,8 @@ from dizimail.model.access import AccessEntry
 from dizimail.model.audit import AuditEntry
 from dizimail.model.outbound import DkimKey, FetchAccount, QueueItem, Route
 from dizimail.model.spam import SpamSetting
-from dizimail.model.tokens import ApiToken, Role
+from dizimail.model.tokens import AdminGrant, ApiToken, Role
+from dizimail.model.traffic import DomainUsage
 from dizimail.model.types import Account, Alias, Domain, Quarantined, QueueEntry
 from dizimail.services.admin import entry_dict
 from dizimail.services.dkim import record_name, txt_record
@@ -391,3 +393,48 @@ class UserOut(Strict):
                    used_bytes=a.used_bytes, messages=a.message_count)
 
 
+
+
+class GrantIn(Strict):
+    role: Literal["admin", "domain-admin"]
+    domains: list[str] = Field(default_factory=list, max_length=100)
+
+
+class GrantOut(Strict):
+    address: str
+    role: str
+    domains: list[str]
+    totp: bool
+
+    @classmethod
+    def of(cls, g: AdminGrant) -> Self:
+        return cls(address=g.address, role=str(g.role), domains=list(g.domains), totp=g.totp)
+
+
+class TotpOut(Strict):
+    secret: str
+    uri: str
+
+
+class NoticeIn(Strict):
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=100_000)
+    domain: str | None = Field(None, max_length=253, description="every user of this domain; null: of every domain")
+
+
+class NoticeOut(Strict):
+    delivered: int
+
+
+class UsageOut(Strict):
+    domain: str
+    mailboxes: int
+    used_bytes: int
+    messages_in: int
+    bytes_in: int
+    messages_out: int
+    bytes_out: int
+
+    @classmethod
+    def of(cls, u: DomainUsage) -> Self:
+        return cls(**asdict(u))

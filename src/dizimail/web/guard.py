@@ -1,5 +1,6 @@
-"""The ASGI layer around the REST API (issue #11): security headers on every answer, request bodies cut at
-MAX_BODY (413) whether announced or found while read; the 413 in the caller's language."""
+"""The ASGI layer around the HTTPS side (issue #11): security headers on every answer (a page sets its own
+Content-Security-Policy, web.render; everything else gets one that allows nothing), request bodies cut
+at MAX_BODY (413) whether announced or found while read; the 413 in the caller's language."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def guarded(app: ASGIApp) -> ASGIApp:
             if refused:
                 return
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+                present = {name.lower() for name, _value in message.get("headers", ())}
+                message["headers"] = [*message.get("headers", ()),
+                                      *(h for h in SECURITY_HEADERS if h[0] not in present)]
             await send(message)
         await app(scope, counted, secured)
     return wrapper

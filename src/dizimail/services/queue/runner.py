@@ -24,6 +24,7 @@ from dizimail.interfaces import BlobStore, QueueStore, SettingsStore
 from dizimail.interfaces.outbound import Envelope
 from dizimail.model.errors import MailError
 from dizimail.model.outbound import QueueItem, QueueRecipientRow, RecipientOutcome
+from dizimail.model.traffic import Flow
 from dizimail.model.types import Account, BlobRef, RcptStatus
 from dizimail.services.delivery.nexthop import Destination, NextHops
 from dizimail.services.delivery.remote import Attempt, RemoteDelivery
@@ -32,6 +33,7 @@ from dizimail.services.queue import QueueService
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn, status_of, wants
 from dizimail.services.routing import Kind, Router
 from dizimail.services.submit import Submitter
+from dizimail.services.traffic import domain_of
 
 log = logging.getLogger("dizimail.queue")
 CHUNK = 256 * 1024
@@ -269,6 +271,9 @@ class QueueRunner:
             item.warned = True
         delivered = sum(1 for o in final if o.status is RcptStatus.DELIVERED)
         self.delivered += delivered
+        if self.ingest.traffic is not None and item.sender:
+            self.ingest.traffic.count(domain_of(item.sender), Flow.DELIVERED, item.size, delivered)
+            self.ingest.traffic.count(domain_of(item.sender), Flow.BOUNCED, item.size, len(failed))
         for o in final:
             rcpt = by_id.get(o.rcpt_id)
             log.info("queue.delivery.%s id=%s to=<%s> relay=%s detail=%s", o.status, item.queue_id,

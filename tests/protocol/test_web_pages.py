@@ -1,0 +1,388 @@
+"""The admin pages and the users' page over the node's HTTPS listener (issue #11), with a cookie-keeping
+HTTP client: logins and their lockout, sessions (fixation, logout, revoked grants, suspended accounts),
+CSRF, headers, roles (a domain admin reaches nothing of another domain), the second factor, and what the
+pages change working for mail (IMAP, SMTP). The browser itself: tests/e2e/test_web_browser.py."""
+
+from __future__ import annotations
+
+import csv
+import imaplib
+import io
+import re
+import smtplib
+from collections.abc import Callable
+
+import pyotp
+import pytest
+
+from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
+from helpers import api, busy, greeting_delays, token, wait_for
+from web_tools import WebClient
+
+SESSION = "__Host-dzm"
+
+
+@pytest.fixture(scope="module")
+def boss(server) -> str:
+    address = server.add_user("boss")
+    dizimail_cli(server.config_file, "admin", "grant", address, "--role", "admin")
+    return address
+
+
+@pytest.fixture
+def admin_web(server, boss) -> WebClient:
+    web = WebClient(server)
+    assert web.login(boss, PASSWORD).url.endswith("/admin/")
+    return web
+
+
+def domain_admin(server, local: str, domain: str) -> tuple[str, WebClient]:
+    address = server.add_user(local)
+    dizimail_cli(server.config_file, "admin", "grant", address, "--role", "domain-admin", "--domain", domain)
+    web = WebClient(server)
+    assert web.login(address, PASSWORD).status == 200
+    return address, web
+
+
+def test_login_sets_a_strict_session_cookie_and_pages_carry_a_csp_without_inline_script(server, boss):
+    web = WebClient(server)
+    form = web.get("/admin/login")
+    assert form.status == 200 and 'name="password"' in form.text
+    page = web.login(boss, PASSWORD)
+    assert page.status == 200 and page.url.endswith("/admin/")
+    cookie = web.cookie_object(SESSION)
+    assert cookie is not None and cookie.secure and cookie.path == "/" and not cookie.domain_specified
+    raw = WebClient(server, follow=False)
+    answer = raw.post("/admin/login", {"csrf": raw.get("/admin/login").csrf, "address": boss, "password": PASSWORD})
+    assert answer.status == 303 and answer.headers["location"] == "/admin/"
+    set_cookie = answer.headers["set-cookie"]
+    assert SESSION in set_cookie and all(flag in set_cookie for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"))
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in page.text and " on" + "click=" not in page.text  # no inline script, no handlers
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/site.js" defer>']
+
+
+def test_a_session_brought_before_login_is_never_the_one_logged_in(server, boss):
+    """Session fixation: a session secret planted in the victim's browser (here: the attacker's own, live
+    one) is ended by the victim's login, and the victim gets a new one."""
+    attacker = WebClient(server)
+    attacker.login(boss, PASSWORD)
+    planted = attacker.cookie(SESSION)
+    victim = WebClient(server)
+    victim.set_cookie(SESSION, planted)
+    assert victim.login(boss, PASSWORD).url.endswith("/admin/")
+    assert victim.cookie(SESSION) != planted
+    assert attacker.get("/admin/").url.endswith("/admin/login?next=%2Fadmin%2F")  # the planted one is dead
+    assert victim.get("/admin/domains").status == 200
+
+
+def test_forms_without_the_sessions_csrf_token_change_nothing(server, admin_web, boss):
+    for fields in ({"name": "csrf1.test"}, {"name": "csrf1.test", "csrf": "x" * 64}):
+        page = admin_web.post("/admin/domains", fields)
+        assert page.status == 403 and "The form has expired" in page.text
+    other = WebClient(server)
+    other.login(boss, PASSWORD)  # a token valid for another session is not valid for this one
+    assert admin_web.post("/admin/domains", {"name": "csrf1.test", "csrf": other.get("/admin/").csrf}).status == 403
+    token_ = admin_web.get("/admin/domains").csrf
+    assert admin_web.post("/admin/domains", {"name": "csrf1.test", "csrf": token_},
+                          {"Origin": "https://evil.example"}).status == 403
+    assert "csrf1.test" not in admin_web.get("/admin/domains").text
+    # the login form: its token must match its own cookie
+    fresh = WebClient(server)
+    assert fresh.post("/admin/login", {"csrf": "made-up", "address": boss, "password": PASSWORD}).status == 403
+    assert fresh.cookie(SESSION) is None
+    # and the same form with its token works
+    assert admin_web.post("/admin/domains", {"name": "csrf1.test", "csrf": token_}).url.endswith("done=domain_added")
+
+
+def test_an_admin_adds_a_domain_and_a_user_who_then_logs_in_over_imap_and_gets_mail(server, admin_web):
+    assert admin_web.submit("/admin/domains", "/admin/domains", {"name": "xn--wnyq9s.cn"}).status == 200
+    assert "电网.cn" in admin_web.get("/admin/domains").text
+    done = admin_web.submit("/admin/domains/电网.cn", "/admin/domains/电网.cn/users",
+                            {"local_part": "li", "name": "李工 <b>", "password": "Grid-pass-42", "quota_mib": "50"})
+    assert done.url.endswith("done=user_added") and "The user was added." in done.text
+    assert "李工 &lt;b&gt;" in done.text  # a name is text
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        assert imap.login("li@xn--wnyq9s.cn", "Grid-pass-42")[0] == "OK"
+    finally:
+        imap.logout()
+    user = api(server, "GET", "/api/v1/users/li@电网.cn", token(server, "--role", "admin"))[2]
+    assert user["quota_bytes"] == 50 * 1024 * 1024 and user["name"] == "李工 <b>"
+    audit = admin_web.get("/admin/audit?action=user.")
+    assert "web:boss@example.test" in audit.text and "li@电网.cn" in audit.text
+
+
+def test_user_page_resets_password_sets_quota_suspends_and_deletes(server, admin_web, user):
+    path = f"/admin/users/{user}"
+    assert admin_web.submit(path, path, {"action": "password", "password": "New-pass-99"}).url.endswith("password_set")
+    with smtplib.SMTP_SSL("127.0.0.1", server.ports["smtps"], context=client_tls(), timeout=15) as smtp:
+        smtp.login(user, "New-pass-99")
+    assert admin_web.submit(path, path, {"action": "quota", "quota_mib": "7"}).url.endswith("quota_set")
+    assert admin_web.submit(path, path, {"action": "quota", "quota_mib": "-1"}).url.endswith("error=bad_quota")
+    assert admin_web.submit(path, path, {"action": "suspend"}).url.endswith("user_suspended")
+    with pytest.raises(imaplib.IMAP4.error):
+        imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+        try:
+            imap.login(user, "New-pass-99")
+        finally:
+            imap.shutdown()
+    assert admin_web.submit(path, path, {"action": "resume"}).url.endswith("user_resumed")
+    alias = admin_web.submit(path, f"/admin/domains/{DOMAIN}/aliases",
+                             {"local_part": "fw-" + user.partition("@")[0], "targets": f"{user}\nfar@remote.test",
+                              "back": path})
+    assert alias.url.split("?")[0].endswith(path) and "far@remote.test" in alias.text
+    refused = admin_web.submit(path, path, {"action": "delete", "confirm": "someone-else@example.test"})
+    assert refused.url.endswith("error=confirm_name") and "nothing was deleted" in refused.text
+    assert admin_web.submit(path, path, {"action": "delete", "confirm": user}).url.endswith("user_removed")
+    assert admin_web.get(path).status == 404
+
+
+def test_deleting_a_domain_takes_its_users_and_aliases_once_its_name_is_typed(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "gone.test"})
+    admin_web.submit("/admin/domains/gone.test", "/admin/domains/gone.test/users",
+                     {"local_part": "a", "password": "pw-pw-pw-1"})
+    admin_web.submit("/admin/domains/gone.test", "/admin/domains/gone.test/aliases",
+                     {"local_part": "all", "targets": "a@gone.test"})
+    page = admin_web.submit("/admin/domains/gone.test", "/admin/domains/gone.test/delete", {"confirm": "other.test"})
+    assert page.url.endswith("error=confirm_name")
+    page = admin_web.submit("/admin/domains/gone.test", "/admin/domains/gone.test/delete", {"confirm": "gone.test"})
+    assert page.url.endswith("/admin/domains?done=domain_removed") and "gone.test" not in page.text
+    assert admin_web.get("/admin/domains/gone.test").status == 404
+
+
+def test_a_domain_admin_sees_and_reaches_nothing_of_another_domain(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "north.test"})
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "south.test"})
+    admin_web.submit("/admin/domains/south.test", "/admin/domains/south.test/users",
+                     {"local_part": "s1", "password": "pw-south-1"})
+    _, north = domain_admin(server, "northadmin", "north.test")
+    listing = north.get("/admin/domains").text
+    assert "north.test" in listing and "south.test" not in listing and f'href="/admin/domains/{DOMAIN}"' not in listing
+    for path in ("/admin/domains/south.test", "/admin/domains/nowhere.test", "/admin/users/s1@south.test",
+                 "/admin/domains/south.test/users.csv"):
+        assert north.get(path).status == 404, path
+    csrf = north.get("/admin/domains").csrf
+    for action, fields in (("/admin/domains/south.test/users", {"local_part": "x", "password": "pw-pw-1"}),
+                           ("/admin/users/s1@south.test", {"action": "password", "password": "mine-now-1"}),
+                           ("/admin/aliases/x@south.test/delete", {}),
+                           ("/admin/domains/south.test/dkim", {})):
+        assert north.post(action, {"csrf": csrf, **fields}).status == 404, action
+    for path in ("/admin/queue", "/admin/routing", "/admin/admins"):
+        assert north.get(path).status == 403, path
+    assert north.post("/admin/domains", {"csrf": csrf, "name": "mine.test"}).status == 403
+    assert north.post("/admin/domains/north.test/status", {"csrf": csrf, "status": "suspended"}).status == 403
+    assert north.post("/admin/notice", {"csrf": csrf, "subject": "hi", "body": "all", "domain": ""}).status == 403
+    assert "south.test" not in north.get("/admin/reports").text
+    assert "south.test" not in north.get("/admin/audit").text and "s1@south.test" in admin_web.get("/admin/audit").text
+    # its own domain it administers
+    page = north.submit("/admin/domains/north.test", "/admin/domains/north.test/users",
+                        {"local_part": "n1", "password": "pw-north-1"})
+    assert page.url.endswith("done=user_added") and "n1@north.test" in page.text
+
+
+def test_a_csv_import_reports_each_refused_line_and_its_job_is_only_its_owners(server, admin_web, boss):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "import.test"})
+    body = ("address,password,quota,name\r\nok1@import.test,pw-1-pw,0,一号\r\nok2@import.test,pw-2-pw,0,\r\n"
+            "bad address,pw,0,\r\nother@elsewhere.test,pw-3-pw,0,\r\n")
+    boundary = "----dizimailtest"
+    csrf = admin_web.get("/admin/domains/import.test").csrf
+    data = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.csv\"\r\n"
+            f"Content-Type: text/csv\r\n\r\n{body}\r\n--{boundary}--\r\n").encode()
+    page = admin_web.request("POST", "/admin/domains/import.test/import", data,
+                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert page.status == 200 and "/admin/jobs/" in page.url and "<progress" in page.text
+    job = page.url.split("/admin/jobs/")[1]
+    live = wait_for(lambda: (p := admin_web.get(f"/admin/jobs/{job}/live")) and "data-finished" in p.text and p)
+    assert "2 users imported, 2 rows refused" in live.text
+    assert "other@elsewhere.test: not in this domain" in live.text and "<td>4</td>" in live.text
+    other = WebClient(server)
+    other.login(boss, PASSWORD)
+    assert other.get(f"/admin/jobs/{job}").status == 200  # the same account (another browser of the admin)
+    _, stranger = domain_admin(server, "importadmin", "import.test")
+    assert stranger.get(f"/admin/jobs/{job}").status == 404
+    export = admin_web.get("/admin/domains/import.test/users.csv")
+    rows = list(csv.reader(io.StringIO(export.body.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["address", "name", "status"] and {r[0] for r in rows[1:]} == {"ok1@import.test",
+                                                                                        "ok2@import.test"}
+    assert "$argon2" not in export.text  # no password hashes in the browser's export
+
+
+def test_queue_view_shows_outsiders_text_as_text_and_acts_on_messages(server, admin_web, user):
+    evil = '<img src=x onerror=alert(1)>'
+    with smtplib.SMTP_SSL("127.0.0.1", server.ports["smtps"], context=client_tls(), timeout=15) as smtp:
+        smtp.login(user, PASSWORD)
+        smtp.sendmail(user, ['"<script>alert(2)</script>"@far.test'],
+                      f"From: {evil} <{user}>\r\nSubject: {evil}\r\n\r\nhello\r\n".encode())
+    page = admin_web.get("/admin/queue?q=far.test")
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
+    queue_id = re.search(r'href="/admin/queue/([^"]+)"', page.text)[1]
+    shown = admin_web.get(f"/admin/queue/{queue_id}")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown.text and "<img" not in shown.text
+    held = admin_web.submit(f"/admin/queue/{queue_id}", "/admin/queue", {"action": "hold", "queue_id": queue_id})
+    assert "done=queue_done" in held.url and 'class="badge suspended"' in held.text
+    assert "held" in admin_web.get("/admin/queue?held=yes").text and queue_id in admin_web.get("/admin/queue?held=yes").text
+    assert admin_web.submit(f"/admin/queue/{queue_id}", "/admin/queue",
+                            {"action": "delete", "queue_id": queue_id}).url.endswith("done=queue_removed")
+    assert admin_web.get(f"/admin/queue/{queue_id}").status == 404
+
+
+def test_logout_ends_the_session_and_revoking_a_grant_ends_its_sessions_at_once(server):
+    address, web = domain_admin(server, "shortlived", DOMAIN)
+    assert web.get("/admin/").status == 200
+    dizimail_cli(server.config_file, "admin", "revoke", address)
+    assert web.get("/admin/").url.endswith("/admin/login?next=%2Fadmin%2F")
+    dizimail_cli(server.config_file, "admin", "grant", address, "--role", "domain-admin", "--domain", DOMAIN)
+    web.login(address, PASSWORD)
+    secret = web.cookie(SESSION)
+    page = web.submit("/admin/", "/logout", {})
+    assert page.url.endswith("/") and web.cookie(SESSION) is None
+    web.set_cookie(SESSION, secret)  # kept by somebody: dead all the same
+    assert "/admin/login" in web.get("/admin/").url
+
+
+def test_a_user_logs_in_at_the_root_changes_its_password_and_cannot_reach_the_admin_pages(server, user):
+    web = WebClient(server, lang="zh-CN,zh;q=0.9")
+    page = web.get("/")
+    assert "登录您的邮箱" in page.text and page.headers["content-language"] == "zh-CN"
+    page = web.login(user, PASSWORD, admin=False)
+    assert page.url.endswith("/account") and user in page.text and "修改密码" in page.text
+    assert "/admin/login" in web.get("/admin/").url  # a user's session is no admin's
+    differ = web.submit("/account", "/account/password", {"current": PASSWORD, "password": "New-1-pass",
+                                                          "again": "New-2-pass"})
+    assert differ.url.endswith("error=passwords_differ") and "两次输入的新密码不一致" in differ.text
+    wrong = web.submit("/account", "/account/password", {"current": "nope", "password": "New-1-pass",
+                                                         "again": "New-1-pass"})
+    assert wrong.url.endswith("error=auth_failed")
+    done = web.submit("/account", "/account/password", {"current": PASSWORD, "password": "New-1-pass",
+                                                        "again": "New-1-pass"})
+    assert done.url.endswith("done=password_set") and "密码已修改" in done.text
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        assert imap.login(user, "New-1-pass")[0] == "OK"
+    finally:
+        imap.logout()
+    no_admin = WebClient(server)
+    refused = no_admin.login(user, "New-1-pass")  # right password, but no grant
+    assert refused.status == 401 and "This account may not administer" in refused.text
+
+
+def test_language_follows_the_browser_then_the_switch_and_is_remembered(server, admin_web):
+    admin_web.lang = "zh-CN"
+    assert "仪表盘" in admin_web.get("/admin/").text
+    page = admin_web.get("/lang/en?next=/admin/domains")
+    assert page.url.endswith("/admin/domains") and "Domains" in page.text and "域名" not in page.text
+    assert "Dashboard" in admin_web.get("/admin/").text  # remembered, though the browser still asks for zh
+    assert admin_web.get("/lang/zh_CN?next=//evil.example/").url.endswith(":" + admin_web.base.rsplit(":", 1)[1] + "/")
+    assert "仪表盘" in admin_web.get("/admin/").text
+    dates = admin_web.get("/admin/audit").text
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", dates)
+
+
+def test_the_dashboard_counts_todays_mail_and_its_fragment_refreshes(server, admin_web, user):
+    def accepted() -> int:
+        return int(re.search(r'data-fact="accepted">([\d,]+)<', admin_web.get("/admin/live").text)[1].replace(",", ""))
+    count = accepted()
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=15) as smtp:
+        smtp.sendmail("a@outside.test", [user], b"Subject: count me\r\n\r\nx\r\n")
+    assert accepted() == count + 1
+    page = admin_web.get("/admin/")
+    assert 'data-refresh="/admin/live"' in page.text and 'data-fact="queue"' in page.text
+
+
+def test_a_notice_reaches_every_user_of_a_domain_as_mail(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "notice.test"})
+    for local in ("n1", "n2"):
+        admin_web.submit("/admin/domains/notice.test", "/admin/domains/notice.test/users",
+                         {"local_part": local, "password": "pw-notice-1"})
+    page = admin_web.submit("/admin/notice", "/admin/notice", {"domain": "notice.test", "subject": "明天停电检修",
+                                                               "body": "全厂 8:00–12:00 停电。"})
+    assert page.url.endswith("done=notice_sent")
+    for local in ("n1", "n2"):
+        imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+        try:
+            imap.login(f"{local}@notice.test", "pw-notice-1")
+            imap.select("INBOX")
+            _, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT AUTO-SUBMITTED FROM)])")
+            header = data[0][1].decode()
+            assert "=?utf-8?" in header.lower() and "auto-generated" in header
+        finally:
+            imap.logout()
+    assert "notice.send" in admin_web.get("/admin/audit?action=notice.").text
+    report = admin_web.get("/admin/reports")
+    row = re.search(r"<tr><td>notice.test</td>(.*?)</tr>", report.text)[1]
+    assert row.startswith("<td>2</td>")  # two mailboxes
+    assert re.findall(r"<td>([\d,]+)</td>", row)[1] == "2"  # two messages in (the notice, once for each)
+
+
+def test_totp_second_factor_for_an_admin(server):
+    address = server.add_user("totpadmin")
+    dizimail_cli(server.config_file, "admin", "grant", address, "--role", "admin")
+    uri = dizimail_cli(server.config_file, "admin", "totp", address).stdout.strip().splitlines()[-1]
+    assert uri.startswith("otpauth://totp/dizimail:")
+    secret = re.search(r"secret=([A-Z2-7]+)", uri)[1]
+    web = WebClient(server)
+    assert web.login(address, PASSWORD).status == 401  # no code
+    assert web.login(address, PASSWORD, code="000000").status == 401
+    code = pyotp.TOTP(secret).now()
+    assert web.login(address, PASSWORD, code=code).url.endswith("/admin/")
+    again = WebClient(server)
+    assert again.login(address, PASSWORD, code=code).status == 401  # a code works once
+    assert "Wrong or used verification code" in again.login(address, PASSWORD, code=code).text
+    page = web.submit("/admin/security", "/admin/security", {"action": "off"})
+    assert page.url.endswith("done=totp_off")
+    assert WebClient(server).login(address, PASSWORD).url.endswith("/admin/")
+
+
+def test_brute_force_on_the_login_page_locks_the_client_out_of_every_protocol(tmp_path):
+    srv = start_server(tmp_path / "n")  # auth.fail_threshold: 10 failed logins
+    try:
+        address = srv.add_user("target")
+        dizimail_cli(srv.config_file, "admin", "grant", address, "--role", "admin")
+        web = WebClient(srv)
+
+        def attempt(password: str) -> int:
+            try:
+                return web.login(address, password).status
+            except OSError:  # urllib's URLError too: refused at connect, as every protocol refuses it
+                return 0
+        statuses = [attempt(f"guess-{i}") for i in range(12)]
+        assert statuses[:9] == [401] * 9 and set(statuses[10:]) <= {0, 429}, statuses
+        assert attempt(PASSWORD) in (0, 429)  # the right password too, now
+        with pytest.raises((imaplib.IMAP4.error, OSError)):
+            imap = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=client_tls(), timeout=10)
+            imap.login(address, PASSWORD)
+    finally:
+        srv.stop()
+
+
+def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
+    srv = start_server(tmp_path / "n")
+    try:
+        hashed = srv.node.services.accounts.hash_password("Pw-of-everyone-1")
+        with open(tmp_path / "users.csv", "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["address", "password", "quota", "name"])
+            out.writerows([f"u{i:04d}@{DOMAIN}", hashed, 0, f"staff {i}"] for i in range(5000))
+        dizimail_cli(srv.config_file, "user", "import", str(tmp_path / "users.csv"))
+        address = srv.add_user("heavy")
+        dizimail_cli(srv.config_file, "admin", "grant", address, "--role", "admin")
+        errors: list[str] = []
+
+        def reader(path: str) -> Callable[[], None]:
+            web = WebClient(srv)
+            web.login(address, PASSWORD)
+
+            def step() -> None:
+                if (status := web.get(path).status) != 200:
+                    errors.append(f"{path} {status}")
+            return step
+        with busy(reader("/admin/"), reader(f"/admin/domains/{DOMAIN}/users.csv"),
+                  reader(f"/admin/domains/{DOMAIN}?q=staff")):
+            delays = greeting_delays(srv.ports["smtp"])
+        assert not errors and max(delays) < 0.1, (errors, delays)
+    finally:
+        srv.stop()

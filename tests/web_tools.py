@@ -1,0 +1,84 @@
+"""A browser-like HTTP client for the web pages (issue #11): cookies kept as a browser keeps them, forms
+posted with the CSRF token of the page they came from, redirects followed or not."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from conftest import client_tls
+
+CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Page:
+    def __init__(self, status: int, url: str, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.url, self.headers, self.body = status, url, headers, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def csrf(self) -> str:
+        found = CSRF.search(self.text)
+        assert found, f"no form with a CSRF token on {self.url}"
+        return found[1]
+
+
+class WebClient:
+    def __init__(self, server: Any, lang: str = "en", follow: bool = True) -> None:
+        self.base = f"https://127.0.0.1:{server.ports['https']}"
+        self.jar = http.cookiejar.CookieJar()
+        handlers: list[Any] = [urllib.request.HTTPSHandler(context=client_tls()),
+                               urllib.request.HTTPCookieProcessor(self.jar)]
+        if not follow:
+            handlers.append(NoRedirect())
+        self.opener = urllib.request.build_opener(*handlers)
+        self.lang = lang
+
+    def request(self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Page:
+        url = self.base + urllib.parse.quote(path, safe="/:@?&=%")
+        req = urllib.request.Request(url, data=data, method=method, headers={"Accept-Language": self.lang,
+                                                                               **(headers or {})})
+        try:
+            with self.opener.open(req, timeout=30) as response:
+                return Page(response.status, response.geturl(), {k.lower(): v for k, v in response.headers.items()},
+                            response.read())
+        except urllib.error.HTTPError as exc:
+            return Page(exc.code, url, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+
+    def get(self, path: str) -> Page:
+        return self.request("GET", path)
+
+    def post(self, path: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> Page:
+        return self.request("POST", path, urllib.parse.urlencode(fields).encode(),
+                            {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+
+    def submit(self, page_path: str, action: str, fields: dict[str, str]) -> Page:
+        """Post a form of ``page_path`` (its CSRF token read from the page, as a browser sends it)."""
+        return self.post(action, {"csrf": self.get(page_path).csrf, **fields})
+
+    def login(self, address: str, password: str, *, admin: bool = True, code: str = "") -> Page:
+        path = "/admin/login" if admin else "/"
+        return self.post(path, {"csrf": self.get(path).csrf, "address": address, "password": password, "code": code,
+                                "next": ""})
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def cookie_object(self, name: str) -> Any:
+        return next((c for c in self.jar if c.name == name), None)
+
+    def set_cookie(self, name: str, value: str) -> None:
+        self.jar.set_cookie(http.cookiejar.Cookie(0, name, value, None, False, "127.0.0.1", False, False, "/", True,
+                                                  True, None, False, None, None, {}))
