@@ -8,7 +8,10 @@
    (an upper bound of the server's time: loopback, the client on the same two cores).
 2. Throughput at 50 concurrent clients, each with its own keep-alive connection, for --seconds: requests/s
    and latency percentiles, for `GET /api/v1/me` (the cost of a request) and a 50-user page.
-3. The node's memory afterwards: RSS and PSS of the node process (/proc/PID/smaps_rollup).
+3. The admin pages (web side): an admin's browser session (user0001 is granted admin for the run), the
+   user list page of the domain (100 users, a random starting point) and a search in it, rendered to
+   HTML: latency percentiles, sequential.
+4. The node's memory afterwards: RSS and PSS of the node process (/proc/PID/smaps_rollup).
 
 The clients are Python threads in this one process: with 50 of them on two cores, the figures include the
 client's own cost; they are for comparing runs of this script, not a server's ceiling.
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,9 +43,9 @@ def tls() -> ssl.SSLContext:
 
 
 class Client:
-    def __init__(self, port: int, secret: str) -> None:
+    def __init__(self, port: int, secret: str, cookie: str = "") -> None:
         self.conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls(), timeout=30)
-        self.headers = {"Authorization": f"Bearer {secret}"}
+        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {"Cookie": cookie}
 
     def get(self, path: str) -> tuple[int, bytes, float]:
         started = time.perf_counter()
@@ -99,6 +103,24 @@ def concurrent(port: int, secret: str, make_path, clients: int, seconds: float) 
     return {"clients": clients, "requests_per_s": round(len(times) / wall, 1), "errors": errors, **percentiles(times)}
 
 
+def browser_session(port: int, address: str, password: str) -> str:
+    """Log in at /admin/login as a browser does (the form's token and cookie): the session cookie."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls(), timeout=30)
+    conn.request("GET", "/admin/login")
+    form = conn.getresponse()
+    page = form.read().decode()
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    login_cookie = form.getheader("set-cookie", "").split(";", 1)[0]
+    body = urllib.parse.urlencode({"csrf": token, "address": address, "password": password, "next": ""})
+    conn.request("POST", "/admin/login", body, {"Content-Type": "application/x-www-form-urlencoded",
+                                                "Cookie": login_cookie})
+    answer = conn.getresponse()
+    answer.read()
+    assert answer.status == 303, answer.status
+    cookies = [v for k, v in answer.getheaders() if k.lower() == "set-cookie" and v.startswith("__Host-dzm=")]
+    return cookies[0].split(";", 1)[0]
+
+
 def memory(pid: int) -> dict[str, float]:
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
@@ -144,6 +166,17 @@ def main() -> None:
         port, secret, lambda r: f"/api/v1/domains/example.test/users?limit=50&after={r.choice(locals_)}", 50,
         a.seconds)
     print("user page, 50 clients:          ", results["page_50_clients"])
+    subprocess.run([DZ, "admin", "grant", "user0001@example.test", "--role", "admin", "--config", str(config)],
+                   capture_output=True, check=True)
+    web = Client(port, "", browser_session(port, "user0001@example.test", "pw-user0001"))
+    results["admin_user_page_100"] = sequential(
+        web, [f"/admin/domains/example.test?after={rng.choice(locals_)}" for _ in range(300)])
+    results["admin_user_search"] = sequential(
+        web, [f"/admin/domains/example.test?q={rng.randrange(10, 500)}" for _ in range(300)])
+    print("admin page, user list (100):    ", results["admin_user_page_100"])
+    print("admin page, user search:        ", results["admin_user_search"])
+    subprocess.run([DZ, "admin", "revoke", "user0001@example.test", "--config", str(config)], capture_output=True,
+                   check=True)
     results["memory_after"] = memory(pid)
     print("node memory before / after:     ", results["memory_before"], results["memory_after"])
     if a.out:

@@ -10,6 +10,8 @@ import imaplib
 import io
 import re
 import smtplib
+import socket
+import threading
 from collections.abc import Callable
 
 import pyotp
@@ -386,3 +388,213 @@ def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
         assert not errors and max(delays) < 0.1, (errors, delays)
     finally:
         srv.stop()
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4d00000000049454e44ae426082")
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, dict[str, str]]:
+    boundary = "----dizimailtest"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{n}"\r\nContent-Type: {t}\r\n\r\n'
+              .encode() + data + b"\r\n" for k, (n, data, t) in files.items()]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_domain_limits_hold_for_pages_api_and_command_line_and_a_domain_admin_cannot_raise_them(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "small.test"})
+    path = "/admin/domains/small.test"
+    page = admin_web.submit(path, f"{path}/settings", {"display_name": "小厂", "quota_mib": "100", "max_users": "2"})
+    assert page.url.endswith("done=settings_saved") and 'value="100"' in page.text
+    assert admin_web.submit(path, f"{path}/users", {"local_part": "a", "password": "pw-aaaa-1"}).url.endswith(
+        "error=quota_needed")
+    assert admin_web.submit(path, f"{path}/users", {"local_part": "a", "password": "pw-aaaa-1", "quota_mib": "60"}
+                            ).url.endswith("done=user_added")
+    assert admin_web.submit(path, f"{path}/users", {"local_part": "b", "password": "pw-bbbb-1", "quota_mib": "60"}
+                            ).url.endswith("error=domain_quota_full")
+    assert admin_web.submit(path, f"{path}/users", {"local_part": "b", "password": "pw-bbbb-1", "quota_mib": "40"}
+                            ).url.endswith("done=user_added")
+    full = admin_web.submit(path, f"{path}/users", {"local_part": "c", "password": "pw-cccc-1", "quota_mib": "1"})
+    assert full.url.endswith("error=domain_full") and "as many mailboxes as it may" in full.text
+    assert admin_web.submit("/admin/users/a@small.test", "/admin/users/a@small.test",
+                            {"action": "quota", "quota_mib": "61"}).url.endswith("error=domain_quota_full")
+    admin = token(server, "--role", "admin")
+    assert api(server, "POST", "/api/v1/domains/small.test/users", admin,
+               {"local_part": "d", "password": "pw-dddd-1", "quota_bytes": 1})[2]["error"] == "domain_full"
+    csv_rows = "d@small.test,pw-dddd-1,1MB,\n"
+    imported = api(server, "POST", "/api/v1/domains/small.test/users/import", admin, {"csv": csv_rows})[2]
+    assert imported["imported"] == 0 and "as many mailboxes" in imported["rejected"][0]["why"]
+    settings = api(server, "GET", "/api/v1/domains/small.test/settings", admin)[2]
+    assert settings == {"domain": "small.test", "display_name": "小厂", "logo": False, "quota_bytes": 100 << 20,
+                        "max_users": 2, "self_registration": False}
+    assert api(server, "PATCH", "/api/v1/domains/small.test/settings", admin, {"max_users": 1})[0] == 409
+    # its domain admin: sees the limits, cannot raise them
+    _, chief = domain_admin(server, "smallchief", "small.test")
+    chief_token = token(server, "--role", "domain-admin", "--domain", "small.test")
+    assert api(server, "PATCH", "/api/v1/domains/small.test/settings", chief_token, {"max_users": 50})[0] == 403
+    assert api(server, "PATCH", "/api/v1/domains/small.test/settings", chief_token,
+               {"self_registration": True})[2]["self_registration"] is True
+    page = chief.submit(path, f"{path}/settings", {"display_name": "小厂邮件", "quota_mib": "9999", "max_users": "99"})
+    assert page.url.endswith("done=settings_saved") and "100 MiB" in page.text and 'name="max_users"' not in page.text
+    after = api(server, "GET", "/api/v1/domains/small.test/settings", admin)[2]
+    assert (after["quota_bytes"], after["max_users"], after["display_name"]) == (100 << 20, 2, "小厂邮件")
+    out = dizimail_cli(server.config_file, "domain", "settings", "small.test", "--max-users", "3", "--json").stdout
+    assert '"max_users": 3' in out
+
+
+def test_people_ask_for_a_mailbox_on_the_login_page_and_an_admin_approves(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "open.test"})
+    admin_web.submit("/admin/domains/open.test", "/admin/domains/open.test/settings",
+                     {"display_name": "开放电厂", "self_registration": "on"})
+    body, headers = multipart({"csrf": admin_web.get("/admin/domains/open.test").csrf}, {"logo": ("l.png", PNG, "image/png")})
+    assert admin_web.request("POST", "/admin/domains/open.test/logo", body, headers).url.endswith("settings_saved")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    body, headers = multipart({"csrf": admin_web.get("/admin/domains/open.test").csrf},
+                              {"logo": ("l.png", svg, "image/png")})  # says PNG; is SVG
+    assert admin_web.request("POST", "/admin/domains/open.test/logo", body, headers).url.endswith("error=bad_logo")
+    visitor = WebClient(server, lang="zh-CN")
+    login = visitor.get("/?domain=open.test")
+    assert "开放电厂" in login.text and 'src="/brand/open.test/logo"' in login.text and "还没有邮箱？" in login.text
+    logo = visitor.get("/brand/open.test/logo")
+    assert logo.body == PNG and logo.headers["content-type"] == "image/png"
+    assert logo.headers["x-content-type-options"] == "nosniff"
+    assert "开放电厂" not in visitor.get("/").text and "还没有邮箱？" not in visitor.get("/").text
+    form = visitor.get("/register?domain=open.test")
+    fields = {"csrf": form.csrf, "domain": "open.test", "local_part": "wang", "name": "王 <i>", "password": "short",
+              "again": "short"}
+    assert visitor.post("/register?domain=open.test", fields).status == 422
+    fields.update(password="Long-enough-1", again="Long-enough-1")
+    sent = visitor.post("/register?domain=open.test", fields)
+    assert sent.status == 200 and "您的申请已提交" in sent.text
+    assert visitor.post("/register?domain=open.test", fields).status == 409  # asked for already
+    assert WebClient(server).get("/register?domain=small-closed.test").status == 404
+    page = admin_web.get("/admin/domains/open.test")
+    assert "wang@open.test" in page.text and "王 &lt;i&gt;" in page.text
+    assert "Requests for mailboxes" in admin_web.get("/admin/live").text
+    reg_id = re.search(r'action="/admin/registrations/(\d+)"', page.text)[1]
+    _, other = domain_admin(server, "otherchief", DOMAIN)
+    assert other.submit("/admin/", f"/admin/registrations/{reg_id}", {"action": "approve"}).url.endswith(
+        "error=unknown_registration")  # not its domain's request
+    done = admin_web.submit("/admin/domains/open.test", f"/admin/registrations/{reg_id}",
+                            {"action": "approve", "back": "/admin/domains/open.test"})
+    assert done.url.endswith("done=registration_approved") and 'href="/admin/users/wang%40open.test"' in done.text
+    imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls())
+    try:
+        assert imap.login("wang@open.test", "Long-enough-1")[0] == "OK"
+    finally:
+        imap.logout()
+    assert "registration.approve" in admin_web.get("/admin/audit?action=registration.").text
+
+
+def test_one_client_cannot_fill_the_requests(tmp_path):
+    srv = start_server(tmp_path / "n")
+    try:
+        dizimail_cli(srv.config_file, "domain", "settings", DOMAIN, "--self-registration")
+        web = WebClient(srv)
+        statuses = []
+        for i in range(7):
+            form = web.get("/register?domain=" + DOMAIN)
+            statuses.append(web.post("/register", {"csrf": form.csrf, "domain": DOMAIN, "local_part": f"p{i}",
+                                                   "name": "x", "password": "Long-enough-1",
+                                                   "again": "Long-enough-1"}).status)
+        assert statuses == [200] * 5 + [429] * 2, statuses
+        assert len(dizimail_cli(srv.config_file, "registration", "list", "--json").stdout.split('"id"')) == 6
+    finally:
+        srv.stop()
+
+
+def test_lists_and_thresholds_in_the_pages_follow_the_roles(server, admin_web):
+    page = admin_web.submit("/admin/antispam", "/admin/antispam",
+                            {"action": "block", "domain": "", "patterns": "@spam-land.test\n10.66.0.0/16",
+                             "note": "批量垃圾"})
+    assert page.url.endswith("done=list_changed") and "@spam-land.test" in page.text and "10.66.0.0/16" in page.text
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=15) as smtp:
+        smtp.ehlo("x")
+        code, _ = smtp.mail("boss@spam-land.test")
+        if code == 250:
+            code, _ = smtp.rcpt(f"boss@{DOMAIN}")
+        assert code >= 500  # the page's entry is the policy's
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "lists.test"})
+    _, chief = domain_admin(server, "listchief", "lists.test")
+    assert "@spam-land.test" not in chief.get("/admin/antispam").text  # the server's list is not its
+    csrf = chief.get("/admin/antispam").csrf
+    assert chief.post("/admin/antispam", {"csrf": csrf, "action": "block", "domain": "", "patterns": "x@y.test"}
+                      ).status == 403
+    assert chief.post("/admin/antispam", {"csrf": csrf, "action": "block", "domain": DOMAIN, "patterns": "x@y.test"}
+                      ).status == 404
+    mine = chief.submit("/admin/antispam", "/admin/antispam", {"action": "allow", "domain": "lists.test",
+                                                              "patterns": "partner@friend.test"})
+    assert mine.url.endswith("done=list_changed") and "partner@friend.test" in mine.text
+    page = chief.submit("/admin/antispam", "/admin/antispam", {"action": "threshold", "scope": "lists.test",
+                                                              "tag_at": "4", "junk_at": "6", "reject_at": "10.5"})
+    assert page.url.endswith("done=settings_saved") and re.search(r"<td>lists.test</td><td>4.0</td><td>6.0</td>",
+                                                                  page.text)
+    assert chief.submit("/admin/antispam", "/admin/antispam", {"action": "threshold", "scope": "lists.test",
+                                                              "tag_at": "11"}).url.endswith("error=bad_setting")
+    assert chief.post("/admin/antispam", {"csrf": csrf, "action": "threshold", "scope": DOMAIN, "tag_at": "1"}
+                      ).status == 404
+    assert chief.get("/admin/quarantine").status == 403 and chief.get("/admin/fetch").status == 403
+    assert admin_web.get("/admin/quarantine").status == 200
+    assert admin_web.submit("/admin/quarantine", "/admin/quarantine", {"action": "release", "id": "999999"}
+                            ).url.endswith("error=unknown_quarantine_id")
+
+
+def test_fetch_accounts_in_the_pages_never_show_a_password(server, admin_web, user):
+    page = admin_web.submit("/admin/fetch", "/admin/fetch", {
+        "action": "add", "server": "pop.far.test:1995", "protocol": "pop3", "security": "tls",
+        "username": "zhang", "password": "Secret-Far-1", "into": user, "minutes": "5", "verify": "on"})
+    assert page.url.endswith("done=fetch_added") and "pop.far.test:1995" in page.text and user in page.text
+    assert "Secret-Far-1" not in page.text and "5 min" in page.text
+    for server_, error in (("pop.far.test:abc", "bad_server"), ("pop.far.test:99999", "bad_setting")):
+        assert admin_web.submit("/admin/fetch", "/admin/fetch", {
+            "action": "add", "server": server_, "username": "z", "password": "p", "into": user}
+                                ).url.endswith(f"error={error}")
+    assert admin_web.submit("/admin/fetch", "/admin/fetch", {
+        "action": "add", "server": "pop.far.test", "username": "z", "password": "p", "into": "nobody@example.test"}
+                            ).url.endswith("error=unknown_user")
+    fetch_id = re.search(r'name="id" value="(\d+)"', admin_web.get("/admin/fetch").text)[1]
+    assert admin_web.submit("/admin/fetch", "/admin/fetch", {"action": "remove", "id": fetch_id}
+                            ).url.endswith("done=fetch_removed")
+    assert "pop.far.test" not in admin_web.get("/admin/fetch").text
+
+
+def test_the_api_reference_page_lists_every_operation_without_script_from_anywhere(server):
+    spec = api(server, "GET", "/api/v1/openapi.json")[2]
+    page = WebClient(server).get("/api/v1/docs")
+    assert page.status == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    for route, methods in spec["paths"].items():
+        for method in methods:
+            assert f'<code class="method {method}">{method.upper()}</code> <code>{route}</code>' in page.text, route
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/site.js" defer>']
+    assert "http://" not in page.text.replace("http://www.w3.org", "") and "cdn" not in page.text.lower()
+
+
+def test_a_remote_servers_reply_in_the_queue_view_is_text(server, admin_web, user):
+    """The reply text of a hostile next hop (a scripted peer: no real server says this) is shown escaped."""
+    evil = "450 4.7.1 <script>alert('reply')</script><img src=x onerror=alert(6)>"
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def peer() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b"220 evil ESMTP\r\n")
+                while line := lines.readline():
+                    verb = line[:4].upper()
+                    conn.sendall(b"250 evil\r\n" if verb in (b"EHLO", b"HELO", b"MAIL") else
+                                 b"221 bye\r\n" if verb == b"QUIT" else evil.encode() + b"\r\n")
+                    if verb == b"QUIT":
+                        return
+    thread = threading.Thread(target=peer, daemon=True)
+    thread.start()
+    dizimail_cli(server.config_file, "route", "add", "evil-reply.test", f"127.0.0.1:{port}")
+    with smtplib.SMTP_SSL("127.0.0.1", server.ports["smtps"], context=client_tls(), timeout=15) as smtp:
+        smtp.login(user, PASSWORD)
+        smtp.sendmail(user, ["victim@evil-reply.test"], b"Subject: x\r\n\r\nx\r\n")
+    page = wait_for(lambda: (p := admin_web.get("/admin/queue?q=evil-reply")) and "alert" in p.text and p)
+    assert "&lt;script&gt;alert(&#39;reply&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(6)&gt;" in page.text
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    thread.join(10)

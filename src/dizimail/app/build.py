@@ -21,6 +21,7 @@ from dizimail.services.delivery.nexthop import NextHops
 from dizimail.services.delivery.remote import RemoteDelivery, Slots
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
+from dizimail.services.domains import DomainProfiles
 from dizimail.services.fetch import FetchService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
@@ -51,6 +52,7 @@ from dizimail.storage.sqlite.access import SqliteAccessListStore
 from dizimail.storage.sqlite.audit import SqliteAuditStore
 from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteSpamSettingsStore, SqliteWhitelistStore
 from dizimail.storage.sqlite.db import SqliteDatabase
+from dizimail.storage.sqlite.domains import SqliteDomainProfileStore
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 from dizimail.storage.sqlite.quarantine import SqliteQuarantineStore
@@ -92,6 +94,7 @@ class Services:
     admin: AdminActions
     logins: WebLogins
     traffic: TrafficCounter
+    profiles: DomainProfiles
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Stores:
     audit: SqliteAuditStore
     grants: SqliteGrantStore
     traffic: SqliteTrafficStore
+    profiles: SqliteDomainProfileStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -148,7 +152,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
                         tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db), grants=SqliteGrantStore(db),
-                        traffic=SqliteTrafficStore(db))
+                        traffic=SqliteTrafficStore(db), profiles=SqliteDomainProfileStore(db))
         services = build_services(config, stores)
         try:
             yield services, stores
@@ -204,6 +208,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     secrets = Secrets(stores.settings, box)
     queue = QueueService(stores.queue, stores.settings, stores.blobs)
     logins = WebLogins(accounts, tokens, stores.grants, box)
+    profiles = DomainProfiles(stores.profiles, accounts)
     traffic = TrafficCounter(stores.traffic)
     ingest.traffic = traffic
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
@@ -216,8 +221,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue, access,
                                                                   quarantine, spam_settings, fetch, secrets, logins,
                                                                   Notices(accounts, submitter, hostname,
-                                                                          config.limits.max_recipients)),
-                    logins=logins, traffic=traffic)
+                                                                          config.limits.max_recipients), profiles),
+                    logins=logins, traffic=traffic, profiles=profiles)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -24,6 +24,7 @@ from dizimail.app.tls import make_self_signed, write_new
 from dizimail.config.loader import load_config
 from dizimail.config.schema import PORT_OFFSETS, SERVICES, Config
 from dizimail.model.errors import MailError
+from dizimail.model.tokens import Role
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.util.idn import ascii_domain
 
@@ -154,6 +155,7 @@ async def _populate(config: Config, result: InitResult, *, hostname: str, role: 
                     await services.accounts.add_user(f"{user}@{name}", password, user.capitalize(), 1 << 30)
                     result.demo_passwords[f"{user}@{name}"] = password
                 await services.accounts.add_alias(f"postmaster@{name}", [f"alice@{name}"])
+                await services.logins.grant(f"alice@{name}", Role.ADMIN, [])  # the demo's administrator
     return result
 
 

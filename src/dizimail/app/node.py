@@ -105,7 +105,7 @@ class Node:
                                                      (config.delivery.concurrency,
                                                       config.delivery.destination_concurrency),
                                                      services.logins, services.traffic,
-                                                     config.server.data_dir), spec.address,
+                                                     config.server.data_dir, services.profiles), spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)

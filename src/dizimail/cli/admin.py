@@ -1,11 +1,11 @@
-"""``dizimail domain|user|alias``: accounts administration."""
+"""``dizimail domain|user|alias|registration``: accounts administration."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.progress import Progress
@@ -63,6 +63,43 @@ def domain_remove(name: str, config: ConfigOpt = None) -> None:
     """Remove a domain that has no users or aliases left."""
     run(config, lambda s: s.admin.remove_domain(cli_actor(), name))
     console.print(f"domain {name} removed")
+
+
+@domain_app.command("settings")
+def domain_settings(name: str,
+                    display_name: Annotated[str | None, typer.Option("--name", help="shown on the login page")] = None,
+                    quota: Annotated[str | None, typer.Option("--quota", help="storage for all its mailboxes, e.g. "
+                                                              "500GB; 0 = no limit")] = None,
+                    max_users: Annotated[int | None, typer.Option("--max-users", help="0 = no limit")] = None,
+                    registration: Annotated[bool | None, typer.Option(
+                        "--self-registration/--no-self-registration",
+                        help="people may ask for a mailbox on the login page (an admin approves each)")] = None,
+                    logo: Annotated[Path | None, typer.Option("--logo", help="PNG/JPEG/GIF/WebP for the login page")] = None,
+                    no_logo: Annotated[bool, typer.Option("--no-logo", help="remove the logo")] = False,
+                    as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Show a domain's settings, or change those given: name and logo on the login page, limits,
+    self-registration."""
+    size = quota_arg(quota) if quota is not None else None
+    image = logo.read_bytes() if logo is not None else None
+
+    async def act(s: Services) -> Any:
+        changes = {k: v for k, v in (("display_name", display_name), ("quota_bytes", size), ("max_users", max_users),
+                                     ("self_registration", registration)) if v is not None}
+        if changes:
+            await s.admin.change_domain(cli_actor(), name, **changes)
+        if image is not None or no_logo:
+            await s.admin.set_logo(cli_actor(), name, image)
+        return await s.profiles.profile(name)
+    profile = run(config, act)
+    if as_json:
+        print_json([{"domain": profile.domain, "display_name": profile.display_name, "logo": bool(profile.logo_type),
+                     "quota_bytes": profile.quota_bytes, "max_users": profile.max_users,
+                     "self_registration": profile.self_registration}])
+        return
+    print_table(("domain", "name", "logo", "storage", "max users", "self-registration"),
+                [(profile.domain, profile.display_name, profile.logo_type or "-",
+                  format_size(profile.quota_bytes) if profile.quota_bytes else "no limit",
+                  str(profile.max_users or "no limit"), "on" if profile.self_registration else "off")])
 
 
 @domain_app.command("suspend")
@@ -159,6 +196,13 @@ def user_quota(address: str, quota: Annotated[str, typer.Argument(help="e.g. 500
     console.print(f"quota of {address} set to {format_size(size) if size else 'unlimited'}")
 
 
+@user_app.command("name")
+def user_name(address: str, name: Annotated[str, typer.Argument(help="the display name")], config: ConfigOpt = None) -> None:
+    """Set a user's display name."""
+    run(config, lambda s: s.admin.set_name(cli_actor(), address, name))
+    console.print(f"name of {address} set")
+
+
 @user_app.command("import")
 def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password[,quota,name]")],
                 encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
@@ -246,3 +290,34 @@ def alias_remove(address: str, config: ConfigOpt = None) -> None:
     """Remove an alias."""
     run(config, lambda s: s.admin.remove_alias(cli_actor(), address))
     console.print(f"alias {address} removed")
+
+
+registration_app = typer.Typer(help="Requests for mailboxes made on the login page (domain settings "
+                               "--self-registration).", no_args_is_help=True)
+app.add_typer(registration_app, name="registration")
+
+
+@registration_app.command("list")
+def registration_list(domain: Annotated[str | None, typer.Option("--domain")] = None, as_json: JsonOpt = False,
+                      config: ConfigOpt = None) -> None:
+    """Requests waiting for approval."""
+    pending = run(config, lambda s: s.profiles.pending(domain))
+    if as_json:
+        print_json([{"id": r.id, "address": r.address, "name": r.name, "created": r.created, "ip": r.ip}
+                    for r in pending])
+        return
+    print_table(("id", "address", "name", "from"), [(str(r.id), r.address, r.name, r.ip) for r in pending])
+
+
+@registration_app.command("approve")
+def registration_approve(reg_id: int, config: ConfigOpt = None) -> None:
+    """Make the mailbox (its password is the one the requester chose)."""
+    account = run(config, lambda s: s.admin.approve(cli_actor(), reg_id))
+    console.print(f"{account.address} created")
+
+
+@registration_app.command("reject")
+def registration_reject(reg_id: int, config: ConfigOpt = None) -> None:
+    """Drop the request."""
+    run(config, lambda s: s.admin.reject(cli_actor(), reg_id))
+    console.print(f"request {reg_id} rejected")

@@ -10,6 +10,7 @@ import typer
 
 from dizimail.cli.common import ConfigOpt, app, cli_actor, console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
+from dizimail.model.errors import MailError
 from dizimail.services.dkim import record_name, txt_record
 
 route_app = typer.Typer(help="The mail routing table: DOMAIN → HOST[:PORT] or hold:USER.", no_args_is_help=True)
@@ -123,20 +124,17 @@ def fetch_add(
     config: ConfigOpt = None,
 ) -> None:
     """Fetch a remote mailbox on a timer (and when its user logs in)."""
-    from dizimail.model.outbound import FetchAccount
-    from dizimail.services.fetch import default_port
-    from dizimail.services.resolver import split_hostport
+    from dizimail.services.fetch import fetch_account
     from dizimail.util.units import parse_duration
     try:
-        host, port = split_hostport(server, default_port(protocol, security))
         every = parse_duration(interval)
-    except ValueError as exc:
+        acc = fetch_account(server, username, password, protocol=protocol, security=security, into=to,
+                            interval=every, keep=keep, verify=not no_verify)
+    except (ValueError, MailError) as exc:
         fail(f"{exc}", 2)
         return
-    acc = FetchAccount(0, to, "account" if to else "envelope", protocol, host, port, security, not no_verify,
-                       username, password, every, keep)
     fetch_id = run(config, lambda s: s.admin.fetch_add(cli_actor(), acc))
-    console.print(f"fetch {fetch_id} added: {protocol} {host}:{port} user {username} → "
+    console.print(f"fetch {fetch_id} added: {protocol} {acc.host}:{acc.port} user {username} → "
                   f"{to or 'envelope recipients'} every {interval}")
 
 

@@ -56,6 +56,8 @@ def init_cmd(
     console.print(f"created {result.config_file}")
     for address, password in result.demo_passwords.items():
         console.print(f"user {address}  password {password}  (shown once)")
+    if demo:
+        console.print("the first user administers: https://127.0.0.1:<port base + 443>/admin/ (its mail password)")
 
 
 @app.command("serve")

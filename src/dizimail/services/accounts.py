@@ -277,6 +277,11 @@ class AccountService:
             raise InvalidInput("bad_quota", str(quota_bytes))
         await self.meta.update_account(normalize_address(address), quota_bytes=quota_bytes)
 
+    async def set_name(self, address: str, name: str) -> None:
+        if len(name) > 200 or any(c in name for c in "\r\n\0"):
+            raise InvalidInput("bad_display_name")
+        await self.meta.update_account(normalize_address(address), name=name.strip())
+
     async def remove_user(self, address: str) -> None:
         await self.meta.remove_account(normalize_address(address))
 

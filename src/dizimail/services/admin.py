@@ -13,13 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from dizimail.interfaces.audit import AuditStore
 from dizimail.model.access import ListName
 from dizimail.model.audit import Actor, AuditEntry
-from dizimail.model.errors import MailError, NotFound
+from dizimail.model.domains import DomainProfile, Registration
+from dizimail.model.errors import Conflict, MailError, NotFound
 from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import AdminGrant, ApiToken, Role
@@ -28,6 +29,7 @@ from dizimail.services.access import AccessLists, ImportResult
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name
+from dizimail.services.domains import DomainProfiles
 from dizimail.services.fetch import FetchService
 from dizimail.services.notice import Notices
 from dizimail.services.policy.relay import RelayNetworks
@@ -96,7 +98,7 @@ class AdminActions:
     def __init__(self, accounts: AccountService, tokens: TokenService, store: AuditStore, routes: RouteTable,
                  relay: RelayNetworks, dkim: DkimService, queue: QueueService, access: AccessLists,
                  quarantine: Quarantine, spam_settings: SpamSettings, fetch: FetchService, secrets: Secrets,
-                 logins: WebLogins, notices: Notices) -> None:
+                 logins: WebLogins, notices: Notices, profiles: DomainProfiles) -> None:
         self.accounts = accounts
         self.tokens = tokens
         self.store = store
@@ -111,6 +113,7 @@ class AdminActions:
         self.secrets = secrets
         self.logins = logins
         self.notices = notices
+        self.profiles = profiles
 
     async def _record(self, actor: Actor, action: str, target: str, domain: str, before: Any, after: Any) -> None:
         def text(state: Any) -> str:
@@ -138,6 +141,7 @@ class AdminActions:
         normalized = normalize_domain(name)
         before = await self._find_domain(normalized)
         await self.accounts.remove_domain(normalized)
+        await self.profiles.forget(normalized)
         await self._record(actor, "domain.remove", normalized, normalized, _domain(before), None)
 
     async def set_domain_active(self, actor: Actor, name: str, active: bool) -> None:
@@ -149,14 +153,31 @@ class AdminActions:
 
     # --- users ------------------------------------------------------------------------------------
     async def add_user(self, actor: Actor, address: str, password: str, name: str = "", quota_bytes: int = 0) -> Account:
+        await self.profiles.admit(_domain_of(normalize_address(address)), quota_bytes)
         await self.accounts.add_user(address, password, name, quota_bytes)
         account = await self.accounts.get_user(address)
         await self._record(actor, "user.add", account.address, _domain_of(account.address), None, _user(account))
         return account
 
     async def import_users(self, actor: Actor, rows: list[tuple[str, str, str, int]]) -> list[str | None]:
-        """``accounts.add_users``; one entry for the import, listing the addresses added."""
-        errors = await self.accounts.add_users(rows)
+        """``accounts.add_users``, within each domain's limits; one entry for the import, listing the addresses
+        added."""
+        limited: list[str | None] = [None] * len(rows)
+        by_domain: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            try:
+                by_domain.setdefault(_domain_of(normalize_address(row[0])), []).append(i)
+            except MailError:
+                pass  # a bad address: add_users says why
+        for domain, indexes in by_domain.items():
+            for i, verdict in zip(indexes, await self.profiles.admit_each(domain, [rows[i][3] for i in indexes]),
+                                  strict=True):
+                limited[i] = verdict
+        allowed = [i for i, v in enumerate(limited) if v is None]
+        added_errors = await self.accounts.add_users([rows[i] for i in allowed])
+        errors = list(limited)
+        for i, error in zip(allowed, added_errors, strict=True):
+            errors[i] = error
         added = [normalize_address(r[0]) for r, e in zip(rows, errors, strict=True) if e is None]
         for domain in sorted({_domain_of(a) for a in added}):
             mine = [a for a in added if _domain_of(a) == domain]
@@ -183,7 +204,47 @@ class AdminActions:
                                 lambda a: self.accounts.set_user_active(a, active))
 
     async def set_quota(self, actor: Actor, address: str, quota_bytes: int) -> None:
+        await self.profiles.admit_quota(normalize_address(address), quota_bytes)
         await self._change_user(actor, "user.quota", address, lambda a: self.accounts.set_quota(a, quota_bytes))
+
+    async def set_name(self, actor: Actor, address: str, name: str) -> None:
+        await self._change_user(actor, "user.name", address, lambda a: self.accounts.set_name(a, name))
+
+    # --- per-domain settings and self-registration -----------------------------------------------------
+    async def change_domain(self, actor: Actor, domain: str, **changes: Any) -> DomainProfile:
+        before = await self.profiles.profile(domain)
+        after = await self.profiles.change(domain, **changes)
+        await self._record(actor, "domain.settings", after.domain, after.domain, asdict(before), asdict(after))
+        return after
+
+    async def set_logo(self, actor: Actor, domain: str, data: bytes | None) -> None:
+        await self.profiles.set_logo(domain, data)
+        name = normalize_domain(domain)
+        await self._record(actor, "domain.logo", name, name, None, {"bytes": len(data or b"")})
+
+    async def approve(self, actor: Actor, reg_id: int, domains: tuple[str, ...] | None = None) -> Account:
+        """Make the mailbox a registration asked for (``domains``: those the actor reaches; None: every one)."""
+        reg = await self._registration(reg_id, domains)
+        await self.profiles.admit(reg.domain, 0)
+        await self.profiles.take(reg_id)
+        errors = await self.accounts.add_users([(reg.address, reg.password_hash, reg.name, 0)])
+        if errors[0] is not None:
+            raise Conflict(errors[0])
+        account = await self.accounts.get_user(reg.address)
+        await self._record(actor, "registration.approve", reg.address, reg.domain, None, _user(account))
+        return account
+
+    async def reject(self, actor: Actor, reg_id: int, domains: tuple[str, ...] | None = None) -> None:
+        reg = await self._registration(reg_id, domains)
+        await self.profiles.take(reg_id)
+        await self._record(actor, "registration.reject", reg.address, reg.domain,
+                           {"address": reg.address, "name": reg.name, "ip": reg.ip}, None)
+
+    async def _registration(self, reg_id: int, domains: tuple[str, ...] | None) -> Registration:
+        found = next((r for r in await self.profiles.pending() if r.id == reg_id), None)
+        if found is None or (domains is not None and found.domain not in domains):
+            raise NotFound("unknown_registration", str(reg_id))
+        return found
 
     # --- aliases ----------------------------------------------------------------------------------
     async def add_alias(self, actor: Actor, address: str, targets: list[str]) -> None:
@@ -313,6 +374,8 @@ class AdminActions:
 
     # --- fetch accounts and stored secrets ----------------------------------------------------------
     async def fetch_add(self, actor: Actor, acc: FetchAccount) -> int:
+        if acc.account:  # delivered into a local user's INBOX: one that exists
+            acc = replace(acc, account=(await self.accounts.get_user(normalize_address(acc.account))).address)
         fetch_id = await self.fetch.add(acc)
         await self._record(actor, "fetch.add", str(fetch_id), _domain_of(acc.account) if acc.account else "", None,
                            _fetch(acc))

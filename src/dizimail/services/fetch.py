@@ -31,6 +31,7 @@ from dizimail.model.types import Account
 from dizimail.services.policy.facts import Mode
 from dizimail.services.policy.verdict import Action, Refused, Verdict
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn
+from dizimail.services.resolver import split_hostport
 from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
 
@@ -68,6 +69,19 @@ def default_port(protocol: str, security: str) -> int:
     """The port a fetch account uses unless told: POP3S 995, IMAPS 993, IMAP 143, POP3 110."""
     return {("pop3", "tls"): 995, ("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143}.get(
         (protocol, security), 110)
+
+
+def fetch_account(server: str, username: str, password: str, *, protocol: str = "pop3", security: str = "tls",
+                  into: str | None = None, interval: float = 120.0, keep: bool = False,
+                  verify: bool = True) -> FetchAccount:
+    """A new fetch account from what an operator gives (``server``: HOST[:PORT]); ``into`` a local user's
+    INBOX, or None for poll mode (each message routed by the envelope the gateway recorded)."""
+    try:
+        host, port = split_hostport(server.strip(), default_port(protocol, security))
+    except ValueError:
+        raise InvalidInput("bad_server", server) from None
+    return FetchAccount(0, into or None, "account" if into else "envelope", protocol, host, port, security, verify,
+                        username, password, interval, keep)
 
 
 class FetchService:

@@ -21,18 +21,17 @@ from dizimail.i18n.catalog import translate
 from dizimail.model.access import ListName
 from dizimail.model.audit import Actor
 from dizimail.model.errors import Conflict, InvalidInput, LockedOut, MailError, NotFound
-from dizimail.model.outbound import FetchAccount
 from dizimail.model.tokens import ApiToken, Role
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService
-from dizimail.services.fetch import FetchService, default_port
+from dizimail.services.domains import DomainProfiles
+from dizimail.services.fetch import FetchService, fetch_account
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
-from dizimail.services.resolver import split_hostport
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
@@ -53,6 +52,8 @@ from dizimail.web.documents import (  # the routes' documents
     DomainIn,
     DomainOut,
     DomainPatch,
+    DomainSettings,
+    DomainSettingsIn,
     ErrorOut,
     FetchIn,
     FetchOut,
@@ -75,6 +76,7 @@ from dizimail.web.documents import (  # the routes' documents
     QueueActed,
     QueuedOut,
     QueueItemOut,
+    RegistrationOut,
     RelayIn,
     RelayOut,
     Released,
@@ -167,6 +169,7 @@ class WebContext:
     logins: WebLogins
     traffic: TrafficCounter
     data_dir: pathlib.Path  # the data directory (its size on the dashboard)
+    profiles: DomainProfiles
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -282,6 +285,59 @@ def make_app(services: WebContext) -> FastAPI:
         await services.admin.remove_domain(who.actor, visible_domain(who, domain))
         return Response(status_code=204)
 
+    # --- per-domain settings, the logo, self-registration ----------------------------------------------
+    @app.get(f"{PREFIX}/domains/{{domain}}/settings", response_model=DomainSettings, tags=["domains"])
+    async def domain_settings(who: Who, domain: str) -> DomainSettings:
+        """The name and logo of its users' login page, its limits, whether people may ask for mailboxes."""
+        staff(who)
+        return DomainSettings.of(await services.profiles.profile(visible_domain(who, domain)))
+
+    @app.patch(f"{PREFIX}/domains/{{domain}}/settings", response_model=DomainSettings, tags=["domains"])
+    async def change_settings(who: Who, domain: str, body: DomainSettingsIn) -> DomainSettings:
+        """Change what is given; the limits (``quota_bytes``: storage its mailboxes may be given in all,
+        ``max_users``) only a system admin."""
+        staff(who)
+        name = visible_domain(who, domain)
+        changes = body.model_dump(exclude_none=True)
+        if who.role is not Role.ADMIN and ({"quota_bytes", "max_users"} & changes.keys()):
+            raise ApiError(403, "forbidden")
+        return DomainSettings.of(await services.admin.change_domain(who.actor, name, **changes))
+
+    @app.put(f"{PREFIX}/domains/{{domain}}/logo", status_code=204, tags=["domains"],
+             openapi_extra={"requestBody": {"content": {"image/png": {"schema": {"type": "string",
+                                                                                  "format": "binary"}}}}})
+    async def put_logo(who: Who, domain: str, request: Request) -> Response:
+        """The logo of the login page: the request body is the image (PNG, JPEG, GIF or WebP, 256 KiB)."""
+        staff(who)
+        await services.admin.set_logo(who.actor, visible_domain(who, domain), await request.body() or None)
+        return Response(status_code=204)
+
+    @app.delete(f"{PREFIX}/domains/{{domain}}/logo", status_code=204, tags=["domains"])
+    async def remove_logo(who: Who, domain: str) -> Response:
+        staff(who)
+        await services.admin.set_logo(who.actor, visible_domain(who, domain), None)
+        return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/registrations", response_model=list[RegistrationOut], tags=["domains"])
+    async def registrations(who: Who) -> list[RegistrationOut]:
+        """Requests for mailboxes waiting for approval (of the domains the token reaches)."""
+        staff(who)
+        return [RegistrationOut.of(r) for r in await services.profiles.pending() if who.sees_domain(r.domain)]
+
+    @app.post(f"{PREFIX}/registrations/{{reg_id}}/approve", response_model=UserOut, tags=["domains"])
+    async def approve(who: Who, reg_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> UserOut:
+        """Make the mailbox asked for (with the password its requester chose)."""
+        staff(who)
+        scope = None if who.role is Role.ADMIN else who.token.domains
+        return UserOut.of(await services.admin.approve(who.actor, reg_id, scope))
+
+    @app.delete(f"{PREFIX}/registrations/{{reg_id}}", status_code=204, tags=["domains"])
+    async def reject(who: Who, reg_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Response:
+        staff(who)
+        scope = None if who.role is Role.ADMIN else who.token.domains
+        await services.admin.reject(who.actor, reg_id, scope)
+        return Response(status_code=204)
+
     # --- users ----------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/domains/{{domain}}/users", response_model=list[UserOut], tags=["users"])
     async def list_users(who: Who, domain: str, after: Annotated[str, Query(max_length=64)] = "",
@@ -332,8 +388,12 @@ def make_app(services: WebContext) -> FastAPI:
         normalized = visible_user(who, address)
         if who.role is Role.USER and (body.status is not None or body.quota_bytes is not None):
             raise ApiError(403, "forbidden")
+        if who.role is Role.USER and body.name is not None:
+            raise ApiError(403, "forbidden")
         if body.password is not None:
             await services.admin.set_password(who.actor, normalized, body.password)
+        if body.name is not None:
+            await services.admin.set_name(who.actor, normalized, body.name)
         if body.status is not None:
             await services.admin.set_user_active(who.actor, normalized, body.status == "active")
         if body.quota_bytes is not None:
@@ -578,15 +638,9 @@ def make_app(services: WebContext) -> FastAPI:
         """``into``: a local user's INBOX (an external account); null: route by the envelope the gateway
         recorded (poll mode). Admins only."""
         admin_only(who)
-        try:
-            host, port = split_hostport(body.server, default_port(body.protocol, body.security))
-        except ValueError:
-            raise ApiError(422, "bad_request") from None
-        into = normalize_address(body.into) if body.into else None
-        if into is not None:
-            await services.accounts.get_user(into)
-        acc = FetchAccount(0, into, "account" if into else "envelope", body.protocol, host, port, body.security,
-                           body.verify, body.username, body.password, body.interval_seconds, body.keep)
+        acc = fetch_account(body.server, body.username, body.password, protocol=body.protocol,
+                            security=body.security, into=body.into, interval=body.interval_seconds, keep=body.keep,
+                            verify=body.verify)
         fetch_id = await services.admin.fetch_add(who.actor, acc)
         return FetchOut.of(next(a for a in await services.fetch.list() if a.id == fetch_id))
 

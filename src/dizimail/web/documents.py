@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dizimail.model.access import AccessEntry
 from dizimail.model.audit import AuditEntry
+from dizimail.model.domains import DomainProfile, Registration
 from dizimail.model.outbound import DkimKey, FetchAccount, QueueItem, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import AdminGrant, ApiToken, Role
@@ -354,6 +355,7 @@ class DomainPatch(Strict):
 
 class UserPatch(Strict):
     password: str | None = Field(None, min_length=1, max_length=1024)
+    name: str | None = Field(None, max_length=200)
     status: Literal["active", "suspended"] | None = None
     quota_bytes: int | None = Field(None, ge=0, le=MAX_INT)
 
@@ -438,3 +440,36 @@ class UsageOut(Strict):
     @classmethod
     def of(cls, u: DomainUsage) -> Self:
         return cls(**asdict(u))
+
+
+class DomainSettings(Strict):
+    domain: str
+    display_name: str
+    logo: bool
+    quota_bytes: int
+    max_users: int
+    self_registration: bool
+
+    @classmethod
+    def of(cls, p: DomainProfile) -> Self:
+        return cls(domain=p.domain, display_name=p.display_name, logo=bool(p.logo_type), quota_bytes=p.quota_bytes,
+                   max_users=p.max_users, self_registration=p.self_registration)
+
+
+class DomainSettingsIn(Strict):
+    display_name: str | None = Field(None, max_length=100)
+    quota_bytes: int | None = Field(None, ge=0, le=MAX_INT, description="system admins only")
+    max_users: int | None = Field(None, ge=0, le=MAX_INT, description="system admins only")
+    self_registration: bool | None = None
+
+
+class RegistrationOut(Strict):
+    id: int
+    address: str
+    name: str
+    created: float
+    ip: str
+
+    @classmethod
+    def of(cls, r: Registration) -> Self:
+        return cls(id=r.id, address=r.address, name=r.name, created=r.created, ip=r.ip)

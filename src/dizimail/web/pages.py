@@ -26,13 +26,16 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.staticfiles import StaticFiles
 
 from dizimail.i18n.catalog import CATALOG
+from dizimail.model.access import ListName
 from dizimail.model.audit import Actor
+from dizimail.model.domains import DomainProfile
 from dizimail.model.errors import InvalidInput, LockedOut, MailError, NotFound
 from dizimail.model.tokens import Role
 from dizimail.model.traffic import Flow
 from dizimail.services.accounts import normalize_address, normalize_domain
 from dizimail.services.admin import AuditQuery, entry_dict
 from dizimail.services.dkim import record_name, txt_record
+from dizimail.services.fetch import fetch_account
 from dizimail.services.traffic import this_month, today, usage_csv, usage_report
 from dizimail.services.weblogin import SESSION_LIFETIME
 from dizimail.web.api import Principal, WebContext
@@ -61,7 +64,9 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "domain_added", "domain_removed", "domain_suspended", "domain_resumed", "user_added", "user_removed",
     "user_suspended", "user_resumed", "password_set", "quota_set", "alias_added", "alias_removed", "queue_done",
     "queue_removed", "admin_granted", "admin_revoked", "route_added", "route_removed", "relay_added",
-    "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent"}
+    "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "settings_saved",
+    "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
+    "fetch_added", "fetch_removed", "fetch_ran"}
 
 
 class PageRedirect(Exception):
@@ -113,8 +118,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
     def ip_of(request: Request) -> str:
         return request.client.host if request.client else "?"
 
-    async def who(request: Request, *, staff: bool = True) -> Principal:
-        """The session's principal; not logged in: to the login page (and back here after it)."""
+    async def who(request: Request, *, staff: bool = True, admin: bool = False) -> Principal:
+        """The session's principal; not logged in: to the login page (and back here after it); ``admin``:
+        a system admin's page (403 for a domain admin)."""
         secret = session_secret(request)
         session = await services.logins.session(secret) if secret else None
         login = "/admin/login" if staff else "/"
@@ -122,11 +128,14 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             raise PageRedirect(f"{login}?{urlencode({'next': request.url.path})}")
         if staff and session.role is Role.USER:
             raise PageRedirect(f"{login}?{urlencode({'next': request.url.path})}")
-        return Principal(session.token, ip_of(request))
+        principal = Principal(session.token, ip_of(request))
+        if admin:
+            admin_only(principal)
+        return principal
 
-    async def changing(request: Request, *, staff: bool = True) -> tuple[Principal, FormData]:
+    async def changing(request: Request, *, staff: bool = True, admin: bool = False) -> tuple[Principal, FormData]:
         """A form that changes something: its principal and fields, once its CSRF token is checked."""
-        principal = await who(request, staff=staff)
+        principal = await who(request, staff=staff, admin=admin)
         form = await request.form(max_files=1, max_fields=50)
         if not csrf_ok(request, _form_text(form, "csrf"), session_secret(request)):
             raise PageError(403, "csrf")
@@ -195,19 +204,37 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         return response
 
     # --- logging in and out ------------------------------------------------------------------------
+    async def brand(request: Request, named: str = "") -> DomainProfile | None:
+        """The domain whose login page this is: ``named`` (a form's), ``?domain=``, else the host name the
+        browser asked for (``mail.example.com`` or ``example.com``); its name, logo, whether it takes requests."""
+        names = [named[:255], request.query_params.get("domain", "")[:255]]
+        host = request.headers.get("host", "").rsplit(":", 1)[0].lower()[:255]
+        names += [host, host.partition(".")[2]]
+        for name in names:
+            try:
+                if name:
+                    return await services.profiles.profile(name)
+            except MailError:
+                continue
+        return None
+
     async def login_form(request: Request, admin: bool, status: int = 200, error: str = "") -> Response:
         token = login_token(request)
         response = await render(request, "login.html", status, admin=admin, csrf=token, error=error,
-                                next=safe_next(request.query_params.get("next", ""), ""), me=None, role="", done="")
+                                next=safe_next(request.query_params.get("next", ""), ""), me=None, role="", done="",
+                                brand=None if admin else await brand(request))
         set_cookie(response, LOGIN_COOKIE, token, 3600)
         return response
 
-    async def login(request: Request, admin: bool) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
+    def login_csrf_ok(request: Request, form: FormData) -> bool:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         sent = _form_text(form, "csrf")
-        if not cookie or not sent or not secrets.compare_digest(sent, cookie) or not csrf_ok(request, csrf_for(cookie),
-                                                                                               cookie):
+        return bool(cookie and sent and secrets.compare_digest(sent, cookie) and csrf_ok(request, csrf_for(cookie),
+                                                                                            cookie))
+
+    async def login(request: Request, admin: bool) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        if not login_csrf_ok(request, form):
             return await login_form(request, admin, 403, "csrf")
         try:
             session, secret = await services.logins.login(_form_text(form, "address", 320), _form_text(form, "password"),
@@ -245,6 +272,45 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         response = RedirectResponse("/", status_code=303)
         clear_session(response)
         return response
+
+    # --- asking for a mailbox, and a domain's logo ------------------------------------------------------
+    @app.get("/register", include_in_schema=False)
+    async def register_page(request: Request) -> Response:
+        return await register_form(request)
+
+    async def register_form(request: Request, status: int = 200, error: str = "", sent: bool = False,
+                            domain: str = "") -> Response:
+        profile = await brand(request, domain)
+        if profile is None or not profile.self_registration:
+            raise PageError(404, "registration_closed")
+        token = login_token(request)
+        response = await render(request, "register.html", status, brand=profile, csrf=token, error=error, sent=sent,
+                                me=None, role="", done="")
+        set_cookie(response, LOGIN_COOKIE, token, 3600)
+        return response
+
+    @app.post("/register", include_in_schema=False)
+    async def register(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        domain = _form_text(form, "domain", 255)
+        if not login_csrf_ok(request, form):
+            return await register_form(request, 403, "csrf", domain=domain)
+        if _form_text(form, "password") != _form_text(form, "again"):
+            return await register_form(request, 422, "passwords_differ", domain=domain)
+        try:
+            await services.profiles.register(domain, _form_text(form, "local_part", 64), _form_text(form, "name", 200),
+                                             _form_text(form, "password"), ip_of(request))
+        except MailError as exc:
+            status = {"address_taken": 409, "too_many_requests": 429}.get(exc.public_key, 422)
+            return await register_form(request, status, exc.public_key, domain=domain)
+        return await register_form(request, sent=True, domain=domain)
+
+    @app.get("/brand/{domain}/logo", include_in_schema=False)
+    async def logo(domain: str) -> Response:
+        found = await services.profiles.logo(domain)
+        if found is None:
+            raise PageError(404, "not_found")
+        return Response(found[0], media_type=found[1], headers={"Cache-Control": "max-age=300"})
 
     # --- a user's own page -------------------------------------------------------------------------
     @app.get("/account", include_in_schema=False)
@@ -306,6 +372,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             usage = os.statvfs(services.data_dir)
             facts["disk_free"] = usage.f_bavail * usage.f_frsize
             facts["disk_total"] = usage.f_blocks * usage.f_frsize
+        facts["pending"] = sum(1 for r in await services.profiles.pending() if p.sees_domain(r.domain))
         facts["events"] = await services.admin.entries(AuditQuery(domains=None if mine is None else tuple(mine),
                                                                   limit=10))
         return facts
@@ -330,8 +397,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     @app.post("/admin/domains", include_in_schema=False)
     async def add_domain(request: Request) -> Response:
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         alias_of = _form_text(form, "alias_of", 255) or None
         return await acting("/admin/domains",
                             lambda: services.admin.add_domain(actor(p), _form_text(form, "name", 255), alias_of),
@@ -350,14 +416,51 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         aliases = [a for a in await services.accounts.list_aliases(name)]
         key = await services.dkim.key_for(f"postmaster@{name}")
         dkim = {"name": record_name(key), "txt": txt_record(key)} if key else None
+        profile = None if found.alias_of else await services.profiles.profile(name)
         return await page(request, "admin/domain.html", p, domain=found, users=users, aliases=aliases, q=q[:200],
                           after=after[:64], more=more, next_after=users[-1].address.partition("@")[0] if users else "",
-                          dkim=dkim)
+                          dkim=dkim, profile=profile, pending=await services.profiles.pending(name))
+
+    @app.post("/admin/domains/{domain}/settings", include_in_schema=False)
+    async def domain_settings(request: Request, domain: str) -> Response:
+        """The name on the login page and self-registration (the domain's admins too); the limits (system
+        admins: a domain admin cannot raise its own)."""
+        p, form = await changing(request)
+        name = domain_of(p, domain)
+        back = f"/admin/domains/{quote(name)}"
+        changes: dict[str, Any] = {"display_name": _form_text(form, "display_name", 200),
+                                   "self_registration": form.get("self_registration") == "on"}
+        if p.role is Role.ADMIN:
+            try:
+                changes["quota_bytes"] = _quota(_form_text(form, "quota_mib", 20))
+                changes["max_users"] = _int(_form_text(form, "max_users", 9)) if _form_text(form, "max_users", 9) \
+                    else 0
+            except MailError as exc:
+                return _go(back, error=exc.public_key)
+        return await acting(back, lambda: services.admin.change_domain(actor(p), name, **changes), "settings_saved")
+
+    @app.post("/admin/domains/{domain}/logo", include_in_schema=False)
+    async def domain_logo(request: Request, domain: str) -> Response:
+        p, form = await changing(request)
+        name = domain_of(p, domain)
+        upload = form.get("logo")
+        data = await upload.read(256 * 1024 + 1) if isinstance(upload, UploadFile) else b""
+        await form.close()
+        return await acting(f"/admin/domains/{quote(name)}",
+                            lambda: services.admin.set_logo(actor(p), name, data or None), "settings_saved")
+
+    @app.post("/admin/registrations/{reg_id}", include_in_schema=False)
+    async def registration(request: Request, reg_id: int) -> Response:
+        p, form = await changing(request)
+        scope = None if p.role is Role.ADMIN else p.token.domains
+        back = safe_next(_form_text(form, "back", 500), "/admin/domains")
+        if _form_text(form, "action", 10) == "approve":
+            return await acting(back, lambda: services.admin.approve(actor(p), reg_id, scope), "registration_approved")
+        return await acting(back, lambda: services.admin.reject(actor(p), reg_id, scope), "registration_rejected")
 
     @app.post("/admin/domains/{domain}/status", include_in_schema=False)
     async def domain_status(request: Request, domain: str) -> Response:
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         name = domain_of(p, domain)
         active = _form_text(form, "status") == "active"
         return await acting(f"/admin/domains/{quote(name)}",
@@ -367,8 +470,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
     @app.post("/admin/domains/{domain}/delete", include_in_schema=False)
     async def delete_domain(request: Request, domain: str) -> Response:
         """Delete a domain with everything it holds: the form names the domain again to confirm."""
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         name = domain_of(p, domain)
         if _form_text(form, "confirm", 255) not in (name, domain):
             return _go(f"/admin/domains/{quote(name)}", error="confirm_name")
@@ -516,6 +618,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             except MailError as exc:
                 return _go(back, error=exc.public_key)
             return await acting(back, lambda: services.admin.set_quota(actor(p), normalized, quota), "quota_set")
+        if what == "name":
+            return await acting(back, lambda: services.admin.set_name(actor(p), normalized,
+                                                                       _form_text(form, "name", 300)), "name_set")
         if what in ("suspend", "resume"):
             return await acting(back, lambda: services.admin.set_user_active(actor(p), normalized, what == "resume"),
                                 "user_resumed" if what == "resume" else "user_suspended")
@@ -529,8 +634,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
     # --- the queue ---------------------------------------------------------------------------------
     @app.get("/admin/queue", include_in_schema=False)
     async def queue(request: Request, q: str = "", held: str = "") -> Response:
-        p = await who(request)
-        admin_only(p)
+        p = await who(request, admin=True)
         entries = await services.queue.list()
         needle = q[:200].lower()
         if needle:
@@ -543,8 +647,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     @app.get("/admin/queue/{queue_id}", include_in_schema=False)
     async def queued(request: Request, queue_id: str) -> Response:
-        p = await who(request)
-        admin_only(p)
+        p = await who(request, admin=True)
         try:
             item = await services.queue.show(queue_id[:64])
         except NotFound:
@@ -554,8 +657,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     @app.post("/admin/queue", include_in_schema=False)
     async def queue_act(request: Request) -> Response:
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         what = _form_text(form, "action", 20)
         queue_id = _form_text(form, "queue_id", 64) or None
         if what == "delete" and queue_id:
@@ -569,16 +671,14 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
     # --- routes and relay networks -------------------------------------------------------------------
     @app.get("/admin/routing", include_in_schema=False)
     async def routing(request: Request) -> Response:
-        p = await who(request)
-        admin_only(p)
+        p = await who(request, admin=True)
         configured, listed = await services.relay.listed()
         return await page(request, "admin/routing.html", p, routes=await services.routes.list(),
                           configured=configured, listed=listed)
 
     @app.post("/admin/routing", include_in_schema=False)
     async def routing_act(request: Request) -> Response:
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         what = _form_text(form, "action", 20)
         if what == "add_route":
             return await acting("/admin/routing", lambda: services.admin.add_route(
@@ -594,18 +694,108 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
                 actor(p), _form_text(form, "network", 100)), "relay_removed")
         raise PageError(400, "bad_request")
 
+    # --- anti-spam: lists, thresholds, the quarantine ----------------------------------------------------
+    def list_scope(p: Principal, domain: str) -> str | None:
+        """A list's scope the session may act on: the whole server (admins), or one of its domains."""
+        if not domain:
+            admin_only(p)
+            return None
+        return domain_of(p, domain)
+
+    @app.get("/admin/antispam", include_in_schema=False)
+    async def antispam(request: Request) -> Response:
+        p = await who(request)
+        entries = [e for e in await services.access.entries()
+                   if (p.role is Role.ADMIN or (e.scope and p.sees_domain(e.scope)))]
+        settings = [e for e in await services.spam_settings.entries()
+                    if (p.sees_user(e.scope) if "@" in e.scope else p.sees_domain(e.scope))]
+        domains = [d.name for d in await services.accounts.list_domains() if not d.alias_of and p.sees_domain(d.name)]
+        return await page(request, "admin/antispam.html", p, entries=entries, settings=settings, domains=domains)
+
+    @app.post("/admin/antispam", include_in_schema=False)
+    async def antispam_act(request: Request) -> Response:
+        p, form = await changing(request)
+        what = _form_text(form, "action", 20)
+        back = "/admin/antispam"
+        if what in ("block", "allow", "unlist"):
+            listed = what if what != "unlist" else _form_text(form, "list", 10)
+            if listed not in ("block", "allow"):
+                raise PageError(400, "bad_request")
+            name = ListName(listed)
+            scope = list_scope(p, _form_text(form, "domain", 255))
+            if what == "unlist":
+                return await acting(back, lambda: services.admin.list_remove(actor(p), name, _form_text(
+                    form, "pattern", 300), scope), "list_changed")
+            patterns = [x.strip() for x in _form_text(form, "patterns", 20_000).splitlines() if x.strip()][:1000]
+            return await acting(back, lambda: services.admin.list_add(actor(p), name, patterns, scope,
+                                                                       _form_text(form, "note", 200)), "list_changed")
+        if what in ("threshold", "unset"):
+            target = _form_text(form, "scope", 320)
+            scope = user_of(p, target) if "@" in target else domain_of(p, target)
+            if what == "unset":
+                return await acting(back, lambda: services.admin.remove_spam(actor(p), scope), "settings_saved")
+            try:
+                values = {k: _score(_form_text(form, k, 10)) for k in ("tag_at", "junk_at", "reject_at")
+                          if _form_text(form, k, 10)}
+            except MailError as exc:
+                return _go(back, error=exc.public_key)
+            return await acting(back, lambda: services.admin.set_spam(actor(p), scope, **values), "settings_saved")
+        raise PageError(400, "bad_request")
+
+    @app.get("/admin/quarantine", include_in_schema=False)
+    async def quarantine(request: Request) -> Response:
+        p = await who(request, admin=True)
+        return await page(request, "admin/quarantine.html", p, held=await services.quarantine.entries(500))
+
+    @app.post("/admin/quarantine", include_in_schema=False)
+    async def quarantine_act(request: Request) -> Response:
+        p, form = await changing(request, admin=True)
+        entry_id = _int(_form_text(form, "id", 20))
+        if _form_text(form, "action", 20) == "release":
+            learn = form.get("learn") == "on"
+            return await acting("/admin/quarantine", lambda: services.admin.quarantine_release(
+                actor(p), entry_id, learn=learn), "released")
+        return await acting("/admin/quarantine", lambda: services.admin.quarantine_delete(actor(p), entry_id),
+                            "held_removed")
+
+    # --- fetch accounts ----------------------------------------------------------------------------------
+    @app.get("/admin/fetch", include_in_schema=False)
+    async def fetch(request: Request) -> Response:
+        p = await who(request, admin=True)
+        return await page(request, "admin/fetch.html", p, accounts=await services.fetch.list())
+
+    @app.post("/admin/fetch", include_in_schema=False)
+    async def fetch_act(request: Request) -> Response:
+        p, form = await changing(request, admin=True)
+        what = _form_text(form, "action", 20)
+        if what == "remove":
+            return await acting("/admin/fetch", lambda: services.admin.fetch_remove(
+                actor(p), _int(_form_text(form, "id", 20))), "fetch_removed")
+        if what == "run":
+            return await acting("/admin/fetch", services.fetch.run_all, "fetch_ran")
+        try:
+            acc = fetch_account(_form_text(form, "server", 300), _form_text(form, "username", 320),
+                                _form_text(form, "password"),
+                                protocol="imap" if _form_text(form, "protocol", 10) == "imap" else "pop3",
+                                security={"starttls": "starttls", "none": "none"}.get(_form_text(form, "security", 10),
+                                                                                      "tls"),
+                                into=_form_text(form, "into", 320) or None,
+                                interval=max(10.0, float(_int(_form_text(form, "minutes", 6)) or 2) * 60),
+                                keep=form.get("keep") == "on", verify=form.get("verify") == "on")
+        except MailError as exc:
+            return _go("/admin/fetch", error=exc.public_key)
+        return await acting("/admin/fetch", lambda: services.admin.fetch_add(actor(p), acc), "fetch_added")
+
     # --- who administers -------------------------------------------------------------------------------
     @app.get("/admin/admins", include_in_schema=False)
     async def admins(request: Request) -> Response:
-        p = await who(request)
-        admin_only(p)
+        p = await who(request, admin=True)
         return await page(request, "admin/admins.html", p, grants=await services.logins.list_grants(),
                           domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
 
     @app.post("/admin/admins", include_in_schema=False)
     async def admins_act(request: Request) -> Response:
-        p, form = await changing(request)
-        admin_only(p)
+        p, form = await changing(request, admin=True)
         what = _form_text(form, "action", 20)
         address = _form_text(form, "address", 320)
         if what == "grant":
@@ -674,6 +864,28 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         return await acting("/admin/notice", lambda: services.admin.send_notice(
             actor(p), _form_text(form, "subject", 1000), _form_text(form, "body", 200_000), domain), "notice_sent")
 
+    # --- the REST API's reference ------------------------------------------------------------------------
+    @app.get("/api/v1/docs", include_in_schema=False)
+    async def api_docs(request: Request) -> Response:
+        """Every operation of /api/v1/openapi.json, rendered on the server (no script, nothing from outside)."""
+        spec = app.openapi()
+        operations: dict[str, list[dict[str, Any]]] = {}
+        for route, methods in spec["paths"].items():
+            for method, op in methods.items():
+                body = op.get("requestBody", {}).get("content", {})
+                operations.setdefault((op.get("tags") or ["other"])[0], []).append({
+                    "method": method.upper(), "path": route, "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": [(x["name"], x["in"], _type(x.get("schema", {})), x.get("required", False))
+                                   for x in op.get("parameters", [])],
+                    "body": ", ".join(f"{kind}: {_type(v.get('schema', {}))}" for kind, v in body.items()),
+                    "responses": [(code, r.get("description", "")) for code, r in op.get("responses", {}).items()]})
+        schemas = {name: [(prop, _type(detail), prop in schema.get("required", []))
+                          for prop, detail in schema.get("properties", {}).items()]
+                   for name, schema in spec.get("components", {}).get("schemas", {}).items()}
+        return await page(request, "api_docs.html", None, operations=operations, schemas=schemas,
+                          version=spec["info"]["version"])
+
     # --- the audit log ---------------------------------------------------------------------------------
     def audit_query(p: Principal, request: Request, limit: int) -> AuditQuery:
         params = request.query_params
@@ -720,6 +932,30 @@ def _quota(text: str) -> int:
     if not text.isdigit() or len(text) > 9:
         raise InvalidInput("bad_quota")
     return int(text) * 1024 * 1024
+
+
+def _type(schema: dict[str, Any]) -> str:
+    """A JSON Schema's type in a few words: ``DomainIn``, ``array of UserOut``, ``string | null``."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type(s) for s in schema["anyOf"])
+    if schema.get("type") == "array":
+        return f"array of {_type(schema.get('items', {}))}"
+    if "enum" in schema:
+        return " | ".join(f'"{v}"' for v in schema["enum"])
+    return str(schema.get("type", "any")) + (f" ({schema['format']})" if "format" in schema else "")
+
+
+def _score(text: str) -> float:
+    """A spam threshold from a form: 0 to 10, or 10.5 (never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput("bad_setting") from None
+    if not 0 <= value <= 10.5:
+        raise InvalidInput("bad_setting")
+    return value
 
 
 def _day(text: str, end: bool = False) -> float:
