@@ -155,6 +155,9 @@ class RemoteDelivery:
     def _put(self, hop: Hop, session: OutboundSession) -> None:
         if session.usable:
             self.idle.setdefault((hop.host, hop.port), []).append(_Idle(session, time.monotonic()))
+        else:  # e.g. its RSET was refused: closed now, never left open behind us
+            self._closing.add(asyncio.get_running_loop().create_task(session.close()))
+            self._closing = {t for t in self._closing if not t.done()}
 
     async def reap(self, force: bool = False) -> None:
         """Close connections unused for longer than ``idle_timeout`` (all of them with ``force``)."""
