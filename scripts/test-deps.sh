@@ -29,7 +29,7 @@ CHECKS=(
   "test -r /etc/ssl/certs/ca-certificates.crt => ca-certificates"
   "test -x /usr/sbin/clamd => clamav-daemon"
   "test -x /usr/bin/chromium => chromium"
-  "fc-list :lang=zh | grep -q . => fonts-wqy-microhei"
+  "test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc => fonts-wqy-microhei"
 )
 
 missing() {

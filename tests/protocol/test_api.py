@@ -483,3 +483,66 @@ def test_users_import_and_export_over_the_api(server, admin):
     assert exported.startswith("address,password,quota,name,status,used\n")
     assert 'zhao@bulk.test,"$argon2id$' in exported and "赵工" in exported and "Zhao-pw-2026" not in exported
     assert "user.import" in {e["action"] for e in api(server, "GET", "/api/v1/audit?action=user.import", admin)[2]}
+
+
+def test_grants_notices_reports_settings_and_registrations_for_every_role(server, admin):
+    """The routes the admin pages brought, for each role: allowed, forbidden, and another domain's."""
+    api(server, "POST", "/api/v1/domains", admin, {"name": "roles-a.test"})
+    api(server, "POST", "/api/v1/domains", admin, {"name": "roles-b.test"})
+    for local, domain in (("a1", "roles-a.test"), ("b1", "roles-b.test")):
+        api(server, "POST", f"/api/v1/domains/{domain}/users", admin, {"local_part": local, "password": "pw-roles-1"})
+    chief = token(server, "--role", "domain-admin", "--domain", "roles-a.test")
+    user = token(server, "--role", "user", "--user", "a1@roles-a.test")
+    # grants: admins only
+    status, _, grant = api(server, "PUT", "/api/v1/admins/a1@roles-a.test", admin,
+                           {"role": "domain-admin", "domains": ["roles-a.test"]})
+    assert status == 200 and grant == {"address": "a1@roles-a.test", "role": "domain-admin",
+                                       "domains": ["roles-a.test"], "totp": False}
+    for who in (chief, user):
+        assert api(server, "GET", "/api/v1/admins", who)[0] == 403
+        assert api(server, "PUT", "/api/v1/admins/b1@roles-b.test", who, {"role": "admin"})[0] == 403
+    status, _, totp = api(server, "POST", "/api/v1/admins/a1@roles-a.test/totp", admin)
+    assert status == 201 and totp["uri"].startswith("otpauth://totp/") and len(totp["secret"]) >= 16
+    assert [g["totp"] for g in api(server, "GET", "/api/v1/admins", admin)[2]
+            if g["address"] == "a1@roles-a.test"] == [True]
+    assert api(server, "DELETE", "/api/v1/admins/a1@roles-a.test/totp", admin)[0] == 204
+    assert api(server, "DELETE", "/api/v1/admins/a1@roles-a.test", admin)[0] == 204
+    assert api(server, "DELETE", "/api/v1/admins/a1@roles-a.test", admin)[0] == 404
+    # notices: a domain admin to its domain only
+    assert api(server, "POST", "/api/v1/notices", chief, {"subject": "s", "body": "b", "domain": "roles-a.test"}
+               )[2] == {"delivered": 1}
+    assert api(server, "POST", "/api/v1/notices", chief, {"subject": "s", "body": "b", "domain": "roles-b.test"}
+               )[0] == 404
+    assert api(server, "POST", "/api/v1/notices", chief, {"subject": "s", "body": "b"})[0] == 403
+    assert api(server, "POST", "/api/v1/notices", user, {"subject": "s", "body": "b", "domain": "roles-a.test"}
+               )[0] == 403
+    assert api(server, "POST", "/api/v1/notices", admin, {"subject": "two\nlines", "body": "b"})[0] == 422
+    # the usage report: each its own domains
+    mine = {r["domain"] for r in api(server, "GET", "/api/v1/reports/usage", chief)[2]}
+    assert mine == {"roles-a.test"}
+    assert {"roles-a.test", "roles-b.test"} <= {r["domain"] for r in api(server, "GET", "/api/v1/reports/usage",
+                                                                          admin)[2]}
+    assert api(server, "GET", "/api/v1/reports/usage", user)[0] == 403
+    assert api(server, "GET", "/api/v1/reports/usage?month=2026-13", admin)[0] == 422
+    # settings and logo: its own domain, not the limits
+    assert api(server, "GET", "/api/v1/domains/roles-b.test/settings", chief)[0] == 404
+    assert api(server, "PATCH", "/api/v1/domains/roles-a.test/settings", chief, {"quota_bytes": 1 << 30})[0] == 403
+    assert api(server, "PATCH", "/api/v1/domains/roles-a.test/settings", chief,
+               {"display_name": "A 厂", "self_registration": True})[2]["display_name"] == "A 厂"
+    assert api(server, "PATCH", "/api/v1/domains/roles-a.test/settings", user, {"display_name": "x"})[0] == 403
+    assert api(server, "PUT", "/api/v1/domains/roles-a.test/logo", chief, raw=b"<svg/>")[0] == 422
+    assert api(server, "PUT", "/api/v1/domains/roles-b.test/logo", chief, raw=b"GIF89a....")[0] == 404
+    assert api(server, "PUT", "/api/v1/domains/roles-a.test/logo", chief, raw=b"GIF89a" + b"\0" * 20)[0] == 204
+    # registrations: made on the page; seen and approved by the domain's admin only
+    server.call(lambda s: s.profiles.register("roles-a.test", "new1", "新人", "Long-enough-1", "192.0.2.9"))
+    listed = api(server, "GET", "/api/v1/registrations", chief)[2]
+    assert [r["address"] for r in listed] == ["new1@roles-a.test"]
+    other = token(server, "--role", "domain-admin", "--domain", "roles-b.test")
+    assert api(server, "GET", "/api/v1/registrations", other)[2] == []
+    assert api(server, "POST", f"/api/v1/registrations/{listed[0]['id']}/approve", other)[0] == 404
+    status, _, made = api(server, "POST", f"/api/v1/registrations/{listed[0]['id']}/approve", chief)
+    assert status == 200 and made["address"] == "new1@roles-a.test" and made["name"] == "新人"
+    assert api(server, "DELETE", f"/api/v1/registrations/{listed[0]['id']}", chief)[0] == 404
+    # a user renames nobody, not even itself; an admin renames
+    assert api(server, "PATCH", "/api/v1/users/a1@roles-a.test", user, {"name": "me"})[0] == 403
+    assert api(server, "PATCH", "/api/v1/users/a1@roles-a.test", chief, {"name": "甲一"})[2]["name"] == "甲一"

@@ -203,13 +203,17 @@ def test_one_client_spreads_over_the_workers_and_its_connection_rate_holds_acros
     try:
         source = "127.0.0.50"
         greetings = []
-        for _ in range(5):
+        for n in range(5):
             sock, greeted = greeting(ports["smtp"], source)
             if greeted.startswith(b"220"):
                 sock.sendall(b"QUIT\r\n")
                 sock.recv(512)
             sock.close()
             greetings.append(greeted[:3])
+            if greeted.startswith(b"220"):  # its worker has ended the session (and told the node) before the next
+                wait_for(lambda n=n: len(re.findall(r"smtp\.disconnect session=w\d+s\d+ mode=mx ip=127\.0\.0\.50",
+                                                    node.tail(400))) > n, what="the session's end")
+                time.sleep(0.1)
         assert greetings == [b"220"] * 4 + [b"421"], greetings
         log = node.tail(400)
         served = set(re.findall(r"smtp\.disconnect session=(w\d)s\d+ mode=mx ip=127\.0\.0\.50", log))

@@ -13,12 +13,15 @@ import smtplib
 import socket
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 
-from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
+from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server, write_config
 from helpers import api, busy, greeting_delays, token, wait_for
+from processes import ServerProcess
 from web_tools import WebClient
 
 SESSION = "__Host-dzm"
@@ -362,21 +365,26 @@ def test_brute_force_on_the_login_page_locks_the_client_out_of_every_protocol(tm
 
 
 def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
-    srv = start_server(tmp_path / "n")
+    """Measured against ``dizimail serve`` in a process of its own, as in production: in this process the
+    node would share the GIL (and the collector's pauses) with the test's clients."""
+    config_file, ports = write_config(tmp_path / "n")
+    with open(tmp_path / "users.csv", "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["address", "password", "quota", "name"])
+        hashed = PasswordHasher(time_cost=1, memory_cost=1024).hash("Pw-of-everyone-1")  # imported as it is
+        out.writerows([f"u{i:04d}@{DOMAIN}", hashed, 0, f"staff {i}"] for i in range(5000))
+        out.writerow([f"heavy@{DOMAIN}", PASSWORD, 0, "heavy"])
+    dizimail_cli(config_file, "user", "import", str(tmp_path / "users.csv"))
+    dizimail_cli(config_file, "admin", "grant", f"heavy@{DOMAIN}", "--role", "admin")
+    served = ServerProcess(config_file, tmp_path / "node.log")
     try:
-        hashed = srv.node.services.accounts.hash_password("Pw-of-everyone-1")
-        with open(tmp_path / "users.csv", "w", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            out.writerow(["address", "password", "quota", "name"])
-            out.writerows([f"u{i:04d}@{DOMAIN}", hashed, 0, f"staff {i}"] for i in range(5000))
-        dizimail_cli(srv.config_file, "user", "import", str(tmp_path / "users.csv"))
-        address = srv.add_user("heavy")
-        dizimail_cli(srv.config_file, "admin", "grant", address, "--role", "admin")
+        served.wait_ready()
+        node = SimpleNamespace(ports=ports)
         errors: list[str] = []
 
         def reader(path: str) -> Callable[[], None]:
-            web = WebClient(srv)
-            web.login(address, PASSWORD)
+            web = WebClient(node)
+            web.login(f"heavy@{DOMAIN}", PASSWORD)
 
             def step() -> None:
                 if (status := web.get(path).status) != 200:
@@ -384,10 +392,10 @@ def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
             return step
         with busy(reader("/admin/"), reader(f"/admin/domains/{DOMAIN}/users.csv"),
                   reader(f"/admin/domains/{DOMAIN}?q=staff")):
-            delays = greeting_delays(srv.ports["smtp"])
+            delays = greeting_delays(ports["smtp"])
         assert not errors and max(delays) < 0.1, (errors, delays)
     finally:
-        srv.stop()
+        served.stop()
 
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -598,3 +606,28 @@ def test_a_remote_servers_reply_in_the_queue_view_is_text(server, admin_web, use
     assert "&lt;script&gt;alert(&#39;reply&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(6)&gt;" in page.text
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
     thread.join(10)
+
+
+def test_tokens_secrets_and_concurrency_from_the_pages(server, admin_web):
+    page = admin_web.submit("/admin/tokens", "/admin/tokens", {"action": "create", "role": "domain-admin",
+                                                              "domains": DOMAIN, "label": "网页令牌", "days": "1"})
+    secret = re.search(r'<pre class="record" id="new-token">(dzm_[^<]+)</pre>', page.text)[1]
+    assert api(server, "GET", "/api/v1/me", secret)[2]["domains"] == [DOMAIN]
+    assert secret not in admin_web.get("/admin/tokens").text  # shown once
+    token_id = str(api(server, "GET", "/api/v1/me", secret)[2]["id"])
+    assert admin_web.submit("/admin/tokens", "/admin/tokens", {"action": "revoke", "id": token_id}).url.endswith(
+        "done=token_revoked")
+    assert api(server, "GET", "/api/v1/me", secret)[0] == 401
+    stored = admin_web.submit("/admin/tokens", "/admin/tokens", {"action": "set_secret", "name": "smarthost-password",
+                                                                "password": "Relay-Secret-7"})
+    assert stored.url.endswith("done=secret_saved") and "Relay-Secret-7" not in stored.text
+    assert {"name": "smarthost-password", "set": True} in api(server, "GET", "/api/v1/secrets",
+                                                              token(server, "--role", "admin"))[2]
+    admin_web.submit("/admin/tokens", "/admin/tokens", {"action": "remove_secret", "name": "smarthost-password"})
+    queue = admin_web.submit("/admin/queue", "/admin/queue", {"action": "concurrency", "total": "30",
+                                                              "per_destination": "4"})
+    assert queue.url.endswith("done=queue_done") and 'value="30"' in queue.text and 'value="4"' in queue.text
+    assert admin_web.submit("/admin/queue", "/admin/queue", {"action": "concurrency", "total": "0",
+                                                             "per_destination": "4"}).url.endswith("error=bad_setting")
+    _, chief = domain_admin(server, "tokenchief", DOMAIN)
+    assert chief.get("/admin/tokens").status == 403

@@ -66,7 +66,7 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "queue_removed", "admin_granted", "admin_revoked", "route_added", "route_removed", "relay_added",
     "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "settings_saved",
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
-    "fetch_added", "fetch_removed", "fetch_ran"}
+    "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved"}
 
 
 class PageRedirect(Exception):
@@ -642,8 +642,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
                        or any(needle in r.address.lower() or needle in r.last_error.lower() for r in e.recipients)]
         if held in ("yes", "no"):
             entries = [e for e in entries if e.held == (held == "yes")]
+        total_, per = await services.queue.concurrency(*services.delivery_defaults)
         return await page(request, "admin/queue.html", p, entries=entries[:500], total=len(entries), q=q[:200],
-                          held=held)
+                          held=held, concurrency=(total_, per))
 
     @app.get("/admin/queue/{queue_id}", include_in_schema=False)
     async def queued(request: Request, queue_id: str) -> Response:
@@ -663,6 +664,14 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         if what == "delete" and queue_id:
             return await acting("/admin/queue", lambda: services.admin.queue_delete(actor(p), queue_id),
                                 "queue_removed")
+        if what == "concurrency":
+            try:
+                total_ = _bounded(_form_text(form, "total", 6), 1, 1000)
+                per = _bounded(_form_text(form, "per_destination", 6), 1, 1000)
+            except MailError as exc:
+                return _go("/admin/queue", error=exc.public_key)
+            return await acting("/admin/queue", lambda: services.admin.set_concurrency(
+                actor(p), total_, per, services.delivery_defaults), "queue_done")
         if what in ("retry", "hold", "release"):
             back = f"/admin/queue/{quote(queue_id)}" if queue_id else "/admin/queue"
             return await acting(back, lambda: services.admin.queue_act(actor(p), what, queue_id), "queue_done")
@@ -785,6 +794,41 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         except MailError as exc:
             return _go("/admin/fetch", error=exc.public_key)
         return await acting("/admin/fetch", lambda: services.admin.fetch_add(actor(p), acc), "fetch_added")
+
+    # --- API tokens and stored secrets ----------------------------------------------------------------
+    @app.get("/admin/tokens", include_in_schema=False)
+    async def tokens(request: Request) -> Response:
+        p = await who(request, admin=True)
+        return await page(request, "admin/tokens.html", p, tokens=await services.tokens.list(), now=time.time(),
+                          secrets_=await services.secrets.list(), secret="", created=None,
+                          domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
+
+    @app.post("/admin/tokens", include_in_schema=False)
+    async def tokens_act(request: Request) -> Response:
+        """Create (the secret is shown once, on the answer to this form) or revoke an API token; set or
+        remove a stored secret (never shown)."""
+        p, form = await changing(request, admin=True)
+        what = _form_text(form, "action", 20)
+        if what == "revoke":
+            return await acting("/admin/tokens", lambda: services.admin.revoke_token(
+                actor(p), _int(_form_text(form, "id", 20))), "token_revoked")
+        if what in ("set_secret", "remove_secret"):
+            value = _form_text(form, "password") if what == "set_secret" else ""
+            return await acting("/admin/tokens", lambda: services.admin.secret_set(
+                actor(p), _form_text(form, "name", 100), value), "secret_saved")
+        if what != "create":
+            raise PageError(400, "bad_request")
+        role = {"admin": Role.ADMIN, "domain-admin": Role.DOMAIN_ADMIN}.get(_form_text(form, "role", 20), Role.USER)
+        try:
+            token, secret = await services.admin.create_token(
+                actor(p), role, domains=[d for d in form.getlist("domains") if isinstance(d, str)][:100]
+                if role is Role.DOMAIN_ADMIN else [], user=_form_text(form, "user", 320) if role is Role.USER else "",
+                label=_form_text(form, "label", 200), lifetime=_int(_form_text(form, "days", 5)) * 86400.0)
+        except MailError as exc:
+            return _go("/admin/tokens", error=exc.public_key)
+        return await page(request, "admin/tokens.html", p, tokens=await services.tokens.list(), now=time.time(),
+                          secrets_=await services.secrets.list(), secret=secret, created=token,
+                          domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
 
     # --- who administers -------------------------------------------------------------------------------
     @app.get("/admin/admins", include_in_schema=False)
@@ -945,6 +989,12 @@ def _type(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return " | ".join(f'"{v}"' for v in schema["enum"])
     return str(schema.get("type", "any")) + (f" ({schema['format']})" if "format" in schema else "")
+
+
+def _bounded(text: str, low: int, high: int) -> int:
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidInput("bad_setting")
+    return int(text)
 
 
 def _score(text: str) -> float:

@@ -85,10 +85,15 @@ def gettext_for(request: Request) -> Any:
     return translations(language(request)).gettext
 
 
+def _render(lang: str, name: str, context: dict[str, Any]) -> str:
+    """In a worker thread: the first page of a language compiles its catalogue and templates (tens of
+    milliseconds), every page renders; neither holds the event loop."""
+    return environment(lang).get_template(name).render(**context)
+
+
 async def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
-    template = environment(lang).get_template(name)
     context.setdefault("path", request.url.path)
-    html = await asyncio.to_thread(template.render, **context)
+    html = await asyncio.to_thread(_render, lang, name, context)
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": PAGE_CSP,
                                                            "Content-Language": lang.replace("_", "-")})
