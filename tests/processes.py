@@ -7,7 +7,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from conftest import DIZIMAIL
 
@@ -71,3 +74,17 @@ class ServerProcess:
     def tail(self, n: int = 40) -> str:
         self.log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+@contextmanager
+def serving(config_file: Path, ports: dict[str, int], log_path: Path) -> Iterator[SimpleNamespace]:
+    """``dizimail serve`` on a data directory made by conftest.write_config, until the block ends: for
+    tests that measure the node's latency (in the test's own process it would share the interpreter,
+    its GIL and its collector's pauses, with the test's client threads). Yields what the helpers use of
+    a ServerThread: ``ports`` and ``config_file``."""
+    node = ServerProcess(config_file, log_path)
+    try:
+        node.wait_ready()
+        yield SimpleNamespace(ports=ports, config_file=config_file, process=node)
+    finally:
+        node.stop()

@@ -13,7 +13,6 @@ import smtplib
 import socket
 import threading
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import pyotp
 import pytest
@@ -21,7 +20,7 @@ from argon2 import PasswordHasher
 
 from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server, write_config
 from helpers import api, busy, greeting_delays, token, wait_for
-from processes import ServerProcess
+from processes import serving
 from web_tools import WebClient
 
 SESSION = "__Host-dzm"
@@ -376,10 +375,7 @@ def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
         out.writerow([f"heavy@{DOMAIN}", PASSWORD, 0, "heavy"])
     dizimail_cli(config_file, "user", "import", str(tmp_path / "users.csv"))
     dizimail_cli(config_file, "admin", "grant", f"heavy@{DOMAIN}", "--role", "admin")
-    served = ServerProcess(config_file, tmp_path / "node.log")
-    try:
-        served.wait_ready()
-        node = SimpleNamespace(ports=ports)
+    with serving(config_file, ports, tmp_path / "node.log") as node:
         errors: list[str] = []
 
         def reader(path: str) -> Callable[[], None]:
@@ -394,8 +390,6 @@ def test_heavy_pages_do_not_keep_mail_waiting(tmp_path):
                   reader(f"/admin/domains/{DOMAIN}?q=staff")):
             delays = greeting_delays(ports["smtp"])
         assert not errors and max(delays) < 0.1, (errors, delays)
-    finally:
-        served.stop()
 
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

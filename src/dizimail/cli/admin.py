@@ -13,9 +13,8 @@ from rich.progress import Progress
 from dizimail.app.build import Services
 from dizimail.cli.common import ConfigOpt, EncodingOpt, app, cli_actor, console, err_console, fail, read_import, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
-from dizimail.i18n import translate
 from dizimail.services.accounts import normalize_address
-from dizimail.services.usercsv import export_users_csv, parse_user_csv, problem_text
+from dizimail.services.usercsv import export_users_csv
 from dizimail.util.units import format_size, parse_size
 
 domain_app = typer.Typer(help="Manage mail domains.", no_args_is_help=True)
@@ -25,7 +24,6 @@ app.add_typer(domain_app, name="domain")
 app.add_typer(user_app, name="user")
 app.add_typer(alias_app, name="alias")
 
-IMPORT_BATCH = 250
 
 
 def quota_arg(text: str | None) -> int:
@@ -208,28 +206,17 @@ def user_import(file: Annotated[Path, typer.Argument(help="CSV: address,password
                 encoding: EncodingOpt = "utf-8", config: ConfigOpt = None) -> None:
     """Bulk-create users from CSV; bad rows are reported with their line number, good rows imported."""
     text = read_import(file, encoding)
-    rows, bad_lines = parse_user_csv(text)
-    problems = [(line, f"line {line}: {problem_text((line, key, detail))}") for line, key, detail in bad_lines]
     actor = cli_actor()
 
-    async def go(s: Services) -> int:
-        done = 0
+    async def go(s: Services) -> tuple[int, list[tuple[int, str]]]:
         with Progress(console=err_console, transient=False) as progress:
-            task = progress.add_task("importing users", total=len(rows))
-            for start in range(0, len(rows), IMPORT_BATCH):
-                batch = rows[start:start + IMPORT_BATCH]
-                results = await s.admin.import_users(actor, [r for _, r in batch])
-                for (lineno, r), error in zip(batch, results, strict=True):
-                    if error is None:
-                        done += 1
-                    else:
-                        problems.append((lineno, f"line {lineno}: {r[0]}: {translate(error)}"))
-                progress.advance(task, len(batch))
-        return done
+            task = progress.add_task("importing users", total=None)
+            return await s.admin.import_csv(actor, text, progress=lambda done, total: progress.update(
+                task, completed=done, total=total))
 
-    imported = run(config, go)
-    for _line, text in sorted(problems):
-        err_console.print(text)
+    imported, problems = run(config, go)
+    for line, why in problems:
+        err_console.print(f"line {line}: {why}")
     console.print(f"{imported} users imported, {len(problems)} rows rejected")
     if problems:
         raise typer.Exit(1)

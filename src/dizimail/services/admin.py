@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from dizimail.i18n.catalog import translate
 from dizimail.interfaces.audit import AuditStore
 from dizimail.model.access import ListName
 from dizimail.model.audit import Actor, AuditEntry
@@ -38,10 +39,12 @@ from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
 from dizimail.services.tokens import TokenService
+from dizimail.services.usercsv import parse_user_csv, problem_text
 from dizimail.services.weblogin import WebLogins
 
 log = logging.getLogger("dizimail.audit")
 MAX_ENTRIES = 1000  # one page of the log at most
+IMPORT_BATCH = 250  # users hashed and stored at a time by a CSV import
 
 
 def _user(a: Account | None) -> dict[str, Any] | None:
@@ -183,6 +186,39 @@ class AdminActions:
             mine = [a for a in added if _domain_of(a) == domain]
             await self._record(actor, "user.import", f"{len(mine)} users", domain, None, {"added": mine})
         return errors
+
+    async def import_csv(self, actor: Actor, text: str, lang: str = "en", domain: str | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> tuple[int, list[tuple[int, str]]]:
+        """Users from CSV text (``address,password[,quota,name]``, or with a header as ``user export``
+        writes it: hashes are kept), the same for the command line, the API and the pages: how many were
+        imported, and each refused line with its reason in ``lang`` (with ``domain``, rows for another
+        domain too). ``progress(done, total)`` after each batch (of IMPORT_BATCH: logins' hashing is not
+        kept waiting long)."""
+        rows, problems = parse_user_csv(text)
+        rejected = [(p[0], problem_text(p, lang)) for p in problems]
+        mine = []
+        for lineno, row in rows:
+            try:
+                elsewhere = domain is not None and _domain_of(normalize_address(row[0])) != domain
+            except MailError:
+                elsewhere = False  # a bad address: import_users says why
+            if elsewhere:
+                rejected.append((lineno, f"{row[0]}: {translate('not_in_domain', lang)}"))
+            else:
+                mine.append((lineno, row))
+        imported = 0
+        if progress is not None:
+            progress(0, len(mine))
+        for start in range(0, len(mine), IMPORT_BATCH):
+            batch = mine[start:start + IMPORT_BATCH]
+            for (lineno, row), error in zip(batch, await self.import_users(actor, [r for _, r in batch]), strict=True):
+                if error is None:
+                    imported += 1
+                else:
+                    rejected.append((lineno, f"{row[0]}: {translate(error, lang)}"))
+            if progress is not None:
+                progress(start + len(batch), len(mine))
+        return imported, sorted(rejected)
 
     async def _change_user(self, actor: Actor, action: str, address: str,
                            change: Callable[[str], Awaitable[None]]) -> None:

@@ -95,7 +95,6 @@ from dizimail.web.documents import (  # the routes' documents
     UserOut,
     UserPatch,
 )
-from dizimail.web.imports import import_csv
 
 log = logging.getLogger("dizimail.web")
 PREFIX = "/api/v1"
@@ -365,7 +364,7 @@ def make_app(services: WebContext) -> FastAPI:
         writes it: hashes are kept); rows for another domain and bad rows come back with their line."""
         staff(who)
         name = visible_domain(who, domain)
-        imported, rejected = await import_csv(services.admin, who.actor, name, body.csv, language(request))
+        imported, rejected = await services.admin.import_csv(who.actor, body.csv, language(request), name)
         return Imported(imported=imported, rejected=[ImportError_(line=line, why=why) for line, why in rejected])
 
     @app.get(f"{PREFIX}/domains/{{domain}}/users/export", tags=["users"],

@@ -39,7 +39,6 @@ from dizimail.services.fetch import fetch_account
 from dizimail.services.traffic import this_month, today, usage_csv, usage_report
 from dizimail.services.weblogin import SESSION_LIFETIME
 from dizimail.web.api import Principal, WebContext
-from dizimail.web.imports import import_csv
 from dizimail.web.render import HERE, gettext_for, render
 from dizimail.web.session import (
     LANG_COOKIE,
@@ -546,7 +545,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
         async def work() -> None:
             try:
-                job.imported, job.rejected = await import_csv(services.admin, actor(p), name, text, lang, progress)
+                job.imported, job.rejected = await services.admin.import_csv(actor(p), text, lang, name, progress)
             except MailError as exc:
                 job.rejected.append((0, exc.public_key))
             finally:
