@@ -207,13 +207,14 @@ def api(server, method: str, path: str, secret: str | None = None, body: Any = N
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else None
 
 
-def greeting_delays(port: int, count: int = 10, pause: float = 0.1) -> list[float]:
-    """Seconds each of ``count`` fresh SMTP clients waited for its 220 greeting (``pause`` between them)."""
+def greeting_delays(port: int, count: int = 10, pause: float = 0.1, greeting: bytes = b"220") -> list[float]:
+    """Seconds each of ``count`` fresh clients waited for its greeting (SMTP's 220; IMAP's ``* OK``),
+    ``pause`` between them."""
     delays = []
     for _ in range(count):
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            assert sock.makefile("rb").readline().startswith(b"220")
+            assert sock.makefile("rb").readline().startswith(greeting)
         delays.append(time.monotonic() - started)
         time.sleep(pause)
     return delays
