@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import imaplib
 import io
+import json
 import re
 import smtplib
 import socket
@@ -625,3 +626,22 @@ def test_tokens_secrets_and_concurrency_from_the_pages(server, admin_web):
                                                              "per_destination": "4"}).url.endswith("error=bad_setting")
     _, chief = domain_admin(server, "tokenchief", DOMAIN)
     assert chief.get("/admin/tokens").status == 403
+
+
+def test_notice_and_usage_report_from_the_command_line(server, tmp_path):
+    server.add_user("clinotice")
+    body = tmp_path / "notice.txt"
+    body.write_text("今晚 22:00 系统维护。\nMaintenance tonight at 22:00.\n", encoding="utf-8")
+    sent = dizimail_cli(server.config_file, "notice", "send", "--subject", "系统维护", "--body-file", str(body),
+                        "--domain", DOMAIN)
+    delivered = int(re.search(r"delivered to (\d+) mailboxes", sent.stdout)[1])
+    assert delivered >= 1
+    assert "notice.send" in dizimail_cli(server.config_file, "audit", "list", "--action", "notice.").stdout
+    rows = json.loads(dizimail_cli(server.config_file, "report", "usage", "--json").stdout)
+    mine = next(r for r in rows if r["domain"] == DOMAIN)
+    assert mine["mailboxes"] >= 1 and mine["messages_in"] >= delivered and mine["used_bytes"] > 0
+    as_csv = dizimail_cli(server.config_file, "report", "usage", "--csv").stdout
+    assert as_csv.startswith("\ufeffdomain,mailboxes,used_bytes,messages_in,") and f"\n{DOMAIN}," in as_csv
+    assert dizimail_cli(server.config_file, "report", "usage", "--month", "2026-13", check=False).returncode != 0
+    assert dizimail_cli(server.config_file, "notice", "send", "--subject", "x", "--domain", DOMAIN,
+                        check=False).returncode == 2  # no text
