@@ -7,6 +7,7 @@ set -euo pipefail
 
 # Each line: a capability check (a shell command that must succeed), " => ", then the packages that give it.
 # (Cyrus SASL's PLAIN module: without it mbsync falls back to LOGIN; it is only recommended by libsasl2.)
+# (Pigeonhole's sieve-test is the reference our Sieve interpreter is compared with.)
 # (Chromium drives the web pages' tests through Playwright, never Playwright's own browser download; a CJK
 # font lets its screenshots show the Chinese pages as users see them.)
 CHECKS=(
@@ -29,6 +30,7 @@ CHECKS=(
   "test -r /etc/ssl/certs/ca-certificates.crt => ca-certificates"
   "test -x /usr/sbin/clamd => clamav-daemon"
   "test -x /usr/bin/chromium => chromium"
+  "command -v sieve-test => dovecot-sieve"
   "test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc => fonts-wqy-microhei"
 )
 
@@ -57,6 +59,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $need >/dev/null
 # The tests start their own peers on loopback ports; the distribution's own daemon is not needed.
 if [[ " $need " == *" postfix "* ]]; then (postfix stop >/dev/null 2>&1 || true); fi
+# dovecot-sieve brings Dovecot itself: the tests only run its sieve-test (the Sieve differential test).
+if [[ " $need " == *" dovecot-sieve "* ]]; then (service dovecot stop >/dev/null 2>&1 || true); fi
 # The tests start their own clamd with their own signatures (no freshclam: there may be no network).
 if [[ " $need " == *" clamav-daemon "* ]]; then
   (service clamav-daemon stop >/dev/null 2>&1 || true; service clamav-freshclam stop >/dev/null 2>&1 || true)

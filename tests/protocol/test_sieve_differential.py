@@ -1,0 +1,149 @@
+"""Our Sieve interpreter against Dovecot Pigeonhole (issue #12): Debian's ``sieve-test SCRIPT MESSAGE``
+prints the actions Pigeonhole would take; the same scripts and messages go through both, and the
+actions must be the same. Differences we keep on purpose are listed in DELIBERATE with the RFC text
+behind them (none so far)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dizimail.services.sieve import compile_script, run
+
+SIEVE_TEST = shutil.which("sieve-test") or "/usr/bin/sieve-test"
+SENDER = "boss@partner.test"
+RECIPIENT = "sales@example.test"
+
+MESSAGES = {
+    "plain": (b"From: Alice Example <alice@partner.test>\r\nTo: sales@example.test, Bob <bob@example.test>\r\n"
+              b"Cc: \"Team, all\" <team@example.test>\r\nSubject: Quarterly report\r\nX-Priority: 1\r\n"
+              b"Message-ID: <1@partner.test>\r\n\r\nHello,\r\nthe report.\r\n"),
+    "chinese-utf8": ("From: =?utf-8?b?5byg5bel?= <zhang@电网.cn>\r\nTo: sales@example.test\r\n"
+                     "Subject: =?utf-8?b?5Y+R56Wo?= =?utf-8?b?5bey5byA?= 2026\r\n\r\n请查收发票。\r\n").encode(),
+    "chinese-gb2312": (b"From: =?gb2312?q?=C0=EE=CB=C4?= <li@factory.test>\r\nTo: sales@example.test\r\n"
+                       b"Subject: =?gb2312?b?vNO3qNSkvq8=?=\r\nX-Spam-Flag: YES\r\n\r\nbody\r\n"),
+    "folded": (b"From: list-owner@lists.test\r\nTo: undisclosed-recipients:;\r\nSubject: [news] a long\r\n"
+               b" folded subject line\r\nList-Id: <news.lists.test>\r\nPrecedence: bulk\r\n\r\nnews\r\n"),
+    "large": (b"From: big@partner.test\r\nTo: sales@example.test\r\nSubject: attachment\r\n\r\n"
+              + b"x" * 3000 + b"\r\n"),
+    "headerless": b"\r\nno header at all\r\n",
+}
+
+SCRIPTS = {
+    "empty": "",
+    "keep": "keep;",
+    "discard": "discard;",
+    "stop-first": "stop; discard;",
+    "fileinto": 'require "fileinto"; fileinto "Reports";',
+    "fileinto-chinese": 'require "fileinto"; if header :contains "subject" "发票" { fileinto "财务/发票"; }',
+    "fileinto-twice": 'require "fileinto"; fileinto "A"; fileinto "A"; fileinto "B";',
+    "fileinto-copy": 'require ["fileinto", "copy"]; fileinto :copy "Archive";',
+    "redirect": 'redirect "boss@example.test";',
+    "redirect-copy": 'require "copy"; redirect :copy "boss@example.test";',
+    "redirect-twice": 'redirect "a@example.test"; redirect "a@example.test";',
+    "reject": 'require "reject"; if header :is "x-spam-flag" "YES" { reject "no spam, thanks"; }',
+    "header-is-case": 'if header :is "Subject" "quarterly REPORT" { discard; }',
+    "header-octet": 'require "comparator-i;octet"; '
+                    'if header :comparator "i;octet" :is "subject" "quarterly report" { discard; }',
+    "header-contains-list": 'if header :contains ["subject", "from"] ["nothing", "alice"] { discard; }',
+    "header-matches": 'require "fileinto"; if header :matches "subject" "*report" { fileinto "R"; }'
+                      ' elsif header :matches "subject" "[news]*" { fileinto "N"; }',
+    "header-matches-q": 'if header :matches "subject" "Quarterly ?eport" { discard; }',
+    "header-matches-escape": 'if header :matches "subject" "\\\\[news\\\\]*" { discard; }',
+    "header-folded": 'if header :contains "subject" "long folded" { discard; }',
+    "address-domain": 'require "fileinto"; if address :domain :is "from" "partner.test" { fileinto "P"; }',
+    "address-localpart": 'if address :localpart :is ["to", "cc"] "team" { discard; }',
+    "address-all-matches": 'require "fileinto"; if address :all :matches "from" "*@*.cn" { fileinto "CN"; }',
+    "address-idn": 'require "fileinto"; if address :domain :is "from" "电网.cn" { fileinto "电网"; }',
+    "envelope": 'require ["envelope", "fileinto"]; if envelope :domain :is "from" "partner.test" '
+                '{ fileinto "FromPartner"; } if envelope :localpart :is "to" "sales" { fileinto "Sales"; }',
+    "exists": 'require "fileinto"; if exists ["list-id", "precedence"] { fileinto "Lists"; }',
+    "not-exists": 'if not exists "subject" { discard; }',
+    "size-over": 'require "fileinto"; if size :over 2K { fileinto "Big"; } elsif size :under 100 { discard; }',
+    "allof": 'require "fileinto"; if allof (header :contains "subject" "report", address :domain :is "from" '
+             '"partner.test") { fileinto "Both"; }',
+    "anyof-not": 'require "fileinto"; if anyof (not header :contains "subject" "report", false) '
+                 '{ fileinto "Other"; } else { keep; }',
+    "true-false": 'if false { discard; } elsif true { keep; }',
+    "flags": 'require ["imap4flags", "fileinto"]; addflag "\\\\Seen"; if header :contains "x-priority" "1" '
+             '{ addflag ["\\\\Flagged", "urgent"]; } fileinto "Flagged"; removeflag "\\\\Seen";',
+    "flags-keep": 'require "imap4flags"; setflag "\\\\Answered $label1";',
+    "flags-on-fileinto": 'require ["imap4flags", "fileinto"]; fileinto :flags "\\\\Deleted" "Trash";',
+    "discard-then-keep": "discard; keep;",
+    "spam-to-junk": 'require ["fileinto"]; if header :is "X-Spam-Flag" "YES" { fileinto "Junk"; stop; } keep;',
+}
+
+DELIBERATE: dict[tuple[str, str], str] = {}  # (script, message) → why we differ, with the RFC text
+
+
+def pigeonhole(workdir: Path, script: str, message: bytes) -> set[str]:
+    (workdir / "s.sieve").write_text(script, encoding="utf-8")
+    (workdir / "m.eml").write_bytes(message)
+    for name in ("s.sieve", "m.eml"):
+        os.chmod(workdir / name, 0o644)
+    out = subprocess.run([SIEVE_TEST, "-c", str(workdir / "dovecot.conf"), "-f", SENDER, "-a", RECIPIENT, "-r",
+                          RECIPIENT, str(workdir / "s.sieve"), str(workdir / "m.eml")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    actions: set[str] = set()
+    section, last = "", ""
+    for line in out.stdout.splitlines():
+        text = line.strip()
+        if text in ("Performed actions:", "Implicit keep:"):
+            section = "keep" if text.startswith("Implicit") else "do"
+        elif text.startswith("* store message in folder: "):
+            last = ("keep:" if section == "keep" else "store:") + text.split(": ", 1)[1]
+            actions.add(last + ":")
+        elif text.startswith("+ add IMAP flags: "):
+            actions.discard(last + ":")
+            actions.add(last + ":" + " ".join(sorted(text.split(": ", 1)[1].split())))
+        elif text.startswith("* redirect message to: "):
+            actions.add("redirect:" + text.split(": ", 1)[1].strip("<>"))
+        elif text.startswith("* reject message with reason: "):
+            actions.add("reject:" + text.split(": ", 1)[1])
+        elif text == "* discard":
+            actions.add("discard")
+    return actions
+
+
+def ours(script: str, message: bytes) -> set[str]:
+    outcome = run(compile_script(script), message, SENDER, RECIPIENT)
+    actions = {f"store:{s.mailbox}:{' '.join(sorted(s.flags))}" for s in outcome.stores}
+    actions |= {f"redirect:{r}" for r in outcome.redirects}
+    if outcome.reject is not None:
+        actions.add(f"reject:{outcome.reject}")
+    if outcome.discarded:
+        actions.add("discard")
+    if outcome.implicit_keep:
+        actions.add("keep:INBOX:" + " ".join(sorted(outcome.keep_flags)))
+    return actions
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    if not os.path.exists(SIEVE_TEST):
+        pytest.fail("sieve-test (Debian's dovecot-sieve) is missing: scripts/test-deps.sh installs it")
+    path = Path(tempfile.mkdtemp(prefix="sieve-diff-"))
+    path.chmod(0o1777)  # sieve-test, as root, drops to the mail user: it must read (and may write) here
+    user = "mail_uid = nobody\nmail_gid = nogroup\n" if os.geteuid() == 0 else ""
+    (path / "dovecot.conf").write_text(f"{user}mail_location = maildir:{path}/maildir\n")
+    (path / "dovecot.conf").chmod(0o644)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_the_same_actions_as_pigeonhole(workdir, script):
+    for name, message in MESSAGES.items():
+        expected = pigeonhole(workdir, SCRIPTS[script], message)
+        got = ours(SCRIPTS[script], message)
+        if (script, name) in DELIBERATE:
+            assert got != expected, f"{script} × {name}: the deliberate difference is gone"
+            continue
+        assert got == expected, f"{script} × {name}: Pigeonhole {sorted(expected)}, ours {sorted(got)}"
