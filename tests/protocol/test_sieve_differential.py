@@ -1,6 +1,12 @@
 """Our Sieve interpreter against Dovecot Pigeonhole (issue #12): Debian's ``sieve-test SCRIPT MESSAGE``
 prints the actions Pigeonhole would take; the same scripts and messages go through both, and the
-actions must be the same. Differences we keep on purpose are listed in DELIBERATE with the RFC text
+actions must be the same, as it prints them: each mailbox stored into with its flags (a set), the
+implicit keep with its flags, redirects, reject, discard. (Pigeonhole prints an explicit store into INBOX
+beside an implicit keep, e.g. for ``fileinto :copy "INBOX";``, and so do we: delivery, when it runs
+scripts, stores such a message into INBOX once.)
+
+The generated scripts run 150 seeded examples in the suite; 4,500 unseeded ones agreed before this
+was committed (``max_examples``, ``derandomize=False`` for a longer hunt). Differences we keep on purpose are listed in DELIBERATE with the RFC text
 behind them (none so far)."""
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dizimail.services.sieve import compile_script, run
 
@@ -92,17 +100,19 @@ def pigeonhole(workdir: Path, script: str, message: bytes) -> set[str]:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     actions: set[str] = set()
-    section, last = "", ""
-    for line in out.stdout.splitlines():
+    entry: list[str] | None = None  # the store being read: [kind, mailbox, flags...]
+    section = ""
+    for line in out.stdout.splitlines() + ["* end"]:
         text = line.strip()
+        if text.startswith(("* ", "Implicit keep:")) and entry is not None:
+            actions.add(f"{entry[0]}:{entry[1]}:{' '.join(sorted(set(entry[2:])))}")  # flags: a set
+            entry = None
         if text in ("Performed actions:", "Implicit keep:"):
-            section = "keep" if text.startswith("Implicit") else "do"
+            section = "keep" if text.startswith("Implicit") else "store"
         elif text.startswith("* store message in folder: "):
-            last = ("keep:" if section == "keep" else "store:") + text.split(": ", 1)[1]
-            actions.add(last + ":")
-        elif text.startswith("+ add IMAP flags: "):
-            actions.discard(last + ":")
-            actions.add(last + ":" + " ".join(sorted(text.split(": ", 1)[1].split())))
+            entry = [section, text.split(": ", 1)[1]]
+        elif text.startswith("+ add IMAP flags: ") and entry is not None:
+            entry += text.split(": ", 1)[1].split()
         elif text.startswith("* redirect message to: "):
             actions.add("redirect:" + text.split(": ", 1)[1].strip("<>"))
         elif text.startswith("* reject message with reason: "):
@@ -147,3 +157,93 @@ def test_the_same_actions_as_pigeonhole(workdir, script):
             assert got != expected, f"{script} × {name}: the deliberate difference is gone"
             continue
         assert got == expected, f"{script} × {name}: Pigeonhole {sorted(expected)}, ours {sorted(got)}"
+
+
+# --- scripts generated over the grammar we run -------------------------------------------------------
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _list(items: list[str]) -> str:
+    return _quoted(items[0]) if len(items) == 1 else "[" + ", ".join(_quoted(i) for i in items) + "]"
+
+
+KEYS = ["report", "Quarterly*", "*@*.cn", "partner.test", "sales", "*", "?", "发票", "YES", "alice", "",
+        "[news]*", "x\\*y", "REPORT", "example.test", "*e*e*"]
+HEADERS = ["subject", "from", "to", "cc", "x-spam-flag", "list-id", "x-none"]
+ADDRESS_HEADERS = ["from", "to", "cc"]
+MAILBOXES = ["A", "财务", "INBOX", "Junk"]
+FLAGS = ["\\Seen", "\\Flagged", "$label1", "urgent"]
+
+
+def _how(draw) -> str:
+    match = draw(st.sampled_from([":is", ":contains", ":matches"]))
+    octet = draw(st.booleans())
+    return f"{match}" + (' :comparator "i;octet"' if octet else "")
+
+
+@st.composite
+def conditions(draw, depth: int = 0):
+    kinds = ["header", "address", "envelope", "exists", "size", "true", "false"]
+    if depth < 2:
+        kinds += ["not", "allof", "anyof"]
+    kind = draw(st.sampled_from(kinds))
+    keys = _list(draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=2)))
+    if kind == "header":
+        return f"header {_how(draw)} {_list(draw(st.lists(st.sampled_from(HEADERS), min_size=1, max_size=2)))} {keys}"
+    if kind == "address":
+        part = draw(st.sampled_from([":all", ":localpart", ":domain"]))
+        names = _list(draw(st.lists(st.sampled_from(ADDRESS_HEADERS), min_size=1, max_size=2)))
+        return f"address {part} {_how(draw)} {names} {keys}"
+    if kind == "envelope":
+        part = draw(st.sampled_from([":all", ":localpart", ":domain"]))
+        return f"envelope {part} {_how(draw)} {_list([draw(st.sampled_from(['from', 'to']))])} {keys}"
+    if kind == "exists":
+        return f"exists {_list(draw(st.lists(st.sampled_from(HEADERS), min_size=1, max_size=2)))}"
+    if kind == "size":
+        return f"size {draw(st.sampled_from([':over', ':under']))} {draw(st.sampled_from(['100', '1K', '2K', '0']))}"
+    if kind in ("true", "false"):
+        return kind
+    if kind == "not":
+        return "not " + draw(conditions(depth + 1))
+    return f"{kind} (" + ", ".join(draw(st.lists(conditions(depth + 1), min_size=1, max_size=3))) + ")"
+
+
+@st.composite
+def actions(draw) -> str:
+    kind = draw(st.sampled_from(["keep", "discard", "fileinto", "redirect", "flag", "stop"]))
+    if kind == "fileinto":
+        copy = " :copy" if draw(st.booleans()) else ""
+        flags = f" :flags {_list(draw(st.lists(st.sampled_from(FLAGS), min_size=1, max_size=2)))}" \
+            if draw(st.booleans()) else ""
+        return f"fileinto{copy}{flags} {_quoted(draw(st.sampled_from(MAILBOXES)))};"
+    if kind == "redirect":
+        copy = " :copy" if draw(st.booleans()) else ""
+        return f"redirect{copy} {_quoted(draw(st.sampled_from(['a@example.test', 'b@far.test'])))};"
+    if kind == "flag":
+        verb = draw(st.sampled_from(["setflag", "addflag", "removeflag"]))
+        return f"{verb} {_list(draw(st.lists(st.sampled_from(FLAGS), min_size=1, max_size=2)))};"
+    return f"{kind};"
+
+
+@st.composite
+def scripts(draw) -> str:
+    lines = ['require ["fileinto", "envelope", "copy", "imap4flags", "comparator-i;octet"];']
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()):
+            body = " ".join(draw(st.lists(actions(), min_size=1, max_size=3)))
+            other = " ".join(draw(st.lists(actions(), min_size=1, max_size=2)))
+            tail = f" else {{ {other} }}" if draw(st.booleans()) else ""
+            lines.append(f"if {draw(conditions())} {{ {body} }}{tail}")
+        else:
+            lines.append(draw(actions()))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=scripts())
+def test_generated_scripts_take_the_same_actions_as_pigeonhole(workdir, script):
+    for name, message in MESSAGES.items():
+        expected = pigeonhole(workdir, script, message)
+        got = ours(script, message)
+        assert got == expected, f"{name}:\n{script}\nPigeonhole {sorted(expected)}, ours {sorted(got)}"

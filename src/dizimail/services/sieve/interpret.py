@@ -190,7 +190,14 @@ class _Run:
             values = [{"from": m.sender, "to": m.recipient}.get(name.lower()) for name in t.names]
             parts = [_part(v, t.part) for v in values if v is not None]
             return any(p is not None and _compare(p, t.how) for p in parts)
-        addresses = [a for name in t.names for _n, a in getaddresses(m.headers.get(name.lower(), [])) if a]
+        addresses: list[str] = []
+        for name in t.names:
+            for value in m.headers.get(name.lower(), ()):
+                found = [a for _n, a in getaddresses([value]) if a]
+                if found:
+                    addresses += found
+                elif t.part == ":all":  # not an address (a group, a typo): :all compares the text as it is
+                    addresses.append(value.strip())  # (RFC 5228 §2.7.4; so does Pigeonhole)
         return any((p := _part(a, t.part)) is not None and _compare(p, t.how) for a in addresses)
 
     def act(self) -> None:
@@ -198,12 +205,18 @@ class _Run:
         if self.actions > MAX_ACTIONS:
             raise RuntimeFailure(f"more than {MAX_ACTIONS} actions")
 
-    def store(self, mailbox: str, flags: tuple[str, ...] | None) -> None:
+    def store(self, mailbox: str, flags: tuple[str, ...] | None) -> bool:
+        """False when the mailbox was stored into already: once only, with the latest flags, and the
+        earlier action's effect on the implicit keep stays (as Pigeonhole merges duplicates)."""
         self.act()
         chosen = frozenset(f.lower() if f.startswith("\\") else f for f in (flags if flags is not None
                                                                              else self.flags))
-        if all(s.mailbox != mailbox for s in self.out.stores):
-            self.out.stores.append(Store(mailbox, chosen))
+        for i, earlier in enumerate(self.out.stores):
+            if earlier.mailbox == mailbox:
+                self.out.stores[i] = Store(mailbox, chosen)
+                return False
+        self.out.stores.append(Store(mailbox, chosen))
+        return True
 
     def block(self, commands: tuple[Command, ...]) -> bool:
         """False once ``stop`` ran."""
@@ -217,14 +230,13 @@ class _Run:
             elif c.kind == "stop":
                 return False
             elif c.kind == "keep":
-                self.store("INBOX", c.flags)
-                self.out.implicit_keep = False
+                if self.store("INBOX", c.flags):
+                    self.out.implicit_keep = False
             elif c.kind == "discard":
                 self.out.discarded = True
                 self.out.implicit_keep = False
             elif c.kind == "fileinto":
-                self.store(c.argument, c.flags)
-                if not c.copy:
+                if self.store(c.argument, c.flags) and not c.copy:
                     self.out.implicit_keep = False
             elif c.kind == "redirect":
                 self.act()
@@ -232,8 +244,8 @@ class _Run:
                     raise RuntimeFailure(f"more than {MAX_REDIRECTS} redirects")
                 if c.argument not in self.out.redirects:
                     self.out.redirects.append(c.argument)
-                if not c.copy:
-                    self.out.implicit_keep = False
+                    if not c.copy:
+                        self.out.implicit_keep = False
             elif c.kind in ("reject", "ereject"):
                 self.act()
                 self.out.reject, self.out.ereject = c.argument, c.kind == "ereject"
