@@ -645,3 +645,16 @@ def test_notice_and_usage_report_from_the_command_line(server, tmp_path):
     assert dizimail_cli(server.config_file, "report", "usage", "--month", "2026-13", check=False).returncode != 0
     assert dizimail_cli(server.config_file, "notice", "send", "--subject", "x", "--domain", DOMAIN,
                         check=False).returncode == 2  # no text
+
+
+def test_numbers_typed_wrong_are_refused_not_read_as_no_limit(server, admin_web, user):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "typo.test"})
+    path = "/admin/domains/typo.test"
+    admin_web.submit(path, f"{path}/settings", {"max_users": "5"})
+    page = admin_web.submit(path, f"{path}/settings", {"max_users": "5O"})  # a letter O
+    assert page.url.endswith("error=bad_setting") and 'value="5"' in admin_web.get(path).text
+    assert admin_web.submit(path, f"{path}/settings", {"max_users": ""}).url.endswith("done=settings_saved")
+    assert 'name="max_users" inputmode="numeric" pattern="[0-9]*" maxlength="9" value=""' in admin_web.get(path).text
+    refused = admin_web.submit("/admin/fetch", "/admin/fetch", {
+        "action": "add", "server": "pop.far.test", "username": "z", "password": "p", "into": user, "minutes": "ten"})
+    assert refused.url.endswith("error=bad_setting") and "pop.far.test" not in refused.text

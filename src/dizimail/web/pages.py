@@ -432,8 +432,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         if p.role is Role.ADMIN:
             try:
                 changes["quota_bytes"] = _quota(_form_text(form, "quota_mib", 20))
-                changes["max_users"] = _int(_form_text(form, "max_users", 9)) if _form_text(form, "max_users", 9) \
-                    else 0
+                changes["max_users"] = _optional(_form_text(form, "max_users", 9), 0, 0, 10**8)
             except MailError as exc:
                 return _go(back, error=exc.public_key)
         return await acting(back, lambda: services.admin.change_domain(actor(p), name, **changes), "settings_saved")
@@ -788,19 +787,21 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
                                 security={"starttls": "starttls", "none": "none"}.get(_form_text(form, "security", 10),
                                                                                       "tls"),
                                 into=_form_text(form, "into", 320) or None,
-                                interval=max(10.0, float(_int(_form_text(form, "minutes", 6)) or 2) * 60),
+                                interval=_optional(_form_text(form, "minutes", 6), 2, 1, 7 * 1440) * 60.0,
                                 keep=form.get("keep") == "on", verify=form.get("verify") == "on")
         except MailError as exc:
             return _go("/admin/fetch", error=exc.public_key)
         return await acting("/admin/fetch", lambda: services.admin.fetch_add(actor(p), acc), "fetch_added")
 
     # --- API tokens and stored secrets ----------------------------------------------------------------
+    async def tokens_page(request: Request, p: Principal, secret: str = "", created: Any = None) -> Response:
+        return await page(request, "admin/tokens.html", p, tokens=await services.tokens.list(), now=time.time(),
+                          secrets_=await services.secrets.list(), secret=secret, created=created,
+                          domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
+
     @app.get("/admin/tokens", include_in_schema=False)
     async def tokens(request: Request) -> Response:
-        p = await who(request, admin=True)
-        return await page(request, "admin/tokens.html", p, tokens=await services.tokens.list(), now=time.time(),
-                          secrets_=await services.secrets.list(), secret="", created=None,
-                          domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
+        return await tokens_page(request, await who(request, admin=True))
 
     @app.post("/admin/tokens", include_in_schema=False)
     async def tokens_act(request: Request) -> Response:
@@ -825,9 +826,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
                 label=_form_text(form, "label", 200), lifetime=_int(_form_text(form, "days", 5)) * 86400.0)
         except MailError as exc:
             return _go("/admin/tokens", error=exc.public_key)
-        return await page(request, "admin/tokens.html", p, tokens=await services.tokens.list(), now=time.time(),
-                          secrets_=await services.secrets.list(), secret=secret, created=token,
-                          domains=[d.name for d in await services.accounts.list_domains() if not d.alias_of])
+        return await tokens_page(request, p, secret, token)
 
     # --- who administers -------------------------------------------------------------------------------
     @app.get("/admin/admins", include_in_schema=False)
@@ -988,6 +987,11 @@ def _type(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return " | ".join(f'"{v}"' for v in schema["enum"])
     return str(schema.get("type", "any")) + (f" ({schema['format']})" if "format" in schema else "")
+
+
+def _optional(text: str, default: int, low: int, high: int) -> int:
+    """A whole number from a form, ``default`` when left empty; anything else is refused (bad_setting)."""
+    return _bounded(text, low, high) if text else default
 
 
 def _bounded(text: str, low: int, high: int) -> int:
