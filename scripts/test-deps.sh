@@ -7,7 +7,7 @@ set -euo pipefail
 
 # Each line: a capability check (a shell command that must succeed), " => ", then the packages that give it.
 # (Cyrus SASL's PLAIN module: without it mbsync falls back to LOGIN; it is only recommended by libsasl2.)
-# (Pigeonhole's sieve-test is the reference our Sieve interpreter is compared with.)
+# (Pigeonhole's sieve-test is the reference our Sieve interpreter is compared with; sieve-connect a ManageSieve peer.)
 # (Chromium drives the web pages' tests through Playwright, never Playwright's own browser download; a CJK
 # font lets its screenshots show the Chinese pages as users see them.)
 CHECKS=(
@@ -31,6 +31,7 @@ CHECKS=(
   "test -x /usr/sbin/clamd => clamav-daemon"
   "test -x /usr/bin/chromium => chromium"
   "command -v sieve-test => dovecot-sieve"
+  "command -v sieve-connect => sieve-connect"
   "test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc => fonts-wqy-microhei"
 )
 

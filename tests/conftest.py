@@ -23,7 +23,7 @@ from dizimail.app.node import Node
 from dizimail.config.loader import load_config
 
 T = TypeVar("T")
-LISTENERS = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "https")
+LISTENERS = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https")
 DOMAIN = "example.test"
 PASSWORD = "secret-password"
 REPO = Path(__file__).resolve().parent.parent

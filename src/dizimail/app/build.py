@@ -41,6 +41,8 @@ from dizimail.services.resolver import make_resolver, make_sync_resolver
 from dizimail.services.route_table import RouteTable
 from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
+from dizimail.services.sieve.deliver import SieveDelivery
+from dizimail.services.sieve.scripts import SieveScripts
 from dizimail.services.submit import Submitter
 from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter
@@ -60,6 +62,7 @@ from dizimail.storage.sqlite.queue import SqliteQueueStore
 from dizimail.storage.sqlite.routing import SqliteRoutingStore
 from dizimail.storage.sqlite.search import SqliteSearchIndex
 from dizimail.storage.sqlite.settings import SqliteDkimKeyStore, SqliteSettingsStore
+from dizimail.storage.sqlite.sieve import SqliteSieveStore
 from dizimail.storage.sqlite.tokens import SqliteGrantStore, SqliteTokenStore
 from dizimail.storage.sqlite.traffic import SqliteTrafficStore
 
@@ -95,6 +98,7 @@ class Services:
     logins: WebLogins
     traffic: TrafficCounter
     profiles: DomainProfiles
+    sieve: SieveScripts
 
 
 @dataclass
@@ -120,6 +124,7 @@ class Stores:
     grants: SqliteGrantStore
     traffic: SqliteTrafficStore
     profiles: SqliteDomainProfileStore
+    sieve: SqliteSieveStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -152,7 +157,8 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         bayes=SqliteBayesStore(db), whitelist=SqliteWhitelistStore(db),
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
                         tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db), grants=SqliteGrantStore(db),
-                        traffic=SqliteTrafficStore(db), profiles=SqliteDomainProfileStore(db))
+                        traffic=SqliteTrafficStore(db), profiles=SqliteDomainProfileStore(db),
+                        sieve=SqliteSieveStore(db))
         services = build_services(config, stores)
         try:
             yield services, stores
@@ -203,6 +209,10 @@ def build_services(config: Config, stores: Stores) -> Services:
                             config.path(held.templates), admin)
     ingest.on_quarantine = quarantine.held
     mailstore = Mailstore(meta, stores.blobs, notifier, stores.search, quota)
+    folders = Folders(meta, notifier)
+    sieve = SieveScripts(stores.sieve)
+    ingest.sieve = SieveDelivery(sieve, folders, hostname)
+    ingest.sieve.submit = submitter.submit
     tokens = TokenService(stores.tokens, accounts)
     routes = RouteTable(stores.routing, meta)
     secrets = Secrets(stores.settings, box)
@@ -213,7 +223,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     ingest.traffic = traffic
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
-                    queue=queue, folders=Folders(meta, notifier),
+                    queue=queue, folders=folders,
                     notifier=notifier, relay=relay, dkim=dkim, policy=policy, submitter=submitter,
                     routes=routes, fetch=fetch, secrets=secrets,
                     access=access, content=content, whitelist=whitelist,
@@ -222,7 +232,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                   quarantine, spam_settings, fetch, secrets, logins,
                                                                   Notices(accounts, submitter, hostname,
                                                                           config.limits.max_recipients), profiles),
-                    logins=logins, traffic=traffic, profiles=profiles)
+                    logins=logins, traffic=traffic, profiles=profiles, sieve=sieve)
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -93,7 +93,7 @@ def render_config(*, hostname: str, role: str, listen: str, port_base: int | Non
     document: dict[str, Any] = {"server": {"role": role, "hostname": hostname, "data_dir": "."}, "listeners": {}}
     for name in SERVICES:
         if port_base is None:
-            port = PORT_OFFSETS[name] if name != "managesieve" else 0
+            port = PORT_OFFSETS[name]
         else:
             port = port_base + PORT_OFFSETS[name]
         document["listeners"][name] = {"address": listen, "port": port}

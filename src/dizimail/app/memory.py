@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger("dizimail.app")
@@ -45,3 +46,13 @@ def trim() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def freeze_startup() -> int:
+    """Move what the start built (modules, services, the web app) out of the collector's sight, once the
+    node is ready: a full collection then walks only what came after. Measured: a thread compiling
+    64 KiB Sieve scripts made full collections of 50-66 ms (they hold the GIL: every session waits)
+    in a process holding 120,000 startup objects; frozen, 1.5 ms. Returns how many were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from dizimail.app import privileges
 from dizimail.app.build import Services, Stores, make_runner, open_node
-from dizimail.app.memory import trim, tune_allocator
+from dizimail.app.memory import freeze_startup, trim, tune_allocator
 from dizimail.app.runner import RunnerProcess
 from dizimail.app.tls import server_context
 from dizimail.app.workers import SmtpWorkers, read_tls
 from dizimail.config.schema import Config
 from dizimail.imap.server import ImapContext, imap_listener
+from dizimail.managesieve.server import SieveContext, managesieve_listener
 from dizimail.net.listener import Listener
 from dizimail.pop3.server import Pop3Context, pop3_listener
 from dizimail.services.cancel import raise_if_cancelling
@@ -30,8 +31,8 @@ log = logging.getLogger("dizimail.app")
 STOP_GRACE = 10.0  # seconds a cancelled background task has to end when the node stops
 
 ROLE_SERVICES = {
-    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "https"),
-    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "https"),
+    "all-in-one": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https"),
+    "inner": ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "managesieve", "https"),
     "gateway": ("smtp", "pop3", "pop3s", "imap", "imaps"),
 }
 
@@ -105,8 +106,12 @@ class Node:
                                                      (config.delivery.concurrency,
                                                       config.delivery.destination_concurrency),
                                                      services.logins, services.traffic,
-                                                     config.server.data_dir, services.profiles), spec.address,
+                                                     config.server.data_dir, services.profiles, services.sieve),
+                                          spec.address,
                                           spec.port, tls, limiter=limiter)
+            elif name == "managesieve":
+                listener = managesieve_listener(SieveContext(config, services.accounts, services.sieve, tls),
+                                                spec.address, spec.port, limiter=limiter)
             elif name in ("imap", "imaps"):
                 listener = imap_listener(imap_ctx, name == "imaps", spec.address, spec.port, limiter=limiter)
             else:
@@ -225,6 +230,7 @@ async def serve(config: Config, config_path: Path | None = None) -> None:
         for listener in node.listeners:
             print(f"listening {listener.name} {listener.host}:{listener.port}", flush=True)
         privileges.become(node.user)
+        log.info("memory.frozen objects=%d", freeze_startup())
         print("ready", flush=True)
         await stop.wait()
     finally:

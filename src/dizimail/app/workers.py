@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dizimail.app.build import open_node
+from dizimail.app.memory import freeze_startup
 from dizimail.app.runner import terminate
 from dizimail.app.tls import server_context
 from dizimail.config.schema import Config
@@ -273,6 +274,7 @@ async def run_worker(config: Config, channel_fd: int, tls_fd: int, slot: int, of
         loop.add_reader(channel_fd, adopt)
         waker = loop.create_task(wake_runner())
         counter = loop.create_task(keep_counting())
+        freeze_startup()  # (app.memory: full collections walk only what sessions make)
         tell(b"ready")
         log.info("smtp.worker.started pid=%d", os.getpid())
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 HIGH_WATER = 1 << 20
@@ -249,6 +250,20 @@ class Connection(asyncio.Protocol):
         self.flush()
         self.transport.pause_reading()
         self.buf.clear()
+
+    async def upgrade(self, go_ahead: bytes, context: ssl.SSLContext, failed: Callable[[Exception], None],
+                      timeout: float = 30.0) -> None:
+        """A server's STARTTLS (SMTP, IMAP, POP3, ManageSieve alike): nothing more read in plaintext, the
+        go-ahead sent, the handshake made; when it fails, ``failed`` hears why and ConnectionClosed ends
+        the session."""
+        self.pause_for_tls()
+        self.write(go_ahead)
+        await self.drain()
+        try:
+            await self.start_tls(context, timeout)
+        except Exception as exc:
+            failed(exc)
+            raise ConnectionClosed() from exc
 
     async def start_tls(self, context: ssl.SSLContext, timeout: float, *, server_side: bool = True,
                         server_hostname: str | None = None) -> None:

@@ -109,14 +109,8 @@ class Pop3Session:
         if self.ctx.tls is None or self.conn.tls is not None:
             self.err("TLS not available" if self.ctx.tls is None else "TLS already active")
             return
-        self.conn.pause_for_tls()
-        self.ok("Begin TLS negotiation")
-        await self.conn.drain()
-        try:
-            await self.conn.start_tls(self.ctx.tls, 30)
-        except Exception as exc:
-            log.info("pop3.tls.failed session=%s ip=%s error=%r", self.sid, self.conn.peer_ip, exc)
-            raise ConnectionClosed() from exc
+        await self.conn.upgrade(b"+OK Begin TLS negotiation\r\n", self.ctx.tls, lambda exc: log.info(
+            "pop3.tls.failed session=%s ip=%s error=%r", self.sid, self.conn.peer_ip, exc))
         self.user = None
 
     async def cmd_user(self, cmd: codec.Command) -> None:

@@ -246,6 +246,13 @@ class AdminActions:
     async def set_name(self, actor: Actor, address: str, name: str) -> None:
         await self._change_user(actor, "user.name", address, lambda a: self.accounts.set_name(a, name))
 
+    async def change_sieve(self, actor: Actor, action: str, address: str, name: str,
+                           change: Callable[[Account], Awaitable[None]]) -> None:
+        """A user's Sieve scripts changed by an administrator (``sieve.put``, ``sieve.activate`` ...)."""
+        account = await self.accounts.get_user(normalize_address(address))
+        await change(account)
+        await self._record(actor, action, account.address, _domain_of(account.address), None, {"script": name})
+
     # --- per-domain settings and self-registration -----------------------------------------------------
     async def change_domain(self, actor: Actor, domain: str, **changes: Any) -> DomainProfile:
         before = await self.profiles.profile(domain)

@@ -44,11 +44,13 @@ from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.report import SpamMarks, SpamRule, authentication_results, tag_subject
 from dizimail.services.policy.verdict import Finding
 from dizimail.services.routing import Kind, Resolution
+from dizimail.services.sieve.deliver import SieveDelivery
 from dizimail.services.traffic import TrafficCounter, domain_of
 
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
 HEAD_LIMIT = 64 * 1024  # what is read of a quarantined message for its subject and From:
+DEFAULT_COPY: list[tuple[str | None, tuple[str, ...]]] = [(None, ())]  # INBOX (or Junk), no flags
 
 
 def new_queue_id() -> str:
@@ -144,6 +146,7 @@ class Ingest:
         self.quarantine_keep = quarantine_keep
         self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
         self.traffic: TrafficCounter | None = None  # mail counted per day and domain (services.traffic)
+        self.sieve: SieveDelivery | None = None  # users' rules at local delivery (services.sieve.deliver)
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -260,6 +263,21 @@ class Ingest:
         return out
 
     async def _store(self, reception: Reception, envelope: Envelope, marks: dict[str, SpamMarks]) -> CommitResult:
+        # Users' rules decide each local copy (services.sieve.deliver) before anything is durable: what
+        # they send away is queued first; a message every recipient discarded is not stored at all.
+        filed: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}
+        if self.sieve is not None and envelope.local:
+            try:
+                filed = await self.sieve.decide(envelope, reception)
+            except BaseException:  # refused by every recipient (ereject), or the store failed: nothing is kept
+                reception.abort()
+                raise
+        if filed and not envelope.remote and not envelope.hold and envelope.fetched is None and all(
+                filed.get(acc.id) == [] for _, acc in envelope.local):
+            reception.abort()
+            log.info("queue.discarded id=%s from=<%s> local=%d", reception.queue_id, envelope.sender,
+                     len(envelope.local))
+            return CommitResult(delivered=(), refused=())
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
         auth = authentication_results(self.hostname, envelope.findings)
@@ -272,10 +290,12 @@ class Ingest:
         # A mailbox too full for the message defers its recipient in the queue (retried as space frees),
         # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
-            LocalDelivery(account_id=acc.id, address=acc.address, mailbox=junk.get(acc.id, "INBOX"),
+            LocalDelivery(account_id=acc.id, address=acc.address, mailbox=box or junk.get(acc.id, "INBOX"),
                           prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace(acc.address),
-                          limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
-            for _rcpt, acc in envelope.local) + tuple(
+                          flags=flags, limit=self.quota.limit(acc),
+                          fallback=self.quota.deferred(acc.address) if i == 0 else None)
+            for _rcpt, acc in envelope.local
+            for i, (box, flags) in enumerate(filed.get(acc.id, DEFAULT_COPY))) + tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox="INBOX",
                           prefix=return_path + f"Delivered-To: {rcpt}\r\n".encode() + trace(rcpt),
                           limit=self.quota.limit(acc), fallback=self.quota.deferred(acc.address))
@@ -291,7 +311,7 @@ class Ingest:
         self.notifier.changed(result.mailboxes)
         if self.traffic is not None:
             stored = set(result.delivered)
-            for delivery in deliveries:
+            for delivery in {d.account_id: d for d in deliveries}.values():  # an account's copies count once
                 if delivery.account_id in stored:
                     self.traffic.count(domain_of(delivery.address), Flow.IN, blob.size)
             if envelope.remote:

@@ -34,10 +34,12 @@ from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
 from dizimail.services.secretbox import Secrets
+from dizimail.services.sieve.scripts import SieveScripts
 from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter, this_month, usage_csv, usage_report
 from dizimail.services.usercsv import export_users_csv
 from dizimail.services.weblogin import WebLogins
+from dizimail.web.api_sieve import sieve_routes
 from dizimail.web.documents import (  # the routes' documents
     ERRORS,
     MAX_INT,
@@ -169,6 +171,7 @@ class WebContext:
     traffic: TrafficCounter
     data_dir: pathlib.Path  # the data directory (its size on the dashboard)
     profiles: DomainProfiles
+    sieve: SieveScripts
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -406,6 +409,9 @@ def make_app(services: WebContext) -> FastAPI:
         normalized = visible_user(who, address)
         await services.admin.remove_user(who.actor, normalized)
         return Response(status_code=204)
+
+    sieve_routes(app, services.sieve, services.admin, principal, visible_user,
+                 lambda address: services.accounts.get_user(address))
 
     # --- aliases --------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/domains/{{domain}}/aliases", response_model=list[AliasOut], tags=["aliases"])

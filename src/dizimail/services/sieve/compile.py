@@ -1,20 +1,26 @@
-"""A Sieve script into our own tree (RFC 5228 §8 grammar, via sievelib's parser), checked when stored:
-what we do not run is refused with its line and column, never found while mail waits."""
+"""A Sieve script into our own tree (RFC 5228 §8 grammar, parsed by ``codec.sieve``), checked when
+stored: each command's and test's arguments against its signature, and what we do not run refused with
+its line and column, never found while mail waits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from sievelib.parser import Parser
+from dizimail.codec.sieve import Argument, Node, Number, SieveSyntaxError, Strings, Tag, parse
 
 MAX_SCRIPT = 64 * 1024  # bytes of a script
-SUPPORTED = frozenset({"fileinto", "envelope", "reject", "ereject", "copy", "imap4flags", "comparator-i;octet",
-                       "comparator-i;ascii-casemap"})
-MATCH_TYPES = frozenset({":is", ":contains", ":matches"})
-ADDRESS_PARTS = frozenset({":all", ":localpart", ":domain"})
-COMPARATORS = frozenset({"i;ascii-casemap", "i;octet"})
-UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+SUPPORTED = frozenset({
+    "fileinto", "envelope", "reject", "ereject", "copy", "imap4flags", "mailbox", "relational", "subaddress",
+    "index", "encoded-character", "variables", "body", "vacation", "vacation-seconds",
+    "comparator-i;octet", "comparator-i;ascii-casemap", "comparator-i;ascii-numeric"})
+COMPARATORS = {"i;ascii-casemap": "", "i;octet": "", "i;ascii-numeric": "comparator-i;ascii-numeric"}
+RELATIONS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
+# tag → the extension it needs ("" none); match types, address parts
+MATCH_TYPES = {":is": "", ":contains": "", ":matches": "", ":value": "relational", ":count": "relational"}
+ADDRESS_PARTS = {":all": "", ":localpart": "", ":domain": "", ":user": "subaddress", ":detail": "subaddress"}
+MODIFIERS = {":lower": 40, ":upper": 40, ":lowerfirst": 30, ":upperfirst": 30, ":quotewildcard": 20,
+             ":length": 10}  # RFC 5229 §4.1: applied from the highest precedence down
+MAX_VARIABLE_NAME = 32
 
 
 class CompileError(ValueError):
@@ -26,156 +32,447 @@ class CompileError(ValueError):
 # --- the tree ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Match:
-    """How a test compares: ``match`` (:is, :contains, :matches) with ``comparator``, against ``keys``."""
+    """How a test compares: ``match`` (:is, :contains, :matches, :value, :count) with ``comparator``,
+    against ``keys``; ``relation`` for :value and :count (RFC 5231)."""
 
     match: str
     comparator: str
     keys: tuple[str, ...]
+    relation: str = ""
 
 
 @dataclass(frozen=True)
 class Test:
-    kind: str  # header, address, envelope, exists, size, allof, anyof, not, true, false
-    names: tuple[str, ...] = ()  # header names, or envelope parts
+    kind: str  # header, address, envelope, exists, size, allof, anyof, not, true, false, body, string
+    names: tuple[str, ...] = ()  # header names, envelope parts, mailboxes, the sources of `string`
     part: str = ":all"  # address part
     how: Match | None = None
     over: bool = False  # size :over (else :under)
     limit: int = 0
     tests: tuple[Test, ...] = ()
+    index: int = 0  # :index (RFC 5260 §6), 0: every occurrence
+    last: bool = False  # :last, counting from the end
+    transform: str = ":text"  # body (RFC 5173 §5): :raw, :content, :text
+    types: tuple[str, ...] = ()  # body :content's types
+
+
+@dataclass(frozen=True)
+class Vacation:
+    """RFC 5230 §4 (and RFC 6131's :seconds)."""
+
+    reason: str
+    period: int  # seconds between two replies to one sender
+    subject: str = ""
+    sender: str = ""  # :from
+    addresses: tuple[str, ...] = ()
+    mime: bool = False
+    handle: str = ""
 
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # if, keep, discard, stop, redirect, fileinto, reject, ereject, setflag, addflag, removeflag
+    kind: str  # if, keep, discard, stop, redirect, fileinto, reject, ereject, setflag, addflag, removeflag, set,
+    # vacation
     branches: tuple[tuple[Test | None, tuple[Command, ...]], ...] = ()  # if: (test or None for else, block)
-    argument: str = ""  # mailbox, address, reason
+    argument: str = ""  # mailbox, address, reason; set: the value
     flags: tuple[str, ...] | None = None  # :flags, or a flag command's list
     copy: bool = False
+    create: bool = False  # fileinto :create (RFC 5490 §3.2)
+    variable: str = ""  # set, and the flag commands' variable (RFC 5232 §3)
+    modifiers: tuple[str, ...] = ()  # set's, in the order they apply
+    vacation: Vacation | None = None
 
 
 @dataclass(frozen=True)
 class Script:
     commands: tuple[Command, ...]
     requires: frozenset[str] = field(default_factory=frozenset)
+    uses: frozenset[str] = field(default_factory=frozenset)  # the tests and commands it has (what to prepare)
+
+    @property
+    def variables(self) -> bool:
+        return "variables" in self.requires
 
 
-# --- sievelib's commands into ours -------------------------------------------------------------------
-def _string(raw: Any) -> str:
-    """A quoted string or a ``text:`` block as sievelib keeps it, to its value (RFC 5228 §2.4.2)."""
-    if not isinstance(raw, str):
-        raise CompileError(f"a string was expected, not {raw!r}")
-    if raw.startswith("text:"):
-        lines = raw.split("\n")[1:]
-        if lines and lines[-1].strip() == ".":
-            lines = lines[:-1]
-        return "\n".join(line[1:] if line.startswith("..") else line for line in lines) + ("\n" if lines else "")
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        out, escaped = [], False
-        for ch in raw[1:-1]:
-            if escaped or ch != "\\":
-                out.append(ch)
-                escaped = False
+# --- arguments against signatures ----------------------------------------------------------------------
+def _fault(message: str, at: Node | Argument) -> CompileError:
+    return CompileError(message, at.line, at.column)
+
+
+class _Args:
+    """A node's arguments read against its signature: ``tags`` (name → what follows it: "" nothing,
+    "string", "strings", "number") and the kinds of the positional arguments that follow the tags."""
+
+    def __init__(self, node: Node, tags: dict[str, str], positional: tuple[str, ...], requires: frozenset[str],
+                 needs: dict[str, str] | None = None, exclusive: tuple[frozenset[str], ...] = ()) -> None:
+        self.node = node
+        self.tags: dict[str, Argument | None] = {}
+        values: list[Argument] = []
+        args = node.arguments
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if not isinstance(arg, Tag):
+                values.append(arg)
+                i += 1
+                continue
+            if values:
+                raise _fault(f"the tag {arg.name} must come before {node.name}'s other arguments", arg)
+            if arg.name not in tags:
+                raise _fault(f"{node.name} has no tag {arg.name}", arg)
+            extension = (needs or {}).get(arg.name, "")
+            if extension and extension not in requires:
+                raise _fault(f"{arg.name} needs the {extension} extension (require \"{extension}\")", arg)
+            if arg.name in self.tags:
+                raise _fault(f"the tag {arg.name} is given twice", arg)
+            for group in exclusive:
+                if arg.name in group and group & set(self.tags):
+                    raise _fault(f"{arg.name} cannot be used with {' '.join(sorted(group & set(self.tags)))}", arg)
+            kind = tags[arg.name]
+            if kind:
+                if i + 1 >= len(args) or isinstance(args[i + 1], Tag):
+                    raise _fault(f"the tag {arg.name} needs a {kind.rstrip('s')} after it", arg)
+                self.tags[arg.name] = _checked(args[i + 1], kind, f"{arg.name}'s argument")
+                i += 2
             else:
-                escaped = True
-        return "".join(out)
-    return raw
+                self.tags[arg.name] = None
+                i += 1
+        if len(values) != len(positional):
+            raise _fault(f"{node.name} takes {len(positional)} argument{'s' if len(positional) != 1 else ''} "
+                         f"after its tags, not {len(values)}", node)
+        self.values = [_checked(v, kind, f"{node.name}'s argument") for v, kind in zip(values, positional, strict=True)]
+
+    def string(self, tag: str, default: str = "") -> str:
+        arg = self.tags.get(tag)
+        return arg.values[0] if isinstance(arg, Strings) else default
+
+    def strings(self, tag: str) -> tuple[str, ...]:
+        arg = self.tags.get(tag)
+        return arg.values if isinstance(arg, Strings) else ()
+
+    def number(self, tag: str) -> int | None:
+        arg = self.tags.get(tag)
+        return arg.value if isinstance(arg, Number) else None
 
 
-def _strings(raw: Any) -> tuple[str, ...]:
-    return tuple(_string(x) for x in raw) if isinstance(raw, list) else (_string(raw),)
+def _checked(arg: Argument, kind: str, what: str) -> Argument:
+    if kind == "number" and not isinstance(arg, Number):
+        raise _fault(f"{what} must be a number", arg)
+    if kind in ("string", "strings") and not isinstance(arg, Strings):
+        raise _fault(f"{what} must be a string" + (" list" if kind == "strings" else ""), arg)
+    if kind == "string" and isinstance(arg, Strings) and (arg.listed and len(arg.values) != 1):
+        raise _fault(f"{what} must be one string, not a list", arg)
+    return arg
 
 
-def _number(raw: str) -> int:
-    raw = str(raw).strip()
-    scale = UNITS.get(raw[-1:].upper(), 1)
-    digits = raw[:-1] if scale != 1 else raw
-    if not digits.isdigit():
-        raise CompileError(f"a number was expected, not {raw!r}")
-    return int(digits) * scale
+_MATCH_TAGS = {":is": "", ":contains": "", ":matches": "", ":value": "string", ":count": "string",
+               ":comparator": "string"}
+_INDEX_TAGS = {":index": "number", ":last": ""}
+_PART_TAGS = dict.fromkeys(ADDRESS_PARTS, "")
+_NEEDS = {**{k: v for k, v in MATCH_TYPES.items() if v}, **{k: v for k, v in ADDRESS_PARTS.items() if v},
+          ":index": "index", ":last": "index"}
+_EXCLUSIVE = (frozenset(MATCH_TYPES), frozenset(ADDRESS_PARTS))
 
 
-def _match(node: Any) -> Match:
-    args = node.arguments
-    match = args.get("match-type", ":is")
-    if match not in MATCH_TYPES:
-        raise CompileError(f"the match type {match} is not supported")
-    comparator = _string(node.extra_arguments.get("comparator", '"i;ascii-casemap"'))
-    if comparator not in COMPARATORS:
-        raise CompileError(f"the comparator {comparator} is not supported")
-    return Match(match, comparator, _strings(args["key-list"]))
+class _Compiler:
+    def __init__(self, requires: frozenset[str]) -> None:
+        self.requires = requires
+        self.uses: set[str] = set()
+        self.variables = "variables" in requires
+        self.encoded = "encoded-character" in requires
+
+    def need(self, extension: str, node: Node) -> None:
+        if extension not in self.requires:
+            raise _fault(f"{node.name} needs the {extension} extension (require \"{extension}\")", node)
+
+    def args(self, node: Node, tags: dict[str, str], positional: tuple[str, ...],
+             exclusive: tuple[frozenset[str], ...] = _EXCLUSIVE) -> _Args:
+        return _Args(node, tags, positional, self.requires, _NEEDS, exclusive)
+
+    def match(self, a: _Args, keys: Strings) -> Match:
+        match = next((t for t in a.tags if t in MATCH_TYPES), ":is")
+        relation = ""
+        if match in (":value", ":count"):
+            relation = a.string(match).lower()
+            if relation not in RELATIONS:
+                raise _fault(f"{match} takes one of {', '.join(sorted(RELATIONS))}, not {relation!r}", a.node)
+        comparator = a.string(":comparator", "i;ascii-casemap").lower()
+        if comparator not in COMPARATORS:
+            raise _fault(f"the comparator {comparator} is not supported", a.node)
+        if COMPARATORS[comparator] and COMPARATORS[comparator] not in self.requires:
+            raise _fault(f"the comparator {comparator} must be required (require \"{COMPARATORS[comparator]}\")",
+                         a.node)
+        if comparator == "i;ascii-numeric" and match in (":contains", ":matches"):
+            raise _fault(f"the comparator i;ascii-numeric cannot do {match}", a.node)
+        return Match(match, comparator, keys.values, relation)
+
+    def index(self, a: _Args) -> tuple[int, bool]:
+        index = a.number(":index")
+        if ":last" in a.tags and index is None:
+            raise _fault(":last needs :index", a.node)
+        if index is not None and index < 1:
+            raise _fault(":index counts from 1", a.node)
+        return index or 0, ":last" in a.tags
+
+    def test(self, node: Node) -> Test:
+        kind = node.name
+        self.uses.add(kind)
+        if kind in ("allof", "anyof", "not"):
+            if node.arguments:
+                raise _fault(f"{kind} takes tests only", node)
+            if kind == "not" and (len(node.tests) != 1 or node.tests_listed):
+                raise _fault("not takes one test", node)
+            if kind != "not" and not node.tests_listed:
+                raise _fault(f"{kind} takes a list of tests in parentheses", node)
+            return Test(kind, tests=tuple(self.test(t) for t in node.tests))
+        if node.tests:
+            raise _fault(f"{kind} takes no test", node)
+        if kind in ("true", "false"):
+            self.args(node, {}, ())
+            return Test(kind)
+        if kind == "exists":
+            a = self.args(node, {}, ("strings",))
+            return Test(kind, names=self._list(a.values[0]))
+        if kind == "size":
+            a = self.args(node, {":over": "", ":under": ""}, ("number",))
+            if len(a.tags) != 1:
+                raise _fault("size takes :over or :under", node)
+            return Test(kind, over=":over" in a.tags, limit=a.values[0].value)  # type: ignore[union-attr]
+        if kind == "header":
+            a = self.args(node, {**_MATCH_TAGS, **_INDEX_TAGS}, ("strings", "strings"))
+            index, last = self.index(a)
+            return Test(kind, names=self._list(a.values[0]), how=self.match(a, self._keys(a.values[1])),
+                        index=index, last=last)
+        if kind in ("address", "envelope"):
+            if kind == "envelope":
+                self.need("envelope", node)
+            a = self.args(node, {**_MATCH_TAGS, **_PART_TAGS, **(_INDEX_TAGS if kind == "address" else {})},
+                          ("strings", "strings"))
+            index, last = self.index(a)
+            part = next((t for t in a.tags if t in ADDRESS_PARTS), ":all")
+            names = self._list(a.values[0])
+            if kind == "envelope":
+                wrong = [n for n in names if n.lower() not in ("from", "to")]
+                if wrong:
+                    raise _fault(f"envelope knows \"from\" and \"to\", not {wrong[0]!r}", node)
+            return Test(kind, names=names, part=part, how=self.match(a, self._keys(a.values[1])), index=index,
+                        last=last)
+        if kind == "body":
+            self.need("body", node)
+            a = self.args(node, {**_MATCH_TAGS, ":raw": "", ":content": "strings", ":text": ""}, ("strings",),
+                          (frozenset(MATCH_TYPES), frozenset({":raw", ":content", ":text"})))
+            transform = next((t for t in a.tags if t in (":raw", ":content", ":text")), ":text")
+            return Test(kind, how=self.match(a, self._keys(a.values[0])), transform=transform,
+                        types=tuple(t.lower() for t in a.strings(":content")))
+        if kind == "string":
+            self.need("variables", node)
+            a = self.args(node, _MATCH_TAGS, ("strings", "strings"))
+            return Test(kind, names=self._list(a.values[0]), how=self.match(a, self._keys(a.values[1])))
+        if kind == "hasflag":  # RFC 5232 §4
+            self.need("imap4flags", node)
+            count = len([x for x in node.arguments if not isinstance(x, Tag)])
+            a = self.args(node, _MATCH_TAGS, ("strings", "strings") if count == 2 else ("strings",))
+            if count == 2:
+                self.need("variables", node)
+            names = tuple(self._variable_name(v, node) for v in self._list(a.values[0])) if count == 2 else ()
+            return Test(kind, names=names, how=self.match(a, self._keys(a.values[-1])))
+        if kind == "mailboxexists":
+            self.need("mailbox", node)
+            a = self.args(node, {}, ("strings",))
+            return Test(kind, names=self._list(a.values[0]))
+        raise _fault(f"the test {kind} is not supported", node)
+
+    def _list(self, arg: Argument) -> tuple[str, ...]:
+        assert isinstance(arg, Strings)
+        return tuple(self.text(v, arg) for v in arg.values)
+
+    def _keys(self, arg: Argument) -> Strings:
+        assert isinstance(arg, Strings)
+        return Strings(self._list(arg), arg.listed, arg.line, arg.column)
+
+    def text(self, value: str, at: Argument | Node) -> str:
+        """encoded-character (RFC 5228 §2.4.2.4) is read here, once; variables are expanded when run."""
+        return _decode_characters(value, at) if self.encoded and "${" in value else value
+
+    def one(self, a: _Args, i: int) -> str:
+        arg = a.values[i]
+        assert isinstance(arg, Strings)
+        if arg.listed and len(arg.values) != 1:
+            raise _fault(f"{a.node.name} takes one string here, not a list", arg)
+        return self.text(arg.values[0], arg)
+
+    def block(self, nodes: list[Node]) -> tuple[Command, ...]:
+        out: list[Command] = []
+        for node in nodes:
+            kind = node.name
+            if kind == "require":
+                raise _fault("require must come before every other command", node)
+            if kind in ("if", "elsif", "else"):
+                if node.block is None:
+                    raise _fault(f"{kind} needs a block", node)
+                if node.arguments or (kind == "else") != (not node.tests) or len(node.tests) > 1 or node.tests_listed:
+                    raise _fault(f"{kind} takes " + ("no test" if kind == "else" else "one test"), node)
+                branch = (self.test(node.tests[0]) if kind != "else" else None, self.block(node.block))
+                if kind == "if":
+                    out.append(Command("if", branches=(branch,)))
+                    continue
+                if not out or out[-1].kind != "if" or out[-1].branches[-1][0] is None:
+                    raise _fault(f"{kind} without an if before it", node)
+                out[-1] = Command("if", branches=(*out[-1].branches, branch))
+                continue
+            if node.block is not None:
+                raise _fault(f"{kind} takes no block", node)
+            if node.tests:
+                raise _fault(f"{kind} takes no test", node)
+            out.append(self.command(node))
+        return tuple(out)
+
+    def command(self, node: Node) -> Command:
+        kind = node.name
+        self.uses.add(kind)
+        if kind in ("stop", "discard"):
+            self.args(node, {}, ())
+            return Command(kind)
+        if kind == "keep":
+            a = self.args(node, self._flag_tags(), ())
+            return Command(kind, flags=self._flags(a))
+        if kind == "redirect":
+            a = self.args(node, {":copy": ""}, ("string",))
+            self._copy(a)
+            return Command(kind, argument=self.one(a, 0), copy=":copy" in a.tags)
+        if kind == "fileinto":
+            self.need("fileinto", node)
+            a = self.args(node, {":copy": "", ":create": "", **self._flag_tags()}, ("string",))
+            self._copy(a)
+            if ":create" in a.tags:
+                self.need("mailbox", node)
+            return Command(kind, argument=self.one(a, 0), flags=self._flags(a), copy=":copy" in a.tags,
+                           create=":create" in a.tags)
+        if kind in ("reject", "ereject"):
+            self.need(kind, node)
+            a = self.args(node, {}, ("string",))
+            return Command(kind, argument=self.one(a, 0))
+        if kind in ("setflag", "addflag", "removeflag"):
+            self.need("imap4flags", node)
+            count = len(node.arguments)
+            a = self.args(node, {}, ("string", "strings") if count == 2 else ("strings",))
+            variable = ""
+            if count == 2:
+                self.need("variables", node)
+                variable = self._variable_name(self.one(a, 0), node)
+            flags = a.values[-1]
+            assert isinstance(flags, Strings)
+            return Command(kind, flags=self._list(flags), variable=variable)
+        if kind == "set":
+            self.need("variables", node)
+            a = self.args(node, dict.fromkeys(MODIFIERS, ""), ("string", "string"), ())
+            name = self._variable_name(self.one(a, 0), node)
+            modifiers = tuple(sorted((t for t in a.tags), key=lambda t: -MODIFIERS[t]))
+            if len({MODIFIERS[m] for m in modifiers}) != len(modifiers):
+                raise _fault("set takes at most one modifier of each precedence", node)
+            return Command(kind, argument=self.one(a, 1), variable=name, modifiers=modifiers)
+        if kind == "vacation":
+            return self.vacation(node)
+        raise _fault(f"the command {kind} is not supported", node)
+
+    def vacation(self, node: Node) -> Command:
+        self.need("vacation", node)
+        a = self.args(node, {":days": "number", ":seconds": "number", ":subject": "string", ":from": "string",
+                             ":addresses": "strings", ":mime": "", ":handle": "string"}, ("string",),
+                      (frozenset({":days", ":seconds"}),))
+        if ":seconds" in a.tags:
+            self.need("vacation-seconds", node)
+        days, seconds = a.number(":days"), a.number(":seconds")
+        # RFC 5230 §4.1: 7 days by default; we keep replies at least a day apart and at most 30 days
+        # (RFC 6131 §2: :seconds 0 is allowed by the RFC; we do not, a reply per message is a flood).
+        period = seconds if seconds is not None else (days if days is not None else 7) * 86400
+        period = min(max(period, 86400 if seconds is None else 3600), 30 * 86400)
+        tags = a.tags
+        addresses = tags.get(":addresses")
+        return Command("vacation", vacation=Vacation(
+            reason=self.one(a, 0), period=period, subject=self.text(a.string(":subject"), node),
+            sender=self.text(a.string(":from"), node),
+            addresses=self._list(addresses) if isinstance(addresses, Strings) else (),
+            mime=":mime" in tags, handle=self.text(a.string(":handle"), node)))
+
+    def _flag_tags(self) -> dict[str, str]:
+        return {":flags": "strings"} if "imap4flags" in self.requires else {}
+
+    def _flags(self, a: _Args) -> tuple[str, ...] | None:
+        arg = a.tags.get(":flags")
+        return self._list(arg) if isinstance(arg, Strings) else None
+
+    def _copy(self, a: _Args) -> None:
+        if ":copy" in a.tags:
+            self.need("copy", a.node)
+
+    @staticmethod
+    def _variable_name(name: str, node: Node) -> str:
+        """RFC 5229 §3: an identifier, compared without case."""
+        if (not name or len(name) > MAX_VARIABLE_NAME or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_"))
+                or not all(c.isascii() and (c.isalnum() or c == "_") for c in name)):
+            raise _fault(f"{name[:MAX_VARIABLE_NAME]!r} is not a variable name", node)
+        return name.lower()
 
 
-def _test(node: Any) -> Test:
-    kind, args = node.name, node.arguments
-    if kind in ("true", "false"):
-        return Test(kind)
-    if kind == "not":
-        return Test(kind, tests=(_test(args["test"]),))
-    if kind in ("allof", "anyof"):
-        return Test(kind, tests=tuple(_test(t) for t in args["tests"]))
-    if kind == "exists":
-        return Test(kind, names=_strings(args["header-names"]))
-    if kind == "size":
-        return Test(kind, over=args["comparator"] == ":over", limit=_number(args["limit"]))
-    if kind == "header":
-        return Test(kind, names=_strings(args["header-names"]), how=_match(node))
-    if kind in ("address", "envelope"):
-        part = args.get("address-part", ":all")
-        if part not in ADDRESS_PARTS:
-            raise CompileError(f"the address part {part} is not supported")
-        return Test(kind, names=_strings(args["header-list"]), part=part, how=_match(node))
-    raise CompileError(f"the test {kind} is not supported")
-
-
-def _block(nodes: list[Any]) -> tuple[Command, ...]:
-    out: list[Command] = []
-    for node in nodes:
-        kind, args = node.name, node.arguments
-        if kind == "require":
-            continue
-        if kind == "if":
-            out.append(Command("if", branches=((_test(args["test"]), _block(node.children)),)))
-        elif kind in ("elsif", "else"):
-            if not out or out[-1].kind != "if" or out[-1].branches[-1][0] is None:
-                raise CompileError(f"{kind} without an if before it")
-            branch = (_test(args["test"]) if kind == "elsif" else None, _block(node.children))
-            out[-1] = Command("if", branches=(*out[-1].branches, branch))
-        elif kind in ("keep", "discard", "stop"):
-            flags = _strings(node.extra_arguments["flags"]) if "flags" in args else None
-            out.append(Command(kind, flags=flags))
-        elif kind == "redirect":
-            out.append(Command(kind, argument=_string(args["address"]), copy="copy" in args))
-        elif kind == "fileinto":
-            flags = _strings(node.extra_arguments["flags"]) if "flags" in args else None
-            out.append(Command(kind, argument=_string(args["mailbox"]), flags=flags, copy="copy" in args))
-        elif kind in ("reject", "ereject"):
-            out.append(Command(kind, argument=_string(args["text"])))
-        elif kind in ("setflag", "addflag", "removeflag"):
-            if "variablename" in args:
-                raise CompileError(f"{kind} with a variable needs the variables extension, not supported yet")
-            out.append(Command(kind, flags=_strings(args["list-of-flags"])))
-        else:
-            raise CompileError(f"the command {kind} is not supported")
-    return tuple(out)
+def _decode_characters(value: str, at: Argument | Node) -> str:
+    """``${hex:…}`` and ``${unicode:…}`` (RFC 5228 §2.4.2.4) into the characters they name; anything else
+    that looks like one stays as it is, as the RFC says."""
+    out: list[str] = []
+    i = 0
+    while True:
+        start = value.find("${", i)
+        if start < 0:
+            out.append(value[i:])
+            return "".join(out)
+        end = value.find("}", start)
+        if end < 0:
+            out.append(value[i:])
+            return "".join(out)
+        out.append(value[i:start])
+        body = value[start + 2:end]
+        kind, colon, rest = body.partition(":")
+        words = rest.split()
+        decoded: str | None = None
+        if colon and kind.lower() in ("hex", "unicode") and words and all(
+                w and len(w) <= 8 and all(c in "0123456789abcdefABCDEF" for c in w) for w in words):
+            if kind.lower() == "hex":
+                try:
+                    decoded = bytes(int(w, 16) for w in words if int(w, 16) < 256).decode("utf-8")
+                except (UnicodeDecodeError, ValueError):
+                    decoded = None
+                if decoded is not None and any(int(w, 16) > 255 for w in words):
+                    decoded = None
+            else:
+                points = [int(w, 16) for w in words]
+                if any(p > 0x10FFFF or 0xD800 <= p <= 0xDFFF for p in points):
+                    raise _fault("${unicode:…} names a character that cannot exist", at)
+                decoded = "".join(chr(p) for p in points)
+        out.append(decoded if decoded is not None else value[start:end + 1])
+        i = end + 1
 
 
 def compile_script(text: str) -> Script:
-    """The script's tree; raises CompileError (with line and column where the parser knows them)."""
+    """The script's tree; raises CompileError (with the line and column of the fault)."""
     if len(text.encode()) > MAX_SCRIPT:
         raise CompileError(f"the script is larger than {MAX_SCRIPT} bytes")
-    parser = Parser()
-    if not parser.parse(text.replace("\r\n", "\n")):
-        line, column = (parser.error_pos[:2] if getattr(parser, "error_pos", None) else (0, 0))
-        reason = str(getattr(parser, "error", "syntax error")).split(": ", 1)[-1]
-        raise CompileError(reason, line, column)
-    requires: set[str] = set()
-    for node in parser.result:
-        if node.name == "require":
-            requires.update(_strings(node.arguments["capabilities"]))
-    unsupported = sorted(requires - SUPPORTED)
-    if unsupported:
-        raise CompileError(f"the extension {unsupported[0]} is not supported yet")
     try:
-        return Script(_block(parser.result), frozenset(requires))
-    except KeyError as exc:
-        raise CompileError(f"an argument is missing: {exc.args[0]}") from None
+        nodes = parse(text.replace("\r\n", "\n"))
+    except SieveSyntaxError as exc:
+        raise CompileError(exc.reason, exc.line, exc.column) from None
+    requires: set[str] = set()
+    at = 0
+    while at < len(nodes) and nodes[at].name == "require":
+        node = nodes[at]
+        if node.tests or node.block is not None or len(node.arguments) != 1 or not isinstance(node.arguments[0], Strings):
+            raise _fault("require takes one string list", node)
+        for name in node.arguments[0].values:
+            if name not in SUPPORTED:
+                raise _fault(f"the extension {name} is not supported", node)
+            requires.add(name)
+        at += 1
+    if "vacation-seconds" in requires:
+        requires.add("vacation")
+    compiler = _Compiler(frozenset(requires))
+    commands = compiler.block(nodes[at:])
+    return Script(commands, frozenset(requires), frozenset(compiler.uses))

@@ -1,21 +1,28 @@
 """Running a compiled Sieve script against one message (RFC 5228 §2.10): the actions, and whether the
 implicit keep still stores the message in INBOX.
 
-Every comparison costs at most the text's length times the key's (``:matches`` runs as a set of
-states over the pattern, never backtracking), so a hostile header cannot make a rule slow; the script
-is the user's own and its size is bounded when stored."""
+Every comparison is linear in its text times its key (``match.py``); variables are bounded in number and
+length (as Pigeonhole's defaults), actions and redirects too: a script that passes a limit keeps the
+message in INBOX and says why. The script is the user's own and its size is bounded when stored."""
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass, field
-from email.header import decode_header
 from email.utils import getaddresses
 
 from dizimail.services.sieve.compile import Command, Match, Script, Test
+from dizimail.services.sieve.match import captures, compare, fold
+from dizimail.services.sieve.message import Message, decoded
+
+__all__ = ["Message", "Outcome", "Store", "VacationReply", "run", "run_message"]
 
 MAX_ACTIONS = 32  # as Pigeonhole's sieve_max_actions
 MAX_REDIRECTS = 4  # as Pigeonhole's sieve_max_redirects
+MAX_VARIABLES = 255  # as Pigeonhole's sieve_variables_max_scope_size
+MAX_VALUE = 4096  # characters of a variable, as Pigeonhole's sieve_variables_max_variable_size
+SUBADDRESS = "+"  # the separator of user and detail (RFC 5233)
+MAX_CPU = 2.0  # seconds of processor time a script may take on one message (Pigeonhole: sieve_max_cpu_time)
 
 
 class RuntimeFailure(Exception):
@@ -26,6 +33,20 @@ class RuntimeFailure(Exception):
 class Store:
     mailbox: str
     flags: frozenset[str] = frozenset()
+    create: bool = False  # fileinto :create (RFC 5490 §3.2)
+
+
+@dataclass(frozen=True)
+class VacationReply:
+    """What the script's vacation asks for (RFC 5230); delivery decides whether it is sent."""
+
+    reason: str
+    period: int
+    subject: str = ""
+    sender: str = ""
+    addresses: tuple[str, ...] = ()
+    mime: bool = False
+    handle: str = ""
 
 
 @dataclass
@@ -37,237 +58,277 @@ class Outcome:
     ereject: bool = False
     implicit_keep: bool = True
     keep_flags: frozenset[str] = frozenset()  # the flags of the implicit keep
+    vacation: VacationReply | None = None
     error: str = ""  # set when the script failed: only the implicit keep applies
 
 
-@dataclass(frozen=True)
-class Message:
-    """What a script reads of a message: envelope, header fields (name lower-cased → raw values in
-    order), size in octets."""
-
-    sender: str
-    recipient: str
-    headers: dict[str, list[str]]
-    size: int
-
-    @classmethod
-    def parse(cls, raw: bytes, sender: str, recipient: str) -> Message:
-        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace")
-        fields: dict[str, list[str]] = {}
-        name = None
-        for line in head.replace("\r\n", "\n").split("\n"):
-            if line[:1] in (" ", "\t") and name is not None:
-                fields[name][-1] += " " + line.strip()
-            elif ":" in line:
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                fields.setdefault(name, []).append(value.strip())
-        return cls(sender, recipient, fields, len(raw))
-
-
-_ENCODED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=")
-_BETWEEN_WORDS = re.compile(r"(\?=)[ \t]+(?==\?)")
-
-
-def _decoded(value: str) -> str:
-    """RFC 2047 encoded words decoded, the rest (raw UTF-8 included) kept as it is; the white space
-    between two encoded words goes (RFC 2047 §6.2)."""
-    if "=?" not in value:
-        return value
-
-    def word(m: re.Match[str]) -> str:
-        try:
-            return "".join(part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
-                           for part, charset in decode_header(m.group(0)))
-        except (ValueError, LookupError):
-            return m.group(0)
-    return _ENCODED_WORD.sub(word, _BETWEEN_WORDS.sub(r"\1", value))
-
-
-def _fold(text: str, comparator: str) -> str:
-    """i;ascii-casemap folds ASCII letters only (RFC 4790 §9.2)."""
-    if comparator == "i;octet":
-        return text
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
-def _glob(pattern: str) -> list[str]:
-    """``*`` any run, ``?`` one character, ``\\`` makes the next one literal (RFC 5228 §2.7.1)."""
-    tokens, escaped = [], False
-    for ch in pattern:
-        if escaped:
-            tokens.append("\\" + ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "*" and tokens and tokens[-1] == "*":
-            continue
-        else:
-            tokens.append(ch)
-    if escaped:  # a backslash at the end stands for itself
-        tokens.append("\\\\")
-    return tokens
-
-
-def _matches(text: str, pattern: str) -> bool:
-    tokens = _glob(pattern)
-    end = len(tokens)
-
-    def close(states: set[int]) -> set[int]:
-        for i in sorted(states):
-            j = i
-            while j < end and tokens[j] == "*":
-                j += 1
-                states.add(j)
-        return states
-    states = close({0})
-    for ch in text:
-        following: set[int] = set()
-        for i in states:
-            if i == end:
-                continue
-            token = tokens[i]
-            if token == "*":
-                following.add(i)
-            elif token == "?" or token == ch or (len(token) == 2 and token[0] == "\\" and token[1] == ch):
-                following.add(i + 1)
-        if not following:
-            return False
-        states = close(following)
-    return end in states
-
-
-def _compare(value: str, how: Match) -> bool:
-    folded = _fold(value, how.comparator)
-    for key in how.keys:
-        k = _fold(key, how.comparator)
-        if how.match == ":is" and folded == k:
-            return True
-        if how.match == ":contains" and k in folded:
-            return True
-        if how.match == ":matches" and _matches(folded, k):
-            return True
-    return False
-
-
 def _part(address: str, part: str) -> str | None:
+    """An address part (RFC 5228 §2.7.4, RFC 5233); None where there is none."""
     if part == ":all":
         return address
     if "@" not in address:
-        return None if part == ":domain" else address
-    local, _, domain = address.rpartition("@")
-    return local if part == ":localpart" else domain
+        local, domain = address, None
+    else:
+        local, _, domain = address.rpartition("@")
+    if part == ":domain":
+        return domain
+    if part == ":localpart":
+        return local
+    user, separator, detail = local.partition(SUBADDRESS)
+    if part == ":user":
+        return user
+    return detail if separator else None
+
+
+def _normal_flag(flag: str) -> str:
+    return flag.lower() if flag.startswith("\\") else flag
 
 
 class _Run:
-    def __init__(self, message: Message) -> None:
+    def __init__(self, script: Script, message: Message) -> None:
         self.message = message
         self.out = Outcome()
         self.flags: set[str] = set()
         self.actions = 0
+        self.expanding = script.variables
+        self.variables: dict[str, str] = {}
+        self.matched: list[str] = []  # ${0} … ${9} of the last :matches that succeeded (RFC 5229 §3.2)
+        self.deadline = time.thread_time() + MAX_CPU  # the script runs in a worker thread of its own
+
+    def tick(self) -> None:
+        if time.thread_time() > self.deadline:
+            raise RuntimeFailure(f"the script took more than {MAX_CPU:g} s of processor time")
+
+    # --- variables (RFC 5229) ------------------------------------------------------------------------
+    def x(self, text: str) -> str:
+        """``text`` with its variable references expanded, once (a value is never expanded again)."""
+        if not self.expanding or "${" not in text:
+            return text
+        out: list[str] = []
+        i = 0
+        while True:
+            start = text.find("${", i)
+            end = text.find("}", start + 2) if start >= 0 else -1
+            if start < 0 or end < 0:
+                out.append(text[i:])
+                return "".join(out)
+            name = text[start + 2:end]
+            value = self._value(name)
+            if value is None:  # not a reference: kept as written, and the search goes on after "${"
+                out.append(text[i:start + 2])
+                i = start + 2
+                continue
+            out.append(text[i:start])
+            out.append(value)
+            i = end + 1
+
+    def _value(self, name: str) -> str | None:
+        if name.isdigit() and name.isascii():
+            n = int(name)
+            return self.matched[n] if n < len(self.matched) else ""
+        if name and (name[0].isalpha() or name[0] == "_") and name.isascii() and all(
+                c.isalnum() or c == "_" for c in name):
+            return self.variables.get(name.lower(), "")
+        return None
+
+    def xs(self, texts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.x(t) for t in texts) if self.expanding else texts
+
+    def assign(self, name: str, value: str) -> None:
+        if name not in self.variables and len(self.variables) >= MAX_VARIABLES:
+            raise RuntimeFailure(f"more than {MAX_VARIABLES} variables")
+        self.variables[name] = value[:MAX_VALUE]
+
+    # --- tests ---------------------------------------------------------------------------------------
+    def compare(self, values: list[str], how: Match, *, expanded: bool = False) -> bool:
+        keys = how.keys if expanded else self.xs(how.keys)
+        if how.match == ":count":
+            count = str(len(values))
+            return any(compare(count, key, Match(":value", how.comparator, (), how.relation)) for key in keys)
+        for value in values:
+            for key in keys:
+                self.tick()
+                if compare(value, key, how, self.tick):
+                    if how.match == ":matches" and self.expanding:
+                        found = captures(fold(value, how.comparator), fold(key, how.comparator), value, self.tick)
+                        if found is not None:
+                            self.matched = found
+                    return True
+        return False
+
+    def headers(self, names: tuple[str, ...], index: int, last: bool) -> list[str]:
+        out: list[str] = []
+        for name in self.xs(names):
+            out += self.message.headers.get(name.lower(), [])
+        if index:  # counted over the fields of all the names, in the order they are named (as Pigeonhole)
+            position = len(out) - index if last else index - 1
+            out = [out[position]] if 0 <= position < len(out) else []
+        return out
 
     def test(self, t: Test) -> bool:
         m = self.message
-        if t.kind in ("true", "false"):
-            return t.kind == "true"
-        if t.kind == "not":
+        kind = t.kind
+        if kind in ("true", "false"):
+            return kind == "true"
+        if kind == "not":
             return not self.test(t.tests[0])
-        if t.kind == "allof":
+        if kind == "allof":
             return all(self.test(x) for x in t.tests)
-        if t.kind == "anyof":
+        if kind == "anyof":
             return any(self.test(x) for x in t.tests)
-        if t.kind == "exists":
-            return all(name.lower() in m.headers for name in t.names)
-        if t.kind == "size":
+        if kind == "exists":
+            return all(name.lower() in m.headers for name in self.xs(t.names))
+        if kind == "size":
             return m.size > t.limit if t.over else m.size < t.limit
+        if kind == "mailboxexists":
+            return all(name in m.mailboxes or name.upper() == "INBOX" for name in self.xs(t.names))
         assert t.how is not None
-        if t.kind == "header":
-            return any(_compare(_decoded(v), t.how) for name in t.names for v in m.headers.get(name.lower(), ()))
-        if t.kind == "envelope":
-            values = [{"from": m.sender, "to": m.recipient}.get(name.lower()) for name in t.names]
+        if kind == "header":
+            return self.compare([decoded(v) for v in self.headers(t.names, t.index, t.last)], t.how)
+        if kind == "hasflag":
+            held = {f for name in t.names for f in self.variables.get(name, "").split()} if t.names else self.flags
+            keys = Match(t.how.match, t.how.comparator, tuple(k for key in self.xs(t.how.keys) for k in key.split()),
+                         t.how.relation)
+            return self.compare(sorted(held), keys, expanded=True)
+        if kind == "string":
+            return self.compare([v for v in self.xs(t.names)], t.how)
+        if kind == "body":
+            return self.compare(m.body(t.transform, t.types), t.how)
+        if kind == "envelope":
+            values = [{"from": m.sender, "to": m.recipient}.get(name.lower()) for name in self.xs(t.names)]
             parts = [_part(v, t.part) for v in values if v is not None]
-            return any(p is not None and _compare(p, t.how) for p in parts)
+            if t.how.match == ":count":  # the addresses, whether or not they have the part (RFC 5231 §4.2)
+                return self.compare([""] * len(parts), t.how)
+            return self.compare([p for p in parts if p is not None], t.how)
         addresses: list[str] = []
-        for name in t.names:
-            for value in m.headers.get(name.lower(), ()):
-                found = [a for _n, a in getaddresses([value]) if a]
-                if found:
-                    addresses += found
-                elif t.part == ":all":  # not an address (a group, a typo): :all compares the text as it is
-                    addresses.append(value.strip())  # (RFC 5228 §2.7.4; so does Pigeonhole)
-        return any((p := _part(a, t.part)) is not None and _compare(p, t.how) for a in addresses)
+        for value in self.headers(t.names, t.index, t.last):
+            found = [a for _n, a in getaddresses([value]) if a]
+            if found:
+                addresses += found
+            elif t.part == ":all":  # not an address (a group, a typo): :all compares the text as it is
+                addresses.append(value.strip())  # (RFC 5228 §2.7.4; so does Pigeonhole)
+        parts = [_part(a, t.part) for a in addresses]
+        if t.how.match == ":count":
+            return self.compare([""] * len(parts), t.how)
+        return self.compare([p for p in parts if p is not None], t.how)
 
+    # --- actions -------------------------------------------------------------------------------------
     def act(self) -> None:
         self.actions += 1
         if self.actions > MAX_ACTIONS:
             raise RuntimeFailure(f"more than {MAX_ACTIONS} actions")
 
-    def store(self, mailbox: str, flags: tuple[str, ...] | None) -> bool:
+    def flag_set(self, values: tuple[str, ...]) -> set[str]:
+        return {f for value in self.xs(values) for f in value.split()}
+
+    def store(self, mailbox: str, flags: tuple[str, ...] | None, create: bool = False) -> bool:
         """False when the mailbox was stored into already: once only, with the latest flags, and the
         earlier action's effect on the implicit keep stays (as Pigeonhole merges duplicates)."""
         self.act()
-        chosen = frozenset(f.lower() if f.startswith("\\") else f for f in (flags if flags is not None
-                                                                             else self.flags))
+        listed = self.flags if flags is None else self.flag_set(flags)  # RFC 5232 §3
+        chosen = frozenset(_normal_flag(f) for f in listed)
         for i, earlier in enumerate(self.out.stores):
             if earlier.mailbox == mailbox:
-                self.out.stores[i] = Store(mailbox, chosen)
+                self.out.stores[i] = Store(mailbox, chosen, create or earlier.create)
                 return False
-        self.out.stores.append(Store(mailbox, chosen))
+        self.out.stores.append(Store(mailbox, chosen, create))
         return True
 
     def block(self, commands: tuple[Command, ...]) -> bool:
         """False once ``stop`` ran."""
         for c in commands:
-            if c.kind == "if":
+            kind = c.kind
+            if kind == "if":
                 for test, body in c.branches:
                     if test is None or self.test(test):
                         if not self.block(body):
                             return False
                         break
-            elif c.kind == "stop":
+            elif kind == "stop":
                 return False
-            elif c.kind == "keep":
+            elif kind == "keep":
                 if self.store("INBOX", c.flags):
                     self.out.implicit_keep = False
-            elif c.kind == "discard":
+            elif kind == "discard":
                 self.out.discarded = True
                 self.out.implicit_keep = False
-            elif c.kind == "fileinto":
-                if self.store(c.argument, c.flags) and not c.copy:
+            elif kind == "fileinto":
+                if self.store(self.x(c.argument), c.flags, c.create) and not c.copy:
                     self.out.implicit_keep = False
-            elif c.kind == "redirect":
+            elif kind == "redirect":
                 self.act()
                 if len(self.out.redirects) >= MAX_REDIRECTS:
                     raise RuntimeFailure(f"more than {MAX_REDIRECTS} redirects")
-                if c.argument not in self.out.redirects:
-                    self.out.redirects.append(c.argument)
+                target = self.x(c.argument)
+                if target not in self.out.redirects:
+                    self.out.redirects.append(target)
                     if not c.copy:
                         self.out.implicit_keep = False
-            elif c.kind in ("reject", "ereject"):
+            elif kind in ("reject", "ereject"):
                 self.act()
-                self.out.reject, self.out.ereject = c.argument, c.kind == "ereject"
+                self.out.reject, self.out.ereject = self.x(c.argument), kind == "ereject"
                 self.out.implicit_keep = False
-            elif c.kind in ("setflag", "addflag", "removeflag"):
-                flags = {f for value in (c.flags or ()) for f in value.split()}
-                if c.kind == "setflag":
-                    self.flags = flags
-                elif c.kind == "addflag":
-                    self.flags |= flags
-                else:
-                    self.flags -= flags
+            elif kind in ("setflag", "addflag", "removeflag"):
+                self.flag(c)
+            elif kind == "set":
+                self.assign(c.variable, _modified(self.x(c.argument), c.modifiers))
+            elif kind == "vacation":
+                self.vacation(c)
         return True
+
+    def flag(self, c: Command) -> None:
+        flags = self.flag_set(c.flags or ())
+        if c.variable:  # RFC 5232 §3: the flags kept in a variable
+            held = set(self.variables.get(c.variable, "").split())
+            held = flags if c.kind == "setflag" else held | flags if c.kind == "addflag" else held - flags
+            self.assign(c.variable, " ".join(sorted(held)))
+        elif c.kind == "setflag":
+            self.flags = flags
+        elif c.kind == "addflag":
+            self.flags |= flags
+        else:
+            self.flags -= flags
+
+    def vacation(self, c: Command) -> None:
+        v = c.vacation
+        assert v is not None
+        if self.out.vacation is not None:
+            raise RuntimeFailure("more than one vacation action")  # RFC 5230 §4.7
+        self.act()
+        self.out.vacation = VacationReply(self.x(v.reason), v.period, self.x(v.subject), self.x(v.sender),
+                                          self.xs(v.addresses), v.mime, self.x(v.handle))
+
+
+def _modified(value: str, modifiers: tuple[str, ...]) -> str:
+    """RFC 5229 §4.1, the modifiers already in their order of precedence."""
+    for m in modifiers:
+        if m == ":lower":
+            value = value.lower()
+        elif m == ":upper":
+            value = value.upper()
+        elif m == ":lowerfirst":
+            value = value[:1].lower() + value[1:]
+        elif m == ":upperfirst":
+            value = value[:1].upper() + value[1:]
+        elif m == ":quotewildcard":
+            value = "".join("\\" + ch if ch in "*?\\" else ch for ch in value)
+        elif m == ":length":
+            value = str(len(value))
+    return value
 
 
 def run(script: Script, raw: bytes, sender: str, recipient: str) -> Outcome:
-    """The actions ``script`` takes on the message ``raw`` delivered from ``sender`` to ``recipient``.
-    A failing script keeps the message in INBOX and says why (``error``); nothing is lost."""
-    state = _Run(Message.parse(raw, sender, recipient))
+    """The actions ``script`` takes on the message ``raw`` delivered from ``sender`` to ``recipient``."""
+    return run_message(script, Message.parse(raw, sender, recipient))
+
+
+def run_message(script: Script, message: Message) -> Outcome:
+    """The actions ``script`` takes on ``message``. A failing script keeps the message in INBOX and says
+    why (``error``); nothing is lost."""
+    state = _Run(script, message)
     try:
         state.block(script.commands)
     except RuntimeFailure as exc:
         return Outcome(error=str(exc))
-    state.out.keep_flags = frozenset(f.lower() if f.startswith("\\") else f for f in state.flags)
+    state.out.keep_flags = frozenset(_normal_flag(f) for f in state.flags)
     return state.out
