@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import json
 import poplib
+import re
 import smtplib
 import socket
 import threading
@@ -238,3 +239,11 @@ def busy(*loops: Callable[[], None]) -> Iterator[None]:
         stop.set()
         for w in workers:
             w.join(60)
+
+
+def auth_results(message: bytes) -> str:
+    """A delivered message's Authentication-Results header (RFC 8601), unfolded."""
+    head = message.split(b"\r\n\r\n", 1)[0].decode()
+    match = re.search(r"^Authentication-Results: ([^\r\n]*(?:\r\n\t[^\r\n]*)*)", head, re.M)
+    assert match, head
+    return re.sub(r"\r\n\t", " ", match.group(1))

@@ -14,6 +14,7 @@ from typing import BinaryIO
 import pytest
 
 from conftest import ServerThread, start_server
+from helpers import auth_results as full_auth_results
 from helpers import connect, fetch_all, greeting, transaction
 from peers import PTR, TXT, A, DnsmasqPeer, free_dns_port
 
@@ -56,10 +57,7 @@ def auth_results(message: bytes) -> str:
 
 
 def _auth_results(message: bytes) -> str:
-    head = message.split(b"\r\n\r\n", 1)[0].decode()
-    match = re.search(r"^Authentication-Results: ([^\r\n]*(?:\r\n\t[^\r\n]*)*)", head, re.M)
-    assert match, head
-    return re.sub(r"\r\n\t", " ", match.group(1))
+    return full_auth_results(message)
 
 
 def test_a_confirmed_client_with_spf_pass(node):

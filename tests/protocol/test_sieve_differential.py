@@ -41,6 +41,8 @@ MESSAGES = {
     "large": (b"From: big@partner.test\r\nTo: sales@example.test\r\nSubject: attachment\r\n\r\n"
               + b"x" * 3000 + b"\r\n"),
     "headerless": b"\r\nno header at all\r\n",
+    "dated": b"From: a@b.test\r\nTo: sales@example.test\r\nSubject: hi\r\nDate: Tue, 1 Dec 2026 10:15:30 +0800\r\n"
+             b"Resent-Date: 2 Jan 2027 23:59:59 -0330\r\n\r\nbody\r\n",
     "subaddress-multipart": (
         b"From: Alice <alice+sales@partner.test>\r\nTo: sales+news@example.test, Bob <bob@example.test>\r\n"
         b"Cc: c1@x.test, c2@y.test\r\nSubject: [acme-users] [fwd] version 1.0 is out\r\nX-Count: 42\r\n"
@@ -130,6 +132,21 @@ SCRIPTS = {
     "vacation": 'require ["vacation"]; if header :contains "subject" "report" { vacation :days 3 :subject "away" '
                 'text:\nI am away.\n.\n; }',
     "vacation-default": 'require ["vacation", "fileinto"]; vacation "back monday"; fileinto "Seen";',
+    "date": 'require ["date", "fileinto", "relational", "variables", "index"]; '
+            'if date :is "date" "year" "2026" { fileinto "y2026"; } '
+            'if date :originalzone :is "date" "hour" "10" { fileinto "h10-orig"; } '
+            'if date :zone "+0000" :value "ge" "date" "hour" "02" { fileinto "h02-utc"; } '
+            'if date :matches "date" "iso8601" "*" { fileinto "iso-${0}"; } '
+            'if date :matches "date" "std11" "*" { fileinto "std-${0}"; } '
+            'if date :matches "date" "julian" "*" { fileinto "jul-${0}"; } '
+            'if date :matches "date" "weekday" "*" { fileinto "wd-${0}"; } '
+            'if date :originalzone :matches "date" "zone" "*" { fileinto "oz-${0}"; } '
+            'if date :matches "date" "time" "*" { fileinto "t-${0}"; } '
+            'if date :matches "x-none" "year" "*" { fileinto "missing"; } '
+            'if date :matches "subject" "year" "*" { fileinto "bad"; } '
+            'if date :zone "+0530" :matches "resent-date" "iso8601" "*" { fileinto "ist-${0}"; } '
+            'if date :originalzone :matches "resent-date" "std11" "*" { fileinto "nst-${0}"; } '
+            'if currentdate :value "ge" "year" "2026" { fileinto "now"; }',
     "mailboxexists": 'require ["fileinto", "mailbox"]; if mailboxexists "INBOX" { fileinto "Yes"; } '
                      'if mailboxexists "Nope" { fileinto "No"; }',
     "flags-variable": 'require ["fileinto", "imap4flags", "variables"]; setflag "f" "\\\\Seen"; '
@@ -254,7 +271,7 @@ def _index(draw) -> str:
 
 @st.composite
 def conditions(draw, depth: int = 0):
-    kinds = ["header", "address", "envelope", "exists", "size", "true", "false", "body", "string"]
+    kinds = ["header", "address", "envelope", "exists", "size", "true", "false", "body", "string", "date"]
     if depth < 2:
         kinds += ["not", "allof", "anyof"]
     kind = draw(st.sampled_from(kinds))
@@ -273,6 +290,13 @@ def conditions(draw, depth: int = 0):
     if kind == "body":
         transform = draw(st.sampled_from(["", " :raw", " :text", ' :content "text"', ' :content "text/html"']))
         return f"body{transform} {_how(draw)} {keys}"
+    if kind == "date":
+        zone = draw(st.sampled_from(["", " :originalzone", ' :zone "+0800"', ' :zone "-0330"']))
+        part = draw(st.sampled_from(["year", "month", "day", "date", "hour", "weekday", "zone", "time", "julian"]))
+        keys = _list(draw(st.lists(st.sampled_from(["2026", "12", "01", "2026-12-01", "02", "2", "+0800", "*",
+                                                    "0?:*", "61375"]), min_size=1, max_size=2)))
+        return f"date{zone} {_how(draw)} {_quoted(draw(st.sampled_from(['date', 'resent-date', 'subject'])))} " \
+               f"{_quoted(part)} {keys}"
     if kind == "string":
         source = _list(draw(st.lists(st.sampled_from(["${v}", "${1}", "${0}", "x${2}y", "report"]), min_size=1,
                                      max_size=2)))
@@ -312,7 +336,7 @@ def actions(draw) -> str:
 @st.composite
 def scripts(draw) -> str:
     lines = ['require ["fileinto", "envelope", "copy", "imap4flags", "comparator-i;octet", "relational", '
-             '"comparator-i;ascii-numeric", "subaddress", "index", "variables", "body"];']
+             '"comparator-i;ascii-numeric", "subaddress", "index", "variables", "body", "date"];']
     for _ in range(draw(st.integers(1, 4))):
         if draw(st.booleans()):
             body = " ".join(draw(st.lists(actions(), min_size=1, max_size=3)))

@@ -3,6 +3,7 @@ limits that keep a script's faults from losing mail, and ``:matches`` against a 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -24,7 +25,8 @@ def test_a_syntax_error_names_its_line_and_column():
 
 @pytest.mark.parametrize("script, why", [
     ('fileinto "x";', "fileinto"),  # used without its require
-    ('require "include"; include "other";', "include"),  # not supported yet: refused when stored
+    ('require "foreverypoint"; keep;', "foreverypoint"),  # an extension we do not have: refused when stored
+    ('require "date"; if date "date" "century" "21" { keep; }', "date part"),
     ('require "vacation"; vacation :days "x" "away";', "number"),
     ('require "fileinto"; fileinto :copy "x";', "copy"),  # a tag whose extension was not required
     ('if header :is :is "subject" "x" { keep; }', "twice"),
@@ -127,3 +129,81 @@ def test_grammar_limits_and_places():
     with pytest.raises(CompileError) as caught:
         compile_script("/* a comment that never ends\nkeep;")
     assert "comment" in str(caught.value)
+
+
+def test_include_runs_the_users_other_scripts_with_their_own_variables_and_shared_globals():
+    library = {
+        "lists": compile_script('require ["fileinto", "include", "variables"];\nglobal "folder";\n'
+                                'set "local" "only here";\nif header :contains "subject" "hello" '
+                                '{ fileinto "${folder}"; return; }\nfileinto "never";\n'),
+        "twice": compile_script('require ["imap4flags"];\naddflag "seen-once";\n'),
+    }
+    main = compile_script('require ["include", "variables", "fileinto"];\nglobal "folder";\nset "folder" "Lists";\n'
+                          'include :personal "lists";\ninclude :once "twice";\ninclude :once "twice";\n'
+                          'include :optional "absent";\nfileinto "after-${local}";\n')
+    outcome = run(main, MAIL, "a@b.test", "c@d.test", library)
+    assert [s.mailbox for s in outcome.stores] == ["Lists", "after-"]
+    assert outcome.keep_flags == frozenset({"seen-once"}) and not outcome.error  # flags are one for all scripts
+    missing = compile_script('require "include";\ninclude "absent";\n')
+    assert "absent" in run(missing, MAIL, "a@b.test", "c@d.test", {}).error
+    loop = {"self": compile_script('require "include";\ninclude "self";\n')}
+    assert "deep" in run(loop["self"], MAIL, "a@b.test", "c@d.test", loop).error
+    with pytest.raises(CompileError):
+        compile_script('require "include";\ninclude :global "x";\n')
+
+
+def test_duplicate_asks_the_memory_once_per_message_id():
+    remembered: dict[str, int] = {}
+
+    def seen(key: str, seconds: int, last: bool) -> bool:
+        remembered[key] = remembered.get(key, 0) + 1
+        return remembered[key] > 1
+    script = compile_script('require ["duplicate", "fileinto"];\nif duplicate { fileinto "Dups"; }\n')
+    message = MAIL.replace(b"\r\n\r\n", b"\r\nMessage-ID: <1@b.test>\r\n\r\n")
+    assert run(script, message, "a@b.test", "c@d.test", None, seen).stores == []
+    assert [s.mailbox for s in run(script, message, "a@b.test", "c@d.test", None, seen).stores] == ["Dups"]
+    assert run(script, MAIL, "a@b.test", "c@d.test", None, seen).stores == []  # no Message-ID: never a duplicate
+    tracked = compile_script('require ["duplicate"];\nif duplicate :uniqueid "x" :handle "h" :seconds 60 :last '
+                             '{ discard; }\n')
+    run(tracked, MAIL, "a@b.test", "c@d.test", None, seen)
+    assert run(tracked, MAIL, "a@b.test", "c@d.test", None, seen).discarded
+
+
+def test_spamtest_and_virustest_read_the_verdicts():
+    from dizimail.services.sieve.interpret import run_message
+    from dizimail.services.sieve.message import Message
+    script = compile_script('require ["spamtest", "spamtestplus", "virustest", "fileinto", "relational", '
+                            '"comparator-i;ascii-numeric"];\n'
+                            'if spamtest :value "ge" :comparator "i;ascii-numeric" "7" { fileinto "Junk"; }\n'
+                            'if spamtest :percent :value "eq" :comparator "i;ascii-numeric" "65" { addflag "x"; }\n'
+                            'if virustest :value "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unscanned"; }\n'
+                            'if spamtest :is "0" { fileinto "Unjudged"; }\n'.replace('addflag "x"', 'keep'))
+    judged = Message.parse(MAIL, "a@b.test", "c@d.test", spam_score=6.5, virus_scanned=True)
+    assert [s.mailbox for s in run_message(script, judged).stores] == ["Junk", "INBOX"]
+    plain = Message.parse(MAIL, "a@b.test", "c@d.test")
+    assert [s.mailbox for s in run_message(script, plain).stores] == ["Unscanned", "Unjudged"]
+
+
+def test_settings_generate_a_script_that_compiles_and_hostile_text_stays_text():
+    from dizimail.model.errors import InvalidInput
+    from dizimail.services.sieve.rules import checked, generate
+    rules = checked({"vacation": {"text": 'away "\\" }; discard; {\n', "subject": "休假", "start": "2026-12-01",
+                                  "end": "2026-12-31", "addresses": ["Me@Example.test"], "days": 3},
+                     "forwarding": {"targets": ["a@far.test", "b@far.test"], "keep": False},
+                     "filters": [{"field": "from", "op": "contains", "value": '"; discard; "', "action": "fileinto",
+                                  "folder": "供应商/报价"},
+                                 {"field": "to", "op": "is", "value": "list@x.test", "action": "seen"}]})
+    script = compile_script(generate(rules, True))
+    assert {"vacation", "redirect", "discard", "include", "fileinto"} <= script.uses
+    outcome = run(script, MAIL, "a@b.test", "c@d.test", {})
+    assert outcome.redirects == ["a@far.test", "b@far.test"] and outcome.discarded and not outcome.stores
+    assert checked(json.loads(rules.to_json())) == rules
+    for bad in ({"vacation": {"text": ""}}, {"vacation": {"text": "x", "days": 0}},
+                {"vacation": {"text": "x", "start": "2026-13-01"}}, {"forwarding": {"targets": ["not an address"]}},
+                {"forwarding": {"targets": [f"a{i}@x.test" for i in range(5)]}},
+                {"filters": [{"field": "body", "op": "contains", "value": "x", "action": "discard"}]},
+                {"filters": [{"field": "from", "op": "contains", "value": "x", "action": "fileinto"}]},
+                {"filters": [{"field": "from", "op": "contains", "value": "a\nb", "action": "discard"}]},
+                {"unknown": 1}, []):
+        with pytest.raises(InvalidInput):
+            checked(bad)

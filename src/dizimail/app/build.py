@@ -43,6 +43,7 @@ from dizimail.services.routing import Router
 from dizimail.services.secretbox import SecretBox, Secrets
 from dizimail.services.sieve.deliver import SieveDelivery
 from dizimail.services.sieve.scripts import SieveScripts
+from dizimail.services.srs import SenderRewriter
 from dizimail.services.submit import Submitter
 from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter
@@ -164,6 +165,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
             yield services, stores
         finally:
             await services.traffic.close()  # counts still in memory (a worker's, a runner's, the node's)
+            services.sieve.close()
     finally:
         db.close()
 
@@ -213,6 +215,15 @@ def build_services(config: Config, stores: Stores) -> Services:
     sieve = SieveScripts(stores.sieve)
     ingest.sieve = SieveDelivery(sieve, folders, hostname)
     ingest.sieve.submit = submitter.submit
+    srs = SenderRewriter(box.derive("srs"))
+    router.srs = srs
+
+    async def rewrite(sender: str, domain: str) -> str:
+        """Forwarded mail of a sender from elsewhere leaves with an SRS address of the forwarding domain."""
+        if not sender or await router.is_ours(sender.rpartition("@")[2].lower()):
+            return sender
+        return srs.forward(sender, domain)
+    ingest.sieve.rewrite = rewrite
     tokens = TokenService(stores.tokens, accounts)
     routes = RouteTable(stores.routing, meta)
     secrets = Secrets(stores.settings, box)

@@ -3,6 +3,7 @@ ManageSieve (RFC 5804), on the same service; changes go to the audit log."""
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from dizimail.app.build import Services
 from dizimail.cli.common import ConfigOpt, app, cli_actor, console, fail, run
 from dizimail.cli.output import JsonOpt, print_json, print_table
 from dizimail.model.types import Account
+from dizimail.services.sieve.rules import MailRules, checked, generate
 
 sieve_app = typer.Typer(help="Users' Sieve scripts (mail rules).", no_args_is_help=True)
 app.add_typer(sieve_app, name="sieve")
@@ -115,3 +117,72 @@ def rename(user: UserArg, old: NameArg, new: Annotated[str, typer.Argument(help=
         await s.admin.change_sieve(cli_actor(), "sieve.rename", user, f"{old} -> {new}", change)
     run(config, job)
     console.print(f"renamed {old} to {new}")
+
+
+# --- what users set without writing Sieve (services.sieve.rules) ---------------------------------------------
+@sieve_app.command("rules")
+def rules(user: UserArg,
+          set_file: Annotated[Path | None, typer.Option("--set", help="replace them with this JSON file ({} clears)")] = None,
+          script: Annotated[bool, typer.Option("--script", help="print the Sieve they generate")] = False,
+          config: ConfigOpt = None) -> None:
+    """The user's vacation, forwarding and filters (JSON: docs/sieve.md), or the script they make."""
+    data = None
+    if set_file is not None:
+        try:
+            data = json.loads(_read(set_file))
+        except ValueError as exc:
+            fail(f"{set_file}: not JSON: {exc}", 2)
+
+    async def job(s: Services) -> MailRules:
+        account = await s.accounts.get_user(user)
+        if data is not None:
+            chosen = checked(data)
+
+            async def change(account: Account) -> None:
+                await s.sieve.set_rules(account.id, chosen)
+            await s.admin.change_sieve(cli_actor(), "sieve.rules", user, "rules", change)
+        return await s.sieve.rules(account.id)
+    current = run(config, job)
+    sys.stdout.write(generate(current, True) if script else current.to_json() + "\n")
+
+
+@sieve_app.command("vacation")
+def vacation(user: UserArg,
+             text: Annotated[str, typer.Option("--text", help="the reply's text")] = "",
+             subject: Annotated[str, typer.Option("--subject", help="the reply's subject")] = "",
+             start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")] = "",
+             end: Annotated[str, typer.Option("--until", help="last day, YYYY-MM-DD")] = "",
+             days: Annotated[int, typer.Option("--days", help="one reply per sender per this many days")] = 1,
+             addresses: Annotated[list[str] | None, typer.Option("--address", help="another address of the user")] = None,
+             off: Annotated[bool, typer.Option("--off", help="turn the vacation reply off")] = False,
+             config: ConfigOpt = None) -> None:
+    """Set (or turn off) the user's vacation reply; it never answers lists, bulk or automatic mail."""
+    if not off and not text:
+        fail("give the reply with --text, or --off", 2)
+    setting = None if off else {"text": text, "subject": subject, "start": start, "end": end, "days": days,
+                                "addresses": addresses or []}
+    _change_rules(user, "vacation", setting, config)
+    console.print("vacation reply off" if off else "vacation reply set")
+
+
+@sieve_app.command("forward")
+def forward(user: UserArg,
+            targets: Annotated[list[str] | None, typer.Argument(help="where to send the user's mail on")] = None,
+            no_keep: Annotated[bool, typer.Option("--no-keep", help="keep no copy here")] = False,
+            off: Annotated[bool, typer.Option("--off", help="stop forwarding")] = False,
+            config: ConfigOpt = None) -> None:
+    """Forward the user's mail (with SRS for other domains' senders), keeping a copy or not."""
+    if not off and not targets:
+        fail("give the addresses to forward to, or --off", 2)
+    _change_rules(user, "forwarding", None if off else {"targets": targets, "keep": not no_keep}, config)
+    console.print("forwarding off" if off else f"forwarding to {', '.join(targets or [])}")
+
+
+def _change_rules(user: str, part: str, value: Any, config: Path | None) -> None:
+    async def job(s: Services) -> None:
+        async def change(account: Account) -> None:
+            current = json.loads((await s.sieve.rules(account.id)).to_json())
+            current[part] = value
+            await s.sieve.set_rules(account.id, checked(current))
+        await s.admin.change_sieve(cli_actor(), f"sieve.{part}", user, part, change)
+    run(config, job)

@@ -135,6 +135,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "too_many_requests": {"en": "Too many requests; try again later", "zh_CN": "申请过多，请稍后再试"},
     "address_taken": {"en": "That address is taken or already asked for", "zh_CN": "该地址已被占用或已有人申请"},
     "unknown_registration": {"en": "No such request", "zh_CN": "没有该申请"},
+    "bad_rule": {"en": "Invalid mail rule setting", "zh_CN": "邮件规则设置无效"},
     "sieve_invalid": {"en": "The Sieve script has an error", "zh_CN": "Sieve 脚本有错误"},
     "sieve_quota": {"en": "No room for the script", "zh_CN": "脚本空间不足"},
     "sieve_no_script": {"en": "No such script", "zh_CN": "没有该脚本"},

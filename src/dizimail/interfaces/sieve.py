@@ -29,7 +29,16 @@ class SieveStore(Protocol):
 
     async def script_text(self, script_id: int) -> str | None: ...
 
-    async def reply_due(self, account_id: int, key: str, until: float, now: float) -> bool:
-        """Whether a vacation reply keyed ``key`` may go now (RFC 5230 §4.2): True, and the next one waits
-        until ``until``, when none went since the last period ended; False otherwise. Atomic: two
-        deliveries at once send one reply."""
+    async def remember(self, account_id: int, key: str, until: float, now: float, refresh: bool) -> bool:
+        """Whether ``key`` was remembered for the account and not expired at ``now``; it is remembered
+        until ``until`` from now on if it was not (or always, with ``refresh``). Atomic: of two deliveries
+        at once, one finds the other's (one vacation reply, one duplicate)."""
+
+    async def get_rules(self, account_id: int) -> str | None:
+        """The account's settings (JSON, services.sieve.rules), None when it has none."""
+
+    async def put_rules(self, account_id: int, rules: str | None) -> None:
+        """Store the settings; None removes them."""
+
+    async def rules_for(self, account_ids: list[int]) -> dict[int, str]:
+        """The settings of each account that has some: what local delivery runs before the user's script."""

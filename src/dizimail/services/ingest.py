@@ -268,7 +268,7 @@ class Ingest:
         filed: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}
         if self.sieve is not None and envelope.local:
             try:
-                filed = await self.sieve.decide(envelope, reception)
+                filed = await self.sieve.decide(envelope, reception, marks)
             except BaseException:  # refused by every recipient (ereject), or the store failed: nothing is kept
                 reception.abort()
                 raise

@@ -10,6 +10,7 @@ from enum import StrEnum
 from dizimail.interfaces import MetaStore, RoutingStore
 from dizimail.model.outbound import Route
 from dizimail.model.types import ACTIVE, Account
+from dizimail.services.srs import SenderRewriter
 from dizimail.util.idn import unicode_address
 
 MAX_ALIAS_DEPTH = 8
@@ -43,6 +44,7 @@ class Router:
     def __init__(self, meta: MetaStore, routing: RoutingStore | None = None) -> None:
         self.meta = meta
         self.routing = routing
+        self.srs: SenderRewriter | None = None  # our SRS addresses lead back to their authors
 
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
@@ -94,6 +96,9 @@ class Router:
             return Kind.LOCAL
         alias = info.alias
         if alias is None:
+            original = self.srs.reverse(address) if depth == 0 and self.srs is not None else None
+            if original is not None:  # a bounce of mail a user's rules sent on (services.srs): to its author
+                return await self._expand(original, result, seen, depth + 1)
             return Kind.UNKNOWN if depth == 0 else Kind.LOCAL
         for target in alias.targets:
             await self._expand(target, result, seen, depth + 1)

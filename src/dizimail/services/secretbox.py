@@ -12,6 +12,9 @@ config's plaintext ``delivery.smarthost_password``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from cryptography.fernet import Fernet, InvalidToken
 
 from dizimail.interfaces import SettingsStore
@@ -31,6 +34,12 @@ class SecretError(MailError):
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, label: str) -> bytes:
+        """A key of its own for ``label`` (HMAC-SHA256 of the master key): one master key, many uses, none
+        of them able to open the others' (the SRS addresses' guard is one)."""
+        return hmac.new(self._key, b"dizimail/" + label.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def sealed(stored: str) -> bool:

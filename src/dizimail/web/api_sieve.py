@@ -4,6 +4,7 @@ A user reaches its own scripts; an admin every user's, a domain admin its domain
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import Field
 from dizimail.model.types import Account
 from dizimail.services.admin import AdminActions
 from dizimail.services.sieve.compile import MAX_SCRIPT
+from dizimail.services.sieve.rules import checked
 from dizimail.services.sieve.scripts import MAX_NAME, ScriptRefused, SieveScripts, check_name
 from dizimail.web.documents import Strict
 
@@ -115,6 +117,22 @@ def sieve_routes(app: FastAPI, scripts: SieveScripts, admin: AdminActions, princ
         """Make a script the active one (``name``: null turns the user's rules off)."""
         await change(who, "sieve.activate", address, body.name or "", lambda a: scripts.activate(a.id, body.name))
         return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/users/{{address}}/rules", tags=["sieve"],
+             responses={200: {"description": "vacation, forwarding, filters (docs/sieve.md)"}})
+    async def get_rules(address: str, who: Any = asking) -> Any:
+        """What the user set without writing Sieve: vacation, forwarding, filters."""
+        account = await account_of(visible_user(who, address))
+        return json.loads((await scripts.rules(account.id)).to_json())
+
+    @app.put(f"{PREFIX}/users/{{address}}/rules", tags=["sieve"],
+             responses={200: {"description": "the settings as stored"}})
+    async def put_rules(address: str, body: dict[str, Any], who: Any = asking) -> Any:
+        """Replace the settings (``{}`` clears them); they run before the user's own script."""
+        chosen = checked(body)
+        await change(who, "sieve.rules", address, "rules", lambda a: scripts.set_rules(a.id, chosen))
+        account = await account_of(visible_user(who, address))
+        return json.loads((await scripts.rules(account.id)).to_json())
 
     @app.post(f"{PREFIX}/sieve/check", response_model=SieveChecked, tags=["sieve"],
               responses={422: {"model": SieveChecked, "description": "The script does not compile: where and why"}})

@@ -11,7 +11,8 @@ from dizimail.codec.sieve import Argument, Node, Number, SieveSyntaxError, Strin
 MAX_SCRIPT = 64 * 1024  # bytes of a script
 SUPPORTED = frozenset({
     "fileinto", "envelope", "reject", "ereject", "copy", "imap4flags", "mailbox", "relational", "subaddress",
-    "index", "encoded-character", "variables", "body", "vacation", "vacation-seconds",
+    "index", "encoded-character", "variables", "body", "vacation", "vacation-seconds", "date", "duplicate",
+    "include", "spamtest", "spamtestplus", "virustest",
     "comparator-i;octet", "comparator-i;ascii-casemap", "comparator-i;ascii-numeric"})
 COMPARATORS = {"i;ascii-casemap": "", "i;octet": "", "i;ascii-numeric": "comparator-i;ascii-numeric"}
 RELATIONS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
@@ -21,6 +22,10 @@ ADDRESS_PARTS = {":all": "", ":localpart": "", ":domain": "", ":user": "subaddre
 MODIFIERS = {":lower": 40, ":upper": 40, ":lowerfirst": 30, ":upperfirst": 30, ":quotewildcard": 20,
              ":length": 10}  # RFC 5229 §4.1: applied from the highest precedence down
 MAX_VARIABLE_NAME = 32
+DATE_PARTS = frozenset({"year", "month", "day", "date", "julian", "hour", "minute", "second", "time", "iso8601",
+                        "std11", "zone", "weekday"})  # RFC 5260 §4.2
+DUPLICATE_PERIOD = 12 * 3600  # seconds a duplicate is remembered by default (Pigeonhole's default)
+MAX_DUPLICATE_PERIOD = 7 * 86400
 
 
 class CompileError(ValueError):
@@ -52,8 +57,13 @@ class Test:
     tests: tuple[Test, ...] = ()
     index: int = 0  # :index (RFC 5260 §6), 0: every occurrence
     last: bool = False  # :last, counting from the end
-    transform: str = ":text"  # body (RFC 5173 §5): :raw, :content, :text
+    transform: str = ":text"  # body (RFC 5173 §5): :raw, :content, :text; spamtest: :percent
     types: tuple[str, ...] = ()  # body :content's types
+    zone: str | None = None  # date, currentdate (RFC 5260): "+hhmm", "" the original zone, None the local one
+    date_part: str = ""
+    handle: str = ""  # duplicate (RFC 7352): :handle
+    uniqueid: str | None = None  # duplicate :uniqueid (else the value of ``names[0]``, Message-ID by default)
+    seconds: int = 0  # duplicate :seconds
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class Command:
     variable: str = ""  # set, and the flag commands' variable (RFC 5232 §3)
     modifiers: tuple[str, ...] = ()  # set's, in the order they apply
     vacation: Vacation | None = None
+    once: bool = False  # include :once (RFC 6609 §3.2)
+    optional: bool = False  # include :optional
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Script:
     commands: tuple[Command, ...]
     requires: frozenset[str] = field(default_factory=frozenset)
     uses: frozenset[str] = field(default_factory=frozenset)  # the tests and commands it has (what to prepare)
+    includes: frozenset[str] = field(default_factory=frozenset)  # the personal scripts it includes
 
     @property
     def variables(self) -> bool:
@@ -178,6 +191,7 @@ class _Compiler:
     def __init__(self, requires: frozenset[str]) -> None:
         self.requires = requires
         self.uses: set[str] = set()
+        self.includes: set[str] = set()
         self.variables = "variables" in requires
         self.encoded = "encoded-character" in requires
 
@@ -186,8 +200,8 @@ class _Compiler:
             raise _fault(f"{node.name} needs the {extension} extension (require \"{extension}\")", node)
 
     def args(self, node: Node, tags: dict[str, str], positional: tuple[str, ...],
-             exclusive: tuple[frozenset[str], ...] = _EXCLUSIVE) -> _Args:
-        return _Args(node, tags, positional, self.requires, _NEEDS, exclusive)
+             exclusive: tuple[frozenset[str], ...] = _EXCLUSIVE, needs: dict[str, str] = _NEEDS) -> _Args:
+        return _Args(node, tags, positional, self.requires, needs, exclusive)
 
     def match(self, a: _Args, keys: Strings) -> Match:
         match = next((t for t in a.tags if t in MATCH_TYPES), ":is")
@@ -276,6 +290,44 @@ class _Compiler:
                 self.need("variables", node)
             names = tuple(self._variable_name(v, node) for v in self._list(a.values[0])) if count == 2 else ()
             return Test(kind, names=names, how=self.match(a, self._keys(a.values[-1])))
+        if kind in ("date", "currentdate"):
+            self.need("date", node)
+            tags = {**_MATCH_TAGS, ":zone": "string", ":originalzone": "", **(_INDEX_TAGS if kind == "date" else {})}
+            if kind == "currentdate":
+                tags.pop(":originalzone")
+            a = self.args(node, tags, ("string", "string", "strings") if kind == "date" else ("string", "strings"),
+                          (*_EXCLUSIVE, frozenset({":zone", ":originalzone"})))
+            index, last = self.index(a)
+            part = self.one(a, len(a.values) - 2).lower()
+            if "${" not in part and part not in DATE_PARTS:
+                raise _fault(f"{part!r} is not a date part ({', '.join(sorted(DATE_PARTS))})", node)
+            zone: str | None = None
+            if ":zone" in a.tags:
+                zone = self.text(a.string(":zone"), node)
+                if "${" not in zone and not zone_ok(zone):
+                    raise _fault(f"{zone!r} is not a time zone offset like +0800", node)
+            elif ":originalzone" in a.tags:
+                zone = ""
+            keys = self._keys(a.values[-1])
+            return Test(kind, names=(self.one(a, 0),) if kind == "date" else (), how=self.match(a, keys),
+                        index=index, last=last, zone=zone, date_part=part)
+        if kind in ("spamtest", "virustest"):
+            self.need(kind, node)
+            tags = dict(_MATCH_TAGS)
+            if kind == "spamtest" and "spamtestplus" in self.requires:
+                tags[":percent"] = ""
+            a = self.args(node, tags, ("strings",))
+            return Test(kind, how=self.match(a, self._keys(a.values[0])),
+                        transform=":percent" if ":percent" in a.tags else "")
+        if kind == "duplicate":
+            self.need("duplicate", node)
+            a = self.args(node, {":handle": "string", ":header": "string", ":uniqueid": "string", ":seconds": "number",
+                                 ":last": ""}, (), (frozenset({":header", ":uniqueid"}),), needs={})
+            seconds = a.number(":seconds")
+            period = DUPLICATE_PERIOD if seconds is None else min(seconds, MAX_DUPLICATE_PERIOD)
+            return Test(kind, names=(self.text(a.string(":header", "message-id"), node),),
+                        uniqueid=self.text(a.string(":uniqueid"), node) if ":uniqueid" in a.tags else None,
+                        handle=self.text(a.string(":handle"), node), seconds=period, last=":last" in a.tags)
         if kind == "mailboxexists":
             self.need("mailbox", node)
             a = self.args(node, {}, ("strings",))
@@ -373,6 +425,28 @@ class _Compiler:
             return Command(kind, argument=self.one(a, 1), variable=name, modifiers=modifiers)
         if kind == "vacation":
             return self.vacation(node)
+        if kind == "include":  # RFC 6609: another of the user's own scripts
+            self.need("include", node)
+            a = self.args(node, {":personal": "", ":global": "", ":once": "", ":optional": ""}, ("string",),
+                          (frozenset({":personal", ":global"}),))
+            if ":global" in a.tags:
+                raise _fault("there are no global scripts here: include :personal scripts", node)
+            name = self.one(a, 0)
+            if not name or "${" in name or "/" in name or len(name) > 128:
+                raise _fault(f"{name[:128]!r} cannot name a script to include", node)
+            self.includes.add(name)
+            return Command(kind, argument=name, once=":once" in a.tags, optional=":optional" in a.tags)
+        if kind == "return":
+            self.need("include", node)
+            self.args(node, {}, ())
+            return Command(kind)
+        if kind == "global":
+            self.need("include", node)
+            self.need("variables", node)
+            a = self.args(node, {}, ("strings",))
+            names = a.values[0]
+            assert isinstance(names, Strings)
+            return Command(kind, flags=tuple(self._variable_name(n, node) for n in names.values))
         raise _fault(f"the command {kind} is not supported", node)
 
     def vacation(self, node: Node) -> Command:
@@ -413,6 +487,10 @@ class _Compiler:
                 or not all(c.isascii() and (c.isalnum() or c == "_") for c in name)):
             raise _fault(f"{name[:MAX_VARIABLE_NAME]!r} is not a variable name", node)
         return name.lower()
+
+
+def zone_ok(zone: str) -> bool:
+    return len(zone) == 5 and zone[0] in "+-" and zone[1:].isdigit() and int(zone[3:]) < 60 and int(zone[1:3]) < 24
 
 
 def _decode_characters(value: str, at: Argument | Node) -> str:
@@ -473,6 +551,8 @@ def compile_script(text: str) -> Script:
         at += 1
     if "vacation-seconds" in requires:
         requires.add("vacation")
+    if "spamtestplus" in requires:
+        requires.add("spamtest")
     compiler = _Compiler(frozenset(requires))
     commands = compiler.block(nodes[at:])
-    return Script(commands, frozenset(requires), frozenset(compiler.uses))
+    return Script(commands, frozenset(requires), frozenset(compiler.uses), frozenset(compiler.includes))

@@ -24,7 +24,8 @@ from dizimail.model.errors import Conflict, MailError
 from dizimail.model.types import Account, CommitResult
 from dizimail.services.folders import Folders, canonical_name
 from dizimail.services.messages import header_summary
-from dizimail.services.sieve.interpret import Message, Outcome, VacationReply, run_message
+from dizimail.services.policy.report import SpamMarks
+from dizimail.services.sieve.interpret import Message, Outcome, Seen, VacationReply, run_message
 from dizimail.services.sieve.message import BODY_LIMIT
 from dizimail.services.sieve.reports import build_notice, build_rejection
 from dizimail.services.sieve.scripts import SieveScripts
@@ -91,32 +92,46 @@ class SieveDelivery:
         self.folders = folders
         self.hostname = hostname
         self.submit: Submit | None = None  # set by app (the submitter is built on ingest)
+        # (sender, the forwarding user's domain) → the envelope sender a redirect goes out with (SRS)
+        self.rewrite: Callable[[str, str], Awaitable[str]] | None = None
         self._noticed: dict[tuple[int, str], float] = {}
 
-    async def decide(self, envelope: Envelope, reception: Reception) -> dict[int, Copies]:
+    async def decide(self, envelope: Envelope, reception: Reception, marks: dict[str, SpamMarks]) -> dict[int, Copies]:
         """The copies of each local account whose active script ran; raises :class:`Rejected` when
-        every recipient ``ereject``-ed a message going nowhere else."""
+        every recipient ``ereject``-ed a message going nowhere else. ``marks``: the anti-spam verdict per
+        recipient (the spamtest test reads its score)."""
         accounts = {acc.id: acc for _, acc in envelope.local}
         rcpts = {acc.id: rcpt for rcpt, acc in envelope.local}
-        scripts = await self.scripts.active(list(accounts))
-        if not scripts:
+        programs = await self.scripts.programs(list(accounts))
+        if not programs:
             return {}
-        whole = any("body" in s.uses for s in scripts.values())
+        scripts = {i: p.script for i, p in programs.items()}
+        whole = any("body" in s.uses for p in programs.values() for s in (p.script, *p.library.values()))
         head = await asyncio.to_thread(reception.writer.peek, BODY_READ if whole else HEAD_LIMIT)
         todo = {i: s for i, s in scripts.items() if not _passed(head, accounts[i].address)}
         if len(todo) < len(scripts):
             log.info("sieve.loop id=%s skipped=%d", reception.queue_id, len(scripts) - len(todo))
         if not todo:
             return {}
-        boxes = {i: frozenset(b.name for b in await self.folders.list(accounts[i]))
-                 for i, s in todo.items() if "mailboxexists" in s.uses}
+        boxes = {i: frozenset(b.name for b in await self.folders.list(accounts[i])) for i in todo
+                 if any("mailboxexists" in s.uses for s in (programs[i].script, *programs[i].library.values()))}
+        scanned = any(f.check == "antivirus" and f.result == "clean" for f in envelope.findings)
+        loop = asyncio.get_running_loop()
+
+        def memory(account_id: int) -> Seen:
+            def seen(key: str, seconds: int, last: bool) -> bool:  # called from the scripts' thread
+                asked = self.scripts.remember(account_id, key, seconds, refresh=last)
+                return asyncio.run_coroutine_threadsafe(asked, loop).result(60)
+            return seen
 
         def evaluate() -> dict[int, tuple[Message, Outcome]]:
             out = {}
             for i, script in todo.items():
+                judged = marks.get(accounts[i].address)
                 message = Message.parse(head, envelope.sender, accounts[i].address, reception.size,
-                                        boxes.get(i, frozenset()))
-                out[i] = (message, run_message(script, message))
+                                        boxes.get(i, frozenset()), judged.score if judged is not None else None,
+                                        scanned)
+                out[i] = (message, run_message(script, message, programs[i].library, memory(i)))
             return out
         results = await self.scripts.off_loop(evaluate)
         outcomes = {i: o for i, (_m, o) in results.items()}
@@ -184,8 +199,11 @@ class SieveDelivery:
         if follow.redirects:
             data = await asyncio.to_thread(reception.writer.peek, reception.size + 1)
             for account, target in follow.redirects:
+                sender = envelope.sender
+                if self.rewrite is not None:  # SPF at the next server sees our domain, bounces come back
+                    sender = await self.rewrite(sender, account.address.rpartition("@")[2])
                 try:  # the message as it was, marked as having passed this account (loop detection)
-                    await self.submit(envelope.sender, [target],
+                    await self.submit(sender, [target],
                                       f"Delivered-To: {account.address}\r\n".encode() + data, protocol="sieve")
                     log.info("sieve.redirected id=%s user=%s to=<%s>", reception.queue_id, account.address, target)
                 except MailError as exc:
@@ -201,7 +219,7 @@ class SieveDelivery:
                                         reason=reason, subject=subject, original=head, now=now)
             await self._quietly(reception.queue_id, "", envelope.sender, rejection, "sieve.rejection")
         for account, message, reply, to in follow.replies:
-            if not await self.scripts.reply_due(account.id, reply_key(to, reply), reply.period, now):
+            if await self.scripts.remember(account.id, reply_key(to, reply), reply.period):
                 log.info("sieve.vacation.skipped id=%s user=%s to=<%s> (replied within the period)",
                          reception.queue_id, account.address, to)
                 continue

@@ -7,21 +7,25 @@ message in INBOX and says why. The script is the user's own and its size is boun
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
-from dizimail.services.sieve.compile import Command, Match, Script, Test
+from dizimail.services.sieve import dates
+from dizimail.services.sieve.compile import Command, Match, Script, Test, zone_ok
 from dizimail.services.sieve.match import captures, compare, fold
 from dizimail.services.sieve.message import Message, decoded
 
-__all__ = ["Message", "Outcome", "Store", "VacationReply", "run", "run_message"]
+__all__ = ["Message", "Outcome", "Seen", "Store", "VacationReply", "run", "run_message"]
 
 MAX_ACTIONS = 32  # as Pigeonhole's sieve_max_actions
 MAX_REDIRECTS = 4  # as Pigeonhole's sieve_max_redirects
 MAX_VARIABLES = 255  # as Pigeonhole's sieve_variables_max_scope_size
 MAX_VALUE = 4096  # characters of a variable, as Pigeonhole's sieve_variables_max_variable_size
 SUBADDRESS = "+"  # the separator of user and detail (RFC 5233)
+MAX_INCLUDE_DEPTH = 5  # scripts including scripts
 MAX_CPU = 2.0  # seconds of processor time a script may take on one message (Pigeonhole: sieve_max_cpu_time)
 
 
@@ -84,15 +88,29 @@ def _normal_flag(flag: str) -> str:
     return flag.lower() if flag.startswith("\\") else flag
 
 
+class _Return(Exception):
+    """``return`` (RFC 6609 §3.3): back to the including script."""
+
+
+Seen = Callable[[str, int, bool], bool]  # duplicate: (key, seconds, :last) → seen within the period
+
+
 class _Run:
-    def __init__(self, script: Script, message: Message) -> None:
+    def __init__(self, script: Script, message: Message, library: dict[str, Script] | None = None,
+                 seen: Seen | None = None) -> None:
         self.message = message
         self.out = Outcome()
         self.flags: set[str] = set()
         self.actions = 0
         self.expanding = script.variables
         self.variables: dict[str, str] = {}
+        self.shared: set[str] = set()  # the names this script declared global (RFC 6609 §3.4)
+        self.globals: dict[str, str] = {}
         self.matched: list[str] = []  # ${0} … ${9} of the last :matches that succeeded (RFC 5229 §3.2)
+        self.library = library or {}
+        self.seen = seen
+        self.included: set[str] = set()
+        self.depth = 0
         self.deadline = time.thread_time() + MAX_CPU  # the script runs in a worker thread of its own
 
     def tick(self) -> None:
@@ -128,16 +146,23 @@ class _Run:
             return self.matched[n] if n < len(self.matched) else ""
         if name and (name[0].isalpha() or name[0] == "_") and name.isascii() and all(
                 c.isalnum() or c == "_" for c in name):
-            return self.variables.get(name.lower(), "")
+            name = name.lower()
+            return (self.globals if name in self.shared else self.variables).get(name, "")
+        if "." in name:  # a namespace we do not have (RFC 5229 §3): empty, as Pigeonhole runs it
+            return ""
         return None
 
     def xs(self, texts: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(self.x(t) for t in texts) if self.expanding else texts
 
     def assign(self, name: str, value: str) -> None:
-        if name not in self.variables and len(self.variables) >= MAX_VARIABLES:
+        scope = self.globals if name in self.shared else self.variables
+        if name not in scope and len(scope) >= MAX_VARIABLES:
             raise RuntimeFailure(f"more than {MAX_VARIABLES} variables")
-        self.variables[name] = value[:MAX_VALUE]
+        scope[name] = value[:MAX_VALUE]
+
+    def variable(self, name: str) -> str:
+        return (self.globals if name in self.shared else self.variables).get(name, "")
 
     # --- tests ---------------------------------------------------------------------------------------
     def compare(self, values: list[str], how: Match, *, expanded: bool = False) -> bool:
@@ -182,11 +207,25 @@ class _Run:
             return m.size > t.limit if t.over else m.size < t.limit
         if kind == "mailboxexists":
             return all(name in m.mailboxes or name.upper() == "INBOX" for name in self.xs(t.names))
+        if kind == "duplicate":
+            return self.duplicate(t)
+        assert t.how is not None
+        if kind in ("date", "currentdate"):
+            return self.compare(self.dates(t), t.how)
+        if kind == "spamtest":  # RFC 5235: "0" not judged; 1 (clean) to 10 from our 0-10 score, or a percentage
+            score = m.spam_score
+            if t.transform == ":percent":
+                value = "0" if score is None else str(min(100, max(0, round(score * 10))))
+            else:
+                value = "0" if score is None else str(1 + min(9, max(0, int(score))))
+            return self.compare([value], t.how)
+        if kind == "virustest":  # "0" not scanned, "1" clean (infected mail is refused or held before)
+            return self.compare(["1" if m.virus_scanned else "0"], t.how)
         assert t.how is not None
         if kind == "header":
             return self.compare([decoded(v) for v in self.headers(t.names, t.index, t.last)], t.how)
         if kind == "hasflag":
-            held = {f for name in t.names for f in self.variables.get(name, "").split()} if t.names else self.flags
+            held = {f for name in t.names for f in self.variable(name).split()} if t.names else self.flags
             keys = Match(t.how.match, t.how.comparator, tuple(k for key in self.xs(t.how.keys) for k in key.split()),
                          t.how.relation)
             return self.compare(sorted(held), keys, expanded=True)
@@ -211,6 +250,30 @@ class _Run:
         if t.how.match == ":count":
             return self.compare([""] * len(parts), t.how)
         return self.compare([p for p in parts if p is not None], t.how)
+
+    def dates(self, t: Test) -> list[str]:
+        zone = None if t.zone is None else self.x(t.zone)
+        part = self.x(t.date_part).lower()
+        if zone and not zone_ok(zone):
+            return []
+        if t.kind == "currentdate":
+            moments = [dates.now()]
+        else:
+            moments = [d for v in self.headers(t.names, t.index, t.last) if (d := dates.parse_date(v)) is not None]
+        out = [dates.date_part(dates.in_zone(when, zone), part) for when in moments]
+        return [v for v in out if v is not None]
+
+    def duplicate(self, t: Test) -> bool:
+        """RFC 7352: whether this (handle, value) came within the period; the message's id by default."""
+        if t.uniqueid is not None:
+            value = self.x(t.uniqueid)
+        else:
+            found = self.message.headers.get(self.x(t.names[0]).lower(), [])
+            value = found[0].strip() if found else ""
+        if not value or self.seen is None:
+            return False
+        key = hashlib.sha256(f"duplicate\0{self.x(t.handle)}\0{value}".encode()).hexdigest()
+        return self.seen(key, t.seconds, t.last)
 
     # --- actions -------------------------------------------------------------------------------------
     def act(self) -> None:
@@ -274,12 +337,47 @@ class _Run:
                 self.assign(c.variable, _modified(self.x(c.argument), c.modifiers))
             elif kind == "vacation":
                 self.vacation(c)
+            elif kind == "include":
+                if not self.include(c):
+                    return False
+            elif kind == "return":
+                raise _Return()
+            elif kind == "global":
+                for name in c.flags or ():
+                    if name not in self.shared:
+                        self.globals.setdefault(name, self.variables.pop(name, ""))
+                    self.shared.add(name)
         return True
+
+    def include(self, c: Command) -> bool:
+        """RFC 6609 §3.2: run another of the user's scripts here, with variables of its own (the
+        globals shared); False when it ran ``stop``."""
+        name = c.argument
+        if c.once and name in self.included:
+            return True
+        script = self.library.get(name)
+        if script is None:
+            if c.optional:
+                return True
+            raise RuntimeFailure(f"the included script {name[:100]!r} does not exist or does not compile")
+        if self.depth >= MAX_INCLUDE_DEPTH:
+            raise RuntimeFailure(f"scripts included more than {MAX_INCLUDE_DEPTH} deep")
+        self.included.add(name)
+        saved = (self.variables, self.shared, self.matched, self.expanding)
+        self.variables, self.shared, self.matched, self.expanding = {}, set(), [], script.variables
+        self.depth += 1
+        try:
+            return self.block(script.commands)
+        except _Return:
+            return True
+        finally:
+            self.depth -= 1
+            self.variables, self.shared, self.matched, self.expanding = saved
 
     def flag(self, c: Command) -> None:
         flags = self.flag_set(c.flags or ())
         if c.variable:  # RFC 5232 §3: the flags kept in a variable
-            held = set(self.variables.get(c.variable, "").split())
+            held = set(self.variable(c.variable).split())
             held = flags if c.kind == "setflag" else held | flags if c.kind == "addflag" else held - flags
             self.assign(c.variable, " ".join(sorted(held)))
         elif c.kind == "setflag":
@@ -317,17 +415,22 @@ def _modified(value: str, modifiers: tuple[str, ...]) -> str:
     return value
 
 
-def run(script: Script, raw: bytes, sender: str, recipient: str) -> Outcome:
+def run(script: Script, raw: bytes, sender: str, recipient: str, library: dict[str, Script] | None = None,
+        seen: Seen | None = None) -> Outcome:
     """The actions ``script`` takes on the message ``raw`` delivered from ``sender`` to ``recipient``."""
-    return run_message(script, Message.parse(raw, sender, recipient))
+    return run_message(script, Message.parse(raw, sender, recipient), library, seen)
 
 
-def run_message(script: Script, message: Message) -> Outcome:
-    """The actions ``script`` takes on ``message``. A failing script keeps the message in INBOX and says
-    why (``error``); nothing is lost."""
-    state = _Run(script, message)
+def run_message(script: Script, message: Message, library: dict[str, Script] | None = None,
+                seen: Seen | None = None) -> Outcome:
+    """The actions ``script`` takes on ``message``; ``library``: the user's scripts it may include, by name;
+    ``seen``: the duplicate test's memory. A failing script keeps the message in INBOX and says why
+    (``error``); nothing is lost."""
+    state = _Run(script, message, library, seen)
     try:
         state.block(script.commands)
+    except _Return:  # return in the main script ends it, as stop does
+        pass
     except RuntimeFailure as exc:
         return Outcome(error=str(exc))
     state.out.keep_flags = frozenset(_normal_flag(f) for f in state.flags)

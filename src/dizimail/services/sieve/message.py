@@ -25,10 +25,13 @@ class Message:
     size: int
     raw: bytes = b""
     mailboxes: frozenset[str] = field(default_factory=frozenset)
+    spam_score: float | None = None  # the anti-spam score for this recipient (0-10), None: not judged
+    virus_scanned: bool = False  # clamd found it clean (infected mail never reaches a script)
 
     @classmethod
     def parse(cls, raw: bytes, sender: str, recipient: str, size: int | None = None,
-              mailboxes: frozenset[str] = frozenset()) -> Message:
+              mailboxes: frozenset[str] = frozenset(), spam_score: float | None = None,
+              virus_scanned: bool = False) -> Message:
         """``raw``: the message, or its beginning with the whole header (``size`` then is the whole's)."""
         head = raw[:_body_start(raw)].decode("utf-8", "replace")
         fields: dict[str, list[str]] = {}
@@ -40,7 +43,8 @@ class Message:
                 name, _, value = line.partition(":")
                 name = name.strip().lower()
                 fields.setdefault(name, []).append(value.strip())
-        return cls(sender, recipient, fields, len(raw) if size is None else size, raw, mailboxes)
+        return cls(sender, recipient, fields, len(raw) if size is None else size, raw, mailboxes, spam_score,
+                   virus_scanned)
 
     def body(self, transform: str, types: tuple[str, ...]) -> list[str]:
         """The texts a body test compares (RFC 5173 §5): ``:raw`` the body undecoded; ``:text`` the

@@ -7,21 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import hashlib
+import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dizimail.interfaces.sieve import SieveStore
 from dizimail.model.errors import Conflict, InvalidInput, MailError, NotFound
 from dizimail.model.sieve import ScriptInfo
 from dizimail.services.sieve.compile import MAX_SCRIPT, CompileError, Script, compile_script
+from dizimail.services.sieve.rules import USER_SCRIPT, MailRules, generate
 
 MAX_SCRIPTS = 16  # scripts an account may keep
 MAX_NAME = 128  # characters of a script's name
 CACHE = 20_000  # compiled scripts a node keeps
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Program:
+    """What runs on an account's mail: the script (the generated one of its settings, or its own active
+    one) and the scripts it may include, by name."""
+
+    script: Script
+    library: dict[str, Script]
 
 
 class ScriptRefused(InvalidInput):
@@ -53,10 +66,17 @@ class SieveScripts:
     def __init__(self, store: SieveStore) -> None:
         self.store = store
         self._compiled: OrderedDict[int, tuple[int, Script]] = OrderedDict()  # script id → (version, script)
+        self._by_text: OrderedDict[str, Script] = OrderedDict()  # included scripts, by their text's SHA-256
         # Compiling and running scripts is pure Python: it holds the GIL. One thread of its own does all of
         # it, so that at most one such thread competes with the event loop for the GIL (with several, the
         # loop lost the GIL to them in turn and a greeting waited 130 ms; the GIL serialises them anyway).
         self._lane: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """The node stops: the scripts' thread ends once idle."""
+        if self._lane is not None:
+            self._lane.shutdown(wait=False)
+            self._lane = None
 
     async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the scripts' own worker thread."""
@@ -155,6 +175,72 @@ class SieveScripts:
             out[account_id] = script
         return out
 
-    async def reply_due(self, account_id: int, key: str, period: int, now: float) -> bool:
-        """Whether a vacation reply keyed ``key`` may go now; if so the next waits ``period`` seconds."""
-        return await self.store.reply_due(account_id, key, now + period, now)
+    async def remember(self, account_id: int, key: str, period: int, *, refresh: bool = False) -> bool:
+        """Whether ``key`` was remembered within its period (a vacation reply sent, a duplicate seen); it is
+        remembered for ``period`` seconds from now if not (or, with ``refresh``, in any case)."""
+        now = time.time()
+        return await self.store.remember(account_id, key, now + period, now, refresh)
+
+    async def library(self, account_id: int, script: Script) -> dict[str, Script]:
+        """The user's scripts ``script`` includes, and those they include, compiled, by name (RFC 6609);
+        one missing or no longer compiling is left out (the include fails when it runs)."""
+        out: dict[str, Script] = {}
+        todo = sorted(script.includes)
+        while todo and len(out) < MAX_SCRIPTS:
+            name = todo.pop()
+            if name in out:
+                continue
+            text = await self.store.get_script(account_id, name)
+            if text is None:
+                continue
+            compiled = await self._compiled_text(text)
+            if compiled is None:
+                continue
+            out[name] = compiled
+            todo += sorted(compiled.includes - out.keys())
+        return out
+
+    # --- the settings that generate a script (services.sieve.rules) ---------------------------------------
+    async def rules(self, account_id: int) -> MailRules:
+        stored = await self.store.get_rules(account_id)
+        return MailRules() if stored is None else MailRules.from_json(stored)
+
+    async def set_rules(self, account_id: int, rules: MailRules) -> None:
+        """Store the settings (checked: their script must compile); empty ones are removed."""
+        if rules.empty:
+            await self.store.put_rules(account_id, None)
+            return
+        await self.off_loop(self.check, generate(rules, True))
+        await self.store.put_rules(account_id, rules.to_json())
+
+    async def _compiled_text(self, text: str) -> Script | None:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        compiled = self._by_text.get(digest)
+        if compiled is None:
+            try:
+                compiled = await self.off_loop(compile_script, text)
+            except CompileError:
+                return None
+            self._by_text[digest] = compiled
+            if len(self._by_text) > CACHE:
+                self._by_text.popitem(last=False)
+        return compiled
+
+    async def programs(self, account_ids: builtins.list[int]) -> dict[int, Program]:
+        """What runs at delivery for each of the accounts that has an active script or settings."""
+        own = await self.active(account_ids)
+        settings = await self.store.rules_for(account_ids)
+        out: dict[int, Program] = {}
+        for account_id in account_ids:
+            script = own.get(account_id)
+            library = await self.library(account_id, script) if script is not None and script.includes else {}
+            stored = settings.get(account_id)
+            if stored is not None:
+                generated = await self._compiled_text(generate(MailRules.from_json(stored), script is not None))
+                if generated is not None:
+                    if script is not None:
+                        library[USER_SCRIPT] = script
+                    script = generated
+            if script is not None:
+                out[account_id] = Program(script, library)
+        return out

@@ -59,7 +59,7 @@ def reply_to(message: Message, reply: VacationReply, own: tuple[str, ...]) -> st
 def reply_key(sender: str, reply: VacationReply) -> str:
     """One key per sender and vacation action (RFC 5230 §4.2: the handle, or what the action says)."""
     handle = reply.handle or "\0".join((reply.reason, reply.subject, reply.sender, str(reply.mime)))
-    return hashlib.sha256(f"{sender.lower()}\0{handle}".encode()).hexdigest()
+    return hashlib.sha256(f"vacation\0{sender.lower()}\0{handle}".encode()).hexdigest()
 
 
 def build_reply(*, message: Message, reply: VacationReply, user: str, to: str, hostname: str, now: float) -> bytes:

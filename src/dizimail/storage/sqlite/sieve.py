@@ -78,14 +78,41 @@ class SqliteSieveStore:
         row = self.db.quick().execute("SELECT content FROM sieve_scripts WHERE id = ?", (script_id,)).fetchone()
         return None if row is None else str(row[0])
 
-    async def reply_due(self, account_id: int, key: str, until: float, now: float) -> bool:
+    async def remember(self, account_id: int, key: str, until: float, now: float, refresh: bool) -> bool:
         def job(conn: Connection) -> bool:
             db = driver(conn)
-            due = bool(db.execute(
-                "INSERT INTO vacation_sent (account_id, key, until) VALUES (?, ?, ?) ON CONFLICT (account_id, key) "
-                "DO UPDATE SET until = excluded.until WHERE vacation_sent.until <= ?", (account_id, key, until, now)
-            ).rowcount)
-            db.execute("DELETE FROM vacation_sent WHERE rowid IN (SELECT rowid FROM vacation_sent WHERE until < ? "
-                       "LIMIT 100)", (now,))  # the periods that ended, a few at a time
-            return due
+            row = db.execute("SELECT until FROM sieve_seen WHERE account_id = ? AND key = ?", (account_id, key)).fetchone()
+            seen = row is not None and float(row[0]) > now
+            if not seen or refresh:
+                db.execute("INSERT INTO sieve_seen (account_id, key, until) VALUES (?, ?, ?) ON CONFLICT "
+                           "(account_id, key) DO UPDATE SET until = excluded.until", (account_id, key, until))
+            db.execute("DELETE FROM sieve_seen WHERE rowid IN (SELECT rowid FROM sieve_seen WHERE until < ? LIMIT 100)",
+                       (now,))  # what expired, a few at a time
+            return seen
         return await self.db.write(job)
+
+    async def get_rules(self, account_id: int) -> str | None:
+        row = self.db.quick().execute("SELECT rules FROM sieve_rules WHERE account_id = ?", (account_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def put_rules(self, account_id: int, rules: str | None) -> None:
+        def job(conn: Connection) -> None:
+            db = driver(conn)
+            if rules is None:
+                db.execute("DELETE FROM sieve_rules WHERE account_id = ?", (account_id,))
+            else:
+                db.execute("INSERT INTO sieve_rules (account_id, rules, updated) VALUES (?, ?, ?) ON CONFLICT "
+                           "(account_id) DO UPDATE SET rules = excluded.rules, updated = excluded.updated",
+                           (account_id, rules, time.time()))
+        await self.db.write(job)
+
+    async def rules_for(self, account_ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        db = self.db.quick()
+        for start in range(0, len(account_ids), IDS_AT_ONCE):
+            chunk = account_ids[start:start + IDS_AT_ONCE]
+            for account_id, rules in db.execute(
+                    f"SELECT account_id, rules FROM sieve_rules WHERE account_id IN ({', '.join('?' * len(chunk))})",
+                    chunk):
+                out[int(account_id)] = str(rules)
+        return out
