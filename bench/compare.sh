@@ -3,6 +3,7 @@
 #
 #   bench/compare.sh OUTDIR [ROUNDS]        # as root; default 3 rounds; about 11 minutes
 #   DZ_UP=bench/antispam_up.sh bench/compare.sh OUTDIR   # dizimail with every anti-spam layer and clamd on
+#   DZ_UP=bench/sieve_up.sh ONLY=smtp bench/compare.sh OUTDIR   # a 20-rule Sieve script for every user; SMTP only
 #
 #  - SMTP 4 KiB to mailbox (mailbench smtp_4k, 20 lanes of smtp-source, 5,000 messages) against the
 #    reference in TUNING=stock. The reference is verified over IMAP (messages visible in INBOX);
@@ -54,6 +55,13 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "dizimail round $r: accepted $accepted, mailboxes grew by $((after - before))" | tee -a "$OUT/checks.txt" >&2
   [ "$((after - before))" -ge "$accepted" ] || { echo "messages missing from mailboxes" >&2; exit 1; }
 done
+if [ "${ONLY:-}" = smtp ]; then
+  for n in reference-postfix-dovecot dizimail; do
+    echo; echo "### $n ($ROUNDS rounds)"
+    python3 "$SHARED/bench/mailbench.py" aggregate --target "$n" "$OUT/results.jsonl"
+  done | tee "$OUT/summary.txt"
+  exit 0
+fi
 echo "== restarting reference in TUNING=perf" >&2
 TUNING=perf "$SHARED/reference/up.sh" "$REF" 12000 > "$OUT/ref-up-perf.txt"
 "$PY" "$HERE/seed_pop3.py" --smtp-port 13025 --pop3-port 13110 > "$OUT/seed-dizimail.txt"

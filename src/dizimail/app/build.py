@@ -242,7 +242,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                     tokens=tokens, admin=AdminActions(accounts, tokens, stores.audit, routes, relay, dkim, queue, access,
                                                                   quarantine, spam_settings, fetch, secrets, logins,
                                                                   Notices(accounts, submitter, hostname,
-                                                                          config.limits.max_recipients), profiles),
+                                                                          config.limits.max_recipients,
+                                                                          config.smtp.future_release_max), profiles),
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve)
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -42,13 +44,35 @@ def send(subject: Annotated[str, typer.Option("--subject", help="one line")],
          body_file: Annotated[Path | None, typer.Option("--body-file", help="the text (UTF-8); - for stdin")] = None,
          body: Annotated[str, typer.Option("--body", help="the text, when short")] = "",
          domain: Annotated[str | None, typer.Option("--domain", help="only this domain's users")] = None,
+         at: Annotated[str, typer.Option("--at", help=(
+             "send it then (定时群发): YYYY-MM-DDTHH:MM[:SS][+zone] (local time without a zone) or +30m, +2h, "
+             "+1d; until then it waits in the queue (`queue list`, `queue delete` cancels)"))] = "",
          config: ConfigOpt = None) -> None:
-    """Mail a notice from the postmaster to every active user (of one domain)."""
+    """Mail a notice from the postmaster to every active user (of one domain), now or at a time."""
     if body_file is not None:
         text = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
     elif body:
         text = body
     else:
         fail("give the text with --body or --body-file", 2)
-    delivered = run(config, lambda s: s.admin.send_notice(cli_actor(), subject, text, domain))
-    console.print(f"notice delivered to {delivered} mailboxes")
+    release = when(at) if at else None
+    delivered = run(config, lambda s: s.admin.send_notice(cli_actor(), subject, text, domain, release))
+    if release is None:
+        console.print(f"notice delivered to {delivered} mailboxes")
+    else:
+        stamp = datetime.fromtimestamp(release).astimezone().isoformat(timespec="seconds")
+        console.print(f"notice for {delivered} mailboxes waits in the queue until {stamp}")
+
+
+def when(text: str) -> float:
+    """``--at``: an ISO date-time (local time without a zone) or +N[smhd] from now."""
+    if text.startswith("+"):
+        scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(text[-1:], 0)
+        if scale and text[1:-1].isdigit():
+            return time.time() + int(text[1:-1]) * scale
+        fail(f"--at {text!r}: +N followed by s, m, h or d", 2)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at {text!r}: a date-time such as 2026-12-24T09:00 or +30m", 2)
+    return (moment if moment.tzinfo else moment.astimezone()).timestamp()

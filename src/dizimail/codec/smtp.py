@@ -265,7 +265,8 @@ def _words(text: str) -> list[str]:
 
 # RFC 1870 §3 SIZE, RFC 6152 / RFC 3030 BODY, RFC 6531 §3.4 SMTPUTF8 (no value), RFC 3461 §4.3-4.4
 # RET and ENVID (<= 100 chars), RFC 4954 §5 AUTH (xtext or "<>"), RFC 3461 §4.1-4.2 NOTIFY (NEVER is
-# exclusive) and ORCPT (<= 500 chars; the utf-8 type of RFC 6533 §3 also carries raw UTF-8).
+# exclusive) and ORCPT (<= 500 chars; the utf-8 type of RFC 6533 §3 also carries raw UTF-8); RFC 4865
+# HOLDFOR and HOLDUNTIL.
 # The pattern None means "no value"; True means the value is an enumeration, returned upper-cased.
 _X = _XTEXT.pattern
 _DSN_EVENT = "(?:SUCCESS|FAILURE|DELAY)"
@@ -277,6 +278,10 @@ _MAIL_PARAMS: _Table = {
     "RET": (re.compile(r"(?i:FULL|HDRS)"), True),
     "ENVID": (re.compile(f"(?=.{{1,100}}\\Z){_X}"), False),
     "AUTH": (re.compile(f"<>|(?=.){_X}"), False),
+    # RFC 4865 §4 FUTURERELEASE: seconds to wait, or an RFC 3339 date-time
+    "HOLDFOR": (re.compile(r"[0-9]{1,10}"), False),
+    "HOLDUNTIL": (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+                             r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"), False),
 }
 _RCPT_PARAMS: _Table = {
     "NOTIFY": (re.compile(f"(?i:NEVER|{_DSN_EVENT}(?:,{_DSN_EVENT})*)"), True),

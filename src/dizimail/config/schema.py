@@ -128,6 +128,9 @@ class SmtpConfig(Section):
                                         description="client networks allowed to relay without AUTH (insecure)")
     allow_open_relay: bool = Field(False, description="must be true to list 0.0.0.0/0 as trusted")
     reject_bare_lf: bool = Field(False, description="refuse messages containing bare LF line ends")
+    future_release_max: Duration = Field(7 * 86400.0, description=(
+        "longest a submitted message may wait for its release time (FUTURERELEASE, RFC 4865: HOLDFOR / "
+        "HOLDUNTIL on MAIL FROM, and `dizimail notice send --at`); 0 turns it off"))
 
 
 class DeliveryConfig(Section):

@@ -42,3 +42,6 @@ class SieveStore(Protocol):
 
     async def rules_for(self, account_ids: list[int]) -> dict[int, str]:
         """The settings of each account that has some: what local delivery runs before the user's script."""
+
+    async def delivery_state(self, account_ids: list[int]) -> tuple[dict[int, ActiveScript], dict[int, str]]:
+        """``active_scripts`` and ``rules_for`` at once (one look-up per delivered message)."""

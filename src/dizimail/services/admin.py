@@ -466,14 +466,16 @@ class AdminActions:
                            _grant(await self.logins.get_grant(address)))
 
     # --- broadcast notices ------------------------------------------------------------------------------
-    async def send_notice(self, actor: Actor, subject: str, body: str, domain: str | None) -> int:
+    async def send_notice(self, actor: Actor, subject: str, body: str, domain: str | None,
+                          release_at: float | None = None) -> int:
         if domain is not None:
             domain = normalize_domain(domain)
             if await self._find_domain(domain) is None:
                 raise NotFound("unknown_domain", domain)
-        delivered = await self.notices.send(subject, body, domain)
+        delivered = await self.notices.send(subject, body, domain, release_at)
         await self._record(actor, "notice.send", domain or "*", domain or "", None,
-                           {"subject": subject.strip(), "recipients": delivered})
+                           {"subject": subject.strip(), "recipients": delivered,
+                            **({"release_at": round(release_at)} if release_at is not None else {})})
         return delivered
 
     # --- the log ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from dizimail.services.traffic import TrafficCounter, domain_of
 log = logging.getLogger("dizimail.ingest")
 DESCRIBE_LIMIT = 64 * 1024 * 1024  # larger messages get their IMAP renderings on first FETCH
 HEAD_LIMIT = 64 * 1024  # what is read of a quarantined message for its subject and From:
+KEEP_START = 64 * 1024  # bytes of each message being received kept in memory (its header, for users' rules)
 DEFAULT_COPY: list[tuple[str | None, tuple[str, ...]]] = [(None, ())]  # INBOX (or Junk), no flags
 
 
@@ -109,10 +110,21 @@ class Reception:
     writer: BlobWriter
     received_at: float
     size: int = 0
+    start: bytearray = field(default_factory=bytearray)  # the first KEEP_START bytes, kept in memory too
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         self.writer.write(data)
+        if len(self.start) < KEEP_START:  # users' rules read the header from here, not from the disk
+            self.start += data[:KEEP_START - len(self.start)]
+
+    def head(self) -> bytes | None:
+        """The message's header (and what follows it in the kept bytes), or None when the header goes
+        on past them."""
+        kept = bytes(self.start)
+        if self.size <= len(kept) or b"\r\n\r\n" in kept or b"\n\n" in kept or kept[:1] in (b"\r", b"\n"):
+            return kept
+        return None
 
     def abort(self) -> None:
         self.writer.abort()
@@ -263,6 +275,13 @@ class Ingest:
         return out
 
     async def _store(self, reception: Reception, envelope: Envelope, marks: dict[str, SpamMarks]) -> CommitResult:
+        release = float(envelope.params.get("RELEASE") or 0)
+        if release > reception.received_at:  # FUTURERELEASE (RFC 4865): every recipient waits in the queue
+            envelope = replace(envelope, local=[], hold=[], remote=[
+                *(replace(r, next_attempt=release) for r in envelope.remote),
+                *(QueuedRecipient(rcpt, next_attempt=release) for rcpt, _ in (*envelope.local, *envelope.hold))])
+            log.info("queue.release.held id=%s from=<%s> rcpts=%d until=%.0f", reception.queue_id, envelope.sender,
+                     len(envelope.remote), release)
         # Users' rules decide each local copy (services.sieve.deliver) before anything is durable: what
         # they send away is queued first; a message every recipient discarded is not stored at all.
         filed: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}

@@ -9,6 +9,7 @@ The mail comes from the postmaster with ``Auto-Submitted: auto-generated`` and `
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -26,14 +27,23 @@ SENDER_NAME = "系统通知 System notice"
 
 
 class Notices:
-    def __init__(self, accounts: AccountService, submitter: Submitter, hostname: str, batch: int) -> None:
+    def __init__(self, accounts: AccountService, submitter: Submitter, hostname: str, batch: int,
+                 longest_hold: float = 7 * 86400.0) -> None:
         self.accounts = accounts
         self.submitter = submitter
         self.hostname = hostname
         self.batch = max(1, batch)
+        self.longest_hold = longest_hold  # smtp.future_release_max
 
-    async def send(self, subject: str, body: str, domain: str | None) -> int:
-        """Deliver the notice to every active user (of ``domain``, or of every domain); how many got it."""
+    async def send(self, subject: str, body: str, domain: str | None, release_at: float | None = None) -> int:
+        """Deliver the notice to every active user (of ``domain``, or of every domain); how many it goes to.
+        ``release_at``: sent then (定时群发), waiting in the queue until (cancel with ``queue delete``)."""
+        if release_at is not None:
+            wait = release_at - time.time()
+            if wait > self.longest_hold:
+                raise InvalidInput("future_release_too_far", f"{wait:.0f} s > {self.longest_hold:.0f} s")
+            if wait <= 0:
+                release_at = None
         subject, body = subject.strip(), body.replace("\r\n", "\n").strip()
         if not subject or len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
             raise InvalidInput("bad_subject")
@@ -56,7 +66,8 @@ class Notices:
         data = message.as_bytes()
         delivered = 0
         for start in range(0, len(users), self.batch):
-            result = await self.submitter.submit(sender, users[start:start + self.batch], data, protocol="notice")
-            delivered += len(result.delivered)
+            batch = users[start:start + self.batch]
+            result = await self.submitter.submit(sender, batch, data, protocol="notice", release_at=release_at)
+            delivered += len(result.delivered) if release_at is None else len(batch)
         log.info("notice.sent domain=%s recipients=%d delivered=%d", domain or "*", len(users), delivered)
         return delivered

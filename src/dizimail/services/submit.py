@@ -44,12 +44,15 @@ class Submitter:
 
     async def submit(self, sender: str, recipients: list[str], data: bytes, *, protocol: str = "local",
                      fetched: tuple[int, str] | None = None, account: Account | None = None,
-                     mode: Mode = Mode.LOCAL) -> CommitResult:
+                     mode: Mode = Mode.LOCAL, release_at: float | None = None) -> CommitResult:
         """Ingest ``data`` for ``recipients``. Raises NotFound when no recipient is accepted, and
-        :class:`Refused` when the policy refuses the message itself (too big, a mail loop ...)."""
+        :class:`Refused` when the policy refuses the message itself (too big, a mail loop ...).
+        ``release_at``: held in the queue until then (FUTURERELEASE, as ``HOLDUNTIL`` over SMTP)."""
         client = Client("127.0.0.1", mode, account=account)
         env, refused = await self.envelope(client, sender, recipients)
         env.fetched = fetched
+        if release_at is not None:
+            env.params["RELEASE"] = f"{release_at:.0f}"
         if not env.count:
             raise NotFound("unknown_user", ", ".join(refused))
         trace = TraceCounter(self.ingest.hostname)

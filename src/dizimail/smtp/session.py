@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from dizimail.model.types import Account
 from dizimail.net.connection import Connection, ConnectionClosed, LineTooLong
 from dizimail.services.ingest import Envelope, Reception
 from dizimail.services.policy.facts import Client, MessageFacts, Mode
+from dizimail.services.policy.release import offer, release_at
 from dizimail.services.policy.report import score, summary
 from dizimail.services.policy.verdict import Action, Finding, Verdict
 from dizimail.smtp import replies
@@ -171,6 +173,8 @@ class SmtpSession:
                 "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"]
         if self.conn.tls is None and self.ctx.tls is not None:
             caps.append("STARTTLS")
+        if self.mode is not Mode.MX and self.ctx.config.smtp.future_release_max > 0:
+            caps.append(offer(self.ctx.config.smtp.future_release_max, time.time()))
         if self.account is None and self.offers_auth() and (
                 self.conn.tls is not None or self.ctx.accounts.plaintext_allowed(self.conn.peer_ip)):
             caps.append("AUTH " + " ".join(sasl.MECHANISMS))
@@ -304,7 +308,15 @@ class SmtpSession:
             if not verdict.accepted:
                 self.speak(verdict)
                 return
-            params = {k: v or "" for k, v in cmd.params.items()}
+            longest = self.ctx.config.smtp.future_release_max if self.mode is not Mode.MX and self.account else 0.0
+            try:
+                release = release_at(cmd.params, time.time(), longest)
+            except MailError as exc:
+                self.refuse(replies.of_error(exc))
+                return
+            params = {k: v or "" for k, v in cmd.params.items() if k not in ("HOLDFOR", "HOLDUNTIL")}
+            if release is not None:  # held in the queue until then (services.ingest)
+                params["RELEASE"] = f"{release:.0f}"
             self.tx = Transaction(Envelope(sender=sender, params=params, findings=findings,
                                            submitted=self.account is not None), utf8="SMTPUTF8" in cmd.params)
             self.send(replies.SENDER_OK)

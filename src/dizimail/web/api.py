@@ -744,7 +744,9 @@ def make_app(services: WebContext) -> FastAPI:
         domain = visible_domain(who, body.domain) if body.domain is not None else None
         if domain is None:
             admin_only(who)
-        return NoticeOut(delivered=await services.admin.send_notice(who.actor, body.subject, body.body, domain))
+        release = body.at.timestamp() if body.at is not None else None
+        return NoticeOut(delivered=await services.admin.send_notice(who.actor, body.subject, body.body, domain,
+                                                                    release))
 
     @app.get(f"{PREFIX}/reports/usage", response_model=list[UsageOut], tags=["reports"])
     async def usage(who: Who, month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = "") -> list[UsageOut]:

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dizimail.model.access import AccessEntry
 from dizimail.model.audit import AuditEntry
@@ -422,10 +422,13 @@ class NoticeIn(Strict):
     subject: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=100_000)
     domain: str | None = Field(None, max_length=253, description="every user of this domain; null: of every domain")
+    at: AwareDatetime | None = Field(None, description=(
+        "send it then (RFC 3339 with its zone); until then it waits in the queue, where DELETE /queue/{id} "
+        "cancels it"))
 
 
 class NoticeOut(Strict):
-    delivered: int
+    delivered: int = Field(description="mailboxes it went to (or, sent later, will go to)")
 
 
 class UsageOut(Strict):

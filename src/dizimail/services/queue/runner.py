@@ -35,6 +35,7 @@ from dizimail.services.routing import Kind, Router
 from dizimail.services.submit import Submitter
 from dizimail.services.traffic import domain_of
 
+RELEASED = "released"  # the group of a held message's local recipients (FUTURERELEASE)
 log = logging.getLogger("dizimail.queue")
 CHUNK = 256 * 1024
 BATCH_WAIT = 0.01
@@ -142,6 +143,8 @@ class QueueRunner:
                 if res.kind is Kind.LOCAL and len(res.accounts) == 1 and not res.remote:
                     key = f"local:{res.accounts[0].id}"
                     local[key] = res.accounts[0]
+            elif "RELEASE" in item.params and (await self.router.resolve(rcpt.address)).kind in (Kind.LOCAL, Kind.HOLD):
+                key = RELEASED  # held until now (FUTURERELEASE): delivered here as a new message would be
             if not key:
                 if domain not in destinations:
                     destinations[domain] = await self.nexthops.resolve(domain)
@@ -164,6 +167,9 @@ class QueueRunner:
 
     async def deliver_group(self, item: QueueItem, group: _Group, account: Account | None, *,
                             release: bool = False) -> None:
+        if group.key == RELEASED:
+            await self.settle(item, await self.deliver_released(item, group), release=release, success="delivered")
+            return
         if account is not None:
             outcomes = await self.deliver_local(item, group, account)
             await self.settle(item, outcomes, release=release, success="delivered")
@@ -187,6 +193,26 @@ class QueueRunner:
                 return [RecipientOutcome(r.id, RcptStatus.DEFERRED, code, self.next_attempt(item, r)) for r in group.rcpts]
             return [RecipientOutcome(r.id, RcptStatus.FAILED, code) for r in group.rcpts]
         return [RecipientOutcome(r.id, RcptStatus.DELIVERED, "250 2.0.0 delivered to mailbox") for r in group.rcpts]
+
+    async def deliver_released(self, item: QueueItem, group: _Group) -> list[RecipientOutcome]:
+        """Local recipients of a message whose release time came (RFC 4865): it enters through the submitter
+        as a new message would (the recipients' rules, quota and folders apply now, not when it was sent)."""
+        data = await asyncio.to_thread(self._read_whole, item.blob_id)
+        try:
+            result = await self.submitter.submit(item.sender, [r.address for r in group.rcpts], data,
+                                                 protocol="release")
+        except MailError as exc:
+            code = f"{exc.code} {exc.enhanced} {exc.detail or exc.public_key}"
+            if exc.temporary:
+                return [RecipientOutcome(r.id, RcptStatus.DEFERRED, code, self.next_attempt(item, r))
+                        for r in group.rcpts]
+            return [RecipientOutcome(r.id, RcptStatus.FAILED, code) for r in group.rcpts]
+        log.info("queue.released id=%s local=%d", item.queue_id, len(result.delivered))
+        return [RecipientOutcome(r.id, RcptStatus.DELIVERED, "250 2.0.0 released to mailbox") for r in group.rcpts]
+
+    def _read_whole(self, blob_id: str) -> bytes:
+        with self.blobs.open(blob_id) as handle:
+            return handle.read()
 
     def outcomes(self, item: QueueItem, group: _Group, attempt: Attempt) -> list[RecipientOutcome]:
         result = attempt.result

@@ -105,16 +105,9 @@ class SieveDelivery:
         programs = await self.scripts.programs(list(accounts))
         if not programs:
             return {}
-        scripts = {i: p.script for i, p in programs.items()}
         whole = any("body" in s.uses for p in programs.values() for s in (p.script, *p.library.values()))
-        head = await asyncio.to_thread(reception.writer.peek, BODY_READ if whole else HEAD_LIMIT)
-        todo = {i: s for i, s in scripts.items() if not _passed(head, accounts[i].address)}
-        if len(todo) < len(scripts):
-            log.info("sieve.loop id=%s skipped=%d", reception.queue_id, len(scripts) - len(todo))
-        if not todo:
-            return {}
-        boxes = {i: frozenset(b.name for b in await self.folders.list(accounts[i])) for i in todo
-                 if any("mailboxexists" in s.uses for s in (programs[i].script, *programs[i].library.values()))}
+        boxes = {i: frozenset(b.name for b in await self.folders.list(accounts[i])) for i, p in programs.items()
+                 if any("mailboxexists" in s.uses for s in (p.script, *p.library.values()))}
         scanned = any(f.check == "antivirus" and f.result == "clean" for f in envelope.findings)
         loop = asyncio.get_running_loop()
 
@@ -124,16 +117,27 @@ class SieveDelivery:
                 return asyncio.run_coroutine_threadsafe(asked, loop).result(60)
             return seen
 
+        head = None if whole else reception.head()  # the header is in memory (Reception.start) …
+        if head is None:  # … unless it is longer, or the body is tested: read from the spool, off the scripts' thread
+            head = await asyncio.to_thread(reception.writer.peek, BODY_READ if whole else HEAD_LIMIT)
+
         def evaluate() -> dict[int, tuple[Message, Outcome]]:
+            """On the scripts' thread (CPU only: nothing there waits for the disk)."""
             out = {}
-            for i, script in todo.items():
+            for i, program in programs.items():
+                if _passed(head, accounts[i].address):
+                    log.info("sieve.loop id=%s user=%s: delivered to them before", reception.queue_id,
+                             accounts[i].address)
+                    continue
                 judged = marks.get(accounts[i].address)
                 message = Message.parse(head, envelope.sender, accounts[i].address, reception.size,
                                         boxes.get(i, frozenset()), judged.score if judged is not None else None,
                                         scanned)
-                out[i] = (message, run_message(script, message, programs[i].library, memory(i)))
+                out[i] = (message, run_message(program.script, message, program.library, memory(i)))
             return out
         results = await self.scripts.off_loop(evaluate)
+        if not results:
+            return {}
         outcomes = {i: o for i, (_m, o) in results.items()}
         if (not envelope.remote and not envelope.hold and len(outcomes) == len(accounts)
                 and all(o.reject is not None and o.ereject for o in outcomes.values())):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import hashlib
 import time
 import unicodedata
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from dizimail.interfaces.sieve import SieveStore
 from dizimail.model.errors import Conflict, InvalidInput, MailError, NotFound
-from dizimail.model.sieve import ScriptInfo
+from dizimail.model.sieve import ActiveScript, ScriptInfo
 from dizimail.services.sieve.compile import MAX_SCRIPT, CompileError, Script, compile_script
 from dizimail.services.sieve.rules import USER_SCRIPT, MailRules, generate
 
@@ -60,6 +61,12 @@ def check_name(name: str) -> str:
     if not name or len(name) > MAX_NAME or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
         raise InvalidInput("sieve_bad_name", f"unusable script name {name[:MAX_NAME]!r}")
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _generated(stored: str, include_user: bool) -> str:
+    """The script of stored settings (the same settings make the same text: generated once)."""
+    return generate(MailRules.from_json(stored), include_user)
 
 
 class SieveScripts:
@@ -151,10 +158,12 @@ class SieveScripts:
             raise Conflict("sieve_exists", new)
         await self.store.rename_script(account_id, old, new)
 
-    async def active(self, account_ids: builtins.list[int]) -> dict[int, Script]:
+    async def active(self, account_ids: builtins.list[int],
+                     found: dict[int, ActiveScript] | None = None) -> dict[int, Script]:
         """The compiled active script of each account that has one (local delivery). A stored script that
         no longer compiles (a limit lowered since) is left out: its mail is kept in INBOX."""
-        found = await self.store.active_scripts(account_ids)
+        if found is None:
+            found = await self.store.active_scripts(account_ids)
         out: dict[int, Script] = {}
         for account_id, ref in found.items():
             cached = self._compiled.get(ref.script_id)
@@ -228,15 +237,17 @@ class SieveScripts:
 
     async def programs(self, account_ids: builtins.list[int]) -> dict[int, Program]:
         """What runs at delivery for each of the accounts that has an active script or settings."""
-        own = await self.active(account_ids)
-        settings = await self.store.rules_for(account_ids)
+        refs, settings = await self.store.delivery_state(account_ids)
+        if not refs and not settings:
+            return {}
+        own = await self.active(account_ids, refs)
         out: dict[int, Program] = {}
         for account_id in account_ids:
             script = own.get(account_id)
             library = await self.library(account_id, script) if script is not None and script.includes else {}
             stored = settings.get(account_id)
             if stored is not None:
-                generated = await self._compiled_text(generate(MailRules.from_json(stored), script is not None))
+                generated = await self._compiled_text(_generated(stored, script is not None))
                 if generated is not None:
                     if script is not None:
                         library[USER_SCRIPT] = script

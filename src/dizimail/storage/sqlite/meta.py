@@ -376,8 +376,8 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                 cur.execute(_SQL_INSERT_QUEUE, (record.queue_id, blob.id, record.sender, blob.size,
                                                 record.received_at, json.dumps(record.params), record.queue_prefix))
                 cur.executemany(_SQL_INSERT_QUEUE_RCPT, [
-                    (record.queue_id, r.address, r.notify, r.orcpt, r.status, record.received_at, r.last_error)
-                    for r in pending])
+                    (record.queue_id, r.address, r.notify, r.orcpt, r.status, r.next_attempt or record.received_at,
+                     r.last_error) for r in pending])
             held = hold(cur, record.quarantine) if record.quarantine is not None else 0
             if record.fetched is not None:
                 cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",

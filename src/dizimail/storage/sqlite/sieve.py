@@ -64,15 +64,25 @@ class SqliteSieveStore:
         return await self.db.write(job)
 
     async def active_scripts(self, account_ids: list[int]) -> dict[int, ActiveScript]:
-        out: dict[int, ActiveScript] = {}
+        return (await self.delivery_state(account_ids))[0]
+
+    async def delivery_state(self, account_ids: list[int]) -> tuple[dict[int, ActiveScript], dict[int, str]]:
+        scripts: dict[int, ActiveScript] = {}
+        rules: dict[int, str] = {}
         db = self.db.quick()
         for start in range(0, len(account_ids), IDS_AT_ONCE):
             chunk = account_ids[start:start + IDS_AT_ONCE]
-            rows: Any = db.execute("SELECT account_id, id, version FROM sieve_scripts WHERE active = 1 AND account_id "
-                                   f"IN ({', '.join('?' * len(chunk))})", chunk)
-            for account_id, script_id, version in rows:
-                out[int(account_id)] = ActiveScript(int(script_id), int(version))
-        return out
+            marks = ", ".join("?" * len(chunk))
+            rows: Any = db.execute(  # one look-up for both, per message: the delivery path's cost
+                f"SELECT account_id, id, version, NULL FROM sieve_scripts WHERE active = 1 AND account_id IN ({marks}) "
+                f"UNION ALL SELECT account_id, NULL, NULL, rules FROM sieve_rules WHERE account_id IN ({marks})",
+                chunk + chunk)
+            for account_id, script_id, version, text in rows:
+                if text is None:
+                    scripts[int(account_id)] = ActiveScript(int(script_id), int(version))
+                else:
+                    rules[int(account_id)] = str(text)
+        return scripts, rules
 
     async def script_text(self, script_id: int) -> str | None:
         row = self.db.quick().execute("SELECT content FROM sieve_scripts WHERE id = ?", (script_id,)).fetchone()
@@ -107,12 +117,4 @@ class SqliteSieveStore:
         await self.db.write(job)
 
     async def rules_for(self, account_ids: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        db = self.db.quick()
-        for start in range(0, len(account_ids), IDS_AT_ONCE):
-            chunk = account_ids[start:start + IDS_AT_ONCE]
-            for account_id, rules in db.execute(
-                    f"SELECT account_id, rules FROM sieve_rules WHERE account_id IN ({', '.join('?' * len(chunk))})",
-                    chunk):
-                out[int(account_id)] = str(rules)
-        return out
+        return (await self.delivery_state(account_ids))[1]
