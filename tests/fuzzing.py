@@ -1,4 +1,4 @@
-"""A seeded protocol fuzzer for SMTP, POP3 and IMAP sessions (used by tests/protocol/test_fuzz.py and
+"""A seeded protocol fuzzer for SMTP, POP3, IMAP and ManageSieve sessions (used by tests/protocol/test_fuzz.py and
 bench/fuzz_memory.py).
 
 Each session starts with a valid prefix that brings it to a state (greeted, logged in, a mailbox
@@ -51,6 +51,16 @@ IMAP = [
     b"AUTHENTICATE PLAIN\r\n{long}", b"AUTHENTICATE LOGIN\r\n{long}", b"COMPRESS DEFLATE\r\n{garbage}",
     b"IDLE\r\n{long}", b"APPEND INBOX {20}\r\n{long}", b"UID EXPUNGE $", b"UID FETCH $ (FLAGS) (CHANGEDSINCE 1 VANISHED)",
     b"FETCH $ FLAGS", b"UID STORE $ +FLAGS (\\Seen)", b"UID COPY $ Archive", b"UID MOVE $ Junk", b"COPY $ INBOX",
+]
+SIEVE = [
+    b"CAPABILITY", b"NOOP", b'NOOP "tag"', b"STARTTLS", b'AUTHENTICATE "PLAIN"', b'AUTHENTICATE "PLAIN" "AGFAAGI="',
+    b'AUTHENTICATE "LOGIN"', b'"*"', b'"dXNlcg=="', b"LISTSCRIPTS", b'HAVESPACE "s" 100', b'HAVESPACE "s" 99999999999',
+    b'PUTSCRIPT "s" {14+}\r\nkeep; discard;', b'PUTSCRIPT "s" "require \\"fileinto\\"; fileinto \\"x\\";"',
+    b'PUTSCRIPT "\xe8\xa7\x84\xe5\x88\x99" {5+}\r\nkeep;', b"CHECKSCRIPT {9+}\r\nif true {",
+    b'CHECKSCRIPT "if header :matches \\"subject\\" \\"*a*a*a*b\\" { stop; }"', b'SETACTIVE "s"', b'SETACTIVE ""',
+    b'GETSCRIPT "s"', b'DELETESCRIPT "s"', b'RENAMESCRIPT "s" "t"', b"UNAUTHENTICATE", b'PUTSCRIPT "big" "{long}"',
+    b'CHECKSCRIPT "{long}"', b'AUTHENTICATE "PLAIN"\r\n{long}', b'PUTSCRIPT "s" {70000+}',
+    b"CHECKSCRIPT {20+}\r\n{garbage}", b"LOGOUT",
 ]
 _INSERTS = [b"\x00", b"\r", b"\n", b"\xff", b"<", b">", b":", b" ", b"{", b"}", b"{5}", b"{3+}", b"\"", b"(",
             b")", b"[", b"]", b"\\", b"%", b"*", b"$", b"~{2}", b"\xe6\xa3\x80", b"=?utf-8?b?", b"+0D+0A", b"\t"]
@@ -174,6 +184,8 @@ def scenarios(ports: dict[str, int], user: str, password: str) -> list[Scenario]
         Scenario("imap", ports["imap"], [], seeds(IMAP), tagged=True),
         Scenario("imap-auth", ports["imap"], [f'l LOGIN "{user}" "{password}"'.encode(), b"s SELECT INBOX"],
                  seeds(IMAP), tagged=True),
+        Scenario("managesieve", ports["managesieve"], [], SIEVE),
+        Scenario("managesieve-auth", ports["managesieve"], [f'AUTHENTICATE "PLAIN" "{plain}"'.encode()], SIEVE),
         Scenario("imap-qresync", ports["imap"], [f'l LOGIN "{user}" "{password}"'.encode(), b"e ENABLE QRESYNC",
                                                  b"s SELECT INBOX"], seeds(IMAP), tagged=True),
     ]

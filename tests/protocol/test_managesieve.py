@@ -127,6 +127,7 @@ def test_bad_input_gets_a_reply_and_the_session_goes_on(server, user):
         assert raw.send(b'NOOP "unclosed\r\n')[-1].startswith(b"NO")
         assert raw.send(b"NOOP " + b"x" * 9000 + b"\r\n")[-1].startswith(b"NO")
         assert raw.send(b"NOOP \"\xff\"\r\n")[-1].startswith(b"NO")
+        assert raw.send(b"NOOP {2+}\r\n\xff\xfe\r\n")[-1].startswith(b"NO")  # a literal that is no UTF-8 (fuzz)
         assert raw.send(b"CAPABILITY\r\n")[-1].startswith(b"OK")
     finally:
         raw.close()

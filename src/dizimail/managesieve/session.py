@@ -103,6 +103,7 @@ class SieveSession:
         timeout = self.ctx.config.limits.command_timeout
         reader = CommandReader()
         most = LITERAL_LIMIT if self.account is not None else LITERAL_BEFORE_LOGIN
+        fault = ""  # a literal that was read but refused: the rest of the command is read, then refused
         while True:
             try:
                 line = await self.conn.read_line(LINE_LIMIT, timeout)
@@ -112,16 +113,22 @@ class SieveSession:
             try:
                 size = reader.feed(line.rstrip(b"\r\n"))
             except SieveProtocolError as exc:
-                self.no(f"Syntax error: {exc}")
+                self.no(f"Syntax error: {fault or exc}")
                 return None
             if size is None:
+                if fault:
+                    self.no(f"Syntax error: {fault}")
+                    return None
                 return reader.tokens
             if size > most:
                 # The octets announced are not read: the client meant them as part of this command, so the
                 # connection cannot be kept in step (RFC 5804 §2.6's literal has no continuation request).
                 self.conn.write(self._reply("BYE", "Literal too large", "QUOTA/MAXSIZE" if self.account else ""))
                 raise CloseSession()
-            reader.literal(await self.conn.read_exactly(size, timeout))
+            try:
+                reader.literal(await self.conn.read_exactly(size, timeout))
+            except SieveProtocolError as exc:
+                fault = str(exc)
 
     async def dispatch(self, tokens: list[Token]) -> None:
         if not tokens or tokens[0].quoted:
@@ -215,8 +222,10 @@ class SieveSession:
             if size is not None:
                 if size > LITERAL_BEFORE_LOGIN:
                     return exchange.too_long()
-                reader.literal(await self.conn.read_exactly(size, timeout))
-                if reader.feed((await self.conn.read_line(LINE_LIMIT, timeout)).rstrip(b"\r\n")) is not None:
+                data = await self.conn.read_exactly(size, timeout)
+                rest = await self.conn.read_line(LINE_LIMIT, timeout)
+                reader.literal(data)
+                if reader.feed(rest.rstrip(b"\r\n")) is not None:
                     return exchange.unreadable("malformed", "a second literal")
         except LineTooLong:
             return exchange.too_long()
