@@ -14,6 +14,7 @@ import smtplib
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pyotp
 import pytest
@@ -321,6 +322,23 @@ def test_a_notice_reaches_every_user_of_a_domain_as_mail(server, admin_web):
     row = re.search(r"<tr><td>notice.test</td>(.*?)</tr>", report.text)[1]
     assert row.startswith("<td>2</td>")  # two mailboxes
     assert re.findall(r"<td>([\d,]+)</td>", row)[1] == "2"  # two messages in (the notice, once for each)
+
+
+def test_a_notice_can_be_sent_later_from_the_page(server, admin_web):
+    admin_web.submit("/admin/domains", "/admin/domains", {"name": "later.test"})
+    admin_web.submit("/admin/domains/later.test", "/admin/domains/later.test/users",
+                     {"local_part": "l1", "password": "pw-notice-1"})
+    at = datetime.now().replace(microsecond=0) + timedelta(seconds=3)  # the server's zone, as the field means
+    page = admin_web.submit("/admin/notice", "/admin/notice", {"domain": "later.test", "subject": "周五演练",
+                                                               "body": "消防演练。", "at": at.isoformat()})
+    assert page.url.endswith("done=notice_scheduled")
+    assert "l1@later.test" in admin_web.get("/admin/queue").text  # waiting, visible (and cancellable) there
+
+    def arrived() -> bool:
+        with imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls()) as imap:
+            imap.login("l1@later.test", "pw-notice-1")
+            return imap.select("INBOX")[1][0] != b"0"
+    wait_for(arrived, what="the scheduled notice")
 
 
 def test_totp_second_factor_for_an_admin(server):

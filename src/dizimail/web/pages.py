@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -63,7 +64,7 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "domain_added", "domain_removed", "domain_suspended", "domain_resumed", "user_added", "user_removed",
     "user_suspended", "user_resumed", "password_set", "quota_set", "alias_added", "alias_removed", "queue_done",
     "queue_removed", "admin_granted", "admin_revoked", "route_added", "route_removed", "relay_added",
-    "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "settings_saved",
+    "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "notice_scheduled", "settings_saved",
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
     "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved"}
 
@@ -903,8 +904,14 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             admin_only(p)  # every user of the system: a system admin's notice
         else:
             domain = domain_of(p, domain)
+        at = _form_text(form, "at", 40)
+        try:  # a datetime-local field: the server's time zone (the plant's own)
+            release = datetime.fromisoformat(at).astimezone().timestamp() if at else None
+        except ValueError:
+            raise PageError(422, "future_release_bad") from None
         return await acting("/admin/notice", lambda: services.admin.send_notice(
-            actor(p), _form_text(form, "subject", 1000), _form_text(form, "body", 200_000), domain), "notice_sent")
+            actor(p), _form_text(form, "subject", 1000), _form_text(form, "body", 200_000), domain, release),
+            "notice_scheduled" if release is not None else "notice_sent")
 
     # --- the REST API's reference ------------------------------------------------------------------------
     @app.get("/api/v1/docs", include_in_schema=False)
