@@ -207,3 +207,11 @@ def test_settings_generate_a_script_that_compiles_and_hostile_text_stays_text():
                 {"unknown": 1}, []):
         with pytest.raises(InvalidInput):
             checked(bad)
+
+
+def test_a_fault_of_the_interpreter_keeps_the_message_and_says_so(caplog):
+    from dizimail.services.sieve.tree import Command, Script, Test
+    broken = Script((Command("if", branches=((Test("header", names=("subject",)), (Command("discard"),)),)),))
+    outcome = run(broken, MAIL, "a@b.test", "c@d.test")  # a test without its match: no compiled script has one
+    assert outcome.implicit_keep and not outcome.discarded and "internal error" in outcome.error
+    assert "sieve.interpreter.failed" in caplog.text

@@ -8,6 +8,7 @@ message in INBOX and says why. The script is the user's own and its size is boun
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dizimail.services.sieve.message import Message, decoded
 
 __all__ = ["Message", "Outcome", "Seen", "Store", "VacationReply", "run", "run_message"]
 
+log = logging.getLogger("dizimail.sieve")
 MAX_ACTIONS = 32  # as Pigeonhole's sieve_max_actions
 MAX_REDIRECTS = 4  # as Pigeonhole's sieve_max_redirects
 MAX_VARIABLES = 255  # as Pigeonhole's sieve_variables_max_scope_size
@@ -433,5 +435,8 @@ def run_message(script: Script, message: Message, library: dict[str, Script] | N
         pass
     except RuntimeFailure as exc:
         return Outcome(error=str(exc))
+    except Exception:  # a fault of ours, not of the script: the message is kept all the same
+        log.exception("sieve.interpreter.failed recipient=%s", message.recipient)
+        return Outcome(error="the rules could not run (an internal error, logged)")
     state.out.keep_flags = frozenset(_normal_flag(f) for f in state.flags)
     return state.out
