@@ -1,8 +1,8 @@
 """The admin pages in a real browser (issue #11): Debian's Chromium, headless, driven by Playwright (never
 Playwright's own browser download). An admin logs in and creates a domain and a user, who then logs in
-over IMAP; a domain admin cannot see another domain; a CSV import of 5,000 users shows its progress; the
-dashboard in zh_CN and en refreshes by itself; text from outsiders stays text; the pages refuse to be
-framed. Screenshots are kept in test-artifacts/screenshots (docs/screenshots holds a few current ones)."""
+over IMAP; an admin creates a mailing list and adds its members (issue #12); a domain admin cannot see
+another domain; a CSV import of 5,000 users shows its progress; the dashboard in zh_CN and en refreshes
+by itself; text from outsiders stays text; the pages refuse to be framed. Screenshots are kept in test-artifacts/screenshots (docs/screenshots holds a few current ones)."""
 
 from __future__ import annotations
 
@@ -130,6 +130,29 @@ def test_a_domain_admin_in_the_browser_sees_only_its_domain(node, browser):
         assert response is not None and response.status == 404
         expect(page.locator("h1")).to_have_text("Not found")
     assert page.goto(base(node) + "/admin/queue").status == 403
+    ctx.close()
+
+
+def test_an_admin_creates_a_mailing_list_and_adds_two_members_in_the_browser(node, browser):
+    ctx = context(browser)
+    page = ctx.new_page()
+    log_in(page, node, f"boss@{DOMAIN}")
+    page.click("header nav >> text=Mailing lists")
+    page.fill("#create-list input[name=local_part]", "team")
+    page.select_option("#create-list select[name=domain]", DOMAIN)
+    page.fill("#create-list input[name=name]", "团队")
+    page.click("button:text('Create list')")
+    expect(page.locator(".note.ok")).to_have_text("The mailing list was created.")
+    expect(page.locator("h1")).to_contain_text(f"team@{DOMAIN}")
+    page.fill("#add-members textarea[name=addresses]", f"li@{DOMAIN}\nwang@partner.test")
+    page.click("button:text('Add members')")
+    expect(page.locator(".note.ok")).to_have_text("The members were added.")
+    expect(page.locator("#members tbody tr")).to_have_count(2)
+    expect(page.locator("#members")).to_contain_text(f"li@{DOMAIN}")
+    expect(page.locator("#members")).to_contain_text("wang@partner.test")
+    shot(page, "admin-list-en")
+    page.click(".crumbs a")
+    expect(page.locator(f"#lists tr:has-text('team@{DOMAIN}')")).to_contain_text("团队")
     ctx.close()
 
 

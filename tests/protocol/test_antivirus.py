@@ -441,3 +441,22 @@ def test_a_node_whose_clamd_is_down_stops_when_told(tmp_path):
             node.kill()
         log = (tmp_path / f"node-{attempt}.log").read_text(errors="replace")
         assert "node.stopped" in log and "stuck" not in log, log
+
+
+def test_a_quarantined_list_post_released_goes_to_the_members(tmp_path, clamd):
+    """An infected post to a mailing list is held like any mail; released, the list sends it on (issue #12),
+    and the moderation queue never shows quarantined mail (nor the quarantine held posts)."""
+    srv = quarantine_node(tmp_path / "n", clamd)
+    try:
+        member = srv.add_user("lm")
+        srv.call(lambda s: s.lists.create("team@example.test", policy="anyone", members=[member]))
+        code, _ = deliver(srv, "team@example.test", with_attachment("eicar.com", EICAR))
+        assert code == 250
+        held = wait_for(lambda: entries(srv), what="entry")
+        assert held[0]["recipients"] == ["team@example.test"]
+        assert srv.call(lambda s: s.lists.held("team@example.test")) == []
+        dizimail_cli(srv.config_file, "quarantine", "release", str(held[0]["id"]))
+        copies = wait_for(lambda: [m for m in fetch_all(srv, member) if b"filename=eicar.com" in m], what="post")
+        assert b"List-Id: " in copies[0] and entries(srv) == []
+    finally:
+        srv.stop()

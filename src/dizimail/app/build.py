@@ -25,6 +25,9 @@ from dizimail.services.domains import DomainProfiles
 from dizimail.services.fetch import FetchService
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
+from dizimail.services.lists.addresses import ListKeys
+from dizimail.services.lists.manage import MailingLists
+from dizimail.services.lists.receive import ListReceiver
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.messages import describe_blob
 from dizimail.services.msgauth import MessageAuth
@@ -57,6 +60,7 @@ from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteSpamSettingsSt
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.domains import SqliteDomainProfileStore
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
+from dizimail.storage.sqlite.lists import SqliteListStore
 from dizimail.storage.sqlite.meta import SqliteMetaStore
 from dizimail.storage.sqlite.quarantine import SqliteQuarantineStore
 from dizimail.storage.sqlite.queue import SqliteQueueStore
@@ -100,6 +104,8 @@ class Services:
     traffic: TrafficCounter
     profiles: DomainProfiles
     sieve: SieveScripts
+    lists: MailingLists
+    list_mail: ListReceiver  # what mail to a list's addresses does; moderators' actions
 
 
 @dataclass
@@ -126,6 +132,7 @@ class Stores:
     traffic: SqliteTrafficStore
     profiles: SqliteDomainProfileStore
     sieve: SqliteSieveStore
+    lists: SqliteListStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -159,7 +166,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
                         tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db), grants=SqliteGrantStore(db),
                         traffic=SqliteTrafficStore(db), profiles=SqliteDomainProfileStore(db),
-                        sieve=SqliteSieveStore(db))
+                        sieve=SqliteSieveStore(db), lists=SqliteListStore(db))
         services = build_services(config, stores)
         try:
             yield services, stores
@@ -196,9 +203,12 @@ def build_services(config: Config, stores: Stores) -> Services:
     rdns = ReverseDns(make_resolver(servers, antispam.dns_timeout))
     auth = MessageAuth(make_sync_resolver(servers, antispam.dns_timeout))
     content = ContentFilter(stores.bayes)
+    mailing_lists = MailingLists(stores.lists, meta, stores.quarantine)
+    router.lists = mailing_lists.target
+    list_keys = ListKeys(box.derive("lists"), web_url(config))
     scanner = VirusScanner(config.antivirus.clamd, config.antivirus.timeout) if config.antivirus.clamd else None
     policy = Policy(config, router, relay, dkim, access, dnsbl, rdns, SpfChecker(servers, antispam.dns_timeout), auth,
-                    content, whitelist, spam_settings, scanner)
+                    content, whitelist, spam_settings, scanner, mailing_lists, list_keys)
     submitter = Submitter(ingest, policy)
     fetch = FetchService(stores.fetch, submitter, config.fetch, lambda: accounts.postmaster(hostname),
                          config.limits.max_message_size, box, StdlibMailboxClient())
@@ -224,6 +234,9 @@ def build_services(config: Config, stores: Stores) -> Services:
             return sender
         return srs.forward(sender, domain)
     ingest.sieve.rewrite = rewrite
+    list_mail = ListReceiver(mailing_lists, list_keys, ingest, router, meta, folders, dkim, submitter.submit,
+                             admin, hostname, config.lists)  # a list without moderators: the quarantine's admin
+    ingest.lists = list_mail.receive
     tokens = TokenService(stores.tokens, accounts)
     routes = RouteTable(stores.routing, meta)
     secrets = Secrets(stores.settings, box)
@@ -244,7 +257,19 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                   Notices(accounts, submitter, hostname,
                                                                           config.limits.max_recipients,
                                                                           config.smtp.future_release_max), profiles),
-                    logins=logins, traffic=traffic, profiles=profiles, sieve=sieve)
+                    logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
+                    list_mail=list_mail)
+
+
+def web_url(config: Config) -> str:
+    """Where members reach this node's web side (one-click unsubscription links): ``lists.web_url``, else
+    the https listener under the server's host name, else nowhere."""
+    if config.lists.web_url:
+        return config.lists.web_url
+    port = config.listeners.https.port
+    if not port:
+        return ""
+    return f"https://{config.server.hostname}" + ("" if port == 443 else f":{port}")
 
 
 def make_runner(config: Config, services: Services, stores: Stores) -> QueueRunner:

@@ -106,7 +106,8 @@ class Node:
                                                      (config.delivery.concurrency,
                                                       config.delivery.destination_concurrency),
                                                      services.logins, services.traffic,
-                                                     config.server.data_dir, services.profiles, services.sieve),
+                                                     config.server.data_dir, services.profiles, services.sieve,
+                                                     services.lists, services.list_mail),
                                           spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name == "managesieve":

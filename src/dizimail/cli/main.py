@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dizimail.cli import access, admin, audit, quarantine, queue, reports, routing, server, sieve, spam, tokens  # noqa: F401  (each registers its commands)
+from dizimail.cli import access, admin, audit, lists, quarantine, queue, reports, routing, server, sieve, spam, tokens  # noqa: F401  (each registers its commands)
 from dizimail.cli.common import app
 
 

@@ -295,10 +295,21 @@ class QuarantineConfig(Section):
 # The checks of the policy layer (services.policy), in the order they run by default. Those in
 # MANDATORY_CHECKS keep the server from being an open relay: they may be moved, never switched off.
 CORE_CHECKS = ("connection-rate", "auth-required", "may-send-as", "size", "recipient-limit", "recipient",
-               "routing-trick", "relay", "block-list", "dnsbl", "pregreet", "iprev", "helo", "spf", "quota", "message-format",
+               "routing-trick", "relay", "list-post", "block-list", "dnsbl", "pregreet", "iprev", "helo", "spf", "quota", "message-format",
                "hop-count", "mail-loop", "verdict-headers", "antivirus", "dmarc", "content")
 MANDATORY_CHECKS = ("auth-required", "recipient", "routing-trick", "relay")
 CheckAction = Literal["default", "tempfail", "log", "reject"]
+
+
+class ListsConfig(Section):
+    web_url: str = Field("", description=(
+        "the HTTPS address members reach this node's web side at, e.g. https://mail.example.com (one-click "
+        "unsubscription links, RFC 8058); empty: https://<server.hostname>:<listeners.https.port>, or no "
+        "link when the https listener is off"))
+    bounce_forget: Duration = Field(7 * 86400.0, description=(
+        "a member's hard bounces count as one run while less than this apart; a run as long as the list's "
+        "bounce limit disables the member"))
+    confirm_keep: Duration = Field(3 * 86400.0, description="how long a subscription's confirmation link works")
 
 
 class PolicyConfig(Section):
@@ -343,6 +354,7 @@ class Config(Section):
     antispam: AntispamConfig = AntispamConfig()
     antivirus: AntivirusConfig = AntivirusConfig()
     quarantine: QuarantineConfig = QuarantineConfig()
+    lists: ListsConfig = ListsConfig()
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path against ``server.data_dir``."""

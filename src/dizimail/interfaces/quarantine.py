@@ -11,8 +11,11 @@ from dizimail.model.types import Quarantined
 
 
 class QuarantineStore(Protocol):
-    async def list_quarantine(self, limit: int = 10_000) -> list[Quarantined]:
-        """The newest ``limit`` entries, newest first."""
+    async def list_quarantine(self, limit: int = 10_000, *, lists: bool = False,
+                              reason: str | None = None) -> list[Quarantined]:
+        """The newest ``limit`` entries, newest first: spam and viruses, or (``lists``) only the posts
+        waiting for a list's moderator (kind ``list``); ``reason``: only those held for that reason (a
+        held post's reason is its list's address)."""
 
     async def get_quarantined(self, entry_id: int) -> Quarantined | None: ...
 

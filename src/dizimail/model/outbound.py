@@ -17,6 +17,8 @@ class QueueRecipientRow:
     attempts: int
     next_attempt: float
     last_error: str
+    sender: str | None = None  # its own envelope sender (a list's VERP return path)
+    prefix: bytes = b""  # header lines of its own, before the message's
 
 
 @dataclass(slots=True)

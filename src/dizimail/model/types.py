@@ -109,6 +109,8 @@ class QueuedRecipient:
     last_error: str = ""
     attempts: int = 0
     next_attempt: float = 0.0
+    sender: str | None = None  # its own envelope sender (a list's VERP return path), else the message's
+    prefix: bytes = b""  # header lines of its own, before the message's prefix
 
 
 SEARCH_FIELDS = ("subject", "from", "to", "cc", "bcc", "headers", "body")

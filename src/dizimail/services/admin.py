@@ -4,7 +4,7 @@ and token secrets never reach the log.
 
 Covered so far: domains, users, aliases, API tokens, routes, relay networks, DKIM keys, the queue, the
 block and allow lists, the quarantine, the spam settings, fetch accounts, stored secrets (their values
-never) and who may administer in the browser.
+never), who may administer in the browser, and mailing lists (their settings, members and moderation).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from dizimail.i18n.catalog import translate
 from dizimail.interfaces.audit import AuditStore
@@ -22,6 +22,7 @@ from dizimail.model.access import ListName
 from dizimail.model.audit import Actor, AuditEntry
 from dizimail.model.domains import DomainProfile, Registration
 from dizimail.model.errors import Conflict, MailError, NotFound
+from dizimail.model.lists import MailingList
 from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import AdminGrant, ApiToken, Role
@@ -45,6 +46,7 @@ from dizimail.services.weblogin import WebLogins
 log = logging.getLogger("dizimail.audit")
 MAX_ENTRIES = 1000  # one page of the log at most
 IMPORT_BATCH = 250  # users hashed and stored at a time by a CSV import
+R = TypeVar("R")
 
 
 def _user(a: Account | None) -> dict[str, Any] | None:
@@ -79,6 +81,14 @@ def _fetch(a: FetchAccount) -> dict[str, Any]:
     """Never the password."""
     return {"host": a.host, "port": a.port, "protocol": a.protocol, "security": a.security, "verify": a.verify,
             "username": a.username, "into": a.account, "interval": a.interval, "keep": a.keep}
+
+
+def list_state(m: MailingList | None) -> dict[str, Any] | None:
+    """A mailing list's settings as the audit log keeps them (its members are logged by their changes)."""
+    return None if m is None else {"address": m.address, "name": m.name, "description": m.description,
+                                   "policy": m.policy, "senders": list(m.senders), "moderators": list(m.moderators),
+                                   "subscription": m.subscription, "archive": m.archive,
+                                   "bounce_limit": m.bounce_limit}
 
 
 def _token(t: ApiToken) -> dict[str, Any]:
@@ -252,6 +262,17 @@ class AdminActions:
         account = await self.accounts.get_user(normalize_address(address))
         await change(account)
         await self._record(actor, action, account.address, _domain_of(account.address), None, {"script": name})
+
+    async def change_list(self, actor: Actor, action: str, address: str, change: Callable[[], Awaitable[R]],
+                          before: Any = None, after: Callable[[R], Any] | None = None) -> R:
+        """A mailing list changed by an administrator (``list.add``, ``list.policy``, ``list.remove``,
+        ``list.members.add``, ``list.members.remove``, ``list.approve``, ``list.reject``): ``change`` runs
+        first (a change the service refuses is not logged); ``before`` is the state it replaces, ``after``
+        makes the new one from its result. ``address``: the list's, as stored."""
+        result = await change()
+        await self._record(actor, action, address, _domain_of(address), before,
+                           after(result) if after is not None else None)
+        return result
 
     # --- per-domain settings and self-registration -----------------------------------------------------
     async def change_domain(self, actor: Actor, domain: str, **changes: Any) -> DomainProfile:

@@ -21,7 +21,9 @@ from dizimail.util.idn import ascii_domain, unicode_address
 
 log = logging.getLogger("dizimail.dkim")
 SIGNED_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to", b"in-reply-to",
-                  b"references", b"mime-version", b"content-type", b"content-transfer-encoding"]
+                  b"references", b"mime-version", b"content-type", b"content-transfer-encoding",
+                  # a list's fields (RFC 8058 §4: the signature must cover the one-click unsubscription)
+                  b"list-id", b"list-post", b"list-help", b"list-unsubscribe", b"list-unsubscribe-post"]
 
 
 def record_name(key: DkimKey) -> str:

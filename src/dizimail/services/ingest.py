@@ -23,6 +23,7 @@ from email.utils import format_datetime
 
 from dizimail.interfaces import BlobStore, BlobWriter, MetaStore
 from dizimail.model.errors import QuotaExceeded, TemporaryFailure
+from dizimail.model.lists import ListTarget
 from dizimail.model.outbound import DkimKey
 from dizimail.model.traffic import Flow
 from dizimail.model.types import (
@@ -70,22 +71,26 @@ class Envelope:
     fetched: tuple[int, str] | None = None  # (fetch account id, remote UID), recorded with the commit
     findings: list[Finding] = field(default_factory=list)  # what the scoring checks saw (Authentication-Results)
     submitted: bool = False  # by a logged-in user (their remote recipients join the automatic whitelist)
+    lists: list[tuple[str, ListTarget]] = field(default_factory=list)  # (rcpt, what it asks of a list)
+    extra: dict[str, bytes] = field(default_factory=dict)  # a local account's own header lines (a list's)
+    archive: tuple[Account, str] | None = None  # one more copy, into this account's folder (a list's archive)
 
     @property
     def count(self) -> int:
-        return len(self.local) + len(self.remote) + len(self.hold)
+        return len(self.local) + len(self.remote) + len(self.hold) + len(self.lists)
 
     def addresses(self) -> list[str]:
         """Whom the message goes to, once each: local accounts (an alias's by their own address), the
         poll-mode holding box's recipients, remote addresses. Spam settings are looked up by these."""
         return list(dict.fromkeys([*(a.address for _, a in self.local), *(r for r, _ in self.hold),
-                                   *(r.address for r in self.remote)]))
+                                   *(r.address for r in self.remote), *(r for r, _ in self.lists)]))
 
     def only(self, addresses: set[str]) -> Envelope:
         """The same envelope for some of its recipients (as :meth:`addresses` names them)."""
         return replace(self, local=[p for p in self.local if p[1].address in addresses],
                        hold=[p for p in self.hold if p[0] in addresses],
-                       remote=[r for r in self.remote if r.address in addresses])
+                       remote=[r for r in self.remote if r.address in addresses],
+                       lists=[p for p in self.lists if p[0] in addresses])
 
     def add(self, address: str, resolution: Resolution, notify: str | None = None, orcpt: str | None = None) -> None:
         """Take an accepted recipient (lower-case ``address``) as the router resolved it; an account or
@@ -93,6 +98,10 @@ class Envelope:
         if resolution.kind is Kind.HOLD:
             if all(r != address for r, _ in self.hold):
                 self.hold.extend((address, a) for a in resolution.accounts)
+            return
+        if resolution.target is not None:
+            if all(r != address for r, _ in self.lists):
+                self.lists.append((address, resolution.target))
             return
         for account in resolution.accounts:
             if all(a.id != account.id for _, a in self.local):
@@ -159,6 +168,8 @@ class Ingest:
         self.on_quarantine: Callable[[Quarantined], None] | None = None  # notices (services.quarantine)
         self.traffic: TrafficCounter | None = None  # mail counted per day and domain (services.traffic)
         self.sieve: SieveDelivery | None = None  # users' rules at local delivery (services.sieve.deliver)
+        # Mail to a list's addresses (services.lists.receive), handled before the rest is committed.
+        self.lists: Callable[[Envelope, Callable[[], Awaitable[bytes]], bytes], Awaitable[None]] | None = None
 
     def begin(self) -> Reception:
         return Reception(new_queue_id(), self.blobs.writer(), time.time())
@@ -277,11 +288,23 @@ class Ingest:
     async def _store(self, reception: Reception, envelope: Envelope, marks: dict[str, SpamMarks]) -> CommitResult:
         release = float(envelope.params.get("RELEASE") or 0)
         if release > reception.received_at:  # FUTURERELEASE (RFC 4865): every recipient waits in the queue
-            envelope = replace(envelope, local=[], hold=[], remote=[
+            envelope = replace(envelope, local=[], hold=[], lists=[], remote=[
                 *(replace(r, next_attempt=release) for r in envelope.remote),
-                *(QueuedRecipient(rcpt, next_attempt=release) for rcpt, _ in (*envelope.local, *envelope.hold))])
+                *(QueuedRecipient(rcpt, next_attempt=release)
+                  for rcpt, _ in (*envelope.local, *envelope.hold, *envelope.lists))])
             log.info("queue.release.held id=%s from=<%s> rcpts=%d until=%.0f", reception.queue_id, envelope.sender,
                      len(envelope.remote), release)
+        if envelope.lists:  # what it asks of lists is committed first (a post: its own message, services.lists)
+            if self.lists is not None:
+                try:
+                    await self.lists(envelope, reception.reader(reception.size + 1), bytes(reception.start))
+                except BaseException:
+                    reception.abort()
+                    raise
+            envelope = replace(envelope, lists=[])
+            if not envelope.count and envelope.fetched is None and envelope.archive is None:
+                reception.abort()
+                return CommitResult(delivered=(), refused=())
         # Users' rules decide each local copy (services.sieve.deliver) before anything is durable: what
         # they send away is queued first; a message every recipient discarded is not stored at all.
         filed: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}
@@ -292,11 +315,17 @@ class Ingest:
                 reception.abort()
                 raise
         if filed and not envelope.remote and not envelope.hold and envelope.fetched is None and all(
-                filed.get(acc.id) == [] for _, acc in envelope.local):
+                filed.get(acc.id) == [] for _, acc in envelope.local) and envelope.archive is None:
             reception.abort()
             log.info("queue.discarded id=%s from=<%s> local=%d", reception.queue_id, envelope.sender,
                      len(envelope.local))
             return CommitResult(delivered=(), refused=())
+        if envelope.archive is not None:  # a list's archive: one more copy, whatever the account's rules did
+            keeper, folder = envelope.archive
+            copies = filed.get(keeper.id, DEFAULT_COPY) if any(a.id == keeper.id for _, a in envelope.local) else []
+            filed[keeper.id] = [*copies, (folder, ())]
+            if not copies:
+                envelope = replace(envelope, local=[*envelope.local, (keeper.address, keeper)])
         blob, meta, signature = await self._finish(
             reception, describe=bool(envelope.local or envelope.hold), dkim=envelope.dkim if envelope.remote else None)
         auth = authentication_results(self.hostname, envelope.findings)
@@ -310,8 +339,8 @@ class Ingest:
         # unless nothing else of the message could be stored: then the whole message is refused (452).
         deliveries = tuple(
             LocalDelivery(account_id=acc.id, address=acc.address, mailbox=box or junk.get(acc.id, "INBOX"),
-                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace(acc.address),
-                          flags=flags, limit=self.quota.limit(acc),
+                          prefix=return_path + f"Delivered-To: {acc.address}\r\n".encode() + trace(acc.address)
+                          + envelope.extra.get(acc.address, b""), flags=flags, limit=self.quota.limit(acc),
                           fallback=self.quota.deferred(acc.address) if i == 0 else None)
             for _rcpt, acc in envelope.local
             for i, (box, flags) in enumerate(filed.get(acc.id, DEFAULT_COPY))) + tuple(
@@ -351,7 +380,7 @@ class Ingest:
         blob, meta, signature = await self._finish(reception, dkim=envelope.dkim if envelope.remote else None)
         subject, sender = header_summary(head)
         recipients = dict.fromkeys([*(r for r, _ in envelope.local), *(r.address for r in envelope.remote),
-                                    *(r for r, _ in envelope.hold)])
+                                    *(r for r, _ in envelope.hold), *(r for r, _ in envelope.lists)])
         entry = Quarantined(
             queue_id=reception.queue_id, blob_id=blob.id, size=blob.size, sender=envelope.sender,
             recipients=tuple(recipients), kind="virus" if held.check == "antivirus" else "spam",
@@ -368,6 +397,43 @@ class Ingest:
         if self.on_quarantine is not None:
             self.on_quarantine(replace(entry, id=result.quarantined))
         return result
+
+    async def keep(self, data: bytes, sender: str, recipients: tuple[str, ...], *, kind: str, reason: str,
+                   subject: str, from_: str, keep: float) -> Quarantined:
+        """``data`` held for a human as a quarantine entry of ``kind`` (a list's post waiting for a moderator),
+        made durable and committed before this returns; the entry with its id."""
+        reception = self.begin()
+        try:
+            reception.write(data)
+        except BaseException:
+            reception.abort()
+            raise
+        blob, meta, _ = await self._finish(reception)
+        entry = Quarantined(queue_id=reception.queue_id, blob_id=blob.id, size=blob.size, sender=sender,
+                            recipients=recipients, kind=kind, reason=reason, score=0.0, findings=(), prefix=b"",
+                            subject=subject, from_=from_, created=reception.received_at,
+                            expires=reception.received_at + keep)
+        result = await self.meta.commit_ingest(IngestRecord(
+            queue_id=reception.queue_id, blob=blob, sender=sender, received_at=reception.received_at, meta=meta,
+            quarantine=entry))
+        return replace(entry, id=result.quarantined)
+
+    async def held_bytes(self, entry: Quarantined) -> bytes:
+        def read() -> bytes:
+            with self.blobs.open(entry.blob_id) as handle:
+                return handle.read()
+        return await asyncio.to_thread(read)
+
+    async def release_to_lists(self, entry: Quarantined, envelope: Envelope) -> None:
+        """The list addresses among a quarantined message's recipients take it now (before :meth:`release`
+        of the others), as they would have at its arrival."""
+        if not envelope.lists or self.lists is None:
+            return
+        held = entry.prefix + await self.held_bytes(entry)
+
+        async def read() -> bytes:
+            return held
+        await self.lists(replace(envelope, sender=entry.sender), read, held[:KEEP_START])
 
     async def release(self, entry: Quarantined, envelope: Envelope) -> CommitResult:
         """A quarantined message goes where it was going (``envelope``: its recipients resolved anew), with the

@@ -20,6 +20,7 @@ import logging
 import string
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -136,7 +137,7 @@ class Quarantine:
 
     async def get(self, entry_id: int) -> Quarantined:
         entry = await self.store.get_quarantined(entry_id)
-        if entry is None:
+        if entry is None or entry.kind == "list":  # a list's held post: its moderators decide (services.lists)
             raise NotFound("unknown_quarantine_id", str(entry_id))
         return entry
 
@@ -159,12 +160,20 @@ class Quarantine:
             envelope.add(rcpt.lower(), await self.router.resolve(rcpt.lower()))
         if not envelope.count:
             raise NotFound("unknown_user", f"none of {', '.join(entry.recipients)} exists any more")
+        if envelope.lists:  # a post to a mailing list held as spam or a virus: the list takes it
+            await self.ingest.release_to_lists(entry, envelope)
+            envelope = replace(envelope, lists=[])
+            if not envelope.count:
+                await self.store.delete_quarantined(entry.id)
+                log.info("quarantine.released entry=%d to lists only", entry.id)
+                return CommitResult(delivered=(), refused=())
         result = await self.ingest.release(entry, envelope)
         if learn and entry.kind == "spam":
             await self.content.learn_message(entry.blob_id, await self._held_bytes(entry), spam=False)
         return result
 
     async def delete(self, entry_id: int) -> None:
+        await self.get(entry_id)
         if not await self.store.delete_quarantined(entry_id):
             raise NotFound("unknown_quarantine_id", str(entry_id))
         log.info("quarantine.deleted entry=%d", entry_id)

@@ -4,10 +4,12 @@ The routing table itself, as the operator edits it, is :mod:`services.route_tabl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dizimail.interfaces import MetaStore, RoutingStore
+from dizimail.model.lists import ListTarget
 from dizimail.model.outbound import Route
 from dizimail.model.types import ACTIVE, Account
 from dizimail.services.srs import SenderRewriter
@@ -25,6 +27,7 @@ class Kind(StrEnum):
     LOCAL = "local"
     REMOTE = "remote"
     HOLD = "hold"
+    LIST = "list"  # a mailing list's address, or one of its command addresses (services.lists)
     UNKNOWN = "unknown"
     SUSPENDED = "suspended"
     DOMAIN_SUSPENDED = "domain_suspended"
@@ -38,6 +41,7 @@ class Resolution:
     accounts: list[Account] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
     ours: bool = False  # the address is in a local domain or one our routing table serves: anyone may send to it
+    target: ListTarget | None = None  # Kind.LIST: the list and what the address asks of it
 
 
 class Router:
@@ -45,6 +49,7 @@ class Router:
         self.meta = meta
         self.routing = routing
         self.srs: SenderRewriter | None = None  # our SRS addresses lead back to their authors
+        self.lists: Callable[[str], Awaitable[ListTarget | None]] | None = None  # services.lists.manage
 
     async def resolve(self, address: str) -> Resolution:
         """Resolve ``address`` (already lower-case) through domain aliases and aliases."""
@@ -54,6 +59,8 @@ class Router:
         result = Resolution(Kind.LOCAL)
         seen: set[str] = set()
         status = await self._expand(address, result, seen, 0)
+        if status is Kind.LIST:
+            return result
         if route is not None and route.kind == "smtp" and address in result.remote:
             result.ours = True  # a domain we route (the gateway's organisation domains)
         if status is not Kind.LOCAL:
@@ -95,6 +102,11 @@ class Router:
                 result.accounts.append(account)
             return Kind.LOCAL
         alias = info.alias
+        if alias is None and depth == 0 and self.lists is not None:
+            found = await self.lists(address)  # a list is reached by its own address only, never through an alias
+            if found is not None:
+                result.kind, result.target = Kind.LIST, found
+                return Kind.LIST
         if alias is None:
             original = self.srs.reverse(address) if depth == 0 and self.srs is not None else None
             if original is not None:  # a bounce of mail a user's rules sent on (services.srs): to its author

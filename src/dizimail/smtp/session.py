@@ -345,7 +345,8 @@ class SmtpSession:
         env = tx.envelope
         single = None
         if env.count == 1:
-            single = env.local[0][0] if env.local else env.hold[0][0] if env.hold else env.remote[0].address
+            single = (env.local[0][0] if env.local else env.hold[0][0] if env.hold else
+                      env.remote[0].address if env.remote else env.lists[0][0])
         protocol = ("UTF8" if tx.utf8 else "") + ("ESMTP" if self.esmtp else "SMTP") + \
             ("S" if self.conn.tls else "") + ("A" if self.account else "")
         reception.write(self.ctx.ingest.received_header(

@@ -29,6 +29,8 @@ from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService
 from dizimail.services.domains import DomainProfiles
 from dizimail.services.fetch import FetchService, fetch_account
+from dizimail.services.lists.manage import MailingLists
+from dizimail.services.lists.receive import ListReceiver
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
@@ -39,6 +41,7 @@ from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter, this_month, usage_csv, usage_report
 from dizimail.services.usercsv import export_users_csv
 from dizimail.services.weblogin import WebLogins
+from dizimail.web.api_lists import mailing_list_routes
 from dizimail.web.api_sieve import sieve_routes
 from dizimail.web.documents import (  # the routes' documents
     ERRORS,
@@ -172,6 +175,8 @@ class WebContext:
     data_dir: pathlib.Path  # the data directory (its size on the dashboard)
     profiles: DomainProfiles
     sieve: SieveScripts
+    lists: MailingLists
+    list_mail: ListReceiver  # approve and reject; one-click unsubscription
 
 
 def make_app(services: WebContext) -> FastAPI:
@@ -412,6 +417,8 @@ def make_app(services: WebContext) -> FastAPI:
 
     sieve_routes(app, services.sieve, services.admin, principal, visible_user,
                  lambda address: services.accounts.get_user(address))
+    mailing_list_routes(app, services.lists, services.list_mail, services.admin, principal, staff, visible_user,
+                        visible_domain)
 
     # --- aliases --------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/domains/{{domain}}/aliases", response_model=list[AliasOut], tags=["aliases"])

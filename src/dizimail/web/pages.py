@@ -66,7 +66,8 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "queue_removed", "admin_granted", "admin_revoked", "route_added", "route_removed", "relay_added",
     "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "notice_scheduled", "settings_saved",
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
-    "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved"}
+    "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved", "mlist_added", "mlist_saved",
+    "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected"}
 
 
 class PageRedirect(Exception):
@@ -970,6 +971,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             return "\ufeff" + out.getvalue()
         return Response(await asyncio.to_thread(write), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+
+    from dizimail.web.pages_lists import PageKit, list_pages  # mailing lists: the same helpers, their own module
+    list_pages(app, services, PageKit(who, changing, page, actor, domain_of))
 
     _ = gettext_for  # pages' own texts are in the templates
 

@@ -17,6 +17,8 @@ from dizimail.services.content.whitelist import AutoWhitelist
 from dizimail.services.dkim import DkimService
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.ingest import Envelope
+from dizimail.services.lists.addresses import ListKeys
+from dizimail.services.lists.manage import MailingLists
 from dizimail.services.msgauth import MessageAuth
 from dizimail.services.policy.authn import MessageAuthCheck
 from dizimail.services.policy.checks import (
@@ -37,6 +39,7 @@ from dizimail.services.policy.content import ContentCheck
 from dizimail.services.policy.facts import Client, Facts, MessageFacts
 from dizimail.services.policy.gateway import VerdictHeaders
 from dizimail.services.policy.identity import HeloCheck, IprevCheck, PregreetCheck, SpfCheck
+from dizimail.services.policy.lists import ListPost
 from dizimail.services.policy.network import BlockList, ConnectionRateCheck, DnsblCheck, NetworkFacts
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
@@ -60,7 +63,8 @@ class Policy:
     def __init__(self, config: Config, router: Router, networks: RelayNetworks, dkim: DkimService,
                  lists: AccessLists, dnsbl: Dnsbl, rdns: ReverseDns, spf: SpfChecker, auth: MessageAuth,
                  content: ContentFilter, whitelist: AutoWhitelist, settings: SpamSettings,
-                 scanner: VirusScanner | None) -> None:
+                 scanner: VirusScanner | None, mailing_lists: MailingLists | None = None,
+                 list_keys: ListKeys | None = None) -> None:
         self.router = router
         self.dkim = dkim
         self.quota = QuotaRule(config.policy.quota_grace)
@@ -68,7 +72,7 @@ class Policy:
         checks: list[Check] = [
             AuthRequired(), MaySendAs(router), Size(config.limits), RecipientLimit(config.limits), Recipient(),
             RoutingTrick(networks), Relay(networks), Quota(self.quota), MessageFormat(config.limits, config.smtp),
-            HopCount(config.policy), MailLoop(config.policy)]
+            HopCount(config.policy), MailLoop(config.policy), ListPost(mailing_lists, list_keys)]
         shared = NetworkFacts(lists, networks, config.antispam.exempt_networks)
         antispam = config.antispam
         self.pregreet = PregreetCheck(shared, antispam)

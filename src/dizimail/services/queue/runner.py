@@ -143,13 +143,16 @@ class QueueRunner:
                 if res.kind is Kind.LOCAL and len(res.accounts) == 1 and not res.remote:
                     key = f"local:{res.accounts[0].id}"
                     local[key] = res.accounts[0]
-            elif "RELEASE" in item.params and (await self.router.resolve(rcpt.address)).kind in (Kind.LOCAL, Kind.HOLD):
+            elif "RELEASE" in item.params and (await self.router.resolve(rcpt.address)).kind in (
+                    Kind.LOCAL, Kind.HOLD, Kind.LIST):
                 key = RELEASED  # held until now (FUTURERELEASE): delivered here as a new message would be
             if not key:
                 if domain not in destinations:
                     destinations[domain] = await self.nexthops.resolve(domain)
                 dest = destinations[domain]
                 key = dest.key
+                if rcpt.sender is not None or rcpt.prefix:  # its own return path or lines: its own transaction
+                    key = f"{key}#{rcpt.id}"
             groups.setdefault(key, _Group(key, [], dest)).rcpts.append(rcpt)
         # One group (the usual case): its outcomes and the lease's release are one transaction.
         single = len(groups) == 1
@@ -176,10 +179,12 @@ class QueueRunner:
             return
         dest = group.dest
         assert dest is not None
-        env = Envelope(sender=item.sender, recipients=tuple(r.address for r in group.rcpts),
-                       mail_params=self.mail_params(item),
+        own = group.rcpts[0]  # a recipient with a sender or lines of its own is a group alone
+        sender = own.sender if own.sender is not None else item.sender
+        env = Envelope(sender=sender, recipients=tuple(r.address for r in group.rcpts),
+                       mail_params=self.mail_params(item, own.prefix),
                        rcpt_params=tuple(self.rcpt_params(r) for r in group.rcpts))
-        attempt = await self.remote.deliver(dest, env, lambda: self.body(item))
+        attempt = await self.remote.deliver(dest, env, lambda: self.body(item, own.prefix))
         # A next hop without DSN cannot report success: we say "relayed" for it (RFC 3461 §4.1, §5.2.2).
         await self.settle(item, self.outcomes(item, group, attempt), remote_mta=attempt.host, release=release,
                           success="" if attempt.dsn else "relayed")
@@ -241,8 +246,8 @@ class QueueRunner:
         schedule = self.config.retry_schedule or [300.0]
         return time.time() + schedule[min(rcpt.attempts, len(schedule) - 1)]
 
-    def mail_params(self, item: QueueItem) -> tuple[str, ...]:
-        params = [f"SIZE={item.size + len(item.prefix)}"]
+    def mail_params(self, item: QueueItem, own: bytes = b"") -> tuple[str, ...]:
+        params = [f"SIZE={item.size + len(item.prefix) + len(own)}"]
         for name in ("BODY", "RET", "ENVID"):
             if item.params.get(name):
                 params.append(f"{name}={item.params[name]}")
@@ -259,7 +264,9 @@ class QueueRunner:
             params.append(f"ORCPT={rcpt.orcpt}")
         return tuple(params)
 
-    async def body(self, item: QueueItem) -> AsyncIterator[bytes]:
+    async def body(self, item: QueueItem, own: bytes = b"") -> AsyncIterator[bytes]:
+        if own:
+            yield own
         if item.prefix:
             yield item.prefix
         if item.size <= CHUNK:  # the common case: one hop to a thread for the whole file
@@ -308,7 +315,16 @@ class QueueRunner:
 
     async def notify(self, item: QueueItem, outcomes: list[RecipientOutcome], action: str,
                      by_id: dict[int, QueueRecipientRow], remote_mta: str) -> None:
-        if not item.sender or not outcomes:
+        senders: dict[str, list[RecipientOutcome]] = {}  # a recipient with its own return path is told apart
+        for o in outcomes:
+            own = by_id[o.rcpt_id].sender if o.rcpt_id in by_id else None
+            senders.setdefault(own if own is not None else item.sender, []).append(o)
+        for sender, told in senders.items():
+            await self._notify(item, sender, told, action, by_id, remote_mta)
+
+    async def _notify(self, item: QueueItem, sender: str, outcomes: list[RecipientOutcome], action: str,
+                      by_id: dict[int, QueueRecipientRow], remote_mta: str) -> None:
+        if not sender or not outcomes:
             return  # never bounce a bounce (RFC 5321 §4.5.5)
         statuses = [RecipientStatus(by_id[o.rcpt_id].address, by_id[o.rcpt_id].orcpt, action,
                                     status_of(o.detail, {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")), o.detail,
@@ -317,16 +333,16 @@ class QueueRunner:
         if not statuses:
             return
         original = await asyncio.to_thread(self._headers_or_full, item)
-        dsn = build_dsn(reporting_mta=self.hostname, sender=item.sender, queue_id=item.queue_id,
+        dsn = build_dsn(reporting_mta=self.hostname, sender=sender, queue_id=item.queue_id,
                         arrival=item.created, statuses=statuses, original=original,
                         ret=item.params.get("RET", ""), envid=item.params.get("ENVID", ""), now=time.time())
         try:
-            result = await self.submitter.submit("", [item.sender], dsn, protocol="dsn")
+            result = await self.submitter.submit("", [sender], dsn, protocol="dsn")
         except MailError as exc:
-            log.warning("queue.dsn.failed id=%s to=<%s> error=%s", item.queue_id, item.sender, exc.detail)
+            log.warning("queue.dsn.failed id=%s to=<%s> error=%s", item.queue_id, sender, exc.detail)
             return
         log.info("queue.dsn.sent id=%s action=%s to=<%s> recipients=%d local=%d", item.queue_id, action,
-                 item.sender, len(statuses), len(result.delivered))
+                 sender, len(statuses), len(result.delivered))
 
     def _headers_or_full(self, item: QueueItem) -> bytes:
         with self.blobs.open(item.blob_id) as handle:

@@ -65,7 +65,7 @@ _SQL_CHARGE_ACCOUNT = ("UPDATE accounts SET used_bytes = used_bytes + ?, message
 _SQL_INSERT_QUEUE = ("INSERT INTO queue (id, blob_id, sender, size, created, params, prefix) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _SQL_INSERT_QUEUE_RCPT = ("INSERT INTO queue_recipients (queue_id, address, notify, orcpt, status, attempts, "
-                          "next_attempt, last_error) VALUES (?, ?, ?, ?, ?, 0, ?, ?)")
+                          "next_attempt, last_error, sender, prefix) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)")
 _SQL_REF_BLOB = (f"INSERT INTO blobs (id, size, refcount, envelope, bodystructure, body, indexed, {KEY_COLUMNS}) "
                  f"VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(KEY_COLUMNS.split(', ')))}) "
                  "ON CONFLICT (id) DO UPDATE SET refcount = refcount + ?, zero_since = NULL")
@@ -377,7 +377,7 @@ class SqliteMetaStore(SqliteMailboxOps, SqliteKeyOps):
                                                 record.received_at, json.dumps(record.params), record.queue_prefix))
                 cur.executemany(_SQL_INSERT_QUEUE_RCPT, [
                     (record.queue_id, r.address, r.notify, r.orcpt, r.status, r.next_attempt or record.received_at,
-                     r.last_error) for r in pending])
+                     r.last_error, r.sender, r.prefix or None) for r in pending])
             held = hold(cur, record.quarantine) if record.quarantine is not None else 0
             if record.fetched is not None:
                 cur.execute("INSERT OR IGNORE INTO fetch_seen (fetch_id, uid, created) VALUES (?, ?, ?)",

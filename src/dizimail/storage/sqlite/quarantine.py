@@ -48,10 +48,16 @@ class SqliteQuarantineStore:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
 
-    async def list_quarantine(self, limit: int = 10_000) -> list[Quarantined]:
+    async def list_quarantine(self, limit: int = 10_000, *, lists: bool = False,
+                              reason: str | None = None) -> list[Quarantined]:
+        where = "kind = 'list'" if lists else "kind != 'list'"
+        args: tuple[str, ...] = ()
+        if reason is not None:
+            where, args = where + " AND reason = ?", (reason,)
+
         def job(conn: Connection) -> list[Quarantined]:
             return [_entry(r) for r in driver(conn).execute(
-                f"SELECT {_COLUMNS} FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
+                f"SELECT {_COLUMNS} FROM quarantine WHERE {where} ORDER BY id DESC LIMIT ?", (*args, limit))]
         return await self.db.read(job)
 
     async def get_quarantined(self, entry_id: int) -> Quarantined | None:

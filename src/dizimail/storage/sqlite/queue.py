@@ -24,7 +24,8 @@ from dizimail.storage.sqlite.tables import queue, queue_recipients
 
 _ITEM = ("SELECT id, blob_id, sender, size, created, params, prefix, held, warned, lease_owner, lease_expiry "
          "FROM queue WHERE id = ?")
-_RCPTS = ("SELECT id, address, notify, orcpt, status, attempts, next_attempt, last_error FROM queue_recipients "
+_RCPTS = ("SELECT id, address, notify, orcpt, status, attempts, next_attempt, last_error, sender, "
+          "coalesce(prefix, X'') FROM queue_recipients "
           "WHERE queue_id = ? ORDER BY id")
 # Messages with a recipient due, oldest first. The due recipients are found once, through their index, and
 # the messages looked up by id: as a correlated EXISTS, SQLite searched the due index again for every
@@ -45,7 +46,7 @@ def _item(raw: sqlite3.Connection, queue_id: str, pending_only: bool) -> QueueIt
     item = QueueItem(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), bytes(row[6]),
                      bool(row[7]), bool(row[8]), row[9], row[10])
     for r in raw.execute(_RCPTS, (queue_id,)):
-        rcpt = QueueRecipientRow(r[0], r[1], r[2], r[3], RcptStatus(r[4]), *r[5:])
+        rcpt = QueueRecipientRow(r[0], r[1], r[2], r[3], RcptStatus(r[4]), r[5], r[6], r[7], r[8], bytes(r[9]))
         if not pending_only or rcpt.status in PENDING:
             item.recipients.append(rcpt)
     return item

@@ -183,6 +183,8 @@ queue_recipients = Table(
     Column("next_attempt", Float, nullable=False),
     Column("last_error", String, nullable=False),
     Column("updated", Float, nullable=False, server_default="0"),
+    Column("sender", String, nullable=True),  # its own envelope sender (a list's VERP return path)
+    Column("prefix", LargeBinary, nullable=True),  # header lines of its own, before the message's prefix
     Index("ix_queue_recipients_due", "status", "next_attempt"),
     Index("ix_queue_recipients_queue", "queue_id"),
 )
