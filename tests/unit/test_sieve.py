@@ -215,3 +215,19 @@ def test_a_fault_of_the_interpreter_keeps_the_message_and_says_so(caplog):
     outcome = run(broken, MAIL, "a@b.test", "c@d.test")  # a test without its match: no compiled script has one
     assert outcome.implicit_keep and not outcome.discarded and "internal error" in outcome.error
     assert "sieve.interpreter.failed" in caplog.text
+
+
+def test_a_quick_run_past_its_budget_raises_too_slow_and_a_full_run_finishes():
+    """The event loop's short run (services.sieve.deliver) hands a slow script to the scripts' thread, where
+    the same script with the whole budget gives its real answer."""
+    from dizimail.services.sieve.interpret import Message, TooSlow, run_message
+    script = compile_script('require ["fileinto", "variables"];\n'
+                            'if header :matches "subject" "*a*a*a*a*a*a*{1}*c" { fileinto "slow"; }\n'
+                            'elsif true { fileinto "other"; }\n'.replace("{1}", "b"))
+    message = Message.parse(b"Subject: " + b"a" * 12_000 + b"bc\r\n\r\nbody\r\n", "a@b.example", "c@d.example")
+    with pytest.raises(TooSlow):
+        run_message(script, message, cpu=0.0001, quick=True)
+    outcome = run_message(script, message)
+    assert [s.mailbox for s in outcome.stores] == ["slow"] and not outcome.error
+    slow = run_message(script, message, cpu=0.0001)  # not quick: the budget's end is the script's failure
+    assert slow.error and "processor time" in slow.error

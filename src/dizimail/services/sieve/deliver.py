@@ -25,7 +25,7 @@ from dizimail.model.types import Account, CommitResult
 from dizimail.services.folders import Folders, canonical_name
 from dizimail.services.messages import header_summary
 from dizimail.services.policy.report import SpamMarks
-from dizimail.services.sieve.interpret import Message, Outcome, Seen, VacationReply, run_message
+from dizimail.services.sieve.interpret import Message, Outcome, Seen, TooSlow, VacationReply, run_message
 from dizimail.services.sieve.message import BODY_LIMIT
 from dizimail.services.sieve.reports import build_notice, build_rejection
 from dizimail.services.sieve.scripts import SieveScripts
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("dizimail.sieve")
 HEAD_LIMIT = 256 * 1024  # of a message, read for its header fields
 BODY_READ = HEAD_LIMIT + 4 * BODY_LIMIT  # read for a script with body tests (they see the first 1 MiB of text)
+QUICK_HEAD = 16 * 1024  # a header this small is parsed on the event loop …
+QUICK_CPU = 0.002  # … and its scripts run there for at most this much processor time per message,
+QUICK_SHARE = (0.1, 0.01)  # and at most 10 ms of every 100 ms of the loop in all (many messages at once)
 NOTICE_EVERY = 3600.0  # seconds between two notices to one account for one reason
 SYSTEM_FLAGS = {f.lower(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
 MAX_FLAG = 100
@@ -95,6 +98,7 @@ class SieveDelivery:
         # (sender, the forwarding user's domain) → the envelope sender a redirect goes out with (SRS)
         self.rewrite: Callable[[str, str], Awaitable[str]] | None = None
         self._noticed: dict[tuple[int, str], float] = {}
+        self._quick = (0.0, 0.0)  # (when the window began, loop time spent on scripts in it)
 
     async def decide(self, envelope: Envelope, reception: Reception, marks: dict[str, SpamMarks]) -> dict[int, Copies]:
         """The copies of each local account whose active script ran; raises :class:`Rejected` when
@@ -121,10 +125,12 @@ class SieveDelivery:
         if head is None:  # … unless it is longer, or the body is tested: read from the spool, off the scripts' thread
             head = await asyncio.to_thread(reception.writer.peek, BODY_READ if whole else HEAD_LIMIT)
 
-        def evaluate() -> dict[int, tuple[Message, Outcome]]:
-            """On the scripts' thread (CPU only: nothing there waits for the disk)."""
+        def evaluate(ids: list[int], budget: float | None) -> tuple[dict[int, tuple[Message, Outcome]], list[int]]:
+            """The scripts of ``ids`` on the scripts' thread (CPU only: nothing there waits for the disk), or
+            with a ``budget`` on the event loop: then also the ids it did not get through."""
             out = {}
-            for i, program in programs.items():
+            end = None if budget is None else time.thread_time() + budget
+            for n, i in enumerate(ids):
                 if _passed(head, accounts[i].address):
                     log.info("sieve.loop id=%s user=%s: delivered to them before", reception.queue_id,
                              accounts[i].address)
@@ -133,9 +139,36 @@ class SieveDelivery:
                 message = Message.parse(head, envelope.sender, accounts[i].address, reception.size,
                                         boxes.get(i, frozenset()), judged.score if judged is not None else None,
                                         scanned)
-                out[i] = (message, run_message(program.script, message, program.library, memory(i)))
-            return out
-        results = await self.scripts.off_loop(evaluate)
+                program = programs[i]
+                if end is None:
+                    out[i] = (message, run_message(program.script, message, program.library, memory(i)))
+                    continue
+                try:
+                    left = end - time.thread_time()
+                    if left <= 0:
+                        raise TooSlow()
+                    out[i] = (message, run_message(program.script, message, program.library, cpu=left, quick=True))
+                except TooSlow:
+                    return out, ids[n:]
+            return out, []
+        # Small scripts on a small header run at once, on the loop, within QUICK_CPU for the whole message
+        # (a thread hop costs more than they do); past it, or for scripts that read the body or remember
+        # (duplicate), the scripts' thread runs them with their whole budget.
+        quick = len(head) <= QUICK_HEAD and not whole and not any(
+            "duplicate" in s.uses for p in programs.values() for s in (p.script, *p.library.values()))
+        began, spent = self._quick
+        now = time.monotonic()
+        if now - began > QUICK_SHARE[0]:
+            began, spent = now, 0.0
+        if quick and spent < QUICK_SHARE[1]:
+            started = time.thread_time()
+            results, slow = evaluate(list(programs), QUICK_CPU)
+            spent += time.thread_time() - started
+        else:
+            results, slow = {}, list(programs)
+        self._quick = (began, spent)
+        if slow:
+            results.update((await self.scripts.off_loop(evaluate, slow, None))[0])
         if not results:
             return {}
         outcomes = {i: o for i, (_m, o) in results.items()}

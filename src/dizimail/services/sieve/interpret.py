@@ -35,6 +35,12 @@ class RuntimeFailure(Exception):
     """The script cannot finish (too many actions): the message is kept in INBOX (RFC 5228 §2.10.6)."""
 
 
+class TooSlow(Exception):
+    """A run with a short budget (on the event loop, services.sieve.deliver) spent it: the caller runs the
+    script again where the whole budget applies. Nothing a script does has happened yet when it is cut:
+    its actions are only collected."""
+
+
 @dataclass(frozen=True)
 class Store:
     mailbox: str
@@ -99,7 +105,7 @@ Seen = Callable[[str, int, bool], bool]  # duplicate: (key, seconds, :last) → 
 
 class _Run:
     def __init__(self, script: Script, message: Message, library: dict[str, Script] | None = None,
-                 seen: Seen | None = None) -> None:
+                 seen: Seen | None = None, cpu: float = MAX_CPU, quick: bool = False) -> None:
         self.message = message
         self.out = Outcome()
         self.flags: set[str] = set()
@@ -113,10 +119,13 @@ class _Run:
         self.seen = seen
         self.included: set[str] = set()
         self.depth = 0
-        self.deadline = time.thread_time() + MAX_CPU  # the script runs in a worker thread of its own
+        self.deadline = time.thread_time() + cpu  # processor time of the thread it runs in
+        self.quick = quick
 
     def tick(self) -> None:
         if time.thread_time() > self.deadline:
+            if self.quick:
+                raise TooSlow()
             raise RuntimeFailure(f"the script took more than {MAX_CPU:g} s of processor time")
 
     # --- variables (RFC 5229) ------------------------------------------------------------------------
@@ -424,15 +433,17 @@ def run(script: Script, raw: bytes, sender: str, recipient: str, library: dict[s
 
 
 def run_message(script: Script, message: Message, library: dict[str, Script] | None = None,
-                seen: Seen | None = None) -> Outcome:
+                seen: Seen | None = None, *, cpu: float = MAX_CPU, quick: bool = False) -> Outcome:
     """The actions ``script`` takes on ``message``; ``library``: the user's scripts it may include, by name;
     ``seen``: the duplicate test's memory. A failing script keeps the message in INBOX and says why
-    (``error``); nothing is lost."""
-    state = _Run(script, message, library, seen)
+    (``error``); nothing is lost. ``quick``: past ``cpu`` seconds raise TooSlow instead."""
+    state = _Run(script, message, library, seen, cpu, quick)
     try:
         state.block(script.commands)
     except _Return:  # return in the main script ends it, as stop does
         pass
+    except TooSlow:
+        raise
     except RuntimeFailure as exc:
         return Outcome(error=str(exc))
     except Exception:  # a fault of ours, not of the script: the message is kept all the same
