@@ -256,3 +256,55 @@ def test_the_pages_refuse_to_be_framed_by_another_site(node, browser):
     frame = page.frame_locator("#f")
     assert frame.locator("input[name=password]").count() == 0  # the login form never shows inside the frame
     ctx.close()
+
+
+def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, browser):
+    """Webmail (issue #13): a GB2312 message with an attachment, read in Chinese; a hostile HTML message in
+    its sandboxed frame: no dialog opens, nothing reaches the page, the harmless link stays; a phone-sized
+    inbox."""
+    import base64
+    reader = node.add_user("reader", password=PASSWORD)
+    gb = base64.b64encode("下周一开始 2 号机组检修。".encode("gb2312")).decode()
+    with smtplib.SMTP("127.0.0.1", node.ports["smtp"], timeout=30) as s:
+        s.sendmail("wang@plant.example", [reader], (
+            "From: wang@plant.example\r\nSubject: =?gb2312?b?" + base64.b64encode("检修通知".encode("gb2312")).decode()
+            + "?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n" + gb +
+            "\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=plan.pdf\r\n\r\n"
+            "%PDF-1.4\r\n--b--\r\n").encode())
+        s.sendmail("bad@evil.example", [reader], (
+            b"From: bad@evil.example\r\nSubject: hostile html\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+            b'<p>hello<script>parent.stolen = 1; alert(1)</script><img src=x onerror="top.stolen = 2; alert(2)">'
+            b'<a href="javascript:alert(3)">bad</a> <a href="https://ok.example/">fine link</a></p>\r\n'))
+    ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    dialogs = no_dialogs(page)
+    page.goto(base(node) + "/")
+    page.fill("input[name=address]", reader)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/mail$"))
+    expect(page.locator("nav.folders")).to_contain_text("收件箱")
+    page.click("a:text('检修通知')")
+    expect(page.locator("#text")).to_contain_text("2 号机组检修")
+    expect(page.locator("#attachments")).to_contain_text("plan.pdf")
+    shot(page, "webmail-message-zh_CN")
+    page.click("text=返回列表")
+    page.click("a:text('hostile html')")
+    frame = page.frame_locator("#html")
+    expect(frame.locator("body")).to_contain_text("fine link")
+    page.wait_for_timeout(300)  # time for anything that would run to run
+    assert page.evaluate("() => window.stolen") is None and dialogs == []
+    ctx.close()
+    phone = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 375, "height": 740})
+    small = phone.new_page()
+    small.goto(base(node) + "/")
+    small.fill("input[name=address]", reader)
+    small.fill("input[name=password]", PASSWORD)
+    small.click("button[type=submit]")
+    small.wait_for_url(re.compile(r"/mail$"))
+    assert small.evaluate("() => document.documentElement.scrollWidth") <= 375 + 1, "wider than the phone"
+    shot(small, "webmail-inbox-phone-zh_CN")
+    phone.close()

@@ -255,7 +255,9 @@ def test_a_user_logs_in_at_the_root_changes_its_password_and_cannot_reach_the_ad
     page = web.get("/")
     assert "登录您的邮箱" in page.text and page.headers["content-language"] == "zh-CN"
     page = web.login(user, PASSWORD, admin=False)
-    assert page.url.endswith("/account") and user in page.text and "修改密码" in page.text
+    assert page.url.endswith("/mail") and "收件箱" in page.text  # webmail (issue #13)
+    page = web.get("/account")
+    assert user in page.text and "修改密码" in page.text
     assert "/admin/login" in web.get("/admin/").url  # a user's session is no admin's
     differ = web.submit("/account", "/account/password", {"current": PASSWORD, "password": "New-1-pass",
                                                           "again": "New-2-pass"})

@@ -51,6 +51,7 @@ from dizimail.services.submit import Submitter
 from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter
 from dizimail.services.weblogin import WebLogins
+from dizimail.services.webmail import MailReader
 from dizimail.storage.fs.blobs import FsBlobStore
 from dizimail.storage.fs.keyfile import load_or_create_key
 from dizimail.storage.fs.modes import create_private, make_private
@@ -106,6 +107,7 @@ class Services:
     sieve: SieveScripts
     lists: MailingLists
     list_mail: ListReceiver  # what mail to a list's addresses does; moderators' actions
+    mail: MailReader  # webmail's reading (issue #13)
 
 
 @dataclass
@@ -258,7 +260,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                           config.limits.max_recipients,
                                                                           config.smtp.future_release_max), profiles),
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
-                    list_mail=list_mail)
+                    list_mail=list_mail, mail=MailReader(mailstore, folders))
 
 
 def web_url(config: Config) -> str:

@@ -41,6 +41,7 @@ from dizimail.services.tokens import TokenService
 from dizimail.services.traffic import TrafficCounter, this_month, usage_csv, usage_report
 from dizimail.services.usercsv import export_users_csv
 from dizimail.services.weblogin import WebLogins
+from dizimail.services.webmail import MailReader
 from dizimail.web.api_lists import mailing_list_routes
 from dizimail.web.api_sieve import sieve_routes
 from dizimail.web.documents import (  # the routes' documents
@@ -177,6 +178,7 @@ class WebContext:
     sieve: SieveScripts
     lists: MailingLists
     list_mail: ListReceiver  # approve and reject; one-click unsubscription
+    mail: MailReader  # webmail (issue #13)
 
 
 def make_app(services: WebContext) -> FastAPI:

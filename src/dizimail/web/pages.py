@@ -247,7 +247,7 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         old = session_secret(request)
         if old:  # whatever session the browser brought ends: a fixed session is never the logged-in one
             await services.logins.logout(old)
-        default = "/admin/" if admin else "/account"
+        default = "/admin/" if admin else "/mail"
         response = RedirectResponse(safe_next(_form_text(form, "next", 500), default), status_code=303)
         set_session(response, secret, SESSION_LIFETIME)
         return response
@@ -974,6 +974,8 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     from dizimail.web.pages_lists import PageKit, list_pages  # mailing lists: the same helpers, their own module
     list_pages(app, services, PageKit(who, changing, page, actor, domain_of))
+    from dizimail.web.pages_mail import mail_pages  # webmail (issue #13)
+    mail_pages(app, services, PageKit(who, changing, page, actor, domain_of))
 
     _ = gettext_for  # pages' own texts are in the templates
 

@@ -1,0 +1,192 @@
+"""Webmail's reading (issue #13), on the services IMAP uses (``mailstore``, ``folders``), so what a browser
+does an IMAP client sees at once and the other way round: the folders with their counts, a page of a
+folder's messages newest first (the server's SORT), one message opened (marked \\Seen as FETCH BODY[] would),
+its parts.
+
+A message is rendered in a worker thread: its MIME structure (codec.mime, bounded), the text of its first
+text/plain part (every charset the codec decodes: GB2312, GBK, GB18030, Big5, UTF-8 …), its first text/html
+part cleaned with nh3 (no script, no event handler, no form, no style, only http/https/mailto/cid links;
+the page shows it in a sandboxed frame under a policy that loads nothing from elsewhere), and its
+attachments (every other leaf, with a safe file name)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import nh3
+
+from dizimail.codec.mime.structure import Part, parse_structure
+from dizimail.codec.mime.text import addresses, header_text, part_content
+from dizimail.codec.mime.transfer import decode_transfer
+from dizimail.model.errors import NotFound
+from dizimail.model.types import Account
+from dizimail.services.folders import Folders
+from dizimail.services.mailstore import Mailstore
+
+PAGE = 50
+LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
+TEXT_LIMIT = 2_000_000  # characters of a text part shown
+HTML_LIMIT = 2_000_000
+SPECIAL_ORDER = {"\\Drafts": 1, "\\Sent": 2, "\\Junk": 3, "\\Trash": 4, "\\Archive": 5}
+HTML_TAGS = nh3.ALLOWED_TAGS | {"font", "big"}
+URL_SCHEMES = {"http", "https", "mailto", "cid"}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+@dataclass(frozen=True)
+class FolderView:
+    name: str
+    special_use: str | None
+    total: int
+    unseen: int
+
+
+@dataclass(frozen=True)
+class Listed:
+    uid: int
+    date: float
+    sender: str  # the display name, else the address
+    subject: str
+    size: int
+    seen: bool
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class Attachment:
+    index: int  # its place among the message's leaves (what :meth:`MailReader.part` takes)
+    filename: str
+    content_type: str
+    size: int  # octets of its encoded body
+
+
+@dataclass(frozen=True)
+class Opened:
+    uid: int
+    subject: str
+    sender: list[tuple[str, str]]
+    to: list[tuple[str, str]]
+    cc: list[tuple[str, str]]
+    date: str
+    text: str
+    html: str | None  # cleaned
+    attachments: list[Attachment] = field(default_factory=list)
+    flags: tuple[str, ...] = ()
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """A file name a browser may save: no path, no control or reserved characters, no direction tricks."""
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c) not in ("Cf", "Cc"))
+    name = _UNSAFE_NAME.sub("_", name).strip(" .")[:150]
+    return name or fallback
+
+
+def clean_html(markup: str) -> str:
+    """HTML mail with nothing that runs or reaches out: nh3 (ammonia) keeps text markup, tables and links
+    (http, https, mailto, cid), drops scripts, styles, event handlers, forms, frames and everything else."""
+    return nh3.clean(markup, tags=HTML_TAGS, url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow",
+                     strip_comments=True)
+
+
+def _leaves(root: Part) -> list[Part]:
+    return [p for p in root.walk() if not p.children and not p.is_multipart]
+
+
+def _filename(part: Part) -> str:
+    return part.disposition_params.get("filename") or part.params.get("name") or ""
+
+
+def _render(raw: bytes) -> tuple[dict[str, list[str]], str, str | None, list[Attachment]]:
+    """Off the event loop: header, text, cleaned HTML, attachments."""
+    root = parse_structure(raw)
+    head = header_text(raw[root.header_start:root.body_start])
+    text, html = "", None
+    attachments: list[Attachment] = []
+    for index, part in enumerate(_leaves(root)):
+        name = _filename(part)
+        inline_text = part.content_type in ("text/plain", "text/html") and part.disposition != "attachment" \
+            and not name
+        if inline_text and part.subtype == "plain" and not text:
+            text = part_content(raw, part, TEXT_LIMIT)
+        elif inline_text and part.subtype == "html" and html is None:
+            html = clean_html(part_content(raw, part, HTML_LIMIT))
+        else:
+            attachments.append(Attachment(index, safe_filename(name, f"part-{index + 1}"), part.content_type,
+                                          part.size))
+    return head, text, html, attachments
+
+
+class MailReader:
+    def __init__(self, mailstore: Mailstore, folders: Folders) -> None:
+        self.mailstore = mailstore
+        self.folders = folders
+
+    async def folder_list(self, account: Account) -> list[FolderView]:
+        """INBOX, the special-use folders, then the rest by name."""
+        out = []
+        for box in await self.folders.list(account):
+            _info, status = await self.mailstore.status(account, box.name)
+            out.append(FolderView(box.name, box.special_use, status.messages, status.unseen))
+        return sorted(out, key=lambda f: (f.name != "INBOX", SPECIAL_ORDER.get(f.special_use or "", 9), f.name))
+
+    async def page(self, account: Account, folder: str, number: int = 1) -> tuple[int, list[Listed]]:
+        """How many messages the folder holds, and page ``number`` (1 first) of them, newest first."""
+        view = await self.mailstore.select(account, folder, readonly=True)
+        ordered = await self.mailstore.sort(view, [(True, "DATE")], list(view.uids))
+        start = max(0, number - 1) * PAGE
+        uids = ordered[start:start + PAGE]
+        entries = await view.load(uids)
+        out = []
+        for uid in uids:
+            entry = entries.get(uid)
+            if entry is None:
+                continue
+            head = header_text(await self.mailstore.header_fields(entry, "HEADER.FIELDS", LIST_FIELDS))
+            sender = addresses((head.get("from") or [""])[0])
+            flags = view.flags_of(uid, entry.flags)
+            out.append(Listed(uid, entry.internal_date, (sender[0][0] or sender[0][1]) if sender else "",
+                              (head.get("subject") or [""])[0], entry.size, "\\Seen" in flags, "\\Flagged" in flags))
+        return len(ordered), out
+
+    async def open(self, account: Account, folder: str, uid: int) -> Opened:
+        """The message, marked \\Seen (as FETCH BODY[] would: RFC 3501 §6.4.5)."""
+        view = await self.mailstore.select(account, folder, readonly=False)
+        entry = (await view.load([uid])).get(uid) if view.has(uid) else None
+        if entry is None:
+            raise NotFound("unknown_message", f"{folder} {uid}")
+        raw = await self.mailstore.read_message(entry)
+        head, text, html, attachments = await asyncio.to_thread(_render, raw)
+        flags = view.flags_of(uid, entry.flags)
+        if "\\Seen" not in flags:
+            await self.mailstore.store(view, [uid], "+", ("\\Seen",))
+            flags = (*flags, "\\Seen")
+
+        def people(name: str) -> list[tuple[str, str]]:
+            return [pair for value in head.get(name, []) for pair in addresses(value)][:200]
+        return Opened(uid, (head.get("subject") or [""])[0], people("from"), people("to"), people("cc"),
+                      (head.get("date") or [""])[0], text, html, attachments, flags)
+
+    async def part(self, account: Account, folder: str, uid: int, index: int) -> tuple[bytes, str, str]:
+        """An attachment: (its decoded bytes, its declared type, a safe file name)."""
+        view = await self.mailstore.select(account, folder, readonly=True)
+        entry = (await view.load([uid])).get(uid) if view.has(uid) else None
+        if entry is None:
+            raise NotFound("unknown_message", f"{folder} {uid}")
+        raw = await self.mailstore.read_message(entry)
+
+        def pick() -> tuple[bytes, str, str] | None:
+            leaves = _leaves(parse_structure(raw))
+            if not 0 <= index < len(leaves):
+                return None
+            part = leaves[index]
+            body = raw[part.body_start:part.body_end]
+            data = decode_transfer(body, part.encoding)
+            return (body if data is None else data), part.content_type, safe_filename(_filename(part),
+                                                                                       f"part-{index + 1}")
+        found = await asyncio.to_thread(pick)
+        if found is None:
+            raise NotFound("unknown_message", f"{folder} {uid} part {index}")
+        return found

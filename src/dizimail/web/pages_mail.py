@@ -1,0 +1,96 @@
+"""Webmail (issue #13), first part: reading. A logged-in user's folders with their counts, a folder's
+messages newest first in pages of 50, a message (its header, its text, its HTML in a sandboxed frame,
+its attachments to download), on ``services.webmail`` (the services IMAP uses: an IMAP client sees at
+once that the browser opened a message, and the browser the client's changes at its next page).
+
+Folders travel as a query parameter (``?f=工作/检修``): names may hold "/" and any character. The HTML of a
+message is served by its own URL into ``<iframe sandbox>`` with a policy that runs no script and loads
+nothing but inline images (``data:``): remote images stay blocked, a form cannot be sent, a link opens
+outside the page. Attachments are downloads (``Content-Disposition: attachment``, ``nosniff``), never
+shown inline.
+
+No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run time."""
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from dizimail.model.errors import NotFound
+from dizimail.model.types import Account
+from dizimail.web.api import Principal, WebContext
+from dizimail.web.pages import PageError
+from dizimail.web.pages_lists import PageKit
+from dizimail.web.render import PAGE_CSP
+
+FRAME_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
+             "form-action 'none'; base-uri 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
+FRAME_DOC = ('<!doctype html><html><head><meta charset="utf-8"><base target="_blank">'
+             '<style>body{font-family:sans-serif;margin:0.5rem;overflow-wrap:anywhere}img{max-width:100%}</style>'
+             '</head><body>{}</body></html>')
+MAX_FOLDER = 1000
+
+
+def _folder(request: Request) -> str:
+    name = request.query_params.get("f", "INBOX")[:MAX_FOLDER]
+    return name or "INBOX"
+
+
+def _number(request: Request, name: str, default: int = 0) -> int:
+    text = request.query_params.get(name, "")
+    return int(text) if text.isdigit() and len(text) < 10 else default
+
+
+def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    reader = services.mail
+
+    async def user(request: Request) -> tuple[Principal, Account]:
+        p = await kit.who(request, staff=False)
+        return p, await services.accounts.get_user(p.token.subject)
+
+    @app.get("/mail", include_in_schema=False)
+    async def folder(request: Request) -> Response:
+        p, account = await user(request)
+        name, number = _folder(request), max(1, _number(request, "page", 1))
+        try:
+            total, messages = await reader.page(account, name, number)
+        except NotFound:
+            raise PageError(404, "unknown_mailbox") from None
+        pages = max(1, (total + 49) // 50)
+        return await kit.page(request, "mail/folder.html", p, folders=await reader.folder_list(account),
+                              folder=name, messages=messages, total=total, number=number, pages=pages)
+
+    @app.get("/mail/read", include_in_schema=False)
+    async def read(request: Request) -> Response:
+        p, account = await user(request)
+        name, uid = _folder(request), _number(request, "uid")
+        try:
+            message = await reader.open(account, name, uid)
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        response = await kit.page(request, "mail/message.html", p, folders=await reader.folder_list(account),
+                                  folder=name, message=message)
+        response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
+        return response
+
+    @app.get("/mail/html", include_in_schema=False)
+    async def html(request: Request) -> Response:
+        _p, account = await user(request)
+        try:
+            message = await reader.open(account, _folder(request), _number(request, "uid"))
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        return Response(FRAME_DOC.replace("{}", message.html or ""), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": FRAME_CSP, "X-Frame-Options": "SAMEORIGIN"})
+
+    @app.get("/mail/part", include_in_schema=False)
+    async def part(request: Request) -> Response:
+        _p, account = await user(request)
+        try:
+            data, _kind, filename = await reader.part(account, _folder(request), _number(request, "uid"),
+                                                      _number(request, "n"))
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+        return Response(data, media_type="application/octet-stream", headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"})

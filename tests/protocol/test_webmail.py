@@ -1,0 +1,114 @@
+"""Webmail's reading (issue #13) over the node's HTTPS listener, against what IMAP sees: the folder list
+with unread counts, a folder's page, a GB2312 multipart message opened (and so \\Seen over IMAP), its
+attachment downloaded safely, hostile HTML served cleaned into a sandboxed frame."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+
+from conftest import PASSWORD
+from dizimail.codec.imap.utf7 import encode_mutf7
+from helpers import imap_login
+from web_tools import WebClient
+
+PDF = b"%PDF-1.4\n% not really a pdf\n" + bytes(range(256))
+
+
+def gb2312_message(to: str) -> bytes:
+    text = base64.encodebytes("各位同事：\n下周一 8 点开始 2 号机组检修，请提前做好准备。\n".encode("gb2312")).decode()
+    return (f"From: =?gb2312?b?{base64.b64encode('王工'.encode('gb2312')).decode()}?= <wang@plant.example>\r\n"
+            f"To: {to}\r\nSubject: =?gb2312?b?{base64.b64encode('检修通知'.encode('gb2312')).decode()}?=\r\n"
+            "Date: Mon, 07 Dec 2026 08:00:00 +0800\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+            "--b1\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            f"{text}\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename*=UTF-8''..%2F..%2F%E6%8A%A5%E5%91%8A.pdf\r\n\r\n"
+            f"{base64.encodebytes(PDF).decode()}\r\n--b1--\r\n").encode()
+
+
+HOSTILE = (b"From: bad@evil.example\r\nSubject: hostile html\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+           b'<p onclick="steal()">hi<script>parent.stolen = 1</script>'
+           b'<img src="https://tracker.example/p.gif" onerror="alert(1)"><a href="javascript:alert(2)">x</a>'
+           b'<form action="https://evil.example"><input name="pw"></form>'
+           b'<iframe src="https://evil.example"></iframe><style>body{display:none}</style>'
+           b'<a href="https://ok.example/">fine link</a></p>\r\n')
+
+
+def deliver(server, to: str, data: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        s.sendmail("sender@outside.example", [to], data)
+
+
+def test_a_user_reads_a_gb2312_message_and_imap_sees_it_read(server, user):
+    deliver(server, user, gb2312_message(user))
+    deliver(server, user, HOSTILE)
+    web = WebClient(server, lang="zh-CN,zh;q=0.9")
+    inbox = web.login(user, PASSWORD, admin=False)
+    assert inbox.status == 200 and inbox.url.endswith("/mail")
+    assert "检修通知" in inbox.text and "王工" in inbox.text and "hostile html" in inbox.text
+    assert 'title="未读">2<' in inbox.text  # the folder list: two unread in the inbox
+    assert inbox.text.count('class="unread') == 2
+    uid = int(inbox.text.split("检修通知")[0].rsplit("uid=", 1)[1].split('"')[0])
+
+    opened = web.get(f"/mail/read?f=INBOX&uid={uid}")
+    assert opened.status == 200
+    assert "下周一 8 点开始 2 号机组检修" in opened.text and "wang@plant.example" in opened.text
+    assert "报告.pdf" in opened.text and "../" not in opened.text.split('id="attachments"')[1].split("</section>")[0]
+    assert "frame-src 'self'" in opened.headers["content-security-policy"]
+    with imap_login(server, user) as imap:  # opened in the browser: read, for every client
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", str(uid), "(FLAGS)")
+        assert b"\\Seen" in data[0]
+    assert 'title="未读">1<' in web.get("/mail").text
+
+    n = opened.text.split("/mail/part?")[1].split("n=")[1].split('"')[0]
+    part = web.get(f"/mail/part?f=INBOX&uid={uid}&n={n}")
+    assert part.status == 200 and part.body == PDF
+    assert part.headers["content-type"] == "application/octet-stream"
+    assert part.headers["content-disposition"].startswith("attachment;") and "..%2F" not in part.headers[
+        "content-disposition"] and "%E6%8A%A5%E5%91%8A.pdf" in part.headers["content-disposition"]
+    assert part.headers["x-content-type-options"] == "nosniff"
+
+
+def test_hostile_html_is_cleaned_and_framed_with_no_script_and_nothing_remote(server, user):
+    deliver(server, user, HOSTILE)
+    web = WebClient(server)
+    page = web.login(user, PASSWORD, admin=False)
+    uid = int(page.text.split("hostile html")[0].rsplit("uid=", 1)[1].split('"')[0])
+    opened = web.get(f"/mail/read?f=INBOX&uid={uid}")
+    assert '<iframe id="html"' in opened.text and 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in opened.text
+    frame = web.get(f"/mail/html?f=INBOX&uid={uid}")
+    body = frame.text.lower()
+    for bad in ("<script", "onclick", "onerror", "javascript:", "<form", "<iframe", "<style>body{display"):
+        assert bad not in body, bad
+    assert "https://ok.example/" in frame.text and "fine link" in frame.text
+    csp = frame.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "img-src data:" in csp and "sandbox" in csp and "script" not in csp
+    assert frame.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_folders_made_over_imap_show_with_their_chinese_names_and_unknown_ones_are_404(server, user):
+    deliver(server, user, gb2312_message(user))
+    with imap_login(server, user) as imap:
+        name = encode_mutf7("工作/检修")
+        assert imap.create(f'"{name}"')[0] == "OK"
+        imap.select("INBOX")
+        assert imap.uid("MOVE", "1:*", f'"{name}"')[0] == "OK"
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    inbox = web.get("/mail")
+    assert "工作/检修" in inbox.text and "No messages." in inbox.text
+    folder = web.get("/mail?f=%E5%B7%A5%E4%BD%9C/%E6%A3%80%E4%BF%AE")
+    assert folder.status == 200 and "检修通知" in folder.text
+    assert web.get("/mail?f=Nowhere").status == 404
+    assert web.get("/mail/read?f=INBOX&uid=999999").status == 404
+    assert web.get("/mail/part?f=INBOX&uid=1&n=99").status == 404
+
+
+def test_mail_pages_need_a_login(server):
+    web = WebClient(server, follow=False)
+    for path in ("/mail", "/mail/read?f=INBOX&uid=1", "/mail/html?f=INBOX&uid=1", "/mail/part?f=INBOX&uid=1&n=0"):
+        answer = web.get(path)
+        assert answer.status == 303 and answer.headers["location"].startswith("/?next="), path
