@@ -297,6 +297,20 @@ def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, br
     expect(frame.locator("body")).to_contain_text("fine link")
     page.wait_for_timeout(300)  # time for anything that would run to run
     assert page.evaluate("() => window.stolen") is None and dialogs == []
+    page.click("#reply")  # a reply from the browser, read over IMAP by its recipient
+    expect(page.locator("input[name=subject]")).to_have_value("Re: hostile html")
+    page.fill("input[name=to]", f"boss@{DOMAIN}")
+    page.fill("textarea[name=body]", "网页回复 from the browser")
+    page.click("#compose button[type=submit]")
+    expect(page.locator(".note.ok")).to_contain_text("邮件已发送")
+    imap = imaplib.IMAP4_SSL("127.0.0.1", node.ports["imaps"], ssl_context=client_tls())
+    try:
+        imap.login(f"boss@{DOMAIN}", PASSWORD)
+        imap.select("INBOX", readonly=True)
+        _, found = imap.uid("SEARCH", "SUBJECT", "hostile")
+        assert found[0], "the reply did not arrive"
+    finally:
+        imap.logout()
     ctx.close()
     phone = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 375, "height": 740})
     small = phone.new_page()

@@ -5,6 +5,12 @@ attachment downloaded safely, hostile HTML served cleaned into a sandboxed frame
 from __future__ import annotations
 
 import base64
+import email
+import email.header
+import email.policy
+import email.utils
+import html
+import re
 import smtplib
 
 from conftest import PASSWORD
@@ -112,3 +118,74 @@ def test_mail_pages_need_a_login(server):
     for path in ("/mail", "/mail/read?f=INBOX&uid=1", "/mail/html?f=INBOX&uid=1", "/mail/part?f=INBOX&uid=1&n=0"):
         answer = web.get(path)
         assert answer.status == 303 and answer.headers["location"].startswith("/?next="), path
+
+
+def compose_form(web: WebClient, path: str = "/mail/compose") -> dict[str, str]:
+    page = web.get(path)
+    assert page.status == 200, page.text[:300]
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
+    fields.update(re.findall(r'<input name="(to|cc|bcc|subject)" value="([^"]*)"', page.text))
+    body = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page.text, re.S)
+    fields["body"] = html.unescape(body[1]) if body else ""
+    return {k: html.unescape(v) for k, v in fields.items()}
+
+
+def test_a_user_writes_to_another_who_replies_and_both_clients_see_it(server, user):
+    other = server.add_user(f"peer{user.split('@')[0]}")
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    fields = compose_form(web)
+    fields.update(to=f"同事 <{other}>", subject="周报 weekly", body="本周完成 2 号机组检修。\nDone.")
+    sent = web.post("/mail/send", fields)
+    assert sent.status == 200 and sent.url.endswith("/mail?done=sent") and "a copy is in Sent" in sent.text
+    with imap_login(server, other) as imap:
+        imap.select("INBOX")
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        got = email.message_from_bytes(data[0][1], policy=email.policy.default)
+    assert got["From"].addresses[0].addr_spec == user and got["Subject"] == "周报 weekly"
+    assert "本周完成 2 号机组检修" in got.get_content() and got["Message-ID"]
+    with imap_login(server, user) as imap:  # a copy in Sent, read
+        imap.select("Sent", readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"\\Seen" in data[0][0] and str(email.header.make_header(email.header.decode_header(
+            data[0][1].decode().partition(":")[2].strip()))) == "周报 weekly"
+
+    reply_web = WebClient(server)
+    listed = reply_web.login(other, PASSWORD, admin=False)
+    uid = int(listed.text.split("周报 weekly")[0].rsplit("uid=", 1)[1].split('"')[0])
+    answer = compose_form(reply_web, f"/mail/compose?f=INBOX&reply={uid}")
+    assert email.utils.parseaddr(answer["to"])[1] == user and answer["subject"] == "Re: 周报 weekly" and "> 本周完成" in answer["body"]
+    assert answer["in_reply_to"] == got["Message-ID"] and answer["answer_uid"] == str(uid)
+    answer["body"] = "收到 thanks\n" + answer["body"]
+    assert reply_web.post("/mail/send", answer).url.endswith("done=sent")
+    with imap_login(server, other) as imap:  # the original is \Answered for every client
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", str(uid), "(FLAGS)")
+        assert b"\\Answered" in data[0]
+    with imap_login(server, user) as imap:
+        imap.select("INBOX")
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        back = email.message_from_bytes(data[-1][1] if isinstance(data[-1], tuple) else data[-2][1],
+                                        policy=email.policy.default)
+    assert back["In-Reply-To"] == got["Message-ID"] and got["Message-ID"] in back["References"]
+    assert back["Subject"] == "Re: 周报 weekly"
+
+
+def test_sending_refuses_header_injection_a_forged_sender_and_a_missing_csrf_token(server, user):
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    fields = compose_form(web)
+    fields.update(to=user, subject="hi\r\nBcc: victim@outside.example", body="x")
+    refused = web.post("/mail/send", fields)
+    assert refused.status == 422 and "Bcc: victim" not in refused.text.split('id="compose-error"')[0]
+    fields.update(subject="fine", to="not an address@@")
+    assert web.post("/mail/send", fields).status == 422
+    fields.update(to=user, **{"from": "ceo@example.test"})  # no such field: From is always the user
+    assert web.post("/mail/send", fields).url.endswith("done=sent")
+    no_token = {k: v for k, v in fields.items() if k != "csrf"}
+    assert web.post("/mail/send", no_token).status == 403
+    with imap_login(server, user) as imap:
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT BCC)])")
+        heads = [d[1] for d in data if isinstance(d, tuple)]
+    assert len(heads) == 1 and user.encode() in heads[0] and b"ceo@" not in heads[0] and b"victim" not in heads[0]

@@ -14,6 +14,7 @@ from dizimail.services.accounts import AccountService
 from dizimail.services.admin import AdminActions
 from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
+from dizimail.services.compose import MailSender
 from dizimail.services.content.filter import ContentFilter, JunkLearner
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
@@ -108,6 +109,7 @@ class Services:
     lists: MailingLists
     list_mail: ListReceiver  # what mail to a list's addresses does; moderators' actions
     mail: MailReader  # webmail's reading (issue #13)
+    compose: MailSender  # webmail's writing
 
 
 @dataclass
@@ -247,6 +249,7 @@ def build_services(config: Config, stores: Stores) -> Services:
     profiles = DomainProfiles(stores.profiles, accounts)
     traffic = TrafficCounter(stores.traffic)
     ingest.traffic = traffic
+    reader = MailReader(mailstore, folders)
     mailstore.on_copy = JunkLearner(content, mailstore.read_blob, spam_settings.personal, whitelist.revoke).copied
     return Services(config=config, accounts=accounts, router=router, ingest=ingest, mailstore=mailstore,
                     queue=queue, folders=folders,
@@ -260,7 +263,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                           config.limits.max_recipients,
                                                                           config.smtp.future_release_max), profiles),
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
-                    list_mail=list_mail, mail=MailReader(mailstore, folders))
+                    list_mail=list_mail, mail=reader,
+                    compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname))
 
 
 def web_url(config: Config) -> str:

@@ -107,7 +107,8 @@ class Node:
                                                       config.delivery.destination_concurrency),
                                                      services.logins, services.traffic,
                                                      config.server.data_dir, services.profiles, services.sieve,
-                                                     services.lists, services.list_mail, services.mail),
+                                                     services.lists, services.list_mail, services.mail,
+                                                     services.compose),
                                           spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name == "managesieve":

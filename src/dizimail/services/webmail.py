@@ -75,6 +75,9 @@ class Opened:
     html: str | None  # cleaned
     attachments: list[Attachment] = field(default_factory=list)
     flags: tuple[str, ...] = ()
+    reply_to: list[tuple[str, str]] = field(default_factory=list)
+    message_id: str = ""
+    references: str = ""
 
 
 def safe_filename(name: str, fallback: str) -> str:
@@ -167,7 +170,8 @@ class MailReader:
         def people(name: str) -> list[tuple[str, str]]:
             return [pair for value in head.get(name, []) for pair in addresses(value)][:200]
         return Opened(uid, (head.get("subject") or [""])[0], people("from"), people("to"), people("cc"),
-                      (head.get("date") or [""])[0], text, html, attachments, flags)
+                      (head.get("date") or [""])[0], text, html, attachments, flags, people("reply-to"),
+                      (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000])
 
     async def part(self, account: Account, folder: str, uid: int, index: int) -> tuple[bytes, str, str]:
         """An attachment: (its decoded bytes, its declared type, a safe file name)."""

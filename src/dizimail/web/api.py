@@ -25,6 +25,7 @@ from dizimail.model.tokens import ApiToken, Role
 from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery
+from dizimail.services.compose import MailSender
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService
 from dizimail.services.domains import DomainProfiles
@@ -179,6 +180,7 @@ class WebContext:
     lists: MailingLists
     list_mail: ListReceiver  # approve and reject; one-click unsubscription
     mail: MailReader  # webmail (issue #13)
+    compose: MailSender  # webmail's writing
 
 
 def make_app(services: WebContext) -> FastAPI:

@@ -61,6 +61,7 @@ PAGE = 100  # users on one page of a domain
 MAX_FIELD = 4096  # characters of one form field (passwords, names, targets)
 DISK_EVERY = 60.0  # seconds a measured size of the data directory is shown before it is measured again
 DONE = {  # what a page says after a change: key → message (the keys a redirect may carry)
+    "sent",
     "domain_added", "domain_removed", "domain_suspended", "domain_resumed", "user_added", "user_removed",
     "user_suspended", "user_resumed", "password_set", "quota_set", "alias_added", "alias_removed", "queue_done",
     "queue_removed", "admin_granted", "admin_revoked", "route_added", "route_removed", "relay_added",
@@ -974,8 +975,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     from dizimail.web.pages_lists import PageKit, list_pages  # mailing lists: the same helpers, their own module
     list_pages(app, services, PageKit(who, changing, page, actor, domain_of))
-    from dizimail.web.pages_mail import mail_pages  # webmail (issue #13)
+    from dizimail.web.pages_mail import compose_pages, mail_pages  # webmail (issue #13)
     mail_pages(app, services, PageKit(who, changing, page, actor, domain_of))
+    compose_pages(app, services, PageKit(who, changing, page, actor, domain_of))
 
     _ = gettext_for  # pages' own texts are in the templates
 

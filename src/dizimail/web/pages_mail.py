@@ -14,10 +14,11 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ann
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
-from dizimail.model.errors import NotFound
+from dizimail.model.errors import MailError, NotFound
 from dizimail.model.types import Account
+from dizimail.services.compose import Draft
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
@@ -29,6 +30,8 @@ FRAME_DOC = ('<!doctype html><html><head><meta charset="utf-8"><base target="_bl
              '<style>body{font-family:sans-serif;margin:0.5rem;overflow-wrap:anywhere}img{max-width:100%}</style>'
              '</head><body>{}</body></html>')
 MAX_FOLDER = 1000
+MAX_FIELD = 10_000  # an address field of the compose form
+MAX_MESSAGE_TEXT = 1_000_000  # the text of a message written here
 
 
 def _folder(request: Request) -> str:
@@ -94,3 +97,50 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
         return Response(data, media_type="application/octet-stream", headers={
             "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"})
+
+
+def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    """Writing: ``/mail/compose`` (new, ``?reply=UID``, ``?all=UID``, ``?forward=UID`` with ``?f=FOLDER``)
+    and its form's POST to ``/mail/send``."""
+    sender, reader = services.compose, services.mail
+
+    async def user(request: Request) -> tuple[Principal, Account]:
+        p = await kit.who(request, staff=False)
+        return p, await services.accounts.get_user(p.token.subject)
+
+    async def form(request: Request, p: Principal, account: Account, draft: Draft, status: int = 200,
+                   error: str = "") -> Response:
+        return await kit.page(request, "mail/compose.html", p, status, folders=await reader.folder_list(account),
+                              folder="", draft=draft, compose_error=error)  # (the query's error is for redirects)
+
+    @app.get("/mail/compose", include_in_schema=False)
+    async def compose(request: Request) -> Response:
+        p, account = await user(request)
+        draft = Draft(to=request.query_params.get("to", "")[:MAX_FIELD])
+        for how, key in (("reply", "reply"), ("all", "all"), ("forward", "forward")):
+            if request.query_params.get(key):
+                try:
+                    draft = await sender.answer(account, _folder(request), _number(request, key), how)
+                except NotFound:
+                    raise PageError(404, "unknown_message") from None
+                break
+        return await form(request, p, account, draft)
+
+    @app.post("/mail/send", include_in_schema=False)
+    async def send(request: Request) -> Response:
+        p, fields = await kit.changing(request, staff=False)
+        account = await services.accounts.get_user(p.token.subject)
+
+        def text(name: str, limit: int = MAX_FIELD) -> str:
+            value = fields.get(name, "")
+            return value[:limit] if isinstance(value, str) else ""
+        answered = text("answer_uid", 12)
+        draft = Draft(to=text("to"), cc=text("cc"), bcc=text("bcc"), subject=text("subject", 2000),
+                      body=text("body", MAX_MESSAGE_TEXT), in_reply_to=text("in_reply_to", 1000),
+                      references=text("references", 8000),
+                      answers=(text("answer_f", MAX_FOLDER) or "INBOX", int(answered)) if answered.isdigit() else None)
+        try:
+            await sender.send(account, draft)
+        except MailError as exc:
+            return await form(request, p, account, draft, 422, exc.public_key)
+        return RedirectResponse("/mail?done=sent", status_code=303)
