@@ -12,6 +12,7 @@ import email.utils
 import html
 import re
 import smtplib
+import urllib.parse
 
 from conftest import PASSWORD
 from dizimail.codec.imap.utf7 import encode_mutf7
@@ -42,6 +43,13 @@ HOSTILE = (b"From: bad@evil.example\r\nSubject: hostile html\r\nMIME-Version: 1.
            b'<a href="https://ok.example/">fine link</a></p>\r\n')
 
 
+def uid_of(text: str, subject: str) -> int:
+    """The UID in the link of the message listed with ``subject``."""
+    found = re.search(r'uid=(\d+)">' + re.escape(html.escape(subject, quote=False)) + "<", text)
+    assert found, subject
+    return int(found[1])
+
+
 def deliver(server, to: str, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
         s.sendmail("sender@outside.example", [to], data)
@@ -56,7 +64,7 @@ def test_a_user_reads_a_gb2312_message_and_imap_sees_it_read(server, user):
     assert "检修通知" in inbox.text and "王工" in inbox.text and "hostile html" in inbox.text
     assert 'title="未读">2<' in inbox.text  # the folder list: two unread in the inbox
     assert inbox.text.count('class="unread') == 2
-    uid = int(inbox.text.split("检修通知")[0].rsplit("uid=", 1)[1].split('"')[0])
+    uid = uid_of(inbox.text, "检修通知")
 
     opened = web.get(f"/mail/read?f=INBOX&uid={uid}")
     assert opened.status == 200
@@ -82,7 +90,7 @@ def test_hostile_html_is_cleaned_and_framed_with_no_script_and_nothing_remote(se
     deliver(server, user, HOSTILE)
     web = WebClient(server)
     page = web.login(user, PASSWORD, admin=False)
-    uid = int(page.text.split("hostile html")[0].rsplit("uid=", 1)[1].split('"')[0])
+    uid = uid_of(page.text, "hostile html")
     opened = web.get(f"/mail/read?f=INBOX&uid={uid}")
     assert '<iframe id="html"' in opened.text and 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in opened.text
     frame = web.get(f"/mail/html?f=INBOX&uid={uid}")
@@ -152,7 +160,7 @@ def test_a_user_writes_to_another_who_replies_and_both_clients_see_it(server, us
 
     reply_web = WebClient(server)
     listed = reply_web.login(other, PASSWORD, admin=False)
-    uid = int(listed.text.split("周报 weekly")[0].rsplit("uid=", 1)[1].split('"')[0])
+    uid = uid_of(listed.text, "周报 weekly")
     answer = compose_form(reply_web, f"/mail/compose?f=INBOX&reply={uid}")
     assert email.utils.parseaddr(answer["to"])[1] == user and answer["subject"] == "Re: 周报 weekly" and "> 本周完成" in answer["body"]
     assert answer["in_reply_to"] == got["Message-ID"] and answer["answer_uid"] == str(uid)
@@ -189,3 +197,45 @@ def test_sending_refuses_header_injection_a_forged_sender_and_a_missing_csrf_tok
         _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT BCC)])")
         heads = [d[1] for d in data if isinstance(d, tuple)]
     assert len(heads) == 1 and user.encode() in heads[0] and b"ceo@" not in heads[0] and b"victim" not in heads[0]
+
+
+def test_marking_flagging_moving_and_deleting_in_the_browser_is_what_imap_sees(server, user):
+    for n in range(3):
+        deliver(server, user, f"From: a@outside.example\r\nSubject: note {n}\r\n\r\nbody {n}\r\n".encode())
+    web = WebClient(server)
+    page = web.login(user, PASSWORD, admin=False)
+    uids = {s: uid_of(page.text, s) for s in ("note 0", "note 1", "note 2")}
+    token = page.csrf
+
+    def act(action: str, chosen: list[int], target: str = "", folder: str = "INBOX") -> None:
+        body = [("csrf", token), ("f", folder), ("action", action), ("target", target)] + [("uid", str(u)) for u in chosen]
+        answer = web.request("POST", "/mail/act", urllib.parse.urlencode(body).encode(),
+                             {"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status == 200 and "error=" not in answer.url, answer.url
+
+    act("read", [uids["note 0"], uids["note 1"]])
+    act("flag", [uids["note 1"]])
+    act("move", [uids["note 2"]], target="Archive")
+    act("delete", [uids["note 0"]])
+    with imap_login(server, user) as imap:
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        inbox = {d[1].decode().strip(): d[0].decode() for d in data if isinstance(d, tuple)}
+        assert list(inbox) == ["Subject: note 1"] and "\\Seen" in inbox["Subject: note 1"] and "\\Flagged" in inbox[
+            "Subject: note 1"]
+        for folder, subject in (("Archive", "note 2"), ("Trash", "note 0")):
+            imap.select(folder, readonly=True)
+            _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            assert [d[1].decode().strip() for d in data if isinstance(d, tuple)] == [f"Subject: {subject}"]
+    trashed = web.get("/mail?f=Trash")
+    trash_uid = uid_of(trashed.text, "note 0")
+    act("delete", [trash_uid], folder="Trash")  # deleted from Trash: gone
+    assert "note 0" not in web.get("/mail?f=Trash").text
+    bad = web.request("POST", "/mail/act", urllib.parse.urlencode(
+        [("csrf", token), ("f", "INBOX"), ("action", "explode"), ("uid", str(uids["note 1"]))]).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    assert "error=bad_action" in bad.url
+    no_csrf = web.request("POST", "/mail/act", urllib.parse.urlencode(
+        [("f", "INBOX"), ("action", "delete"), ("uid", str(uids["note 1"]))]).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    assert no_csrf.status == 403

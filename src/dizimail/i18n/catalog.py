@@ -151,6 +151,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "no_recipients": {"en": "Give at least one recipient", "zh_CN": "请至少填写一个收件人"},
     "unknown_message": {"en": "No such message", "zh_CN": "没有该邮件"},
     "unknown_mailbox": {"en": "No such folder", "zh_CN": "没有该文件夹"},
+    "bad_action": {"en": "Unknown action", "zh_CN": "未知的操作"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},
     "list_exists": {"en": "A mailing list has that address already", "zh_CN": "已有该地址的邮件列表"},
     "bad_list_address": {"en": "A list's address may not contain +", "zh_CN": "列表地址不能包含 +"},

@@ -21,12 +21,13 @@ import nh3
 from dizimail.codec.mime.structure import Part, parse_structure
 from dizimail.codec.mime.text import addresses, header_text, part_content
 from dizimail.codec.mime.transfer import decode_transfer
-from dizimail.model.errors import NotFound
+from dizimail.model.errors import InvalidInput, NotFound
 from dizimail.model.types import Account
 from dizimail.services.folders import Folders
 from dizimail.services.mailstore import Mailstore
 
 PAGE = 50
+MAX_AT_ONCE = 1000  # messages one action changes
 LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
 HTML_LIMIT = 2_000_000
@@ -127,6 +128,9 @@ class MailReader:
         self.mailstore = mailstore
         self.folders = folders
 
+    async def act(self, account: Account, folder: str, uids: list[int], action: str, target: str = "") -> int:
+        return await act(self.mailstore, self.folders, account, folder, uids, action, target)
+
     async def folder_list(self, account: Account) -> list[FolderView]:
         """INBOX, the special-use folders, then the rest by name."""
         out = []
@@ -194,3 +198,33 @@ class MailReader:
         if found is None:
             raise NotFound("unknown_message", f"{folder} {uid} part {index}")
         return found
+
+
+ACTIONS = {"read": ("+", "\\Seen"), "unread": ("-", "\\Seen"), "flag": ("+", "\\Flagged"), "unflag": ("-", "\\Flagged")}
+
+
+async def act(mailstore: Mailstore, folders: Folders, account: Account, folder: str, uids: list[int], action: str,
+              target: str = "") -> int:
+    """Change messages of a folder as an IMAP client would: ``read``, ``unread``, ``flag``, ``unflag`` (STORE),
+    ``move`` to ``target`` (MOVE, RFC 6851: into Junk or out of it teaches the content filter, as over
+    IMAP), ``delete`` (moved to Trash; in Trash itself, or without one, expunged). How many it touched."""
+    view = await mailstore.select(account, folder, readonly=False)
+    uids = [u for u in dict.fromkeys(uids) if view.has(u)][:MAX_AT_ONCE]
+    if not uids:
+        return 0
+    if action in ACTIONS:
+        mode, flag = ACTIONS[action]
+        changed, _failed = await mailstore.store(view, uids, mode, (flag,))
+        return len(changed)
+    if action == "move":
+        _box, pairs = await mailstore.copy(account, view, uids, target, True)
+        return len(pairs)
+    if action == "delete":
+        trash = next((b.name for b in await folders.list(account) if b.special_use == "\\Trash"), None)
+        if trash is not None and trash != view.info.name:
+            _box, pairs = await mailstore.copy(account, view, uids, trash, True)
+            return len(pairs)
+        await mailstore.store(view, uids, "+", ("\\Deleted",))
+        await mailstore.expunge_uids(view, uids)
+        return len(uids)
+    raise InvalidInput("bad_action", action)

@@ -144,3 +144,25 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         except MailError as exc:
             return await form(request, p, account, draft, 422, exc.public_key)
         return RedirectResponse("/mail?done=sent", status_code=303)
+
+
+def action_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    """``POST /mail/act``: read, unread, flag, unflag, move, delete, for the messages a form names (the
+    folder's check boxes, or the message page's buttons); back to where it came from."""
+    reader = services.mail
+
+    @app.post("/mail/act", include_in_schema=False)
+    async def act(request: Request) -> Response:
+        p, fields = await kit.changing(request, staff=False)
+        account = await services.accounts.get_user(p.token.subject)
+        folder = str(fields.get("f", "INBOX"))[:MAX_FOLDER] or "INBOX"
+        uids = [int(u) for u in fields.getlist("uid")[:1000] if isinstance(u, str) and u.isdigit() and len(u) < 10]
+        action, target = str(fields.get("action", ""))[:20], str(fields.get("target", ""))[:MAX_FOLDER]
+        back = f"/mail?f={quote(folder)}"
+        if action in ("flag", "unflag") and fields.get("from_message") and len(uids) == 1:
+            back = f"/mail/read?f={quote(folder)}&uid={uids[0]}"
+        try:
+            await reader.act(account, folder, uids, action, target)
+        except MailError as exc:
+            return RedirectResponse(f"{back}&error={exc.public_key}", status_code=303)
+        return RedirectResponse(back, status_code=303)
