@@ -110,15 +110,13 @@ class ListReceiver:
         own: dict[int, Member] = {}  # account id → the member row that reached it
         remote: dict[str, Member] = {}
         for member in members:
-            for account in await self._accounts(member):
+            accounts, elsewhere = await self._reached(member)
+            for account in accounts:
                 if account.id not in own:
                     own[account.id] = member
                     envelope.local.append((account.address, account))
-            if not member.address.startswith("@"):
-                resolution = await self.router.resolve(member.address)
-                if resolution.kind in (Kind.LOCAL, Kind.REMOTE):
-                    for address in resolution.remote:
-                        remote.setdefault(address, member)
+            for address in elsewhere:
+                remote.setdefault(address, member)
         envelope.extra = {account.address: self.keys.member_lines(mlist, account.address)
                           for account_id, (_, account) in zip(own, envelope.local, strict=True)
                           if own[account_id].address == account.address}
@@ -136,11 +134,14 @@ class ListReceiver:
             raise
         return await self.ingest.commit(reception, envelope), len(envelope.remote)
 
-    async def _accounts(self, member: Member) -> list[Account]:
+    async def _reached(self, member: Member) -> tuple[list[Account], list[str]]:
+        """The local accounts and the remote addresses a member stands for (aliases expanded, once)."""
         if member.address.startswith("@"):
-            return [a for a in await self.meta.list_accounts(member.address[1:]) if a.active]
+            return [a for a in await self.meta.list_accounts(member.address[1:]) if a.active], []
         resolution = await self.router.resolve(member.address)
-        return resolution.accounts if resolution.kind is Kind.LOCAL else []
+        if resolution.kind not in (Kind.LOCAL, Kind.REMOTE):  # unknown, suspended, a list, a holding box
+            return [], []
+        return resolution.accounts, resolution.remote
 
     async def _remote(self, mlist: MailingList, remote: dict[str, Member], blob: bytes) -> list[QueuedRecipient]:
         """Each remote member's queue row: its VERP return path, and (a direct member) its unsubscription
