@@ -7,6 +7,8 @@ by itself; text from outsiders stays text; the pages refuse to be framed. Screen
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import imaplib
 import re
 import smtplib
@@ -301,6 +303,8 @@ def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, br
     expect(page.locator("input[name=subject]")).to_have_value("Re: hostile html")
     page.fill("input[name=to]", f"boss@{DOMAIN}")
     page.fill("textarea[name=body]", "网页回复 from the browser")
+    page.set_input_files("input[name=attach]", files=[{"name": "报告.txt", "mimeType": "text/plain",
+                                                       "buffer": "检修报告\n".encode()}])
     page.click("#compose button[type=submit]")
     expect(page.locator(".note.ok")).to_contain_text("邮件已发送")
     imap = imaplib.IMAP4_SSL("127.0.0.1", node.ports["imaps"], ssl_context=client_tls())
@@ -309,6 +313,9 @@ def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, br
         imap.select("INBOX", readonly=True)
         _, found = imap.uid("SEARCH", "SUBJECT", "hostile")
         assert found[0], "the reply did not arrive"
+        _, data = imap.uid("FETCH", found[0].split()[-1].decode(), "(BODY.PEEK[])")
+        arrived = email.message_from_bytes(data[0][1], policy=email.policy.default)
+        assert [a.get_filename() for a in arrived.iter_attachments()] == ["报告.txt"]
     finally:
         imap.logout()
     ctx.close()

@@ -239,3 +239,42 @@ def test_marking_flagging_moving_and_deleting_in_the_browser_is_what_imap_sees(s
         [("f", "INBOX"), ("action", "delete"), ("uid", str(uids["note 1"]))]).encode(),
         {"Content-Type": "application/x-www-form-urlencoded"})
     assert no_csrf.status == 403
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser sends the compose form (RFC 7578)."""
+    boundary = "----dizimailtest7MA4YWxkTrZu0gW"
+    out = b""
+    for name, value in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+    for filename, kind, data in files:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attach\"; filename=\"{filename}\"\r\n"
+                f"Content-Type: {kind}\r\n\r\n").encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_attachments_go_with_the_message_and_the_size_limit_is_shown_and_kept(server, user):
+    other = server.add_user(f"att{user.split('@')[0]}")
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    form = web.get("/mail/compose")
+    assert 'enctype="multipart/form-data"' in form.text and "At most 25 MiB in all" in form.text
+    fields = compose_form(web)
+    fields.update(to=other, subject="图纸 drawings", body="见附件。")
+    drawing = bytes(range(256)) * 40
+    body, kind = multipart(fields, [("../../机组图纸.pdf", "application/pdf", drawing),
+                                    ("notes.txt", "text/plain", "检修记录\n".encode())])
+    sent = web.request("POST", "/mail/send", body, {"Content-Type": kind})
+    assert sent.url.endswith("done=sent"), sent.text[:500]
+    with imap_login(server, other) as imap:
+        imap.select("INBOX")
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    got = email.message_from_bytes(data[0][1], policy=email.policy.default)
+    parts = {p.get_filename(): p.get_content() for p in got.iter_attachments()}
+    parts["notes.txt"] = parts.get("notes.txt", "").replace("\r\n", "\n")  # text travels with CRLF
+    assert parts == {"机组图纸.pdf": drawing, "notes.txt": "检修记录\n"}, list(parts)
+    assert "见附件" in got.get_body(("plain",)).get_content()
+
+    too_big, kind = multipart(fields, [("big.bin", "application/octet-stream", b"x" * (26 << 20))])
+    refused = web.request("POST", "/mail/send", too_big, {"Content-Type": kind})
+    assert refused.status in (413, 422), refused.status  # the form is larger than a message may be

@@ -148,6 +148,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "list_no_null_sender": {"en": "<{rcpt}>: a mailing list takes no mail from the null sender",
                             "zh_CN": "<{rcpt}>：邮件列表不接受空发件人的邮件"},
     "list_closed": {"en": "<{rcpt}>: this list takes no subscriptions by mail", "zh_CN": "<{rcpt}>：该列表不接受邮件订阅"},
+    "too_many_files": {"en": "Too many attachments", "zh_CN": "附件过多"},
     "no_recipients": {"en": "Give at least one recipient", "zh_CN": "请至少填写一个收件人"},
     "unknown_message": {"en": "No such message", "zh_CN": "没有该邮件"},
     "unknown_mailbox": {"en": "No such folder", "zh_CN": "没有该文件夹"},

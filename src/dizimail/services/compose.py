@@ -8,6 +8,7 @@ refused, never folded into a second field; From is always the user's own address
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -25,12 +26,13 @@ from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.policy.facts import Mode
 from dizimail.services.submit import Submitter
-from dizimail.services.webmail import MailReader, Opened
+from dizimail.services.webmail import MailReader, Opened, safe_filename
 
 log = logging.getLogger("dizimail.webmail")
 MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 MAX_BODY = 1_000_000
+MAX_FILES = 20
 _PREFIX = re.compile(r"^\s*((re|fwd?|回复|答复|转发)\s*[:：]\s*)+", re.IGNORECASE)
 
 
@@ -44,6 +46,15 @@ class Draft:
     in_reply_to: str = ""
     references: str = ""
     answers: tuple[str, int] | None = None  # (folder, uid) of the message replied to
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send with a message."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 def _listed(people: list[tuple[str, str]]) -> str:
@@ -80,6 +91,11 @@ class MailSender:
         self.ingest = ingest
         self.hostname = hostname
 
+    @property
+    def max_size(self) -> int:
+        """The largest message this server takes (``limits.max_message_size``): what attachments may add up to."""
+        return self.submitter.policy.max_size
+
     async def answer(self, account: Account, folder: str, uid: int, how: str) -> Draft:
         """The draft of a reply (``how``: ``reply``, ``all``) or of a forward (``forward``) of a message."""
         original = await self.reader.open(account, folder, uid)
@@ -103,9 +119,9 @@ class MailSender:
                      body=_quoted(original), in_reply_to=original.message_id, references=references,
                      answers=(folder, uid))
 
-    async def send(self, account: Account, draft: Draft) -> int:
-        """Send ``draft`` from the user's own address; how many recipients took it. Raises InvalidInput for
-        a bad field, and what the policy refuses (as over SMTP)."""
+    async def send(self, account: Account, draft: Draft, files: list[Upload] | None = None) -> int:
+        """Send ``draft`` (with ``files`` attached) from the user's own address; how many recipients took it.
+        Raises InvalidInput for a bad field, and what the policy refuses (as over SMTP: too big ...)."""
         to, cc, bcc = recipients(draft.to), recipients(draft.cc), recipients(draft.bcc)
         everyone = list(dict.fromkeys([*to, *cc, *bcc]))
         if not everyone:
@@ -114,7 +130,10 @@ class MailSender:
             raise InvalidInput("too_many_addresses", f"{len(everyone)} > {MAX_RECIPIENTS}")
         if len(draft.subject) > MAX_SUBJECT or len(draft.body) > MAX_BODY:
             raise InvalidInput("bad_text")
-        data = self._build(account, replace(draft, to=", ".join(to), cc=", ".join(cc)))
+        if len(files or []) > MAX_FILES:
+            raise InvalidInput("too_many_files", f"{len(files or [])} > {MAX_FILES}")
+        data = await asyncio.to_thread(self._build, account, replace(draft, to=", ".join(to), cc=", ".join(cc)),
+                                       files or [])
         result = await self.submitter.submit(account.address, everyone, data, protocol="HTTPS", account=account,
                                              mode=Mode.SUBMISSION)
         await self._keep_sent(account, data)
@@ -128,7 +147,7 @@ class MailSender:
         log.info("webmail.sent user=%s rcpts=%d local=%d", account.address, len(everyone), len(result.delivered))
         return len(everyone)
 
-    def _build(self, account: Account, draft: Draft) -> bytes:
+    def _build(self, account: Account, draft: Draft, files: list[Upload]) -> bytes:
         message = EmailMessage(policy=SMTP)
         local, _, domain = account.address.rpartition("@")
         try:
@@ -146,7 +165,21 @@ class MailSender:
             message["User-Agent"] = "dizimail webmail"
             body = draft.body.replace("\r\n", "\n")
             message.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8",
-                                cte="8bit" if not body.isascii() else "7bit")
+                                cte="base64" if not body.isascii() else "7bit")
+            for upload in files:
+                maintype, _, subtype = upload.content_type.partition("/")
+                if not maintype.isascii() or not subtype or not (maintype + subtype).replace("-", "").replace(
+                        ".", "").replace("+", "").isalnum():
+                    maintype, subtype = "application", "octet-stream"
+                name = safe_filename(upload.filename, "attachment")
+                if maintype.lower() == "text":
+                    try:  # a text file goes as text in UTF-8, readable by every client
+                        message.add_attachment(upload.data.decode("utf-8"), subtype=subtype.lower(), charset="utf-8",
+                                               cte="base64", filename=name)
+                        continue
+                    except UnicodeDecodeError:
+                        maintype, subtype = "application", "octet-stream"
+                message.add_attachment(upload.data, maintype=maintype.lower(), subtype=subtype.lower(), filename=name)
             return message.as_bytes()
         except (ValueError, TypeError) as exc:  # a line break in a header field, a malformed address
             raise InvalidInput("bad_text", str(exc)[:200]) from None

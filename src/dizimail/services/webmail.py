@@ -83,6 +83,7 @@ class Opened:
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name a browser may save: no path, no control or reserved characters, no direction tricks."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c) not in ("Cf", "Cc"))
     name = _UNSAFE_NAME.sub("_", name).strip(" .")[:150]
     return name or fallback

@@ -18,8 +18,11 @@ SECURITY_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-anc
                     (b"strict-transport-security", b"max-age=31536000")]
 
 
-def guarded(app: ASGIApp) -> ASGIApp:
-    """Security headers on every answer; request bodies cut at MAX_BODY (413), whatever Content-Length says."""
+def guarded(app: ASGIApp, larger: dict[str, int] | None = None) -> ASGIApp:
+    """Security headers on every answer; request bodies cut at MAX_BODY (413), whatever Content-Length says;
+    ``larger``: paths that take more (webmail's sending, with its attachments: the message size limit)."""
+    wider = larger or {}
+
     async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -27,7 +30,8 @@ def guarded(app: ASGIApp) -> ASGIApp:
         headers = dict(scope.get("headers") or ())
         lang = "zh_CN" if headers.get(b"accept-language", b"")[:200].lower().startswith(b"zh") else "en"
         declared = headers.get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > MAX_BODY:
+        most = wider.get(scope.get("path", ""), MAX_BODY) if scope.get("method") == "POST" else MAX_BODY
+        if not declared.isdigit() or int(declared) > most:
             await _too_large(send, lang)
             return
         seen = 0
@@ -37,7 +41,7 @@ def guarded(app: ASGIApp) -> ASGIApp:
             nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > MAX_BODY and not refused:
+            if seen > most and not refused:
                 refused = True
                 await _too_large(send, lang)
             return {"type": "http.disconnect"} if refused else message

@@ -135,10 +135,11 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
             admin_only(principal)
         return principal
 
-    async def changing(request: Request, *, staff: bool = True, admin: bool = False) -> tuple[Principal, FormData]:
+    async def changing(request: Request, *, staff: bool = True, admin: bool = False,
+                       max_files: int = 1, max_part: int = 1 << 20) -> tuple[Principal, FormData]:
         """A form that changes something: its principal and fields, once its CSRF token is checked."""
         principal = await who(request, staff=staff, admin=admin)
-        form = await request.form(max_files=1, max_fields=50)
+        form = await request.form(max_files=max_files, max_fields=50, max_part_size=max_part)
         if not csrf_ok(request, _form_text(form, "csrf"), session_secret(request)):
             raise PageError(403, "csrf")
         return principal, form

@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from dizimail.model.errors import MailError, NotFound
 from dizimail.model.types import Account
-from dizimail.services.compose import Draft
+from dizimail.services.compose import MAX_FILES, Draft, Upload
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
@@ -32,6 +33,7 @@ FRAME_DOC = ('<!doctype html><html><head><meta charset="utf-8"><base target="_bl
 MAX_FOLDER = 1000
 MAX_FIELD = 10_000  # an address field of the compose form
 MAX_MESSAGE_TEXT = 1_000_000  # the text of a message written here
+MAX_PART = 4 << 20  # a field of the compose form (its text: a million characters of UTF-8); files apart
 
 
 def _folder(request: Request) -> str:
@@ -111,7 +113,8 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def form(request: Request, p: Principal, account: Account, draft: Draft, status: int = 200,
                    error: str = "") -> Response:
         return await kit.page(request, "mail/compose.html", p, status, folders=await reader.folder_list(account),
-                              folder="", draft=draft, compose_error=error)  # (the query's error is for redirects)
+                              folder="", draft=draft, compose_error=error,  # (the query's error is for redirects)
+                              max_size=sender.max_size)
 
     @app.get("/mail/compose", include_in_schema=False)
     async def compose(request: Request) -> Response:
@@ -128,8 +131,13 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
 
     @app.post("/mail/send", include_in_schema=False)
     async def send(request: Request) -> Response:
-        p, fields = await kit.changing(request, staff=False)
+        p, fields = await kit.changing(request, staff=False, max_files=MAX_FILES, max_part=MAX_PART)
         account = await services.accounts.get_user(p.token.subject)
+        try:
+            files = [Upload(f.filename or "", f.content_type or "application/octet-stream", await f.read())
+                     for f in fields.getlist("attach") if isinstance(f, UploadFile) and (f.filename or f.size)]
+        finally:
+            await fields.close()  # the spooled files (on disk past 1 MiB) go now
 
         def text(name: str, limit: int = MAX_FIELD) -> str:
             value = fields.get(name, "")
@@ -140,7 +148,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                       references=text("references", 8000),
                       answers=(text("answer_f", MAX_FOLDER) or "INBOX", int(answered)) if answered.isdigit() else None)
         try:
-            await sender.send(account, draft)
+            await sender.send(account, draft, files)
         except MailError as exc:
             return await form(request, p, account, draft, 422, exc.public_key)
         return RedirectResponse("/mail?done=sent", status_code=303)

@@ -22,11 +22,13 @@ from dizimail.web.guard import guarded
 log = logging.getLogger("dizimail.web")
 KEEP_ALIVE = 5.0  # seconds an idle kept-alive connection stays open
 MAX_HEAD = 16 * 1024  # bytes of a request line and headers
+SEND_SLACK = 2 << 20  # the compose form's fields and multipart framing beside the attachments
 
 
 def https_listener(config_: Config, services: WebContext, host: str, port: int, tls: ssl.SSLContext, *,
                    limiter: ConnectionLimiter) -> Listener:
-    config = uvicorn.Config(guarded(make_app(services)), lifespan="off", log_config=None, access_log=False,
+    sending = config_.limits.max_message_size + SEND_SLACK  # a message and its attachments, as a form
+    config = uvicorn.Config(guarded(make_app(services), {"/mail/send": sending}), lifespan="off", log_config=None, access_log=False,
                             server_header=False, proxy_headers=False, timeout_keep_alive=int(KEEP_ALIVE),
                             h11_max_incomplete_event_size=MAX_HEAD)
     config.load()
