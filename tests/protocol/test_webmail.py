@@ -278,3 +278,22 @@ def test_attachments_go_with_the_message_and_the_size_limit_is_shown_and_kept(se
     too_big, kind = multipart(fields, [("big.bin", "application/octet-stream", b"x" * (26 << 20))])
     refused = web.request("POST", "/mail/send", too_big, {"Content-Type": kind})
     assert refused.status in (413, 422), refused.status  # the form is larger than a message may be
+
+
+def test_searching_a_folder_finds_chinese_words_and_filters_by_field(server, user):
+    deliver(server, user, gb2312_message(user))  # subject 检修通知, text about 机组检修
+    deliver(server, user, "From: boss@plant.example\r\nSubject: lunch\r\n\r\n午饭 at noon\r\n".encode())
+    deliver(server, user, "From: wang@plant.example\r\nSubject: 会议\r\n\r\n明天开会\r\n".encode())
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+
+    def found(query: str, within: str = "text") -> list[str]:
+        page = web.get("/mail?f=INBOX&q=" + urllib.parse.quote(query) + "&in=" + within)
+        assert page.status == 200
+        return re.findall(r'uid=\d+">([^<]*)<', page.text)
+    assert found("检修") == ["检修通知"]  # in the subject and in a GB2312 body
+    assert found("机组", "body") == ["检修通知"] and found("机组", "subject") == []
+    assert sorted(found("wang@plant.example", "from")) == ["会议", "检修通知"]
+    assert found("noon") == ["lunch"] and found("nothing-like-this") == []
+    assert len(found("")) == 3  # an empty search lists the folder
+    assert 'value="检修"' in web.get("/mail?f=INBOX&q=" + urllib.parse.quote("检修")).text

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nh3
 
+from dizimail.codec.imap.searchkeys import Body, Header, SearchKey, Text
 from dizimail.codec.mime.structure import Part, parse_structure
 from dizimail.codec.mime.text import addresses, header_text, part_content
 from dizimail.codec.mime.transfer import decode_transfer
@@ -27,6 +29,10 @@ from dizimail.services.folders import Folders
 from dizimail.services.mailstore import Mailstore
 
 PAGE = 50
+MAX_QUERY = 200  # characters of a search
+SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
+    "text": Text, "body": Body, "from": lambda q: Header("FROM", q), "to": lambda q: Header("TO", q),
+    "subject": lambda q: Header("SUBJECT", q)}
 MAX_AT_ONCE = 1000  # messages one action changes
 LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
@@ -140,10 +146,17 @@ class MailReader:
             out.append(FolderView(box.name, box.special_use, status.messages, status.unseen))
         return sorted(out, key=lambda f: (f.name != "INBOX", SPECIAL_ORDER.get(f.special_use or "", 9), f.name))
 
-    async def page(self, account: Account, folder: str, number: int = 1) -> tuple[int, list[Listed]]:
-        """How many messages the folder holds, and page ``number`` (1 first) of them, newest first."""
+    async def page(self, account: Account, folder: str, number: int = 1, query: str = "",
+                   within: str = "text") -> tuple[int, list[Listed]]:
+        """How many messages the folder holds (that match ``query`` in ``within``: text, from, to, subject,
+        body), and page ``number`` (1 first) of them, newest first. The search is the IMAP server's
+        (services.search: Chinese words too), so the browser finds what a client's SEARCH finds."""
         view = await self.mailstore.select(account, folder, readonly=True)
-        ordered = await self.mailstore.sort(view, [(True, "DATE")], list(view.uids))
+        uids = list(view.uids)
+        if query.strip():
+            key = SEARCH_FIELDS.get(within, SEARCH_FIELDS["text"])(query.strip()[:MAX_QUERY])
+            uids = await self.mailstore.search(view, key)
+        ordered = await self.mailstore.sort(view, [(True, "DATE")], uids)
         start = max(0, number - 1) * PAGE
         uids = ordered[start:start + PAGE]
         entries = await view.load(uids)

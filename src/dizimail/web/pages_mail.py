@@ -57,13 +57,15 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def folder(request: Request) -> Response:
         p, account = await user(request)
         name, number = _folder(request), max(1, _number(request, "page", 1))
+        query, within = request.query_params.get("q", "")[:200], request.query_params.get("in", "text")[:10]
         try:
-            total, messages = await reader.page(account, name, number)
+            total, messages = await reader.page(account, name, number, query, within)
         except NotFound:
             raise PageError(404, "unknown_mailbox") from None
         pages = max(1, (total + 49) // 50)
         return await kit.page(request, "mail/folder.html", p, folders=await reader.folder_list(account),
-                              folder=name, messages=messages, total=total, number=number, pages=pages)
+                              folder=name, messages=messages, total=total, number=number, pages=pages, query=query,
+                              within=within)
 
     @app.get("/mail/read", include_in_schema=False)
     async def read(request: Request) -> Response:
