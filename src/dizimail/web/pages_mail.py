@@ -46,12 +46,17 @@ def _number(request: Request, name: str, default: int = 0) -> int:
     return int(text) if text.isdigit() and len(text) < 10 else default
 
 
+async def logged_in(request: Request, services: WebContext, kit: PageKit) -> tuple[Principal, Account]:
+    """The session's user and its account (not logged in: to the login page, and back after it)."""
+    p = await kit.who(request, staff=False)
+    return p, await services.accounts.get_user(p.token.subject)
+
+
 def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     reader = services.mail
 
     async def user(request: Request) -> tuple[Principal, Account]:
-        p = await kit.who(request, staff=False)
-        return p, await services.accounts.get_user(p.token.subject)
+        return await logged_in(request, services, kit)
 
     @app.get("/mail", include_in_schema=False)
     async def folder(request: Request) -> Response:
@@ -109,8 +114,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     sender, reader = services.compose, services.mail
 
     async def user(request: Request) -> tuple[Principal, Account]:
-        p = await kit.who(request, staff=False)
-        return p, await services.accounts.get_user(p.token.subject)
+        return await logged_in(request, services, kit)
 
     async def form(request: Request, p: Principal, account: Account, draft: Draft, status: int = 200,
                    error: str = "") -> Response:
