@@ -3,8 +3,10 @@ posted with the CSRF token of the page they came from, redirects followed or not
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import re
+import smtplib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -82,3 +84,15 @@ class WebClient:
     def set_cookie(self, name: str, value: str) -> None:
         self.jar.set_cookie(http.cookiejar.Cookie(0, name, value, None, False, "127.0.0.1", False, False, "/", True,
                                                   True, None, False, None, None, {}))
+
+
+def uid_of(text: str, subject: str) -> int:
+    """The UID in the link of the message listed with ``subject``."""
+    found = re.search(r'uid=(\d+)">' + re.escape(html.escape(subject, quote=False)) + "<", text)
+    assert found, subject
+    return int(found[1])
+
+
+def deliver(server: Any, to: str, data: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        s.sendmail("sender@outside.example", [to], data)

@@ -11,13 +11,12 @@ import email.policy
 import email.utils
 import html
 import re
-import smtplib
 import urllib.parse
 
 from conftest import PASSWORD
 from dizimail.codec.imap.utf7 import encode_mutf7
 from helpers import imap_login
-from web_tools import WebClient
+from web_tools import WebClient, deliver, uid_of
 
 PDF = b"%PDF-1.4\n% not really a pdf\n" + bytes(range(256))
 
@@ -41,18 +40,6 @@ HOSTILE = (b"From: bad@evil.example\r\nSubject: hostile html\r\nMIME-Version: 1.
            b'<form action="https://evil.example"><input name="pw"></form>'
            b'<iframe src="https://evil.example"></iframe><style>body{display:none}</style>'
            b'<a href="https://ok.example/">fine link</a></p>\r\n')
-
-
-def uid_of(text: str, subject: str) -> int:
-    """The UID in the link of the message listed with ``subject``."""
-    found = re.search(r'uid=(\d+)">' + re.escape(html.escape(subject, quote=False)) + "<", text)
-    assert found, subject
-    return int(found[1])
-
-
-def deliver(server, to: str, data: bytes) -> None:
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
-        s.sendmail("sender@outside.example", [to], data)
 
 
 def test_a_user_reads_a_gb2312_message_and_imap_sees_it_read(server, user):

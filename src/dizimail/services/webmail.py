@@ -23,9 +23,9 @@ from dizimail.codec.imap.searchkeys import Body, Header, SearchKey, Text
 from dizimail.codec.mime.structure import Part, parse_structure
 from dizimail.codec.mime.text import addresses, header_text, part_content
 from dizimail.codec.mime.transfer import decode_transfer
-from dizimail.model.errors import InvalidInput, NotFound
+from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account
-from dizimail.services.folders import Folders
+from dizimail.services.folders import DELIMITER, Folders
 from dizimail.services.mailstore import Mailstore
 
 PAGE = 50
@@ -33,6 +33,7 @@ MAX_QUERY = 200  # characters of a search
 SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
     "text": Text, "body": Body, "from": lambda q: Header("FROM", q), "to": lambda q: Header("TO", q),
     "subject": lambda q: Header("SUBJECT", q)}
+FOLDER_ACTIONS = ("create", "rename", "delete", "subscribe", "unsubscribe", "empty")
 MAX_AT_ONCE = 1000  # messages one action changes
 LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
@@ -49,6 +50,7 @@ class FolderView:
     special_use: str | None
     total: int
     unseen: int
+    subscribed: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,62 @@ class MailReader:
     async def act(self, account: Account, folder: str, uids: list[int], action: str, target: str = "") -> int:
         return await act(self.mailstore, self.folders, account, folder, uids, action, target)
 
+    async def change_folder(self, account: Account, action: str, name: str, new: str = "") -> str:
+        """A change to the user's folders, as IMAP's CREATE, RENAME, DELETE, SUBSCRIBE would make it (every
+        client sees it at once): ``create`` ``new`` under ``name`` (\"\" for the top), ``rename`` ``name`` to
+        the leaf ``new`` (in the same parent), ``delete`` ``name`` with its subfolders, ``subscribe``,
+        ``unsubscribe``, ``empty`` (Trash and Junk only: every message expunged). INBOX and the special-use
+        folders are neither renamed nor deleted here. The folder to show afterwards."""
+        new = new.strip()
+        if action not in FOLDER_ACTIONS:
+            raise InvalidInput("bad_action", action)
+        if action == "create":
+            if not new or DELIMITER in new:
+                raise InvalidInput("bad_mailbox_name", new)
+            full = f"{name}{DELIMITER}{new}" if name else new
+            made = await self.folders.create(account, full)
+            await self.folders.subscribe(account, made.name, True)
+            return made.name
+        boxes = {b.name: b for b in await self.folders.list(account)}
+        box = boxes.get(name)
+        if box is None:
+            raise NotFound("unknown_mailbox", name)
+        if action in ("subscribe", "unsubscribe"):
+            await self.folders.subscribe(account, name, action == "subscribe")
+            return name
+        if action == "empty":
+            if box.special_use not in ("\\Trash", "\\Junk"):
+                raise InvalidInput("bad_action", action)
+            view = await self.mailstore.select(account, name, readonly=False)
+            uids = list(view.uids)
+            if uids:
+                await self.mailstore.store(view, uids, "+", ("\\Deleted",))
+                await self.mailstore.expunge_uids(view, uids)
+            return name
+        if name == "INBOX" or box.special_use:
+            raise Conflict("special_folder", name)
+        if action == "rename":
+            if not new or DELIMITER in new:
+                raise InvalidInput("bad_mailbox_name", new)
+            parent = name.rpartition(DELIMITER)[0]
+            full = f"{parent}{DELIMITER}{new}" if parent else new
+            await self.folders.rename(account, name, full)
+            await self.folders.subscribe(account, full, True)
+            return full
+        below = sorted((n for n in boxes if n.startswith(name + DELIMITER)), key=len, reverse=True)
+        if any(boxes[n].special_use for n in below):
+            raise Conflict("special_folder", name)
+        for child in [*below, name]:  # delete: the folder with its subfolders, deepest first
+            await self.folders.delete(account, child)
+            await self.folders.subscribe(account, child, False)
+        return "INBOX"
+
     async def folder_list(self, account: Account) -> list[FolderView]:
         """INBOX, the special-use folders, then the rest by name."""
         out = []
         for box in await self.folders.list(account):
             _info, status = await self.mailstore.status(account, box.name)
-            out.append(FolderView(box.name, box.special_use, status.messages, status.unseen))
+            out.append(FolderView(box.name, box.special_use, status.messages, status.unseen, box.subscribed))
         return sorted(out, key=lambda f: (f.name != "INBOX", SPECIAL_ORDER.get(f.special_use or "", 9), f.name))
 
     async def page(self, account: Account, folder: str, number: int = 1, query: str = "",

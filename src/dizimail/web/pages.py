@@ -68,7 +68,7 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "notice_scheduled", "settings_saved",
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
     "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved", "mlist_added", "mlist_saved",
-    "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected"}
+    "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected", "folder_changed"}
 
 
 class PageRedirect(Exception):
@@ -976,9 +976,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
 
     from dizimail.web.pages_lists import PageKit, list_pages  # mailing lists: the same helpers, their own module
     list_pages(app, services, PageKit(who, changing, page, actor, domain_of))
-    from dizimail.web.pages_mail import action_pages, compose_pages, mail_pages  # webmail (issue #13)
+    from dizimail.web.pages_mail import action_pages, compose_pages, folder_pages, mail_pages  # webmail (issue #13)
     kit = PageKit(who, changing, page, actor, domain_of)
-    for add in (mail_pages, compose_pages, action_pages):
+    for add in (mail_pages, compose_pages, action_pages, folder_pages):
         add(app, services, kit)
 
     _ = gettext_for  # pages' own texts are in the templates

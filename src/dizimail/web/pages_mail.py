@@ -180,3 +180,27 @@ def action_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         except MailError as exc:
             return RedirectResponse(f"{back}&error={exc.public_key}", status_code=303)
         return RedirectResponse(back, status_code=303)
+
+
+def folder_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    """``/mail/folders``: every folder with its counts, and the forms that create, rename, delete,
+    subscribe to and empty them (``POST /mail/folders``), as an IMAP client would."""
+    reader = services.mail
+
+    @app.get("/mail/folders", include_in_schema=False)
+    async def folders(request: Request) -> Response:
+        p, account = await logged_in(request, services, kit)
+        return await kit.page(request, "mail/folders.html", p, folders=await reader.folder_list(account), folder="")
+
+    @app.post("/mail/folders", include_in_schema=False)
+    async def change(request: Request) -> Response:
+        p, fields = await kit.changing(request, staff=False)
+        account = await services.accounts.get_user(p.token.subject)
+        action = str(fields.get("action", ""))[:20]
+        name, new = str(fields.get("f", ""))[:MAX_FOLDER], str(fields.get("new", ""))[:MAX_FOLDER]
+        try:
+            await reader.change_folder(account, action, name, new)
+        except MailError as exc:
+            return RedirectResponse(f"/mail/folders?error={exc.public_key}", status_code=303)
+        return RedirectResponse("/mail/folders?done=folder_changed", status_code=303)
+
