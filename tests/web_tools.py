@@ -96,3 +96,25 @@ def uid_of(text: str, subject: str) -> int:
 def deliver(server: Any, to: str, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
         s.sendmail("sender@outside.example", [to], data)
+
+
+def compose_form(web: WebClient, path: str = "/mail/compose") -> dict[str, str]:
+    page = web.get(path)
+    assert page.status == 200, page.text[:300]
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
+    fields.update(re.findall(r'<input name="(to|cc|bcc|subject)" value="([^"]*)"', page.text))
+    body = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page.text, re.S)
+    fields["body"] = html.unescape(body[1]) if body else ""
+    return {k: html.unescape(v) for k, v in fields.items()}
+
+
+def multipart(fields: dict[str, str] | list[tuple[str, str]], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser sends the compose form (RFC 7578)."""
+    boundary = "----dizimailtest7MA4YWxkTrZu0gW"
+    out = b""
+    for name, value in (fields.items() if isinstance(fields, dict) else fields):
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+    for filename, kind, data in files:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attach\"; filename=\"{filename}\"\r\n"
+                f"Content-Type: {kind}\r\n\r\n").encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"

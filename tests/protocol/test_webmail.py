@@ -9,14 +9,13 @@ import email
 import email.header
 import email.policy
 import email.utils
-import html
 import re
 import urllib.parse
 
 from conftest import PASSWORD
 from dizimail.codec.imap.utf7 import encode_mutf7
 from helpers import imap_login
-from web_tools import WebClient, deliver, uid_of
+from web_tools import WebClient, compose_form, deliver, multipart, uid_of
 
 PDF = b"%PDF-1.4\n% not really a pdf\n" + bytes(range(256))
 
@@ -113,16 +112,6 @@ def test_mail_pages_need_a_login(server):
     for path in ("/mail", "/mail/read?f=INBOX&uid=1", "/mail/html?f=INBOX&uid=1", "/mail/part?f=INBOX&uid=1&n=0"):
         answer = web.get(path)
         assert answer.status == 303 and answer.headers["location"].startswith("/?next="), path
-
-
-def compose_form(web: WebClient, path: str = "/mail/compose") -> dict[str, str]:
-    page = web.get(path)
-    assert page.status == 200, page.text[:300]
-    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
-    fields.update(re.findall(r'<input name="(to|cc|bcc|subject)" value="([^"]*)"', page.text))
-    body = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page.text, re.S)
-    fields["body"] = html.unescape(body[1]) if body else ""
-    return {k: html.unescape(v) for k, v in fields.items()}
 
 
 def test_a_user_writes_to_another_who_replies_and_both_clients_see_it(server, user):
@@ -226,18 +215,6 @@ def test_marking_flagging_moving_and_deleting_in_the_browser_is_what_imap_sees(s
         [("f", "INBOX"), ("action", "delete"), ("uid", str(uids["note 1"]))]).encode(),
         {"Content-Type": "application/x-www-form-urlencoded"})
     assert no_csrf.status == 403
-
-
-def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body as a browser sends the compose form (RFC 7578)."""
-    boundary = "----dizimailtest7MA4YWxkTrZu0gW"
-    out = b""
-    for name, value in fields.items():
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
-    for filename, kind, data in files:
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attach\"; filename=\"{filename}\"\r\n"
-                f"Content-Type: {kind}\r\n\r\n").encode() + data + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def test_attachments_go_with_the_message_and_the_size_limit_is_shown_and_kept(server, user):

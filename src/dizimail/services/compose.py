@@ -26,7 +26,7 @@ from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.policy.facts import Mode
 from dizimail.services.submit import Submitter
-from dizimail.services.webmail import MailReader, Opened, safe_filename
+from dizimail.services.webmail import Attachment, MailReader, Opened, safe_filename
 
 log = logging.getLogger("dizimail.webmail")
 MAX_RECIPIENTS = 100
@@ -46,6 +46,8 @@ class Draft:
     in_reply_to: str = ""
     references: str = ""
     answers: tuple[str, int] | None = None  # (folder, uid) of the message replied to
+    draft_uid: int = 0  # the saved draft (in Drafts) this one replaces
+    keep: tuple[int, ...] = ()  # the attachments of that draft (their part numbers) that go on with it
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ def _quoted(original: Opened) -> str:
     who = _listed(original.sender[:1]) or "?"
     lines = original.text.splitlines() or [""]
     return "\n\n" + f"{original.date}, {who}:\n" + "\n".join("> " + line for line in lines[:5000]) + "\n"
+
+
+def _check_sizes(draft: Draft, files: list[Upload] | None) -> None:
+    if len(draft.subject) > MAX_SUBJECT or len(draft.body) > MAX_BODY:
+        raise InvalidInput("bad_text")
+    if len(files or []) > MAX_FILES:
+        raise InvalidInput("too_many_files", f"{len(files or [])} > {MAX_FILES}")
 
 
 def recipients(text: str) -> list[str]:
@@ -119,24 +128,77 @@ class MailSender:
                      body=_quoted(original), in_reply_to=original.message_id, references=references,
                      answers=(folder, uid))
 
+    async def _drafts(self, account: Account) -> str:
+        """The user's Drafts folder (made, special-use \\Drafts, if the user has none)."""
+        boxes = await self.folders.list(account)
+        found = next((b.name for b in boxes if b.special_use == "\\Drafts"), None)
+        if found is not None:
+            return found
+        names = {b.name for b in boxes}
+        return (await self.folders.create(account, "Drafts" if "Drafts" not in names else "Drafts (webmail)",
+                                          "\\Drafts")).name
+
+    async def reopen(self, account: Account, uid: int) -> tuple[Draft, list[Attachment]]:
+        """A saved draft as the compose form shows it again, with its attachments (kept unless unchecked)."""
+        saved = await self.reader.open(account, await self._drafts(account), uid)
+        return Draft(to=_listed(saved.to), cc=_listed(saved.cc), bcc=_listed(saved.bcc), subject=saved.subject,
+                     body=saved.text.rstrip("\n"), in_reply_to=saved.in_reply_to, references=saved.references,
+                     draft_uid=uid, keep=tuple(a.index for a in saved.attachments)), saved.attachments
+
+    async def _kept(self, account: Account, draft: Draft) -> list[Upload]:
+        """The attachments of the draft being replaced that the user kept."""
+        if not draft.draft_uid or not draft.keep:
+            return []
+        drafts = await self._drafts(account)
+        out = []
+        for index in draft.keep[:MAX_FILES]:
+            try:
+                data, kind, name = await self.reader.part(account, drafts, draft.draft_uid, index)
+            except NotFound:
+                continue  # the draft went meanwhile (sent or deleted elsewhere)
+            out.append(Upload(name, kind, data))
+        return out
+
+    async def _drop_draft(self, account: Account, uid: int) -> None:
+        if uid:
+            try:
+                view = await self.mailstore.select(account, await self._drafts(account), readonly=False)
+                if view.has(uid):
+                    await self.mailstore.store(view, [uid], "+", ("\\Deleted",))
+                    await self.mailstore.expunge_uids(view, [uid])
+            except NotFound:
+                pass
+
+    async def save_draft(self, account: Account, draft: Draft, files: list[Upload] | None = None) -> int:
+        """Keep ``draft`` (with ``files`` and the kept attachments of the draft it replaces) in Drafts, flagged
+        \\Draft, as an IMAP client saves one; the draft it replaces goes once the new one is stored. Its UID."""
+        _check_sizes(draft, files)
+        files = [*(files or []), *await self._kept(account, draft)][:MAX_FILES]
+        data = await asyncio.to_thread(self._build, account, draft, files, True)
+        if len(data) > self.max_size:
+            raise InvalidInput("message_too_big", f"{len(data)} > {self.max_size}")
+        result = await self.ingest.append(account, await self._drafts(account), data, ("\\Draft", "\\Seen"), None)
+        await self._drop_draft(account, draft.draft_uid)
+        return result.uids[0] if result.uids else 0
+
     async def send(self, account: Account, draft: Draft, files: list[Upload] | None = None) -> int:
         """Send ``draft`` (with ``files`` attached) from the user's own address; how many recipients took it.
-        Raises InvalidInput for a bad field, and what the policy refuses (as over SMTP: too big ...)."""
+        Raises InvalidInput for a bad field, and what the policy refuses (as over SMTP: too big ...). A draft
+        it was saved as goes from Drafts once it is sent."""
         to, cc, bcc = recipients(draft.to), recipients(draft.cc), recipients(draft.bcc)
         everyone = list(dict.fromkeys([*to, *cc, *bcc]))
         if not everyone:
             raise InvalidInput("no_recipients")
         if len(everyone) > MAX_RECIPIENTS:
             raise InvalidInput("too_many_addresses", f"{len(everyone)} > {MAX_RECIPIENTS}")
-        if len(draft.subject) > MAX_SUBJECT or len(draft.body) > MAX_BODY:
-            raise InvalidInput("bad_text")
-        if len(files or []) > MAX_FILES:
-            raise InvalidInput("too_many_files", f"{len(files or [])} > {MAX_FILES}")
+        _check_sizes(draft, files)
+        files = [*(files or []), *await self._kept(account, draft)][:MAX_FILES]
         data = await asyncio.to_thread(self._build, account, replace(draft, to=", ".join(to), cc=", ".join(cc)),
-                                       files or [])
+                                       files)
         result = await self.submitter.submit(account.address, everyone, data, protocol="HTTPS", account=account,
                                              mode=Mode.SUBMISSION)
         await self._keep_sent(account, data)
+        await self._drop_draft(account, draft.draft_uid)
         if draft.answers is not None:
             try:
                 view = await self.mailstore.select(account, draft.answers[0], readonly=False)
@@ -147,14 +209,17 @@ class MailSender:
         log.info("webmail.sent user=%s rcpts=%d local=%d", account.address, len(everyone), len(result.delivered))
         return len(everyone)
 
-    def _build(self, account: Account, draft: Draft, files: list[Upload]) -> bytes:
+    def _build(self, account: Account, draft: Draft, files: list[Upload], keep_bcc: bool = False) -> bytes:
         message = EmailMessage(policy=SMTP)
         local, _, domain = account.address.rpartition("@")
         try:
             message["From"] = Address(account.name or "", local, domain)
-            message["To"] = draft.to or "undisclosed-recipients:;"
+            if draft.to or not keep_bcc:
+                message["To"] = draft.to or "undisclosed-recipients:;"
             if draft.cc:
                 message["Cc"] = draft.cc
+            if keep_bcc and draft.bcc:  # a draft keeps its Bcc; a message sent never carries it
+                message["Bcc"] = draft.bcc
             message["Subject"] = draft.subject
             message["Date"] = format_datetime(datetime.now(UTC))
             message["Message-ID"] = make_msgid(domain=domain or self.hostname)

@@ -87,6 +87,8 @@ class Opened:
     reply_to: list[tuple[str, str]] = field(default_factory=list)
     message_id: str = ""
     references: str = ""
+    bcc: list[tuple[str, str]] = field(default_factory=list)
+    in_reply_to: str = ""
 
 
 def safe_filename(name: str, fallback: str) -> str:
@@ -241,7 +243,8 @@ class MailReader:
             return [pair for value in head.get(name, []) for pair in addresses(value)][:200]
         return Opened(uid, (head.get("subject") or [""])[0], people("from"), people("to"), people("cc"),
                       (head.get("date") or [""])[0], text, html, attachments, flags, people("reply-to"),
-                      (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000])
+                      (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000],
+                      people("bcc"), (head.get("in-reply-to") or [""])[0][:998])
 
     async def part(self, account: Account, folder: str, uid: int, index: int) -> tuple[bytes, str, str]:
         """An attachment: (its decoded bytes, its declared type, a safe file name)."""

@@ -68,7 +68,8 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "relay_removed", "dkim_generated", "language_set", "totp_off", "notice_sent", "notice_scheduled", "settings_saved",
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
     "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved", "mlist_added", "mlist_saved",
-    "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected", "folder_changed"}
+    "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected", "folder_changed",
+    "draft_saved"}
 
 
 class PageRedirect(Exception):

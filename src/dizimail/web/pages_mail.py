@@ -14,12 +14,13 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ann
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from dizimail.model.errors import MailError, NotFound
 from dizimail.model.types import Account
 from dizimail.services.compose import MAX_FILES, Draft, Upload
+from dizimail.services.webmail import Attachment
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
@@ -68,9 +69,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         except NotFound:
             raise PageError(404, "unknown_mailbox") from None
         pages = max(1, (total + 49) // 50)
-        return await kit.page(request, "mail/folder.html", p, folders=await reader.folder_list(account),
-                              folder=name, messages=messages, total=total, number=number, pages=pages, query=query,
-                              within=within)
+        folders = await reader.folder_list(account)
+        drafts = any(f.name == name and f.special_use == "\\Drafts" for f in folders)
+        return await kit.page(request, "mail/folder.html", p, folders=folders, folder=name, messages=messages,
+                              total=total, number=number, pages=pages, query=query, within=within, drafts=drafts)
 
     @app.get("/mail/read", include_in_schema=False)
     async def read(request: Request) -> Response:
@@ -117,26 +119,33 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         return await logged_in(request, services, kit)
 
     async def form(request: Request, p: Principal, account: Account, draft: Draft, status: int = 200,
-                   error: str = "") -> Response:
+                   error: str = "", kept: list[Attachment] | None = None) -> Response:
+        if kept is None and draft.keep and draft.draft_uid:  # the form comes back (refused): its kept files too
+            try:
+                kept = [a for a in (await sender.reopen(account, draft.draft_uid))[1] if a.index in draft.keep]
+            except NotFound:
+                kept = []
         return await kit.page(request, "mail/compose.html", p, status, folders=await reader.folder_list(account),
                               folder="", draft=draft, compose_error=error,  # (the query's error is for redirects)
-                              max_size=sender.max_size)
+                              max_size=sender.max_size, kept=kept or [])
 
     @app.get("/mail/compose", include_in_schema=False)
     async def compose(request: Request) -> Response:
         p, account = await user(request)
-        draft = Draft(to=request.query_params.get("to", "")[:MAX_FIELD])
-        for how, key in (("reply", "reply"), ("all", "all"), ("forward", "forward")):
-            if request.query_params.get(key):
-                try:
-                    draft = await sender.answer(account, _folder(request), _number(request, key), how)
-                except NotFound:
-                    raise PageError(404, "unknown_message") from None
-                break
-        return await form(request, p, account, draft)
+        draft, kept = Draft(to=request.query_params.get("to", "")[:MAX_FIELD]), list[Attachment]()
+        try:
+            if request.query_params.get("draft"):
+                draft, kept = await sender.reopen(account, _number(request, "draft"))
+            for how in ("reply", "all", "forward"):
+                if request.query_params.get(how):
+                    draft = await sender.answer(account, _folder(request), _number(request, how), how)
+                    break
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        return await form(request, p, account, draft, kept=kept)
 
-    @app.post("/mail/send", include_in_schema=False)
-    async def send(request: Request) -> Response:
+    async def posted(request: Request) -> tuple[Principal, Account, Draft, list[Upload], bool]:
+        """The compose form as posted: the draft, its new files, and whether it is to be saved (not sent)."""
         p, fields = await kit.changing(request, staff=False, max_files=MAX_FILES, max_part=MAX_PART)
         account = await services.accounts.get_user(p.token.subject)
         try:
@@ -148,16 +157,41 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         def text(name: str, limit: int = MAX_FIELD) -> str:
             value = fields.get(name, "")
             return value[:limit] if isinstance(value, str) else ""
-        answered = text("answer_uid", 12)
+        answered, draft_uid = text("answer_uid", 12), text("draft_uid", 12)
+        keep = tuple(int(k) for k in fields.getlist("keep")[:MAX_FILES] if isinstance(k, str) and k.isdigit()
+                     and len(k) < 6)
         draft = Draft(to=text("to"), cc=text("cc"), bcc=text("bcc"), subject=text("subject", 2000),
                       body=text("body", MAX_MESSAGE_TEXT), in_reply_to=text("in_reply_to", 1000),
                       references=text("references", 8000),
-                      answers=(text("answer_f", MAX_FOLDER) or "INBOX", int(answered)) if answered.isdigit() else None)
+                      answers=(text("answer_f", MAX_FOLDER) or "INBOX", int(answered)) if answered.isdigit() else None,
+                      draft_uid=int(draft_uid) if draft_uid.isdigit() else 0, keep=keep)
+        return p, account, draft, files, bool(fields.get("save"))
+
+    @app.post("/mail/send", include_in_schema=False)
+    async def send(request: Request) -> Response:
+        p, account, draft, files, save = await posted(request)
         try:
-            await sender.send(account, draft, files)
+            if save:
+                uid = await sender.save_draft(account, draft, files)
+            else:
+                await sender.send(account, draft, files)
         except MailError as exc:
             return await form(request, p, account, draft, 422, exc.public_key)
+        if save:
+            return RedirectResponse(f"/mail/compose?draft={uid}&done=draft_saved", status_code=303)
         return RedirectResponse("/mail?done=sent", status_code=303)
+
+    @app.post("/mail/draft", include_in_schema=False)
+    async def autosave(request: Request) -> Response:
+        """The compose page's script saves the form here now and then (without new files): the new
+        draft's UID, for the form's next save to replace."""
+        _p, account, draft, files, _save = await posted(request)
+        try:
+            uid = await sender.save_draft(account, draft, files)
+            _saved, kept = await sender.reopen(account, uid)
+        except MailError as exc:
+            return JSONResponse({"error": exc.public_key}, status_code=422)
+        return JSONResponse({"uid": uid, "keep": [a.index for a in kept]})
 
 
 def action_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
