@@ -7,25 +7,19 @@ by itself; text from outsiders stays text; the pages refuse to be framed. Screen
 from __future__ import annotations
 
 import csv
-import email
-import email.policy
 import imaplib
 import re
 import smtplib
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from browser_tools import base, chromium, context, log_in, no_dialogs, shot
+from playwright.sync_api import Browser, expect
 
-from conftest import DOMAIN, PASSWORD, REPO, client_tls, dizimail_cli, start_server
+from conftest import DOMAIN, PASSWORD, client_tls, dizimail_cli, start_server
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-SHOTS = REPO / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -39,46 +33,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def context(browser: Browser, locale: str = "en-US") -> BrowserContext:
-    ctx = browser.new_context(ignore_https_errors=True, locale=locale, viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(20_000)
-    return ctx
-
-
-def base(node) -> str:
-    return f"https://127.0.0.1:{node.ports['https']}"
-
-
-def log_in(page: Page, node, address: str, password: str = PASSWORD) -> None:
-    page.goto(base(node) + "/admin/login")
-    page.fill("input[name=address]", address)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/admin/$"))
-
-
-def shot(page: Page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def no_dialogs(page: Page) -> list[str]:
-    """Every alert/confirm a page opens, recorded (and dismissed): script that ran."""
-    opened: list[str] = []
-
-    def record(dialog) -> None:
-        opened.append(dialog.message)
-        dialog.dismiss()
-    page.on("dialog", record)
-    return opened
+    yield from chromium()
 
 
 def test_an_admin_creates_a_domain_and_a_user_in_the_browser_who_then_reads_mail_over_imap(node, browser):
@@ -258,74 +213,3 @@ def test_the_pages_refuse_to_be_framed_by_another_site(node, browser):
     frame = page.frame_locator("#f")
     assert frame.locator("input[name=password]").count() == 0  # the login form never shows inside the frame
     ctx.close()
-
-
-def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, browser):
-    """Webmail (issue #13): a GB2312 message with an attachment, read in Chinese; a hostile HTML message in
-    its sandboxed frame: no dialog opens, nothing reaches the page, the harmless link stays; a phone-sized
-    inbox."""
-    import base64
-    reader = node.add_user("reader", password=PASSWORD)
-    gb = base64.b64encode("下周一开始 2 号机组检修。".encode("gb2312")).decode()
-    with smtplib.SMTP("127.0.0.1", node.ports["smtp"], timeout=30) as s:
-        s.sendmail("wang@plant.example", [reader], (
-            "From: wang@plant.example\r\nSubject: =?gb2312?b?" + base64.b64encode("检修通知".encode("gb2312")).decode()
-            + "?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-            "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n" + gb +
-            "\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=plan.pdf\r\n\r\n"
-            "%PDF-1.4\r\n--b--\r\n").encode())
-        s.sendmail("bad@evil.example", [reader], (
-            b"From: bad@evil.example\r\nSubject: hostile html\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: text/html; charset=utf-8\r\n\r\n"
-            b'<p>hello<script>parent.stolen = 1; alert(1)</script><img src=x onerror="top.stolen = 2; alert(2)">'
-            b'<a href="javascript:alert(3)">bad</a> <a href="https://ok.example/">fine link</a></p>\r\n'))
-    ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    dialogs = no_dialogs(page)
-    page.goto(base(node) + "/")
-    page.fill("input[name=address]", reader)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/mail$"))
-    expect(page.locator("nav.folders")).to_contain_text("收件箱")
-    page.click("a:text('检修通知')")
-    expect(page.locator("#text")).to_contain_text("2 号机组检修")
-    expect(page.locator("#attachments")).to_contain_text("plan.pdf")
-    shot(page, "webmail-message-zh_CN")
-    page.click("text=返回列表")
-    page.click("a:text('hostile html')")
-    frame = page.frame_locator("#html")
-    expect(frame.locator("body")).to_contain_text("fine link")
-    page.wait_for_timeout(300)  # time for anything that would run to run
-    assert page.evaluate("() => window.stolen") is None and dialogs == []
-    page.click("#reply")  # a reply from the browser, read over IMAP by its recipient
-    expect(page.locator("input[name=subject]")).to_have_value("Re: hostile html")
-    page.fill("input[name=to]", f"boss@{DOMAIN}")
-    page.fill("textarea[name=body]", "网页回复 from the browser")
-    page.set_input_files("input[name=attach]", files=[{"name": "报告.txt", "mimeType": "text/plain",
-                                                       "buffer": "检修报告\n".encode()}])
-    page.click("#compose button[type=submit]")
-    expect(page.locator(".note.ok")).to_contain_text("邮件已发送")
-    imap = imaplib.IMAP4_SSL("127.0.0.1", node.ports["imaps"], ssl_context=client_tls())
-    try:
-        imap.login(f"boss@{DOMAIN}", PASSWORD)
-        imap.select("INBOX", readonly=True)
-        _, found = imap.uid("SEARCH", "SUBJECT", "hostile")
-        assert found[0], "the reply did not arrive"
-        _, data = imap.uid("FETCH", found[0].split()[-1].decode(), "(BODY.PEEK[])")
-        arrived = email.message_from_bytes(data[0][1], policy=email.policy.default)
-        assert [a.get_filename() for a in arrived.iter_attachments()] == ["报告.txt"]
-    finally:
-        imap.logout()
-    ctx.close()
-    phone = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 375, "height": 740})
-    small = phone.new_page()
-    small.goto(base(node) + "/")
-    small.fill("input[name=address]", reader)
-    small.fill("input[name=password]", PASSWORD)
-    small.click("button[type=submit]")
-    small.wait_for_url(re.compile(r"/mail$"))
-    assert small.evaluate("() => document.documentElement.scrollWidth") <= 375 + 1, "wider than the phone"
-    shot(small, "webmail-inbox-phone-zh_CN")
-    phone.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 import nh3
@@ -34,7 +34,10 @@ SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
     "text": Text, "body": Body, "from": lambda q: Header("FROM", q), "to": lambda q: Header("TO", q),
     "subject": lambda q: Header("SUBJECT", q)}
 FOLDER_ACTIONS = ("create", "rename", "delete", "subscribe", "unsubscribe", "empty")
-MAX_AT_ONCE = 1000  # messages one action changes
+MAX_AT_ONCE = 1000
+LIVE_BEAT = 15.0  # seconds between the live stream's keep-alives
+LIVE_FOR = 300.0  # seconds one live stream lasts (the browser reconnects: its session is checked again)
+LIVE_MAX = 8  # live streams (browser tabs) of one account at once  # messages one action changes
 LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
 HTML_LIMIT = 2_000_000
@@ -138,6 +141,37 @@ class MailReader:
     def __init__(self, mailstore: Mailstore, folders: Folders) -> None:
         self.mailstore = mailstore
         self.folders = folders
+        self._live: dict[int, int] = {}  # account id → its live streams open
+
+    async def changes(self, account: Account, beat: float = LIVE_BEAT, lasting: float = LIVE_FOR
+                      ) -> AsyncGenerator[bool]:
+        """The account's mail as it changes, from the Notifier IMAP IDLE listens to (new mail, flags and
+        expunges in any folder, by any client; folders made, renamed, deleted): False at once (listening),
+        then True on each change and False every ``beat`` seconds of quiet, for ``lasting`` seconds (then
+        the browser asks again). At most LIVE_MAX at once per account: a further one raises InvalidInput."""
+        if self._live.get(account.id, 0) >= LIVE_MAX:
+            raise InvalidInput("too_many_requests", account.address)
+        notifier = self.folders.notifier
+        watch = notifier.watch(account.id)
+        self._live[account.id] = self._live.get(account.id, 0) + 1
+        try:
+            notifier.set_mailboxes(watch, [b.id for b in await self.folders.list(account)])
+            yield False
+            end = asyncio.get_running_loop().time() + lasting
+            while (left := end - asyncio.get_running_loop().time()) > 0:
+                try:
+                    await asyncio.wait_for(watch.ready.wait(), min(beat, left))
+                except TimeoutError:
+                    yield False
+                    continue
+                if watch.take().list_changed:
+                    notifier.set_mailboxes(watch, [b.id for b in await self.folders.list(account)])
+                yield True
+        finally:
+            notifier.unwatch(watch)
+            self._live[account.id] -= 1
+            if not self._live[account.id]:
+                del self._live[account.id]
 
     async def act(self, account: Account, folder: str, uids: list[int], action: str, target: str = "") -> int:
         return await act(self.mailstore, self.folders, account, folder, uids, action, target)

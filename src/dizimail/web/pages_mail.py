@@ -11,10 +11,11 @@ shown inline.
 
 No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run time."""
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from dizimail.model.errors import MailError, NotFound
@@ -73,6 +74,30 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         drafts = any(f.name == name and f.special_use == "\\Drafts" for f in folders)
         return await kit.page(request, "mail/folder.html", p, folders=folders, folder=name, messages=messages,
                               total=total, number=number, pages=pages, query=query, within=within, drafts=drafts)
+
+    @app.get("/mail/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        """Server-sent events (the page's EventSource): ``changed`` whenever the user's mail changes."""
+        _p, account = await user(request)
+        stream = reader.changes(account)
+        try:
+            first = await anext(stream)  # a refused stream (too many) fails here, before any answer
+        except MailError as exc:
+            return Response(exc.public_key, status_code=429, media_type="text/plain")
+
+        async def lines() -> AsyncIterator[bytes]:
+            yield b"retry: 2000\n\n"
+            news: bool | None = first
+            try:
+                while news is not None:
+                    if await request.is_disconnected():
+                        break
+                    yield b"event: changed\ndata: 1\n\n" if news else b": quiet\n\n"
+                    news = await anext(stream, None)
+            finally:
+                await stream.aclose()
+        return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store",
+                                                                                   "X-Accel-Buffering": "no"})
 
     @app.get("/mail/read", include_in_schema=False)
     async def read(request: Request) -> Response:

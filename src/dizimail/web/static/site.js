@@ -134,3 +134,144 @@ document.addEventListener("DOMContentLoaded", () => {
     withProgress(bar.form || bar.closest("form"), bar);
   }
 });
+
+// [data-live="URL"]: the page listens to URL (server-sent events: "changed" whenever the user's mail changes,
+// by this browser or any other client) and then fetches itself again, replacing each [data-live-part] element
+// (by id) with its new version; the boxes checked stay checked.
+function live(element) {
+  let pending = null;
+  async function update() {
+    pending = null;
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+      if (!response.ok || response.redirected) {
+        return;  // the message went, or the session ended: the next click shows it
+      }
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const checked = new Set(Array.from(document.querySelectorAll("input[name=uid]:checked"), (box) => box.value));
+      document.querySelectorAll("[data-live-part][id]").forEach((part) => {
+        const next = fresh.getElementById(part.id);
+        if (next) {
+          part.replaceChildren(...Array.from(next.childNodes).map((node) => document.adoptNode(node)));
+        }
+      });
+      document.querySelectorAll("input[type=checkbox][name=uid]").forEach((box) => {
+        if (checked.has(box.value)) {
+          box.checked = true;
+        }
+      });
+      document.dispatchEvent(new CustomEvent("mail:updated"));
+    } catch (error) {
+      // offline for a moment: the next change tries again
+    }
+  }
+  const source = new EventSource(element.dataset.live);
+  source.addEventListener("changed", () => {
+    if (pending === null) {
+      pending = window.setTimeout(update, 150);  // a burst of changes: one fetch
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-live]").forEach(live);
+});
+
+// Webmail's keys and drag-and-drop ([data-keys] on a folder's list, or on a message page with its data-uid):
+// j / k move through the list, o or Enter opens, x selects, r / a / f reply, reply to all, forward, # deletes
+// (the selected messages, else the current one); rows dragged onto a folder of the list are moved there.
+// Every change is the same POST /mail/act the buttons send.
+function mailAct(folder, action, uids, target) {
+  const form = document.getElementById("act");
+  const body = new URLSearchParams({ csrf: form.elements.csrf.value, f: folder, action: action, target: target || "" });
+  uids.forEach((uid) => body.append("uid", uid));
+  return fetch("/mail/act", { method: "POST", body: body, credentials: "same-origin" });
+}
+
+function mailKeys(element) {
+  const folder = element.dataset.folder;
+  const page = element.dataset.uid;  // a message's page
+  const rows = () => Array.from(element.querySelectorAll("tbody tr[data-uid]"));
+  let current = -1;
+  function show(index) {
+    const all = rows();
+    if (all.length === 0) {
+      return;
+    }
+    current = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach((row, i) => row.classList.toggle("current", i === current));
+    const link = all[current].querySelector("a");
+    if (link) {
+      link.focus();
+    }
+  }
+  function chosen() {
+    const checked = Array.from(element.querySelectorAll("input[name=uid]:checked"), (box) => box.value);
+    if (page) {
+      return [page];
+    }
+    return checked.length ? checked : (current >= 0 && rows()[current] ? [rows()[current].dataset.uid] : []);
+  }
+  const answer = { r: "reply", a: "all", f: "forward" };
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey || target.isContentEditable ||
+        ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName)) {
+      return;
+    }
+    const one = chosen()[0];
+    if (!page && (event.key === "j" || event.key === "k")) {
+      show(current + (event.key === "j" ? 1 : -1));
+    } else if (!page && (event.key === "o" || (event.key === "Enter" && target.tagName !== "A")) && one) {
+      window.location.assign(rows()[current].querySelector("a").href);
+    } else if (!page && event.key === "x" && current >= 0) {
+      const box = rows()[current].querySelector("input[name=uid]");
+      box.checked = !box.checked;
+    } else if (answer[event.key] && one) {
+      window.location.assign("/mail/compose?f=" + encodeURIComponent(folder) + "&" + answer[event.key] + "=" + one);
+    } else if (event.key === "#" && one) {
+      mailAct(folder, "delete", chosen()).then(() => {
+        window.location.assign(page ? "/mail?f=" + encodeURIComponent(folder) : window.location.href);
+      });
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+  if (page) {
+    return;
+  }
+  element.addEventListener("dragstart", (event) => {
+    const row = event.target.closest && event.target.closest("tr[data-uid]");
+    if (!row) {
+      return;
+    }
+    const box = row.querySelector("input[name=uid]");
+    const checked = Array.from(element.querySelectorAll("input[name=uid]:checked"), (b) => b.value);
+    const uids = box && box.checked && checked.length ? checked : [row.dataset.uid];
+    event.dataTransfer.setData("application/x-dizimail-uids", JSON.stringify(uids));
+    event.dataTransfer.effectAllowed = "move";
+  });
+  document.querySelectorAll("nav.folders").forEach((nav) => {
+    nav.addEventListener("dragover", (event) => {
+      const link = event.target.closest && event.target.closest("a[data-folder]");
+      if (link && link.dataset.folder !== folder && event.dataTransfer.types.includes("application/x-dizimail-uids")) {
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "move";
+      }
+    });
+    nav.addEventListener("drop", (event) => {
+      const link = event.target.closest && event.target.closest("a[data-folder]");
+      const data = event.dataTransfer.getData("application/x-dizimail-uids");
+      if (!link || !data) {
+        return;
+      }
+      event.preventDefault();
+      mailAct(folder, "move", JSON.parse(data), link.dataset.folder).then(() => window.location.reload());
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-keys]").forEach(mailKeys);
+});
