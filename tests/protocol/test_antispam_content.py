@@ -9,10 +9,12 @@ import email.header
 import imaplib
 import json
 import random
+import re
 import smtplib
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from conftest import DOMAIN, PASSWORD, ServerThread, client_tls, dizimail_cli, s
 from helpers import api, fetch_all, imap_login, junk, send_data, submit, token, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 from processes import ServerProcess
+from web_tools import WebClient
 
 SPAM_WORDS = ("viagra casino winner prize click unsubscribe cheap offer guaranteed million dollars bonus "
               "lottery claim urgent free credit loan pills discount exclusive").split()
@@ -465,5 +468,51 @@ def test_quarantine_lists_and_thresholds_over_the_rest_api(tmp_path, dns, corpus
         actions = {e["action"] for e in api(srv, "GET", "/api/v1/audit?limit=50", admin)[2]}
         assert {"block.add", "block.remove", "allow.import", "spam.settings", "spam.settings.remove",
                 "quarantine.release"} <= actions
+    finally:
+        srv.stop()
+
+
+def test_webmail_shows_the_verdict_in_junk_learns_from_not_spam_and_releases_what_was_held(tmp_path, dns, corpus):
+    """Issue #13: a user's own view of the filter. In Junk the message page shows the score and its reasons,
+    and "not spam" moves it to INBOX and teaches the filter (as an IMAP move out of Junk does); what the
+    quarantine holds for the user alone is listed in their settings, downloadable, and released there."""
+
+    srv = trained_node(tmp_path / "n", dns, corpus, 'reject_action = "quarantine"\n')
+    try:
+        held_for, junked = srv.add_user("staff"), srv.add_user("clerk")
+        srv.call(lambda s: s.spam_settings.set(junked, reject_at=10.5))  # never refused: spam goes to Junk
+        rng = random.Random(12)
+        assert send_data(srv, "127.0.0.35", held_for, message("spam", 6, rng, subject="cheap pills"))[0] == 250
+        assert send_data(srv, "127.0.0.35", junked, message("spam", 7, rng, subject="free money"))[0] == 250
+        assert len(junk(srv, junked)) == 1
+
+        web = WebClient(srv)
+        web.login(junked, PASSWORD, admin=False)
+        listed = web.get("/mail?f=Junk")
+        assert 'id="not-spam"' in listed.text and 'id="is-spam"' not in listed.text
+        uid = int(re.search(r'uid=(\d+)">[^<]*free money<', listed.text)[1])  # (its subject tagged)
+        opened = web.get(f"/mail/read?f=Junk&uid={uid}")
+        verdict = opened.text.split('id="verdict"')[1].split("</section>")[0]
+        assert "scored this message 10.0" in verdict and "<li>" in verdict
+        before = srv.call(lambda s: s.content.trained())
+        web.request("POST", "/mail/act", urllib.parse.urlencode(
+            [("csrf", opened.csrf), ("f", "Junk"), ("uid", str(uid)), ("action", "ham")]).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        assert junk(srv, junked) == [] and len(fetch_all(srv, junked)) == 1
+        wait_for(lambda: srv.call(lambda s: s.content.trained()) != before, what="'not spam' learnt")
+        assert 'id="is-spam"' in web.get("/mail").text
+
+        owner = WebClient(srv)
+        owner.login(held_for, PASSWORD, admin=False)
+        settings = owner.get("/mail/settings").text.split('id="held"')[1]
+        entry = re.search(r'/mail/settings/held/(\d+)"', settings)[1]
+        assert "spam" in settings and "cheap pills" not in settings  # the sender and why; the subject stays in
+        assert b"cheap pills" in owner.get(f"/mail/settings/held/{entry}").body.replace(b"_", b" ")
+        assert web.get(f"/mail/settings/held/{entry}").status == 404  # another user's: not there
+        assert "error=unknown_quarantine_id" in web.submit("/mail/settings", "/mail/settings/held", {
+            "id": entry, "action": "release"}).url
+        released = owner.submit("/mail/settings", "/mail/settings/held", {"id": entry, "action": "release"})
+        assert "done=released" in released.url
+        assert len(fetch_all(srv, held_for)) == 1
     finally:
         srv.stop()

@@ -156,6 +156,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "mailbox_exists": {"en": "A folder has that name already", "zh_CN": "已有同名文件夹"},
     "bad_mailbox_name": {"en": "That folder name cannot be used", "zh_CN": "该文件夹名称不可用"},
     "rename_into_itself": {"en": "A folder cannot move into itself", "zh_CN": "文件夹不能移到自身之下"},
+    "virus_release_admin": {"en": "A message held for a virus is released by an administrator only",
+                            "zh_CN": "因病毒被隔离的邮件只能由管理员放行"},
     "special_folder": {"en": "The inbox and the special folders (Drafts, Sent, Junk, Trash …) stay",
                        "zh_CN": "收件箱和特殊文件夹（草稿箱、已发送、垃圾邮件、已删除等）不能更改或删除"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},

@@ -92,6 +92,8 @@ class Opened:
     references: str = ""
     bcc: list[tuple[str, str]] = field(default_factory=list)
     in_reply_to: str = ""
+    spam_score: str = ""  # X-Spam-Score, as the content filter wrote it at delivery
+    spam_report: tuple[str, ...] = ()  # X-Spam-Report's reasons
 
 
 def safe_filename(name: str, fallback: str) -> str:
@@ -278,7 +280,9 @@ class MailReader:
         return Opened(uid, (head.get("subject") or [""])[0], people("from"), people("to"), people("cc"),
                       (head.get("date") or [""])[0], text, html, attachments, flags, people("reply-to"),
                       (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000],
-                      people("bcc"), (head.get("in-reply-to") or [""])[0][:998])
+                      people("bcc"), (head.get("in-reply-to") or [""])[0][:998],
+                      (head.get("x-spam-score") or [""])[0][:10],  # ours: forged ones go at ingest
+                      tuple(r.strip() for r in (head.get("x-spam-report") or [""])[0].split(";") if r.strip())[:50])
 
     async def part(self, account: Account, folder: str, uid: int, index: int) -> tuple[bytes, str, str]:
         """An attachment: (its decoded bytes, its declared type, a safe file name)."""
@@ -310,7 +314,7 @@ async def act(mailstore: Mailstore, folders: Folders, account: Account, folder: 
               target: str = "") -> int:
     """Change messages of a folder as an IMAP client would: ``read``, ``unread``, ``flag``, ``unflag`` (STORE),
     ``move`` to ``target`` (MOVE, RFC 6851: into Junk or out of it teaches the content filter, as over
-    IMAP), ``delete`` (moved to Trash; in Trash itself, or without one, expunged). How many it touched."""
+    IMAP; ``spam``: to Junk, ``ham``: to INBOX), ``delete`` (moved to Trash; in Trash itself, or without one, expunged). How many it touched."""
     view = await mailstore.select(account, folder, readonly=False)
     uids = [u for u in dict.fromkeys(uids) if view.has(u)][:MAX_AT_ONCE]
     if not uids:
@@ -319,6 +323,10 @@ async def act(mailstore: Mailstore, folders: Folders, account: Account, folder: 
         mode, flag = ACTIONS[action]
         changed, _failed = await mailstore.store(view, uids, mode, (flag,))
         return len(changed)
+    if action in ("spam", "ham"):  # to Junk, or out of it to INBOX: the move teaches the content filter
+        target = "INBOX" if action == "ham" else next(
+            (b.name for b in await folders.list(account) if b.special_use == "\\Junk"), "Junk")
+        action = "move"
     if action == "move":
         _box, pairs = await mailstore.copy(account, view, uids, target, True)
         return len(pairs)

@@ -978,8 +978,9 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
     from dizimail.web.pages_lists import PageKit, list_pages  # mailing lists: the same helpers, their own module
     list_pages(app, services, PageKit(who, changing, page, actor, domain_of))
     from dizimail.web.pages_mail import action_pages, compose_pages, folder_pages, mail_pages  # webmail (issue #13)
+    from dizimail.web.pages_settings import settings_pages
     kit = PageKit(who, changing, page, actor, domain_of)
-    for add in (mail_pages, compose_pages, action_pages, folder_pages):
+    for add in (mail_pages, compose_pages, action_pages, folder_pages, settings_pages):
         add(app, services, kit)
 
     _ = gettext_for  # pages' own texts are in the templates

@@ -71,9 +71,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             raise PageError(404, "unknown_mailbox") from None
         pages = max(1, (total + 49) // 50)
         folders = await reader.folder_list(account)
-        drafts = any(f.name == name and f.special_use == "\\Drafts" for f in folders)
+        special = next((f.special_use for f in folders if f.name == name), None)
         return await kit.page(request, "mail/folder.html", p, folders=folders, folder=name, messages=messages,
-                              total=total, number=number, pages=pages, query=query, within=within, drafts=drafts)
+                              total=total, number=number, pages=pages, query=query, within=within,
+                              drafts=special == "\\Drafts", junk=special == "\\Junk")
 
     @app.get("/mail/events", include_in_schema=False)
     async def events(request: Request) -> Response:
@@ -107,8 +108,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             message = await reader.open(account, name, uid)
         except NotFound:
             raise PageError(404, "unknown_message") from None
-        response = await kit.page(request, "mail/message.html", p, folders=await reader.folder_list(account),
-                                  folder=name, message=message)
+        folders = await reader.folder_list(account)
+        junk = any(f.name == name and f.special_use == "\\Junk" for f in folders)
+        response = await kit.page(request, "mail/message.html", p, folders=folders, folder=name, message=message,
+                                  junk=junk)
         response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
         return response
 
