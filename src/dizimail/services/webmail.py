@@ -12,11 +12,16 @@ attachments (every other leaf, with a safe file name)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
+import css_inline
 import nh3
 
 from dizimail.codec.imap.searchkeys import Body, Header, SearchKey, Text
@@ -42,8 +47,28 @@ LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
 HTML_LIMIT = 2_000_000
 SPECIAL_ORDER = {"\\Drafts": 1, "\\Sent": 2, "\\Junk": 3, "\\Trash": 4, "\\Archive": 5}
-HTML_TAGS = nh3.ALLOWED_TAGS | {"font", "big"}
-URL_SCHEMES = {"http", "https", "mailto", "cid"}
+HTML_TAGS = nh3.ALLOWED_TAGS | {"font", "big", "center"}
+_LAYOUT = {"style", "align", "valign", "width", "height", "bgcolor", "border", "cellpadding", "cellspacing"}
+HTML_ATTRIBUTES = {tag: set(nh3.ALLOWED_ATTRIBUTES.get(tag, ())) | {"style"} for tag in HTML_TAGS} | {
+    tag: set(nh3.ALLOWED_ATTRIBUTES.get(tag, ())) | _LAYOUT for tag in ("table", "tr", "td", "th", "tbody", "thead", "img")
+} | {"font": {"style", "color", "face", "size"}, "a": {"href", "title", "style"}}
+STYLE_PROPERTIES = {
+    "color", "background-color", "font", "font-family", "font-size", "font-style", "font-weight", "line-height",
+    "text-align", "text-decoration", "text-transform", "text-indent", "letter-spacing", "vertical-align",
+    "white-space", "width", "max-width", "min-width", "height", "max-height", "min-height", "display", "float",
+    "clear", "list-style", "list-style-type", "table-layout", "border-collapse", "border-spacing", "word-break",
+    "overflow-wrap", "margin", "margin-top", "margin-right", "margin-bottom", "margin-left", "padding",
+    "padding-top", "padding-right", "padding-bottom", "padding-left", "border", "border-top", "border-right",
+    "border-bottom", "border-left", "border-color", "border-width", "border-style", "border-radius"}
+URL_SCHEMES = {"http", "https", "mailto", "cid"}  # cid: only as an <img> of the message, made a data: URL
+INLINE_BUDGET = 100_000_000  # octets of CSS × elements up to which a message's CSS is inlined (≈ 0.3 s)
+_REMOTE = re.compile(r"""(?:src=["']?|url\(\s*["']?)https?:""", re.IGNORECASE)
+_STYLE_BLOCK = re.compile(r"<style[^>]{0,500}>([^<]{0,1000000})", re.IGNORECASE)
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False)
+MAX_INLINE_IMAGE = 1 << 20  # octets of one inline (cid:) image shown in the message
+MAX_INLINE_IMAGES = 8 << 20  # octets of them all
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+               (b"GIF89a", "image/gif"), (b"RIFF", "image/webp"))
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -94,6 +119,7 @@ class Opened:
     in_reply_to: str = ""
     spam_score: str = ""  # X-Spam-Score, as the content filter wrote it at delivery
     spam_report: tuple[str, ...] = ()  # X-Spam-Report's reasons
+    remote_images: bool = False  # its HTML shows pictures from elsewhere (blocked until the user allows them)
 
 
 def safe_filename(name: str, fallback: str) -> str:
@@ -104,11 +130,50 @@ def safe_filename(name: str, fallback: str) -> str:
     return name or fallback
 
 
-def clean_html(markup: str) -> str:
-    """HTML mail with nothing that runs or reaches out: nh3 (ammonia) keeps text markup, tables and links
-    (http, https, mailto, cid), drops scripts, styles, event handlers, forms, frames and everything else."""
-    return nh3.clean(markup, tags=HTML_TAGS, url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow",
-                     strip_comments=True)
+def _inlined(markup: str) -> str:
+    """The message's own CSS (its <style> blocks) moved into style attributes, for nh3 to filter: newsletters
+    keep their look. Never a remote stylesheet. Skipped (the styles dropped) when the CSS times the elements
+    passes INLINE_BUDGET: matching selectors costs about that, and a hostile message sets both."""
+    css = sum(len(m) for m in _STYLE_BLOCK.findall(markup[:HTML_LIMIT]))
+    if not css or css * markup.count("<") > INLINE_BUDGET:
+        return markup
+    try:
+        return _INLINER.inline(markup)
+    except (css_inline.InlineError, ValueError):
+        return markup
+
+
+def clean_html(markup: str, images: dict[str, str] | None = None) -> str:
+    """HTML mail with nothing that runs or reaches out: its CSS inlined, then nh3 (ammonia) keeps text markup,
+    tables, links (http, https, mailto), images and the style properties of STYLE_PROPERTIES (no position,
+    no z-index: nothing overlays); drops scripts, style blocks, event handlers, forms, frames and every other
+    URL scheme. ``images``: Content-ID → a data: URL, what the message's own inline images (cid:) become."""
+    def rewrite(tag: str, attribute: str, value: str) -> str | None:  # (after nh3's check of the URL's scheme)
+        if value[:4].lower() != "cid:":
+            return value
+        return (images or {}).get(unquote(value[4:]).strip("<>")) if (tag, attribute) == ("img", "src") else None
+    return nh3.clean(_inlined(markup), tags=HTML_TAGS, attributes=HTML_ATTRIBUTES, url_schemes=URL_SCHEMES,
+                     link_rel="noopener noreferrer nofollow", strip_comments=True, attribute_filter=rewrite,
+                     filter_style_properties=STYLE_PROPERTIES, clean_content_tags={"script", "style", "title"})
+
+
+def _data_url(raw: bytes, part: Part) -> str | None:
+    """An inline image of the message as a data: URL (PNG, JPEG, GIF, WebP whose bytes say so; never SVG)."""
+    if part.body_end - part.body_start > MAX_INLINE_IMAGE * 4 // 3 + 4096:
+        return None
+    data = decode_transfer(raw[part.body_start:part.body_end], part.encoding)
+    kind = image_type(data or b"")
+    if kind is None or data is None or len(data) > MAX_INLINE_IMAGE:
+        return None
+    return f"data:{kind};base64," + base64.b64encode(data).decode()
+
+
+def image_type(data: bytes) -> str | None:
+    """The image type the bytes themselves say (PNG, JPEG, GIF, WebP), whatever the message declares."""
+    for magic, kind in IMAGE_MAGIC:
+        if data.startswith(magic) and (kind != "image/webp" or data[8:12] == b"WEBP"):
+            return kind
+    return None
 
 
 def _leaves(root: Part) -> list[Part]:
@@ -123,19 +188,30 @@ def _render(raw: bytes) -> tuple[dict[str, list[str]], str, str | None, list[Att
     """Off the event loop: header, text, cleaned HTML, attachments."""
     root = parse_structure(raw)
     head = header_text(raw[root.header_start:root.body_start])
-    text, html = "", None
+    text, html, markup = "", None, None
     attachments: list[Attachment] = []
-    for index, part in enumerate(_leaves(root)):
+    images: dict[str, str] = {}
+    budget = MAX_INLINE_IMAGES
+    leaves = _leaves(root)
+    for part in leaves:
+        if part.content_id and part.content_type.startswith("image/") and budget > 0:
+            url = _data_url(raw, part)
+            if url is not None:
+                images[part.content_id.strip().strip("<>")] = url
+                budget -= len(url)
+    for index, part in enumerate(leaves):
         name = _filename(part)
         inline_text = part.content_type in ("text/plain", "text/html") and part.disposition != "attachment" \
             and not name
         if inline_text and part.subtype == "plain" and not text:
             text = part_content(raw, part, TEXT_LIMIT)
-        elif inline_text and part.subtype == "html" and html is None:
-            html = clean_html(part_content(raw, part, HTML_LIMIT))
+        elif inline_text and part.subtype == "html" and markup is None:
+            markup = part_content(raw, part, HTML_LIMIT)
         else:
             attachments.append(Attachment(index, safe_filename(name, f"part-{index + 1}"), part.content_type,
                                           part.size))
+    if markup is not None:
+        html = clean_html(markup, images)
     return head, text, html, attachments
 
 
@@ -282,7 +358,19 @@ class MailReader:
                       (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000],
                       people("bcc"), (head.get("in-reply-to") or [""])[0][:998],
                       (head.get("x-spam-score") or [""])[0][:10],  # ours: forged ones go at ingest
-                      tuple(r.strip() for r in (head.get("x-spam-report") or [""])[0].split(";") if r.strip())[:50])
+                      tuple(r.strip() for r in (head.get("x-spam-report") or [""])[0].split(";") if r.strip())[:50],
+                      html is not None and _REMOTE.search(html) is not None)
+
+    async def zipped(self, account: Account, folder: str, uid: int) -> tuple[bytes, str]:
+        """Every attachment of a message in one zip archive, and the message's subject (for its name)."""
+        view = await self.mailstore.select(account, folder, readonly=True)
+        entry = (await view.load([uid])).get(uid) if view.has(uid) else None
+        if entry is None:
+            raise NotFound("unknown_message", f"{folder} {uid}")
+        raw = await self.mailstore.read_message(entry)
+        subject = (header_text(await self.mailstore.header_fields(entry, "HEADER.FIELDS", ("SUBJECT",))).get(
+            "subject") or [""])[0]
+        return await asyncio.to_thread(_zip, raw), safe_filename(subject, "")[:80]
 
     async def part(self, account: Account, folder: str, uid: int, index: int) -> tuple[bytes, str, str]:
         """An attachment: (its decoded bytes, its declared type, a safe file name)."""
@@ -305,6 +393,28 @@ class MailReader:
         if found is None:
             raise NotFound("unknown_message", f"{folder} {uid} part {index}")
         return found
+
+
+def _zip(raw: bytes) -> bytes:
+    """The message's attachments in one zip: safe names, made unique (``a.pdf``, ``a (2).pdf``)."""
+    out = io.BytesIO()
+    taken: set[str] = set()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, part in enumerate(_leaves(parse_structure(raw))):
+            name = _filename(part)
+            if not name and part.content_type in ("text/plain", "text/html") and part.disposition != "attachment":
+                continue  # the message's own text
+            name = safe_filename(name, f"part-{index + 1}")
+            stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+            n = 1
+            while name.lower() in taken:
+                n += 1
+                name = f"{stem} ({n}){dot}{ext}"
+            taken.add(name.lower())
+            body = raw[part.body_start:part.body_end]
+            data = decode_transfer(body, part.encoding)
+            archive.writestr(name, body if data is None else data)
+    return out.getvalue()
 
 
 ACTIONS = {"read": ("+", "\\Seen"), "unread": ("-", "\\Seen"), "flag": ("+", "\\Flagged"), "unflag": ("-", "\\Flagged")}

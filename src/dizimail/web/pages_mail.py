@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from dizimail.model.errors import MailError, NotFound
 from dizimail.model.types import Account
 from dizimail.services.compose import MAX_FILES, Draft, Upload
-from dizimail.services.webmail import Attachment
+from dizimail.services.webmail import Attachment, image_type
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
@@ -29,6 +29,9 @@ from dizimail.web.render import PAGE_CSP
 
 FRAME_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
              "form-action 'none'; base-uri 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
+IMAGE_CSP = "default-src 'none'; img-src 'self'; frame-ancestors 'none'; sandbox"
+PDF_CSP = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"  # (a sandbox would stop the PDF viewer)
+PICTURES_CSP = FRAME_CSP.replace("img-src data:", "img-src data: https: http:")  # the user allowed pictures
 FRAME_DOC = ('<!doctype html><html><head><meta charset="utf-8"><base target="_blank">'
              '<style>body{font-family:sans-serif;margin:0.5rem;overflow-wrap:anywhere}img{max-width:100%}</style>'
              '</head><body>{}</body></html>')
@@ -36,6 +39,12 @@ MAX_FOLDER = 1000
 MAX_FIELD = 10_000  # an address field of the compose form
 MAX_MESSAGE_TEXT = 1_000_000  # the text of a message written here
 MAX_PART = 4 << 20  # a field of the compose form (its text: a million characters of UTF-8); files apart
+
+
+def disposition(kind: str, filename: str) -> str:
+    """Content-Disposition with the file name in ASCII and in UTF-8 (RFC 6266)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def _folder(request: Request) -> str:
@@ -111,7 +120,7 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         folders = await reader.folder_list(account)
         junk = any(f.name == name and f.special_use == "\\Junk" for f in folders)
         response = await kit.page(request, "mail/message.html", p, folders=folders, folder=name, message=message,
-                                  junk=junk)
+                                  junk=junk, pictures=request.query_params.get("pictures") == "1" and not junk)
         response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
         return response
 
@@ -122,8 +131,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             message = await reader.open(account, _folder(request), _number(request, "uid"))
         except NotFound:
             raise PageError(404, "unknown_message") from None
+        policy = PICTURES_CSP if request.query_params.get("pictures") == "1" else FRAME_CSP
         return Response(FRAME_DOC.replace("{}", message.html or ""), media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": FRAME_CSP, "X-Frame-Options": "SAMEORIGIN"})
+                        headers={"Content-Security-Policy": policy, "X-Frame-Options": "SAMEORIGIN",
+                                 "Referrer-Policy": "no-referrer"})
 
     @app.get("/mail/part", include_in_schema=False)
     async def part(request: Request) -> Response:
@@ -133,9 +144,26 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                                                       _number(request, "n"))
         except NotFound:
             raise PageError(404, "unknown_message") from None
-        ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-        return Response(data, media_type="application/octet-stream", headers={
-            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"})
+        if request.query_params.get("view") == "1":  # a preview: only what its own bytes show to be an image or a PDF
+            kind = image_type(data) or ("application/pdf" if data.startswith(b"%PDF-") else None)
+            if kind is not None:
+                return Response(data, media_type=kind, headers={
+                    "Content-Disposition": disposition("inline", filename),
+                    "Content-Security-Policy": PDF_CSP if kind == "application/pdf" else IMAGE_CSP})
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": disposition("attachment", filename)})
+
+    @app.get("/mail/zip", include_in_schema=False)
+    async def zipped(request: Request) -> Response:
+        """Every attachment of a message in one zip (names made safe and unique)."""
+        _p, account = await user(request)
+        name, uid = _folder(request), _number(request, "uid")
+        try:
+            data, subject = await reader.zipped(account, name, uid)
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": disposition("attachment", f"{subject or uid}.zip")})
 
 
 def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
