@@ -15,6 +15,7 @@ from dizimail.services.admin import AdminActions
 from dizimail.services.antivirus import VirusScanner
 from dizimail.services.clientdns import ReverseDns, SpfChecker
 from dizimail.services.compose import MailSender
+from dizimail.services.contacts import AddressBook
 from dizimail.services.content.filter import ContentFilter, JunkLearner
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.content.whitelist import AutoWhitelist
@@ -38,6 +39,7 @@ from dizimail.services.policy.engine import Policy
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.policy.relay import RelayNetworks
 from dizimail.services.policy.report import SpamRule
+from dizimail.services.prefs import UserPrefs
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.runner import QueueRunner
@@ -59,6 +61,7 @@ from dizimail.storage.fs.modes import create_private, make_private
 from dizimail.storage.sqlite.access import SqliteAccessListStore
 from dizimail.storage.sqlite.audit import SqliteAuditStore
 from dizimail.storage.sqlite.bayes import SqliteBayesStore, SqliteSpamSettingsStore, SqliteWhitelistStore
+from dizimail.storage.sqlite.contacts import SqliteContactStore
 from dizimail.storage.sqlite.db import SqliteDatabase
 from dizimail.storage.sqlite.domains import SqliteDomainProfileStore
 from dizimail.storage.sqlite.fetch import SqliteFetchStore
@@ -110,6 +113,8 @@ class Services:
     list_mail: ListReceiver  # what mail to a list's addresses does; moderators' actions
     mail: MailReader  # webmail's reading (issue #13)
     compose: MailSender  # webmail's writing
+    contacts: AddressBook  # webmail's address book
+    prefs: UserPrefs  # webmail's preferences
 
 
 @dataclass
@@ -137,6 +142,7 @@ class Stores:
     profiles: SqliteDomainProfileStore
     sieve: SqliteSieveStore
     lists: SqliteListStore
+    contacts: SqliteContactStore
 
 
 def open_database(config: Config, *, owner: bool = False) -> tuple[SqliteDatabase, FsBlobStore]:
@@ -170,7 +176,7 @@ async def open_node(config: Config, *, owner: bool = False) -> AsyncIterator[tup
                         quarantine=SqliteQuarantineStore(db), spam_settings=SqliteSpamSettingsStore(db),
                         tokens=SqliteTokenStore(db), audit=SqliteAuditStore(db), grants=SqliteGrantStore(db),
                         traffic=SqliteTrafficStore(db), profiles=SqliteDomainProfileStore(db),
-                        sieve=SqliteSieveStore(db), lists=SqliteListStore(db))
+                        sieve=SqliteSieveStore(db), lists=SqliteListStore(db), contacts=SqliteContactStore(db))
         services = build_services(config, stores)
         try:
             yield services, stores
@@ -264,7 +270,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                           config.smtp.future_release_max), profiles),
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
                     list_mail=list_mail, mail=reader,
-                    compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname))
+                    compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname),
+                    contacts=AddressBook(stores.contacts, accounts), prefs=UserPrefs(stores.contacts))
 
 
 def web_url(config: Config) -> str:

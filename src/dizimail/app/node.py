@@ -108,7 +108,7 @@ class Node:
                                                      services.logins, services.traffic,
                                                      config.server.data_dir, services.profiles, services.sieve,
                                                      services.lists, services.list_mail, services.mail,
-                                                     services.compose),
+                                                     services.compose, services.contacts, services.prefs),
                                           spec.address,
                                           spec.port, tls, limiter=limiter)
             elif name == "managesieve":

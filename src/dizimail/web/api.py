@@ -26,6 +26,7 @@ from dizimail.services.access import AccessLists
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.admin import AdminActions, AuditQuery
 from dizimail.services.compose import MailSender
+from dizimail.services.contacts import AddressBook
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService
 from dizimail.services.domains import DomainProfiles
@@ -33,6 +34,7 @@ from dizimail.services.fetch import FetchService, fetch_account
 from dizimail.services.lists.manage import MailingLists
 from dizimail.services.lists.receive import ListReceiver
 from dizimail.services.policy.relay import RelayNetworks
+from dizimail.services.prefs import UserPrefs
 from dizimail.services.quarantine import Quarantine
 from dizimail.services.queue import QueueService
 from dizimail.services.route_table import RouteTable
@@ -181,6 +183,8 @@ class WebContext:
     list_mail: ListReceiver  # approve and reject; one-click unsubscription
     mail: MailReader  # webmail (issue #13)
     compose: MailSender  # webmail's writing
+    contacts: AddressBook  # webmail's address book
+    prefs: UserPrefs  # webmail's preferences
 
 
 def make_app(services: WebContext) -> FastAPI:

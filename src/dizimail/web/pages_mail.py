@@ -12,6 +12,8 @@ shown inline.
 No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run time."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -57,6 +59,17 @@ def _number(request: Request, name: str, default: int = 0) -> int:
     return int(text) if text.isdigit() and len(text) < 10 else default
 
 
+async def view(services: WebContext, kit: PageKit, request: Request, template: str, p: Principal, account: Account,
+               status: int = 200, **context: Any) -> Response:
+    """A webmail page: its own context, the folder list (unless given), and the user's preferences (dates in
+    their time zone)."""
+    prefs = await services.prefs.get(account)
+    if "folders" not in context:
+        context["folders"] = await services.mail.folder_list(account)
+    context.setdefault("folder", "")
+    return await kit.page(request, template, p, status, zone=prefs.zone, prefs=prefs, **context)
+
+
 async def logged_in(request: Request, services: WebContext, kit: PageKit) -> tuple[Principal, Account]:
     """The session's user and its account (not logged in: to the login page, and back after it)."""
     p = await kit.who(request, staff=False)
@@ -81,7 +94,8 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         pages = max(1, (total + 49) // 50)
         folders = await reader.folder_list(account)
         special = next((f.special_use for f in folders if f.name == name), None)
-        return await kit.page(request, "mail/folder.html", p, folders=folders, folder=name, messages=messages,
+        return await view(services, kit, request, "mail/folder.html", p, account, folders=folders, folder=name,
+                          messages=messages,
                               total=total, number=number, pages=pages, query=query, within=within,
                               drafts=special == "\\Drafts", junk=special == "\\Junk")
 
@@ -117,10 +131,12 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             message = await reader.open(account, name, uid)
         except NotFound:
             raise PageError(404, "unknown_message") from None
-        folders = await reader.folder_list(account)
+        folders, prefs = await reader.folder_list(account), await services.prefs.get(account)
         junk = any(f.name == name and f.special_use == "\\Junk" for f in folders)
-        response = await kit.page(request, "mail/message.html", p, folders=folders, folder=name, message=message,
-                                  junk=junk, pictures=request.query_params.get("pictures") == "1" and not junk)
+        response = await view(services, kit, request, "mail/message.html", p, account, folders=folders, folder=name,
+                              message=message,
+                              junk=junk, pictures=not junk and (request.query_params.get("pictures") == "1" or (
+                                  bool(message.sender) and message.sender[0][1].lower() in prefs.pictures_from)))
         response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
         return response
 
@@ -169,7 +185,7 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
 def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     """Writing: ``/mail/compose`` (new, ``?reply=UID``, ``?all=UID``, ``?forward=UID`` with ``?f=FOLDER``)
     and its form's POST to ``/mail/send``."""
-    sender, reader = services.compose, services.mail
+    sender = services.compose
 
     async def user(request: Request) -> tuple[Principal, Account]:
         return await logged_in(request, services, kit)
@@ -181,8 +197,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                 kept = [a for a in (await sender.reopen(account, draft.draft_uid))[1] if a.index in draft.keep]
             except NotFound:
                 kept = []
-        return await kit.page(request, "mail/compose.html", p, status, folders=await reader.folder_list(account),
-                              folder="", draft=draft, compose_error=error,  # (the query's error is for redirects)
+        return await view(services, kit, request, "mail/compose.html", p, account, status, draft=draft, compose_error=error,  # (the query's error is for redirects)
                               max_size=sender.max_size, kept=kept or [])
 
     @app.get("/mail/compose", include_in_schema=False)
@@ -198,6 +213,9 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                     break
         except NotFound:
             raise PageError(404, "unknown_message") from None
+        signature = (await services.prefs.get(account)).signature
+        if signature and not draft.draft_uid:  # "-- " before it (RFC 3676 §4.3), above a quoted original
+            draft = replace(draft, body="\n\n-- \n" + signature + draft.body)
         return await form(request, p, account, draft, kept=kept)
 
     async def posted(request: Request) -> tuple[Principal, Account, Draft, list[Upload], bool]:
@@ -280,7 +298,7 @@ def folder_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     @app.get("/mail/folders", include_in_schema=False)
     async def folders(request: Request) -> Response:
         p, account = await logged_in(request, services, kit)
-        return await kit.page(request, "mail/folders.html", p, folders=await reader.folder_list(account), folder="")
+        return await view(services, kit, request, "mail/folders.html", p, account)
 
     @app.post("/mail/folders", include_in_schema=False)
     async def change(request: Request) -> Response:

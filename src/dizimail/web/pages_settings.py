@@ -16,12 +16,13 @@ from starlette.datastructures import FormData
 
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account, Quarantined
+from dizimail.services.prefs import ZONES
 from dizimail.services.sieve.rules import MAX_FILTERS, MailRules, checked
 from dizimail.services.sieve.scripts import ScriptRefused
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
-from dizimail.web.pages_mail import logged_in
+from dizimail.web.pages_mail import logged_in, view
 
 WEB_SCRIPT = "webmail"  # the name a script written on the page is kept under (when the user has none active)
 MAX_FIELD = 10_000
@@ -76,11 +77,10 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         p, account = await user(request)
         rules = await scripts.rules(account.id)
         setting = next((s for s in await services.spam_settings.entries() if s.scope == account.address), None)
-        return await kit.page(request, "mail/settings.html", p, folders=await services.mail.folder_list(account),
-                              folder="", rules=rules, blank_filters=max(1, 3 - len(rules.filters)),
+        return await view(services, kit, request, "mail/settings.html", p, account, rules=rules, blank_filters=max(1, 3 - len(rules.filters)),
                               levels=await services.spam_settings.levels(account.address), setting=setting,
                               personal=await services.spam_settings.personal(account.address),
-                              held=held_for(await services.quarantine.entries(), account.address))
+                              held=held_for(await services.quarantine.entries(), account.address), zones=ZONES)
 
     @app.post("/mail/settings/rules", include_in_schema=False)
     async def save_rules(request: Request) -> Response:
@@ -144,8 +144,7 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         lines = text.splitlines()
         line = problem.error.line if problem is not None else 0
         excerpt = [(n, lines[n - 1]) for n in range(max(1, line - 2), min(len(lines), line + 2) + 1)] if line else []
-        return await kit.page(request, "mail/sieve.html", p, status, folders=await services.mail.folder_list(account),
-                              folder="", script_name=name, script=text, problem=problem, excerpt=excerpt, bad_line=line,
+        return await view(services, kit, request, "mail/sieve.html", p, account, status, script_name=name, script=text, problem=problem, excerpt=excerpt, bad_line=line,
                               checked_ok=checked_ok, generated=(await scripts.rules(account.id)).empty is False)
 
     @app.get("/mail/settings/sieve", include_in_schema=False)

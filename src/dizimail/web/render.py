@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import gettext
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -57,10 +57,11 @@ def size(value: int, lang: str) -> str:
     return f"{format_decimal(amount, '#,##0.#' if unit else '#,##0', locale=lang)} {UNITS[unit]}"
 
 
-def when(timestamp: float, lang: str) -> str:
+def when(timestamp: float, lang: str, zone: tzinfo | None = None) -> str:
+    """A time in the page's language, in ``zone`` (a webmail user's time zone), else the server's."""
     if not timestamp:
         return "—"
-    return format_datetime(datetime.fromtimestamp(timestamp, UTC), "medium", tzinfo=LOCALTZ, locale=lang)
+    return format_datetime(datetime.fromtimestamp(timestamp, UTC), "medium", tzinfo=zone or LOCALTZ, locale=lang)
 
 
 def number(value: int, lang: str) -> str:
@@ -73,7 +74,7 @@ def environment(lang: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["size"] = lambda v: size(int(v), lang)
-    env.filters["when"] = lambda v: when(float(v or 0), lang)
+    env.filters["when"] = pass_context(lambda ctx, v: when(float(v or 0), lang, ctx.get("zone")))
     env.filters["number"] = lambda v: number(int(v), lang)
     env.globals["error_text"] = lambda key: translate(key, lang)
     env.globals["lang"] = lang

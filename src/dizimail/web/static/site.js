@@ -275,3 +275,83 @@ function mailKeys(element) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-keys]").forEach(mailKeys);
 });
+
+// input[data-complete="URL"]: as the user types an address field, what URL?q=WORD offers for the word being
+// typed (after the last comma) shows in a list under it: the user's contacts, groups, the domain's directory.
+// Arrow keys and Enter (or a click) put the choice in place of the word.
+function completer(input) {
+  const list = document.createElement("ul");
+  list.className = "completions";
+  list.setAttribute("role", "listbox");
+  list.id = input.name + "-completions";
+  list.hidden = true;
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", list.id);
+  input.insertAdjacentElement("afterend", list);
+  let chosen = -1;
+  let asked = 0;
+  const word = () => input.value.split(/[,，;；]/).pop().trim();
+  function pick(value) {
+    const parts = input.value.split(/[,，;；]/);
+    parts.pop();
+    input.value = [...parts.map((p) => p.trim()).filter((p) => p), value].join(", ") + ", ";
+    list.hidden = true;
+    input.focus();
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  function mark(index) {
+    const items = Array.from(list.children);
+    chosen = (index + items.length) % Math.max(items.length, 1);
+    items.forEach((item, i) => item.setAttribute("aria-selected", String(i === chosen)));
+  }
+  input.addEventListener("input", async (event) => {
+    if (!event.isTrusted) {
+      return;
+    }
+    const text = word();
+    const mine = ++asked;
+    if (text.length < 1) {
+      list.hidden = true;
+      return;
+    }
+    try {
+      const response = await fetch(input.dataset.complete + "?q=" + encodeURIComponent(text), { credentials: "same-origin" });
+      const found = response.ok ? await response.json() : [];
+      if (mine !== asked) {
+        return;  // a later keystroke asked again
+      }
+      list.replaceChildren(...found.map((entry) => {
+        const item = document.createElement("li");
+        item.setAttribute("role", "option");
+        item.textContent = entry.label;  // text, never markup
+        item.dataset.value = entry.value;
+        item.dataset.source = entry.source;
+        item.addEventListener("mousedown", (e) => { e.preventDefault(); pick(entry.value); });
+        return item;
+      }));
+      list.hidden = found.length === 0;
+      chosen = -1;
+    } catch (error) {
+      list.hidden = true;
+    }
+  });
+  input.addEventListener("keydown", (event) => {
+    if (list.hidden) {
+      return;
+    }
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      mark(chosen + (event.key === "ArrowDown" ? 1 : -1));
+      event.preventDefault();
+    } else if (event.key === "Enter" && chosen >= 0) {
+      pick(list.children[chosen].dataset.value);
+      event.preventDefault();
+    } else if (event.key === "Escape") {
+      list.hidden = true;
+    }
+  });
+  input.addEventListener("blur", () => { window.setTimeout(() => { list.hidden = true; }, 100); });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("input[data-complete]").forEach(completer);
+});
