@@ -190,3 +190,47 @@ def test_live_mail_a_chinese_folder_drag_and_drop_keys_a_timed_draft_and_search(
     assert subjects(node, worker, "Drafts") == [] and subjects(node, f"boss@{DOMAIN}", "INBOX")[-1:] == ["周报 draft"]
     assert dialogs == []
     ctx.close()
+
+
+def test_rich_text_and_address_completion_in_the_browser(node, browser):
+    writer, reader = node.add_user("writer", password=PASSWORD), node.add_user("liming", password=PASSWORD)
+    ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    dialogs = no_dialogs(page)
+    user_login(page, node, writer)
+    page.click("#contacts-link")
+    page.fill("#contact-form input[name=name]", "李明")
+    page.fill("#contact-form input[name=email]", reader)
+    page.click("#contact-form button[type=submit]")
+    expect(page.locator("#contacts")).to_contain_text("李明")
+
+    page.click("#write")
+    page.locator("input[name=to]").press_sequentially("李", delay=50)  # typed: the list offers the contact
+    expect(page.locator("#to-completions li").first).to_contain_text("李明")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("input[name=to]")).to_have_value(f'"李明" <{reader}>, ')
+    page.fill("input[name=subject]", "富文本 from the editor")
+    page.click("[data-rich-toggle]")
+    editor = page.locator("#editor")
+    expect(editor).to_be_visible()
+    editor.click()
+    page.keyboard.type("普通 ")
+    page.click("[data-command=bold]")
+    page.keyboard.type("加粗")
+    shot(page, "webmail-compose-zh_CN")
+    page.click("#compose button[type=submit]:text('发送')")
+    expect(page.locator(".note.ok")).to_contain_text("邮件已发送")
+    imap = imap_of(node, reader)
+    try:
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        got = email.message_from_bytes(data[0][1], policy=email.policy.default)
+    finally:
+        imap.logout()
+    html = got.get_body(("html",)).get_content()
+    assert re.search(r"<(b|strong)>加粗</(b|strong)>", html), html
+    assert "普通 加粗" in got.get_body(("plain",)).get_content()
+    assert dialogs == []
+    ctx.close()

@@ -270,7 +270,8 @@ def build_services(config: Config, stores: Stores) -> Services:
                                                                           config.smtp.future_release_max), profiles),
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
                     list_mail=list_mail, mail=reader,
-                    compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname),
+                    compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname,
+                                       config.smtp.future_release_max),
                     contacts=AddressBook(stores.contacts, accounts), prefs=UserPrefs(stores.contacts))
 
 

@@ -169,6 +169,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "group_exists": {"en": "A group has that name already", "zh_CN": "已有同名分组"},
     "bad_time_zone": {"en": "Unknown time zone", "zh_CN": "未知的时区"},
     "bad_signature": {"en": "A signature of at most 2,000 characters", "zh_CN": "签名最多 2000 个字符"},
+    "bad_send_at": {"en": "Give the sending time as a date and a time", "zh_CN": "请以日期和时间填写发送时间"},
+    "send_at_past": {"en": "That sending time has passed", "zh_CN": "该发送时间已过"},
     "special_folder": {"en": "The inbox and the special folders (Drafts, Sent, Junk, Trash …) stay",
                        "zh_CN": "收件箱和特殊文件夹（草稿箱、已发送、垃圾邮件、已删除等）不能更改或删除"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -25,6 +27,7 @@ from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.policy.facts import Mode
+from dizimail.services.richtext import clean_compose, html_text
 from dizimail.services.submit import Submitter
 from dizimail.services.webmail import Attachment, MailReader, Opened, safe_filename
 
@@ -33,6 +36,8 @@ MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 MAX_BODY = 1_000_000
 MAX_FILES = 20
+PRIORITIES = {"high": ("1 (Highest)", "high"), "low": ("5 (Lowest)", "low")}
+HTML_DOC = '<!doctype html><html><head><meta charset="utf-8"></head><body>{}</body></html>\n'
 _PREFIX = re.compile(r"^\s*((re|fwd?|回复|答复|转发)\s*[:：]\s*)+", re.IGNORECASE)
 
 
@@ -48,6 +53,11 @@ class Draft:
     answers: tuple[str, int] | None = None  # (folder, uid) of the message replied to
     draft_uid: int = 0  # the saved draft (in Drafts) this one replaces
     keep: tuple[int, ...] = ()  # the attachments of that draft (their part numbers) that go on with it
+    html: str = ""  # written in the rich-text editor: this HTML (cleaned), and ``body`` made from it
+    priority: str = ""  # "high", "low" or "" (normal)
+    receipt: bool = False  # asks for a read receipt (MDN, RFC 8098)
+    send_at: float | None = None  # held in the queue until then (FUTURERELEASE)
+    original: tuple[str, int] | None = None  # (folder, uid) of a message forwarded as an attachment
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,8 @@ def recipients(text: str) -> list[str]:
 
 class MailSender:
     def __init__(self, reader: MailReader, mailstore: Mailstore, folders: Folders, submitter: Submitter,
-                 ingest: Ingest, hostname: str) -> None:
+                 ingest: Ingest, hostname: str, release_max: float = 7 * 86400.0) -> None:
+        self.release_max = release_max  # smtp.future_release_max: how far ahead a message may be sent
         self.reader = reader
         self.mailstore = mailstore
         self.folders = folders
@@ -106,8 +117,11 @@ class MailSender:
         return self.submitter.policy.max_size
 
     async def answer(self, account: Account, folder: str, uid: int, how: str) -> Draft:
-        """The draft of a reply (``how``: ``reply``, ``all``) or of a forward (``forward``) of a message."""
+        """The draft of a reply (``how``: ``reply``, ``all``) or of a forward (``forward`` inline, ``attach``
+        as an attachment) of a message."""
         original = await self.reader.open(account, folder, uid)
+        if how == "attach":
+            return Draft(subject=_subject("Fwd:", original.subject), original=(folder, uid))
         if how == "forward":
             head = [f"From: {_listed(original.sender)}", f"Date: {original.date}", f"Subject: {original.subject}",
                     f"To: {_listed(original.to)}"]
@@ -143,7 +157,22 @@ class MailSender:
         saved = await self.reader.open(account, await self._drafts(account), uid)
         return Draft(to=_listed(saved.to), cc=_listed(saved.cc), bcc=_listed(saved.bcc), subject=saved.subject,
                      body=saved.text.rstrip("\n"), in_reply_to=saved.in_reply_to, references=saved.references,
-                     draft_uid=uid, keep=tuple(a.index for a in saved.attachments)), saved.attachments
+                     draft_uid=uid, keep=tuple(a.index for a in saved.attachments),
+                     html=clean_compose(saved.html) if saved.html else ""), saved.attachments
+
+    async def _extra(self, account: Account, draft: Draft) -> list[Upload]:
+        """The message forwarded as an attachment, and the attachments kept from the draft being replaced."""
+        out = []
+        if draft.original is not None:
+            try:
+                view = await self.mailstore.select(account, draft.original[0], readonly=True)
+                entry = (await view.load([draft.original[1]])).get(draft.original[1])
+            except NotFound:
+                entry = None
+            if entry is not None:
+                out.append(Upload(safe_filename(draft.subject, "message")[:80] + ".eml", "message/rfc822",
+                                  await self.mailstore.read_message(entry)))
+        return out + await self._kept(account, draft)
 
     async def _kept(self, account: Account, draft: Draft) -> list[Upload]:
         """The attachments of the draft being replaced that the user kept."""
@@ -173,7 +202,7 @@ class MailSender:
         """Keep ``draft`` (with ``files`` and the kept attachments of the draft it replaces) in Drafts, flagged
         \\Draft, as an IMAP client saves one; the draft it replaces goes once the new one is stored. Its UID."""
         _check_sizes(draft, files)
-        files = [*(files or []), *await self._kept(account, draft)][:MAX_FILES]
+        files = [*(files or []), *await self._extra(account, draft)][:MAX_FILES]
         data = await asyncio.to_thread(self._build, account, draft, files, True)
         if len(data) > self.max_size:
             raise InvalidInput("message_too_big", f"{len(data)} > {self.max_size}")
@@ -192,11 +221,13 @@ class MailSender:
         if len(everyone) > MAX_RECIPIENTS:
             raise InvalidInput("too_many_addresses", f"{len(everyone)} > {MAX_RECIPIENTS}")
         _check_sizes(draft, files)
-        files = [*(files or []), *await self._kept(account, draft)][:MAX_FILES]
+        if draft.send_at is not None and not time.time() < draft.send_at <= time.time() + self.release_max:
+            raise InvalidInput("future_release_too_far" if draft.send_at > time.time() else "send_at_past")
+        files = [*(files or []), *await self._extra(account, draft)][:MAX_FILES]
         data = await asyncio.to_thread(self._build, account, replace(draft, to=", ".join(to), cc=", ".join(cc)),
                                        files)
         result = await self.submitter.submit(account.address, everyone, data, protocol="HTTPS", account=account,
-                                             mode=Mode.SUBMISSION)
+                                             mode=Mode.SUBMISSION, release_at=draft.send_at)
         await self._keep_sent(account, data)
         await self._drop_draft(account, draft.draft_uid)
         if draft.answers is not None:
@@ -228,10 +259,21 @@ class MailSender:
             if draft.references:
                 message["References"] = draft.references
             message["User-Agent"] = "dizimail webmail"
-            body = draft.body.replace("\r\n", "\n")
+            if draft.priority in PRIORITIES:
+                message["X-Priority"], message["Importance"] = PRIORITIES[draft.priority]
+            if draft.receipt:
+                message["Disposition-Notification-To"] = str(Address(account.name or "", local, domain))
+            html = clean_compose(draft.html) if draft.html.strip() else ""
+            body = html_text(html) if html else draft.body.replace("\r\n", "\n")
             message.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8",
                                 cte="base64" if not body.isascii() else "7bit")
+            if html:  # multipart/alternative: the text first, the HTML the better (RFC 2046 §5.1.4)
+                message.add_alternative(HTML_DOC.replace("{}", html), subtype="html", charset="utf-8", cte="base64")
             for upload in files:
+                if upload.content_type == "message/rfc822":  # a forwarded message, whole
+                    message.add_attachment(message_from_bytes(upload.data, policy=SMTP), filename=safe_filename(
+                        upload.filename, "message.eml"))
+                    continue
                 maintype, _, subtype = upload.content_type.partition("/")
                 if not maintype.isascii() or not subtype or not (maintype + subtype).replace("-", "").replace(
                         ".", "").replace("+", "").isalnum():

@@ -13,14 +13,16 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ann
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from babel.dates import LOCALTZ
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from dizimail.model.errors import MailError, NotFound
+from dizimail.model.errors import InvalidInput, MailError, NotFound
 from dizimail.model.types import Account
 from dizimail.services.compose import MAX_FILES, Draft, Upload
 from dizimail.services.webmail import Attachment, image_type
@@ -47,6 +49,17 @@ def disposition(kind: str, filename: str) -> str:
     """Content-Disposition with the file name in ASCII and in UTF-8 (RFC 6266)."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+async def _moment(services: WebContext, account: Account, text: str) -> float:
+    """A ``datetime-local`` field (2026-12-08T09:30) in the user's time zone, as a timestamp."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("bad_send_at", text) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=(await services.prefs.get(account)).zone or LOCALTZ)
+    return moment.timestamp()
 
 
 def _folder(request: Request) -> str:
@@ -207,7 +220,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         try:
             if request.query_params.get("draft"):
                 draft, kept = await sender.reopen(account, _number(request, "draft"))
-            for how in ("reply", "all", "forward"):
+            for how in ("reply", "all", "forward", "attach"):
                 if request.query_params.get(how):
                     draft = await sender.answer(account, _folder(request), _number(request, how), how)
                     break
@@ -218,8 +231,9 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             draft = replace(draft, body="\n\n-- \n" + signature + draft.body)
         return await form(request, p, account, draft, kept=kept)
 
-    async def posted(request: Request) -> tuple[Principal, Account, Draft, list[Upload], bool]:
-        """The compose form as posted: the draft, its new files, and whether it is to be saved (not sent)."""
+    async def posted(request: Request) -> tuple[Principal, Account, Draft, list[Upload], str, bool]:
+        """The compose form as posted: the draft, its new files, when to send it ("" now), and whether it is to
+        be saved (not sent)."""
         p, fields = await kit.changing(request, staff=False, max_files=MAX_FILES, max_part=MAX_PART)
         account = await services.accounts.get_user(p.token.subject)
         try:
@@ -234,17 +248,23 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         answered, draft_uid = text("answer_uid", 12), text("draft_uid", 12)
         keep = tuple(int(k) for k in fields.getlist("keep")[:MAX_FILES] if isinstance(k, str) and k.isdigit()
                      and len(k) < 6)
+        original = text("original_uid", 12)
         draft = Draft(to=text("to"), cc=text("cc"), bcc=text("bcc"), subject=text("subject", 2000),
                       body=text("body", MAX_MESSAGE_TEXT), in_reply_to=text("in_reply_to", 1000),
                       references=text("references", 8000),
                       answers=(text("answer_f", MAX_FOLDER) or "INBOX", int(answered)) if answered.isdigit() else None,
-                      draft_uid=int(draft_uid) if draft_uid.isdigit() else 0, keep=keep)
-        return p, account, draft, files, bool(fields.get("save"))
+                      draft_uid=int(draft_uid) if draft_uid.isdigit() else 0, keep=keep,
+                      html=text("html", MAX_MESSAGE_TEXT) if fields.get("rich") == "1" else "",
+                      priority=text("priority", 10), receipt=fields.get("receipt") == "on",
+                      original=(text("original_f", MAX_FOLDER) or "INBOX", int(original)) if original.isdigit() else None)
+        return p, account, draft, files, text("send_at", 40), bool(fields.get("save"))
 
     @app.post("/mail/send", include_in_schema=False)
     async def send(request: Request) -> Response:
-        p, account, draft, files, save = await posted(request)
+        p, account, draft, files, send_at, save = await posted(request)
         try:
+            if send_at and not save:
+                draft = replace(draft, send_at=await _moment(services, account, send_at))
             if save:
                 uid = await sender.save_draft(account, draft, files)
             else:
@@ -253,13 +273,13 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             return await form(request, p, account, draft, 422, exc.public_key)
         if save:
             return RedirectResponse(f"/mail/compose?draft={uid}&done=draft_saved", status_code=303)
-        return RedirectResponse("/mail?done=sent", status_code=303)
+        return RedirectResponse(f"/mail?done={'scheduled' if draft.send_at else 'sent'}", status_code=303)
 
     @app.post("/mail/draft", include_in_schema=False)
     async def autosave(request: Request) -> Response:
         """The compose page's script saves the form here now and then (without new files): the new
         draft's UID, for the form's next save to replace."""
-        _p, account, draft, files, _save = await posted(request)
+        _p, account, draft, files, _send_at, _save = await posted(request)
         try:
             uid = await sender.save_draft(account, draft, files)
             _saved, kept = await sender.reopen(account, uid)

@@ -355,3 +355,85 @@ function completer(input) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("input[data-complete]").forEach(completer);
 });
+
+// The compose form's rich text: [data-rich-toggle] switches between the plain textarea and #editor (a
+// contenteditable box; its buttons run the browser's own editing commands). The HTML goes in the hidden
+// textarea "html" (the server cleans it and makes the text/plain part); rich=1 says which one counts.
+function richText(form) {
+  const tools = form.querySelector(".editor-tools");
+  const editor = form.querySelector("#editor");
+  const plain = form.elements.body;
+  const html = form.elements.html;
+  if (!tools || !editor) {
+    return;
+  }
+  tools.hidden = false;
+  const toggle = tools.querySelector("[data-rich-toggle]");
+  const only = tools.querySelector("[data-rich-only]");
+  function show(rich) {
+    form.elements.rich.value = rich ? "1" : "0";
+    toggle.setAttribute("aria-pressed", String(rich));
+    editor.hidden = !rich;
+    plain.closest("label").hidden = rich;
+    plain.required = false;
+    only.hidden = !rich;
+  }
+  function textToHtml(text) {
+    const box = document.createElement("div");
+    text.split(/\n{2,}/).forEach((block) => {
+      const p = document.createElement("p");
+      block.split("\n").forEach((line, i) => {
+        if (i) {
+          p.appendChild(document.createElement("br"));
+        }
+        p.appendChild(document.createTextNode(line));
+      });
+      box.appendChild(p);
+    });
+    return box.innerHTML;
+  }
+  if (html.value.trim()) {
+    editor.innerHTML = html.value;  // a draft written in rich text, as the server cleaned it
+  }
+  show(form.elements.rich.value === "1");
+  toggle.addEventListener("click", () => {
+    const rich = form.elements.rich.value !== "1";
+    if (rich) {
+      editor.innerHTML = textToHtml(plain.value);
+    } else {
+      plain.value = editor.innerText;
+    }
+    show(rich);
+    form.dispatchEvent(new Event("input"));
+  });
+  tools.querySelectorAll("[data-command]").forEach((button) => {
+    button.addEventListener("click", () => {
+      let value = button.dataset.value || null;
+      if (button.dataset.ask) {
+        value = window.prompt(button.dataset.ask, "https://");
+        if (!value || !/^(https?:|mailto:)/i.test(value)) {
+          return;
+        }
+      }
+      editor.focus();
+      document.execCommand(button.dataset.command, false, value);
+      form.dispatchEvent(new Event("input"));
+    });
+  });
+  editor.addEventListener("input", () => form.dispatchEvent(new Event("input")));
+  const sync = () => {
+    if (form.elements.rich.value === "1") {
+      html.value = editor.innerHTML;
+      plain.value = editor.innerText;
+    }
+  };
+  form.addEventListener("formdata", sync);
+  form.addEventListener("submit", sync, true);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const compose = document.getElementById("compose");
+  if (compose) {
+    richText(compose);
+  }
+});

@@ -1,0 +1,89 @@
+"""Webmail's writing beyond plain text (issue #13): rich text sent as clean HTML with its text/plain
+alternative, a message forwarded as an attachment, priority and a read-receipt request, and sending later
+(FUTURERELEASE: the message waits in the queue, in the user's time zone)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from conftest import PASSWORD, dizimail_cli
+from helpers import fetch_all, imap_login
+from web_tools import WebClient, compose_form, deliver, uid_of
+
+
+def received(server, user: str) -> list[email.message.EmailMessage]:
+    with imap_login(server, user) as imap:
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    return [email.message_from_bytes(d[1], policy=email.policy.default) for d in data if isinstance(d, tuple)]
+
+
+def test_rich_text_goes_as_clean_html_with_a_text_alternative_and_options_travel(server, user):
+    other = server.add_user(f"rt{user.split('@')[0]}")
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    fields = compose_form(web)
+    fields.update(to=other, subject="富文本 rich", rich="1", priority="high", receipt="on",
+                  html='<p>各位：<b>明天</b>检修</p><ul><li>一号机</li></ul><script>alert(1)</script>'
+                       '<p style="position:fixed" onclick="x()"><a href="javascript:alert(2)">bad</a> '
+                       '<a href="https://plant.example/plan">计划</a></p><img src="https://tracker.example/p.gif">')
+    answer = web.post("/mail/send", fields)
+    assert answer.url.endswith("done=sent"), answer.text.split('id="compose-error">')[-1][:200]
+    [got] = received(server, other)
+    assert got.get_content_type() == "multipart/alternative"
+    text, html = got.get_body(("plain",)).get_content(), got.get_body(("html",)).get_content()
+    assert "各位：明天检修" in text and "- 一号机" in text and "计划 <https://plant.example/plan>" in text
+    for bad in ("<script", "onclick", "javascript:", "style=", "<img", "tracker"):
+        assert bad not in html, bad
+    assert "<b>明天</b>" in html and 'href="https://plant.example/plan"' in html
+    assert got["X-Priority"].startswith("1") and got["Importance"] == "high"
+    assert user in got["Disposition-Notification-To"]
+
+
+def test_a_message_forwarded_as_an_attachment_arrives_whole(server, user):
+    other = server.add_user(f"fa{user.split('@')[0]}")
+    deliver(server, user, "From: wang@plant.example\r\nSubject: 原始报告\r\nMIME-Version: 1.0\r\n"
+                          "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                          "报告正文\r\n".encode())
+    web = WebClient(server)
+    uid = uid_of(web.login(user, PASSWORD, admin=False).text, "原始报告")
+    fields = compose_form(web, f"/mail/compose?f=INBOX&attach={uid}")
+    assert fields["original_uid"] == str(uid) and fields["subject"] == "Fwd: 原始报告"
+    fields.update(to=other, body="见附件")
+    assert web.post("/mail/send", fields).url.endswith("done=sent")
+    [got] = received(server, other)
+    [attached] = list(got.iter_attachments())
+    assert attached.get_content_type() == "message/rfc822"
+    inner = attached.get_content()
+    assert inner["Subject"] == "原始报告" and "报告正文" in inner.get_body(("plain",)).get_content()
+
+
+def test_sending_later_waits_in_the_queue_in_the_users_time_zone(server, user):
+    other = server.add_user(f"sl{user.split('@')[0]}")
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    settings = web.get("/mail/settings")
+    web.post("/mail/settings/prefs", {"csrf": settings.csrf, "time_zone": "Asia/Shanghai", "signature": ""})
+    later = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(hours=2)
+    fields = compose_form(web)
+    fields.update(to=other, subject="定时 later", body="两小时后", send_at=later.strftime("%Y-%m-%dT%H:%M"))
+    sent = web.post("/mail/send", fields)
+    assert sent.url.endswith("done=scheduled") and "等待" not in sent.text and "waits on the server" in sent.text
+    time.sleep(0.5)
+    assert fetch_all(server, other) == []
+    queued = json.loads(dizimail_cli(server.config_file, "queue", "list", "--json").stdout)
+    [waiting] = [r for q in queued for r in q["recipients"] if r["address"] == other]
+    assert abs(waiting["next_attempt"] - later.replace(second=0, microsecond=0).timestamp()) < 60, (waiting, later)
+
+    for when, error in (((datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                         "send_at_past"),
+                        ((datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"),
+                         "future_release_too_far"), ("tomorrow at nine", "bad_send_at")):
+        fields.update(send_at=when)
+        refused = web.post("/mail/send", fields)
+        assert refused.status == 422 and 'id="compose-error"' in refused.text, (when, error)
