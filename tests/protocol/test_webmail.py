@@ -5,6 +5,7 @@ attachment downloaded safely, hostile HTML served cleaned into a sandboxed frame
 from __future__ import annotations
 
 import base64
+import datetime
 import email
 import email.header
 import email.policy
@@ -261,3 +262,51 @@ def test_searching_a_folder_finds_chinese_words_and_filters_by_field(server, use
     assert found("noon") == ["lunch"] and found("nothing-like-this") == []
     assert len(found("")) == 3  # an empty search lists the folder
     assert 'value="检修"' in web.get("/mail?f=INBOX&q=" + urllib.parse.quote("检修")).text
+
+
+def test_searching_every_folder_by_date_and_for_attachments(server, user):
+    deliver(server, user, gb2312_message(user))  # 检修通知, with a PDF attached
+    deliver(server, user, "From: wang@plant.example\r\nSubject: 检修总结\r\n\r\n全部完成\r\n".encode())
+    deliver(server, user, "From: wang@plant.example\r\nSubject: 检修垃圾\r\n\r\n广告\r\n".encode())
+    web = WebClient(server)
+    inbox = web.login(user, PASSWORD, admin=False)
+    web.submit("/mail", "/mail/act", {"f": "INBOX", "uid": str(uid_of(inbox.text, "检修总结")), "action": "move",
+                                      "target": "Archive"})
+    web.submit("/mail", "/mail/act", {"f": "INBOX", "uid": str(uid_of(inbox.text, "检修垃圾")), "action": "spam"})
+
+    def found(**params: str) -> list[tuple[str, str]]:
+        page = web.get("/mail?" + urllib.parse.urlencode({"f": "INBOX", **params}))
+        assert page.status == 200
+        return re.findall(r'href="/mail/read\?f=([^&]*)&amp;uid=\d+">([^<]*)<', page.text)
+    assert found(q="检修") == [("INBOX", "检修通知")]
+    assert sorted(found(q="检修", all="1")) == [("Archive", "检修总结"), ("INBOX", "检修通知")]  # not Junk
+    assert found(q="检修", all="1", att="1") == [("INBOX", "检修通知")]
+    today = datetime.date.today()
+    assert len(found(all="1", since=str(today))) == 2
+    assert found(all="1", before=str(today)) == [] and found(all="1", since=str(today + datetime.timedelta(1))) == []
+    assert found(q="检修", since="not a date") == [("INBOX", "检修通知")]  # a date it cannot read is no filter
+    page = web.get("/mail?f=INBOX&q=%E6%A3%80%E4%BF%AE&all=1").text
+    assert 'name="uid"' not in page and "data-keys" not in page  # results from several folders: no bulk actions
+
+
+def test_conversations_group_a_thread_and_show_it_on_one_page(server, user):
+    for n, (subject, refs) in enumerate((("检修计划", ""), ("Re: 检修计划", "<p0@x>"), ("lunch", ""),
+                                         ("Re: 检修计划", "<p0@x> <p1@x>"))):
+        deliver(server, user, (f"From: w{n}@plant.example\r\nSubject: {subject}\r\nMessage-ID: <p{n}@x>\r\n"
+                               + (f"References: {refs}\r\nIn-Reply-To: {refs.split()[-1]}\r\n" if refs else "")
+                               + f"Date: Mon, 07 Dec 2026 0{n}:00:00 +0000\r\n\r\n第 {n} 封\r\n").encode())
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    page = web.get("/mail?f=INBOX&threads=1").text
+    rows = re.findall(r'href="/mail/conversation\?f=INBOX&amp;uid=(\d+)">([^<]*)</a>(?: <span class="count"[^>]*>(\d+)<)?',
+                      page)
+    assert [(s, c) for _u, s, c in rows] == [("Re: 检修计划", "3"), ("lunch", "")]  # newest activity first
+    assert "第 3 封" not in page
+    conversation = web.get(f"/mail/conversation?f=INBOX&uid={rows[0][0]}")
+    assert conversation.status == 200
+    assert [conversation.text.index(f"第 {n} 封") for n in (0, 1, 3)] == sorted(
+        conversation.text.index(f"第 {n} 封") for n in (0, 1, 3)) and "第 2 封" not in conversation.text
+    after = web.get("/mail?f=INBOX&threads=1").text
+    assert re.search(rf'<tr class="(unread)?[^"]*" data-uid="{rows[0][0]}"', after)[1] is None  # opened: read
+    assert re.search(r'<tr class="(unread)?[^"]*" data-uid="3"', after)[1] == "unread"  # lunch: not opened
+    assert web.get("/mail/conversation?f=INBOX&uid=99999").status == 404

@@ -19,12 +19,13 @@ import unicodedata
 import zipfile
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import unquote
 
 import css_inline
 import nh3
 
-from dizimail.codec.imap.searchkeys import Body, Header, SearchKey, Text
+from dizimail.codec.imap.searchkeys import And, Body, DateKey, Header, SearchKey, Text
 from dizimail.codec.mime.structure import Part, parse_structure
 from dizimail.codec.mime.text import addresses, header_text, part_content
 from dizimail.codec.mime.transfer import decode_transfer
@@ -32,6 +33,8 @@ from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account
 from dizimail.services.folders import DELIMITER, Folders
 from dizimail.services.mailstore import Mailstore
+from dizimail.services.selected import SelectedMailbox
+from dizimail.services.threads import ThreadNode
 
 PAGE = 50
 MAX_QUERY = 200  # characters of a search
@@ -40,6 +43,7 @@ SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
     "subject": lambda q: Header("SUBJECT", q)}
 FOLDER_ACTIONS = ("create", "rename", "delete", "subscribe", "unsubscribe", "empty")
 MAX_AT_ONCE = 1000
+MAX_CONVERSATION = 50  # messages of a conversation shown on its page
 LIVE_BEAT = 15.0  # seconds between the live stream's keep-alives
 LIVE_FOR = 300.0  # seconds one live stream lasts (the browser reconnects: its session is checked again)
 LIVE_MAX = 8  # live streams (browser tabs) of one account at once  # messages one action changes
@@ -90,6 +94,37 @@ class Listed:
     size: int
     seen: bool
     flagged: bool
+    folder: str = ""  # where it is (a search of every folder lists several)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search box asks: ``words`` in ``within`` (text, from, to, subject, body), received from
+    ``since`` and before ``before`` (days), only mail with attachments, in one folder or ``everywhere``
+    (every folder but Trash and Junk)."""
+
+    words: str = ""
+    within: str = "text"
+    since: date | None = None
+    before: date | None = None
+    attachment: bool = False
+    everywhere: bool = False
+
+    def key(self) -> SearchKey | None:
+        keys: list[SearchKey] = []
+        if self.words.strip():
+            keys.append(SEARCH_FIELDS.get(self.within, SEARCH_FIELDS["text"])(self.words.strip()[:MAX_QUERY]))
+        if self.since is not None:
+            keys.append(DateKey("internal", "since", self.since))
+        if self.before is not None:
+            keys.append(DateKey("internal", "before", self.before))
+        if self.attachment:  # what carries files: multipart/mixed (the search has no key for parts)
+            keys.append(Header("CONTENT-TYPE", "multipart/mixed"))
+        return None if not keys else keys[0] if len(keys) == 1 else And(tuple(keys))
+
+    @property
+    def active(self) -> bool:
+        return self.key() is not None or self.everywhere
 
 
 @dataclass(frozen=True)
@@ -312,19 +347,54 @@ class MailReader:
             out.append(FolderView(box.name, box.special_use, status.messages, status.unseen, box.subscribed))
         return sorted(out, key=lambda f: (f.name != "INBOX", SPECIAL_ORDER.get(f.special_use or "", 9), f.name))
 
-    async def page(self, account: Account, folder: str, number: int = 1, query: str = "",
-                   within: str = "text") -> tuple[int, list[Listed]]:
-        """How many messages the folder holds (that match ``query`` in ``within``: text, from, to, subject,
-        body), and page ``number`` (1 first) of them, newest first. The search is the IMAP server's
-        (services.search: Chinese words too), so the browser finds what a client's SEARCH finds."""
+    async def page(self, account: Account, folder: str, number: int = 1,
+                   search: Search | None = None) -> tuple[int, list[Listed]]:
+        """How many messages the folder holds (that match ``search``), and page ``number`` (1 first) of
+        them, newest first. The search is the IMAP server's (services.search: Chinese words too), so the
+        browser finds what a client's SEARCH finds. A search ``everywhere`` merges every folder's newest."""
+        search = search or Search()
+        if search.everywhere:
+            return await self._everywhere(account, number, search)
         view = await self.mailstore.select(account, folder, readonly=True)
-        uids = list(view.uids)
-        if query.strip():
-            key = SEARCH_FIELDS.get(within, SEARCH_FIELDS["text"])(query.strip()[:MAX_QUERY])
-            uids = await self.mailstore.search(view, key)
+        key = search.key()
+        uids = await self.mailstore.search(view, key) if key is not None else list(view.uids)
         ordered = await self.mailstore.sort(view, [(True, "DATE")], uids)
         start = max(0, number - 1) * PAGE
-        uids = ordered[start:start + PAGE]
+        return len(ordered), await self._listed(view, ordered[start:start + PAGE], folder)
+
+    async def threads(self, account: Account, folder: str, number: int = 1) -> tuple[int, list[tuple[Listed, int]]]:
+        """The folder as conversations (THREAD=REFERENCES, RFC 5256, as the IMAP server threads): how many, and
+        page ``number`` of them, the most recently active first: each its newest message and its size."""
+        view = await self.mailstore.select(account, folder, readonly=True)
+        trees = await self.mailstore.thread(view, "REFERENCES", list(view.uids))
+        entries = await view.load(list(view.uids))
+        latest = []
+        for tree in trees:
+            uids = [u for u in _members(tree) if u in entries]
+            if uids:
+                newest = max(uids, key=lambda u: entries[u].internal_date)
+                latest.append((entries[newest].internal_date, newest, len(uids)))
+        latest.sort(reverse=True)
+        start = max(0, number - 1) * PAGE
+        chosen = latest[start:start + PAGE]
+        listed = {m.uid: m for m in await self._listed(view, [u for _d, u, _n in chosen], folder)}
+        return len(latest), [(listed[u], n) for _d, u, n in chosen if u in listed]
+
+    async def conversation(self, account: Account, folder: str, uid: int) -> list[Opened]:
+        """Every message of the conversation ``uid`` is in (THREAD=REFERENCES), oldest first, each opened
+        (and so \\Seen); at most MAX_CONVERSATION, the newest."""
+        view = await self.mailstore.select(account, folder, readonly=True)
+        if not view.has(uid):
+            raise NotFound("unknown_message", f"{folder} {uid}")
+        for tree in await self.mailstore.thread(view, "REFERENCES", list(view.uids)):
+            uids = _members(tree)
+            if uid in uids:
+                entries = await view.load(uids)
+                ordered = sorted((u for u in uids if u in entries), key=lambda u: entries[u].internal_date)
+                return [await self.open(account, folder, u) for u in ordered[-MAX_CONVERSATION:]]
+        return [await self.open(account, folder, uid)]
+
+    async def _listed(self, view: SelectedMailbox, uids: list[int], folder: str) -> list[Listed]:
         entries = await view.load(uids)
         out = []
         for uid in uids:
@@ -335,8 +405,29 @@ class MailReader:
             sender = addresses((head.get("from") or [""])[0])
             flags = view.flags_of(uid, entry.flags)
             out.append(Listed(uid, entry.internal_date, (sender[0][0] or sender[0][1]) if sender else "",
-                              (head.get("subject") or [""])[0], entry.size, "\\Seen" in flags, "\\Flagged" in flags))
-        return len(ordered), out
+                              (head.get("subject") or [""])[0], entry.size, "\\Seen" in flags, "\\Flagged" in flags,
+                              folder))
+        return out
+
+    async def _everywhere(self, account: Account, number: int, search: Search) -> tuple[int, list[Listed]]:
+        """Every folder but Trash and Junk searched; the page's share of each folder's newest (by arrival),
+        merged."""
+        key, wanted, total = search.key(), max(1, number) * PAGE, 0
+        found: list[tuple[float, str, SelectedMailbox, int]] = []
+        for box in await self.folders.list(account):
+            if box.special_use in ("\\Trash", "\\Junk"):
+                continue
+            view = await self.mailstore.select(account, box.name, readonly=True)
+            uids = await self.mailstore.search(view, key) if key is not None else list(view.uids)
+            total += len(uids)
+            newest = (await self.mailstore.sort(view, [(True, "ARRIVAL")], uids))[:wanted]
+            entries = await view.load(newest)
+            found += [(entries[u].internal_date, box.name, view, u) for u in newest if u in entries]
+        found.sort(key=lambda f: f[0], reverse=True)
+        out = []
+        for _date, name, view, uid in found[wanted - PAGE:wanted]:
+            out += await self._listed(view, [uid], name)
+        return total, out
 
     async def open(self, account: Account, folder: str, uid: int) -> Opened:
         """The message, marked \\Seen (as FETCH BODY[] would: RFC 3501 §6.4.5)."""
@@ -393,6 +484,17 @@ class MailReader:
         if found is None:
             raise NotFound("unknown_message", f"{folder} {uid} part {index}")
         return found
+
+
+def _members(node: ThreadNode) -> list[int]:
+    """The UIDs of a thread tree; iterative: a hostile References chain makes deep trees."""
+    out, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        if n.uid is not None:
+            out.append(n.uid)
+        todo += n.children
+    return out
 
 
 def _zip(raw: bytes) -> bytes:

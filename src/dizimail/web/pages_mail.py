@@ -13,9 +13,9 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ann
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from babel.dates import LOCALTZ
 from fastapi import FastAPI, Request
@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 from dizimail.model.errors import InvalidInput, MailError, NotFound
 from dizimail.model.types import Account
 from dizimail.services.compose import MAX_FILES, Draft, Upload
-from dizimail.services.webmail import Attachment, image_type
+from dizimail.services.webmail import Attachment, Search, image_type
 from dizimail.web.api import Principal, WebContext
 from dizimail.web.pages import PageError
 from dizimail.web.pages_lists import PageKit
@@ -40,6 +40,7 @@ FRAME_DOC = ('<!doctype html><html><head><meta charset="utf-8"><base target="_bl
              '<style>body{font-family:sans-serif;margin:0.5rem;overflow-wrap:anywhere}img{max-width:100%}</style>'
              '</head><body>{}</body></html>')
 MAX_FOLDER = 1000
+SEARCH_PARAMS = ("q", "in", "since", "before", "att", "all", "threads")
 MAX_FIELD = 10_000  # an address field of the compose form
 MAX_MESSAGE_TEXT = 1_000_000  # the text of a message written here
 MAX_PART = 4 << 20  # a field of the compose form (its text: a million characters of UTF-8); files apart
@@ -60,6 +61,20 @@ async def _moment(services: WebContext, account: Account, text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=(await services.prefs.get(account)).zone or LOCALTZ)
     return moment.timestamp()
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def _search(request: Request) -> Search:
+    """The search box's fields (``q``, ``in``, ``since``, ``before``, ``att``, ``all``)."""
+    q = request.query_params
+    return Search(q.get("q", "")[:200], q.get("in", "text")[:10], _day(q.get("since", "")), _day(q.get("before", "")),
+                  q.get("att") == "1", q.get("all") == "1")
 
 
 def _folder(request: Request) -> str:
@@ -99,9 +114,14 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def folder(request: Request) -> Response:
         p, account = await user(request)
         name, number = _folder(request), max(1, _number(request, "page", 1))
-        query, within = request.query_params.get("q", "")[:200], request.query_params.get("in", "text")[:10]
+        search, threaded = _search(request), request.query_params.get("threads") == "1"
+        counts: dict[int, int] = {}
         try:
-            total, messages = await reader.page(account, name, number, query, within)
+            if threaded and not search.active:
+                total, conversations = await reader.threads(account, name, number)
+                messages, counts = [m for m, _n in conversations], {m.uid: n for m, n in conversations}
+            else:
+                total, messages = await reader.page(account, name, number, search)
         except NotFound:
             raise PageError(404, "unknown_mailbox") from None
         pages = max(1, (total + 49) // 50)
@@ -109,7 +129,9 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         special = next((f.special_use for f in folders if f.name == name), None)
         return await view(services, kit, request, "mail/folder.html", p, account, folders=folders, folder=name,
                           messages=messages,
-                              total=total, number=number, pages=pages, query=query, within=within,
+                              total=total, number=number, pages=pages, search=search,
+                          query=urlencode({k: v for k, v in request.query_params.items() if k in SEARCH_PARAMS}),
+                          threaded=threaded and not search.active, counts=counts,
                               drafts=special == "\\Drafts", junk=special == "\\Junk")
 
     @app.get("/mail/events", include_in_schema=False)
@@ -150,6 +172,20 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                               message=message,
                               junk=junk, pictures=not junk and (request.query_params.get("pictures") == "1" or (
                                   bool(message.sender) and message.sender[0][1].lower() in prefs.pictures_from)))
+        response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
+        return response
+
+    @app.get("/mail/conversation", include_in_schema=False)
+    async def conversation(request: Request) -> Response:
+        """Every message of a conversation, oldest first (each marked read, as opening it would)."""
+        p, account = await user(request)
+        name = _folder(request)
+        try:
+            messages = await reader.conversation(account, name, _number(request, "uid"))
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        response = await view(services, kit, request, "mail/conversation.html", p, account, folder=name,
+                              messages=messages)
         response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
         return response
 
