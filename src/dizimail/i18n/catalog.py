@@ -171,6 +171,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "bad_signature": {"en": "A signature of at most 2,000 characters", "zh_CN": "签名最多 2000 个字符"},
     "bad_send_at": {"en": "Give the sending time as a date and a time", "zh_CN": "请以日期和时间填写发送时间"},
     "send_at_past": {"en": "That sending time has passed", "zh_CN": "该发送时间已过"},
+    "bad_mbox": {"en": "Not an mbox file (it starts with a \"From \" line)", "zh_CN": "不是 mbox 文件（mbox 以“From ”行开头）"},
     "special_folder": {"en": "The inbox and the special folders (Drafts, Sent, Junk, Trash …) stay",
                        "zh_CN": "收件箱和特殊文件夹（草稿箱、已发送、垃圾邮件、已删除等）不能更改或删除"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},

@@ -69,7 +69,7 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
     "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved", "mlist_added", "mlist_saved",
     "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected", "folder_changed",
-    "draft_saved", "contact_saved", "contacts_imported", "scheduled"}
+    "draft_saved", "contact_saved", "contacts_imported", "scheduled", "mbox_imported"}
 
 
 class PageRedirect(Exception):

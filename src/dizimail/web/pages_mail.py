@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 
 from dizimail.model.errors import InvalidInput, MailError, NotFound
 from dizimail.model.types import Account
+from dizimail.services import mbox
 from dizimail.services.compose import MAX_FILES, Draft, Upload
 from dizimail.services.webmail import Attachment, Search, image_type
 from dizimail.web.api import Principal, WebContext
@@ -43,6 +44,7 @@ MAX_FOLDER = 1000
 SEARCH_PARAMS = ("q", "in", "since", "before", "att", "all", "threads")
 MAX_FIELD = 10_000  # an address field of the compose form
 MAX_MESSAGE_TEXT = 1_000_000  # the text of a message written here
+MAX_MBOX = 256 << 20  # octets of an mbox file imported at once
 MAX_PART = 4 << 20  # a field of the compose form (its text: a million characters of UTF-8); files apart
 
 
@@ -355,6 +357,38 @@ def folder_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def folders(request: Request) -> Response:
         p, account = await logged_in(request, services, kit)
         return await view(services, kit, request, "mail/folders.html", p, account)
+
+    @app.get("/mail/export", include_in_schema=False)
+    async def export_folder(request: Request) -> Response:
+        """A folder as an mbox file or a zip of .eml files, streamed (the seed's mail backup)."""
+        _p, account = await logged_in(request, services, kit)
+        name, kind = _folder(request), "zip" if request.query_params.get("kind") == "zip" else "mbox"
+        try:
+            await services.mail.folders.get(account, name)
+        except NotFound:
+            raise PageError(404, "unknown_mailbox") from None
+        return StreamingResponse(mbox.export(services.mail.mailstore, account, name, kind),
+                                 media_type="application/zip" if kind == "zip" else "application/mbox",
+                                 headers={"Content-Disposition": disposition("attachment", mbox.export_name(name, kind))})
+
+    @app.post("/mail/import", include_in_schema=False)
+    async def import_folder(request: Request) -> Response:
+        """An mbox file's messages into a folder (each as IMAP APPEND: the quota counts)."""
+        p, fields = await kit.changing(request, staff=False, max_files=1, max_part=MAX_MBOX)
+        account = await services.accounts.get_user(p.token.subject)
+        name = str(fields.get("f", "INBOX"))[:MAX_FOLDER] or "INBOX"
+        upload = fields.get("file")
+        try:
+            await services.mail.folders.get(account, name)
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput("bad_mbox", "no file")
+            result = await mbox.import_mbox(services.compose.ingest, account, name, upload.file)
+        except MailError as exc:
+            return RedirectResponse(f"/mail/folders?error={exc.public_key}", status_code=303)
+        finally:
+            await fields.close()
+        return RedirectResponse(f"/mail/folders?done=mbox_imported&added={result.added}&skipped={result.skipped}",
+                                status_code=303)
 
     @app.post("/mail/folders", include_in_schema=False)
     async def change(request: Request) -> Response:

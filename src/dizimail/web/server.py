@@ -15,9 +15,11 @@ from uvicorn.server import ServerState
 from dizimail.config.schema import Config
 from dizimail.net.connection import Connection
 from dizimail.net.listener import Listener
+from dizimail.services.contacts import MAX_IMPORT
 from dizimail.services.limits import ConnectionLimiter
 from dizimail.web.api import WebContext, make_app
 from dizimail.web.guard import guarded
+from dizimail.web.pages_mail import MAX_MBOX
 
 log = logging.getLogger("dizimail.web")
 KEEP_ALIVE = 5.0  # seconds an idle kept-alive connection stays open
@@ -28,7 +30,9 @@ SEND_SLACK = 2 << 20  # the compose form's fields and multipart framing beside t
 def https_listener(config_: Config, services: WebContext, host: str, port: int, tls: ssl.SSLContext, *,
                    limiter: ConnectionLimiter) -> Listener:
     sending = config_.limits.max_message_size + SEND_SLACK  # a message and its attachments, as a form
-    config = uvicorn.Config(guarded(make_app(services), {"/mail/send": sending}), lifespan="off", log_config=None, access_log=False,
+    larger = {"/mail/send": sending, "/mail/draft": sending, "/mail/import": MAX_MBOX + SEND_SLACK,
+              "/mail/contacts": MAX_IMPORT + SEND_SLACK}  # webmail's forms that carry files
+    config = uvicorn.Config(guarded(make_app(services), larger), lifespan="off", log_config=None, access_log=False,
                             server_header=False, proxy_headers=False, timeout_keep_alive=int(KEEP_ALIVE),
                             h11_max_incomplete_event_size=MAX_HEAD)
     config.load()
