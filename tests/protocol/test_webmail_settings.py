@@ -6,10 +6,11 @@ as the active one (what ManageSieve lists); the spam threshold reaches the filte
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import urllib.parse
 
-from conftest import PASSWORD, dizimail_cli
+from conftest import PASSWORD, dizimail_cli, start_server
 from helpers import fetch_all, imap_login, wait_for
 from web_tools import WebClient
 
@@ -111,3 +112,46 @@ def test_the_spam_threshold_and_personal_model_reach_the_filters_settings(server
     assert server.call(lambda s: s.spam_settings.levels(user)).junk_at == 3.5
     assert post(web, "/mail/settings/held", [("id", "1"), ("action", "release")])[1] == "unknown_quarantine_id"
     assert web.get("/mail/settings/held/1").status == 404
+
+
+def test_a_users_own_external_mailbox_is_fetched_and_inner_hosts_are_refused(server, user, tmp_path):
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    fields = [("action", "add"), ("server", f"127.0.0.1:{server.ports['pop3s']}"), ("protocol", "pop3"),
+              ("security", "tls"), ("username", user), ("password", PASSWORD)]
+    assert post(web, "/mail/settings/fetch", fields)[1] == "fetch_inner_host"  # this machine: not for users
+    assert post(web, "/mail/settings/fetch", [*fields[:1], ("server", "10.1.2.3"), *fields[2:]])[1] == \
+        "fetch_inner_host"
+    assert post(web, "/mail/settings/fetch", [*fields[:1], ("server", "no such host.invalid"), *fields[2:]])[1] in (
+        "bad_server", "fetch_inner_host")
+
+    node = start_server(tmp_path / "open", extra="[fetch]\nuser_private_hosts = true\n")
+    try:
+        owner, elsewhere = node.add_user("owner"), node.add_user("elsewhere")
+        with smtplib.SMTP("127.0.0.1", node.ports["smtp"], timeout=30) as s:
+            s.sendmail("a@outside.example", [elsewhere], "Subject: 外部邮件\r\n\r\nfrom elsewhere\r\n".encode())
+        web = WebClient(node)
+        web.login(owner, PASSWORD, admin=False)
+        added = [("action", "add"), ("server", f"127.0.0.1:{node.ports['pop3s']}"), ("protocol", "pop3"),
+                 ("security", "tls"), ("username", elsewhere), ("password", PASSWORD), ("keep", "on")]
+
+        def fetch_id() -> str:
+            page = web.get("/mail/settings").text.split('id="fetch"')[1]
+            assert elsewhere in page
+            return re.search(r'name="id" value="(\d+)"', page)[1]
+        assert post(web, "/mail/settings/fetch", [*added, ("verify", "on")])[1] == ""
+        post(web, "/mail/settings/fetch", [("action", "run")])  # the node's self-signed certificate: refused
+        assert "certificate" in web.get("/mail/settings").text.split('id="fetch"')[1].lower()
+        assert fetch_all(node, owner) == []
+        assert post(web, "/mail/settings/fetch", [("action", "remove"), ("id", fetch_id())])[1] == ""
+        assert post(web, "/mail/settings/fetch", added)[1] == ""  # the certificate not checked
+        post(web, "/mail/settings/fetch", [("action", "run")])
+        [fetched] = fetch_all(node, owner)
+        assert b"from elsewhere" in fetched
+        other = WebClient(node)
+        other.login(elsewhere, PASSWORD, admin=False)
+        assert owner not in other.get("/mail/settings").text.split('id="fetch"')[1]
+        assert post(other, "/mail/settings/fetch", [("action", "remove"), ("id", fetch_id())])[1] == \
+            "unknown_fetch_account"
+    finally:
+        node.stop()

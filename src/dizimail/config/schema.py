@@ -181,6 +181,9 @@ class FetchConfig(Section):
     on_login: bool = Field(True, description="fetch a user's accounts (and the gateway holding box) at login")
     timeout: Duration = Field(60.0, description="network timeout of one fetch")
     max_messages: int = Field(500, description="most messages taken from one account per run")
+    user_private_hosts: bool = Field(False, description=(
+        "users may add external mailboxes (webmail settings) on private networks or this machine; off, a host "
+        "must resolve to public addresses only, so that no user makes the server reach into the inner network"))
 
 
 # Networks that DNSBLs never list and the connection rate does not count: this host and the private

@@ -172,6 +172,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "bad_send_at": {"en": "Give the sending time as a date and a time", "zh_CN": "请以日期和时间填写发送时间"},
     "send_at_past": {"en": "That sending time has passed", "zh_CN": "该发送时间已过"},
     "bad_mbox": {"en": "Not an mbox file (it starts with a \"From \" line)", "zh_CN": "不是 mbox 文件（mbox 以“From ”行开头）"},
+    "fetch_inner_host": {"en": "That server is on a private network or this machine; only servers on the internet "
+                                "can be added here", "zh_CN": "该服务器位于内网或本机；这里只能添加互联网上的服务器"},
+    "too_many_fetch_accounts": {"en": "You have as many external mailboxes as you may", "zh_CN": "外部邮箱数量已达上限"},
+    "unknown_fetch_account": {"en": "No such external mailbox", "zh_CN": "没有该外部邮箱"},
     "special_folder": {"en": "The inbox and the special folders (Drafts, Sent, Junk, Trash …) stay",
                        "zh_CN": "收件箱和特殊文件夹（草稿箱、已发送、垃圾邮件、已删除等）不能更改或删除"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},

@@ -445,6 +445,18 @@ class AdminActions:
                            _fetch(acc))
         return fetch_id
 
+    async def fetch_add_own(self, actor: Actor, address: str, acc: FetchAccount) -> int:
+        """A user's own external mailbox (webmail settings: the checks of services.fetch.add_own)."""
+        fetch_id = await self.fetch.add_own(address, acc)
+        await self._record(actor, "fetch.add", str(fetch_id), _domain_of(address), None,
+                           _fetch(replace(acc, account=address)))
+        return fetch_id
+
+    async def fetch_remove_own(self, actor: Actor, address: str, fetch_id: int) -> None:
+        before = next((a for a in await self.fetch.own(address) if a.id == fetch_id), None)
+        await self.fetch.remove_own(address, fetch_id)
+        await self._record(actor, "fetch.remove", str(fetch_id), _domain_of(address), before and _fetch(before), None)
+
     async def fetch_remove(self, actor: Actor, fetch_id: int) -> None:
         before = next((a for a in await self.fetch.list() if a.id == fetch_id), None)
         if before is None:

@@ -15,8 +15,11 @@ crash between the two leads to a delete at the next run, not to a second copy.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import ipaddress
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -34,6 +37,9 @@ from dizimail.services.queue.dsn import RecipientStatus, build_dsn
 from dizimail.services.resolver import split_hostport
 from dizimail.services.secretbox import SecretBox
 from dizimail.services.submit import Submitter
+
+MAX_OWN = 5  # external mailboxes one user may have fetched
+MIN_OWN_INTERVAL = 300.0  # seconds between fetches of a user's own external mailbox, at least
 
 log = logging.getLogger("dizimail.fetch")
 # The blank run is taken whole ((?![ \t])): [ \t]* and [^>\r\n]* overlap, so a long run of blanks before a
@@ -84,6 +90,18 @@ def fetch_account(server: str, username: str, password: str, *, protocol: str = 
                         username, password, interval, keep)
 
 
+async def refuse_inner_host(host: str, port: int) -> None:
+    """InvalidInput unless every address ``host`` resolves to is a public one."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise InvalidInput("bad_server", host) from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            raise InvalidInput("fetch_inner_host", f"{host} is {address}")
+
+
 class FetchService:
     def __init__(self, store: FetchStore, submitter: Submitter, config: FetchConfig,
                  postmaster: Callable[[], Awaitable[str]], max_size: int, box: SecretBox,
@@ -107,6 +125,26 @@ class FetchService:
         if acc.mode == "account" and not acc.account:
             raise InvalidInput("bad_setting", "an account-mode fetch needs the local user it delivers to")
         return await self.store.add_fetch_account(replace(acc, password=self.box.seal(acc.password)))
+
+    # --- a user's own external mailboxes (webmail's settings) ----------------------------------------
+    async def own(self, address: str) -> builtins.list[FetchAccount]:
+        return [a for a in await self.store.list_fetch_accounts() if a.mode == "account" and a.account == address]
+
+    async def add_own(self, address: str, acc: FetchAccount) -> int:
+        """A user's external mailbox, fetched into their INBOX. Its host must be on the internet (not this
+        machine, not a private or reserved network: a user must not make the server knock on inner doors)
+        unless ``fetch.user_private_hosts``; at most MAX_OWN per user, every MIN_OWN_INTERVAL at most."""
+        if len(await self.own(address)) >= MAX_OWN:
+            raise InvalidInput("too_many_fetch_accounts", f"at most {MAX_OWN}")
+        if not self.config.user_private_hosts:
+            await refuse_inner_host(acc.host, acc.port)
+        return await self.add(replace(acc, account=address, mode="account",
+                                      interval=max(acc.interval, MIN_OWN_INTERVAL)))
+
+    async def remove_own(self, address: str, fetch_id: int) -> None:
+        if fetch_id not in {a.id for a in await self.own(address)}:
+            raise NotFound("unknown_fetch_account", str(fetch_id))
+        await self.store.remove_fetch_account(fetch_id)
 
     async def seal_stored(self) -> int:
         """Encrypt the passwords stored in plaintext by an older version (called at the node's start)."""

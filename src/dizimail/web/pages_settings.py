@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from dizimail.model.errors import MailError
 from dizimail.model.types import Account, Quarantined
+from dizimail.services.fetch import fetch_account
 from dizimail.services.prefs import ZONES
 from dizimail.services.sieve.rules import MAX_FILTERS, MailRules, checked
 from dizimail.services.sieve.scripts import ScriptRefused
@@ -80,7 +81,8 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         return await view(services, kit, request, "mail/settings.html", p, account, rules=rules, blank_filters=max(1, 3 - len(rules.filters)),
                               levels=await services.spam_settings.levels(account.address), setting=setting,
                               personal=await services.spam_settings.personal(account.address),
-                              held=held_for(await services.quarantine.entries(), account.address), zones=ZONES)
+                              held=held_for(await services.quarantine.entries(), account.address), zones=ZONES,
+                              external=await services.fetch.own(account.address))
 
     @app.post("/mail/settings/rules", include_in_schema=False)
     async def save_rules(request: Request) -> Response:
@@ -137,6 +139,28 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         data = await services.quarantine.message(await services.quarantine.get(entry_id))
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="held-{entry_id}.eml"'})
+
+    # --- the user's external mailboxes (the fetcher of the two-network issue) ---------------------------
+    @app.post("/mail/settings/fetch", include_in_schema=False)
+    async def own_fetch(request: Request) -> Response:
+        p, form = await kit.changing(request, staff=False)
+        address, action = p.token.subject, _text(form, "action", 10)
+        try:
+            if action == "remove":
+                await admin.fetch_remove_own(kit.actor(p), address, int(_text(form, "id", 12) or 0))
+                return back(done="fetch_removed", where="#fetch")
+            if action == "run":
+                for acc in await services.fetch.own(address):
+                    await services.fetch.run_one(acc)
+                return back(done="fetch_ran", where="#fetch")
+            acc = fetch_account(_text(form, "server", 300), _text(form, "username", 320), _text(form, "password", 1000),
+                                protocol="imap" if _text(form, "protocol", 10) == "imap" else "pop3",
+                                security="starttls" if _text(form, "security", 10) == "starttls" else "tls",
+                                into=address, keep=form.get("keep") == "on", verify=form.get("verify") == "on")
+            await admin.fetch_add_own(kit.actor(p), address, acc)
+        except (MailError, ValueError) as exc:
+            return back(exc.public_key if isinstance(exc, MailError) else "bad_setting", where="#fetch")
+        return back(done="fetch_added", where="#fetch")
 
     # --- the raw Sieve editor ---------------------------------------------------------------------------
     async def editor(request: Request, p: Principal, account: Account, name: str, text: str, status: int = 200,
