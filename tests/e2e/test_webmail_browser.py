@@ -234,3 +234,71 @@ def test_rich_text_and_address_completion_in_the_browser(node, browser):
     assert "普通 加粗" in got.get_body(("plain",)).get_content()
     assert dialogs == []
     ctx.close()
+
+
+HOSTILE = {
+    "script and handlers": ('text/html', '<p onmouseover="top.stolen=1">hi<script>top.stolen=2;alert(1)</script>'
+                                         '<img src=x onerror="top.stolen=3;alert(3)"><body onload="alert(4)">'
+                                         '<a href="javascript:top.stolen=4">js link</a></p>'),
+    "svg and data links": ('text/html', '<svg><script>alert(5)</script><circle onload="alert(6)"/></svg>'
+                                        '<a href="data:text/html,<script>alert(7)</script>">data link</a>'
+                                        '<object data="data:text/html,x"></object><embed src="x.swf">'),
+    "overlay css": ('text/html', '<style>.x{position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:2147483647;'
+                                 'background:red}</style><div class="x" style="position:absolute;top:-500px">'
+                                 'fake login</div><p>text</p>'),
+    "meta refresh and base": ('text/html', '<meta http-equiv="refresh" content="0;url=https://evil.example/">'
+                                           '<base href="https://evil.example/"><form action="https://evil.example">'
+                                           '<input name=pw></form><iframe src="https://evil.example"></iframe>'),
+}
+
+
+def test_a_corpus_of_hostile_mail_runs_nothing_and_nothing_escapes_the_frame(node, browser):
+    victim = node.add_user("victim", password=PASSWORD)
+    with smtplib.SMTP("127.0.0.1", node.ports["smtp"], timeout=30) as s:
+        for subject, (kind, body) in HOSTILE.items():
+            s.sendmail("evil@evil.example", [victim], (f"From: evil@evil.example\r\nSubject: {subject}\r\n"
+                                                       f"MIME-Version: 1.0\r\nContent-Type: {kind}; charset=utf-8\r\n\r\n"
+                                                       f"{body}\r\n").encode())
+        s.sendmail("evil@evil.example", [victim], (
+            '"Boss\\r\\nBcc: all@plant.example <script>alert(8)</script>" <evil@evil.example>'.join(
+                ["From: ", "\r\n"]) + "Subject: names and files\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee files\r\n'
+            "--b\r\nContent-Type: image/svg+xml\r\nContent-Disposition: attachment; filename=\"../../pic.svg\"\r\n\r\n"
+            "<svg xmlns='http://www.w3.org/2000/svg' onload='alert(9)'/>\r\n"
+            "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+            "filename*=UTF-8''report%E2%80%AEfdp.exe\r\n\r\nMZ\r\n").encode())
+        s.sendmail("evil@evil.example", [victim], (  # malformed MIME: no end boundary, bad base64, deep nesting
+            "From: evil@evil.example\r\nSubject: broken mime\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="x"\r\n\r\n' + "--x\r\nContent-Type: multipart/mixed; "
+            'boundary="x"\r\n\r\n' * 60 + "--x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            "!!!not base64@@@\r\n").encode())
+    ctx = browser.new_context(ignore_https_errors=True, locale="en-US", viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    dialogs = no_dialogs(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    user_login(page, node, victim)
+    for subject in [*HOSTILE, "names and files", "broken mime"]:
+        page.goto(base(node) + "/mail")
+        page.click(f"#message-rows a:text-is('{subject}')")
+        expect(page.locator("#subject")).to_have_text(subject)
+        page.wait_for_timeout(300)  # time for anything that would run to run
+        assert page.evaluate("() => window.stolen") is None, subject
+        box = page.locator("#reply").bounding_box()
+        hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).id", [box["x"] + box["width"] / 2,
+                                                                              box["y"] + box["height"] / 2])
+        assert hit == "reply", (subject, hit)  # nothing overlays the page's own controls
+        frame = page.locator("#html")
+        if frame.count():
+            height = frame.bounding_box()["height"]
+            assert height < 2000, subject  # the frame stays a box in the page
+    assert dialogs == [] and not [u for u in requests if "evil.example" in u or u.startswith("data:text/html")]
+    page.goto(base(node) + "/mail")
+    page.click("#message-rows a:text-is('names and files')")
+    header = page.locator("#header").inner_text()
+    assert "<script>" in header and "Bcc:" in header.replace("\n", " ")  # shown as text, one field
+    files = page.locator("#attachments").inner_text()
+    assert "pic.svg" in files and "../" not in files and "\u202e" not in files
+    assert page.locator("#attachments img.preview").count() == 0  # an SVG is never previewed
+    ctx.close()

@@ -4,6 +4,7 @@ alternative, a message forwarded as an attachment, priority and a read-receipt r
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import json
@@ -87,3 +88,19 @@ def test_sending_later_waits_in_the_queue_in_the_users_time_zone(server, user):
         fields.update(send_at=when)
         refused = web.post("/mail/send", fields)
         assert refused.status == 422 and 'id="compose-error"' in refused.text, (when, error)
+
+
+def test_a_display_name_that_decodes_to_a_line_break_cannot_add_a_header_to_the_reply(server, user):
+    other = server.add_user(f"hi{user.split('@')[0]}")
+    name = base64.b64encode(b"Boss\r\nBcc: victim@plant.example").decode()
+    deliver(server, user, f"From: =?utf-8?b?{name}?= <{other}>\r\nSubject: injected\r\n\r\nhello\r\n".encode())
+    web = WebClient(server)
+    uid = uid_of(web.login(user, PASSWORD, admin=False).text, "injected")
+    opened = web.get(f"/mail/read?f=INBOX&uid={uid}").text
+    assert "Bcc: victim" in opened.split('id="header"')[1].split("</dl>")[0]  # shown, as text
+    fields = compose_form(web, f"/mail/compose?f=INBOX&reply={uid}")
+    fields.update(body="answer")
+    answer = web.post("/mail/send", fields)
+    assert answer.url.endswith("done=sent"), answer.text.split('id="compose-error">')[-1][:200]
+    [got] = received(server, other)
+    assert got["Bcc"] is None and got["To"].addresses[0].addr_spec == other and len(got["To"].addresses) == 1

@@ -27,7 +27,7 @@ import nh3
 
 from dizimail.codec.imap.searchkeys import And, Body, DateKey, Header, SearchKey, Text
 from dizimail.codec.mime.structure import Part, parse_structure
-from dizimail.codec.mime.text import addresses, header_text, part_content
+from dizimail.codec.mime.text import addresses, header_raw_text, header_text, part_content
 from dizimail.codec.mime.transfer import decode_transfer
 from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account
@@ -43,6 +43,7 @@ SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
     "subject": lambda q: Header("SUBJECT", q)}
 FOLDER_ACTIONS = ("create", "rename", "delete", "subscribe", "unsubscribe", "empty")
 MAX_AT_ONCE = 1000
+MAX_HEAD = 256 << 10  # octets of a header section read for its addresses when no blank line ends it
 MAX_CONVERSATION = 50  # messages of a conversation shown on its page
 LIVE_BEAT = 15.0  # seconds between the live stream's keep-alives
 LIVE_FOR = 300.0  # seconds one live stream lasts (the browser reconnects: its session is checked again)
@@ -73,6 +74,7 @@ MAX_INLINE_IMAGE = 1 << 20  # octets of one inline (cid:) image shown in the mes
 MAX_INLINE_IMAGES = 8 << 20  # octets of them all
 IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
                (b"GIF89a", "image/gif"), (b"RIFF", "image/webp"))
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -157,6 +159,20 @@ class Opened:
     remote_images: bool = False  # its HTML shows pictures from elsewhere (blocked until the user allows them)
 
 
+def shown_header(raw: bytes) -> dict[str, list[str]]:
+    """Header fields decoded for the page (RFC 2047 words, 8-bit bytes), with the control characters a decoded
+    word may hide (a line break in a name) made spaces: one field never reads as two, here or in a reply."""
+    return {name: [_CONTROLS.sub(" ", v) for v in values] for name, values in header_text(raw).items()}
+
+
+def people_of(raw: bytes, *names: str) -> dict[str, list[tuple[str, str]]]:
+    """The address fields ``names`` (lower-case) as (display name, address) pairs: parsed before their
+    encoded words are decoded (RFC 2047 §6.2), control characters in names made spaces."""
+    fields = header_raw_text(raw)
+    return {n: [(_CONTROLS.sub(" ", name), address) for value in fields.get(n, []) for name, address in
+                addresses(value)][:200] for n in names}
+
+
 def safe_filename(name: str, fallback: str) -> str:
     """A file name a browser may save: no path, no control or reserved characters, no direction tricks."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -222,7 +238,7 @@ def _filename(part: Part) -> str:
 def _render(raw: bytes) -> tuple[dict[str, list[str]], str, str | None, list[Attachment]]:
     """Off the event loop: header, text, cleaned HTML, attachments."""
     root = parse_structure(raw)
-    head = header_text(raw[root.header_start:root.body_start])
+    head = shown_header(raw[root.header_start:root.body_start])
     text, html, markup = "", None, None
     attachments: list[Attachment] = []
     images: dict[str, str] = {}
@@ -401,8 +417,8 @@ class MailReader:
             entry = entries.get(uid)
             if entry is None:
                 continue
-            head = header_text(await self.mailstore.header_fields(entry, "HEADER.FIELDS", LIST_FIELDS))
-            sender = addresses((head.get("from") or [""])[0])
+            fields = await self.mailstore.header_fields(entry, "HEADER.FIELDS", LIST_FIELDS)
+            head, sender = shown_header(fields), people_of(fields, "from")["from"]
             flags = view.flags_of(uid, entry.flags)
             out.append(Listed(uid, entry.internal_date, (sender[0][0] or sender[0][1]) if sender else "",
                               (head.get("subject") or [""])[0], entry.size, "\\Seen" in flags, "\\Flagged" in flags,
@@ -437,13 +453,12 @@ class MailReader:
             raise NotFound("unknown_message", f"{folder} {uid}")
         raw = await self.mailstore.read_message(entry)
         head, text, html, attachments = await asyncio.to_thread(_render, raw)
+        people = people_of(raw[:raw.find(b"\r\n\r\n") + 4] if b"\r\n\r\n" in raw else raw[:MAX_HEAD],
+                           "from", "to", "cc", "bcc", "reply-to").__getitem__
         flags = view.flags_of(uid, entry.flags)
         if "\\Seen" not in flags:
             await self.mailstore.store(view, [uid], "+", ("\\Seen",))
             flags = (*flags, "\\Seen")
-
-        def people(name: str) -> list[tuple[str, str]]:
-            return [pair for value in head.get(name, []) for pair in addresses(value)][:200]
         return Opened(uid, (head.get("subject") or [""])[0], people("from"), people("to"), people("cc"),
                       (head.get("date") or [""])[0], text, html, attachments, flags, people("reply-to"),
                       (head.get("message-id") or [""])[0][:998], " ".join(head.get("references") or [])[:8000],
@@ -459,7 +474,7 @@ class MailReader:
         if entry is None:
             raise NotFound("unknown_message", f"{folder} {uid}")
         raw = await self.mailstore.read_message(entry)
-        subject = (header_text(await self.mailstore.header_fields(entry, "HEADER.FIELDS", ("SUBJECT",))).get(
+        subject = (shown_header(await self.mailstore.header_fields(entry, "HEADER.FIELDS", ("SUBJECT",))).get(
             "subject") or [""])[0]
         return await asyncio.to_thread(_zip, raw), safe_filename(subject, "")[:80]
 

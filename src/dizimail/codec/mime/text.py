@@ -47,6 +47,15 @@ def header_text(raw: bytes) -> dict[str, list[str]]:
     return result
 
 
+def header_raw_text(raw: bytes) -> dict[str, list[str]]:
+    """As :func:`header_text`, but encoded words left as they are: what address lists are parsed from
+    (RFC 2047 §6.2: decoded after parsing, so a word that decodes to a comma or a colon stays in its name)."""
+    result: dict[str, list[str]] = {}
+    for field in split_header(raw).fields:
+        result.setdefault(field.name, []).append(decode_header_bytes(field_value(raw, field)))
+    return result
+
+
 def addresses(value: str) -> list[tuple[str, str]]:
     """``(display name, address)`` pairs of an address-list (RFC 5322 §3.4); groups flattened.
 
