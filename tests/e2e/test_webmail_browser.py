@@ -12,11 +12,12 @@ import email.policy
 import imaplib
 import re
 import smtplib
+import time
 from collections.abc import Iterator
 
 import pytest
 from browser_tools import base, chromium, no_dialogs, shot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from conftest import DOMAIN, PASSWORD, client_tls, start_server
 from dizimail.codec.imap.utf7 import encode_mutf7
@@ -43,6 +44,16 @@ def user_login(page: Page, node, address: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/mail$"))
+
+
+def logged_in(browser: Browser, node, address: str, locale: str) -> tuple[BrowserContext, Page, list[str]]:
+    """A desktop-sized browser context logged in as ``address``, and the dialogs its page opens."""
+    ctx = browser.new_context(ignore_https_errors=True, locale=locale, viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    dialogs = no_dialogs(page)
+    user_login(page, node, address)
+    return ctx, page, dialogs
 
 
 def imap_of(node, address: str) -> imaplib.IMAP4_SSL:
@@ -142,11 +153,7 @@ def test_live_mail_a_chinese_folder_drag_and_drop_keys_a_timed_draft_and_search(
     worker = node.add_user("worker", password=PASSWORD)
     send(node, worker, "Subject: =?utf-8?b?{}?=\r\n\r\n2 号机组检修安排\r\n".format(
         base64.b64encode("检修安排".encode()).decode()).encode())
-    ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    dialogs = no_dialogs(page)
-    user_login(page, node, worker)
+    ctx, page, dialogs = logged_in(browser, node, worker, "zh-CN")
     expect(page.locator("#message-rows")).to_contain_text("检修安排")
 
     send(node, worker, b"Subject: arrives live\r\n\r\nno reload needed\r\n")  # the page hears of it
@@ -194,11 +201,7 @@ def test_live_mail_a_chinese_folder_drag_and_drop_keys_a_timed_draft_and_search(
 
 def test_rich_text_and_address_completion_in_the_browser(node, browser):
     writer, reader = node.add_user("writer", password=PASSWORD), node.add_user("liming", password=PASSWORD)
-    ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    dialogs = no_dialogs(page)
-    user_login(page, node, writer)
+    ctx, page, dialogs = logged_in(browser, node, writer, "zh-CN")
     page.click("#contacts-link")
     page.fill("#contact-form input[name=name]", "李明")
     page.fill("#contact-form input[name=email]", reader)
@@ -302,3 +305,58 @@ def test_a_corpus_of_hostile_mail_runs_nothing_and_nothing_escapes_the_frame(nod
     assert "pic.svg" in files and "../" not in files and "\u202e" not in files
     assert page.locator("#attachments img.preview").count() == 0  # an SVG is never previewed
     ctx.close()
+
+
+def test_vacation_and_a_filter_set_in_the_browser_and_every_page_fits_a_phone(node, browser):
+    """In English this time: a vacation and a filter set on the settings page; a colleague writes twice and
+    gets one reply; the filtered message is in its folder, the other in the inbox; a forward; each page at
+    375 px without sideways scrolling (screenshots)."""
+    away, colleague = node.add_user("away", password=PASSWORD), node.add_user("colleague", password=PASSWORD)
+    ctx, page, dialogs = logged_in(browser, node, away, "en-US")
+    expect(page.locator("#folder-nav")).to_contain_text("Inbox")
+    page.click("#settings")
+    page.check("#rules input[name=vacation]")
+    page.fill("#rules input[name=vacation_subject]", "Away until Monday")
+    page.fill("#rules textarea[name=vacation_text]", "I am away; 我下周一回来。")
+    row = page.locator("#filters tbody tr").first
+    row.locator("select[name=filter_field]").select_option("subject")
+    row.locator("input[name=filter_value]").fill("检修")
+    row.locator("select[name=filter_action]").select_option("fileinto")
+    row.locator("input[name=filter_folder]").fill("Maintenance")
+    page.click("#rules button[type=submit]")
+    expect(page.locator(".note.ok")).to_contain_text("The settings were saved.")
+    expect(page.locator("#rules textarea[name=vacation_text]")).to_have_value("I am away; 我下周一回来。")
+    for subject in ("检修 plan", "lunch?"):
+        send(node, away, f"From: {colleague}\r\nTo: {away}\r\nSubject: {subject}\r\n\r\nhi\r\n".encode(),
+             sender=colleague)
+    deadline = time.monotonic() + 30
+    while not subjects(node, colleague, "INBOX") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a second reply, if there were one, would be here by now
+    assert subjects(node, colleague, "INBOX") == ["Away until Monday"]
+    page.click("#folder-nav >> text=Inbox")
+    expect(page.locator("#message-rows")).to_contain_text("lunch?")
+    expect(page.locator("#folder-nav")).to_contain_text("Maintenance")
+    page.click("#folder-nav a[data-folder='Maintenance']")
+    expect(page.locator("#message-rows")).to_contain_text("检修 plan")
+    page.click("#message-rows a:text-is('检修 plan')")
+    page.click("#forward")
+    expect(page.locator("textarea[name=body]")).to_contain_text("Forwarded message")
+    page.fill("input[name=to]", colleague)
+    page.click("#compose button[type=submit]:text('Send')")
+    expect(page.locator(".note.ok")).to_contain_text("The message was sent")
+    assert "Fwd: 检修 plan" in subjects(node, colleague, "INBOX")
+    assert dialogs == []
+    ctx.close()
+
+    phone = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 375, "height": 740})
+    small = phone.new_page()
+    user_login(small, node, away)
+    for path, name in (("/mail", "inbox"), ("/mail/compose", "compose"), ("/mail/settings", "settings"),
+                       ("/mail/contacts", "contacts"), ("/mail/folders", "folders")):
+        small.goto(base(node) + path)
+        width = small.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 376, (path, width)
+        if name in ("compose", "settings"):
+            shot(small, f"webmail-{name}-phone-zh_CN")
+    phone.close()

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import PASSWORD, dizimail_cli
+from conftest import DOMAIN, PASSWORD, dizimail_cli
 from helpers import fetch_all, imap_login
 from web_tools import WebClient, compose_form, deliver, uid_of
 
@@ -104,3 +104,22 @@ def test_a_display_name_that_decodes_to_a_line_break_cannot_add_a_header_to_the_
     assert answer.url.endswith("done=sent"), answer.text.split('id="compose-error">')[-1][:200]
     [got] = received(server, other)
     assert got["Bcc"] is None and got["To"].addresses[0].addr_spec == other and len(got["To"].addresses) == 1
+
+
+def test_identities_are_the_users_own_addresses_and_another_is_refused(server, user):
+    other = server.add_user(f"id{user.split('@')[0]}")
+    alias = f"duty{user.split('@')[0]}@{DOMAIN}"
+    dizimail_cli(server.config_file, "alias", "add", alias, user)
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    form = web.get("/mail/compose").text
+    assert f'<option value="{alias}"' in form and f'<option value="{user}" selected' in form
+    fields = compose_form(web)
+    fields.update(to=other, subject="from the duty desk", body="值班", sender=alias)
+    assert web.post("/mail/send", fields).url.endswith("done=sent")
+    [got] = received(server, other)
+    assert got["From"].addresses[0].addr_spec == alias
+    fields.update(sender=other, subject="forged")
+    refused = web.post("/mail/send", fields)
+    assert refused.status == 422 and "You cannot send from that address" in refused.text
+    assert len(received(server, other)) == 1

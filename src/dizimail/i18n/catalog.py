@@ -176,6 +176,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "can be added here", "zh_CN": "该服务器位于内网或本机；这里只能添加互联网上的服务器"},
     "too_many_fetch_accounts": {"en": "You have as many external mailboxes as you may", "zh_CN": "外部邮箱数量已达上限"},
     "unknown_fetch_account": {"en": "No such external mailbox", "zh_CN": "没有该外部邮箱"},
+    "not_your_address": {"en": "You cannot send from that address", "zh_CN": "你不能以该地址发信"},
     "special_folder": {"en": "The inbox and the special folders (Drafts, Sent, Junk, Trash …) stay",
                        "zh_CN": "收件箱和特殊文件夹（草稿箱、已发送、垃圾邮件、已删除等）不能更改或删除"},
     "unknown_list": {"en": "No such mailing list", "zh_CN": "没有该邮件列表"},

@@ -22,7 +22,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 
 from dizimail.model.errors import InvalidInput, NotFound
 from dizimail.model.types import Account
-from dizimail.services.accounts import normalize_address
+from dizimail.services.accounts import AccountService, normalize_address
 from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
@@ -36,6 +36,7 @@ MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 MAX_BODY = 1_000_000
 MAX_FILES = 20
+MAX_IDENTITIES = 50
 PRIORITIES = {"high": ("1 (Highest)", "high"), "low": ("5 (Lowest)", "low")}
 HTML_DOC = '<!doctype html><html><head><meta charset="utf-8"></head><body>{}</body></html>\n'
 _PREFIX = re.compile(r"^\s*((re|fwd?|回复|答复|转发)\s*[:：]\s*)+", re.IGNORECASE)
@@ -58,6 +59,7 @@ class Draft:
     receipt: bool = False  # asks for a read receipt (MDN, RFC 8098)
     send_at: float | None = None  # held in the queue until then (FUTURERELEASE)
     original: tuple[str, int] | None = None  # (folder, uid) of a message forwarded as an attachment
+    sender: str = ""  # the identity it goes from: one of :meth:`MailSender.identities` ("" the user's own)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,9 @@ def recipients(text: str) -> list[str]:
 
 class MailSender:
     def __init__(self, reader: MailReader, mailstore: Mailstore, folders: Folders, submitter: Submitter,
-                 ingest: Ingest, hostname: str, release_max: float = 7 * 86400.0) -> None:
+                 ingest: Ingest, hostname: str, release_max: float = 7 * 86400.0,
+                 accounts: AccountService | None = None) -> None:
+        self.accounts = accounts
         self.release_max = release_max  # smtp.future_release_max: how far ahead a message may be sent
         self.reader = reader
         self.mailstore = mailstore
@@ -115,6 +119,17 @@ class MailSender:
     def max_size(self) -> int:
         """The largest message this server takes (``limits.max_message_size``): what attachments may add up to."""
         return self.submitter.policy.max_size
+
+    async def identities(self, account: Account) -> list[str]:
+        """The addresses the user may send from (what the policy's may-send-as lets through): their own, the
+        aliases that reach them, and their address in the domains that are aliases of theirs."""
+        out = [account.address]
+        if self.accounts is None:
+            return out
+        local, _, domain = account.address.rpartition("@")
+        out += sorted(a.address for a in await self.accounts.list_aliases(domain) if account.address in a.targets)
+        out += sorted(f"{local}@{d.name}" for d in await self.accounts.list_domains() if d.alias_of == domain)
+        return list(dict.fromkeys(out))[:MAX_IDENTITIES]
 
     async def answer(self, account: Account, folder: str, uid: int, how: str) -> Draft:
         """The draft of a reply (``how``: ``reply``, ``all``) or of a forward (``forward`` inline, ``attach``
@@ -158,7 +173,9 @@ class MailSender:
         return Draft(to=_listed(saved.to), cc=_listed(saved.cc), bcc=_listed(saved.bcc), subject=saved.subject,
                      body=saved.text.rstrip("\n"), in_reply_to=saved.in_reply_to, references=saved.references,
                      draft_uid=uid, keep=tuple(a.index for a in saved.attachments),
-                     html=clean_compose(saved.html) if saved.html else ""), saved.attachments
+                     html=clean_compose(saved.html) if saved.html else "",
+                     sender=saved.sender[0][1] if saved.sender and saved.sender[0][1] != account.address else ""), \
+            saved.attachments
 
     async def _extra(self, account: Account, draft: Draft) -> list[Upload]:
         """The message forwarded as an attachment, and the attachments kept from the draft being replaced."""
@@ -221,12 +238,15 @@ class MailSender:
         if len(everyone) > MAX_RECIPIENTS:
             raise InvalidInput("too_many_addresses", f"{len(everyone)} > {MAX_RECIPIENTS}")
         _check_sizes(draft, files)
+        if draft.sender and draft.sender not in await self.identities(account):
+            raise InvalidInput("not_your_address", draft.sender)
         if draft.send_at is not None and not time.time() < draft.send_at <= time.time() + self.release_max:
             raise InvalidInput("future_release_too_far" if draft.send_at > time.time() else "send_at_past")
         files = [*(files or []), *await self._extra(account, draft)][:MAX_FILES]
         data = await asyncio.to_thread(self._build, account, replace(draft, to=", ".join(to), cc=", ".join(cc)),
                                        files)
-        result = await self.submitter.submit(account.address, everyone, data, protocol="HTTPS", account=account,
+        result = await self.submitter.submit(draft.sender or account.address, everyone, data, protocol="HTTPS",
+                                             account=account,
                                              mode=Mode.SUBMISSION, release_at=draft.send_at)
         await self._keep_sent(account, data)
         await self._drop_draft(account, draft.draft_uid)
@@ -242,7 +262,7 @@ class MailSender:
 
     def _build(self, account: Account, draft: Draft, files: list[Upload], keep_bcc: bool = False) -> bytes:
         message = EmailMessage(policy=SMTP)
-        local, _, domain = account.address.rpartition("@")
+        local, _, domain = (draft.sender or account.address).rpartition("@")
         try:
             message["From"] = Address(account.name or "", local, domain)
             if draft.to or not keep_bcc:

@@ -249,7 +249,8 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             except NotFound:
                 kept = []
         return await view(services, kit, request, "mail/compose.html", p, account, status, draft=draft, compose_error=error,  # (the query's error is for redirects)
-                              max_size=sender.max_size, kept=kept or [])
+                              max_size=sender.max_size, kept=kept or [], identities=await sender.identities(account),
+                              me_address=account.address)
 
     @app.get("/mail/compose", include_in_schema=False)
     async def compose(request: Request) -> Response:
@@ -294,6 +295,8 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                       draft_uid=int(draft_uid) if draft_uid.isdigit() else 0, keep=keep,
                       html=text("html", MAX_MESSAGE_TEXT) if fields.get("rich") == "1" else "",
                       priority=text("priority", 10), receipt=fields.get("receipt") == "on",
+                      sender=text("sender", 320).strip().lower() if text("sender", 320).strip().lower() != account.address
+                      else "",
                       original=(text("original_f", MAX_FOLDER) or "INBOX", int(original)) if original.isdigit() else None)
         return p, account, draft, files, text("send_at", 40), bool(fields.get("save"))
 

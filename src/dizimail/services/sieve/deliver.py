@@ -207,6 +207,9 @@ class SieveDelivery:
                 if store.create:
                     try:
                         await self.folders.create(account, name)
+                        # subscribed too (as Dovecot's lda_mailbox_autosubscribe): a folder a user's rule made
+                        # shows in their mail programs' and the webmail's folder lists
+                        await self.folders.subscribe(account, name, True)
                     except Conflict:  # made meanwhile
                         pass
                     except MailError as exc:
