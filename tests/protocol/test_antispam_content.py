@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DOMAIN, PASSWORD, ServerThread, client_tls, dizimail_cli, start_server
-from helpers import api, fetch_all, imap_login, junk, send_data, submit, token, wait_for
+from helpers import api, connect, fetch_all, imap_login, junk, send_data, submit, token, wait_for
 from peers import TXT, DnsmasqPeer, free_dns_port
 from processes import ServerProcess
 from web_tools import WebClient
@@ -514,5 +514,35 @@ def test_webmail_shows_the_verdict_in_junk_learns_from_not_spam_and_releases_wha
         released = owner.submit("/mail/settings", "/mail/settings/held", {"id": entry, "action": "release"})
         assert "done=released" in released.url
         assert len(fetch_all(srv, held_for)) == 1
+    finally:
+        srv.stop()
+
+
+def test_a_users_own_allow_list_keeps_a_sender_out_of_junk_for_them_alone(tmp_path, dns, corpus):
+    """Issue #13's personal allow list (set in webmail): a spam-scoring message from an allowed sender reaches
+    that user's inbox, while the other recipient of the same transaction gets it in Junk; without the entry
+    the same message is refused (every recipient's threshold says so)."""
+    srv = trained_node(tmp_path / "n", dns, corpus)
+    try:
+        friend_of, other = srv.add_user("friendly"), srv.add_user("other")
+        web = WebClient(srv)
+        web.login(friend_of, PASSWORD, admin=False)
+        saved = web.submit("/mail/settings", "/mail/settings/spam", {"junk_at": "", "allow": "friend@example.org\n",
+                                                                      "block": ""})
+        assert "done=settings_saved" in saved.url, saved.url
+        assert "friend@example.org" in web.get("/mail/settings").text.split('id="spam"')[1]
+        rng = random.Random(13)
+        spam = message("spam", 8, rng, subject="cheap pills again")
+        client, _code, _ = connect(srv, "127.0.0.36")
+        with client:
+            client.ehlo("mail.example.org")
+            assert client.mail("friend@example.org")[0] == 250
+            assert client.rcpt(friend_of)[0] == 250 and client.rcpt(other)[0] == 250
+            assert client.data(spam)[0] == 250
+        [kept] = fetch_all(srv, friend_of)
+        head = kept.split(b"\r\n\r\n", 1)[0]
+        assert b"allow-list" in head and b"X-Spam-Flag" not in head
+        assert junk(srv, friend_of) == [] and len(junk(srv, other)) == 1
+        assert send_data(srv, "127.0.0.37", other, spam, sender="friend@example.org")[0] == 550
     finally:
         srv.stop()

@@ -155,3 +155,31 @@ def test_a_users_own_external_mailbox_is_fetched_and_inner_hosts_are_refused(ser
             "unknown_fetch_account"
     finally:
         node.stop()
+
+
+def test_a_users_own_block_list_refuses_a_sender_for_them_alone(server, user):
+    other = server.add_user(f"ob{user.split('@')[0]}")
+    web = WebClient(server, lang="zh-CN")
+    web.login(user, PASSWORD, admin=False)
+    assert post(web, "/mail/settings/spam", [("junk_at", ""), ("allow", ""),
+                                             ("block", "@nuisance.example\nboss@annoying.example\n")])[1] == ""
+    page = web.get("/mail/settings").text.split('id="spam"')[1]
+    assert "@nuisance.example\nboss@annoying.example" in page
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        s.ehlo("mail.nuisance.example")
+        s.mail("ads@nuisance.example")
+        code, text = s.rcpt(user)
+        assert code == 550 and b"does not take mail from you" in text
+        assert s.rcpt(other)[0] == 250  # another user of the same domain still gets it
+        s.rset()
+        s.mail("friend@elsewhere.example")
+        assert s.rcpt(user)[0] == 250
+    assert post(web, "/mail/settings/spam", [("allow", "10.0.0.0/8"), ("block", "")])[1] == "bad_access_pattern"
+    assert post(web, "/mail/settings/spam", [("allow", ""), ("block", "not a pattern at all")])[1] == \
+        "bad_access_pattern"
+    assert "@nuisance.example" in web.get("/mail/settings").text  # a refused change changes nothing
+    assert post(web, "/mail/settings/spam", [("allow", ""), ("block", "")])[1] == ""
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        s.ehlo("mail.nuisance.example")
+        s.mail("ads@nuisance.example")
+        assert s.rcpt(user)[0] == 250  # the list emptied: taken again

@@ -65,6 +65,8 @@ CATALOG: dict[str, dict[str, str]] = {
                        "zh_CN": "服务不可用：客户端 [{ip}] 已被本服务器策略阻止"},
     "sender_blocked": {"en": "<{sender}>: Sender address rejected: blocked by this server's policy",
                        "zh_CN": "<{sender}>：发件人地址被拒绝：已被本服务器策略阻止"},
+    "blocked_by_recipient": {"en": "<{rcpt}>: Recipient address rejected: the recipient does not take mail from you",
+                             "zh_CN": "<{rcpt}>：收件人地址被拒绝：收件人不接收你的邮件"},
     "blocked_for_recipient": {"en": "<{rcpt}>: Recipient address rejected: sender or client blocked for this domain",
                               "zh_CN": "<{rcpt}>：收件人地址被拒绝：该域已阻止此发件人或客户端"},
     "dnsbl_listed": {"en": "Service unavailable; client host [{ip}] blocked using {zone}",

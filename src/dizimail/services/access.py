@@ -26,6 +26,7 @@ from dizimail.util.idn import ascii_domain, unicode_domain
 
 CACHE_SECONDS = 2.0  # an operator's change reaches running sessions within this
 MAX_IMPORT_LINE = 1000
+MAX_PERSONAL = 500  # entries of one user's own allow or block list
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _LOCAL_BAD = frozenset(' \t\r\n<>()[],;:\\"')
 
@@ -68,6 +69,27 @@ def parse_pattern(text: str) -> str:
         raise InvalidInput("bad_access_pattern", f"{value}: a sender is user@domain; wildcards are @domain "
                                                  "and *.domain")
     return f"{local.lower()}@{normalize_domain(domain)}"
+
+
+def personal_patterns(patterns: Iterable[str]) -> list[str]:
+    """A user's own list as they typed it, in normal form: senders, @domains, *.domains (no networks: a user
+    knows senders, not the servers they use), at most MAX_PERSONAL; InvalidInput names the first bad line."""
+    wanted = []
+    for text in patterns:
+        if text.strip():
+            normal = parse_pattern(text)
+            if "@" not in normal and not normal.startswith("*."):
+                raise InvalidInput("bad_access_pattern", f"{text}: a sender, @domain or *.domain")
+            wanted.append(normal)
+    wanted = list(dict.fromkeys(wanted))
+    if len(wanted) > MAX_PERSONAL:
+        raise InvalidInput("bad_access_pattern", f"at most {MAX_PERSONAL} entries")
+    return wanted
+
+
+def personal_scope(address: str) -> str:
+    """The scope of a user's own entries: their address (a domain's scope never holds an @)."""
+    return address.strip().lower()
 
 
 def display_pattern(pattern: str) -> str:
@@ -205,6 +227,27 @@ class AccessLists:
         return [e for e in await self.store.list_access()
                 if (name is None or e.list is name) and (scope is None or e.scope == scope)]
 
+    # --- a user's own lists (webmail settings): senders only, scoped to the user's address -------------------
+    async def personal(self, address: str) -> dict[ListName, list[str]]:
+        """The user's own allow and block lists (their patterns, as shown)."""
+        scope = personal_scope(address)
+        out: dict[ListName, list[str]] = {ListName.ALLOW: [], ListName.BLOCK: []}
+        for e in await self.store.list_access():
+            if e.scope == scope:
+                out[e.list].append(display_pattern(e.pattern))
+        return out
+
+    async def set_personal(self, address: str, name: ListName, patterns: Iterable[str]) -> list[str]:
+        """Replace the user's own ``name`` list with ``patterns`` (senders, @domains, *.domains; no networks:
+        a user knows senders, not the servers they use). InvalidInput names the first bad line."""
+        scope, wanted = personal_scope(address), personal_patterns(patterns)
+        have = {e.pattern for e in await self.store.list_access() if e.scope == scope and e.list is name}
+        for gone in have - set(wanted):
+            await self.store.remove_access(name, scope, gone)
+        await self.store.add_access([AccessEntry(name, scope, p, "") for p in wanted if p not in have])
+        self._checked = -1.0
+        return wanted
+
     async def import_lines(self, name: ListName, lines: Sequence[str], domain: str | None = None) -> ImportResult:
         """One entry per line, optionally followed by a note (``192.0.2.0/24 botnet``); blank lines and
         ``#`` comments are skipped. Good lines are added, bad ones come back with their number and why."""
@@ -244,8 +287,8 @@ class AccessLists:
         return self._compiled
 
     async def match(self, name: ListName, scope: str, ip: str | None = None, sender: str | None = None) -> Hit | None:
-        """The entry of list ``name`` for ``scope`` ("" global, else a recipient's domain) that the client
-        address or the sender matches, if any."""
+        """The entry of list ``name`` for ``scope`` ("" global, a recipient's domain, or a user's address: their
+        own list) that the client address or the sender matches, if any."""
         matcher = (await self._matchers()).get((name, scope))
         if matcher is None:
             return None

@@ -27,7 +27,7 @@ from dizimail.model.outbound import DkimKey, FetchAccount, Route
 from dizimail.model.spam import SpamSetting
 from dizimail.model.tokens import AdminGrant, ApiToken, Role
 from dizimail.model.types import Account, CommitResult, Domain
-from dizimail.services.access import AccessLists, ImportResult
+from dizimail.services.access import AccessLists, ImportResult, personal_patterns
 from dizimail.services.accounts import AccountService, normalize_address, normalize_domain
 from dizimail.services.content.settings import SpamSettings
 from dizimail.services.dkim import DkimService, record_name
@@ -444,6 +444,15 @@ class AdminActions:
         await self._record(actor, "fetch.add", str(fetch_id), _domain_of(acc.account) if acc.account else "", None,
                            _fetch(acc))
         return fetch_id
+
+    async def personal_lists(self, actor: Actor, address: str, allow: list[str], block: list[str]) -> None:
+        """A user's own allow and block lists of senders (webmail settings), each replaced whole."""
+        personal_patterns(allow), personal_patterns(block)  # both checked before either changes
+        before = await self.access.personal(address)
+        after = {str(name): await self.access.set_personal(address, name, patterns)
+                 for name, patterns in ((ListName.ALLOW, allow), (ListName.BLOCK, block))}
+        await self._record(actor, "access.personal", address, _domain_of(address),
+                           {str(k): v for k, v in before.items()}, after)
 
     async def fetch_add_own(self, actor: Actor, address: str, acc: FetchAccount) -> int:
         """A user's own external mailbox (webmail settings: the checks of services.fetch.add_own)."""

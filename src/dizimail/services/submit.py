@@ -38,6 +38,7 @@ class Submitter:
             decision = await self.policy.rcpt(client, env, address, rcpt, {})
             if decision.verdict.accepted:
                 env.add(address, decision.resolution)
+                env.findings.extend(decision.findings)
             else:
                 refused.append(rcpt)
         return env, refused

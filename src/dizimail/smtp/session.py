@@ -338,6 +338,7 @@ class SmtpSession:
             self.speak(decision.verdict)
             return
         tx.envelope.add(address, decision.resolution, cmd.params.get("NOTIFY"), cmd.params.get("ORCPT"))
+        tx.envelope.findings.extend(decision.findings)
         self.send(replies.RCPT_OK)
 
     def begin_reception(self, tx: Transaction) -> Reception:

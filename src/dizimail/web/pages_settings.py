@@ -82,7 +82,8 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                               levels=await services.spam_settings.levels(account.address), setting=setting,
                               personal=await services.spam_settings.personal(account.address),
                               held=held_for(await services.quarantine.entries(), account.address), zones=ZONES,
-                              external=await services.fetch.own(account.address))
+                              external=await services.fetch.own(account.address),
+                              personal_lists=await services.access.personal(account.address))
 
     @app.post("/mail/settings/rules", include_in_schema=False)
     async def save_rules(request: Request) -> Response:
@@ -103,6 +104,11 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             value = float(junk) if junk else None
         except ValueError:
             return back("bad_setting", where="#spam")
+        lines = {k: _text(form, k, 50_000).splitlines()[:1000] for k in ("allow", "block")}
+        try:
+            await admin.personal_lists(kit.actor(p), p.token.subject, lines["allow"], lines["block"])
+        except MailError as exc:
+            return back(exc.public_key, where="#spam")
         levels = await services.spam_settings.levels(p.token.subject)
         tag = value if value is not None and value < levels.tag_at else None  # tagged at least where put in Junk
         try:

@@ -54,6 +54,8 @@ log = logging.getLogger("dizimail.policy")
 class RcptDecision:
     verdict: Verdict
     resolution: Resolution
+    findings: tuple[Finding, ...] = ()  # what counts for this recipient alone (their own allow list): the
+    # caller adds it to the envelope's findings with the recipient
 
 
 class Policy:
@@ -145,7 +147,8 @@ class Policy:
         resolution = await self.router.resolve(address)
         facts = Facts(Stage.RCPT, client, sender=envelope.sender, params=params, recipients=envelope.count,
                       rcpt=address, shown=shown, resolution=resolution)
-        return RcptDecision(await self.decide(facts), resolution)
+        verdict = await self.decide(facts)
+        return RcptDecision(verdict, resolution, tuple(f for f in facts.findings if ("rcpt", address) in f.properties))
 
     async def data(self, client: Client, envelope: Envelope, message: MessageFacts,
                    findings: list[Finding] | None = None) -> Verdict:

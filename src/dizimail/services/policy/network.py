@@ -27,13 +27,16 @@ import time
 
 from dizimail.model.access import ListName
 from dizimail.model.errors import InvalidInput
-from dizimail.services.access import AccessLists, Hit, client_address, normalize_domain
+from dizimail.services.access import AccessLists, Hit, client_address, normalize_domain, personal_scope
 from dizimail.services.dnsbl import Dnsbl
 from dizimail.services.limits import ConnectionRate
 from dizimail.services.policy.checks import Check
 from dizimail.services.policy.facts import OWN, Client, Facts, Mode
 from dizimail.services.policy.relay import Network, RelayNetworks
-from dizimail.services.policy.verdict import Stage, Verdict, reject, tempfail
+from dizimail.services.policy.report import printable
+from dizimail.services.policy.verdict import Finding, Stage, Verdict, found, reject, tempfail
+
+PERSONAL_ALLOW = -20.0  # points of a recipient's own allow entry: their copy's score stays at 0
 
 
 def recipient_scope(rcpt: str) -> str:
@@ -64,9 +67,9 @@ class NetworkFacts:
         return await self.relay.may_relay(client.ip)
 
     async def allowed(self, facts: Facts) -> Hit | None:
-        """An allow entry for this client or sender: the recipient's domain's first, then the global list."""
+        """An allow entry for this client or sender: the recipient's own, their domain's, then the global list."""
         own = recipient_scope(facts.rcpt)
-        for scope in ([own, ""] if own else [""]):
+        for scope in ([personal_scope(facts.rcpt), own, ""] if own else [""]):
             hit = await self.lists.match(ListName.ALLOW, scope, facts.client.ip, facts.sender)
             if hit is not None:
                 return hit
@@ -113,9 +116,19 @@ class BlockList(Check):
                 return None
             return reject(550, "5.7.1", "sender_blocked", str(blocked), sender=facts.sender)
         scope = recipient_scope(facts.rcpt)
+        if scope and facts.sender and await lists.match(ListName.BLOCK, personal_scope(facts.rcpt),
+                                                         sender=facts.sender) is not None:
+            return reject(550, "5.7.1", "blocked_by_recipient", f"{facts.sender} on {facts.rcpt}'s block list",
+                          rcpt=facts.shown)  # the user's own word: no allow list overrides it
         blocked = await lists.match(ListName.BLOCK, scope, facts.client.ip, facts.sender) if scope else None
         if blocked is None or await self.shared.allowed(facts) is not None:
-            return None
+            mine = await lists.match(ListName.ALLOW, personal_scope(facts.rcpt), sender=facts.sender) \
+                if scope and facts.sender else None
+            if mine is None:
+                return None
+            # the user's own allow list: their copy is neither put in Junk nor refused for its score
+            return found(Finding("allow-list", PERSONAL_ALLOW, f"{printable(facts.sender, 100)} on the recipient's "
+                                 "allow list", properties=(("rcpt", facts.rcpt.lower()),)))
         return reject(550, "5.7.1", "blocked_for_recipient", str(blocked), rcpt=facts.shown)
 
 

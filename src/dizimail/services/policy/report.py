@@ -59,8 +59,9 @@ GLOBAL_MODEL, PERSONAL = "global", "personal"  # the results of the content filt
 def findings_for(findings: Iterable[Finding], rcpt: str) -> list[Finding]:
     """What counts for one recipient: every finding, but the content score of their own model (a content
     finding with result ``personal`` and their ``rcpt`` property) in place of the global one when they
-    have it; others' personal scores never."""
-    items = list(findings)
+    have it; a finding about another recipient (their personal score, their own allow list) never."""
+    mine = rcpt.lower()
+    items = [f for f in findings if not any(k == "rcpt" and v.lower() != mine for k, v in f.properties)]
     own = [f for f in items if f.result == PERSONAL and ("rcpt", rcpt) in f.properties]
     return [f for f in items if f.result != PERSONAL and not (own and f.result == GLOBAL_MODEL)] + own
 
