@@ -137,6 +137,11 @@ def test_a_user_reads_mail_in_the_browser_and_hostile_html_runs_nothing(node, br
     finally:
         imap.logout()
     ctx.close()
+    ctx, page, _dialogs = logged_in(browser, node, f"boss@{DOMAIN}", "zh-CN")  # and in the recipient's webmail
+    page.click("#message-rows a:text-is('Re: hostile html')")
+    expect(page.locator("#text")).to_contain_text("网页回复 from the browser")
+    expect(page.locator("#attachments")).to_contain_text("报告.txt")
+    ctx.close()
     phone = browser.new_context(ignore_https_errors=True, locale="zh-CN", viewport={"width": 375, "height": 740})
     small = phone.new_page()
     small.goto(base(node) + "/")
