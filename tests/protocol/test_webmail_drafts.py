@@ -88,3 +88,20 @@ def test_drafts_need_no_recipient_but_keep_their_limits(server, user):
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert no_token.status == 403
     assert len(drafts(server, user)) == 1
+
+
+def test_a_draft_keeps_its_priority_receipt_request_and_sending_time(server, user):
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    fields = compose_form(web)
+    fields.update(to="boss@plant.example", subject="options", body="x", priority="high", receipt="on",
+                  send_at="2030-01-02T09:30")
+    auto = web.request("POST", "/mail/draft", urllib.parse.urlencode(fields).encode(),
+                       {"Content-Type": "application/x-www-form-urlencoded"})
+    uid = json.loads(auto.text)["uid"]
+    page = web.get(f"/mail/compose?draft={uid}").text
+    assert '<option value="high" selected' in page and 'name="receipt" checked' in page
+    assert 'name="send_at" value="2030-01-02T09:30"' in page and '<details id="options" open' in page
+    [(_flags, raw)] = drafts(server, user)
+    head = raw.split(b"\r\n\r\n")[0]
+    assert b"X-Priority: 1" in head and b"Disposition-Notification-To:" in head and b"X-Dizimail-Send-At:" in head

@@ -174,8 +174,8 @@ class MailSender:
                      body=saved.text.rstrip("\n"), in_reply_to=saved.in_reply_to, references=saved.references,
                      draft_uid=uid, keep=tuple(a.index for a in saved.attachments),
                      html=clean_compose(saved.html) if saved.html else "",
-                     sender=saved.sender[0][1] if saved.sender and saved.sender[0][1] != account.address else ""), \
-            saved.attachments
+                     sender=saved.sender[0][1] if saved.sender and saved.sender[0][1] != account.address else "",
+                     priority=saved.priority, receipt=bool(saved.receipt_to), send_at=saved.send_at), saved.attachments
 
     async def _extra(self, account: Account, draft: Draft) -> list[Upload]:
         """The message forwarded as an attachment, and the attachments kept from the draft being replaced."""
@@ -271,6 +271,8 @@ class MailSender:
                 message["Cc"] = draft.cc
             if keep_bcc and draft.bcc:  # a draft keeps its Bcc; a message sent never carries it
                 message["Bcc"] = draft.bcc
+            if keep_bcc and draft.send_at is not None:  # and when it is to go (only a draft: read back here)
+                message["X-Dizimail-Send-At"] = f"{draft.send_at:.0f}"
             message["Subject"] = draft.subject
             message["Date"] = format_datetime(datetime.now(UTC))
             message["Message-ID"] = make_msgid(domain=domain or self.hostname)

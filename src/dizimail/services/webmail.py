@@ -159,6 +159,9 @@ class Opened:
     spam_score: str = ""  # X-Spam-Score, as the content filter wrote it at delivery
     spam_report: tuple[str, ...] = ()  # X-Spam-Report's reasons
     remote_images: bool = False  # its HTML shows pictures from elsewhere (blocked until the user allows them)
+    priority: str = ""  # "high" or "low" (X-Priority, Importance), "" normal
+    receipt_to: str = ""  # the address a read receipt is asked for (Disposition-Notification-To, RFC 8098)
+    send_at: float | None = None  # a saved draft's sending time (X-Dizimail-Send-At, written for Drafts only)
 
 
 def shown_header(raw: bytes) -> dict[str, list[str]]:
@@ -474,7 +477,7 @@ class MailReader:
         raw = await self.mailstore.read_message(entry)
         head, text, html, attachments = await asyncio.to_thread(_render, raw)
         people = people_of(raw[:raw.find(b"\r\n\r\n") + 4] if b"\r\n\r\n" in raw else raw[:MAX_HEAD],
-                           "from", "to", "cc", "bcc", "reply-to").__getitem__
+                           "from", "to", "cc", "bcc", "reply-to", "disposition-notification-to").__getitem__
         flags = view.flags_of(uid, entry.flags)
         if "\\Seen" not in flags:
             await self.mailstore.store(view, [uid], "+", ("\\Seen",))
@@ -485,7 +488,9 @@ class MailReader:
                       people("bcc"), (head.get("in-reply-to") or [""])[0][:998],
                       (head.get("x-spam-score") or [""])[0][:10],  # ours: forged ones go at ingest
                       tuple(r.strip() for r in (head.get("x-spam-report") or [""])[0].split(";") if r.strip())[:50],
-                      html is not None and _REMOTE.search(html) is not None)
+                      html is not None and _REMOTE.search(html) is not None, _priority(head),
+                      (people("disposition-notification-to") or [("", "")])[0][1],
+                      _number((head.get("x-dizimail-send-at") or [""])[0]))
 
     async def zipped(self, account: Account, folder: str, uid: int) -> tuple[bytes, str]:
         """Every attachment of a message in one zip archive, and the message's subject (for its name)."""
@@ -519,6 +524,20 @@ class MailReader:
         if found is None:
             raise NotFound("unknown_message", f"{folder} {uid} part {index}")
         return found
+
+
+def _priority(head: dict[str, list[str]]) -> str:
+    """"high", "low" or "" from X-Priority (1-2 high, 4-5 low) or Importance."""
+    value = ((head.get("x-priority") or [""])[0].strip()[:1] or
+             {"high": "1", "low": "5"}.get((head.get("importance") or [""])[0].strip().lower(), ""))
+    return "high" if value in ("1", "2") else "low" if value in ("4", "5") else ""
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        return None
 
 
 def _members(node: ThreadNode) -> list[int]:

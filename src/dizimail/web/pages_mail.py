@@ -79,6 +79,14 @@ def _search(request: Request) -> Search:
                   q.get("att") == "1", q.get("all") == "1")
 
 
+async def _local(services: WebContext, account: Account, moment: float | None) -> str:
+    """A timestamp as a ``datetime-local`` field shows it, in the user's time zone ("" for none)."""
+    if moment is None:
+        return ""
+    zone = (await services.prefs.get(account)).zone or LOCALTZ
+    return datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%dT%H:%M")
+
+
 def _folder(request: Request) -> str:
     name = request.query_params.get("f", "INBOX")[:MAX_FOLDER]
     return name or "INBOX"
@@ -250,7 +258,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
                 kept = []
         return await view(services, kit, request, "mail/compose.html", p, account, status, draft=draft, compose_error=error,  # (the query's error is for redirects)
                               max_size=sender.max_size, kept=kept or [], identities=await sender.identities(account),
-                              me_address=account.address)
+                              me_address=account.address, send_at_text=await _local(services, account, draft.send_at))
 
     @app.get("/mail/compose", include_in_schema=False)
     async def compose(request: Request) -> Response:
@@ -304,7 +312,7 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def send(request: Request) -> Response:
         p, account, draft, files, send_at, save = await posted(request)
         try:
-            if send_at and not save:
+            if send_at:
                 draft = replace(draft, send_at=await _moment(services, account, send_at))
             if save:
                 uid = await sender.save_draft(account, draft, files)
@@ -320,8 +328,10 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def autosave(request: Request) -> Response:
         """The compose page's script saves the form here now and then (without new files): the new
         draft's UID, for the form's next save to replace."""
-        _p, account, draft, files, _send_at, _save = await posted(request)
+        _p, account, draft, files, send_at, _save = await posted(request)
         try:
+            if send_at:
+                draft = replace(draft, send_at=await _moment(services, account, send_at))
             uid = await sender.save_draft(account, draft, files)
             _saved, kept = await sender.reopen(account, uid)
         except MailError as exc:
