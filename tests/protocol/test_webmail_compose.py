@@ -123,3 +123,38 @@ def test_identities_are_the_users_own_addresses_and_another_is_refused(server, u
     refused = web.post("/mail/send", fields)
     assert refused.status == 422 and "You cannot send from that address" in refused.text
     assert len(received(server, other)) == 1
+
+
+def test_a_read_receipt_goes_only_when_the_reader_sends_it_and_is_asked_once(server, user):
+    asker = server.add_user(f"mdn{user.split('@')[0]}")
+    web_asker = WebClient(server)
+    web_asker.login(asker, PASSWORD, admin=False)
+    fields = compose_form(web_asker)
+    fields.update(to=user, subject="请确认 please confirm", body="读到请回执", receipt="on")
+    assert web_asker.post("/mail/send", fields).url.endswith("done=sent")
+    web = WebClient(server)
+    uid = uid_of(web.login(user, PASSWORD, admin=False).text, "请确认 please confirm")
+    opened = web.get(f"/mail/read?f=INBOX&uid={uid}").text
+    assert 'id="receipt-request"' in opened and asker in opened.split('id="receipt-request"')[1][:600]
+    assert received(server, asker) == []  # opening alone sends nothing
+    sent = web.submit(f"/mail/read?f=INBOX&uid={uid}", "/mail/receipt", {"f": "INBOX", "uid": str(uid),
+                                                                         "action": "send"})
+    assert "done=receipt_sent" in sent.url and 'id="receipt-request"' not in sent.text
+    [mdn] = received(server, asker)
+    assert mdn.get_content_type() == "multipart/report" and mdn.get_param("report-type") == "disposition-notification"
+    report = [p for p in mdn.walk() if p.get_content_type() == "message/disposition-notification"][0]
+    text = report.as_string()
+    assert "manual-action/MDN-sent-manually; displayed" in text and f"rfc822; {user}" in text
+    assert "请确认" in mdn.get_body(("plain",)).get_content()
+    with imap_login(server, user) as imap:
+        imap.select("INBOX", readonly=True)
+        assert b"$MDNSent" in imap.uid("FETCH", str(uid), "(FLAGS)")[1][0]
+    web.submit(f"/mail/read?f=INBOX&uid={uid}", "/mail/receipt", {"f": "INBOX", "uid": str(uid), "action": "send"})
+    assert len(received(server, asker)) == 1  # asked and answered once
+    fields.update(subject="second ask")
+    web_asker.post("/mail/send", fields)
+    second = uid_of(web.get("/mail").text, "second ask")
+    web.submit(f"/mail/read?f=INBOX&uid={second}", "/mail/receipt", {"f": "INBOX", "uid": str(second),
+                                                                     "action": "ignore"})
+    assert 'id="receipt-request"' not in web.get(f"/mail/read?f=INBOX&uid={second}").text
+    assert len(received(server, asker)) == 1  # declined: nothing sent

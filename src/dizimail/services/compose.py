@@ -131,6 +131,49 @@ class MailSender:
         out += sorted(f"{local}@{d.name}" for d in await self.accounts.list_domains() if d.alias_of == domain)
         return list(dict.fromkeys(out))[:MAX_IDENTITIES]
 
+    async def receipt(self, account: Account, folder: str, uid: int, send: bool) -> bool:
+        """Answer a message's read-receipt request (Disposition-Notification-To, RFC 8098): ``send`` one, or
+        not; either way the message gets the $MDNSent keyword (RFC 3503), so that no client asks again.
+        Whether one was sent."""
+        original = await self.reader.open(account, folder, uid)
+        view = await self.mailstore.select(account, folder, readonly=False)
+        if send and original.receipt_to and "$MDNSent" not in original.flags:
+            data = await asyncio.to_thread(self._receipt, account, original)
+            await self.submitter.submit("", [original.receipt_to], data, protocol="HTTPS", account=account,
+                                        mode=Mode.SUBMISSION)
+            log.info("webmail.receipt user=%s to=%s", account.address, original.receipt_to)
+        await self.mailstore.store(view, [uid], "+", ("$MDNSent",))
+        return send and bool(original.receipt_to)
+
+    def _receipt(self, account: Account, original: Opened) -> bytes:
+        """The MDN: multipart/report with a bilingual text and the message/disposition-notification part."""
+        local, _, domain = account.address.rpartition("@")
+        message = EmailMessage(policy=SMTP)
+        try:
+            message["From"] = Address(account.name or "", local, domain)
+            message["To"] = original.receipt_to
+            message["Subject"] = f"已读 / Read: {original.subject}"[:MAX_SUBJECT]
+            message["Date"] = format_datetime(datetime.now(UTC))
+            message["Message-ID"] = make_msgid(domain=domain or self.hostname)
+            when = original.date or "?"
+            message.set_content(f"您于 {when} 发给 {account.address} 的邮件“{original.subject}”已被阅读。\n\n"
+                                f"The message \"{original.subject}\" you sent to {account.address} on {when} was "
+                                "displayed.\n", charset="utf-8")
+            message.make_mixed()
+            message.set_type("multipart/report")
+            message.set_param("report-type", "disposition-notification")
+            fields = [f"Reporting-UA: {self.hostname}; dizimail webmail", f"Final-Recipient: rfc822; {account.address}"]
+            if original.message_id:
+                fields.append(f"Original-Message-ID: {original.message_id}")
+            fields.append("Disposition: manual-action/MDN-sent-manually; displayed")
+            part = EmailMessage(policy=SMTP)
+            part["Content-Type"] = "message/disposition-notification"
+            part.set_payload("\r\n".join(fields) + "\r\n")
+            message.attach(part)
+            return message.as_bytes()
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput("bad_text", str(exc)[:200]) from None
+
     async def answer(self, account: Account, folder: str, uid: int, how: str) -> Draft:
         """The draft of a reply (``how``: ``reply``, ``all``) or of a forward (``forward`` inline, ``attach``
         as an attachment) of a message."""

@@ -339,6 +339,27 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         return JSONResponse({"uid": uid, "keep": [a.index for a in kept]})
 
 
+def receipt_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    """``POST /mail/receipt``: send the read receipt a message asks for, or decline (both mark it $MDNSent)."""
+
+    @app.post("/mail/receipt", include_in_schema=False)
+    async def receipt(request: Request) -> Response:
+        p, fields = await kit.changing(request, staff=False)
+        account = await services.accounts.get_user(p.token.subject)
+        folder = str(fields.get("f", "INBOX"))[:MAX_FOLDER] or "INBOX"
+        uid_text = str(fields.get("uid", ""))
+        back = f"/mail/read?f={quote(folder)}&uid={uid_text if uid_text.isdigit() else 0}"
+        if not uid_text.isdigit() or len(uid_text) > 9:
+            raise PageError(404, "unknown_message")
+        try:
+            sent = await services.compose.receipt(account, folder, int(uid_text), fields.get("action") == "send")
+        except NotFound:
+            raise PageError(404, "unknown_message") from None
+        except MailError as exc:
+            return RedirectResponse(f"{back}&error={exc.public_key}", status_code=303)
+        return RedirectResponse(f"{back}&done=receipt_sent" if sent else back, status_code=303)
+
+
 def action_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     """``POST /mail/act``: read, unread, flag, unflag, move, delete, for the messages a form names (the
     folder's check boxes, or the message page's buttons); back to where it came from."""
