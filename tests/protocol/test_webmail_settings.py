@@ -183,3 +183,35 @@ def test_a_users_own_block_list_refuses_a_sender_for_them_alone(server, user):
         s.ehlo("mail.nuisance.example")
         s.mail("ads@nuisance.example")
         assert s.rcpt(user)[0] == 250  # the list emptied: taken again
+
+
+def test_a_users_mailbox_host_is_checked_again_at_each_run_and_the_checked_address_is_used(server, user):
+    """DNS rebinding: a name that resolved outward when the user added it and inward now is refused at the
+    run (here: an account stored as a user's, naming this machine); and the connection goes to the address
+    that was checked, whatever the name resolves to by then (here: a name that resolves nowhere)."""
+    from dizimail.clients.fetch import StdlibMailboxClient
+    from dizimail.services.fetch import fetch_account
+    holder = server.add_user(f"rb{user.split('@')[0]}")
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+        s.sendmail("a@outside.example", [holder], b"Subject: inner\r\n\r\nnot for the user\r\n")
+    acc = fetch_account(f"localhost:{server.ports['pop3s']}", holder, PASSWORD, into=user, keep=True, verify=False)
+
+    async def rebound(s):
+        import dataclasses
+        fetch_id = await s.fetch.add(dataclasses.replace(acc, outside_only=True))
+        stored = next(a for a in await s.fetch.list() if a.id == fetch_id)
+        count = await s.fetch.run_one(stored)
+        return count, next(a for a in await s.fetch.list() if a.id == fetch_id).last_error
+    count, error = server.call(rebound)
+    assert count == 0 and "localhost is 127.0.0.1" in error, error
+    assert fetch_all(server, holder) and not [m for m in fetch_all(server, user) if b"not for the user" in m]
+
+    async def pinned(_s):
+        import dataclasses
+        session = await StdlibMailboxClient().open(dataclasses.replace(acc, host="no-such-host.invalid"), 30,
+                                                   "127.0.0.1")
+        try:
+            return len(await session.listing())
+        finally:
+            await session.close()
+    assert server.call(pinned) == 1  # connected to the given address: the name was never looked up

@@ -10,6 +10,7 @@ import asyncio
 import imaplib
 import poplib
 import re
+import socket
 import ssl
 from collections.abc import Callable
 from typing import TypeVar
@@ -30,12 +31,54 @@ async def _off_loop(fn: Callable[..., T], *args: object) -> T:
         raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
+class _PinnedPop3(poplib.POP3):
+    """POP3 to a given address (``pinned``, checked by the caller) while the name stays the host's."""
+
+    def __init__(self, host: str, port: int, pinned: str, timeout: float) -> None:
+        self.pinned = pinned
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return socket.create_connection((self.pinned, self.port), timeout)
+
+
+class _PinnedPop3Ssl(poplib.POP3_SSL):
+    def __init__(self, host: str, port: int, pinned: str, timeout: float, context: ssl.SSLContext) -> None:
+        self.pinned, self.tls = pinned, context
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _create_socket(self, timeout: float) -> socket.socket:  # TLS to the address, for the host's name
+        return self.tls.wrap_socket(socket.create_connection((self.pinned, self.port), timeout),
+                                    server_hostname=self.host)
+
+
+class _PinnedImap(imaplib.IMAP4):
+    def __init__(self, host: str, port: int, pinned: str, timeout: float) -> None:
+        self.pinned = pinned
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return socket.create_connection((self.pinned, self.port), timeout)
+
+
+class _PinnedImapSsl(imaplib.IMAP4_SSL):
+    def __init__(self, host: str, port: int, pinned: str, timeout: float, context: ssl.SSLContext) -> None:
+        self.pinned, self.tls = pinned, context
+        super().__init__(host, port, ssl_context=context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return self.tls.wrap_socket(socket.create_connection((self.pinned, self.port), timeout),
+                                    server_hostname=self.host)
+
+
 class _Pop3:
-    def __init__(self, acc: FetchAccount, timeout: float, context: ssl.SSLContext) -> None:
+    def __init__(self, acc: FetchAccount, timeout: float, context: ssl.SSLContext, pinned: str | None = None) -> None:
         if acc.security == "tls":
-            self.client: poplib.POP3 = poplib.POP3_SSL(acc.host, acc.port, timeout=timeout, context=context)
+            self.client: poplib.POP3 = poplib.POP3_SSL(acc.host, acc.port, timeout=timeout, context=context) \
+                if pinned is None else _PinnedPop3Ssl(acc.host, acc.port, pinned, timeout, context)
         else:
-            self.client = poplib.POP3(acc.host, acc.port, timeout=timeout)
+            self.client = poplib.POP3(acc.host, acc.port, timeout=timeout) if pinned is None else \
+                _PinnedPop3(acc.host, acc.port, pinned, timeout)
         try:  # a refused login (wrong password, the mailbox in use) must not leave the connection open
             if acc.security == "starttls":
                 self.client.stls(context)
@@ -72,11 +115,13 @@ class _Pop3:
 
 
 class _Imap:
-    def __init__(self, acc: FetchAccount, timeout: float, context: ssl.SSLContext) -> None:
+    def __init__(self, acc: FetchAccount, timeout: float, context: ssl.SSLContext, pinned: str | None = None) -> None:
         if acc.security == "tls":
-            self.client: imaplib.IMAP4 = imaplib.IMAP4_SSL(acc.host, acc.port, ssl_context=context, timeout=timeout)
+            self.client: imaplib.IMAP4 = imaplib.IMAP4_SSL(acc.host, acc.port, ssl_context=context, timeout=timeout) \
+                if pinned is None else _PinnedImapSsl(acc.host, acc.port, pinned, timeout, context)
         else:
-            self.client = imaplib.IMAP4(acc.host, acc.port, timeout=timeout)
+            self.client = imaplib.IMAP4(acc.host, acc.port, timeout=timeout) if pinned is None else \
+                _PinnedImap(acc.host, acc.port, pinned, timeout)
         try:  # as for POP3: nothing left open when the login or SELECT is refused
             if acc.security == "starttls":
                 self.client.starttls(context)
@@ -147,10 +192,10 @@ class StdlibMailbox:
 
 
 class StdlibMailboxClient:
-    async def open(self, account: FetchAccount, timeout: float) -> StdlibMailbox:
+    async def open(self, account: FetchAccount, timeout: float, address: str | None = None) -> StdlibMailbox:
         context = ssl.create_default_context()
         if not account.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         kind = _Pop3 if account.protocol == "pop3" else _Imap
-        return StdlibMailbox(await _off_loop(kind, account, timeout, context))
+        return StdlibMailbox(await _off_loop(kind, account, timeout, context, address))

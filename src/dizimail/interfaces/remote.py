@@ -33,6 +33,7 @@ class RemoteMailbox(Protocol):
 
 
 class MailboxClient(Protocol):
-    async def open(self, account: FetchAccount, timeout: float) -> RemoteMailbox:
+    async def open(self, account: FetchAccount, timeout: float, address: str | None = None) -> RemoteMailbox:
         """Connect (TLS or STARTTLS as the account says, verifying the certificate if it asks), log in with
-        the account's plaintext password and open its INBOX."""
+        the account's plaintext password and open its INBOX. ``address``: connect to this IP address (one
+        the caller checked) instead of resolving the host's name again; TLS still names the host."""

@@ -95,3 +95,4 @@ class FetchAccount:
     keep: bool
     last_run: float = 0.0
     last_error: str = ""
+    outside_only: bool = False  # a user's own: its host is checked to be on the internet at every connection

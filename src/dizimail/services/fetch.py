@@ -90,8 +90,9 @@ def fetch_account(server: str, username: str, password: str, *, protocol: str = 
                         username, password, interval, keep)
 
 
-async def refuse_inner_host(host: str, port: int) -> None:
-    """InvalidInput unless every address ``host`` resolves to is a public one."""
+async def outside_address(host: str, port: int) -> str:
+    """The address to connect to for ``host``: InvalidInput unless every address it resolves to is a public one
+    (not this machine, not a private, shared, reserved or multicast network)."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -100,6 +101,9 @@ async def refuse_inner_host(host: str, port: int) -> None:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global or address.is_multicast:
             raise InvalidInput("fetch_inner_host", f"{host} is {address}")
+    if not infos:
+        raise InvalidInput("bad_server", host)
+    return str(infos[0][4][0])
 
 
 class FetchService:
@@ -137,9 +141,9 @@ class FetchService:
         if len(await self.own(address)) >= MAX_OWN:
             raise InvalidInput("too_many_fetch_accounts", f"at most {MAX_OWN}")
         if not self.config.user_private_hosts:
-            await refuse_inner_host(acc.host, acc.port)
-        return await self.add(replace(acc, account=address, mode="account",
-                                      interval=max(acc.interval, MIN_OWN_INTERVAL)))
+            await outside_address(acc.host, acc.port)
+        return await self.add(replace(acc, account=address, mode="account", interval=max(acc.interval, MIN_OWN_INTERVAL),
+                                      outside_only=not self.config.user_private_hosts))
 
     async def remove_own(self, address: str, fetch_id: int) -> None:
         if fetch_id not in {a.id for a in await self.own(address)}:
@@ -212,7 +216,10 @@ class FetchService:
 
     async def _pass(self, acc: FetchAccount) -> int:
         seen = await self.store.fetch_seen(acc.id)
-        session = await self.client.open(replace(acc, password=self.box.open(acc.password)), self.config.timeout)
+        # a user's own account: its host checked again now, and the connection made to the checked address
+        pinned = await outside_address(acc.host, acc.port) if acc.outside_only else None
+        session = await self.client.open(replace(acc, password=self.box.open(acc.password)), self.config.timeout,
+                                         pinned)
         count = 0
         too_big: list[str] = []
         try:

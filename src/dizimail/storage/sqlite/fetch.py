@@ -12,7 +12,7 @@ from dizimail.model.outbound import FetchAccount
 from dizimail.storage.sqlite.db import SqliteDatabase, driver
 
 _FETCH = ("SELECT f.id, a.local_part || '@' || d.name, f.mode, f.protocol, f.host, f.port, f.security, f.verify, "
-          "f.username, f.password, f.interval, f.keep, f.last_run, f.last_error FROM fetch_accounts f "
+          "f.username, f.password, f.interval, f.keep, f.last_run, f.last_error, f.outside_only FROM fetch_accounts f "
           "LEFT JOIN accounts a ON a.id = f.account_id LEFT JOIN domains d ON d.id = a.domain_id ORDER BY f.id")
 
 
@@ -23,7 +23,7 @@ class SqliteFetchStore:
     async def list_fetch_accounts(self) -> list[FetchAccount]:
         def job(conn: Connection) -> list[FetchAccount]:
             return [FetchAccount(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10],
-                                 bool(r[11]), r[12], r[13]) for r in driver(conn).execute(_FETCH)]
+                                 bool(r[11]), r[12], r[13], bool(r[14])) for r in driver(conn).execute(_FETCH)]
         return await self.db.read(job)
 
     async def add_fetch_account(self, account: FetchAccount) -> int:
@@ -40,10 +40,10 @@ class SqliteFetchStore:
             try:
                 cur = raw.execute(
                     "INSERT INTO fetch_accounts (account_id, mode, protocol, host, port, security, verify, username, "
-                    "password, interval, keep, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "password, interval, keep, created, outside_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (owner, account.mode, account.protocol, account.host, account.port, account.security,
                      account.verify, account.username, account.password, account.interval, account.keep,
-                     time.time()))
+                     time.time(), account.outside_only))
             except sqlite3.IntegrityError as exc:
                 raise Conflict("fetch_exists", f"{account.username}@{account.host}") from exc
             return int(cur.lastrowid or 0)
