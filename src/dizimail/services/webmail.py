@@ -43,13 +43,13 @@ SEARCH_FIELDS: dict[str, Callable[[str], SearchKey]] = {
     "text": Text, "body": Body, "from": lambda q: Header("FROM", q), "to": lambda q: Header("TO", q),
     "subject": lambda q: Header("SUBJECT", q)}
 FOLDER_ACTIONS = ("create", "rename", "delete", "subscribe", "unsubscribe", "empty")
-MAX_AT_ONCE = 1000
+MAX_AT_ONCE = 1000  # messages one action changes
 MAX_HEAD = 256 << 10  # octets of a header section read for its addresses when no blank line ends it
 THREAD_CACHE = 8  # folders whose threads are kept (the most recently threaded; 100,000 messages ≈ 10 MB)
 MAX_CONVERSATION = 50  # messages of a conversation shown on its page
 LIVE_BEAT = 15.0  # seconds between the live stream's keep-alives
 LIVE_FOR = 300.0  # seconds one live stream lasts (the browser reconnects: its session is checked again)
-LIVE_MAX = 8  # live streams (browser tabs) of one account at once  # messages one action changes
+LIVE_MAX = 8  # live streams (browser tabs) of one account at once
 LIST_FIELDS = ("FROM", "SUBJECT", "DATE")
 TEXT_LIMIT = 2_000_000  # characters of a text part shown
 HTML_LIMIT = 2_000_000

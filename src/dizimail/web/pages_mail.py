@@ -138,11 +138,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         folders = await reader.folder_list(account)
         special = next((f.special_use for f in folders if f.name == name), None)
         return await view(services, kit, request, "mail/folder.html", p, account, folders=folders, folder=name,
-                          messages=messages,
-                              total=total, number=number, pages=pages, search=search,
+                          messages=messages, total=total, number=number, pages=pages, search=search,
                           query=urlencode({k: v for k, v in request.query_params.items() if k in SEARCH_PARAMS}),
                           threaded=threaded and not search.active, counts=counts,
-                              drafts=special == "\\Drafts", junk=special == "\\Junk")
+                          drafts=special == "\\Drafts", junk=special == "\\Junk")
 
     @app.get("/mail/events", include_in_schema=False)
     async def events(request: Request) -> Response:
@@ -178,10 +177,10 @@ def mail_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
             raise PageError(404, "unknown_message") from None
         folders, prefs = await reader.folder_list(account), await services.prefs.get(account)
         junk = any(f.name == name and f.special_use == "\\Junk" for f in folders)
+        trusted = bool(message.sender) and message.sender[0][1].lower() in prefs.pictures_from
         response = await view(services, kit, request, "mail/message.html", p, account, folders=folders, folder=name,
-                              message=message,
-                              junk=junk, pictures=not junk and (request.query_params.get("pictures") == "1" or (
-                                  bool(message.sender) and message.sender[0][1].lower() in prefs.pictures_from)))
+                              message=message, junk=junk,
+                              pictures=not junk and (request.query_params.get("pictures") == "1" or trusted))
         response.headers["Content-Security-Policy"] = PAGE_CSP + "; frame-src 'self'"
         return response
 
