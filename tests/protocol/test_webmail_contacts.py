@@ -144,3 +144,15 @@ def test_time_zone_signature_add_sender_and_trusted_pictures(server, user):
     web.submit(f"/mail/read?f=INBOX&uid={uid}", "/mail/settings/pictures", {"f": "INBOX", "uid": str(uid)})
     trusted = web.get(f"/mail/read?f=INBOX&uid={uid}").text
     assert 'id="pictures-blocked"' not in trusted and "pictures=1" in trusted.split('id="html"')[1]
+
+
+def test_a_large_import_fills_the_book_to_its_limit_and_the_page_shows_a_part(server, user):
+    web = WebClient(server)
+    web.login(user, PASSWORD, admin=False)
+    rows = "".join(f"同事{n},c{n}@plant.example,,,,{'值班' if n % 2 else ''}\r\n" for n in range(10_050))
+    answer = upload(web, "csv", ("name,email,phone,org,note,groups\r\n" + rows).encode())
+    assert "imported=10000" in answer.url and "refused=50" in answer.url, answer.url
+    page = web.get("/mail/contacts").text
+    assert "10,000 contacts" in page and 'id="contacts-more"' in page and page.count('href="/mail/contacts?id=') == 500
+    assert "值班 (5000)" in page  # one group made, half of them in it
+    assert upload(web, "csv", b"name,email\r\nmore,more@plant.example\r\n").url.count("refused=1") == 1

@@ -18,6 +18,12 @@ class ContactStore(Protocol):
     async def put_contact(self, account_id: int, contact: Contact) -> int:
         """Insert (``id`` 0: a contact of the same address is updated instead) or update; its id."""
 
+    async def put_contacts(self, account_id: int, rows: list[tuple[Contact, tuple[str, ...]]], max_contacts: int,
+                           max_groups: int) -> int:
+        """Many contacts at once, in one transaction (an import): each added or, its address known, updated,
+        and put in the named groups (made as needed). New contacts past ``max_contacts`` and groups past
+        ``max_groups`` are left out. How many contacts were stored."""
+
     async def delete_contact(self, account_id: int, contact_id: int) -> bool: ...
 
     async def list_groups(self, account_id: int) -> list[ContactGroup]:

@@ -20,6 +20,7 @@ from dizimail.web.pages_lists import PageKit
 from dizimail.web.pages_mail import disposition, logged_in, view
 
 MAX_FIELD = 2000
+SHOWN = 500  # contacts listed on the page at once (a search narrows them)
 
 
 def _text(form: FormData, name: str, limit: int = 200) -> str:
@@ -46,7 +47,8 @@ def contact_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         edit = _id(request.query_params.get("id", ""))
         listed = await book.contacts(account, search, group or None)
         editing = next((c for c in await book.contacts(account) if c.id == edit), None) if edit else None
-        return await view(services, kit, request, "mail/contacts.html", p, account, contacts=listed,
+        return await view(services, kit, request, "mail/contacts.html", p, account, contacts=listed[:SHOWN],
+                          total=len(listed),
                           groups=await book.groups(account), search=search, group=group, editing=editing,
                           max_import=MAX_IMPORT)
 

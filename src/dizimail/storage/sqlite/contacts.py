@@ -66,6 +66,37 @@ class SqliteContactStore:
             return int(row[0])
         return await self.db.write(job)
 
+    async def put_contacts(self, account_id: int, rows: list[tuple[Contact, tuple[str, ...]]], max_contacts: int,
+                           max_groups: int) -> int:
+        def job(conn: Connection) -> int:
+            db = driver(conn)
+            count = db.execute("SELECT count(*) FROM contacts WHERE account_id = ?", (account_id,)).fetchone()[0]
+            groups = {str(r[1]): int(r[0]) for r in db.execute(
+                "SELECT id, name FROM contact_groups WHERE account_id = ?", (account_id,))}
+            stored, now = 0, time.time()
+            for contact, names in rows:
+                known = db.execute("SELECT id FROM contacts WHERE account_id = ? AND email = ?",
+                                   (account_id, contact.email)).fetchone()
+                if known is None and count >= max_contacts:
+                    continue
+                contact_id = int(db.execute(
+                    "INSERT INTO contacts (account_id, name, phone, org, note, updated, email) VALUES (?, ?, ?, ?, ?, "
+                    "?, ?) ON CONFLICT (account_id, email) DO UPDATE SET name = excluded.name, phone = excluded.phone, "
+                    "org = excluded.org, note = excluded.note, updated = excluded.updated RETURNING id",
+                    (account_id, contact.name, contact.phone, contact.org, contact.note, now, contact.email)
+                ).fetchone()[0])
+                count += known is None
+                stored += 1
+                for name in names:
+                    if name not in groups and len(groups) < max_groups:
+                        groups[name] = int(db.execute("INSERT INTO contact_groups (account_id, name) VALUES (?, ?) "
+                                                      "RETURNING id", (account_id, name)).fetchone()[0])
+                    if name in groups:
+                        db.execute("INSERT OR IGNORE INTO contact_members (group_id, contact_id) VALUES (?, ?)",
+                                   (groups[name], contact_id))
+            return stored
+        return await self.db.write(job)
+
     async def delete_contact(self, account_id: int, contact_id: int) -> bool:
         def job(conn: Connection) -> bool:
             return bool(driver(conn).execute("DELETE FROM contacts WHERE id = ? AND account_id = ?",
