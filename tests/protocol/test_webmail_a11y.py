@@ -59,7 +59,7 @@ def test_every_control_of_every_webmail_page_has_a_name(server, user):
         uid = uid_of(inbox.text, "for the page")
         for path in ("/mail", "/mail?threads=1", f"/mail/read?f=INBOX&uid={uid}", "/mail/compose",
                      f"/mail/compose?f=INBOX&reply={uid}", "/mail/folders", "/mail/settings", "/mail/settings/sieve",
-                     "/mail/contacts", "/mail/directory", f"/mail/conversation?f=INBOX&uid={uid}"):
+                     "/mail/contacts", "/mail/directory", f"/mail/conversation?f=INBOX&uid={uid}", "/mail/scheduled"):
             page = web.get(path)
             assert page.status == 200, path
             assert f'<html lang="{html_lang}"' in page.text, path

@@ -80,6 +80,18 @@ def test_sending_later_waits_in_the_queue_in_the_users_time_zone(server, user):
     queued = json.loads(dizimail_cli(server.config_file, "queue", "list", "--json").stdout)
     [waiting] = [r for q in queued for r in q["recipients"] if r["address"] == other]
     assert abs(waiting["next_attempt"] - later.replace(second=0, microsecond=0).timestamp()) < 60, (waiting, later)
+    [queue_id] = [q["queue_id"] for q in queued if any(r["address"] == other for r in q["recipients"])]
+    listed = web.get("/mail/scheduled").text
+    assert "定时 later" in listed and other in listed and f'value="{queue_id}"' in listed
+    stranger = WebClient(server)
+    stranger.login(other, PASSWORD, admin=False)
+    assert "定时 later" not in stranger.get("/mail/scheduled").text
+    refused = stranger.submit("/mail/scheduled", "/mail/scheduled", {"id": queue_id})
+    assert "error=unknown_queue_id" in refused.url  # not theirs to take back
+    cancelled = web.submit("/mail/scheduled", "/mail/scheduled", {"id": queue_id})
+    assert "done=send_cancelled" in cancelled.url and "定时 later" not in cancelled.text
+    assert not [q for q in json.loads(dizimail_cli(server.config_file, "queue", "list", "--json").stdout)
+                if q["queue_id"] == queue_id]
 
     for when, error in (((datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
                          "send_at_past"),

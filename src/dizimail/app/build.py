@@ -271,7 +271,7 @@ def build_services(config: Config, stores: Stores) -> Services:
                     logins=logins, traffic=traffic, profiles=profiles, sieve=sieve, lists=mailing_lists,
                     list_mail=list_mail, mail=reader,
                     compose=MailSender(reader, mailstore, folders, submitter, ingest, hostname,
-                                       config.smtp.future_release_max, accounts),
+                                       config.smtp.future_release_max, accounts, queue),
                     contacts=AddressBook(stores.contacts, accounts), prefs=UserPrefs(stores.contacts))
 
 

@@ -27,9 +27,10 @@ from dizimail.services.folders import Folders
 from dizimail.services.ingest import Ingest
 from dizimail.services.mailstore import Mailstore
 from dizimail.services.policy.facts import Mode
+from dizimail.services.queue import QueueService
 from dizimail.services.richtext import clean_compose, html_text
 from dizimail.services.submit import Submitter
-from dizimail.services.webmail import Attachment, MailReader, Opened, safe_filename
+from dizimail.services.webmail import Attachment, MailReader, Opened, safe_filename, shown_header
 
 log = logging.getLogger("dizimail.webmail")
 MAX_RECIPIENTS = 100
@@ -60,6 +61,16 @@ class Draft:
     send_at: float | None = None  # held in the queue until then (FUTURERELEASE)
     original: tuple[str, int] | None = None  # (folder, uid) of a message forwarded as an attachment
     sender: str = ""  # the identity it goes from: one of :meth:`MailSender.identities` ("" the user's own)
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A message of the user's waiting in the queue until ``at``."""
+
+    queue_id: str
+    at: float
+    recipients: tuple[str, ...]
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,9 @@ def recipients(text: str) -> list[str]:
 class MailSender:
     def __init__(self, reader: MailReader, mailstore: Mailstore, folders: Folders, submitter: Submitter,
                  ingest: Ingest, hostname: str, release_max: float = 7 * 86400.0,
-                 accounts: AccountService | None = None) -> None:
+                 accounts: AccountService | None = None, queue: QueueService | None = None) -> None:
         self.accounts = accounts
+        self.queue = queue  # the outbound queue: the user's messages waiting to be sent later
         self.release_max = release_max  # smtp.future_release_max: how far ahead a message may be sent
         self.reader = reader
         self.mailstore = mailstore
@@ -130,6 +142,30 @@ class MailSender:
         out += sorted(a.address for a in await self.accounts.list_aliases(domain) if account.address in a.targets)
         out += sorted(f"{local}@{d.name}" for d in await self.accounts.list_domains() if d.alias_of == domain)
         return list(dict.fromkeys(out))[:MAX_IDENTITIES]
+
+    async def scheduled(self, account: Account) -> list[Scheduled]:
+        """The user's messages waiting in the queue for their sending time (send later), soonest first."""
+        if self.queue is None:
+            return []
+        mine, now, out = set(await self.identities(account)), time.time(), []
+        for entry in await self.queue.list():
+            if entry.sender.lower() in mine and entry.recipients and all(
+                    r.attempts == 0 and r.next_attempt > now for r in entry.recipients):
+                try:
+                    item = await self.queue.show(entry.queue_id)
+                    head = shown_header(await self.queue.headers(item, 16 * 1024))
+                except NotFound:
+                    continue  # sent meanwhile
+                out.append(Scheduled(entry.queue_id, min(r.next_attempt for r in entry.recipients),
+                                     tuple(r.address for r in entry.recipients), (head.get("subject") or [""])[0]))
+        return sorted(out, key=lambda s: s.at)
+
+    async def cancel(self, account: Account, queue_id: str) -> None:
+        """Take back a message waiting for its sending time (its copy stays in Sent)."""
+        if queue_id not in {s.queue_id for s in await self.scheduled(account)} or self.queue is None:
+            raise NotFound("unknown_queue_id", queue_id)
+        await self.queue.delete(queue_id)
+        log.info("webmail.cancelled user=%s id=%s", account.address, queue_id)
 
     async def receipt(self, account: Account, folder: str, uid: int, send: bool) -> bool:
         """Answer a message's read-receipt request (Disposition-Notification-To, RFC 8098): ``send`` one, or

@@ -69,7 +69,7 @@ DONE = {  # what a page says after a change: key → message (the keys a redirec
     "registration_approved", "registration_rejected", "name_set", "list_changed", "released", "held_removed",
     "fetch_added", "fetch_removed", "fetch_ran", "token_revoked", "secret_saved", "mlist_added", "mlist_saved",
     "mlist_removed", "members_added", "members_removed", "post_approved", "post_rejected", "folder_changed",
-    "draft_saved", "contact_saved", "contacts_imported", "scheduled", "mbox_imported", "receipt_sent"}
+    "draft_saved", "contact_saved", "contacts_imported", "scheduled", "mbox_imported", "receipt_sent", "send_cancelled"}
 
 
 class PageRedirect(Exception):
@@ -984,10 +984,12 @@ def add_pages(app: FastAPI, services: WebContext) -> None:
         folder_pages,
         mail_pages,
         receipt_pages,
+        scheduled_pages,
     )
     from dizimail.web.pages_settings import settings_pages
     kit = PageKit(who, changing, page, actor, domain_of)
-    for add in (mail_pages, compose_pages, action_pages, folder_pages, settings_pages, contact_pages, receipt_pages):
+    for add in (mail_pages, compose_pages, action_pages, folder_pages, settings_pages, contact_pages, receipt_pages,
+                scheduled_pages):
         add(app, services, kit)
 
     _ = gettext_for  # pages' own texts are in the templates

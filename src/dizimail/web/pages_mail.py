@@ -338,6 +338,26 @@ def compose_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
         return JSONResponse({"uid": uid, "keep": [a.index for a in kept]})
 
 
+def scheduled_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
+    """``/mail/scheduled``: the user's messages waiting for their sending time, each with "cancel"."""
+
+    @app.get("/mail/scheduled", include_in_schema=False)
+    async def scheduled(request: Request) -> Response:
+        p, account = await logged_in(request, services, kit)
+        return await view(services, kit, request, "mail/scheduled.html", p, account,
+                          waiting=await services.compose.scheduled(account))
+
+    @app.post("/mail/scheduled", include_in_schema=False)
+    async def cancel(request: Request) -> Response:
+        p, fields = await kit.changing(request, staff=False)
+        account = await services.accounts.get_user(p.token.subject)
+        try:
+            await services.compose.cancel(account, str(fields.get("id", ""))[:64])
+        except MailError as exc:
+            return RedirectResponse(f"/mail/scheduled?error={exc.public_key}", status_code=303)
+        return RedirectResponse("/mail/scheduled?done=send_cancelled", status_code=303)
+
+
 def receipt_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     """``POST /mail/receipt``: send the read receipt a message asks for, or decline (both mark it $MDNSent)."""
 
