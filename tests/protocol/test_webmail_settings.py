@@ -177,6 +177,7 @@ def test_a_users_own_block_list_refuses_a_sender_for_them_alone(server, user):
     assert post(web, "/mail/settings/spam", [("allow", "10.0.0.0/8"), ("block", "")])[1] == "bad_access_pattern"
     assert post(web, "/mail/settings/spam", [("allow", ""), ("block", "not a pattern at all")])[1] == \
         "bad_access_pattern"
+    assert post(web, "/mail/settings/spam", [("junk_at", "42"), ("allow", ""), ("block", "")])[1] == "bad_setting"
     assert "@nuisance.example" in web.get("/mail/settings").text  # a refused change changes nothing
     assert post(web, "/mail/settings/spam", [("allow", ""), ("block", "")])[1] == ""
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:

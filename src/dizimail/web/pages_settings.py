@@ -100,18 +100,17 @@ def settings_pages(app: FastAPI, services: WebContext, kit: PageKit) -> None:
     async def save_spam(request: Request) -> Response:
         p, form = await kit.changing(request, staff=False)
         junk = _text(form, "junk_at", 6)
-        try:
+        try:  # every field checked before anything changes: a refused form leaves the lists as they were
             value = float(junk) if junk else None
+            if value is not None and not 0 <= value <= 10.5:
+                raise ValueError(junk)
         except ValueError:
             return back("bad_setting", where="#spam")
         lines = {k: _text(form, k, 50_000).splitlines()[:1000] for k in ("allow", "block")}
         try:
             await admin.personal_lists(kit.actor(p), p.token.subject, lines["allow"], lines["block"])
-        except MailError as exc:
-            return back(exc.public_key, where="#spam")
-        levels = await services.spam_settings.levels(p.token.subject)
-        tag = value if value is not None and value < levels.tag_at else None  # tagged at least where put in Junk
-        try:
+            levels = await services.spam_settings.levels(p.token.subject)
+            tag = value if value is not None and value < levels.tag_at else None  # tagged at least where in Junk
             await admin.set_spam(kit.actor(p), p.token.subject, tag_at=tag, junk_at=value,
                                  personal=form.get("personal") == "on")
         except MailError as exc:
