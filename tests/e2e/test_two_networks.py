@@ -28,7 +28,7 @@ from peers import MX, TXT, A, DnsmasqPeer, PostfixPeer, free_dns_port, free_port
 from processes import ServerProcess
 
 CORP, POLL = "corp.test", "poll.corp.test"
-OFFSETS = (25, 587, 465, 110, 995, 143, 993)
+OFFSETS = (25, 587, 465, 110, 995, 143, 993, 4190, 443)  # every listener a node of port_base opens
 FAST = ['retry_schedule = ["1s"]', 'poll_interval = "0.2s"', 'destination_backoff = "0.5s"',
         'warn_after = "4s"', 'connect_timeout = "5s"']
 

@@ -29,6 +29,7 @@ from dizimail.model.types import (
 from dizimail.services.folders import canonical_name
 from dizimail.services.messages import describe_blob
 from dizimail.services.notify import Notifier
+from dizimail.services.offload import opened
 from dizimail.services.policy.quota import QuotaRule
 from dizimail.services.search import INDEX_BUDGET, MessageSearch
 from dizimail.services.selected import SelectedMailbox, normalize_flags
@@ -155,7 +156,7 @@ class Mailstore:
             with self.blobs.open(entry.blob_id) as small:
                 yield small.read()
             return
-        handle = await asyncio.to_thread(self.blobs.open, entry.blob_id)
+        handle = await opened(self.blobs.open, entry.blob_id)
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK):
                 yield chunk

@@ -29,6 +29,7 @@ from dizimail.model.types import Account, BlobRef, RcptStatus
 from dizimail.services.delivery.nexthop import Destination, NextHops
 from dizimail.services.delivery.remote import Attempt, RemoteDelivery
 from dizimail.services.ingest import Ingest
+from dizimail.services.offload import opened
 from dizimail.services.queue import QueueService
 from dizimail.services.queue.dsn import RecipientStatus, build_dsn, status_of, wants
 from dizimail.services.routing import Kind, Router
@@ -272,7 +273,7 @@ class QueueRunner:
         if item.size <= CHUNK:  # the common case: one hop to a thread for the whole file
             yield await asyncio.to_thread(self._read_small, item.blob_id)
             return
-        handle = await asyncio.to_thread(self.blobs.open, item.blob_id)
+        handle = await opened(self.blobs.open, item.blob_id)
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK):
                 yield chunk
