@@ -301,6 +301,38 @@ def test_list_extended_and_list_status(server, user):
     conn.logout()
 
 
+def status_of(conn: imaplib.IMAP4, mailbox: str) -> bytes:
+    return ok(conn.status(mailbox, "(MESSAGES UNSEEN UIDNEXT RECENT DELETED)"))[0]
+
+
+def test_status_of_the_selected_mailbox_is_as_the_session_last_synchronised(server, user):
+    """RFC 9051 §6.3.11: STATUS is no way to look for new mail in the selected mailbox. As Dovecot does,
+    the selected mailbox answers as the session last saw it (SELECT, or the poll after a command), its
+    own changes included; any other mailbox answers as it is now."""
+    deliver(server, user, b"Subject: one\r\n\r\nx\r\n")
+    conn, other = imap(server, user), imap(server, user)
+    ok(conn.select("INBOX"))
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 2 RECENT 1 DELETED 0)'
+    deliver(server, user, b"Subject: two\r\n\r\nx\r\n")
+    ok(other.select("INBOX"))
+    ok(other.store("1", "+FLAGS", "(\\Seen)"))
+    ok(other.append("Sent", "(\\Seen)", None, b"Subject: sent\r\n\r\nx\r\n"))
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 2 RECENT 1 DELETED 0)'
+    assert status_of(conn, "Sent") == b'"Sent" (MESSAGES 1 UNSEEN 0 UIDNEXT 2 RECENT 1 DELETED 0)'
+    assert status_of(other, "INBOX") == b'"INBOX" (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 1 DELETED 0)'
+    ok(conn.noop())  # the session hears of the new message (\Recent for the other, who saw it first) and the flag
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 1 DELETED 0)'
+    ok(conn.store("2", "+FLAGS", "(\\Seen \\Deleted)"))  # its own change shows at once
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 2 UNSEEN 0 UIDNEXT 3 RECENT 1 DELETED 1)'
+    ok(conn.expunge())
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 1 UNSEEN 0 UIDNEXT 3 RECENT 1 DELETED 0)'
+    ok(conn.select("Sent"))  # INBOX is no longer selected: it answers as it is now
+    ok(other.store("1", "-FLAGS", "(\\Seen)"))
+    assert status_of(conn, "INBOX") == b'"INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 3 RECENT 0 DELETED 0)'
+    conn.logout()
+    other.logout()
+
+
 def test_searchres_saves_a_result_for_later_commands(server, user):
     deliver(server, user, b"Subject: keep\r\n\r\nx\r\n", b"Subject: flag me\r\n\r\ny\r\n", b"Subject: flag me too\r\n\r\nz\r\n")
     conn = imap(server, user)

@@ -219,7 +219,7 @@ class MailboxCommands(SessionBase):
 
     async def status_line(self, name: str, wanted: tuple[str, ...]) -> None:
         assert self.account is not None
-        box, status = await self.ctx.mailstore.status(self.account, name)
+        box, status = await self.ctx.mailstore.status(self.account, name, self.selected)
         values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
                   "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen,
                   "HIGHESTMODSEQ": status.highestmodseq, "SIZE": status.size, "DELETED": status.deleted,

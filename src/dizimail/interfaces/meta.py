@@ -125,8 +125,8 @@ class MetaStore(Protocol):
         the caller, including any not yet seen by it; later sessions see them as old."""
 
     async def snapshot_mailbox(self, mailbox_id: int) -> MailboxSnapshot:
-        """The UIDs and counters of a mailbox, first unseen and keywords, in one read transaction:
-        what SELECT reports (RFC 3501 §6.3.1), without reading any message's row."""
+        """The UIDs and counters of a mailbox (its STATUS counters too), first unseen and keywords, in
+        one read transaction: what SELECT reports (RFC 3501 §6.3.1), without reading any message's row."""
 
     async def message_rows(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageEntry]:
         """Index rows of the given UIDs (ascending), in UID order; absent UIDs are skipped.
@@ -142,7 +142,8 @@ class MetaStore(Protocol):
         """Index rows in UID order (every row: for POP3's maildrop, not for IMAP's view)."""
 
     async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
-        """New messages (UID >= known_uidnext), flag changes and expunges since a MODSEQ (RFC 7162)."""
+        """New messages (UID >= known_uidnext), flag changes and expunges since a MODSEQ (RFC 7162),
+        with the mailbox's STATUS counters read in the same snapshot."""
 
     async def store_flags(self, mailbox_id: int, uids: list[int], mode: str, flags: tuple[str, ...],
                           unchangedsince: int | None = None) -> tuple[list[FlagChange], list[int]]:

@@ -280,6 +280,7 @@ class MailboxSnapshot:
     recent_from: int  # UIDs from here on are \\Recent for the next session that claims them
     first_unseen: int | None  # the lowest UID without \\Seen
     keywords: tuple[str, ...]  # the keywords set on some message (FLAGS, PERMANENTFLAGS)
+    status: MailboxStatus | None = None  # the STATUS counters at that instant (RECENT left 0)
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,7 @@ class MailboxChanges:
     expunged: tuple[int, ...]  # UIDs
     highestmodseq: int
     uidnext: int
+    status: MailboxStatus | None = None  # the STATUS counters as the changes were read (RECENT left 0)
 
 
 @dataclass(slots=True)  # not frozen: built by the thousand at SELECT, where frozen __init__ costs

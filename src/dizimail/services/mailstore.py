@@ -84,8 +84,14 @@ class Mailstore:
         await view.open()
         return view
 
-    async def status(self, account: Account, name: str) -> tuple[MailboxInfo, MailboxStatus]:
-        found = await self.meta.find_status(account.id, canonical_name(name))
+    async def status(self, account: Account, name: str,
+                     selected: SelectedMailbox | None = None) -> tuple[MailboxInfo, MailboxStatus]:
+        """A mailbox's STATUS counters; the session's ``selected`` mailbox answers as the session last
+        synchronised with it (:meth:`SelectedMailbox.status`), every other from the store now."""
+        canonical = canonical_name(name)
+        if selected is not None and selected.info.name == canonical and (known := selected.status()) is not None:
+            return selected.info, known
+        found = await self.meta.find_status(account.id, canonical)
         if found is None:
             raise NotFound("unknown_mailbox", name)
         return found

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import InvalidInput
-from dizimail.model.types import FlagChange, MailboxChanges, MailboxInfo, MessageEntry
+from dizimail.model.types import FlagChange, MailboxChanges, MailboxInfo, MailboxStatus, MessageEntry
 
 BATCH = 1000  # rows read per store call while a command walks the mailbox
 KEEP_ROWS = 2000  # a view of up to this many messages keeps all its rows between commands
@@ -111,6 +111,7 @@ class SelectedMailbox:
         self.modseqs: dict[int, int] = {}
         self.complete = False  # the window holds every message of the view, kept up to date
         self._told: dict[int, int] = {}  # our own STOREs: UID -> MODSEQ the client already heard
+        self.counts: MailboxStatus | None = None  # the STATUS counters as of the last snapshot or poll
 
     async def open(self) -> None:
         """Read the UIDs and counters in one snapshot; claim the \\Recent messages (SELECT) or just
@@ -129,6 +130,18 @@ class SelectedMailbox:
         self.synced_modseq, self.uidnext = snap.highestmodseq, snap.uidnext
         self.keywords = set(snap.keywords)
         self.first_unseen = None if snap.first_unseen is None else self.seq_of(snap.first_unseen)
+        self.counts = snap.status
+
+    def status(self) -> MailboxStatus | None:
+        """STATUS of this mailbox as the session last synchronised with it (SELECT, or the poll that
+        follows most commands), RECENT being the session's own, as Dovecot answers it: RFC 9051
+        §6.3.11 makes STATUS no way to look for new mail in the selected mailbox, and the answer
+        costs no read. None when the counters are unknown."""
+        c = self.counts
+        if c is None:
+            return None
+        return MailboxStatus(c.messages, c.unseen, self.recent_count(), c.deleted, c.size, c.uidnext,
+                             c.uidvalidity, c.highestmodseq, c.recent_from)
 
     @property
     def exists(self) -> int:
@@ -211,6 +224,7 @@ class SelectedMailbox:
         changes = await self.meta.mailbox_changes(self.info.id, self.synced_modseq, self.uidnext)
         update = Update()
         self.synced_modseq = max(self.synced_modseq, changes.highestmodseq)
+        self.counts = changes.status
         self.pending_expunge.update(u for u in changes.expunged if self.has(u))
         if allow_expunge and self.pending_expunge:
             update.expunged, update.expunged_uids = self._apply_expunges()

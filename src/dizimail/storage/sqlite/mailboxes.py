@@ -63,6 +63,12 @@ def _box(r: Any) -> MailboxInfo:
     return MailboxInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
 
 
+def _counts(r: Any) -> MailboxStatus:
+    """The columns of _SQL_STATUS; RECENT is the caller's to count."""
+    return MailboxStatus(messages=r[4], unseen=r[6], recent=0, deleted=r[7], size=r[5], uidnext=r[0],
+                         uidvalidity=r[1], highestmodseq=r[2], recent_from=r[3])
+
+
 def _entry(r: Any) -> MessageEntry:
     return MessageEntry(r[0], r[1], r[2], r[3], tuple(r[4].split()), r[5], r[6], r[7], r[8])
 
@@ -290,8 +296,7 @@ class SqliteMailboxOps:
                 recent = await self.db.read(lambda conn: count(_raw(conn)))
             else:
                 recent = count(self.db.quick())
-        return MailboxStatus(messages=box[4], unseen=box[6], recent=recent, deleted=box[7], size=box[5],
-                             uidnext=uidnext, uidvalidity=box[1], highestmodseq=box[2], recent_from=recent_from)
+        return replace(_counts(box), recent=recent) if recent else _counts(box)
 
     async def take_recent(self, mailbox_id: int) -> tuple[int, int]:
         """UIDs ``first <= uid < end`` are \\Recent for the caller; later sessions see them as not recent."""
@@ -325,12 +330,13 @@ class SqliteMailboxOps:
                     uids = array("I", map(itemgetter(0), raw.execute(  # 4 bytes a message, no row objects
                         "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))))
                 first_unseen = raw.execute(SQL_FIRST_UNSEEN, (mailbox_id,)).fetchone()[0]
+                counts = _counts(raw.execute(_SQL_STATUS, (mailbox_id,)).fetchone())
                 keywords = {f for (text,) in raw.execute(SQL_KEYWORD_FLAGS, (mailbox_id,)) for f in text.split()
                             if not f.startswith("\\")}
             finally:
                 raw.execute("COMMIT")
             return MailboxSnapshot(uids, int(now[2]), int(now[3]), int(now[4]), first_unseen,
-                                   tuple(sorted(keywords))), now
+                                   tuple(sorted(keywords)), counts), now
 
         if cached is not None or version is None or version[2] <= INLINE_ROWS:  # cheaper here than a hop
             snap, now = read(self.db.quick())
@@ -361,14 +367,14 @@ class SqliteMailboxOps:
 
     async def mailbox_changes(self, mailbox_id: int, since_modseq: int, known_uidnext: int) -> MailboxChanges:
         raw = self.db.quick()
-        box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        box = raw.execute(_SQL_STATUS, (mailbox_id,)).fetchone()  # uidnext, uidvalidity, highestmodseq, ...
         if box is None:
             raise NotFound("unknown_mailbox", str(mailbox_id))
-        if box[0] == since_modseq:  # the common case after most commands: nothing happened
-            return MailboxChanges((), (), (), since_modseq, box[1])
+        if box[2] == since_modseq:  # the common case after most commands: nothing happened
+            return MailboxChanges((), (), (), since_modseq, box[0], _counts(box))
         raw.execute("BEGIN")  # one snapshot for the queries below
         try:
-            box = raw.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            box = raw.execute(_SQL_STATUS, (mailbox_id,)).fetchone()
             new = tuple(_entry(r) for r in raw.execute(
                 f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid >= ? ORDER BY uid",
                 (mailbox_id, known_uidnext)))
@@ -378,7 +384,7 @@ class SqliteMailboxOps:
             gone = tuple(r[0] for r in raw.execute(
                 "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND uid < ? ORDER BY uid",
                 (mailbox_id, since_modseq, known_uidnext)))
-            return MailboxChanges(new, changed, gone, box[0], box[1])
+            return MailboxChanges(new, changed, gone, box[2], box[0], _counts(box))
         finally:
             raw.execute("COMMIT")
 
