@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dizimail.codec.imap.writer import imap_date, sequence_set_string
@@ -13,6 +14,7 @@ from dizimail.model.types import BlobMeta, MessageEntry
 
 if TYPE_CHECKING:
     from dizimail.imap.base import SessionBase
+    from dizimail.services.selected import RecentUids
 
 BODY_ITEMS = {"BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 META_ITEMS = {"ENVELOPE", "BODYSTRUCTURE"}
@@ -94,9 +96,8 @@ class FetchRenderer:
         view = s.selected
         assert view is not None
         uids = s.resolve_uids(c.sequence, c.uid)
-        items = list(c.items)
-        names = [i.name.upper() for i in items]
-        if c.changedsince is not None or "MODSEQ" in names:
+        plan = _plan(c.items, c.uid, c.changedsince is not None)
+        if c.changedsince is not None or "MODSEQ" in plan.names:
             s.enable_condstore()
         if c.changedsince is not None and c.vanished:  # RFC 7162 §3.2.6: what in the set vanished since then
             if not (s.qresync and c.uid):
@@ -108,39 +109,33 @@ class FetchRenderer:
                 gone = list(c.sequence.select(list(changes.expunged))) if changes.expunged else []
             if gone:
                 s.untagged(f"VANISHED (EARLIER) {sequence_set_string(gone)}")
-        if c.uid and "UID" not in names:
-            items.insert(0, _Item("UID"))
-        if c.changedsince is not None and "MODSEQ" not in names:  # RFC 7162 §3.1.4.1
-            items.append(_Item("MODSEQ"))
+        items, needs_raw, needs_meta, head_items = plan.items, plan.needs_raw, plan.needs_meta, plan.head_items
         newly: set[int] = set()  # \Seen set by this FETCH: their FLAGS go into the response
-        if not view.readonly and any((i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
-                                     or i.name.upper() in SETS_SEEN for i in items):
+        if not view.readonly and plan.sets_seen:
             changed, _failed = await s.ctx.mailstore.store(view, list(uids), "+", ("\\Seen",))
-            if "FLAGS" not in names:
+            if "FLAGS" not in plan.names:
                 newly = {ch.uid for ch in changed}
-        needs_raw, needs_meta = _needs(items)
-        head_items = [i for i in items if _header_only(i)]
         self._labels = {}
         # No message bytes needed (a list page): each message's data is looked up before it is rendered.
-        token = None if needs_raw else RESPONSES.token(items)
+        token = plan.token
         box = (view.info.id, view.info.uidvalidity)
         store = s.ctx.mailstore
         missing = False
         found = 0
         unsent = 0  # bytes written since the last drain
         async for batch in view.rows(uids):
+            # \Recent only counts when the batch reaches it (a list page of older mail: no call per message)
+            recent: RecentUids | frozenset[int] = view.recent if batch and view.recent.meets(batch[0].uid, batch[-1].uid) else frozenset()
             new_keywords = view.keywords_update([e.flags for e in batch])
             if new_keywords is not None:  # set by another session since the client last heard
                 s.flags_response(new_keywords, permanent=not view.readonly)
-            for entry in batch:
-                if c.changedsince is not None and entry.modseq <= c.changedsince:
-                    continue
-                seq = view.seq_of(entry.uid)
-                if seq is None:
+            out: list[bytes] = []  # sent a batch (or DRAIN_EVERY bytes) at a time, not a call per message
+            for entry, seq in zip(batch, view.seqs_of(batch), strict=True):
+                if not seq or (c.changedsince is not None and entry.modseq <= c.changedsince):
                     continue
                 key = None
                 if token is not None and entry.uid not in newly:
-                    key = (box, token, entry.uid, entry.modseq, entry.uid in view.recent, s.rev2)
+                    key = (box, token, entry.uid, entry.modseq, entry.uid in recent, s.rev2)
                 data = RESPONSES.get(key) if key is not None else None
                 if data is None:
                     try:
@@ -164,14 +159,16 @@ class FetchRenderer:
                     if key is not None:
                         RESPONSES.put(key, data)
                 response = b"* %d FETCH (" % seq + data + b")\r\n"
-                s.send(response)
+                out.append(response)
                 unsent += len(response)
-                if unsent >= DRAIN_EVERY and not s.conn.has_pending():  # big responses: wait for the client now
-                    await s.conn.drain()
-                    unsent = 0
+                if unsent >= DRAIN_EVERY:
+                    s.send(b"".join(out))
+                    out.clear()
+                    if not s.conn.has_pending():  # big responses: wait for the client now
+                        await s.conn.drain()
+                        unsent = 0
+            s.send(b"".join(out))
             found += len(batch)
-            if not s.conn.has_pending():
-                await s.conn.drain()
         view.set_window(())
         await s.sync(allow_expunge=c.uid)
         if missing or found < len(uids):
@@ -244,6 +241,45 @@ class FetchRenderer:
                     out.append(self.label(item) + b" " + literal(_partial(decoded, item.partial),
                                                                                b"\0" in decoded))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a FETCH item list asks for, worked out once per distinct list: a client sends the same
+    list for every page of its message list."""
+
+    items: list[Any]  # as asked, with UID (UID FETCH) and MODSEQ (CHANGEDSINCE) added (RFC 3501, RFC 7162)
+    names: frozenset[str]  # of the items as asked
+    sets_seen: bool  # a body section without PEEK, or RFC822 / RFC822.TEXT
+    needs_raw: bool  # the message's bytes
+    needs_meta: bool  # its ENVELOPE / BODYSTRUCTURE
+    head_items: tuple[Any, ...]  # header fields of the whole message, answered from its header alone
+    token: int | None  # the list's number in RESPONSES (None: answers need the bytes, never kept)
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(asked: tuple[Any, ...] | list[Any], uid: bool, changedsince: bool) -> _Plan:
+    key = (tuple(asked), uid, changedsince)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    items = list(asked)
+    names = frozenset(i.name.upper() for i in items)
+    if uid and "UID" not in names:
+        items.insert(0, _Item("UID"))
+    if changedsince and "MODSEQ" not in names:  # RFC 7162 §3.1.4.1
+        items.append(_Item("MODSEQ"))
+    sets_seen = any((i.name.upper() in ("BODY", "BINARY") and i.section is not None and not i.peek)
+                    or i.name.upper() in SETS_SEEN for i in items)
+    needs_raw, needs_meta = _needs(items)
+    plan = _Plan(items, names, sets_seen, needs_raw, needs_meta, tuple(i for i in items if _header_only(i)),
+                 None if needs_raw else RESPONSES.token(items))
+    if len(_PLANS) >= 256:  # hostile variety: start again
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 def _header_only(item: Any) -> bool:

@@ -87,6 +87,10 @@ class RecentUids:
                 return True
         return False
 
+    def meets(self, first: int, last: int) -> bool:
+        """Whether some UID in ``first..last`` is recent."""
+        return any(lo <= last and first < hi for lo, hi in self.ranges)
+
     def count(self, uids: Sequence[int]) -> int:
         """How many of ascending ``uids`` are recent."""
         return sum(bisect.bisect_left(uids, hi) - bisect.bisect_left(uids, lo) for lo, hi in self.ranges)
@@ -153,6 +157,15 @@ class SelectedMailbox:
     def seq_of(self, uid: int) -> int | None:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def seqs_of(self, entries: Sequence[MessageEntry]) -> list[int]:
+        """The sequence numbers of ``entries`` (ascending by UID), 0 for those not in the view: one
+        call for a batch of a FETCH instead of one per message."""
+        uids, n, lo, out = self.uids, len(self.uids), 0, []
+        for e in entries:
+            lo = bisect.bisect_left(uids, e.uid, lo)
+            out.append(lo + 1 if lo < n and uids[lo] == e.uid else 0)
+        return out
 
     def uids_in(self, spans: Sequence[tuple[int, int]], by_uid: bool) -> array[int]:
         """The view's UIDs within ascending, disjoint ``spans`` of UIDs or of sequence numbers."""
