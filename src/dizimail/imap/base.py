@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -65,7 +66,7 @@ class SessionBase:
             raise CommandError("NO", "Mailbox name is not valid modified UTF-7", "CANNOT") from exc
 
     def wire_name(self, name: str) -> bytes:
-        return quote(name, utf8=True) if self.utf8 else quote(encode_mutf7(name))
+        return _wire_name(name, self.utf8) if len(name) <= 256 else _spelled(name, self.utf8)
 
     # --- the selected mailbox ---------------------------------------------------
     async def sync(self, allow_expunge: bool = True, unsolicited: bool = False) -> None:
@@ -182,3 +183,11 @@ class SessionBase:
         if len(result) <= KEEP_RESOLVED:  # a page, not 1:* of a large mailbox held by an idle session
             self._resolved = (view, view.generation, uid, sequence, result)
         return result
+
+
+def _spelled(name: str, utf8: bool) -> bytes:
+    """A mailbox name as the client reads it: UTF-8 (RFC 6855) or modified UTF-7, quoted or a literal."""
+    return quote(name, utf8=True) if utf8 else quote(encode_mutf7(name))
+
+
+_wire_name = functools.lru_cache(maxsize=4096)(_spelled)  # the same few names, again and again

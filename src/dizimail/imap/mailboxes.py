@@ -24,6 +24,13 @@ AUTOMATON_COST = 5
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED")
 
 
+# STATUS items (RFC 9051 §6.3.11, RFC 7162 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 APPENDLIMIT) and
+# the MailboxStatus field each reports (APPENDLIMIT: the node's limit).
+_STATUS_FIELDS = {"MESSAGES": "messages", "RECENT": "recent", "UIDNEXT": "uidnext", "UIDVALIDITY": "uidvalidity",
+                  "UNSEEN": "unseen", "HIGHESTMODSEQ": "highestmodseq", "SIZE": "size", "DELETED": "deleted",
+                  "APPENDLIMIT": ""}
+
+
 def _error(kind: str, text: str, code: str = "") -> Exception:
     return CommandError(kind, text, code)
 
@@ -220,15 +227,14 @@ class MailboxCommands(SessionBase):
     async def status_line(self, name: str, wanted: tuple[str, ...]) -> None:
         assert self.account is not None
         box, status = await self.ctx.mailstore.status(self.account, name, self.selected)
-        values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
-                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen,
-                  "HIGHESTMODSEQ": status.highestmodseq, "SIZE": status.size, "DELETED": status.deleted,
-                  "APPENDLIMIT": self.ctx.config.limits.max_message_size}
         items = []
         for item in wanted:
-            if item.upper() not in values:
+            word = item.upper()
+            field = _STATUS_FIELDS.get(word)
+            if field is None:
                 raise _error("BAD", f"Unknown STATUS item {item}")
-            items.append(f"{item.upper()} {values[item.upper()]}")
+            value = self.ctx.config.limits.max_message_size if word == "APPENDLIMIT" else getattr(status, field)
+            items.append(f"{word} {value}")
         self.send(b"* STATUS " + self.wire_name(box.name) + f" ({' '.join(items)})\r\n".encode())
 
     async def cmd_getquotaroot(self, tag: str, c: cmd.GetQuotaRoot) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 
 _NON_DIRECT = re.compile(r"[^\x20-\x7e]+")  # "&" is handled before, as "&-"
@@ -29,7 +30,17 @@ def _encode_run(match: re.Match[str]) -> str:
 
 def encode_mutf7(name: str) -> str:
     """Encode a mailbox name to modified UTF-7 (RFC 3501 §5.1.3)."""
+    return _encode_short(name) if len(name) <= SHORT else _encode(name)
+
+
+def _encode(name: str) -> str:
     return _NON_DIRECT.sub(_encode_run, name.replace("&", "&-"))
+
+
+# A session names the same few mailboxes again and again (STATUS on a timer, LIST): the names of
+# ordinary length are kept, at most 4,096 of them; a longer one (a hostile client's) is worked out again.
+SHORT = 256
+_encode_short = functools.lru_cache(maxsize=4096)(_encode)
 
 
 def _decode_run(b64: str) -> str:
@@ -49,6 +60,10 @@ def _decode_run(b64: str) -> str:
 
 def decode_mutf7(name: str) -> str:
     """Decode a modified UTF-7 mailbox name (RFC 3501 §5.1.3); ValueError when malformed."""
+    return _decode_short(name) if len(name) <= SHORT else _decode(name)
+
+
+def _decode(name: str) -> str:
     if _PRINTABLE.fullmatch(name) is None:
         raise ValueError("modified UTF-7: only printable US-ASCII is allowed")
     out: list[str] = []
@@ -75,3 +90,6 @@ def decode_mutf7(name: str) -> str:
     if encode_mutf7(text) != name:  # catches non-zero pad bits and any other second spelling
         raise ValueError("modified UTF-7: non-canonical encoding")
     return text
+
+
+_decode_short = functools.lru_cache(maxsize=4096)(_decode)  # errors are raised again, never kept
