@@ -67,14 +67,14 @@ def test_round_trip_for_any_text(text: str) -> None:
 def test_names_of_ordinary_length_are_kept_and_refused_ones_refused_again() -> None:
     """Kept: a session names the same mailboxes again and again. A long name (a hostile client's) is
     worked out again rather than kept, and a malformed one is refused every time, never kept."""
-    from dizimail.codec.imap import utf7
-
-    utf7._decode_short.cache_clear()
+    kept = decode_mutf7.kept  # type: ignore[attr-defined]
+    kept.cache_clear()
     assert decode_mutf7("&XfJT0ZAB-") == decode_mutf7("&XfJT0ZAB-") == "已发送"
-    assert utf7._decode_short.cache_info().hits == 1
-    long_name = "a" * (utf7.SHORT + 1)
+    assert kept.cache_info().hits == 1
+    long_name = "a" * 257
     assert decode_mutf7(long_name) == encode_mutf7(long_name) == long_name
-    assert utf7._decode_short.cache_info().currsize == 1
+    assert kept.cache_info().currsize == 1
     for _ in range(2):
         with pytest.raises(ValueError):
             decode_mutf7("&Jjo")
+    assert kept.cache_info().currsize == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,6 +13,7 @@ from dizimail.model.types import Account
 from dizimail.net.connection import Connection
 from dizimail.services.notify import Watch
 from dizimail.services.selected import SelectedMailbox, Update
+from dizimail.util.memo import kept_when_short
 
 if TYPE_CHECKING:
     from dizimail.imap.server import ImapContext
@@ -66,7 +66,7 @@ class SessionBase:
             raise CommandError("NO", "Mailbox name is not valid modified UTF-7", "CANNOT") from exc
 
     def wire_name(self, name: str) -> bytes:
-        return _wire_name(name, self.utf8) if len(name) <= 256 else _spelled(name, self.utf8)
+        return _wire_name(name, self.utf8)
 
     # --- the selected mailbox ---------------------------------------------------
     async def sync(self, allow_expunge: bool = True, unsolicited: bool = False) -> None:
@@ -185,9 +185,7 @@ class SessionBase:
         return result
 
 
-def _spelled(name: str, utf8: bool) -> bytes:
+@kept_when_short()  # the same few names, again and again
+def _wire_name(name: str, utf8: bool) -> bytes:
     """A mailbox name as the client reads it: UTF-8 (RFC 6855) or modified UTF-7, quoted or a literal."""
     return quote(name, utf8=True) if utf8 else quote(encode_mutf7(name))
-
-
-_wire_name = functools.lru_cache(maxsize=4096)(_spelled)  # the same few names, again and again

@@ -34,17 +34,11 @@ class ResponseCache:
         self.budget = budget
         self.size = 0
         self._data: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._items: dict[tuple[Any, ...], int] = {}  # item lists → a number for the keys
         self._next = itertools.count(1)  # never reused: entries of a forgotten list stay unreachable
 
-    def token(self, items: list[Any]) -> int:
-        key = tuple(items)  # hashed once per command
-        token = self._items.get(key)
-        if token is None:
-            if len(self._items) >= 256:  # hostile variety: start again (tokens are never reused)
-                self._items.clear()
-            token = self._items[key] = next(self._next)
-        return token
+    def token(self) -> int:
+        """A new number for an item list's entries (a FETCH plan keeps it while the list is known)."""
+        return next(self._next)
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
         data = self._data.get(key)
@@ -125,7 +119,9 @@ class FetchRenderer:
         unsent = 0  # bytes written since the last drain
         async for batch in view.rows(uids):
             # \Recent only counts when the batch reaches it (a list page of older mail: no call per message)
-            recent: RecentUids | frozenset[int] = view.recent if batch and view.recent.meets(batch[0].uid, batch[-1].uid) else frozenset()
+            recent: RecentUids | frozenset[int] = frozenset()
+            if batch and view.recent.meets(batch[0].uid, batch[-1].uid):
+                recent = view.recent
             new_keywords = view.keywords_update([e.flags for e in batch])
             if new_keywords is not None:  # set by another session since the client last heard
                 s.flags_response(new_keywords, permanent=not view.readonly)
@@ -275,8 +271,8 @@ def _plan(asked: tuple[Any, ...] | list[Any], uid: bool, changedsince: bool) -> 
                     or i.name.upper() in SETS_SEEN for i in items)
     needs_raw, needs_meta = _needs(items)
     plan = _Plan(items, names, sets_seen, needs_raw, needs_meta, tuple(i for i in items if _header_only(i)),
-                 None if needs_raw else RESPONSES.token(items))
-    if len(_PLANS) >= 256:  # hostile variety: start again
+                 None if needs_raw else RESPONSES.token())
+    if len(_PLANS) >= 256:  # hostile variety: start again (the tokens of forgotten lists are never reused)
         _PLANS.clear()
     _PLANS[key] = plan
     return plan

@@ -7,12 +7,12 @@ and INBOX is case-insensitive (RFC 3501 §5.1).
 from __future__ import annotations
 
 import builtins
-import functools
 
 from dizimail.interfaces import MetaStore
 from dizimail.model.errors import Conflict, InvalidInput, NotFound
 from dizimail.model.types import Account, MailboxInfo
 from dizimail.services.notify import FolderEvent, Notifier
+from dizimail.util.memo import kept_when_short
 
 DELIMITER = "/"
 MAX_NAME = 512
@@ -20,12 +20,9 @@ MAX_DEPTH = 32
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 
 
+@kept_when_short()  # a session names the same few mailboxes again and again (STATUS on a timer)
 def canonical_name(name: str) -> str:
     """Normalise and check a mailbox name; INBOX (any case) becomes "INBOX"."""
-    return _canonical_short(name) if len(name) <= 256 else _canonical(name)
-
-
-def _canonical(name: str) -> str:
     if name.upper() == "INBOX" or name.upper().startswith("INBOX" + DELIMITER):
         name = "INBOX" + name[5:]
     parts = name.split(DELIMITER)
@@ -33,11 +30,6 @@ def _canonical(name: str) -> str:
             or any(ord(c) < 0x20 or c in "*%" for c in name)):
         raise InvalidInput("bad_mailbox_name", name)
     return name
-
-
-# A session names the same few mailboxes again and again (STATUS on a timer): names of ordinary length
-# are kept, at most 4,096; a refused name raises again, it is never kept.
-_canonical_short = functools.lru_cache(maxsize=4096)(_canonical)
 
 
 def superiors(names: builtins.list[str] | set[str]) -> set[str]:

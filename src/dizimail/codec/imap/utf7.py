@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
+
+from dizimail.util.memo import kept_when_short
 
 _NON_DIRECT = re.compile(r"[^\x20-\x7e]+")  # "&" is handled before, as "&-"
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
@@ -28,19 +29,10 @@ def _encode_run(match: re.Match[str]) -> str:
     return "&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-"
 
 
+@kept_when_short()  # a session names the same few mailboxes again and again (STATUS on a timer, LIST)
 def encode_mutf7(name: str) -> str:
     """Encode a mailbox name to modified UTF-7 (RFC 3501 §5.1.3)."""
-    return _encode_short(name) if len(name) <= SHORT else _encode(name)
-
-
-def _encode(name: str) -> str:
     return _NON_DIRECT.sub(_encode_run, name.replace("&", "&-"))
-
-
-# A session names the same few mailboxes again and again (STATUS on a timer, LIST): the names of
-# ordinary length are kept, at most 4,096 of them; a longer one (a hostile client's) is worked out again.
-SHORT = 256
-_encode_short = functools.lru_cache(maxsize=4096)(_encode)
 
 
 def _decode_run(b64: str) -> str:
@@ -58,12 +50,9 @@ def _decode_run(b64: str) -> str:
     return text
 
 
+@kept_when_short()
 def decode_mutf7(name: str) -> str:
     """Decode a modified UTF-7 mailbox name (RFC 3501 §5.1.3); ValueError when malformed."""
-    return _decode_short(name) if len(name) <= SHORT else _decode(name)
-
-
-def _decode(name: str) -> str:
     if _PRINTABLE.fullmatch(name) is None:
         raise ValueError("modified UTF-7: only printable US-ASCII is allowed")
     out: list[str] = []
@@ -90,6 +79,3 @@ def _decode(name: str) -> str:
     if encode_mutf7(text) != name:  # catches non-zero pad bits and any other second spelling
         raise ValueError("modified UTF-7: non-canonical encoding")
     return text
-
-
-_decode_short = functools.lru_cache(maxsize=4096)(_decode)  # errors are raised again, never kept
